@@ -1,0 +1,82 @@
+// Command nexis evaluates, builds, stores and activates NexisOS systems.
+//
+// Every subcommand lives in a file of its own and registers itself with
+// the root command from init; the files stay thin: flags, one call into a
+// package, printing.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/nexisos/nexis/store/storepath"
+)
+
+// version is set at link time by the Makefile (-X main.version=...).
+var version = "dev"
+
+// Global locations. The logical store directory is the one written into
+// store paths; the physical one is where it lives on this machine, which
+// differs when --root points at a mounted target or a test directory.
+var (
+	flagRoot  string
+	flagStore string
+	flagState string
+)
+
+var rootCmd = &cobra.Command{
+	Use:           "nexis",
+	Short:         "Evaluate, build, store and activate NexisOS systems",
+	Version:       version,
+	SilenceUsage:  true,
+	SilenceErrors: true,
+}
+
+func init() {
+	pf := rootCmd.PersistentFlags()
+	pf.StringVar(&flagRoot, "root", envOr("NEXIS_ROOT", "/"), "operate on the system mounted at `DIR` (store, state and activation all live under it)")
+	pf.StringVar(&flagStore, "store", envOr("NEXIS_STORE", storepath.DefaultDir), "logical store directory `DIR` written into store paths")
+	pf.StringVar(&flagState, "state", envOr("NEXIS_STATE", "/var/lib/nexis"), "state directory `DIR` (profiles, id maps, logs), under --root")
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// storeDir is the logical store directory.
+func storeDir() string { return filepath.Clean(flagStore) }
+
+// physicalStoreDir is where the store lives on this machine.
+func physicalStoreDir() string { return filepath.Join(flagRoot, storeDir()) }
+
+// physicalStateDir is where nexis keeps its state on this machine.
+func physicalStateDir() string { return filepath.Join(flagRoot, filepath.Clean(flagState)) }
+
+// exitError carries an exit status for errors that were already reported.
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+func main() {
+	os.Exit(run())
+}
+
+func run() int {
+	err := rootCmd.Execute()
+	if err == nil {
+		return 0
+	}
+	var ee exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	fmt.Fprintf(os.Stderr, "nexis: %v\n", err)
+	return 1
+}
