@@ -1,0 +1,61 @@
+package builtins
+
+import (
+	"fmt"
+
+	"go.starlark.net/starlark"
+
+	"github.com/nexisos/nexis/store/storepath"
+)
+
+// Context is what the builtins need from the evaluation that runs them:
+// where the store is, how to find files named relative to the calling
+// module, and every derivation and source made so far (so a string that
+// mentions one of their paths can be turned into an input).
+type Context struct {
+	StoreDir string
+	System   string
+
+	// Resolve turns a path written in the module calling a builtin on
+	// thread (or, when relativeTo is set, in that config file) into a
+	// display name (relative to the config directory, used in errors and
+	// in nothing hashed) and an absolute path.
+	Resolve func(thread *starlark.Thread, rel, relativeTo string) (display, abs string, err error)
+	// ReadFile reads a resolved file; evaluation reads nothing else.
+	ReadFile func(abs string) ([]byte, error)
+
+	known   map[string]starlark.Value // hash part → *Derivation or *Source
+	sources map[string]*Source        // abs path + name → source
+}
+
+const contextKey = "nexis.builtins.context"
+
+// Attach makes c the context of thread.
+func (c *Context) Attach(thread *starlark.Thread) {
+	if c.known == nil {
+		c.known = map[string]starlark.Value{}
+		c.sources = map[string]*Source{}
+	}
+	thread.SetLocal(contextKey, c)
+}
+
+// FromThread returns the context attached to thread.
+func FromThread(thread *starlark.Thread) (*Context, error) {
+	c, ok := thread.Local(contextKey).(*Context)
+	if !ok {
+		return nil, fmt.Errorf("internal error: no nexis evaluation context on this thread")
+	}
+	return c, nil
+}
+
+// Lookup returns the derivation or source that owns a store path's hash.
+func (c *Context) Lookup(hash string) (starlark.Value, bool) {
+	v, ok := c.known[hash]
+	return v, ok
+}
+
+func (c *Context) remember(path string, v starlark.Value) {
+	if p, _, err := storepath.Parse(c.StoreDir, path); err == nil {
+		c.known[p.Hash] = v
+	}
+}

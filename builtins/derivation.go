@@ -1,0 +1,291 @@
+package builtins
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+
+	"go.starlark.net/starlark"
+	"go.starlark.net/syntax"
+	"lukechampine.com/blake3"
+
+	"github.com/nexisos/nexis/store/storepath"
+)
+
+// Fixed describes a fixed-output derivation: its output is known in
+// advance by hash, so it may use the network and its path does not depend
+// on how it is produced.
+type Fixed struct {
+	Algo   string `json:"algo"`
+	Hash   string `json:"hash"`
+	Unpack bool   `json:"unpack"`
+}
+
+// Derivation is a frozen build step. Every field is set by newDerivation
+// and never changed afterwards.
+type Derivation struct {
+	Name     string
+	Version  string
+	System   string
+	Store    string
+	Builder  string
+	Args     []string
+	Env      map[string]string
+	Drvs     []*Derivation // input derivations, sorted by ID
+	Srcs     []*Source     // input sources, sorted by path
+	Outputs  []string
+	Fixed    *Fixed
+	Passthru *starlark.Dict // frozen; not part of the identity
+	Timeout  int            // seconds, 0 for the default; not part of the identity
+
+	id       string
+	encoding []byte
+	paths    map[string]string // output name → store path
+}
+
+var (
+	_ starlark.HasAttrs   = (*Derivation)(nil)
+	_ starlark.Comparable = (*Derivation)(nil)
+)
+
+// FullName is "<name>-<version>", or the name alone without a version.
+func (d *Derivation) FullName() string {
+	if d.Version == "" {
+		return d.Name
+	}
+	return d.Name + "-" + d.Version
+}
+
+// ID is the hex BLAKE3 identity of the canonical encoding.
+func (d *Derivation) ID() string { return d.id }
+
+// Encoding returns the canonical encoding the identity is computed from.
+func (d *Derivation) Encoding() []byte { return d.encoding }
+
+// Out returns the store path of the main output.
+func (d *Derivation) Out() string { return d.paths[d.Outputs[0]] }
+
+// OutputPath returns the store path of output name.
+func (d *Derivation) OutputPath(name string) (string, bool) {
+	p, ok := d.paths[name]
+	return p, ok
+}
+
+type drvInput struct {
+	ID      string   `json:"id"`
+	Outputs []string `json:"outputs"`
+}
+
+type srcInput struct {
+	Path string `json:"path"`
+	Hash string `json:"hash"`
+}
+
+type encoded struct {
+	Name    string            `json:"name"`
+	Version string            `json:"version"`
+	System  string            `json:"system"`
+	Store   string            `json:"store"`
+	Builder string            `json:"builder"`
+	Args    []string          `json:"args"`
+	Env     map[string]string `json:"env"`
+	Inputs  struct {
+		Drvs []drvInput `json:"drvs"`
+		Srcs []srcInput `json:"srcs"`
+	} `json:"inputs"`
+	Outputs []string `json:"outputs"`
+	Fixed   *Fixed   `json:"fixed,omitempty"`
+}
+
+// seal computes the encoding, the identity and the output paths. It is
+// called once, after all fields are set.
+func (d *Derivation) seal() error {
+	sort.Slice(d.Drvs, func(i, j int) bool { return d.Drvs[i].id < d.Drvs[j].id })
+	sort.Slice(d.Srcs, func(i, j int) bool { return d.Srcs[i].Path < d.Srcs[j].Path })
+	var e encoded
+	e.Name, e.Version, e.System, e.Store = d.Name, d.Version, d.System, d.Store
+	e.Builder, e.Args, e.Env = d.Builder, d.Args, d.Env
+	if e.Args == nil {
+		e.Args = []string{}
+	}
+	if e.Env == nil {
+		e.Env = map[string]string{}
+	}
+	e.Inputs.Drvs = make([]drvInput, 0, len(d.Drvs))
+	for _, in := range d.Drvs {
+		e.Inputs.Drvs = append(e.Inputs.Drvs, drvInput{ID: in.id, Outputs: in.Outputs})
+	}
+	e.Inputs.Srcs = make([]srcInput, 0, len(d.Srcs))
+	for _, s := range d.Srcs {
+		e.Inputs.Srcs = append(e.Inputs.Srcs, srcInput{Path: s.Path, Hash: s.TreeHash})
+	}
+	e.Outputs, e.Fixed = d.Outputs, d.Fixed
+	enc, err := CanonicalJSON(e)
+	if err != nil {
+		return err
+	}
+	d.encoding = enc
+	h := blake3.New(32, nil)
+	h.Write([]byte("nexis-drv-1\x00"))
+	h.Write(enc)
+	d.id = hex.EncodeToString(h.Sum(nil))
+
+	d.paths = make(map[string]string, len(d.Outputs))
+	for _, o := range d.Outputs {
+		var seed string
+		if d.Fixed != nil {
+			seed = fmt.Sprintf("nexis-fixed-1:%s:%s:%t:%s:%s", d.Fixed.Algo, d.Fixed.Hash, d.Fixed.Unpack, d.Store, d.FullName())
+		} else {
+			seed = "nexis-out-1:" + o + ":" + d.id
+		}
+		sum := blake3.Sum256([]byte(seed))
+		name := d.FullName()
+		if o != d.Outputs[0] {
+			name += "-" + o
+		}
+		d.paths[o] = storepath.Join(d.Store, storepath.EncodeHash(sum[:]), name)
+	}
+	return nil
+}
+
+// CanonicalJSON encodes v as compact JSON without HTML escaping. Go's
+// encoder already sorts map keys and keeps struct field order.
+func CanonicalJSON(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// String is the main output path, so "%s/bin/vim" % drv works as in Nix.
+func (d *Derivation) String() string        { return d.Out() }
+func (d *Derivation) Type() string          { return "derivation" }
+func (d *Derivation) Freeze()               {}
+func (d *Derivation) Truth() starlark.Bool  { return starlark.True }
+func (d *Derivation) Hash() (uint32, error) { return hashString(d.id), nil }
+
+func (d *Derivation) CompareSameType(op syntax.Token, y starlark.Value, depth int) (bool, error) {
+	o := y.(*Derivation)
+	switch op {
+	case syntax.EQL:
+		return d.id == o.id, nil
+	case syntax.NEQ:
+		return d.id != o.id, nil
+	}
+	return false, fmt.Errorf("derivations support only == and !=")
+}
+
+var derivationAttrs = []string{"args", "builder", "env", "id", "inputs", "name", "out", "outputs", "passthru", "system", "version"}
+
+func (d *Derivation) AttrNames() []string { return derivationAttrs }
+
+func (d *Derivation) Attr(name string) (starlark.Value, error) {
+	switch name {
+	case "name":
+		return starlark.String(d.Name), nil
+	case "version":
+		return starlark.String(d.Version), nil
+	case "system":
+		return starlark.String(d.System), nil
+	case "out":
+		return starlark.String(d.Out()), nil
+	case "id":
+		return starlark.String(d.id), nil
+	case "builder":
+		return starlark.String(d.Builder), nil
+	case "args":
+		return stringTuple(d.Args), nil
+	case "env":
+		env := starlark.NewDict(len(d.Env))
+		for _, k := range sortedKeys(d.Env) {
+			_ = env.SetKey(starlark.String(k), starlark.String(d.Env[k]))
+		}
+		env.Freeze()
+		return env, nil
+	case "inputs":
+		in := make(starlark.Tuple, 0, len(d.Drvs)+len(d.Srcs))
+		for _, x := range d.Drvs {
+			in = append(in, x)
+		}
+		for _, s := range d.Srcs {
+			in = append(in, s)
+		}
+		return in, nil
+	case "outputs":
+		outs := starlark.NewDict(len(d.Outputs))
+		for _, o := range d.Outputs {
+			_ = outs.SetKey(starlark.String(o), starlark.String(d.paths[o]))
+		}
+		outs.Freeze()
+		return outs, nil
+	case "passthru":
+		return d.Passthru, nil
+	}
+	// Passthru attributes read like fields: pkg.runtime_dirs.
+	if v, found, _ := d.Passthru.Get(starlark.String(name)); found {
+		return v, nil
+	}
+	return nil, nil
+}
+
+func hashString(s string) uint32 {
+	var h uint32 = 2166136261
+	for i := 0; i < len(s); i++ {
+		h ^= uint32(s[i])
+		h *= 16777619
+	}
+	return h
+}
+
+func stringTuple(ss []string) starlark.Tuple {
+	t := make(starlark.Tuple, len(ss))
+	for i, s := range ss {
+		t[i] = starlark.String(s)
+	}
+	return t
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// Closure returns d and every derivation it depends on, each once, inputs
+// before the derivations that use them.
+func Closure(roots ...*Derivation) []*Derivation {
+	seen := map[string]bool{}
+	var out []*Derivation
+	var visit func(*Derivation)
+	visit = func(d *Derivation) {
+		if seen[d.id] {
+			return
+		}
+		seen[d.id] = true
+		for _, in := range d.Drvs {
+			visit(in)
+		}
+		out = append(out, d)
+	}
+	for _, r := range roots {
+		visit(r)
+	}
+	return out
+}
+
+// validOutputName accepts the names Nix users know: out, dev, lib, doc...
+func validOutputName(s string) bool {
+	if s == "" || len(s) > 32 {
+		return false
+	}
+	return strings.Trim(s, "abcdefghijklmnopqrstuvwxyz0123456789_") == ""
+}

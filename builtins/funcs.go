@@ -1,0 +1,475 @@
+package builtins
+
+import (
+	"bytes"
+	"encoding/hex"
+	"fmt"
+	"net/url"
+	"path"
+	"strconv"
+	"strings"
+	"text/template"
+
+	"go.starlark.net/lib/json"
+	"go.starlark.net/starlark"
+	"go.starlark.net/starlarkstruct"
+
+	"github.com/nexisos/nexis/store/storepath"
+)
+
+// Predeclared returns the builtins every nexis module sees, in addition
+// to Starlark's universe.
+func Predeclared() starlark.StringDict {
+	return starlark.StringDict{
+		"derivation": starlark.NewBuiltin("derivation", derivationFn),
+		"fetch_url":  starlark.NewBuiltin("fetch_url", fetchURL),
+		"fetch_git":  starlark.NewBuiltin("fetch_git", fetchGit),
+		"path":       starlark.NewBuiltin("path", pathFn),
+		"write_file": starlark.NewBuiltin("write_file", writeFile),
+		"template":   starlark.NewBuiltin("template", templateFn),
+		"struct":     starlark.NewBuiltin("struct", starlarkstruct.Make),
+		"json":       json.Module,
+	}
+}
+
+func derivationFn(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	ctx, err := FromThread(thread)
+	if err != nil {
+		return nil, err
+	}
+	var (
+		name, version, builder string
+		argv                   *starlark.List
+		env                    *starlark.Dict
+		inputs                 starlark.Value = starlark.None
+		outputs                *starlark.List
+		passthru               *starlark.Dict
+		timeout                int
+	)
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs,
+		"name", &name, "version?", &version, "builder", &builder, "args?", &argv,
+		"env?", &env, "inputs?", &inputs, "outputs?", &outputs, "passthru?", &passthru,
+		"timeout?", &timeout); err != nil {
+		return nil, err
+	}
+	d := &Derivation{Name: name, Version: version, Builder: builder}
+	if argv != nil {
+		for i := 0; i < argv.Len(); i++ {
+			s, err := toEnvString(argv.Index(i))
+			if err != nil {
+				return nil, fmt.Errorf("%s: args[%d]: %w", b.Name(), i, err)
+			}
+			d.Args = append(d.Args, s)
+		}
+	}
+	if env != nil {
+		d.Env = make(map[string]string, env.Len())
+		for _, item := range env.Items() {
+			k, ok := starlark.AsString(item[0])
+			if !ok {
+				return nil, fmt.Errorf("%s: env key %s is a %s, want string", b.Name(), item[0], item[0].Type())
+			}
+			s, err := toEnvString(item[1])
+			if err != nil {
+				return nil, fmt.Errorf("%s: env[%q]: %w", b.Name(), k, err)
+			}
+			d.Env[k] = s
+		}
+	}
+	if outputs != nil {
+		for i := 0; i < outputs.Len(); i++ {
+			o, ok := starlark.AsString(outputs.Index(i))
+			if !ok || !validOutputName(o) {
+				return nil, fmt.Errorf("%s: outputs[%d] = %s: want a lowercase name such as \"out\" or \"dev\"", b.Name(), i, outputs.Index(i))
+			}
+			d.Outputs = append(d.Outputs, o)
+		}
+	}
+	if timeout < 0 {
+		return nil, fmt.Errorf("%s: timeout = %d: want seconds >= 0", b.Name(), timeout)
+	}
+	d.Timeout = timeout
+	if err := addInputs(d, inputs, "inputs"); err != nil {
+		return nil, fmt.Errorf("%s: %w", b.Name(), err)
+	}
+	return finish(ctx, b.Name(), d, passthru)
+}
+
+// finish fills the common fields, adds the inputs mentioned in strings,
+// checks the result and seals it.
+func finish(ctx *Context, fn string, d *Derivation, passthru *starlark.Dict) (*Derivation, error) {
+	d.System, d.Store = ctx.System, ctx.StoreDir
+	if len(d.Outputs) == 0 {
+		d.Outputs = []string{"out"}
+	}
+	seenOut := map[string]bool{}
+	for _, o := range d.Outputs {
+		if seenOut[o] {
+			return nil, fmt.Errorf("%s: output %q listed twice", fn, o)
+		}
+		seenOut[o] = true
+	}
+	if err := storepath.ValidName(d.FullName()); err != nil {
+		return nil, fmt.Errorf("%s: name and version: %w", fn, err)
+	}
+	if d.Builder == "" {
+		return nil, fmt.Errorf("%s(%s): builder is empty", fn, d.Name)
+	}
+	if passthru == nil {
+		passthru = starlark.NewDict(0)
+	}
+	passthru.Freeze()
+	d.Passthru = passthru
+	scanInputs(ctx, d)
+	if err := d.seal(); err != nil {
+		return nil, fmt.Errorf("%s(%s): %w", fn, d.Name, err)
+	}
+	for _, o := range d.Outputs {
+		ctx.remember(d.paths[o], d)
+	}
+	return d, nil
+}
+
+// scanInputs adds every known derivation or source whose path is mentioned
+// in the builder, args or env.
+func scanInputs(ctx *Context, d *Derivation) {
+	haveDrv := map[string]bool{}
+	for _, x := range d.Drvs {
+		haveDrv[x.id] = true
+	}
+	haveSrc := map[string]bool{}
+	for _, s := range d.Srcs {
+		haveSrc[s.Path] = true
+	}
+	scan := func(s string) {
+		if !strings.Contains(s, ctx.StoreDir) {
+			return
+		}
+		storepath.ScanHashes([]byte(s), func(h string) {
+			switch v := ctx.known[h].(type) {
+			case *Derivation:
+				if !haveDrv[v.id] {
+					haveDrv[v.id] = true
+					d.Drvs = append(d.Drvs, v)
+				}
+			case *Source:
+				if !haveSrc[v.Path] {
+					haveSrc[v.Path] = true
+					d.Srcs = append(d.Srcs, v)
+				}
+			}
+		})
+	}
+	scan(d.Builder)
+	for _, a := range d.Args {
+		scan(a)
+	}
+	for _, k := range sortedKeys(d.Env) {
+		scan(d.Env[k])
+	}
+}
+
+func addInputs(d *Derivation, v starlark.Value, where string) error {
+	switch x := v.(type) {
+	case starlark.NoneType:
+	case *Derivation:
+		d.Drvs = appendUniqueDrv(d.Drvs, x)
+	case *Source:
+		for _, s := range d.Srcs {
+			if s.Path == x.Path {
+				return nil
+			}
+		}
+		d.Srcs = append(d.Srcs, x)
+	case starlark.Indexable:
+		for i := 0; i < x.Len(); i++ {
+			if err := addInputs(d, x.Index(i), fmt.Sprintf("%s[%d]", where, i)); err != nil {
+				return err
+			}
+		}
+	default:
+		return fmt.Errorf("%s: got %s, want a derivation, a source or a list of them", where, v.Type())
+	}
+	return nil
+}
+
+func appendUniqueDrv(list []*Derivation, d *Derivation) []*Derivation {
+	for _, x := range list {
+		if x.id == d.id {
+			return list
+		}
+	}
+	return append(list, d)
+}
+
+// toEnvString converts what a builder can receive as a string: strings,
+// numbers, booleans ("1" or ""), store objects (their path), and lists of
+// those (space-separated).
+func toEnvString(v starlark.Value) (string, error) {
+	switch x := v.(type) {
+	case starlark.String:
+		return string(x), nil
+	case starlark.Int:
+		return x.String(), nil
+	case starlark.Bool:
+		if x {
+			return "1", nil
+		}
+		return "", nil
+	case *Derivation:
+		return x.Out(), nil
+	case *Source:
+		return x.Path, nil
+	case *starlark.List, starlark.Tuple:
+		it := v.(starlark.Indexable)
+		parts := make([]string, it.Len())
+		for i := range parts {
+			s, err := toEnvString(it.Index(i))
+			if err != nil {
+				return "", fmt.Errorf("[%d]: %w", i, err)
+			}
+			parts[i] = s
+		}
+		return strings.Join(parts, " "), nil
+	}
+	return "", fmt.Errorf("got %s, want a string, number, bool, derivation or a list of them", v.Type())
+}
+
+// parseHash accepts "sha256:<hex>" or "blake3:<hex>" (64 hex digits).
+func parseHash(s string) (algo, digest string, err error) {
+	algo, digest, ok := strings.Cut(s, ":")
+	if !ok || (algo != "sha256" && algo != "blake3") {
+		return "", "", fmt.Errorf("hash %q: want \"sha256:<64 hex digits>\" or \"blake3:<64 hex digits>\"", s)
+	}
+	if err := checkHex(digest); err != nil {
+		return "", "", fmt.Errorf("hash %q: %w", s, err)
+	}
+	return algo, digest, nil
+}
+
+func checkHex(digest string) error {
+	if len(digest) != 64 {
+		return fmt.Errorf("digest has %d hex digits, want 64", len(digest))
+	}
+	if _, err := hex.DecodeString(digest); err != nil || strings.ToLower(digest) != digest {
+		return fmt.Errorf("digest is not lowercase hex")
+	}
+	return nil
+}
+
+// nameFromURL makes a store name from the last element of a URL.
+func nameFromURL(u string) string {
+	p := u
+	if parsed, err := url.Parse(u); err == nil && parsed.Path != "" {
+		p = parsed.Path
+	}
+	base := path.Base(strings.TrimSuffix(p, "/"))
+	base = strings.TrimSuffix(base, ".git")
+	var b strings.Builder
+	for i := 0; i < len(base); i++ {
+		c := base[i]
+		if storepath.ValidName(string(c)) == nil || (c == '.' && i > 0) {
+			b.WriteByte(c)
+		} else {
+			b.WriteByte('-')
+		}
+	}
+	if b.Len() == 0 || base == "." || base == "/" {
+		return "source"
+	}
+	return b.String()
+}
+
+func fetchURL(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	ctx, err := FromThread(thread)
+	if err != nil {
+		return nil, err
+	}
+	var rawURL, sha, b3, name string
+	var unpack bool
+	var passthru *starlark.Dict
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "url", &rawURL, "sha256?", &sha, "blake3?", &b3,
+		"unpack?", &unpack, "name?", &name, "passthru?", &passthru); err != nil {
+		return nil, err
+	}
+	u, err := url.Parse(rawURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "file") {
+		return nil, fmt.Errorf("%s: url %q: want an http, https or file URL", b.Name(), rawURL)
+	}
+	fixed, err := fixedFromArgs(b.Name(), rawURL, sha, b3)
+	if err != nil {
+		return nil, err
+	}
+	fixed.Unpack = unpack
+	if name == "" {
+		name = nameFromURL(rawURL)
+	}
+	d := &Derivation{Name: name, Builder: "builtin:fetchurl", Env: map[string]string{"url": rawURL}, Fixed: fixed}
+	return finish(ctx, b.Name(), d, passthru)
+}
+
+func fixedFromArgs(fn, what, sha, b3 string) (*Fixed, error) {
+	switch {
+	case sha != "" && b3 != "":
+		return nil, fmt.Errorf("%s(%s): give sha256 or blake3, not both", fn, what)
+	case sha != "":
+		if err := checkHex(strings.TrimPrefix(sha, "sha256:")); err != nil {
+			return nil, fmt.Errorf("%s(%s): sha256: %w", fn, what, err)
+		}
+		return &Fixed{Algo: "sha256", Hash: strings.TrimPrefix(sha, "sha256:")}, nil
+	case b3 != "":
+		if err := checkHex(strings.TrimPrefix(b3, "blake3:")); err != nil {
+			return nil, fmt.Errorf("%s(%s): blake3: %w", fn, what, err)
+		}
+		return &Fixed{Algo: "blake3", Hash: strings.TrimPrefix(b3, "blake3:")}, nil
+	}
+	return nil, fmt.Errorf("%s(%s): no hash: a fetch must name what it expects, add sha256 = \"<hex>\" or blake3 = \"<hex>\" (or pin it in nexis.lock with `nexis update`)", fn, what)
+}
+
+func fetchGit(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	ctx, err := FromThread(thread)
+	if err != nil {
+		return nil, err
+	}
+	var rawURL, rev, hash, name string
+	var passthru *starlark.Dict
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "url", &rawURL, "rev", &rev, "hash?", &hash,
+		"name?", &name, "passthru?", &passthru); err != nil {
+		return nil, err
+	}
+	if len(rev) != 40 || strings.Trim(rev, "0123456789abcdef") != "" {
+		return nil, fmt.Errorf("%s(%s): rev %q: want a full 40-digit commit id (tags and branches move)", b.Name(), rawURL, rev)
+	}
+	if hash == "" {
+		return nil, fmt.Errorf("%s(%s): no hash: a fetch must name what it expects, add hash = \"blake3:<hex>\" (the tree hash of the checkout; `nexis update` computes it)", b.Name(), rawURL)
+	}
+	algo, digest, err := parseHash(hash)
+	if err != nil {
+		return nil, fmt.Errorf("%s(%s): %w", b.Name(), rawURL, err)
+	}
+	if name == "" {
+		name = nameFromURL(rawURL)
+	}
+	d := &Derivation{Name: name, Builder: "builtin:fetchgit", Env: map[string]string{"url": rawURL, "rev": rev},
+		Fixed: &Fixed{Algo: algo, Hash: digest, Unpack: true}}
+	return finish(ctx, b.Name(), d, passthru)
+}
+
+func pathFn(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	ctx, err := FromThread(thread)
+	if err != nil {
+		return nil, err
+	}
+	var rel, name, relativeTo string
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "path", &rel, "name?", &name, "relative_to?", &relativeTo); err != nil {
+		return nil, err
+	}
+	display, abs, err := ctx.Resolve(thread, rel, relativeTo)
+	if err != nil {
+		return nil, fmt.Errorf("%s(%q): %w", b.Name(), rel, err)
+	}
+	if name == "" {
+		name = nameFromURL(abs)
+	}
+	key := abs + "\x00" + name
+	if s, ok := ctx.sources[key]; ok {
+		return s, nil
+	}
+	s, err := newSource(ctx.StoreDir, name, display, abs)
+	if err != nil {
+		return nil, fmt.Errorf("%s(%q): %w", b.Name(), rel, err)
+	}
+	ctx.sources[key] = s
+	ctx.remember(s.Path, s)
+	return s, nil
+}
+
+// parseMode accepts an int (0o644) or an octal string ("0644").
+func parseMode(v starlark.Value) (int64, error) {
+	switch x := v.(type) {
+	case starlark.Int:
+		m, ok := x.Int64()
+		if ok && m >= 0 && m <= 0o7777 {
+			return m, nil
+		}
+	case starlark.String:
+		m, err := strconv.ParseInt(string(x), 8, 32)
+		if err == nil && m >= 0 && m <= 0o7777 && len(x) >= 3 {
+			return m, nil
+		}
+	}
+	return 0, fmt.Errorf("mode %s: want an octal mode such as \"0644\" or 0o644", v)
+}
+
+func writeFile(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	ctx, err := FromThread(thread)
+	if err != nil {
+		return nil, err
+	}
+	var name, content string
+	var mode starlark.Value = starlark.MakeInt(0o444)
+	var secret bool
+	var passthru *starlark.Dict
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "name", &name, "content", &content, "mode?", &mode,
+		"secret?", &secret, "passthru?", &passthru); err != nil {
+		return nil, err
+	}
+	m, err := parseMode(mode)
+	if err != nil {
+		return nil, fmt.Errorf("%s(%s): %w", b.Name(), name, err)
+	}
+	if secret {
+		// A secret is readable by root only in the store; activation
+		// copies it into place with its owner.
+		m = 0o400
+	}
+	env := map[string]string{"content": content, "mode": fmt.Sprintf("%04o", m)}
+	if secret {
+		env["secret"] = "1"
+	}
+	d := &Derivation{Name: name, Builder: "builtin:write_file", Env: env}
+	return finish(ctx, b.Name(), d, passthru)
+}
+
+func templateFn(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	ctx, err := FromThread(thread)
+	if err != nil {
+		return nil, err
+	}
+	var src, relativeTo string
+	var vars *starlark.Dict
+	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "src", &src, "vars?", &vars, "relative_to?", &relativeTo); err != nil {
+		return nil, err
+	}
+	display, abs, err := ctx.Resolve(thread, src, relativeTo)
+	if err != nil {
+		return nil, fmt.Errorf("%s(%q): %w", b.Name(), src, err)
+	}
+	text, err := ctx.ReadFile(abs)
+	if err != nil {
+		return nil, fmt.Errorf("%s(%q): %w", b.Name(), src, err)
+	}
+	data := map[string]any{}
+	if vars != nil {
+		for _, item := range vars.Items() {
+			k, ok := starlark.AsString(item[0])
+			if !ok {
+				return nil, fmt.Errorf("%s(%q): variable name %s is not a string", b.Name(), src, item[0])
+			}
+			v, err := ToGo(item[1])
+			if err != nil {
+				return nil, fmt.Errorf("%s(%q): variable %s: %w", b.Name(), src, k, err)
+			}
+			data[k] = v
+		}
+	}
+	tmpl, err := template.New(display).Option("missingkey=error").Parse(string(text))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", b.Name(), err)
+	}
+	var out bytes.Buffer
+	if err := tmpl.Execute(&out, data); err != nil {
+		return nil, fmt.Errorf("%s: %w (define it in variables)", b.Name(), err)
+	}
+	return starlark.String(out.String()), nil
+}

@@ -1,0 +1,137 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+	"go.starlark.net/starlark"
+
+	"github.com/nexisos/nexis/builtins"
+	"github.com/nexisos/nexis/lang"
+)
+
+var evalFlags struct {
+	expr      string
+	json      bool
+	showTrace bool
+	maxSteps  uint64
+	system    string
+}
+
+func init() {
+	cmd := &cobra.Command{
+		Use:   "eval [CONFIG]",
+		Short: "Evaluate a config and print the system derivation and its closure",
+		Long: `Evaluate a config and print what it means, without building anything.
+
+By default prints the system derivation and its closure as a tree (name,
+version, output path). --json prints the closure as canonical JSON, the
+same bytes on any machine. -e evaluates a Starlark expression in the
+config's environment (config, packages, system and the builtins).`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: runEval,
+	}
+	f := cmd.Flags()
+	f.StringVarP(&evalFlags.expr, "expr", "e", "", "evaluate `EXPR` in the config's environment and print the result")
+	f.BoolVar(&evalFlags.json, "json", false, "print JSON")
+	addEvalFlags(cmd)
+	rootCmd.AddCommand(cmd)
+}
+
+// addEvalFlags adds the flags of every command that evaluates a config.
+func addEvalFlags(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.BoolVar(&evalFlags.showTrace, "show-trace", false, "on error, show the whole Starlark stack, stdlib frames included")
+	f.Uint64Var(&evalFlags.maxSteps, "max-steps", lang.DefaultMaxSteps, "stop an evaluation after `N` Starlark steps")
+	f.StringVar(&evalFlags.system, "system", "x86_64-linux", "target `PLATFORM`")
+}
+
+// configPath is the config named on the command line, or the system's.
+func configPath(args []string) string {
+	if len(args) > 0 {
+		return args[0]
+	}
+	return filepath.Join(flagRoot, "etc/nexis/config.toml")
+}
+
+// evaluate evaluates a config; an error is printed and becomes exit 1.
+func evaluate(args []string) (*lang.System, error) {
+	sys, err := lang.Eval(configPath(args), lang.Options{
+		StoreDir: storeDir(),
+		System:   evalFlags.system,
+		MaxSteps: evalFlags.maxSteps,
+		Print:    func(msg string) { fmt.Fprintln(os.Stderr, msg) },
+	})
+	if err != nil {
+		reportEvalError(os.Stderr, err)
+		return nil, exitError{1}
+	}
+	return sys, nil
+}
+
+func reportEvalError(w io.Writer, err error) {
+	var le *lang.Error
+	if !errors.As(err, &le) {
+		fmt.Fprintf(w, "error: %v\n", err)
+		return
+	}
+	fmt.Fprintf(w, "error: %s\n", le.Error())
+	switch {
+	case evalFlags.showTrace && le.Trace != "":
+		fmt.Fprintf(w, "%s\n", le.Trace)
+	case le.Stack != "":
+		fmt.Fprintf(w, "%s\n", le.Stack)
+	}
+}
+
+func runEval(cmd *cobra.Command, args []string) error {
+	sys, err := evaluate(args)
+	if err != nil {
+		return err
+	}
+	out := cmd.OutOrStdout()
+	if evalFlags.expr != "" {
+		v, err := sys.EvalExpr(evalFlags.expr)
+		if err != nil {
+			reportEvalError(os.Stderr, err)
+			return exitError{1}
+		}
+		return printValue(out, v, evalFlags.json)
+	}
+	if evalFlags.json {
+		return lang.WriteJSON(out, sys.Drv)
+	}
+	return lang.WriteTree(out, sys.Drv)
+}
+
+// printValue prints a string raw (so $(nexis eval -e ...) is a path), a
+// derivation as its tree, and anything else as Starlark would.
+func printValue(w io.Writer, v starlark.Value, asJSON bool) error {
+	if asJSON {
+		if d, ok := v.(*builtins.Derivation); ok {
+			return lang.WriteJSON(w, d)
+		}
+		g, err := builtins.ToGo(v)
+		if err != nil {
+			return err
+		}
+		enc := json.NewEncoder(w)
+		enc.SetEscapeHTML(false)
+		enc.SetIndent("", "  ")
+		return enc.Encode(g)
+	}
+	switch x := v.(type) {
+	case starlark.String:
+		_, err := fmt.Fprintln(w, string(x))
+		return err
+	case *builtins.Derivation:
+		return lang.WriteTree(w, x)
+	}
+	_, err := fmt.Fprintln(w, v.String())
+	return err
+}

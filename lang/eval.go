@@ -1,0 +1,365 @@
+// Package lang evaluates a NexisOS system description: a TOML config (with
+// its [includes]) and the Starlark modules it uses, into a graph of
+// derivations rooted at the system derivation.
+//
+// Evaluation is pure: it reads only the config, the files the config and
+// its modules name (each hashed by content into what uses it), the
+// embedded stdlib and nexis.lock beside the config. Display names of files
+// are relative to the config's directory, so no absolute path enters an
+// identity or an error message.
+package lang
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"go.starlark.net/starlark"
+	"go.starlark.net/syntax"
+
+	"github.com/nexisos/nexis/builtins"
+	"github.com/nexisos/nexis/stdlib"
+	"github.com/nexisos/nexis/store/storepath"
+)
+
+// DefaultMaxSteps bounds an evaluation; a config of 10,000 packages takes
+// well under a tenth of it.
+const DefaultMaxSteps = 500_000_000
+
+// Options configure an evaluation.
+type Options struct {
+	StoreDir string // logical store directory; storepath.DefaultDir if empty
+	System   string // target platform; "x86_64-linux" if empty
+	MaxSteps uint64 // DefaultMaxSteps if zero
+	Print    func(msg string)
+}
+
+// System is an evaluated config.
+type System struct {
+	Config   *Config
+	Lock     *Lock
+	Packages *starlark.Dict // name → *builtins.Derivation
+	Drv      *builtins.Derivation
+	Globals  starlark.StringDict // what -e expressions and the repl see
+
+	ev *evaluator
+}
+
+// stdlibPrefix names embedded modules: load("@stdlib//packages.star", ...).
+const stdlibPrefix = "@stdlib//"
+
+var fileOptions = &syntax.FileOptions{Set: true, TopLevelControl: true, GlobalReassign: false}
+
+type module struct {
+	globals starlark.StringDict
+	err     error
+	done    bool
+}
+
+type evaluator struct {
+	cfg     *Config
+	opts    Options
+	thread  *starlark.Thread
+	ctx     *builtins.Context
+	modules map[string]*module
+	loading []string
+	pre     starlark.StringDict
+}
+
+// Eval evaluates the config at configPath.
+func Eval(configPath string, opts Options) (*System, error) {
+	if opts.StoreDir == "" {
+		opts.StoreDir = storepath.DefaultDir
+	}
+	if opts.System == "" {
+		opts.System = "x86_64-linux"
+	}
+	if opts.MaxSteps == 0 {
+		opts.MaxSteps = DefaultMaxSteps
+	}
+	cfg, err := LoadConfig(configPath)
+	if err != nil {
+		return nil, err
+	}
+	if err := cfg.Check(ConfigSchema); err != nil {
+		return nil, err
+	}
+	lock, err := LoadLock(filepath.Join(cfg.Dir, LockFile))
+	if err != nil {
+		return nil, err
+	}
+	ev := newEvaluator(cfg, opts)
+	sys := &System{Config: cfg, Lock: lock, ev: ev}
+	config := ToStarlark(cfg.Data)
+	if err := ev.packages(sys, lock); err != nil {
+		return nil, ev.wrap(err)
+	}
+	mod, err := ev.load(stdlibPrefix + "system.star")
+	if err != nil {
+		return nil, ev.wrap(err)
+	}
+	v, err := ev.call(mod, "@stdlib//system.star", "system", nil,
+		[]starlark.Tuple{{starlark.String("config"), config}, {starlark.String("packages"), sys.Packages}})
+	if err != nil {
+		return nil, ev.wrap(err)
+	}
+	drv, ok := v.(*builtins.Derivation)
+	if !ok {
+		return nil, &Error{Pos: Pos{File: "@stdlib//system.star"}, Msg: fmt.Sprintf("system() returned a %s, want a derivation", v.Type())}
+	}
+	sys.Drv = drv
+	sys.Globals = starlark.StringDict{"config": config, "packages": sys.Packages, "system": drv}
+	for k, v := range ev.pre {
+		sys.Globals[k] = v
+	}
+	return sys, nil
+}
+
+func newEvaluator(cfg *Config, opts Options) *evaluator {
+	ev := &evaluator{cfg: cfg, opts: opts, modules: map[string]*module{}}
+	ev.thread = &starlark.Thread{Name: "nexis eval", Load: ev.loadFromThread}
+	if opts.Print != nil {
+		ev.thread.Print = func(_ *starlark.Thread, msg string) { opts.Print(msg) }
+	}
+	ev.thread.SetMaxExecutionSteps(opts.MaxSteps)
+	ev.thread.OnMaxSteps = func(t *starlark.Thread) {
+		t.Cancel(fmt.Sprintf("evaluation took more than %d steps: look for an endless loop or a huge range() in the frames below", opts.MaxSteps))
+	}
+	ev.ctx = &builtins.Context{
+		StoreDir: opts.StoreDir,
+		System:   opts.System,
+		Resolve:  ev.resolveFile,
+		ReadFile: os.ReadFile,
+	}
+	ev.ctx.Attach(ev.thread)
+	ev.pre = builtins.Predeclared()
+	ev.pre["config_error"] = starlark.NewBuiltin("config_error", ev.configError)
+	ev.pre["declared_in"] = starlark.NewBuiltin("declared_in", ev.declaredIn)
+	ev.pre["target_system"] = starlark.String(opts.System)
+	return ev
+}
+
+// configError lets a module report a problem at a config key's position:
+// config_error("users.root.password_hash", "is plaintext").
+func (ev *evaluator) configError(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var key, msg string
+	if err := starlark.UnpackPositionalArgs(b.Name(), args, kwargs, 2, &key, &msg); err != nil {
+		return nil, err
+	}
+	return nil, ev.cfg.Errorf(key, "%s", msg)
+}
+
+// declaredIn returns the display name of the config file that defines a
+// key, so modules can resolve file names relative to it.
+func (ev *evaluator) declaredIn(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var key string
+	if err := starlark.UnpackPositionalArgs(b.Name(), args, kwargs, 1, &key); err != nil {
+		return nil, err
+	}
+	return starlark.String(ev.cfg.Pos(key).File), nil
+}
+
+// resolveFile resolves a file name written in the module running on
+// thread (or relative to a config file given as relative_to).
+func (ev *evaluator) resolveFile(thread *starlark.Thread, rel, relativeTo string) (string, string, error) {
+	from := relativeTo
+	if from == "" {
+		from = thread.CallFrame(1).Pos.Filename()
+	}
+	if strings.HasPrefix(from, stdlibPrefix) {
+		return "", "", fmt.Errorf("a stdlib module must name files relative_to a config file (declared_in(key))")
+	}
+	if path.IsAbs(rel) {
+		return "", "", fmt.Errorf("%s is absolute: name files relative to the config so the result does not depend on this machine", rel)
+	}
+	display := path.Clean(path.Join(path.Dir(from), rel))
+	abs := filepath.Join(ev.cfg.Dir, filepath.FromSlash(display))
+	if _, err := os.Lstat(abs); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return "", "", fmt.Errorf("%s does not exist (resolved relative to %s)", display, from)
+		}
+		return "", "", err
+	}
+	return display, abs, nil
+}
+
+func (ev *evaluator) loadFromThread(thread *starlark.Thread, name string) (starlark.StringDict, error) {
+	from := thread.CallFrame(0).Pos.Filename()
+	target, err := resolveModule(from, name)
+	if err != nil {
+		return nil, err
+	}
+	return ev.load(target)
+}
+
+// resolveModule turns a load() argument into a module display name.
+func resolveModule(from, name string) (string, error) {
+	if !strings.HasSuffix(name, ".star") {
+		return "", fmt.Errorf("load(%q): module names end in .star", name)
+	}
+	if strings.HasPrefix(name, stdlibPrefix) {
+		return stdlibPrefix + path.Clean(strings.TrimPrefix(name, stdlibPrefix)), nil
+	}
+	if strings.HasPrefix(name, "@") {
+		return "", fmt.Errorf("load(%q): unknown repository; only @stdlib// is built in", name)
+	}
+	if path.IsAbs(name) {
+		return "", fmt.Errorf("load(%q): absolute module paths depend on this machine; write it relative to %s", name, from)
+	}
+	if strings.HasPrefix(from, stdlibPrefix) {
+		return stdlibPrefix + path.Clean(path.Join(path.Dir(strings.TrimPrefix(from, stdlibPrefix)), name)), nil
+	}
+	return path.Clean(path.Join(path.Dir(from), name)), nil
+}
+
+// load evaluates a module once per evaluation and reports load cycles
+// with their chain.
+func (ev *evaluator) load(name string) (starlark.StringDict, error) {
+	if m, ok := ev.modules[name]; ok {
+		if !m.done {
+			i := indexOf(ev.loading, name)
+			return nil, fmt.Errorf("load cycle: %s", strings.Join(append(ev.loading[i:], name), " → "))
+		}
+		return m.globals, m.err
+	}
+	var src []byte
+	var err error
+	if rest, ok := strings.CutPrefix(name, stdlibPrefix); ok {
+		src, err = fs.ReadFile(stdlib.FS, rest)
+		if err != nil {
+			return nil, fmt.Errorf("no stdlib module %s", name)
+		}
+	} else {
+		src, err = os.ReadFile(filepath.Join(ev.cfg.Dir, filepath.FromSlash(name)))
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil, fmt.Errorf("module %s does not exist", name)
+			}
+			return nil, err
+		}
+	}
+	m := &module{}
+	ev.modules[name] = m
+	ev.loading = append(ev.loading, name)
+	m.globals, m.err = starlark.ExecFileOptions(fileOptions, ev.thread, name, src, ev.pre)
+	ev.loading = ev.loading[:len(ev.loading)-1]
+	m.done = true
+	if m.globals != nil {
+		m.globals.Freeze()
+	}
+	return m.globals, m.err
+}
+
+func indexOf(list []string, s string) int {
+	for i, x := range list {
+		if x == s {
+			return i
+		}
+	}
+	return 0
+}
+
+// call calls function fn of a loaded module.
+func (ev *evaluator) call(mod starlark.StringDict, modName, fn string, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	f, ok := mod[fn].(starlark.Callable)
+	if !ok {
+		return nil, &Error{Pos: Pos{File: modName}, Msg: fmt.Sprintf("%s defines no function %s()", modName, fn)}
+	}
+	return starlark.Call(ev.thread, f, args, kwargs)
+}
+
+// wrap turns an evaluation error into an *Error with the position of the
+// innermost frame in a user file (or a config key for config_error), a
+// short stack of user frames, and the full trace for --show-trace.
+func (ev *evaluator) wrap(err error) error {
+	var cfgErr *Error
+	var evalErr *starlark.EvalError
+	if !errors.As(err, &evalErr) {
+		if errors.As(err, &cfgErr) {
+			return cfgErr
+		}
+		return &Error{Msg: err.Error()}
+	}
+	out := &Error{Msg: evalErr.Msg, Trace: evalErr.Backtrace()}
+	if errors.As(err, &cfgErr) {
+		out.Pos, out.Msg = cfgErr.Pos, cfgErr.Msg
+	}
+	var frames []string
+	for i := len(evalErr.CallStack) - 1; i >= 0; i-- {
+		fr := evalErr.CallStack[i]
+		file := fr.Pos.Filename()
+		if file == "<builtin>" || strings.HasPrefix(file, stdlibPrefix) {
+			continue
+		}
+		if out.Pos.File == "" {
+			out.Pos = Pos{File: file, Line: int(fr.Pos.Line), Col: int(fr.Pos.Col)}
+		}
+		frames = append(frames, fmt.Sprintf("  %s: in %s", fr.Pos, fr.Name))
+	}
+	if out.Pos.File == "" && len(evalErr.CallStack) > 0 {
+		fr := evalErr.CallStack[len(evalErr.CallStack)-1]
+		if fr.Pos.Filename() == "<builtin>" && len(evalErr.CallStack) > 1 {
+			fr = evalErr.CallStack[len(evalErr.CallStack)-2]
+		}
+		out.Pos = Pos{File: fr.Pos.Filename(), Line: int(fr.Pos.Line), Col: int(fr.Pos.Col)}
+	}
+	if len(frames) > 1 || (len(frames) == 1 && cfgErr != nil) {
+		out.Stack = "Starlark stack, innermost first:\n" + strings.Join(frames, "\n")
+	}
+	out.Msg = strings.TrimPrefix(out.Msg, "fail: ")
+	return out
+}
+
+// EvalExpr evaluates a Starlark expression in the config's environment.
+func (s *System) EvalExpr(expr string) (starlark.Value, error) {
+	v, err := starlark.EvalOptions(fileOptions, s.ev.thread, "<expr>", expr, s.Globals)
+	if err != nil {
+		return nil, s.ev.wrap(err)
+	}
+	return v, nil
+}
+
+// Thread returns the evaluation's thread, for the repl.
+func (s *System) Thread() *starlark.Thread { return s.ev.thread }
+
+// ToStarlark converts a TOML value to frozen Starlark values: tables
+// become dicts with sorted keys, arrays lists.
+func ToStarlark(v any) starlark.Value {
+	var out starlark.Value
+	switch x := v.(type) {
+	case map[string]any:
+		d := starlark.NewDict(len(x))
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			_ = d.SetKey(starlark.String(k), ToStarlark(x[k]))
+		}
+		out = d
+	case []any:
+		elems := make([]starlark.Value, len(x))
+		for i, e := range x {
+			elems[i] = ToStarlark(e)
+		}
+		out = starlark.NewList(elems)
+	case string:
+		out = starlark.String(x)
+	case int64:
+		out = starlark.MakeInt64(x)
+	case float64:
+		out = starlark.Float(x)
+	case bool:
+		out = starlark.Bool(x)
+	default:
+		out = starlark.None
+	}
+	out.Freeze()
+	return out
+}

@@ -1,0 +1,111 @@
+package lang
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/nexisos/nexis/builtins"
+)
+
+// WriteTree prints a derivation and its closure as a tree: name, version
+// and output path per line, each derivation's inputs below it. A
+// derivation already shown is named again without its inputs.
+func WriteTree(w io.Writer, root *builtins.Derivation) error {
+	shown := map[string]bool{}
+	var b strings.Builder
+	var walk func(d *builtins.Derivation, prefix string, last, top bool)
+	walk = func(d *builtins.Derivation, prefix string, last, top bool) {
+		branch, next := "", ""
+		if !top {
+			branch, next = "├── ", "│   "
+			if last {
+				branch, next = "└── ", "    "
+			}
+		}
+		fmt.Fprintf(&b, "%s%s%s  %s", prefix, branch, d.FullName(), d.Out())
+		if d.Fixed != nil {
+			fmt.Fprintf(&b, "  (fetch %s)", fetchedFrom(d))
+		}
+		if shown[d.ID()] && len(d.Drvs)+len(d.Srcs) > 0 {
+			b.WriteString("  (inputs shown above)\n")
+			return
+		}
+		b.WriteString("\n")
+		shown[d.ID()] = true
+		n := len(d.Drvs) + len(d.Srcs)
+		for i, in := range d.Drvs {
+			walk(in, prefix+next, i == n-1, false)
+		}
+		for i, s := range d.Srcs {
+			br := "├── "
+			if len(d.Drvs)+i == n-1 {
+				br = "└── "
+			}
+			fmt.Fprintf(&b, "%s%s%s%s  %s  (source %s)\n", prefix, next, br, s.Name, s.Path, s.Display)
+		}
+	}
+	walk(root, "", true, true)
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func fetchedFrom(d *builtins.Derivation) string {
+	if d.Env["rev"] != "" {
+		return d.Env["url"] + " @ " + d.Env["rev"][:12]
+	}
+	return d.Env["url"]
+}
+
+// ClosureJSON is the --json form of an evaluation: the root's id and
+// every derivation of its closure by id, with its output paths and its
+// canonical encoding; every source with its tree hash.
+type ClosureJSON struct {
+	Root        string                    `json:"root"`
+	Out         string                    `json:"out"`
+	Derivations map[string]DerivationJSON `json:"derivations"`
+	Sources     map[string]SourceJSON     `json:"sources"`
+}
+
+// DerivationJSON is one derivation in ClosureJSON.
+type DerivationJSON struct {
+	Name     string            `json:"name"`
+	Outputs  map[string]string `json:"outputs"`
+	Encoding json.RawMessage   `json:"drv"`
+}
+
+// SourceJSON is one source in ClosureJSON.
+type SourceJSON struct {
+	Name string `json:"name"`
+	Hash string `json:"hash"`
+	From string `json:"from"`
+}
+
+// WriteJSON prints the closure of root as indented canonical JSON: keys
+// sorted, the same bytes for the same config on any machine.
+func WriteJSON(w io.Writer, root *builtins.Derivation) error {
+	out := ClosureJSON{Root: root.ID(), Out: root.Out(), Derivations: map[string]DerivationJSON{}, Sources: map[string]SourceJSON{}}
+	for _, d := range builtins.Closure(root) {
+		outs := map[string]string{}
+		for _, o := range d.Outputs {
+			outs[o], _ = d.OutputPath(o)
+		}
+		out.Derivations[d.ID()] = DerivationJSON{Name: d.FullName(), Outputs: outs, Encoding: d.Encoding()}
+		for _, s := range d.Srcs {
+			out.Sources[s.Path] = SourceJSON{Name: s.Name, Hash: "blake3:" + s.TreeHash, From: s.Display}
+		}
+	}
+	enc, err := builtins.CanonicalJSON(out)
+	if err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	if err := json.Indent(&buf, enc, "", "  "); err != nil {
+		return err
+	}
+	buf.WriteByte('\n')
+	_, err = w.Write(buf.Bytes())
+	return err
+}
