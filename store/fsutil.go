@@ -1,0 +1,287 @@
+package store
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Normalised attributes of stored files.
+const (
+	modeFile = 0o444
+	modeExec = 0o555
+	modeDir  = 0o555
+)
+
+// epochOne is the mtime of every stored file: 1 s after the epoch, as Nix
+// does, so that tools treating 0 as "unknown" still work.
+var epochOne = []unix.Timespec{{Sec: 1}, {Sec: 1}}
+
+func setMtime(p string) error {
+	if err := unix.UtimesNanoAt(unix.AT_FDCWD, p, epochOne, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return fmt.Errorf("setting mtime of %s: %w", p, err)
+	}
+	return nil
+}
+
+func setMtimeFd(fd int) error {
+	return unix.UtimesNanoAt(fd, "", epochOne, unix.AT_EMPTY_PATH)
+}
+
+// fsyncPath fsyncs a file or directory by name.
+func fsyncPath(p string) error {
+	fd, err := unix.Open(p, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0)
+	if err != nil {
+		return fmt.Errorf("syncing %s: %w", p, err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Fsync(fd); err != nil {
+		return fmt.Errorf("syncing %s: %w", p, err)
+	}
+	return nil
+}
+
+// syncFS flushes the whole filesystem holding p: for a large tree one
+// syncfs is far cheaper than an fsync per file.
+func syncFS(p string) error {
+	fd, err := unix.Open(p, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_DIRECTORY, 0)
+	if err != nil {
+		return fmt.Errorf("syncing filesystem of %s: %w", p, err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Syncfs(fd); err != nil {
+		return fmt.Errorf("syncing filesystem of %s: %w", p, err)
+	}
+	return nil
+}
+
+// mkdirAllSynced creates dir and missing parents up to (not including)
+// stop, fsyncing each parent whose entries changed so that the new
+// directories survive a crash.
+func mkdirAllSynced(dir, stop string) error {
+	if _, err := os.Lstat(dir); err == nil {
+		return nil
+	}
+	parent := filepath.Dir(dir)
+	if parent != stop && parent != dir {
+		if err := mkdirAllSynced(parent, stop); err != nil {
+			return err
+		}
+	}
+	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("creating %s: %w", dir, err)
+	}
+	return fsyncPath(parent)
+}
+
+func randomName(prefix string) string {
+	var b [8]byte
+	rand.Read(b[:])
+	return prefix + hex.EncodeToString(b[:])
+}
+
+// removeTree deletes p even when it is a read-only stored tree: as root
+// modes do not matter, otherwise directories are made writable first.
+func removeTree(p string) error {
+	err := os.RemoveAll(p)
+	if err == nil || os.Geteuid() == 0 {
+		return err
+	}
+	filepath.WalkDir(p, func(q string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			os.Chmod(q, 0o755)
+		}
+		return nil
+	})
+	return os.RemoveAll(p)
+}
+
+// clone makes dst share src's extents (FICLONE).
+func clone(dst, src *os.File) error {
+	return unix.IoctlFileClone(int(dst.Fd()), int(src.Fd()))
+}
+
+// copyData copies all of src into dst, in the kernel when it can.
+func copyData(dst, src *os.File, size int64) error {
+	var done int64
+	for done < size {
+		n, err := unix.CopyFileRange(int(src.Fd()), nil, int(dst.Fd()), nil, int(min(size-done, 1<<30)), 0)
+		if err != nil {
+			if errors.Is(err, unix.EXDEV) || errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EINVAL) || errors.Is(err, unix.EOPNOTSUPP) {
+				break
+			}
+			return err
+		}
+		if n == 0 {
+			break
+		}
+		done += int64(n)
+	}
+	if done < size {
+		if _, err := src.Seek(done, io.SeekStart); err != nil {
+			return err
+		}
+		if _, err := dst.Seek(done, io.SeekStart); err != nil {
+			return err
+		}
+		n, err := io.Copy(dst, src)
+		if err != nil {
+			return err
+		}
+		done += n
+	}
+	if done != size {
+		return fmt.Errorf("copied %d bytes, expected %d: the source changed", done, size)
+	}
+	return nil
+}
+
+// fiemap flags and ioctl, not in x/sys.
+const (
+	fsIocFiemap        = 0xC020660B
+	fiemapExtentLast   = 0x1
+	fiemapExtentShared = 0x2000
+	fiemapFlagSync     = 0x1
+)
+
+type fiemapHdr struct {
+	start, length           uint64
+	flags, mappedExtents    uint32
+	extentCount, reserved32 uint32
+}
+
+type fiemapExtent struct {
+	logical, physical, length uint64
+	reserved64                [2]uint64
+	flags                     uint32
+	reserved                  [3]uint32
+}
+
+// ExtentsShared reports whether every extent of the file at p is marked
+// shared by FIEMAP: reflinked data. Files without extents report false.
+func ExtentsShared(p string) (bool, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	const n = 64
+	buf := make([]byte, int(unsafe.Sizeof(fiemapHdr{}))+n*int(unsafe.Sizeof(fiemapExtent{})))
+	hdr := (*fiemapHdr)(unsafe.Pointer(&buf[0]))
+	hdr.length = ^uint64(0)
+	hdr.flags = fiemapFlagSync
+	hdr.extentCount = n
+	if _, _, e := unix.Syscall(unix.SYS_IOCTL, f.Fd(), fsIocFiemap, uintptr(unsafe.Pointer(&buf[0]))); e != 0 {
+		return false, fmt.Errorf("FIEMAP %s: %w", p, e)
+	}
+	if hdr.mappedExtents == 0 {
+		return false, nil
+	}
+	exts := unsafe.Slice((*fiemapExtent)(unsafe.Pointer(&buf[unsafe.Sizeof(fiemapHdr{})])), hdr.mappedExtents)
+	for _, e := range exts {
+		if e.flags&fiemapExtentShared == 0 {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// probeDedup finds the best mode the store's filesystem supports by
+// trying it in tmp.
+func (s *Store) probeDedup() DedupMode {
+	dir, err := os.MkdirTemp(s.tmpDir(), "probe-")
+	if err != nil {
+		return DedupCopy
+	}
+	defer os.RemoveAll(dir)
+	a, err := os.Create(filepath.Join(dir, "a"))
+	if err != nil {
+		return DedupCopy
+	}
+	defer a.Close()
+	a.Write(make([]byte, 4096))
+	b, err := os.Create(filepath.Join(dir, "b"))
+	if err != nil {
+		return DedupCopy
+	}
+	defer b.Close()
+	if clone(b, a) == nil {
+		return DedupReflink
+	}
+	if os.Link(filepath.Join(dir, "a"), filepath.Join(dir, "c")) == nil {
+		return DedupHardlink
+	}
+	return DedupCopy
+}
+
+// resolveDedupReadOnly reports what a writer would pick without writing:
+// read-only stores never dedupe, this only feeds `store info`.
+func (s *Store) resolveDedupReadOnly() DedupMode {
+	if s.dedup != DedupAuto {
+		return s.dedup
+	}
+	var st unix.Statfs_t
+	if unix.Statfs(s.dir, &st) == nil && (st.Type == unix.XFS_SUPER_MAGIC || st.Type == unix.BTRFS_SUPER_MAGIC) {
+		return DedupReflink
+	}
+	return DedupHardlink
+}
+
+// parallelDo runs fn(0..n-1) on GOMAXPROCS goroutines (at least two, as
+// file I/O waits) and returns the first error.
+func parallelDo(n int, fn func(i int) error) error {
+	workers := min(max(runtime.GOMAXPROCS(0), 2)*2, n)
+	if workers <= 1 {
+		for i := 0; i < n; i++ {
+			if err := fn(i); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	var (
+		next  atomic.Int64
+		mu    sync.Mutex
+		first error
+		wg    sync.WaitGroup
+	)
+	for g := 0; g < workers; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				mu.Lock()
+				failed := first != nil
+				mu.Unlock()
+				if failed {
+					return
+				}
+				if err := fn(i); err != nil {
+					mu.Lock()
+					if first == nil {
+						first = err
+					}
+					mu.Unlock()
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return first
+}

@@ -1,0 +1,190 @@
+package store
+
+import (
+	"fmt"
+	"os"
+	"slices"
+	"time"
+
+	"github.com/nexisos/nexis/store/storepath"
+	"github.com/nexisos/nexis/store/treehash"
+)
+
+// Registration describes a tree that is already complete, normalised and
+// synced at its final place in the store. Ingest builds these; a caller
+// that places trees itself (a substituter unpacking an archive) may too.
+type Registration struct {
+	Path     storepath.Path
+	TreeHash treehash.Digest
+	// Files is the manifest, sorted as treehash.Sort does.
+	Files []treehash.File
+	// References may name paths registered earlier or in the same call.
+	References     []storepath.Path
+	Deriver        string
+	ContentAddress string
+}
+
+// Register registers regs in one atomic, synced batch: all or none. A
+// registration of a path that is already valid is skipped; its info is
+// returned as it is. Each path's directory must exist in its bucket, and
+// every reference must be valid or registered in the same call.
+func (s *Store) Register(regs []Registration) ([]*PathInfo, error) {
+	if err := s.writable(); err != nil {
+		return nil, err
+	}
+	for i := range regs {
+		p := regs[i].Path
+		if !storepath.IsHash(p.Hash) {
+			return nil, fmt.Errorf("registering %q: malformed hash part", p.Hash)
+		}
+		if err := storepath.ValidName(p.Name); err != nil {
+			return nil, fmt.Errorf("registering %s: %w", p.Base(), err)
+		}
+		if _, err := os.Lstat(s.Physical(p)); err != nil {
+			return nil, fmt.Errorf("registering %s: contents are not in place: %w", s.Logical(p), err)
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, fmt.Errorf("registering: store is closed")
+	}
+	return s.registerLocked(regs)
+}
+
+func (s *Store) registerLocked(regs []Registration) ([]*PathInfo, error) {
+	t := s.newTxn()
+	defer t.destroy()
+	st, err := t.loadStats()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*PathInfo, len(regs))
+	batch := map[string]*Registration{}
+	now := time.Now()
+	// First pass: which paths are new, so that references among them
+	// resolve regardless of order.
+	for i := range regs {
+		r := &regs[i]
+		if prev, ok := batch[r.Path.Hash]; ok {
+			if prev.Path.Name != r.Path.Name {
+				return nil, fmt.Errorf("registering %s and %s: same hash part, different names", prev.Path.Base(), r.Path.Base())
+			}
+			continue
+		}
+		pi, err := s.queryInfoHash(r.Path.Hash)
+		if err != nil {
+			return nil, err
+		}
+		if pi != nil {
+			if pi.Path.Name != r.Path.Name {
+				return nil, fmt.Errorf("registering %s: its hash part is already registered as %s", r.Path.Base(), pi.Path.Base())
+			}
+			out[i] = pi
+			continue
+		}
+		batch[r.Path.Hash] = r
+		t.newPath(r.Path.Hash)
+	}
+	for i := range regs {
+		r := &regs[i]
+		if out[i] != nil || batch[r.Path.Hash] != r {
+			continue
+		}
+		self := r.Path.Hash
+		refs := make([]string, 0, len(r.References))
+		for _, ref := range r.References {
+			refs = append(refs, ref.Hash)
+			if ref.Hash == self {
+				if ref.Name != r.Path.Name {
+					return nil, fmt.Errorf("registering %s: self-reference names %s", r.Path.Base(), ref.Base())
+				}
+				continue
+			}
+			if b, ok := batch[ref.Hash]; ok {
+				if b.Path.Name != ref.Name {
+					return nil, fmt.Errorf("registering %s: reference %s does not match %s", r.Path.Base(), ref.Base(), b.Path.Base())
+				}
+			} else {
+				name, err := s.nameOf(ref.Hash)
+				if err != nil {
+					return nil, err
+				}
+				if name != ref.Name {
+					return nil, fmt.Errorf("registering %s: its reference %s is not valid in the store", s.Logical(r.Path), s.Logical(ref))
+				}
+			}
+		}
+		slices.Sort(refs)
+		refs = slices.Compact(refs)
+		var size int64
+		for j := range r.Files {
+			f := &r.Files[j]
+			if !f.Type.IsRegular() {
+				continue
+			}
+			size += f.Size
+			if f.Size > 0 {
+				if _, err := t.addContent(keyOf(f), f.Size, 1); err != nil {
+					return nil, err
+				}
+			}
+		}
+		pi := &PathInfo{
+			Path:           r.Path,
+			TreeHash:       r.TreeHash,
+			Size:           size,
+			Files:          len(r.Files),
+			Registered:     now,
+			Deriver:        r.Deriver,
+			ContentAddress: r.ContentAddress,
+		}
+		hk := []byte(self)
+		t.b.PutCF(t.cf(cfPaths), hk, encodeInfo(pi))
+		t.b.PutCF(t.cf(cfRefs), hk, packHashes(refs))
+		t.b.PutCF(t.cf(cfManifest), hk, encodeManifest(r.Files))
+		for _, ref := range refs {
+			if ref == self {
+				continue
+			}
+			t.b.PutCF(t.cf(cfReferrers), []byte(ref+self), nil)
+			if _, err := t.addRefcount(ref, 1); err != nil {
+				return nil, err
+			}
+		}
+		st.Paths++
+		st.Files += int64(len(r.Files))
+		st.Bytes += size
+		pi.References = make([]storepath.Path, 0, len(refs))
+		for _, h := range refs {
+			name := r.Path.Name
+			if h != self {
+				if b, ok := batch[h]; ok {
+					name = b.Path.Name
+				} else {
+					name, _ = s.nameOf(h)
+				}
+			}
+			pi.References = append(pi.References, storepath.Path{Hash: h, Name: name})
+		}
+		out[i] = pi
+	}
+	for i := range regs {
+		if out[i] == nil { // a duplicate within the call
+			out[i] = out[indexOfHash(regs, regs[i].Path.Hash)]
+		}
+	}
+	if err := t.commit(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func indexOfHash(regs []Registration, h string) int {
+	for i := range regs {
+		if regs[i].Path.Hash == h {
+			return i
+		}
+	}
+	return -1
+}

@@ -1,0 +1,504 @@
+// Package store is the NexisOS store: a bucketed directory of immutable,
+// content-hashed trees, deduplicated by file content as they arrive, with
+// all metadata in RocksDB.
+//
+// # On disk
+//
+//	<store>/<h0h1>/<h2h3>/<hash>-<name>   registered paths (see storepath)
+//	<store>/.nexis/db/                   RocksDB
+//	<store>/.nexis/lock                  flock of the one writer; holds "pid command"
+//	<store>/.nexis/tmp/                  trees being ingested; emptied on every writable Open
+//	<store>/.nexis/content/<hh>/<hex><t> content pool: one inode (hard link mode) or one
+//	                                     clone (reflink mode) per distinct file content,
+//	                                     <hex> its BLAKE3, <t> 'f' or 'x' (the exec bit:
+//	                                     a shared inode has one mode)
+//	<store>/.trash/                      paths and pool entries on their way out
+//
+// A path is valid exactly when it is in the "paths" column family. Ingest
+// writes the tree under tmp, fsyncs it, renames it into its bucket, fsyncs
+// the bucket, and only then commits one RocksDB write batch with the WAL
+// synced. A crash before the commit leaves at worst an unregistered
+// directory in a bucket, or a pool entry nobody counts: garbage that
+// `verify` reports and `verify --repair` moves to the trash. It never leaves
+// a registered path incomplete.
+//
+// # Key layout
+//
+// Hashes in keys are the 32-character base32 hash parts of store paths;
+// names are looked up in "paths". Counts are uvarints.
+//
+//	default     "schema"                     uvarint schema version (a newer one refuses to open)
+//	default     "stats"                      Stats: counts and sizes, kept exact by every batch
+//	paths       hash                         PathInfo (name, tree hash, size, files, time, deriver, CA)
+//	refs        hash                         forward references: packed sorted hashes (self included)
+//	referrers   hash(target) hash(referrer)  empty; one key per edge, self-references excluded
+//	refcount    hash                         referrers + roots naming the path
+//	zero        hash                         empty; present exactly when refcount is 0 (GC's work list)
+//	manifest    hash                         the path's files: relative path, type, size, BLAKE3 or target
+//	content     blake3(32 bytes) type(1)     uvarint count of manifest entries with that content
+//	                                         (non-empty regular files only), uvarint size
+//	roots       root name                    "<hash>-<name>" of the rooted path
+//	generations profile 0x00 uint64be(n)     Generation; every generation is also the root
+//	                                         "generation/<profile>/<n>"
+//
+// Every lookup of a path, its references, its count or a content is a
+// point query (bloom filters on all families; "referrers" is a 32-byte
+// prefix seek with a prefix bloom). Only verify, optimise and listing
+// commands iterate.
+//
+// # Counting rules
+//
+// refcount(p) = |referrers(p) \ {p}| + |roots naming p|; it is 0 exactly
+// when "zero" holds p. content(c) = number of (path, file) pairs over all
+// registered manifests whose content key is c. Unregister (for the garbage
+// collector) removes a path and decrements both in the same batch, returning
+// what reached zero.
+package store
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/linxGnu/grocksdb"
+	"golang.org/x/sys/unix"
+
+	"github.com/nexisos/nexis/store/storepath"
+)
+
+// SchemaVersion is the layout this code reads and writes.
+const SchemaVersion = 1
+
+// DedupMode selects how identical file contents are shared.
+type DedupMode int
+
+const (
+	// DedupAuto picks reflink where the store's filesystem supports it,
+	// else hard links, else copies.
+	DedupAuto DedupMode = iota
+	// DedupReflink clones extents (FICLONE): separate inodes, shared data.
+	DedupReflink
+	// DedupHardlink links every copy of a content to one inode.
+	DedupHardlink
+	// DedupCopy keeps the content pool but copies from it: no sharing, for
+	// filesystems without links.
+	DedupCopy
+	// DedupNone neither shares nor fills the pool; `optimise` can dedupe
+	// such paths later.
+	DedupNone
+)
+
+func (m DedupMode) String() string {
+	switch m {
+	case DedupAuto:
+		return "auto"
+	case DedupReflink:
+		return "reflink"
+	case DedupHardlink:
+		return "hardlink"
+	case DedupCopy:
+		return "copy"
+	case DedupNone:
+		return "none"
+	}
+	return "dedup(" + strconv.Itoa(int(m)) + ")"
+}
+
+// ParseDedupMode parses the names String gives.
+func ParseDedupMode(s string) (DedupMode, error) {
+	for m := DedupAuto; m <= DedupNone; m++ {
+		if m.String() == s {
+			return m, nil
+		}
+	}
+	return 0, fmt.Errorf("unknown dedup mode %q: want auto, reflink, hardlink, copy or none", s)
+}
+
+// Options configure Open.
+type Options struct {
+	// LogicalDir is the store directory written into paths (default
+	// storepath.DefaultDir).
+	LogicalDir string
+	// ReadOnly opens without the writer lock; queries only.
+	ReadOnly bool
+	// Dedup selects how identical contents are shared.
+	Dedup DedupMode
+	// OnWait is called once when another process holds the writer lock,
+	// with that process's "pid command". Nil prints to stderr.
+	OnWait func(holder string)
+}
+
+// ErrNotInitialised is returned by a read-only Open of a store that was
+// never written.
+var ErrNotInitialised = errors.New("no store database (nothing was ever added)")
+
+// ErrReadOnly is returned by writes on a store opened read-only.
+var ErrReadOnly = errors.New("store is open read-only")
+
+// Store is an open store. Its methods are safe for concurrent use; writes
+// are serialised inside the process and, through the lock file, across
+// processes.
+type Store struct {
+	dir     string // physical
+	logical string
+	ro      bool
+	dedup   DedupMode // resolved: never DedupAuto
+
+	lock *os.File
+
+	db   *grocksdb.DB
+	cfs  map[string]*grocksdb.ColumnFamilyHandle
+	opts []*grocksdb.Options
+	ro_  *grocksdb.ReadOptions
+	wo   *grocksdb.WriteOptions
+
+	// mu serialises commits: counters are read-modify-write.
+	mu     sync.Mutex
+	closed bool
+}
+
+// Column family names.
+const (
+	cfDefault     = "default"
+	cfPaths       = "paths"
+	cfRefs        = "refs"
+	cfReferrers   = "referrers"
+	cfRefcount    = "refcount"
+	cfZero        = "zero"
+	cfManifest    = "manifest"
+	cfContent     = "content"
+	cfRoots       = "roots"
+	cfGenerations = "generations"
+)
+
+var cfNames = []string{cfDefault, cfPaths, cfRefs, cfReferrers, cfRefcount, cfZero, cfManifest, cfContent, cfRoots, cfGenerations}
+
+var (
+	keySchema = []byte("schema")
+	keyStats  = []byte("stats")
+)
+
+// Dir is the physical store directory.
+func (s *Store) Dir() string { return s.dir }
+
+// LogicalDir is the store directory written into paths.
+func (s *Store) LogicalDir() string { return s.logical }
+
+// Dedup is the dedup mode in effect (Auto resolved).
+func (s *Store) Dedup() DedupMode { return s.dedup }
+
+// Physical is where p lives on this machine.
+func (s *Store) Physical(p storepath.Path) string {
+	return filepath.Join(s.dir, filepath.FromSlash(p.Rel()))
+}
+
+// Logical is p's full path as written into files.
+func (s *Store) Logical(p storepath.Path) string { return p.In(s.logical) }
+
+func (s *Store) metaDir() string    { return filepath.Join(s.dir, ".nexis") }
+func (s *Store) dbDir() string      { return filepath.Join(s.dir, ".nexis", "db") }
+func (s *Store) tmpDir() string     { return filepath.Join(s.dir, ".nexis", "tmp") }
+func (s *Store) contentDir() string { return filepath.Join(s.dir, ".nexis", "content") }
+
+// TrashDir is where collected paths wait for deletion.
+func (s *Store) TrashDir() string { return filepath.Join(s.dir, ".trash") }
+
+// Open opens (creating it when writable) the store at physicalDir.
+func Open(physicalDir string, opts Options) (*Store, error) {
+	dir, err := filepath.Abs(physicalDir)
+	if err != nil {
+		return nil, fmt.Errorf("store directory %s: %w", physicalDir, err)
+	}
+	s := &Store{dir: dir, logical: opts.LogicalDir, ro: opts.ReadOnly, dedup: opts.Dedup}
+	if s.logical == "" {
+		s.logical = storepath.DefaultDir
+	}
+	s.logical = filepath.Clean(s.logical)
+	if !filepath.IsAbs(s.logical) {
+		return nil, fmt.Errorf("logical store directory %q is not absolute", s.logical)
+	}
+	if s.ro {
+		if _, err := os.Stat(filepath.Join(s.dbDir(), "CURRENT")); err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				return nil, fmt.Errorf("store %s: %w", dir, ErrNotInitialised)
+			}
+			return nil, fmt.Errorf("store %s: %w", dir, err)
+		}
+		if err := s.openDB(); err != nil {
+			return nil, err
+		}
+		s.dedup = s.resolveDedupReadOnly()
+		return s, nil
+	}
+	for _, d := range []string{dir, s.metaDir(), s.tmpDir(), s.contentDir(), s.TrashDir()} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, fmt.Errorf("creating store directory: %w", err)
+		}
+	}
+	if err := s.acquireLock(opts.OnWait); err != nil {
+		return nil, err
+	}
+	if err := s.recoverTmp(); err != nil {
+		s.releaseLock()
+		return nil, err
+	}
+	if err := s.openDB(); err != nil {
+		s.releaseLock()
+		return nil, err
+	}
+	if s.dedup == DedupAuto {
+		s.dedup = s.probeDedup()
+	}
+	return s, nil
+}
+
+// Close flushes and closes the database and releases the writer lock.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	var err error
+	if !s.ro {
+		// A flushed memtable means readers opening later replay no WAL,
+		// which keeps a one-shot `path-info` fast.
+		fo := grocksdb.NewDefaultFlushOptions()
+		fo.SetWait(true)
+		if e := s.db.Flush(fo); e != nil {
+			err = fmt.Errorf("flushing store database: %w", e)
+		}
+		fo.Destroy()
+	}
+	for _, h := range s.cfs {
+		h.Destroy()
+	}
+	s.db.Close()
+	for _, o := range s.opts {
+		o.Destroy()
+	}
+	s.ro_.Destroy()
+	s.wo.Destroy()
+	s.releaseLock()
+	return err
+}
+
+func cfOptions(name string, cache *grocksdb.Cache) *grocksdb.Options {
+	o := grocksdb.NewDefaultOptions()
+	bb := grocksdb.NewDefaultBlockBasedTableOptions()
+	bb.SetFilterPolicy(grocksdb.NewBloomFilterFull(10))
+	bb.SetBlockCache(cache)
+	bb.SetCacheIndexAndFilterBlocks(true)
+	bb.SetPinL0FilterAndIndexBlocksInCache(true)
+	if name == cfReferrers {
+		o.SetPrefixExtractor(grocksdb.NewFixedPrefixTransform(storepath.HashLen))
+		o.SetMemTablePrefixBloomSizeRatio(0.1)
+	}
+	o.SetBlockBasedTableFactory(bb)
+	o.SetWriteBufferSize(16 << 20)
+	o.SetCompression(grocksdb.LZ4Compression)
+	return o
+}
+
+func (s *Store) openDB() error {
+	cache := grocksdb.NewLRUCache(32 << 20)
+	dbo := grocksdb.NewDefaultOptions()
+	dbo.SetCreateIfMissing(!s.ro)
+	dbo.SetCreateIfMissingColumnFamilies(!s.ro)
+	dbo.SetKeepLogFileNum(3)
+	dbo.SetMaxLogFileSize(1 << 20)
+	dbo.SetSkipStatsUpdateOnDBOpen(true)
+	dbo.SetMaxBackgroundJobs(2)
+	dbo.SetInfoLogLevel(grocksdb.WarnInfoLogLevel)
+	// Point-in-time recovery stops at the first corrupt WAL record: a torn
+	// tail from a crash is dropped, committed batches are kept.
+	dbo.SetWALRecoveryMode(grocksdb.PointInTimeRecovery)
+	s.opts = append(s.opts, dbo)
+
+	names := cfNames
+	if !s.ro {
+		// A writable open must name every existing family, including ones
+		// a newer nexis added, so it can reach the schema check below.
+		if existing, err := grocksdb.ListColumnFamilies(dbo, s.dbDir()); err == nil {
+			names = mergeNames(cfNames, existing)
+		}
+	}
+	var cfo []*grocksdb.Options
+	for _, n := range names {
+		o := cfOptions(n, cache)
+		cfo = append(cfo, o)
+		// grocksdb v1.7.15 frees a native prefix extractor in Destroy
+		// although RocksDB's options already own it: destroying these
+		// options would double-free, so they are left to the process.
+		if n != cfReferrers {
+			s.opts = append(s.opts, o)
+		}
+	}
+	var (
+		db      *grocksdb.DB
+		handles []*grocksdb.ColumnFamilyHandle
+		err     error
+	)
+	if s.ro {
+		// A concurrent writer may delete a file between our reading the
+		// manifest and opening it; a retry sees the new manifest.
+		for attempt := 0; attempt < 5; attempt++ {
+			db, handles, err = grocksdb.OpenDbForReadOnlyColumnFamilies(dbo, s.dbDir(), names, cfo, false)
+			if err == nil || !strings.Contains(err.Error(), "No such file") {
+				break
+			}
+			time.Sleep(time.Duration(attempt+1) * 20 * time.Millisecond)
+		}
+	} else {
+		db, handles, err = grocksdb.OpenDbColumnFamilies(dbo, s.dbDir(), names, cfo)
+	}
+	if err != nil {
+		for _, o := range s.opts {
+			o.Destroy()
+		}
+		s.opts = nil
+		return fmt.Errorf("opening store database %s: %w", s.dbDir(), err)
+	}
+	s.db = db
+	s.cfs = map[string]*grocksdb.ColumnFamilyHandle{}
+	for i, n := range names {
+		s.cfs[n] = handles[i]
+	}
+	s.ro_ = grocksdb.NewDefaultReadOptions()
+	s.wo = grocksdb.NewDefaultWriteOptions()
+	s.wo.SetSync(true)
+
+	v, err := s.getUint(cfDefault, keySchema)
+	switch {
+	case err != nil:
+		s.closeAfterFailedOpen()
+		return err
+	case v > SchemaVersion:
+		s.closeAfterFailedOpen()
+		return fmt.Errorf("store %s has schema version %d, newer than this nexis understands (%d): use a newer nexis", s.dir, v, SchemaVersion)
+	case v == 0 && !s.ro:
+		b := grocksdb.NewWriteBatch()
+		b.PutCF(s.cfs[cfDefault], keySchema, appendUvarint(nil, SchemaVersion))
+		err := s.db.Write(s.wo, b)
+		b.Destroy()
+		if err != nil {
+			s.closeAfterFailedOpen()
+			return fmt.Errorf("initialising store database: %w", err)
+		}
+	case v == 0 && s.ro:
+		s.closeAfterFailedOpen()
+		return fmt.Errorf("store %s: %w", s.dir, ErrNotInitialised)
+	}
+	return nil
+}
+
+// closeAfterFailedOpen releases the database without flushing, keeping
+// the lock for the caller to release.
+func (s *Store) closeAfterFailedOpen() {
+	for _, h := range s.cfs {
+		h.Destroy()
+	}
+	s.db.Close()
+	for _, o := range s.opts {
+		o.Destroy()
+	}
+	s.opts = nil
+	s.ro_.Destroy()
+	s.wo.Destroy()
+	s.closed = true
+}
+
+func mergeNames(want, existing []string) []string {
+	seen := map[string]bool{}
+	out := append([]string(nil), want...)
+	for _, n := range want {
+		seen[n] = true
+	}
+	for _, n := range existing {
+		if !seen[n] {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// acquireLock takes the writer flock, waiting (and saying once who holds
+// it) when another process has it.
+func (s *Store) acquireLock(onWait func(string)) error {
+	p := filepath.Join(s.metaDir(), "lock")
+	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return fmt.Errorf("opening store lock: %w", err)
+	}
+	err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+	if errors.Is(err, unix.EWOULDBLOCK) {
+		holder, _ := io.ReadAll(io.LimitReader(f, 4096))
+		h := strings.TrimSpace(string(holder))
+		if h == "" {
+			h = "another process"
+		}
+		if onWait != nil {
+			onWait(h)
+		} else {
+			fmt.Fprintf(os.Stderr, "nexis: waiting for the store lock %s, held by %s\n", p, h)
+		}
+		for {
+			err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
+			if err != unix.EINTR {
+				break
+			}
+		}
+	}
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("locking store %s: %w", p, err)
+	}
+	// Who holds the lock is advisory text for the next waiter; failing to
+	// write it does not matter.
+	if err := f.Truncate(0); err == nil {
+		f.WriteAt([]byte(fmt.Sprintf("pid %d (%s)\n", os.Getpid(), strings.Join(os.Args, " "))), 0)
+	}
+	s.lock = f
+	return nil
+}
+
+func (s *Store) releaseLock() {
+	if s.lock != nil {
+		s.lock.Truncate(0)
+		unix.Flock(int(s.lock.Fd()), unix.LOCK_UN)
+		s.lock.Close()
+		s.lock = nil
+	}
+}
+
+// recoverTmp removes what an interrupted ingest left under tmp. Only the
+// lock holder ingests, so nothing there belongs to a live process.
+func (s *Store) recoverTmp() error {
+	ents, err := os.ReadDir(s.tmpDir())
+	if err != nil {
+		return fmt.Errorf("recovering store: %w", err)
+	}
+	for _, e := range ents {
+		if err := removeTree(filepath.Join(s.tmpDir(), e.Name())); err != nil {
+			return fmt.Errorf("recovering store: removing interrupted ingest: %w", err)
+		}
+	}
+	return nil
+}
+
+func (s *Store) writable() error {
+	if s.ro {
+		return ErrReadOnly
+	}
+	if s.closed {
+		return errors.New("store is closed")
+	}
+	return nil
+}

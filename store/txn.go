@@ -1,0 +1,223 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/linxGnu/grocksdb"
+)
+
+// txn accumulates one atomic write batch. Counters are read from the
+// database once and kept in overlays, so several changes to one counter
+// in a batch add up; commit writes the final values. Callers hold s.mu:
+// with one writer process and one committer inside it, read-modify-write
+// is exact.
+type txn struct {
+	s *Store
+	b *grocksdb.WriteBatch
+
+	refcount map[string]refcountVal
+	content  map[contentKey]contentVal
+	stats    *Stats
+}
+
+type refcountVal struct {
+	n      uint64
+	exists bool // false: the path is (being) unregistered
+	dirty  bool
+}
+
+func (s *Store) newTxn() *txn {
+	return &txn{s: s, b: grocksdb.NewWriteBatch(), refcount: map[string]refcountVal{}, content: map[contentKey]contentVal{}}
+}
+
+func (t *txn) destroy() { t.b.Destroy() }
+
+func (t *txn) cf(name string) *grocksdb.ColumnFamilyHandle { return t.s.cfs[name] }
+
+func (t *txn) loadRefcount(hash string) (refcountVal, error) {
+	if v, ok := t.refcount[hash]; ok {
+		return v, nil
+	}
+	b, err := t.s.get(cfRefcount, []byte(hash))
+	if err != nil {
+		return refcountVal{}, err
+	}
+	v := refcountVal{exists: b != nil}
+	if b != nil {
+		d := decoder{b: b}
+		v.n = d.uvarint()
+		if d.err != nil {
+			return v, fmt.Errorf("refcount of %s: %w", hash, d.err)
+		}
+	}
+	t.refcount[hash] = v
+	return v, nil
+}
+
+// newPath starts the count of a path being registered at zero.
+func (t *txn) newPath(hash string) {
+	t.refcount[hash] = refcountVal{exists: true, dirty: true}
+}
+
+// dropPath removes a path's count (it is being unregistered).
+func (t *txn) dropPath(hash string) {
+	t.refcount[hash] = refcountVal{dirty: true}
+}
+
+func (t *txn) addRefcount(hash string, delta int) (uint64, error) {
+	v, err := t.loadRefcount(hash)
+	if err != nil {
+		return 0, err
+	}
+	if !v.exists {
+		return 0, fmt.Errorf("store path with hash %s is not registered", hash)
+	}
+	if delta < 0 && v.n < uint64(-delta) {
+		return 0, fmt.Errorf("refcount of %s would go below zero: the store metadata is inconsistent, run `nexis store verify --repair`", hash)
+	}
+	v.n = uint64(int64(v.n) + int64(delta))
+	v.dirty = true
+	t.refcount[hash] = v
+	return v.n, nil
+}
+
+func (t *txn) loadContent(k contentKey) (contentVal, error) {
+	if v, ok := t.content[k]; ok {
+		return v, nil
+	}
+	b, err := t.s.get(cfContent, k[:])
+	if err != nil {
+		return contentVal{}, err
+	}
+	var v contentVal
+	if b != nil {
+		if v, err = decodeContent(b); err != nil {
+			return v, fmt.Errorf("content count of %s: %w", k.Digest(), err)
+		}
+	}
+	t.content[k] = v
+	return v, nil
+}
+
+// addContent changes the count of a content and reports its new value.
+func (t *txn) addContent(k contentKey, size int64, delta int) (uint64, error) {
+	v, err := t.loadContent(k)
+	if err != nil {
+		return 0, err
+	}
+	st, err := t.loadStats()
+	if err != nil {
+		return 0, err
+	}
+	if delta < 0 && v.count < uint64(-delta) {
+		return 0, fmt.Errorf("content count of %s would go below zero: run `nexis store verify --repair`", k.Digest())
+	}
+	old := v.count
+	v.count = uint64(int64(v.count) + int64(delta))
+	v.size = size
+	t.content[k] = v
+	switch {
+	case old == 0 && v.count > 0:
+		st.Contents++
+		st.ContentBytes += size
+	case old > 0 && v.count == 0:
+		st.Contents--
+		st.ContentBytes -= size
+	}
+	return v.count, nil
+}
+
+func (t *txn) loadStats() (*Stats, error) {
+	if t.stats != nil {
+		return t.stats, nil
+	}
+	st, err := t.s.readStats()
+	if err != nil {
+		return nil, err
+	}
+	t.stats = &st
+	return t.stats, nil
+}
+
+// commit writes the batch with the WAL synced.
+func (t *txn) commit() error {
+	for h, v := range t.refcount {
+		if !v.dirty {
+			continue
+		}
+		k := []byte(h)
+		switch {
+		case !v.exists:
+			t.b.DeleteCF(t.cf(cfRefcount), k)
+			t.b.DeleteCF(t.cf(cfZero), k)
+		case v.n == 0:
+			t.b.PutCF(t.cf(cfRefcount), k, appendUvarint(nil, 0))
+			t.b.PutCF(t.cf(cfZero), k, nil)
+		default:
+			t.b.PutCF(t.cf(cfRefcount), k, appendUvarint(nil, v.n))
+			t.b.DeleteCF(t.cf(cfZero), k)
+		}
+	}
+	for k, v := range t.content {
+		if v.count == 0 {
+			t.b.DeleteCF(t.cf(cfContent), k[:])
+		} else {
+			t.b.PutCF(t.cf(cfContent), k[:], encodeContent(v))
+		}
+	}
+	if t.stats != nil {
+		t.b.PutCF(t.cf(cfDefault), keyStats, encodeStats(t.stats))
+	}
+	if t.b.Count() == 0 {
+		return nil
+	}
+	if err := t.s.db.Write(t.s.wo, t.b); err != nil {
+		return fmt.Errorf("committing to the store database: %w", err)
+	}
+	return nil
+}
+
+// get reads one key; a missing key is (nil, nil).
+func (s *Store) get(cf string, key []byte) ([]byte, error) {
+	if s.closed {
+		return nil, errors.New("store is closed")
+	}
+	sl, err := s.db.GetCF(s.ro_, s.cfs[cf], key)
+	if err != nil {
+		return nil, fmt.Errorf("reading store database (%s): %w", cf, err)
+	}
+	defer sl.Free()
+	if !sl.Exists() {
+		return nil, nil
+	}
+	return append([]byte{}, sl.Data()...), nil
+}
+
+func (s *Store) getUint(cf string, key []byte) (uint64, error) {
+	b, err := s.get(cf, key)
+	if err != nil || b == nil {
+		return 0, err
+	}
+	d := decoder{b: b}
+	v := d.uvarint()
+	if d.err != nil {
+		return 0, fmt.Errorf("reading %s/%s: %w", cf, key, d.err)
+	}
+	return v, nil
+}
+
+func (s *Store) readStats() (Stats, error) {
+	b, err := s.get(cfDefault, keyStats)
+	if err != nil {
+		return Stats{}, err
+	}
+	st, err := decodeStats(b)
+	if err != nil {
+		return st, fmt.Errorf("reading store stats: %w", err)
+	}
+	return st, nil
+}
+
+// Stats returns the store-wide totals.
+func (s *Store) Stats() (Stats, error) { return s.readStats() }
