@@ -1,0 +1,107 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/nexisos/nexis/store"
+	"github.com/nexisos/nexis/store/storepath"
+)
+
+var storeFlags struct {
+	dedup string
+}
+
+var storeCmd = &cobra.Command{
+	Use:   "store",
+	Short: "Inspect and maintain the store",
+	Long: `Inspect and maintain the store: add trees, query path metadata,
+references and roots, verify invariants and dedupe.
+
+The store lives under --root at the logical directory --store (default
+/store); its metadata is a RocksDB database in <store>/.nexis/db. Commands
+that only read never wait for a writer.`,
+}
+
+func init() {
+	storeCmd.PersistentFlags().StringVar(&storeFlags.dedup, "dedup", "auto", "how identical files are shared: `MODE` auto, reflink, hardlink, copy or none")
+	rootCmd.AddCommand(storeCmd)
+}
+
+// openStore opens the store for writing: it waits for another writer.
+func openStore() (*store.Store, error) {
+	mode, err := store.ParseDedupMode(storeFlags.dedup)
+	if err != nil {
+		return nil, err
+	}
+	return store.Open(physicalStoreDir(), store.Options{LogicalDir: storeDir(), Dedup: mode})
+}
+
+// openStoreRead opens the store for queries without taking the lock.
+func openStoreRead() (*store.Store, error) {
+	s, err := store.Open(physicalStoreDir(), store.Options{LogicalDir: storeDir(), ReadOnly: true})
+	if errors.Is(err, store.ErrNotInitialised) {
+		return nil, fmt.Errorf("the store %s is empty: nothing was ever added to it", storeDir())
+	}
+	return s, err
+}
+
+// storeArgs parses store path arguments and checks they are valid.
+func storeArgs(s *store.Store, args []string) ([]storepath.Path, error) {
+	var out []storepath.Path
+	for _, a := range args {
+		p, _, err := s.ParsePath(a)
+		if err != nil {
+			return nil, err
+		}
+		ok, err := s.IsValid(p)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, fmt.Errorf("%s is not a valid path in the store", s.Logical(p))
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+func printJSON(v any) error {
+	enc := json.NewEncoder(os.Stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// progressFunc returns a progress printer for a terminal, or nil.
+func progressFunc(what string) func(done, total int) {
+	if !term.IsTerminal(int(os.Stderr.Fd())) {
+		return nil
+	}
+	return func(done, total int) {
+		if done == total || done%64 == 0 {
+			fmt.Fprintf(os.Stderr, "\r%s %d/%d", what, done, total)
+			if done == total {
+				fmt.Fprintln(os.Stderr)
+			}
+		}
+	}
+}
+
+// humanBytes formats n for people.
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

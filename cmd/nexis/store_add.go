@@ -1,0 +1,50 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+)
+
+var storeAddFlags struct{ name string }
+
+func init() {
+	cmd := &cobra.Command{
+		Use:   "add PATH...",
+		Short: "Add files or trees to the store, content-addressed",
+		Long: `Add files or trees to the store. Each gets a content-addressed path:
+its name is the base name of PATH (or --name), its hash comes from the tree
+hash of the contents. Symbolic links are stored as links, never followed;
+device nodes, sockets and FIFOs are refused. Prints the store paths.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if storeAddFlags.name != "" && len(args) > 1 {
+				return fmt.Errorf("--name needs exactly one PATH")
+			}
+			s, err := openStore()
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			for _, a := range args {
+				name := storeAddFlags.name
+				if name == "" {
+					abs, err := filepath.Abs(a)
+					if err != nil {
+						return err
+					}
+					name = filepath.Base(abs)
+				}
+				pi, err := s.AddPath(a, name)
+				if err != nil {
+					return err
+				}
+				fmt.Println(s.Logical(pi.Path))
+			}
+			return s.Close()
+		},
+	}
+	cmd.Flags().StringVar(&storeAddFlags.name, "name", "", "store the path under `NAME` instead of the base name")
+	storeCmd.AddCommand(cmd)
+}

@@ -1,0 +1,123 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/nexisos/nexis/store/treehash"
+)
+
+var storeLsFlags struct{ recursive bool }
+
+func init() {
+	ls := &cobra.Command{
+		Use:   "ls PATH[/SUBDIR]",
+		Short: "List a store path's files from its manifest",
+		Args:  cobra.ExactArgs(1),
+		RunE:  runStoreLs,
+	}
+	ls.Flags().BoolVarP(&storeLsFlags.recursive, "recursive", "R", false, "list everything below, not only the directory's entries")
+	cat := &cobra.Command{
+		Use:   "cat PATH/FILE",
+		Short: "Print a file of a store path",
+		Args:  cobra.ExactArgs(1),
+		RunE:  runStoreCat,
+	}
+	storeCmd.AddCommand(ls, cat)
+}
+
+func runStoreLs(cmd *cobra.Command, args []string) error {
+	s, err := openStoreRead()
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	p, rest, err := s.ParsePath(args[0])
+	if err != nil {
+		return err
+	}
+	files, err := s.Manifest(p)
+	if err != nil {
+		return err
+	}
+	dir := strings.Trim(rest, "/")
+	found := false
+	for _, f := range files {
+		if f.Path == dir {
+			found = true
+			if f.Type != treehash.Directory {
+				printEntry(f, f.Path)
+				return nil
+			}
+		}
+	}
+	if !found {
+		return fmt.Errorf("%s has no %s", s.Logical(p), rest)
+	}
+	prefix := dir
+	if prefix != "" {
+		prefix += "/"
+	}
+	for _, f := range files {
+		rel, ok := strings.CutPrefix(f.Path, prefix)
+		if !ok || f.Path == dir || (!storeLsFlags.recursive && strings.Contains(rel, "/")) {
+			continue
+		}
+		printEntry(f, rel)
+	}
+	return nil
+}
+
+func printEntry(f treehash.File, name string) {
+	switch f.Type {
+	case treehash.Directory:
+		fmt.Printf("dr-xr-xr-x %12s %s/\n", "", name)
+	case treehash.Executable:
+		fmt.Printf("-r-xr-xr-x %12d %s\n", f.Size, name)
+	case treehash.Regular:
+		fmt.Printf("-r--r--r-- %12d %s\n", f.Size, name)
+	case treehash.Symlink:
+		fmt.Printf("lrwxrwxrwx %12s %s -> %s\n", "", name, f.Target)
+	}
+}
+
+func runStoreCat(cmd *cobra.Command, args []string) error {
+	s, err := openStoreRead()
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	p, rest, err := s.ParsePath(args[0])
+	if err != nil {
+		return err
+	}
+	files, err := s.Manifest(p)
+	if err != nil {
+		return err
+	}
+	rel := strings.Trim(rest, "/")
+	for _, f := range files {
+		if f.Path != rel {
+			continue
+		}
+		if !f.Type.IsRegular() {
+			if f.Type == treehash.Symlink {
+				return fmt.Errorf("%s%s is a symlink to %s", s.Logical(p), rest, f.Target)
+			}
+			return fmt.Errorf("%s%s is a %s", s.Logical(p), rest, f.Type)
+		}
+		fh, err := os.Open(filepath.Join(s.Physical(p), filepath.FromSlash(rel)))
+		if err != nil {
+			return err
+		}
+		defer fh.Close()
+		_, err = io.Copy(os.Stdout, fh)
+		return err
+	}
+	return fmt.Errorf("%s has no file %s", s.Logical(p), rest)
+}

@@ -1,0 +1,44 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+)
+
+var storeOptimiseFlags struct{ json bool }
+
+func init() {
+	cmd := &cobra.Command{
+		Use:     "optimise",
+		Aliases: []string{"optimize"},
+		Short:   "Dedupe paths that were added without dedup",
+		Long: `Dedupe registered paths that predate dedup or came in with it off:
+every file whose content is already pooled becomes a hard link (or a
+reflink) of the pooled copy. Each replacement is an atomic rename of an
+identical file.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := openStore()
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			rep, err := s.Optimise(progressFunc("optimising"))
+			if err != nil {
+				return err
+			}
+			if storeOptimiseFlags.json {
+				if err := printJSON(rep); err != nil {
+					return err
+				}
+			} else {
+				fmt.Printf("%d paths, %d files: %d now shared, %s saved, %d contents pooled\n",
+					rep.Paths, rep.Files, rep.Shared, humanBytes(rep.BytesSaved), rep.PoolAdded)
+			}
+			return s.Close()
+		},
+	}
+	cmd.Flags().BoolVar(&storeOptimiseFlags.json, "json", false, "print JSON")
+	storeCmd.AddCommand(cmd)
+}

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/nexisos/nexis/store"
+	"github.com/nexisos/nexis/store/storepath"
+)
+
+func init() {
+	refs := &cobra.Command{
+		Use:   "refs PATH...",
+		Short: "Print the paths a path refers to",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return listRelation(args, (*store.Store).References)
+		},
+	}
+	referrers := &cobra.Command{
+		Use:   "referrers PATH...",
+		Short: "Print the paths that refer to a path",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return listRelation(args, (*store.Store).Referrers)
+		},
+	}
+	why := &cobra.Command{
+		Use:   "why-depends A B",
+		Short: "Show a chain of references from A to B, and the files that hold them",
+		Args:  cobra.ExactArgs(2),
+		RunE:  runWhyDepends,
+	}
+	storeCmd.AddCommand(refs, referrers, why)
+}
+
+func listRelation(args []string, rel func(*store.Store, storepath.Path) ([]storepath.Path, error)) error {
+	s, err := openStoreRead()
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	paths, err := storeArgs(s, args)
+	if err != nil {
+		return err
+	}
+	for _, p := range paths {
+		rs, err := rel(s, p)
+		if err != nil {
+			return err
+		}
+		for _, r := range rs {
+			fmt.Println(s.Logical(r))
+		}
+	}
+	return nil
+}
+
+func runWhyDepends(cmd *cobra.Command, args []string) error {
+	s, err := openStoreRead()
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	ps, err := storeArgs(s, args)
+	if err != nil {
+		return err
+	}
+	chain, err := s.WhyDepends(ps[0], ps[1])
+	if err != nil {
+		return err
+	}
+	if chain == nil {
+		return fmt.Errorf("%s does not depend on %s", s.Logical(ps[0]), s.Logical(ps[1]))
+	}
+	for i, p := range chain {
+		fmt.Printf("%*s%s\n", 2*i, "", s.Logical(p))
+		if i+1 < len(chain) {
+			files, err := s.FilesReferring(p, chain[i+1])
+			if err != nil {
+				return err
+			}
+			for _, f := range files {
+				fmt.Printf("%*s  %s mentions %s\n", 2*i, "", f, chain[i+1].Hash)
+			}
+		}
+	}
+	return nil
+}

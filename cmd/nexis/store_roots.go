@@ -1,0 +1,81 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+)
+
+var storeRootsFlags struct{ json bool }
+
+func init() {
+	roots := &cobra.Command{
+		Use:   "roots",
+		Short: "List the roots (generations included) and the paths they hold",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := openStoreRead()
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			rs, err := s.Roots()
+			if err != nil {
+				return err
+			}
+			if storeRootsFlags.json {
+				type rootJSON struct {
+					Name string `json:"name"`
+					Path string `json:"path"`
+				}
+				out := []rootJSON{}
+				for _, r := range rs {
+					out = append(out, rootJSON{r.Name, s.Logical(r.Path)})
+				}
+				return printJSON(out)
+			}
+			for _, r := range rs {
+				fmt.Printf("%s\t%s\n", r.Name, s.Logical(r.Path))
+			}
+			return nil
+		},
+	}
+	roots.Flags().BoolVar(&storeRootsFlags.json, "json", false, "print JSON")
+	add := &cobra.Command{
+		Use:   "add-root NAME PATH",
+		Short: "Keep PATH (and its closure) alive under the root NAME",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := openStore()
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			ps, err := storeArgs(s, args[1:])
+			if err != nil {
+				return err
+			}
+			if err := s.AddRoot(args[0], ps[0]); err != nil {
+				return err
+			}
+			return s.Close()
+		},
+	}
+	remove := &cobra.Command{
+		Use:   "remove-root NAME",
+		Short: "Drop the root NAME",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := openStore()
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			if err := s.RemoveRoot(args[0]); err != nil {
+				return err
+			}
+			return s.Close()
+		},
+	}
+	storeCmd.AddCommand(roots, add, remove)
+}
