@@ -1,0 +1,213 @@
+// Package sandbox runs a builder in fresh Linux namespaces (mount, PID,
+// network, UTS, IPC) with a private root that holds only what the build
+// may see: its inputs read-only at their logical store paths, its outputs
+// and build directory writable, a minimal /dev, /proc, and the host tool
+// directories read-only. The builder runs as an unprivileged build user
+// with no way back to root (no_new_privs, nosuid mounts).
+//
+// The namespaces are made by clone(2) when the sandbox's init starts; the
+// init is this same executable re-executed with argv[0] = InitArg0 (see
+// init below), because mounts must be set up from inside the new
+// namespaces and Go cannot run code between fork and exec. The init sets
+// up the root, pivots into it, starts the builder as a child, reaps every
+// process and exits with the builder's status. Killing the init kills the
+// whole PID namespace, which is how timeouts and cancellation stop a
+// build, and the init dies with its parent (PR_SET_PDEATHSIG), so a killed
+// nexis leaves no build running.
+package sandbox
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+)
+
+// InitArg0 is the argv[0] the sandbox init is started with.
+const InitArg0 = "nexis-sandbox-init"
+
+// Bind makes host path Source visible at Target inside the sandbox.
+type Bind struct {
+	Source   string `json:"source"`
+	Target   string `json:"target"`
+	Writable bool   `json:"writable,omitempty"`
+}
+
+// Spec is one sandboxed run.
+type Spec struct {
+	// RootDir is an empty host directory the sandbox's root is mounted
+	// on (inside the sandbox's own mount namespace: the host never sees
+	// the mounts).
+	RootDir string `json:"root_dir"`
+	// Args is the builder and its arguments; a builder without a slash
+	// is looked up in the PATH of Env.
+	Args []string `json:"args"`
+	Env  []string `json:"env"`
+	// Dir is the working directory inside the sandbox.
+	Dir string `json:"dir"`
+	// Binds are the inputs (read-only), the outputs and the build
+	// directory (writable).
+	Binds []Bind `json:"binds"`
+	// HostPaths are host directories made visible read-only at the same
+	// place (host symbolic links such as /bin -> usr/bin are recreated).
+	HostPaths []string `json:"host_paths"`
+	// Network keeps the host's network (fixed-output builds only);
+	// otherwise the sandbox has a loopback interface and nothing else.
+	Network bool `json:"network,omitempty"`
+	// UID and GID of the build user; never 0.
+	UID int `json:"uid"`
+	GID int `json:"gid"`
+	// Hostname inside the sandbox.
+	Hostname string `json:"hostname"`
+}
+
+// ExitError is a builder that ran and failed.
+type ExitError struct {
+	Code   int            // exit status, or -1 when killed by a signal
+	Signal syscall.Signal // the signal, when Code is -1
+}
+
+func (e *ExitError) Error() string {
+	if e.Code < 0 {
+		return fmt.Sprintf("builder was killed by signal %d (%s)", int(e.Signal), e.Signal)
+	}
+	return fmt.Sprintf("builder exited with status %d", e.Code)
+}
+
+// setupFailed is the exit status of an init that could not set up the
+// sandbox; the reason is on the status pipe.
+const setupFailed = 125
+
+// Run runs spec, with the builder's stdout and stderr going to log. It
+// returns an *ExitError when the builder fails, ctx's error (wrapped)
+// when ctx ends first (the whole sandbox is killed), and other errors
+// when the sandbox could not be made.
+func Run(ctx context.Context, spec *Spec, log io.Writer) error {
+	if spec.UID == 0 || spec.GID == 0 {
+		return errors.New("sandbox: refusing to run a builder as root")
+	}
+	if len(spec.Args) == 0 {
+		return errors.New("sandbox: no builder")
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("sandbox: finding this executable to start the sandbox init: %w", err)
+	}
+	specR, specW, err := os.Pipe()
+	if err != nil {
+		return fmt.Errorf("sandbox: %w", err)
+	}
+	statusR, statusW, err := os.Pipe()
+	if err != nil {
+		specR.Close()
+		specW.Close()
+		return fmt.Errorf("sandbox: %w", err)
+	}
+	flags := uintptr(syscall.CLONE_NEWNS | syscall.CLONE_NEWPID | syscall.CLONE_NEWUTS | syscall.CLONE_NEWIPC)
+	if !spec.Network {
+		flags |= syscall.CLONE_NEWNET
+	}
+	cmd := &exec.Cmd{
+		Path:       self,
+		Args:       []string{InitArg0},
+		Env:        []string{},
+		Stdout:     log,
+		Stderr:     log,
+		ExtraFiles: []*os.File{specR, statusW},
+		SysProcAttr: &syscall.SysProcAttr{
+			Cloneflags: flags,
+			Pdeathsig:  syscall.SIGKILL,
+			Setsid:     true,
+		},
+	}
+	err = cmd.Start()
+	specR.Close()
+	statusW.Close()
+	if err != nil {
+		specW.Close()
+		statusR.Close()
+		return fmt.Errorf("sandbox: starting init: %w", err)
+	}
+	go func() {
+		// The init reads the whole spec before doing anything; an encode
+		// error surfaces as its setup failure.
+		json.NewEncoder(specW).Encode(spec)
+		specW.Close()
+	}()
+	statusc := make(chan []byte, 1)
+	go func() {
+		b, _ := io.ReadAll(io.LimitReader(statusR, 64<<10))
+		statusR.Close()
+		statusc <- b
+	}()
+	waitc := make(chan error, 1)
+	go func() { waitc <- cmd.Wait() }()
+	var werr error
+	select {
+	case werr = <-waitc:
+	case <-ctx.Done():
+		// Killing the init (PID 1 of the namespace) kills every process
+		// in it.
+		cmd.Process.Kill()
+		<-waitc
+		<-statusc
+		return fmt.Errorf("sandbox: %w", context.Cause(ctx))
+	}
+	status := <-statusc
+	if werr == nil {
+		return nil
+	}
+	var ee *exec.ExitError
+	if !errors.As(werr, &ee) {
+		return fmt.Errorf("sandbox: %w", werr)
+	}
+	ws := ee.Sys().(syscall.WaitStatus)
+	if ws.Exited() && ws.ExitStatus() == setupFailed && len(status) > 0 {
+		return fmt.Errorf("sandbox setup: %s", bytes.TrimSpace(status))
+	}
+	if ws.Signaled() {
+		return &ExitError{Code: -1, Signal: ws.Signal()}
+	}
+	code := ws.ExitStatus()
+	if code > 128 && code < 128+65 {
+		// The init reports a builder killed by a signal as 128+signal.
+		return &ExitError{Code: -1, Signal: syscall.Signal(code - 128)}
+	}
+	return &ExitError{Code: code}
+}
+
+// Available reports why sandboxed builds cannot run here, or nil.
+func Available() error {
+	if os.Geteuid() != 0 {
+		return errors.New("sandboxed builds need root (namespaces, mounts and a build user)")
+	}
+	return nil
+}
+
+func lookPath(file string, env []string) string {
+	if strings.Contains(file, "/") {
+		return file
+	}
+	pathEnv := "/usr/bin:/bin"
+	for _, e := range env {
+		if v, ok := strings.CutPrefix(e, "PATH="); ok {
+			pathEnv = v
+		}
+	}
+	for _, dir := range strings.Split(pathEnv, ":") {
+		if dir == "" {
+			continue
+		}
+		p := dir + "/" + file
+		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
+			return p
+		}
+	}
+	return file
+}

@@ -1,0 +1,158 @@
+package sandbox
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+func testSpec(t *testing.T, script string) (*Spec, string) {
+	t.Helper()
+	if err := Available(); err != nil {
+		t.Skip(err)
+	}
+	dir := t.TempDir()
+	root := filepath.Join(dir, "root")
+	build := filepath.Join(dir, "build")
+	out := filepath.Join(dir, "out")
+	input := filepath.Join(dir, "input")
+	for _, d := range []string{root, build, out, input} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.Chown(build, 30001, 30001)
+	os.Chown(out, 30001, 30001)
+	os.WriteFile(filepath.Join(input, "data"), []byte("input data\n"), 0o644)
+	return &Spec{
+		RootDir:   root,
+		Args:      []string{"/bin/sh", "-e", "-c", script},
+		Env:       []string{"PATH=/usr/bin:/bin", "out=/store/aa/bb/out", "HOME=/homeless-shelter"},
+		Dir:       "/build",
+		Binds:     []Bind{{Source: input, Target: "/store/cc/dd/input"}, {Source: out, Target: "/store/aa/bb/out", Writable: true}, {Source: build, Target: "/build", Writable: true}},
+		HostPaths: []string{"/bin", "/usr", "/lib", "/lib64"},
+		UID:       30001, GID: 30001, Hostname: HostName,
+	}, out
+}
+
+func TestSandboxBasics(t *testing.T) {
+	spec, out := testSpec(t, `
+cat /store/cc/dd/input/data > $out/copy
+id -u > $out/uid
+hostname > $out/host
+echo $$ > $out/pid
+ls / > $out/root
+if echo x > /store/cc/dd/input/data 2>/dev/null; then echo writable; exit 3; fi
+if touch /usr/x 2>/dev/null; then echo usr writable; exit 4; fi
+echo tmp > /tmp/x
+`)
+	var log bytes.Buffer
+	if err := Run(context.Background(), spec, &log); err != nil {
+		t.Fatalf("run: %v\n%s", err, log.String())
+	}
+	check := func(name, want string) {
+		b, err := os.ReadFile(filepath.Join(out, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.TrimSpace(string(b)) != want {
+			t.Errorf("%s = %q, want %q", name, b, want)
+		}
+	}
+	check("copy", "input data")
+	check("uid", "30001")
+	check("host", "localhost")
+	// Go's init threads take the first PIDs of the namespace.
+	if b, _ := os.ReadFile(filepath.Join(out, "pid")); len(strings.TrimSpace(string(b))) > 2 {
+		t.Errorf("builder pid %s: not in a fresh PID namespace", b)
+	}
+	b, _ := os.ReadFile(filepath.Join(out, "root"))
+	if strings.Contains(string(b), "work") || strings.Contains(string(b), "root\n") {
+		t.Errorf("host root visible in sandbox: %s", b)
+	}
+}
+
+func TestSandboxExitStatus(t *testing.T) {
+	spec, _ := testSpec(t, `echo failing; exit 7`)
+	var log bytes.Buffer
+	err := Run(context.Background(), spec, &log)
+	var ee *ExitError
+	if !errors.As(err, &ee) || ee.Code != 7 {
+		t.Fatalf("err = %v, want exit 7", err)
+	}
+	if !strings.Contains(log.String(), "failing") {
+		t.Errorf("log = %q", log.String())
+	}
+}
+
+func TestSandboxNoNetwork(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Write([]byte("hello\n"))
+			c.Close()
+		}
+	}()
+	port := ln.Addr().(*net.TCPAddr).Port
+	// bash's /dev/tcp would be simpler, but /bin/sh is dash here.
+	if _, err := os.Stat("/bin/bash"); err != nil {
+		t.Skip("no bash for /dev/tcp")
+	}
+	spec, _ := testSpec(t, `bash -c 'echo > /dev/tcp/127.0.0.1/`+strconv.Itoa(port)+`' && exit 9; exit 0`)
+	var log bytes.Buffer
+	if err := Run(context.Background(), spec, &log); err != nil {
+		t.Fatalf("reached the host's loopback from the sandbox: %v\n%s", err, log.String())
+	}
+}
+
+func TestSandboxTimeoutKillsAll(t *testing.T) {
+	spec, _ := testSpec(t, `sleep 100 & sleep 100`)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err := Run(ctx, spec, &bytes.Buffer{})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v", err)
+	}
+	if time.Since(start) > 5*time.Second {
+		t.Fatalf("took %v", time.Since(start))
+	}
+}
+
+
+func BenchmarkSandboxTrue(b *testing.B) {
+	t := &testing.T{}
+	_ = t
+	dir := b.TempDir()
+	for _, d := range []string{"root", "build", "out"} {
+		os.Mkdir(filepath.Join(dir, d), 0o755)
+	}
+	spec := &Spec{
+		RootDir: filepath.Join(dir, "root"), Args: []string{"/bin/sh", "-c", "echo hi > $out/x"},
+		Env: []string{"PATH=/usr/bin:/bin", "out=/store/aa/bb/out"}, Dir: "/build",
+		Binds:     []Bind{{Source: filepath.Join(dir, "out"), Target: "/store/aa/bb/out", Writable: true}, {Source: filepath.Join(dir, "build"), Target: "/build", Writable: true}},
+		HostPaths: []string{"/bin", "/usr", "/lib", "/lib64"}, UID: 30001, GID: 30001, Hostname: HostName,
+	}
+	os.Chown(filepath.Join(dir, "out"), 30001, 30001)
+	for i := 0; i < b.N; i++ {
+		if err := Run(context.Background(), spec, io.Discard); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
