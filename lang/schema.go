@@ -71,7 +71,7 @@ var ConfigSchema = table(map[string]*Schema{
 		}),
 	}),
 	"users": mapOf(table(map[string]*Schema{
-		"password_hash": str, "shell": str, "home": str, "uid": integer, "gid": integer,
+		"password_hash": str, "shell": str, "home": str, "uid": integer, "gid": integer, "group": str,
 		"groups": strList, "authorized_keys": strList, "description": str,
 		"system": boolean, "create_home": boolean,
 		"files": mapOf(table(map[string]*Schema{
