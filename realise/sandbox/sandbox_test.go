@@ -135,7 +135,6 @@ func TestSandboxTimeoutKillsAll(t *testing.T) {
 	}
 }
 
-
 func BenchmarkSandboxTrue(b *testing.B) {
 	t := &testing.T{}
 	_ = t

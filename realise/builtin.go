@@ -1,0 +1,336 @@
+package realise
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/nexisos/nexis/realise/fetch"
+	"github.com/nexisos/nexis/realise/unpack"
+	"github.com/nexisos/nexis/store/storepath"
+	"github.com/nexisos/nexis/store/treehash"
+)
+
+// fetchURL downloads env url, checks the hash of the downloaded file and
+// only then unpacks it (when asked).
+func (j *job) fetchURL(ctx context.Context) (map[string]string, error) {
+	d := j.d
+	u := d.Env["url"]
+	if d.Fixed == nil {
+		return nil, errors.New("builtin:fetchurl needs a fixed hash")
+	}
+	fmt.Fprintf(j.log, "nexis: fetch %s\n", u)
+	dl := filepath.Join(j.dir, "download")
+	got, err := fetch.URL(ctx, u, dl, d.Fixed.Algo)
+	if err != nil {
+		return nil, err
+	}
+	if got != d.Fixed.Hash {
+		return nil, &fetch.HashMismatchError{URL: u, Algo: d.Fixed.Algo, Want: d.Fixed.Hash, Got: got}
+	}
+	if !d.Fixed.Unpack {
+		return map[string]string{d.Outputs[0]: dl}, nil
+	}
+	fmt.Fprintf(j.log, "nexis: unpack %s\n", path.Base(u))
+	out := filepath.Join(j.dir, "out")
+	if err := unpack.File(dl, out); err != nil {
+		return nil, err
+	}
+	return map[string]string{d.Outputs[0]: out}, nil
+}
+
+// fetchGit checks out env rev of env url; the fixed hash is the tree hash
+// of the checkout without .git.
+func (j *job) fetchGit(ctx context.Context) (map[string]string, error) {
+	d := j.d
+	if d.Fixed == nil || d.Fixed.Algo != "blake3" {
+		return nil, errors.New("builtin:fetchgit needs a blake3 tree hash")
+	}
+	fmt.Fprintf(j.log, "nexis: fetch %s at %s\n", d.Env["url"], d.Env["rev"])
+	out := filepath.Join(j.dir, "out")
+	if err := fetch.Git(ctx, d.Env["url"], d.Env["rev"], out); err != nil {
+		return nil, err
+	}
+	h, err := treehash.TreeHash(out)
+	if err != nil {
+		return nil, err
+	}
+	if h.Hex() != d.Fixed.Hash {
+		return nil, &fetch.HashMismatchError{URL: d.Env["url"] + "#" + d.Env["rev"], Algo: "blake3", Want: d.Fixed.Hash, Got: h.Hex()}
+	}
+	return map[string]string{d.Outputs[0]: out}, nil
+}
+
+// writeFile writes env content as a single file. The store keeps only the
+// execute bit of mode; a secret's real mode and owner are applied by
+// activation when it copies the file into place.
+func (j *job) writeFile() (map[string]string, error) {
+	d := j.d
+	mode, err := strconv.ParseUint(d.Env["mode"], 8, 32)
+	if err != nil || d.Env["mode"] == "" {
+		mode = 0o444
+	}
+	if d.Env["secret"] == "1" {
+		mode = 0o400
+	}
+	out := filepath.Join(j.dir, "out")
+	if err := os.WriteFile(out, []byte(d.Env["content"]), 0o600); err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(out, fs.FileMode(mode)&0o777); err != nil {
+		return nil, err
+	}
+	return map[string]string{d.Outputs[0]: out}, nil
+}
+
+// etcEntry is one file of the system's etc/.
+type etcEntry struct {
+	Source string `json:"source"`
+	Mode   string `json:"mode,omitempty"`
+}
+
+// system assembles a generation: etc/ (symlinks into the store, copies
+// when a mode is given), sw/ (the union of the packages' top-level
+// directories as symlinks), manifest.json and the kernel link. Absent env
+// keys are skipped.
+func (j *job) system() (map[string]string, error) {
+	d := j.d
+	out := filepath.Join(j.dir, "out")
+	if err := os.Mkdir(out, 0o755); err != nil {
+		return nil, err
+	}
+	if raw := d.Env["etc"]; raw != "" {
+		var etc map[string]etcEntry
+		if err := json.Unmarshal([]byte(raw), &etc); err != nil {
+			return nil, fmt.Errorf("builtin:system: env etc: %w", err)
+		}
+		if err := j.systemEtc(out, etc); err != nil {
+			return nil, err
+		}
+	}
+	if pkgs := strings.Fields(d.Env["packages"]); len(pkgs) > 0 {
+		if err := j.mergePackages(filepath.Join(out, "sw"), pkgs); err != nil {
+			return nil, err
+		}
+	}
+	if m, ok := d.Env["manifest"]; ok {
+		if err := os.WriteFile(filepath.Join(out, "manifest.json"), []byte(m), 0o644); err != nil {
+			return nil, err
+		}
+	}
+	if k := d.Env["kernel"]; k != "" {
+		if _, err := j.physicalOf(k); err != nil {
+			return nil, fmt.Errorf("builtin:system: kernel: %w", err)
+		}
+		if err := os.Symlink(k, filepath.Join(out, "kernel")); err != nil {
+			return nil, err
+		}
+	}
+	return map[string]string{d.Outputs[0]: out}, nil
+}
+
+// physicalOf maps a logical path inside a valid store path to this
+// machine's location.
+func (j *job) physicalOf(logical string) (string, error) {
+	st := j.s.st
+	p, rest, err := storepath.Parse(st.LogicalDir(), logical)
+	if err != nil {
+		return "", err
+	}
+	if ok, err := st.IsValid(p); err != nil || !ok {
+		if err == nil {
+			err = fmt.Errorf("%s is not a valid store path", logical)
+		}
+		return "", err
+	}
+	return st.Physical(p) + filepath.FromSlash(rest), nil
+}
+
+func (j *job) systemEtc(out string, etc map[string]etcEntry) error {
+	names := make([]string, 0, len(etc))
+	for n := range etc {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		e := etc[n]
+		rel := path.Clean(n)
+		if path.IsAbs(n) || rel == "." || rel == ".." || strings.HasPrefix(rel, "../") {
+			return fmt.Errorf("builtin:system: etc entry %q must be a relative path inside /etc", n)
+		}
+		dst := filepath.Join(out, "etc", filepath.FromSlash(rel))
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return err
+		}
+		phys, err := j.physicalOf(e.Source)
+		if err != nil {
+			return fmt.Errorf("builtin:system: etc/%s: %w", n, err)
+		}
+		if e.Mode == "" {
+			if err := os.Symlink(e.Source, dst); err != nil {
+				return fmt.Errorf("builtin:system: etc/%s: %w", n, err)
+			}
+			continue
+		}
+		mode, err := strconv.ParseUint(e.Mode, 8, 32)
+		if err != nil {
+			return fmt.Errorf("builtin:system: etc/%s: mode %q is not octal", n, e.Mode)
+		}
+		if err := copyFile(phys, dst, fs.FileMode(mode)&0o777); err != nil {
+			return fmt.Errorf("builtin:system: etc/%s: %w", n, err)
+		}
+	}
+	return nil
+}
+
+func copyFile(src, dst string, mode fs.FileMode) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	st, err := in.Stat()
+	if err != nil {
+		return err
+	}
+	if !st.Mode().IsRegular() {
+		return fmt.Errorf("%s is not a regular file", src)
+	}
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	if err := out.Close(); err != nil {
+		return err
+	}
+	return os.Chmod(dst, mode)
+}
+
+// swEntry is what the merged profile holds at a relative path so far.
+type swEntry struct {
+	dir    bool
+	pkg    string // the package providing a leaf
+	target string // logical path a leaf links to
+	phys   string // physical path of that leaf
+}
+
+// mergePackages builds sw/ as real directories with a symlink per file,
+// like a Nix profile: two packages providing the same file is an error
+// naming both, unless the two files are identical.
+func (j *job) mergePackages(sw string, pkgs []string) error {
+	entries := map[string]*swEntry{"": {dir: true}}
+	var order []string
+	for _, pkg := range pkgs {
+		phys, err := j.physicalOf(pkg)
+		if err != nil {
+			return fmt.Errorf("builtin:system: package %s: %w", pkg, err)
+		}
+		st, err := os.Lstat(phys)
+		if err != nil {
+			return err
+		}
+		if !st.IsDir() {
+			continue // a package that is a single file has nothing to link
+		}
+		name := path.Base(pkg)
+		if p, _, err := storepath.Parse(j.s.st.LogicalDir(), pkg); err == nil {
+			name = p.Name
+		}
+		top, err := os.ReadDir(phys)
+		if err != nil {
+			return err
+		}
+		for _, t := range top {
+			if !t.IsDir() {
+				continue // only directories (bin, lib, share, ...) enter the profile
+			}
+			err := filepath.WalkDir(filepath.Join(phys, t.Name()), func(p string, de fs.DirEntry, err error) error {
+				if err != nil {
+					return err
+				}
+				rel, _ := filepath.Rel(phys, p)
+				rel = filepath.ToSlash(rel)
+				cur := entries[rel]
+				if de.IsDir() {
+					if cur == nil {
+						entries[rel] = &swEntry{dir: true}
+						order = append(order, rel)
+						return nil
+					}
+					if !cur.dir {
+						return fmt.Errorf("builtin:system: sw/%s is a file in %s but a directory in %s", rel, cur.pkg, name)
+					}
+					return nil
+				}
+				leaf := &swEntry{pkg: name, target: pkg + "/" + rel, phys: p}
+				if cur == nil {
+					entries[rel] = leaf
+					order = append(order, rel)
+					return nil
+				}
+				if cur.dir {
+					return fmt.Errorf("builtin:system: sw/%s is a directory in %s but a file in %s", rel, cur.pkg, name)
+				}
+				if !sameFile(cur.phys, p) {
+					return fmt.Errorf("builtin:system: conflict: sw/%s is provided by both %s and %s", rel, cur.pkg, name)
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+	}
+	if err := os.MkdirAll(sw, 0o755); err != nil {
+		return err
+	}
+	for _, rel := range order {
+		e := entries[rel]
+		dst := filepath.Join(sw, filepath.FromSlash(rel))
+		if e.dir {
+			if err := os.Mkdir(dst, 0o755); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := os.Symlink(e.target, dst); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sameFile reports whether two leaves have the same contents (or the same
+// link target), which is no conflict.
+func sameFile(a, b string) bool {
+	sa, err1 := os.Lstat(a)
+	sb, err2 := os.Lstat(b)
+	if err1 != nil || err2 != nil || sa.Mode().Type() != sb.Mode().Type() {
+		return false
+	}
+	if sa.Mode()&fs.ModeSymlink != 0 {
+		ta, _ := os.Readlink(a)
+		tb, _ := os.Readlink(b)
+		return ta == tb
+	}
+	if sa.Size() != sb.Size() {
+		return false
+	}
+	ba, err1 := os.ReadFile(a)
+	bb, err2 := os.ReadFile(b)
+	return err1 == nil && err2 == nil && bytes.Equal(ba, bb)
+}

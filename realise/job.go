@@ -1,0 +1,347 @@
+package realise
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nexisos/nexis/builtins"
+	"github.com/nexisos/nexis/realise/sandbox"
+	"github.com/nexisos/nexis/store"
+	"github.com/nexisos/nexis/store/storepath"
+	"github.com/nexisos/nexis/store/treehash"
+)
+
+// job is one run of one derivation's builder.
+type job struct {
+	s   *scheduler
+	d   *builtins.Derivation
+	uid int // build user (sandboxed builds only)
+	dir string
+	log *buildLog
+}
+
+func isBuiltin(builder string) bool { return strings.HasPrefix(builder, "builtin:") }
+
+// sandboxBuildDir is where the build directory appears in the sandbox.
+const sandboxBuildDir = "/build"
+
+// realise runs the builder and ingests its outputs.
+func (j *job) realise() (Status, error) {
+	outs, status, cleanup, err := j.produce()
+	defer cleanup()
+	if err != nil {
+		return Failed, err
+	}
+	if err := j.ingest(outs); err != nil {
+		return Failed, err
+	}
+	j.s.opts.Reporter.Finished(j.d, status)
+	return status, nil
+}
+
+// rebuildHash runs the builder again and returns the tree hash of the
+// main output, registering nothing.
+func (j *job) rebuildHash() (string, error) {
+	outs, _, cleanup, err := j.produce()
+	defer cleanup()
+	if err != nil {
+		return "", err
+	}
+	h, err := treehash.TreeHash(outs[j.d.Outputs[0]])
+	if err != nil {
+		return "", err
+	}
+	return h.Hex(), nil
+}
+
+// produce runs the builder; outs maps each output name to the finished
+// tree on the store's filesystem.
+func (j *job) produce() (outs map[string]string, status Status, cleanup func(), err error) {
+	cleanup = func() {}
+	d := j.d
+	dir, err := os.MkdirTemp(j.s.opts.BuildDir, safeName(d.FullName())+"-")
+	if err != nil {
+		return nil, Failed, cleanup, fmt.Errorf("build directory: %w", err)
+	}
+	j.dir = dir
+	log, err := openLog(j.s.opts.LogDir, d, j.s.opts.Reporter)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, Failed, cleanup, err
+	}
+	j.log = log
+	cleanup = func() {
+		log.Close()
+		removeAll(dir)
+	}
+	ctx := j.s.ctx
+	timeout := j.s.opts.Timeout
+	if d.Timeout > 0 {
+		timeout = time.Duration(d.Timeout) * time.Second
+	}
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, timeout, fmt.Errorf("timed out after %s", timeout))
+		prev := cleanup
+		cleanup = func() { cancel(); prev() }
+	}
+	kind := "build"
+	status = Built
+	if d.Fixed != nil || isBuiltin(d.Builder) {
+		kind, status = "fetch", Fetched
+		if d.Fixed == nil {
+			kind = "write"
+		}
+	}
+	j.s.opts.Reporter.Started(d, kind)
+	switch d.Builder {
+	case "builtin:fetchurl":
+		outs, err = j.fetchURL(ctx)
+	case "builtin:fetchgit":
+		outs, err = j.fetchGit(ctx)
+	case "builtin:write_file":
+		outs, err = j.writeFile()
+	case "builtin:system":
+		outs, err = j.system()
+	default:
+		if isBuiltin(d.Builder) {
+			return nil, Failed, cleanup, fmt.Errorf("unknown builder %s (this nexis knows builtin:fetchurl, builtin:fetchgit, builtin:write_file and builtin:system)", d.Builder)
+		}
+		outs, err = j.sandboxed(ctx)
+	}
+	if err != nil && ctx.Err() != nil && j.s.ctx.Err() == nil {
+		// Our own timeout, not a cancellation of the run.
+		err = fmt.Errorf("%w", context.Cause(ctx))
+	}
+	return outs, status, cleanup, err
+}
+
+// closure is the store closure of d's inputs: what the build may see and
+// the only paths its outputs may refer to (besides themselves).
+func (j *job) closure() ([]storepath.Path, error) {
+	var roots []storepath.Path
+	for _, in := range j.d.Drvs {
+		for _, o := range in.Outputs {
+			p, err := outputPath(in, o)
+			if err != nil {
+				return nil, err
+			}
+			roots = append(roots, p)
+		}
+	}
+	for _, src := range j.d.Srcs {
+		p, _, err := storepath.Parse(j.d.Store, src.Path)
+		if err != nil {
+			return nil, err
+		}
+		roots = append(roots, p)
+	}
+	if len(roots) == 0 {
+		return nil, nil
+	}
+	c, err := j.s.st.Closure(roots)
+	if err != nil {
+		return nil, fmt.Errorf("input closure: %w", err)
+	}
+	return c, nil
+}
+
+func (j *job) sandboxed(ctx context.Context) (map[string]string, error) {
+	if err := sandbox.Available(); err != nil {
+		return nil, err
+	}
+	d := j.d
+	closure, err := j.closure()
+	if err != nil {
+		return nil, err
+	}
+	st := j.s.st
+	build := filepath.Join(j.dir, "build")
+	root := filepath.Join(j.dir, "root")
+	for _, p := range []string{build, root} {
+		if err := os.Mkdir(p, 0o755); err != nil {
+			return nil, err
+		}
+	}
+	if err := os.Chown(build, j.uid, j.uid); err != nil {
+		return nil, err
+	}
+	spec := &sandbox.Spec{
+		RootDir:   root,
+		Args:      append([]string{d.Builder}, d.Args...),
+		Dir:       sandboxBuildDir,
+		HostPaths: j.s.opts.SandboxPaths,
+		Network:   d.Fixed != nil,
+		UID:       j.uid,
+		GID:       j.uid,
+		Hostname:  sandbox.HostName,
+	}
+	for _, p := range closure {
+		spec.Binds = append(spec.Binds, sandbox.Bind{Source: st.Physical(p), Target: st.Logical(p)})
+	}
+	outs := map[string]string{}
+	env := map[string]string{
+		"PATH":              "/usr/bin:/bin",
+		"HOME":              "/homeless-shelter",
+		"TMPDIR":            sandboxBuildDir,
+		"TMP":               sandboxBuildDir,
+		"TEMP":              sandboxBuildDir,
+		"TEMPDIR":           sandboxBuildDir,
+		"NEXIS_BUILD_TOP":   sandboxBuildDir,
+		"SOURCE_DATE_EPOCH": "1",
+		"TERM":              "dumb",
+	}
+	for k, v := range d.Env {
+		env[k] = v
+	}
+	for i, o := range d.Outputs {
+		p, err := outputPath(d, o)
+		if err != nil {
+			return nil, err
+		}
+		phys := filepath.Join(j.dir, "out-"+strconv.Itoa(i))
+		if err := os.Mkdir(phys, 0o755); err != nil {
+			return nil, err
+		}
+		if err := os.Chown(phys, j.uid, j.uid); err != nil {
+			return nil, err
+		}
+		outs[o] = phys
+		spec.Binds = append(spec.Binds, sandbox.Bind{Source: phys, Target: st.Logical(p), Writable: true})
+		env[o] = st.Logical(p)
+	}
+	spec.Binds = append(spec.Binds, sandbox.Bind{Source: build, Target: sandboxBuildDir, Writable: true})
+	env["NEXIS_BUILD_CORES"] = strconv.Itoa(j.s.opts.Cores)
+	env["NEXIS_STORE"] = st.LogicalDir()
+	keys := make([]string, 0, len(env))
+	for k := range env {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		spec.Env = append(spec.Env, k+"="+env[k])
+	}
+	if err := sandbox.Run(ctx, spec, j.log); err != nil {
+		return nil, err
+	}
+	for _, phys := range outs {
+		if err := ownByRoot(phys); err != nil {
+			return nil, err
+		}
+	}
+	if d.Fixed != nil {
+		if err := j.checkFixedTree(outs[d.Outputs[0]]); err != nil {
+			return nil, err
+		}
+	}
+	return outs, nil
+}
+
+// checkFixedTree verifies a fixed-output build made by a program: its
+// hash is the tree hash of the output.
+func (j *job) checkFixedTree(p string) error {
+	f := j.d.Fixed
+	if f.Algo != "blake3" {
+		return fmt.Errorf("a fixed-output derivation built by %s must give a blake3 tree hash, not %s", j.d.Builder, f.Algo)
+	}
+	h, err := treehash.TreeHash(p)
+	if err != nil {
+		return err
+	}
+	if h.Hex() != f.Hash {
+		return fmt.Errorf("hash mismatch in fixed-output derivation %s:\n  specified: blake3:%s\n  got:       blake3:%s", j.d.FullName(), f.Hash, h.Hex())
+	}
+	return nil
+}
+
+// ownByRoot hands a build user's output to root before it enters the
+// store: stored paths are owned by root, and the build user must not be
+// able to change them afterwards.
+func ownByRoot(root string) error {
+	return filepath.WalkDir(root, func(p string, _ fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Lchown(p, 0, 0)
+	})
+}
+
+// ingest registers all outputs in one batch, with references among the
+// input closure and the outputs themselves.
+func (j *job) ingest(outs map[string]string) error {
+	d := j.d
+	closure, err := j.closure()
+	if err != nil {
+		return err
+	}
+	var targets []storepath.Path
+	for _, o := range d.Outputs {
+		p, err := outputPath(d, o)
+		if err != nil {
+			return err
+		}
+		targets = append(targets, p)
+	}
+	cands := append(append([]storepath.Path{}, closure...), targets...)
+	ca := ""
+	if f := d.Fixed; f != nil {
+		ca = "fixed:" + f.Algo + ":" + f.Hash
+		if f.Unpack {
+			ca = "fixed:unpack:" + f.Algo + ":" + f.Hash
+		}
+	}
+	reqs := make([]store.IngestRequest, 0, len(targets))
+	for i, o := range d.Outputs {
+		src, ok := outs[o]
+		if !ok {
+			return fmt.Errorf("builder produced no output %q", o)
+		}
+		if _, err := os.Lstat(src); err != nil {
+			return fmt.Errorf("builder produced no output %q: %w", o, err)
+		}
+		reqs = append(reqs, store.IngestRequest{Src: src, Target: targets[i], IngestOptions: store.IngestOptions{
+			RefCandidates: cands, Deriver: d.ID(), ContentAddress: ca, Move: true,
+		}})
+	}
+	if _, err := j.s.st.IngestBatch(reqs); err != nil {
+		return fmt.Errorf("registering the outputs: %w", err)
+	}
+	return nil
+}
+
+// safeName keeps a build directory name readable and harmless.
+func safeName(s string) string {
+	if len(s) > 64 {
+		s = s[:64]
+	}
+	return strings.Map(func(r rune) rune {
+		if r == '/' || r < ' ' {
+			return '_'
+		}
+		return r
+	}, s)
+}
+
+// removeAll removes a build directory, which may hold read-only
+// directories a builder left.
+func removeAll(p string) error {
+	err := os.RemoveAll(p)
+	if err == nil || errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	filepath.WalkDir(p, func(q string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			os.Chmod(q, 0o755)
+		}
+		return nil
+	})
+	return os.RemoveAll(p)
+}

@@ -1,0 +1,343 @@
+// Package realise turns derivations into valid store paths: it walks the
+// derivation graph, skips outputs that are already valid, substitutes
+// prebuilt archives, fetches fixed-output sources, and runs every other
+// builder in a sandbox (realise/sandbox), in dependency order with a
+// bounded number of parallel jobs. Outputs are handed to the store's
+// Ingest, which normalises, dedupes, scans references (among the build's
+// input closure only) and registers atomically: a failed or interrupted
+// build registers nothing.
+//
+// Builders named "builtin:…" run in this process: fetchurl, fetchgit,
+// write_file and system. Everything else is a program run in the sandbox
+// with the derivation's args and a cleared environment.
+package realise
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"time"
+
+	"github.com/nexisos/nexis/builtins"
+	"github.com/nexisos/nexis/store"
+	"github.com/nexisos/nexis/store/storepath"
+)
+
+// DefaultSandboxPaths are the host directories every build sees
+// read-only: the bootstrap toolchain until NexisOS builds its own.
+// /etc/alternatives is there because Debian's /usr/bin/cc and friends are
+// links through it; a path missing on the host is skipped.
+var DefaultSandboxPaths = []string{"/bin", "/usr", "/lib", "/lib64", "/etc/alternatives"}
+
+// DefaultBuildUID is the first build user's uid (and gid); job slot i
+// runs as DefaultBuildUID+i, so concurrent builds never share a user.
+const DefaultBuildUID = 30001
+
+// Options tune Build.
+type Options struct {
+	// Jobs is the number of builds run at once (runtime.NumCPU() if 0).
+	Jobs int
+	// Cores is NEXIS_BUILD_CORES, the parallelism a build may use inside
+	// itself (max(1, NumCPU/Jobs) if 0).
+	Cores int
+	// KeepGoing builds everything that does not depend on a failure
+	// instead of stopping at the first one.
+	KeepGoing bool
+	// Timeout bounds every builder that sets no timeout of its own
+	// (0: no limit).
+	Timeout time.Duration
+	// LogDir keeps a log per build (<LogDir>/<h0h1>/<hash>-<name>.log).
+	// Empty: logs are not kept.
+	LogDir string
+	// BuildDir holds the builds in progress; it must be on the store's
+	// filesystem so outputs move into the store without a copy. Default
+	// <physical store>/.build.
+	BuildDir string
+	// SandboxPaths are the host paths builds see (DefaultSandboxPaths if
+	// nil).
+	SandboxPaths []string
+	// BuildUID is the uid and gid of the first build user
+	// (DefaultBuildUID if 0).
+	BuildUID int
+	// Check rebuilds the roots even when they are valid and compares the
+	// result with what the store holds, registering nothing.
+	Check bool
+	// Reporter is told what happens (nil: nothing is reported).
+	Reporter Reporter
+}
+
+func (o *Options) fill(st *store.Store) {
+	if o.Jobs <= 0 {
+		o.Jobs = runtime.NumCPU()
+	}
+	if o.Cores <= 0 {
+		o.Cores = max(1, runtime.NumCPU()/o.Jobs)
+	}
+	if o.BuildDir == "" {
+		o.BuildDir = filepath.Join(st.Dir(), ".build")
+	}
+	if o.SandboxPaths == nil {
+		o.SandboxPaths = DefaultSandboxPaths
+	}
+	if o.BuildUID == 0 {
+		o.BuildUID = DefaultBuildUID
+	}
+	if o.Reporter == nil {
+		o.Reporter = nopReporter{}
+	}
+}
+
+// Status is what happened to one derivation.
+type Status int
+
+const (
+	// Pending: not reached (the run stopped first).
+	Pending Status = iota
+	// Valid: its outputs were already in the store.
+	Valid
+	// Built: its builder ran in the sandbox.
+	Built
+	// Fetched: a fixed-output fetch or builtin produced it.
+	Fetched
+	// Substituted: its prebuilt archive was used instead of a build.
+	Substituted
+	// Failed: its own build failed.
+	Failed
+	// DependencyFailed: an input could not be realised.
+	DependencyFailed
+	// Cancelled: stopped by an interrupt or an earlier failure.
+	Cancelled
+)
+
+func (s Status) String() string {
+	return [...]string{"pending", "valid", "built", "fetched", "substituted", "failed", "dependency failed", "cancelled"}[s]
+}
+
+// Failure is a derivation whose own build failed.
+type Failure struct {
+	Drv *builtins.Derivation
+	Err error
+	// Log is the kept log file, "" when logs are not kept.
+	Log string
+	// Tail is the end of the log.
+	Tail []string
+}
+
+func (f *Failure) Error() string {
+	return fmt.Sprintf("%s (%s): %v", f.Drv.Out(), f.Drv.ID()[:16], f.Err)
+}
+
+// Check is the outcome of rebuilding a valid path (Options.Check).
+type Check struct {
+	Drv       *builtins.Derivation
+	Path      string
+	Identical bool
+	Want, Got string // tree hashes: registered, rebuilt
+}
+
+// Result is what Build did.
+type Result struct {
+	// Status of every derivation of the closure, by ID.
+	Status map[string]Status
+	// Failures in the order they happened.
+	Failures []*Failure
+	Checks   []Check
+}
+
+// Count returns how many derivations ended in status s.
+func (r *Result) Count(s Status) int {
+	n := 0
+	for _, x := range r.Status {
+		if x == s {
+			n++
+		}
+	}
+	return n
+}
+
+// ErrFailed is wrapped by Build's error when some build failed.
+var ErrFailed = errors.New("build failed")
+
+// Build realises roots (and everything they need) in st, which must be
+// open for writing with the logical store directory the derivations were
+// evaluated for. It returns when every root is valid, or when a build
+// failed (all of them failed, with KeepGoing); the error then wraps
+// ErrFailed and the Result lists the failures. Cancelling ctx stops
+// every running build; nothing partial is registered.
+func Build(ctx context.Context, st *store.Store, roots []*builtins.Derivation, opts Options) (*Result, error) {
+	opts.fill(st)
+	for _, d := range builtins.Closure(roots...) {
+		if d.Store != st.LogicalDir() {
+			return nil, fmt.Errorf("%s was evaluated for the store %s, but the store is %s: evaluate with --store %s", d.FullName(), d.Store, st.LogicalDir(), st.LogicalDir())
+		}
+	}
+	if err := os.MkdirAll(opts.BuildDir, 0o711); err != nil {
+		return nil, fmt.Errorf("build directory: %w", err)
+	}
+	// We hold the store's writer lock, so whatever is in the build
+	// directory was left by a process that is gone (killed mid-build).
+	if err := clearBuildDir(opts.BuildDir); err != nil {
+		return nil, err
+	}
+	plan, err := MakePlan(st, roots)
+	if err != nil {
+		return nil, err
+	}
+	s := newScheduler(ctx, st, opts)
+	defer s.cancel(nil)
+	opts.Reporter.Planned(len(plan.Build)+len(plan.Fetch)+len(plan.Substitute), plan)
+	goals := make([]*goal, len(roots))
+	for i, r := range roots {
+		goals[i] = s.want(r)
+	}
+	var rootErr error
+	for _, g := range goals {
+		<-g.done
+		if g.err != nil && rootErr == nil {
+			rootErr = g.err
+			if !opts.KeepGoing {
+				s.cancel(g.err)
+			}
+		}
+	}
+	if opts.Check && rootErr == nil {
+		for _, r := range roots {
+			c, err := s.check(r)
+			if err != nil {
+				rootErr = err
+				break
+			}
+			s.res.Checks = append(s.res.Checks, c)
+		}
+	}
+	s.wg.Wait()
+	res := s.result()
+	if rootErr != nil {
+		if n := len(res.Failures); n > 0 {
+			return res, fmt.Errorf("%w: %d derivation(s) failed", ErrFailed, n)
+		}
+		if ctx.Err() != nil {
+			return res, fmt.Errorf("interrupted: %w", context.Cause(ctx))
+		}
+		return res, rootErr
+	}
+	return res, nil
+}
+
+func clearBuildDir(dir string) error {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("build directory: %w", err)
+	}
+	for _, e := range ents {
+		if err := removeAll(filepath.Join(dir, e.Name())); err != nil {
+			return fmt.Errorf("removing an interrupted build: %w", err)
+		}
+	}
+	return nil
+}
+
+// Plan is what Build would do, for --dry-run.
+type Plan struct {
+	Fetch      []*builtins.Derivation // fixed-output fetches
+	Build      []*builtins.Derivation // sandboxed builds and builtin steps
+	Substitute []*builtins.Derivation // packages whose prebuilt archive stands in for a build
+}
+
+// MakePlan lists what realising roots would fetch, build and substitute,
+// assuming every prebuilt archive can be fetched (as Nix assumes of
+// substitutes): the inputs of a package with a prebuilt are then not
+// needed.
+func MakePlan(st *store.Store, roots []*builtins.Derivation) (*Plan, error) {
+	p := &Plan{}
+	seen := map[string]bool{}
+	var visit func(d *builtins.Derivation) error
+	visit = func(d *builtins.Derivation) error {
+		if seen[d.ID()] {
+			return nil
+		}
+		seen[d.ID()] = true
+		valid, err := outputsValid(st, d)
+		if err != nil || valid {
+			return err
+		}
+		if pre := prebuiltOf(d); pre != nil {
+			if err := visit(pre); err != nil {
+				return err
+			}
+			p.Substitute = append(p.Substitute, d)
+			return nil
+		}
+		for _, in := range d.Drvs {
+			if err := visit(in); err != nil {
+				return err
+			}
+		}
+		if d.Fixed != nil {
+			p.Fetch = append(p.Fetch, d)
+		} else {
+			p.Build = append(p.Build, d)
+		}
+		return nil
+	}
+	for _, r := range roots {
+		if err := visit(r); err != nil {
+			return nil, err
+		}
+	}
+	for _, l := range [][]*builtins.Derivation{p.Fetch, p.Build, p.Substitute} {
+		sort.SliceStable(l, func(i, j int) bool { return l[i].Out() < l[j].Out() })
+	}
+	return p, nil
+}
+
+// outputPath parses output o of d.
+func outputPath(d *builtins.Derivation, o string) (storepath.Path, error) {
+	full, _ := d.OutputPath(o)
+	p, _, err := storepath.Parse(d.Store, full)
+	if err != nil {
+		return storepath.Path{}, fmt.Errorf("%s: output %s: %w", d.FullName(), o, err)
+	}
+	return p, nil
+}
+
+func outputsValid(st *store.Store, d *builtins.Derivation) (bool, error) {
+	for _, o := range d.Outputs {
+		p, err := outputPath(d, o)
+		if err != nil {
+			return false, err
+		}
+		ok, err := st.IsValid(p)
+		if err != nil {
+			return false, fmt.Errorf("querying %s: %w", d.Out(), err)
+		}
+		if !ok {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// prebuiltOf returns the prebuilt archive derivation that may stand in
+// for d's build (passthru "prebuilt"), or nil. Only single-output
+// derivations can be substituted: an archive is one tree.
+func prebuiltOf(d *builtins.Derivation) *builtins.Derivation {
+	if d.Passthru == nil || len(d.Outputs) != 1 {
+		return nil
+	}
+	v, ok, _ := d.Passthru.Get(starlarkString("prebuilt"))
+	if !ok {
+		return nil
+	}
+	pre, _ := v.(*builtins.Derivation)
+	return pre
+}
+
+func fallbackToSource(d *builtins.Derivation) bool {
+	v, ok, _ := d.Passthru.Get(starlarkString("fallback_to_source"))
+	return ok && bool(v.Truth())
+}

@@ -1,0 +1,394 @@
+package realise_test
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"go.starlark.net/starlark"
+
+	"github.com/nexisos/nexis/builtins"
+	"github.com/nexisos/nexis/lang"
+	"github.com/nexisos/nexis/realise"
+	"github.com/nexisos/nexis/realise/sandbox"
+	"github.com/nexisos/nexis/store"
+	"github.com/nexisos/nexis/store/storepath"
+)
+
+// helloFiles is a small C program with a configure script and a
+// Makefile that honours PREFIX, like the real thing.
+var helloFiles = map[string]string{
+	"hello-1.0/hello.c": `#include <stdio.h>
+int main(void) { printf("%s\n", GREETING); return 0; }
+`,
+	"hello-1.0/greeting.h": "#define GREETING \"hello, world\"\n",
+	"hello-1.0/Makefile": `PREFIX ?= /usr/local
+-include config.mk
+hello: hello.c greeting.h
+	$(CC) -O2 -include greeting.h -o hello hello.c
+install: hello
+	mkdir -p $(PREFIX)/bin
+	cp hello $(PREFIX)/bin/hello
+`,
+	"hello-1.0/configure": `#!/bin/sh
+prefix=/usr/local
+for a in "$@"; do
+  case "$a" in --prefix=*) prefix="${a#--prefix=}";; esac
+done
+echo "PREFIX = $prefix" > config.mk
+echo "CC = cc" >> config.mk
+echo configured for $prefix
+`,
+}
+
+const greetingPatch = `--- a/greeting.h
++++ b/greeting.h
+@@ -1 +1 @@
+-#define GREETING "hello, world"
++#define GREETING "hello, patched world"
+`
+
+func tarGz(t testing.TB, files map[string]string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(zw)
+	tw.WriteHeader(&tar.Header{Name: "hello-1.0/", Typeflag: tar.TypeDir, Mode: 0o755})
+	for _, name := range sortedKeys(files) {
+		mode := int64(0o644)
+		if strings.HasSuffix(name, "configure") {
+			mode = 0o755
+		}
+		tw.WriteHeader(&tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: mode, Size: int64(len(files[name]))})
+		tw.Write([]byte(files[name]))
+	}
+	tw.Close()
+	zw.Close()
+	return buf.Bytes()
+}
+
+func sortedKeys(m map[string]string) []string {
+	var ks []string
+	for k := range m {
+		ks = append(ks, k)
+	}
+	for i := range ks {
+		for j := i + 1; j < len(ks); j++ {
+			if ks[j] < ks[i] {
+				ks[i], ks[j] = ks[j], ks[i]
+			}
+		}
+	}
+	return ks
+}
+
+func sha(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
+}
+
+type env struct {
+	dir  string
+	st   *store.Store
+	srv  *httptest.Server
+	logs string
+}
+
+func newEnv(t *testing.T, files map[string][]byte) *env {
+	t.Helper()
+	if err := sandbox.Available(); err != nil {
+		t.Skip(err)
+	}
+	dir := t.TempDir()
+	st, err := store.Open(filepath.Join(dir, "store"), store.Options{LogicalDir: "/store"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	mux := http.NewServeMux()
+	for name, body := range files {
+		body := body
+		mux.HandleFunc("/"+name, func(w http.ResponseWriter, r *http.Request) { w.Write(body) })
+	}
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return &env{dir: dir, st: st, srv: srv, logs: filepath.Join(dir, "logs")}
+}
+
+// eval writes the config (and extra files beside it) and evaluates it.
+func (e *env) eval(t *testing.T, config string, files map[string]string) *lang.System {
+	t.Helper()
+	cdir := filepath.Join(e.dir, "config")
+	for name, content := range files {
+		p := filepath.Join(cdir, name)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.MkdirAll(cdir, 0o755)
+	cfg := filepath.Join(cdir, "config.toml")
+	if err := os.WriteFile(cfg, []byte(strings.ReplaceAll(config, "@URL@", e.srv.URL)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sys, err := lang.Eval(cfg, lang.Options{StoreDir: "/store"})
+	if err != nil {
+		t.Fatalf("eval: %v", err)
+	}
+	return sys
+}
+
+func pkg(t *testing.T, sys *lang.System, name string) *builtins.Derivation {
+	t.Helper()
+	v, ok, _ := sys.Packages.Get(starlarkString(name))
+	if !ok {
+		t.Fatalf("no package %s", name)
+	}
+	return v.(*builtins.Derivation)
+}
+
+func (e *env) build(t *testing.T, opts realise.Options, drvs ...*builtins.Derivation) (*realise.Result, error) {
+	t.Helper()
+	opts.LogDir = e.logs
+	if opts.Jobs == 0 {
+		opts.Jobs = 2
+	}
+	if testing.Verbose() {
+		opts.Reporter = &realise.PlainReporter{W: os.Stderr, PrintLogs: true}
+	}
+	return realise.Build(context.Background(), e.st, drvs, opts)
+}
+
+func (e *env) physical(t *testing.T, logical string) string {
+	t.Helper()
+	p, rest, err := storepath.Parse("/store", logical)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e.st.Physical(p) + rest
+}
+
+func (e *env) verify(t *testing.T) {
+	t.Helper()
+	rep, err := e.st.Verify(store.VerifyOptions{CheckContents: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.Clean() {
+		t.Fatalf("store does not verify: %v", rep.Errors)
+	}
+}
+
+func TestBuildCProgram(t *testing.T) {
+	archive := tarGz(t, helloFiles)
+	e := newEnv(t, map[string][]byte{"hello-1.0.tar.gz": archive})
+	config := fmt.Sprintf(`
+[[packages]]
+name = "hello"
+version = "1.0"
+source = "@URL@/hello-1.0.tar.gz"
+hash = "sha256:%s"
+build_system = "configure"
+patches = ["patches/greeting.patch"]
+post_build_script = "scripts/post.sh"
+
+[[packages]]
+name = "hello-make"
+version = "1.0"
+source = "@URL@/hello-1.0.tar.gz"
+hash = "sha256:%s"
+build_system = "make"
+build_flags = ["CC=gcc"]
+`, sha(archive), sha(archive))
+	sys := e.eval(t, config, map[string]string{
+		"patches/greeting.patch": greetingPatch,
+		"scripts/post.sh":        "mkdir -p $out/share/doc\necho built by nexis > $out/share/doc/README\n",
+	})
+	hello, helloMake := pkg(t, sys, "hello"), pkg(t, sys, "hello-make")
+	res, err := e.build(t, realise.Options{}, hello, helloMake)
+	if err != nil {
+		for _, f := range res.Failures {
+			t.Log(realise.FailureText(f))
+		}
+		t.Fatal(err)
+	}
+	if n := res.Count(realise.Built); n != 2 {
+		t.Errorf("built %d, want 2", n)
+	}
+	run := func(d *builtins.Derivation, want string) {
+		out, err := exec.Command(e.physical(t, d.Out()+"/bin/hello")).Output()
+		if err != nil {
+			t.Fatalf("running %s: %v", d.FullName(), err)
+		}
+		if strings.TrimSpace(string(out)) != want {
+			t.Errorf("%s says %q, want %q", d.FullName(), out, want)
+		}
+	}
+	run(hello, "hello, patched world")
+	run(helloMake, "hello, world")
+	if b, err := os.ReadFile(e.physical(t, hello.Out()+"/share/doc/README")); err != nil || string(b) != "built by nexis\n" {
+		t.Errorf("post_build_script output: %q, %v", b, err)
+	}
+	// The log is kept and findable by name.
+	lp, err := realise.FindLog(e.logs, "/store", "hello")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(lp); !strings.Contains(string(b), "configured for") {
+		t.Errorf("log of hello lacks the configure output:\n%s", b)
+	}
+
+	// A second build does nothing; --check rebuilds and agrees.
+	res, err = e.build(t, realise.Options{Check: true}, hello)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Count(realise.Built) != 0 {
+		t.Errorf("second build rebuilt something: %v", res.Status)
+	}
+	if len(res.Checks) != 1 || !res.Checks[0].Identical {
+		t.Errorf("--check: %+v", res.Checks)
+	}
+	e.verify(t)
+}
+
+func TestSandboxHasNoNetwork(t *testing.T) {
+	e := newEnv(t, map[string][]byte{"ping": []byte("pong")})
+	if _, err := exec.LookPath("bash"); err != nil {
+		t.Skip("needs bash for /dev/tcp")
+	}
+	port := e.srv.Listener.Addr().String()[strings.LastIndex(e.srv.Listener.Addr().String(), ":")+1:]
+	script := "bash -c 'exec 3<>/dev/tcp/127.0.0.1/" + port + "' && echo REACHED && mkdir -p $out\n"
+	// Outside the sandbox the same script reaches the server.
+	if out, err := exec.Command("bash", "-c", "out=$(mktemp -d)/x; "+script).CombinedOutput(); err != nil || !strings.Contains(string(out), "REACHED") {
+		t.Fatalf("control run could not reach the test server: %v %s", err, out)
+	}
+	sys := e.eval(t, `
+[[packages]]
+name = "net"
+version = "1"
+build_system = "custom"
+build_script = "net.sh"
+`, map[string]string{"net.sh": script})
+	d := pkg(t, sys, "net")
+	res, err := e.build(t, realise.Options{}, d)
+	if err == nil {
+		t.Fatal("a build reached the test server from inside the sandbox")
+	}
+	if !errors.Is(err, realise.ErrFailed) || len(res.Failures) != 1 {
+		t.Fatalf("err = %v, failures %v", err, res.Failures)
+	}
+	if ok, _ := e.st.IsValid(mustParse(t, d.Out())); ok {
+		t.Error("failed build registered its output")
+	}
+}
+
+func mustParse(t *testing.T, p string) storepath.Path {
+	t.Helper()
+	sp, _, err := storepath.Parse("/store", p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sp
+}
+
+func TestWrongHashRegistersNothing(t *testing.T) {
+	archive := tarGz(t, helloFiles)
+	e := newEnv(t, map[string][]byte{"hello-1.0.tar.gz": archive})
+	wrong := strings.Repeat("0", 64)
+	sys := e.eval(t, `
+[[packages]]
+name = "hello"
+version = "1.0"
+source = "@URL@/hello-1.0.tar.gz"
+hash = "sha256:`+wrong+`"
+build_system = "make"
+`, nil)
+	res, err := e.build(t, realise.Options{}, pkg(t, sys, "hello"))
+	if err == nil {
+		t.Fatal("a fetch with the wrong hash succeeded")
+	}
+	if len(res.Failures) != 1 || !strings.Contains(res.Failures[0].Err.Error(), "hash mismatch") ||
+		!strings.Contains(res.Failures[0].Err.Error(), sha(archive)) {
+		t.Fatalf("failures: %v", res.Failures)
+	}
+	st, err := e.st.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Paths != 0 {
+		t.Errorf("%d paths registered after a failed fetch", st.Paths)
+	}
+	e.verify(t)
+}
+
+func TestKeepGoingAndDependencyFailure(t *testing.T) {
+	e := newEnv(t, nil)
+	sys := e.eval(t, `
+[[packages]]
+name = "bad"
+version = "1"
+build_system = "custom"
+build_script = "bad.sh"
+
+[[packages]]
+name = "needs-bad"
+version = "1"
+build_system = "custom"
+build_script = "good.sh"
+dependencies = ["bad"]
+
+[[packages]]
+name = "good"
+version = "1"
+build_system = "custom"
+build_script = "good.sh"
+`, map[string]string{"bad.sh": "echo about to fail; exit 3\n", "good.sh": "mkdir -p $out; echo ok > $out/ok\n"})
+	res, err := e.build(t, realise.Options{KeepGoing: true, Jobs: 1}, pkg(t, sys, "needs-bad"), pkg(t, sys, "good"))
+	if !errors.Is(err, realise.ErrFailed) {
+		t.Fatalf("err = %v", err)
+	}
+	f := res.Failures[0]
+	if len(res.Failures) != 1 || f.Drv.Name != "bad" || !strings.Contains(f.Err.Error(), "status 3") {
+		t.Fatalf("failures: %v", res.Failures)
+	}
+	if len(f.Tail) == 0 || !strings.Contains(strings.Join(f.Tail, "\n"), "about to fail") {
+		t.Errorf("tail: %q", f.Tail)
+	}
+	if res.Status[pkg(t, sys, "good").ID()] != realise.Built {
+		t.Errorf("keep-going did not build the independent package: %v", res.Status)
+	}
+	if res.Status[pkg(t, sys, "needs-bad").ID()] != realise.DependencyFailed {
+		t.Errorf("needs-bad: %v", res.Status[pkg(t, sys, "needs-bad").ID()])
+	}
+}
+
+func TestTimeout(t *testing.T) {
+	e := newEnv(t, nil)
+	sys := e.eval(t, `
+[[packages]]
+name = "slow"
+version = "1"
+build_system = "custom"
+build_script = "slow.sh"
+timeout = 1
+`, map[string]string{"slow.sh": "sleep 60\n"})
+	res, err := e.build(t, realise.Options{}, pkg(t, sys, "slow"))
+	if err == nil || len(res.Failures) != 1 || !strings.Contains(res.Failures[0].Err.Error(), "timed out after 1s") {
+		t.Fatalf("err = %v, failures %v", err, res.Failures)
+	}
+}
+
+func starlarkString(s string) starlark.String { return starlark.String(s) }

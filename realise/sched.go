@@ -1,0 +1,301 @@
+package realise
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"go.starlark.net/starlark"
+
+	"github.com/nexisos/nexis/builtins"
+	"github.com/nexisos/nexis/store"
+	"github.com/nexisos/nexis/store/storepath"
+)
+
+func starlarkString(s string) starlark.String { return starlark.String(s) }
+
+// A goal is the realisation of one derivation. Goals are started lazily,
+// once each, as goroutines that wait for the goals of their inputs; the
+// job slots bound how many builders run, not how many goals wait.
+type goal struct {
+	d      *builtins.Derivation
+	done   chan struct{}
+	err    error
+	status Status
+}
+
+// depError is an input's failure seen from a goal that needed it; it is
+// not a failure of that goal's own build.
+type depError struct {
+	dep *builtins.Derivation
+	err error
+}
+
+func (e *depError) Error() string {
+	return fmt.Sprintf("dependency %s failed", e.dep.FullName())
+}
+
+func (e *depError) Unwrap() error { return e.err }
+
+type scheduler struct {
+	st     *store.Store
+	opts   Options
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	wg     sync.WaitGroup
+
+	// slots hands out build user ids; holding one is holding a job slot.
+	slots      chan int
+	fetchSlots chan struct{}
+
+	mu       sync.Mutex
+	goals    map[string]*goal
+	sources  map[string]*sourceOnce
+	failures []*Failure
+	res      Result
+}
+
+type sourceOnce struct {
+	once sync.Once
+	err  error
+}
+
+func newScheduler(ctx context.Context, st *store.Store, opts Options) *scheduler {
+	s := &scheduler{
+		st:         st,
+		opts:       opts,
+		slots:      make(chan int, opts.Jobs),
+		fetchSlots: make(chan struct{}, max(4, opts.Jobs)),
+		goals:      map[string]*goal{},
+		sources:    map[string]*sourceOnce{},
+		res:        Result{Status: map[string]Status{}},
+	}
+	s.ctx, s.cancel = context.WithCancelCause(ctx)
+	for i := 0; i < opts.Jobs; i++ {
+		s.slots <- opts.BuildUID + i
+	}
+	return s
+}
+
+// want returns d's goal, starting it the first time.
+func (s *scheduler) want(d *builtins.Derivation) *goal {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if g, ok := s.goals[d.ID()]; ok {
+		return g
+	}
+	g := &goal{d: d, done: make(chan struct{})}
+	s.goals[d.ID()] = g
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer close(g.done)
+		g.status, g.err = s.run(g.d)
+		s.mu.Lock()
+		s.res.Status[d.ID()] = g.status
+		s.mu.Unlock()
+	}()
+	return g
+}
+
+// need waits for the goals of inputs; the first failure is returned as a
+// depError and, unless keep-going, stops the whole run.
+func (s *scheduler) need(inputs []*builtins.Derivation) error {
+	gs := make([]*goal, len(inputs))
+	for i, in := range inputs {
+		gs[i] = s.want(in)
+	}
+	var first error
+	for _, g := range gs {
+		<-g.done
+		if g.err != nil && first == nil {
+			first = &depError{dep: g.d, err: g.err}
+			if !s.opts.KeepGoing {
+				s.cancel(first)
+			}
+		}
+	}
+	return first
+}
+
+func (s *scheduler) run(d *builtins.Derivation) (Status, error) {
+	if err := s.ctx.Err(); err != nil {
+		return Cancelled, context.Cause(s.ctx)
+	}
+	valid, err := outputsValid(s.st, d)
+	if err != nil {
+		return Failed, s.fail(d, err, nil)
+	}
+	if valid {
+		return Valid, nil
+	}
+	if pre := prebuiltOf(d); pre != nil {
+		g := s.want(pre)
+		<-g.done
+		err := g.err
+		if err == nil {
+			if err = s.substitute(d, pre); err == nil {
+				return Substituted, nil
+			}
+		}
+		if s.ctx.Err() != nil {
+			return Cancelled, context.Cause(s.ctx)
+		}
+		if !fallbackToSource(d) {
+			return Failed, s.fail(d, fmt.Errorf("prebuilt archive %s could not be used: %w (set fallback_to_source = true to build from source instead)", pre.Env["url"], err), nil)
+		}
+		s.opts.Reporter.Note(fmt.Sprintf("prebuilt archive of %s could not be used (%v); building from source", d.FullName(), shortErr(err)))
+	}
+	if err := s.need(d.Drvs); err != nil {
+		var de *depError
+		if errors.As(err, &de) && s.want(de.dep).status == Cancelled {
+			return Cancelled, err
+		}
+		return DependencyFailed, err
+	}
+	for _, src := range d.Srcs {
+		if err := s.addSource(src); err != nil {
+			return Failed, s.fail(d, err, nil)
+		}
+	}
+	var uid int
+	if d.Fixed != nil || isBuiltin(d.Builder) {
+		select {
+		case s.fetchSlots <- struct{}{}:
+			defer func() { <-s.fetchSlots }()
+		case <-s.ctx.Done():
+			return Cancelled, context.Cause(s.ctx)
+		}
+	} else {
+		select {
+		case uid = <-s.slots:
+			defer func() { s.slots <- uid }()
+		case <-s.ctx.Done():
+			return Cancelled, context.Cause(s.ctx)
+		}
+	}
+	if err := s.ctx.Err(); err != nil {
+		return Cancelled, context.Cause(s.ctx)
+	}
+	j := &job{s: s, d: d, uid: uid}
+	status, err := j.realise()
+	if err != nil {
+		if s.ctx.Err() != nil && errors.Is(err, context.Cause(s.ctx)) {
+			return Cancelled, err
+		}
+		return Failed, s.fail(d, err, j.log)
+	}
+	return status, nil
+}
+
+func shortErr(err error) string {
+	if err == nil {
+		return "unknown error"
+	}
+	var f *Failure
+	if errors.As(err, &f) {
+		return f.Err.Error()
+	}
+	return err.Error()
+}
+
+// fail records d's own failure and tells the reporter.
+func (s *scheduler) fail(d *builtins.Derivation, err error, log *buildLog) error {
+	f := &Failure{Drv: d, Err: err}
+	if log != nil {
+		f.Log = log.path
+		f.Tail = log.tail()
+	}
+	s.mu.Lock()
+	s.failures = append(s.failures, f)
+	s.mu.Unlock()
+	s.opts.Reporter.Failed(f)
+	return f
+}
+
+// addSource puts a path() source into the store, once per run. Its
+// store path was computed at evaluation from the same contents; a
+// different result means the file changed since.
+func (s *scheduler) addSource(src *builtins.Source) error {
+	s.mu.Lock()
+	o, ok := s.sources[src.Path]
+	if !ok {
+		o = &sourceOnce{}
+		s.sources[src.Path] = o
+	}
+	s.mu.Unlock()
+	o.once.Do(func() {
+		p, _, err := storepath.Parse(s.st.LogicalDir(), src.Path)
+		if err != nil {
+			o.err = fmt.Errorf("source %s: %w", src.Display, err)
+			return
+		}
+		if ok, err := s.st.IsValid(p); err != nil || ok {
+			o.err = err
+			return
+		}
+		if src.Abs == "" {
+			o.err = fmt.Errorf("source %s (%s) is not in the store and this evaluation does not know where it is on disk", src.Display, src.Path)
+			return
+		}
+		pi, err := s.st.AddPath(src.Abs, src.Name)
+		if err != nil {
+			o.err = fmt.Errorf("adding source %s: %w", src.Display, err)
+			return
+		}
+		if pi.Path != p {
+			o.err = fmt.Errorf("source %s changed since it was evaluated (now %s, was %s): evaluate again", src.Display, s.st.Logical(pi.Path), src.Path)
+		}
+	})
+	return o.err
+}
+
+// substitute installs pre's unpacked archive as d's output.
+func (s *scheduler) substitute(d *builtins.Derivation, pre *builtins.Derivation) error {
+	s.opts.Reporter.Note(fmt.Sprintf("substituting %s from its prebuilt archive", d.FullName()))
+	from, err := outputPath(pre, pre.Outputs[0])
+	if err != nil {
+		return err
+	}
+	to, err := outputPath(d, d.Outputs[0])
+	if err != nil {
+		return err
+	}
+	// A copy through Ingest: the archive's path stays valid for the next
+	// substitution, and dedup shares the file contents.
+	_, err = s.st.Ingest(s.st.Physical(from), to, store.IngestOptions{Deriver: d.ID()})
+	if err != nil {
+		return fmt.Errorf("installing the prebuilt archive: %w", err)
+	}
+	return nil
+}
+
+// check rebuilds d (valid by now) and compares the result's tree hash
+// with the registered one.
+func (s *scheduler) check(d *builtins.Derivation) (Check, error) {
+	p, err := outputPath(d, d.Outputs[0])
+	if err != nil {
+		return Check{}, err
+	}
+	pi, err := s.st.QueryPathInfo(p)
+	if err != nil {
+		return Check{}, err
+	}
+	uid := <-s.slots
+	defer func() { s.slots <- uid }()
+	j := &job{s: s, d: d, uid: uid}
+	got, err := j.rebuildHash()
+	if err != nil {
+		return Check{}, s.fail(d, fmt.Errorf("--check rebuild: %w", err), j.log)
+	}
+	return Check{Drv: d, Path: d.Out(), Identical: got == pi.TreeHash.Hex(), Want: pi.TreeHash.Hex(), Got: got}, nil
+}
+
+func (s *scheduler) result() *Result {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.res
+	r.Failures = append([]*Failure(nil), s.failures...)
+	return &r
+}
