@@ -241,7 +241,11 @@ func (s *Store) resolveDedupReadOnly() DedupMode {
 // parallelDo runs fn(0..n-1) on GOMAXPROCS goroutines (at least two, as
 // file I/O waits) and returns the first error.
 func parallelDo(n int, fn func(i int) error) error {
-	workers := min(max(runtime.GOMAXPROCS(0), 2)*2, n)
+	return parallelDoN(n, max(runtime.GOMAXPROCS(0), 2)*2, fn)
+}
+
+func parallelDoN(n, workers int, fn func(i int) error) error {
+	workers = min(workers, n)
 	if workers <= 1 {
 		for i := 0; i < n; i++ {
 			if err := fn(i); err != nil {

@@ -398,10 +398,12 @@ func (s *Store) Roots() ([]Root, error) {
 // iterate calls fn for every key with prefix in cf, in key order. The
 // slices are only valid during the call.
 func (s *Store) iterate(cf string, prefix []byte, fn func(k, v []byte) error) error {
-	ro := s.newPrefixReadOptions()
+	ro := grocksdb.NewDefaultReadOptions()
 	defer ro.Destroy()
 	if prefix == nil {
 		ro.SetTotalOrderSeek(true)
+	} else {
+		ro.SetPrefixSameAsStart(true)
 	}
 	it := s.db.NewIteratorCF(ro, s.cfs[cf])
 	defer it.Close()

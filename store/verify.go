@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/nexisos/nexis/store/storepath"
 	"github.com/nexisos/nexis/store/treehash"
@@ -185,30 +186,40 @@ func (s *Store) Verify(opts VerifyOptions) (*VerifyReport, error) {
 		hashes = append(hashes, h)
 	}
 	sort.Strings(hashes)
-	for _, h := range hashes {
+	// Small paths dominate: hash them in parallel, one path per worker.
+	var mu sync.Mutex
+	parallelDo(len(hashes), func(i int) error {
+		h := hashes[i]
 		pi := infos[h]
 		phys := s.Physical(pi.Path)
 		fi, err := os.Lstat(phys)
+		var msg string
 		switch {
 		case err != nil:
-			errf("%s is registered but missing: %v", s.Logical(pi.Path), err)
+			msg = fmt.Sprintf("%s is registered but missing: %v", s.Logical(pi.Path), err)
 		case opts.CheckContents:
-			th, err := treehash.TreeHash(phys)
+			tree, err := treehash.Scan(phys, treehash.ScanOptions{Workers: 1})
 			if err != nil {
-				errf("%s: %v", s.Logical(pi.Path), err)
-			} else if th != pi.TreeHash {
-				errf("%s: contents hash to %s, registered %s", s.Logical(pi.Path), th, pi.TreeHash)
+				msg = fmt.Sprintf("%s: %v", s.Logical(pi.Path), err)
+			} else if tree.Hash != pi.TreeHash {
+				msg = fmt.Sprintf("%s: contents hash to %s, registered %s", s.Logical(pi.Path), tree.Hash, pi.TreeHash)
 			}
 		default:
 			if m := manifests[h]; len(m) > 0 && typeOf(fi.Mode()) != m[0].Type {
-				errf("%s is a %s on disk, registered as a %s", s.Logical(pi.Path), typeOf(fi.Mode()), m[0].Type)
+				msg = fmt.Sprintf("%s is a %s on disk, registered as a %s", s.Logical(pi.Path), typeOf(fi.Mode()), m[0].Type)
 			}
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if msg != "" {
+			errf("%s", msg)
 		}
 		done++
 		if opts.Progress != nil {
 			opts.Progress(done, len(infos))
 		}
-	}
+		return nil
+	})
 
 	// Counters.
 	var fixRefcount, fixReferrers, fixZero, fixContent bool

@@ -319,6 +319,7 @@ func describeMode(m fs.FileMode) string {
 // HashFile hashes one regular file's contents.
 func HashFile(p string) (Digest, int64, error) {
 	w := newWorker()
+	defer w.release()
 	return w.hashFile(p, nil, nil)
 }
 
@@ -329,9 +330,15 @@ type worker struct {
 	h   *blake3.Hasher
 }
 
-func newWorker() *worker {
+var workers = sync.Pool{New: func() any {
 	return &worker{buf: make([]byte, 256<<10), h: blake3.New(32, nil)}
-}
+}}
+
+// newWorker takes a worker from the pool: verifying thousands of small
+// trees must not allocate a fresh buffer for each.
+func newWorker() *worker { return workers.Get().(*worker) }
+
+func (w *worker) release() { workers.Put(w) }
 
 // hashFile reads p (refusing to follow a symlink swapped in since the
 // walk) and hashes it, scanning for candidate references on the way.
@@ -395,13 +402,14 @@ func scanRefs(data []byte, cands, refs map[string]struct{}) {
 
 // parallel runs fn(0..n-1) on up to workers goroutines and returns the
 // first error; remaining items are skipped once one fails.
-func parallel(n, workers int, fn func(w *worker, i int) error) error {
-	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
+func parallel(n, nworkers int, fn func(w *worker, i int) error) error {
+	if nworkers <= 0 {
+		nworkers = runtime.GOMAXPROCS(0)
 	}
-	workers = min(workers, n)
-	if workers <= 1 {
+	nworkers = min(nworkers, n)
+	if nworkers <= 1 {
 		w := newWorker()
+		defer w.release()
 		for i := 0; i < n; i++ {
 			if err := fn(w, i); err != nil {
 				return err
@@ -415,11 +423,12 @@ func parallel(n, workers int, fn func(w *worker, i int) error) error {
 		first error
 		wg    sync.WaitGroup
 	)
-	for g := 0; g < workers; g++ {
+	for g := 0; g < nworkers; g++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			w := newWorker()
+			defer w.release()
 			for {
 				mu.Lock()
 				if first != nil || next >= n {
