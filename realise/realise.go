@@ -133,10 +133,11 @@ func (f *Failure) Error() string {
 
 // Check is the outcome of rebuilding a valid path (Options.Check).
 type Check struct {
-	Drv       *builtins.Derivation
-	Path      string
-	Identical bool
-	Want, Got string // tree hashes: registered, rebuilt
+	Drv       *builtins.Derivation `json:"-"`
+	Path      string               `json:"path"`
+	Identical bool                 `json:"identical"`
+	Want      string               `json:"registered"` // tree hash in the store
+	Got       string               `json:"rebuilt"`    // tree hash of the rebuild
 }
 
 // Result is what Build did.

@@ -1,0 +1,257 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.starlark.net/starlark"
+
+	"github.com/nexisos/nexis/builtins"
+	"github.com/nexisos/nexis/lang"
+	"github.com/nexisos/nexis/realise"
+	"github.com/nexisos/nexis/store"
+	"github.com/nexisos/nexis/store/storepath"
+)
+
+var buildFlags struct {
+	attr      string
+	outLink   string
+	noOutLink bool
+	dryRun    bool
+	jobs      int
+	keepGoing bool
+	printLogs bool
+	timeout   time.Duration
+	check     bool
+	json      bool
+}
+
+func init() {
+	cmd := &cobra.Command{
+		Use:   "build [CONFIG]",
+		Short: "Build the system (or one package) into the store",
+		Long: `Evaluate a config and realise it: fetch sources, build what is not in the
+store yet in sandboxes, -j at a time, and print the output path(s).
+
+-A builds one package (a name from [[packages]], or a Starlark expression
+that gives a derivation) instead of the whole system. --out-link makes a
+symlink to the output that is also a GC root. --dry-run lists what would
+be fetched, built and substituted. --check rebuilds outputs that are
+already valid and says whether the result is bit-identical.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: runBuild,
+	}
+	f := cmd.Flags()
+	f.StringVarP(&buildFlags.attr, "attr", "A", "", "build package `ATTR` (a name or an expression) instead of the system")
+	f.StringVarP(&buildFlags.outLink, "out-link", "o", "result", "make `PATH` a symlink to the output, registered as a GC root")
+	f.BoolVar(&buildFlags.noOutLink, "no-out-link", false, "make no out-link")
+	f.BoolVar(&buildFlags.dryRun, "dry-run", false, "list what would be fetched, built and substituted, and stop")
+	f.IntVarP(&buildFlags.jobs, "jobs", "j", runtime.NumCPU(), "run `N` builds at once")
+	f.BoolVarP(&buildFlags.keepGoing, "keep-going", "k", false, "keep building what does not depend on a failed build")
+	f.BoolVarP(&buildFlags.printLogs, "print-build-logs", "L", false, "print the builds' logs as they run")
+	f.DurationVar(&buildFlags.timeout, "timeout", 0, "stop a build that runs longer than `DURATION` (0: no limit; a package's own timeout wins)")
+	f.BoolVar(&buildFlags.check, "check", false, "rebuild valid outputs and report whether they are bit-identical")
+	f.BoolVar(&buildFlags.json, "json", false, "print the result as JSON")
+	addEvalFlags(cmd)
+	rootCmd.AddCommand(cmd)
+}
+
+// buildTarget picks what to build: the system, or -A's package.
+func buildTarget(sys *lang.System) (*builtins.Derivation, error) {
+	if buildFlags.attr == "" {
+		return sys.Drv, nil
+	}
+	if v, ok, _ := sys.Packages.Get(starlark.String(buildFlags.attr)); ok {
+		return v.(*builtins.Derivation), nil
+	}
+	v, err := sys.EvalExpr(buildFlags.attr)
+	if err != nil {
+		return nil, fmt.Errorf("-A %s: not a package of the config, and as an expression: %w", buildFlags.attr, err)
+	}
+	d, ok := v.(*builtins.Derivation)
+	if !ok {
+		return nil, fmt.Errorf("-A %s gives a %s, want a derivation", buildFlags.attr, v.Type())
+	}
+	return d, nil
+}
+
+// sandboxPaths reads [nexis] sandbox_paths, or the default.
+func sandboxPaths(sys *lang.System) []string {
+	nexis, _ := sys.Config.Data["nexis"].(map[string]any)
+	raw, ok := nexis["sandbox_paths"].([]any)
+	if !ok {
+		return nil
+	}
+	out := []string{}
+	for _, p := range raw {
+		if s, ok := p.(string); ok {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func runBuild(cmd *cobra.Command, args []string) error {
+	sys, err := evaluate(args)
+	if err != nil {
+		return err
+	}
+	target, err := buildTarget(sys)
+	if err != nil {
+		return err
+	}
+	if buildFlags.dryRun {
+		return dryRun(target)
+	}
+	st, err := openStore()
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	rep := realise.NewReporter(os.Stderr, buildFlags.printLogs)
+	res, err := realise.Build(ctx, st, []*builtins.Derivation{target}, realise.Options{
+		Jobs:         buildFlags.jobs,
+		KeepGoing:    buildFlags.keepGoing,
+		Timeout:      buildFlags.timeout,
+		LogDir:       filepath.Join(physicalStateDir(), "logs"),
+		SandboxPaths: sandboxPaths(sys),
+		Check:        buildFlags.check,
+		Reporter:     rep,
+	})
+	realise.CloseReporter(rep)
+	if err != nil {
+		if res != nil && len(res.Failures) > 0 {
+			fmt.Fprintf(os.Stderr, "nexis: %d failed:", len(res.Failures))
+			for _, f := range res.Failures {
+				fmt.Fprintf(os.Stderr, " %s", f.Drv.FullName())
+			}
+			fmt.Fprintln(os.Stderr)
+		}
+		if ctx.Err() != nil {
+			fmt.Fprintln(os.Stderr, "nexis: interrupted; nothing partial was registered")
+			return exitError{130}
+		}
+		if errors.Is(err, realise.ErrFailed) {
+			return exitError{1}
+		}
+		return err
+	}
+	if !buildFlags.noOutLink && buildFlags.outLink != "" && !buildFlags.check {
+		if err := makeOutLink(st, target, buildFlags.outLink); err != nil {
+			return err
+		}
+	}
+	differs := false
+	for _, c := range res.Checks {
+		if c.Identical {
+			fmt.Fprintf(os.Stderr, "nexis: check: %s is bit-identical when rebuilt\n", c.Path)
+		} else {
+			differs = true
+			fmt.Fprintf(os.Stderr, "nexis: check: %s differs when rebuilt:\n  registered tree: blake3:%s\n  rebuilt tree:    blake3:%s\n", c.Path, c.Want, c.Got)
+		}
+	}
+	if buildFlags.json {
+		type out struct {
+			Outputs     map[string]string `json:"outputs"`
+			Built       int               `json:"built"`
+			Fetched     int               `json:"fetched"`
+			Substituted int               `json:"substituted"`
+			Checks      []realise.Check   `json:"checks,omitempty"`
+		}
+		o := out{Outputs: map[string]string{}, Built: res.Count(realise.Built), Fetched: res.Count(realise.Fetched), Substituted: res.Count(realise.Substituted)}
+		for _, name := range target.Outputs {
+			o.Outputs[name], _ = target.OutputPath(name)
+		}
+		if err := printJSON(o); err != nil {
+			return err
+		}
+	} else {
+		for _, name := range target.Outputs {
+			p, _ := target.OutputPath(name)
+			fmt.Println(p)
+		}
+	}
+	if differs {
+		return exitError{1}
+	}
+	return nil
+}
+
+// makeOutLink points link at target's output (physical, so it resolves
+// on this machine) and registers it as the GC root "out-link:<abs link>".
+func makeOutLink(st *store.Store, target *builtins.Derivation, link string) error {
+	abs, err := filepath.Abs(link)
+	if err != nil {
+		return err
+	}
+	p, _, err := storepath.Parse(st.LogicalDir(), target.Out())
+	if err != nil {
+		return err
+	}
+	if err := st.AddRoot("out-link:"+abs, p); err != nil {
+		return fmt.Errorf("out-link: %w", err)
+	}
+	tmp := abs + ".nexis-tmp"
+	os.Remove(tmp)
+	if err := os.Symlink(st.Physical(p), tmp); err != nil {
+		return fmt.Errorf("out-link: %w", err)
+	}
+	if err := os.Rename(tmp, abs); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("out-link: %w", err)
+	}
+	return nil
+}
+
+func dryRun(target *builtins.Derivation) error {
+	st, err := openStoreRead()
+	if err != nil {
+		// A store nothing was added to yet: everything is to do, which
+		// a fresh (writable) open tells just as well.
+		if st, err = openStore(); err != nil {
+			return err
+		}
+	}
+	defer st.Close()
+	plan, err := realise.MakePlan(st, []*builtins.Derivation{target})
+	if err != nil {
+		return err
+	}
+	if buildFlags.json {
+		paths := func(ds []*builtins.Derivation) []string {
+			out := []string{}
+			for _, d := range ds {
+				out = append(out, d.Out())
+			}
+			return out
+		}
+		return printJSON(map[string][]string{"fetch": paths(plan.Fetch), "build": paths(plan.Build), "substitute": paths(plan.Substitute)})
+	}
+	section := func(title string, ds []*builtins.Derivation) {
+		if len(ds) == 0 {
+			return
+		}
+		fmt.Printf("%s (%d):\n", title, len(ds))
+		for _, d := range ds {
+			fmt.Printf("  %s\n", d.Out())
+		}
+	}
+	section("these would be fetched", plan.Fetch)
+	section("these would be built", plan.Build)
+	section("these would be substituted from prebuilt archives", plan.Substitute)
+	if len(plan.Fetch)+len(plan.Build)+len(plan.Substitute) == 0 {
+		fmt.Printf("nothing to do: %s is valid\n", target.Out())
+	}
+	return nil
+}
