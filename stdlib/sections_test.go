@@ -1,0 +1,725 @@
+package stdlib_test
+
+import (
+	"bufio"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/nexisos/nexis/builtins"
+	"github.com/nexisos/nexis/lang"
+)
+
+// Every example evaluates, its manifest decodes strictly, and everything
+// the manifest and etc/ name is an output of the evaluation.
+func TestExamplesEvaluate(t *testing.T) {
+	for _, config := range examples(t) {
+		t.Run(exampleName(config), func(t *testing.T) {
+			ev := evalConfig(t, config)
+			known := map[string]bool{}
+			for _, d := range builtins.Closure(ev.sys.Drv) {
+				for _, o := range d.Outputs {
+					p, _ := d.OutputPath(o)
+					known[p] = true
+				}
+				for _, s := range d.Srcs {
+					known[s.Path] = true
+				}
+			}
+			for rel, e := range ev.etc {
+				if !known[e.Source] {
+					t.Errorf("etc/%s: source %s is not in the closure", rel, e.Source)
+				}
+			}
+			for _, f := range ev.manifest.Files {
+				if f.Source != "" && !known[f.Source] {
+					t.Errorf("file %s: source %s is not in the closure", f.Path, f.Source)
+				}
+			}
+			for _, s := range ev.manifest.Services {
+				if _, ok := ev.etc[s.File]; !ok {
+					t.Errorf("service %s: etc/%s is missing", s.Name, s.File)
+				}
+			}
+			if _, ok := ev.etc["dinit.d/boot"]; !ok {
+				t.Errorf("etc/dinit.d/boot is missing")
+			}
+		})
+	}
+}
+
+// Every example runs a firewall with a different backend between them,
+// and the firewall test configs cover the rest: each ruleset passes its
+// backend's own checker.
+func TestFirewallRulesets(t *testing.T) {
+	configs := append(examples(t), mustGlob(t, "testdata/firewall/*/config.toml")...)
+	for _, config := range configs {
+		name := filepath.Base(filepath.Dir(config))
+		t.Run(name, func(t *testing.T) {
+			ev := evalConfig(t, config)
+			fw := ev.manifest.Firewall
+			if !fw.Enable {
+				return
+			}
+			switch fw.Backend {
+			case "nftables":
+				checkNftables(t, ev)
+			case "iptables":
+				checkIptables(t, ev)
+			case "firewalld":
+				checkFirewalld(t, ev)
+			default:
+				t.Fatalf("backend %q", fw.Backend)
+			}
+		})
+	}
+}
+
+func checkNftables(t *testing.T, ev *evaluated) {
+	nft := tool(t, "nft", "nftables")
+	unshare := tool(t, "unshare", "util-linux")
+	rules, ok := ev.etcFile(t, "nftables.conf")
+	if !ok {
+		t.Fatal("etc/nftables.conf is missing")
+	}
+	f := writeTemp(t, "nftables.conf", rules)
+	// A private network namespace: checking needs CAP_NET_ADMIN but must
+	// not touch this machine's ruleset.
+	if out, err := run(t, "", unshare, "-n", nft, "-c", "-f", f); err != nil {
+		t.Fatalf("nft -c -f rejects the ruleset: %v\n%s\n--- ruleset:\n%s", err, out, rules)
+	}
+}
+
+func checkIptables(t *testing.T, ev *evaluated) {
+	unshare := tool(t, "unshare", "util-linux")
+	for _, fam := range []struct{ file, cmd string }{{"iptables/rules.v4", "iptables-restore"}, {"iptables/rules.v6", "ip6tables-restore"}} {
+		restore := tool(t, fam.cmd, "iptables")
+		rules, ok := ev.etcFile(t, fam.file)
+		if !ok {
+			t.Fatalf("etc/%s is missing", fam.file)
+		}
+		f := writeTemp(t, filepath.Base(fam.file), rules)
+		if out, err := run(t, "", unshare, "-n", restore, "--test", f); err != nil {
+			t.Fatalf("%s --test rejects %s: %v\n%s\n--- rules:\n%s", fam.cmd, fam.file, err, out, rules)
+		}
+	}
+	script, _ := ev.etcFile(t, "iptables/nexis-firewall.sh")
+	checkShell(t, "iptables/nexis-firewall.sh", script)
+}
+
+func checkFirewalld(t *testing.T, ev *evaluated) {
+	offline := tool(t, "firewall-offline-cmd", "firewalld")
+	xmllint := tool(t, "xmllint", "libxml2-utils")
+	dir := t.TempDir()
+	for rel := range ev.etc {
+		if !strings.HasPrefix(rel, "firewalld/") {
+			continue
+		}
+		content, _ := ev.etcFile(t, rel)
+		p := filepath.Join(dir, strings.TrimPrefix(rel, "firewalld/"))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasSuffix(p, ".xml") {
+			if out, err := run(t, "", xmllint, "--noout", p); err != nil {
+				t.Fatalf("xmllint: %s is not well-formed: %v\n%s", rel, err, out)
+			}
+		}
+	}
+	out, err := run(t, "", offline, "--system-config", dir, "--check-config")
+	if err != nil || strings.Contains(strings.ToLower(out), "error") {
+		t.Fatalf("firewall-offline-cmd --check-config: %v\n%s", err, out)
+	}
+	out, err = run(t, "", offline, "--system-config", dir, "--get-default-zone")
+	if err != nil || strings.TrimSpace(out) != "nexis" {
+		t.Fatalf("firewall-offline-cmd --get-default-zone = %q (%v), want nexis", out, err)
+	}
+	for _, r := range ev.manifest.Firewall.RichRules {
+		// Activation adds rich rules with this very command.
+		if out, err := run(t, "", offline, "--system-config", dir, "--zone=nexis", "--add-rich-rule="+r); err != nil {
+			t.Fatalf("firewall-offline-cmd rejects rich rule %q: %v\n%s", r, err, out)
+		}
+	}
+}
+
+// Switching backend changes the firewall's outputs and nothing else.
+func TestFirewallBackendSwitchChangesOnlyFirewall(t *testing.T) {
+	base := evalConfig(t, "testdata/firewall/nftables/config.toml")
+	for _, backend := range []string{"iptables", "firewalld"} {
+		other := evalConfig(t, "testdata/firewall/"+backend+"/config.toml")
+		ids := func(ev *evaluated) map[string]string {
+			m := map[string]string{}
+			for _, d := range builtins.Closure(ev.sys.Drv) {
+				if d != ev.sys.Drv {
+					m[d.ID()] = d.Name
+				}
+			}
+			return m
+		}
+		a, b := ids(base), ids(other)
+		firewall := regexp.MustCompile(`^etc-(nftables|iptables|firewalld|dinit\.d-firewall)`)
+		for id, name := range a {
+			if _, ok := b[id]; !ok && !firewall.MatchString(name) {
+				t.Errorf("%s: switching to %s changed %s", "nftables", backend, name)
+			}
+		}
+		for id, name := range b {
+			if _, ok := a[id]; !ok && !firewall.MatchString(name) {
+				t.Errorf("switching to %s added %s", backend, name)
+			}
+		}
+	}
+}
+
+func TestLogrotate(t *testing.T) {
+	logrotate := tool(t, "logrotate", "logrotate")
+	n := 0
+	for _, config := range examples(t) {
+		ev := evalConfig(t, config)
+		conf, ok := ev.etcFile(t, "logrotate.d/nexis")
+		if !ok {
+			continue
+		}
+		n++
+		t.Run(exampleName(config), func(t *testing.T) {
+			f := writeTemp(t, "nexis", conf)
+			state := filepath.Join(t.TempDir(), "state")
+			out, err := run(t, "", logrotate, "-d", "-s", state, f)
+			if err != nil || regexp.MustCompile(`(?m)^error:`).MatchString(out) {
+				t.Fatalf("logrotate -d: %v\n%s\n--- config:\n%s", err, out, conf)
+			}
+			for _, p := range ev.manifest.LogRotation {
+				if !strings.Contains(out, p) {
+					t.Errorf("logrotate did not read the stanza for %s:\n%s", p, out)
+				}
+			}
+		})
+	}
+	if n == 0 {
+		t.Fatal("no example rotates logs")
+	}
+}
+
+// The immutable-paths module builds with Debian's reference-policy
+// toolchain, and every package's CIL context file compiles with secilc.
+func TestSELinuxModules(t *testing.T) {
+	const devel = "/usr/share/selinux/devel/Makefile"
+	if _, err := os.Stat(devel); err != nil {
+		t.Skipf("validator %s (Debian package selinux-policy-dev) is not installed: run scripts/install-deps", devel)
+	}
+	tool(t, "checkmodule", "checkpolicy")
+	secilc := tool(t, "secilc", "secilc")
+	base, err := filepath.Abs("testdata/selinux/base.cil")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, config := range examples(t) {
+		ev := evalConfig(t, config)
+		for _, mod := range ev.manifest.SELinux.Modules {
+			n++
+			t.Run(exampleName(config)+"/"+mod.Name, func(t *testing.T) {
+				switch mod.Format {
+				case "refpolicy":
+					dir := t.TempDir()
+					te, fc := ev.content(t, mod.Te), ev.content(t, mod.Fc)
+					for name, content := range map[string]string{mod.Name + ".te": te, mod.Name + ".fc": fc} {
+						if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+							t.Fatal(err)
+						}
+					}
+					out, err := run(t, dir, "make", "-f", devel, mod.Name+".pp")
+					if err != nil {
+						t.Fatalf("refpolicy build of %s: %v\n%s\n--- te:\n%s\n--- fc:\n%s", mod.Name, err, out, te, fc)
+					}
+					if _, err := os.Stat(filepath.Join(dir, mod.Name+".pp")); err != nil {
+						t.Fatalf("no %s.pp built:\n%s", mod.Name, out)
+					}
+				case "cil":
+					src := sourceAbs(t, ev, mod.CIL)
+					dir := t.TempDir()
+					out, err := run(t, dir, secilc, "-o", filepath.Join(dir, "policy"), "-f", filepath.Join(dir, "file_contexts"), base, src)
+					if err != nil {
+						t.Fatalf("secilc rejects %s (with the test base policy testdata/selinux/base.cil): %v\n%s", mod.CIL, err, out)
+					}
+				default:
+					t.Fatalf("module format %q", mod.Format)
+				}
+			})
+		}
+	}
+	if n == 0 {
+		t.Fatal("no example has an SELinux module")
+	}
+}
+
+// sourceAbs finds where a source store path came from on this machine.
+func sourceAbs(t *testing.T, ev *evaluated, storePath string) string {
+	t.Helper()
+	for _, d := range builtins.Closure(ev.sys.Drv) {
+		for _, s := range d.Srcs {
+			if s.Path == storePath {
+				return s.Abs
+			}
+		}
+	}
+	for _, item := range ev.sys.Packages.Items() {
+		d := item[1].(*builtins.Derivation)
+		if v, found, _ := d.Passthru.Get(starlarkString("context_file")); found {
+			if s, ok := v.(*builtins.Source); ok && s.Path == storePath {
+				return s.Abs
+			}
+		}
+	}
+	t.Fatalf("%s is not a source of this evaluation", storePath)
+	return ""
+}
+
+// Every authorized_keys file of every example is read by ssh-keygen, key
+// by key.
+func TestAuthorizedKeysFiles(t *testing.T) {
+	keygen := tool(t, "ssh-keygen", "openssh-client")
+	n := 0
+	for _, config := range examples(t) {
+		ev := evalConfig(t, config)
+		for _, f := range ev.manifest.Files {
+			if !strings.HasSuffix(f.Path, "/.ssh/authorized_keys") {
+				continue
+			}
+			content := ev.content(t, f.Source)
+			for i, line := range strings.Split(strings.TrimSpace(content), "\n") {
+				n++
+				p := writeTemp(t, "key.pub", line+"\n")
+				if out, err := run(t, "", keygen, "-l", "-f", p); err != nil {
+					t.Errorf("%s: %s line %d: ssh-keygen -l rejects it: %v\n%s", exampleName(config), f.Path, i+1, err, out)
+				}
+			}
+		}
+	}
+	if n == 0 {
+		t.Fatal("no example has authorized keys")
+	}
+}
+
+// check_ssh_key accepts what ssh-keygen makes and rejects what ssh-keygen
+// cannot read.
+func TestSSHKeyCheckAgainstSSHKeygen(t *testing.T) {
+	keygen := tool(t, "ssh-keygen", "openssh-client")
+	lib := starlarkModule(t, "lib.star")
+	dir := t.TempDir()
+	var good []string
+	for _, kind := range [][]string{{"-t", "ed25519"}, {"-t", "rsa", "-b", "2048"}, {"-t", "rsa", "-b", "4096"}, {"-t", "ecdsa", "-b", "256"}, {"-t", "ecdsa", "-b", "384"}, {"-t", "ecdsa", "-b", "521"}} {
+		key := filepath.Join(dir, "id-"+strings.Join(kind, ""))
+		if out, err := run(t, "", keygen, append([]string{"-q", "-N", "", "-C", "test@example.com", "-f", key}, kind...)...); err != nil {
+			t.Fatalf("ssh-keygen %v: %v\n%s", kind, err, out)
+		}
+		pub, err := os.ReadFile(key + ".pub")
+		if err != nil {
+			t.Fatal(err)
+		}
+		good = append(good, strings.TrimSpace(string(pub)))
+	}
+	good = append(good, `from="10.0.0.0/8,192.168.1.0/24",no-pty `+good[0], "restrict "+good[1])
+	for _, k := range good {
+		if msg := callCheck(t, lib, "check_ssh_key", k); msg != "" {
+			t.Errorf("check_ssh_key rejects a key ssh-keygen made: %s\n%s", msg, k)
+		}
+	}
+	var bad []string
+	for _, k := range good[:6] {
+		fields := strings.Fields(k)
+		blob := fields[1]
+		bad = append(bad,
+			fields[0]+" "+blob[:len(blob)-8]+" truncated", // cut short
+			fields[0]+" "+blob[:20]+"!"+blob[21:],         // not base64
+			"ssh-ed25519 "+strings.Fields(good[1])[1],     // type does not match the blob
+			fields[0]+" "+blob+"AAAA",                     // trailing bytes
+		)
+	}
+	bad = append(bad, "AAAAC3NzaC1lZDI1NTE5AAAAIAjXjYocnZeXbrlRwsSKEJDPwYoPQ5QRmsDCfT91BZqx", "ssh-ed25519", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICWJv... user@example.com")
+	for _, k := range bad {
+		p := writeTemp(t, "bad.pub", k+"\n")
+		_, keygenErr := run(t, "", keygen, "-l", "-f", p)
+		msg := callCheck(t, lib, "check_ssh_key", k)
+		if keygenErr == nil {
+			t.Logf("ssh-keygen accepts %q (check says %q)", k, msg)
+			continue
+		}
+		if msg == "" {
+			t.Errorf("check_ssh_key accepts a key ssh-keygen rejects: %s", k)
+		}
+	}
+}
+
+// check_password_hash accepts hashes made by the real tools and refuses
+// plaintext.
+func TestPasswordHashCheck(t *testing.T) {
+	lib := starlarkModule(t, "lib.star")
+	var good []string
+	if openssl, err := exec.LookPath("openssl"); err == nil {
+		for _, alg := range []string{"-5", "-6"} {
+			out, err := run(t, "", openssl, "passwd", alg, "correct horse battery staple")
+			if err != nil {
+				t.Fatalf("openssl passwd %s: %v", alg, err)
+			}
+			good = append(good, strings.TrimSpace(out))
+		}
+	} else {
+		t.Log("openssl is not installed: crypt hashes come from the fixed list only")
+	}
+	good = append(good,
+		"$6$rounds=656000$Xq3vJ8kLmN2pQr5s$3K/6JS09Tq0bKXkzFjJgUDCcYBAjLCwCX7qiq2EBsgLJ2YzHNqdRq3lUgV1qdfae8UVHaY1AQ6byFqGStjt4C.",
+		"$y$j9T$F5Jx7ZgG0yV2nL3hQ8kPz/$r6L2JaH3zO72f/1YJjVb/tmzb/VGLVQMvz8x8J0k3P.",
+		"$argon2id$v=19$m=65536,t=3,p=4$c29tZXNhbHRzb21lc2FsdA$6zVh2Gq0qL9m1X3cKQw7bD8yJrT5uN4eFaPiHsZoW2k",
+		"!", "*", "!$y$j9T$F5Jx7ZgG0yV2nL3hQ8kPz/$r6L2JaH3zO72f/1YJjVb/tmzb/VGLVQMvz8x8J0k3P.",
+	)
+	for _, h := range good {
+		if msg := callCheck(t, lib, "check_password_hash", h); msg != "" {
+			t.Errorf("check_password_hash(%q) = %q, want accepted", h, msg)
+		}
+	}
+	for h, want := range map[string]string{
+		"hunter2":                            "plaintext",
+		"correct horse battery staple":       "plaintext",
+		"$argon2id$v=19$m=65536,t=3,p=4$...": "not a well-formed",
+		"$1$abc$def":                         "not an accepted hash scheme",
+		"$6$salt$short":                      "not a well-formed",
+		"":                                   "plaintext",
+	} {
+		msg := callCheck(t, lib, "check_password_hash", h)
+		if !strings.Contains(msg, want) {
+			t.Errorf("check_password_hash(%q) = %q, want it to say %q", h, msg, want)
+		}
+		if h != "" && len(h) > 3 && !strings.HasPrefix(h, "$") && strings.Contains(msg, h) {
+			t.Errorf("the error repeats the plaintext password: %q", msg)
+		}
+	}
+}
+
+// Zone names: every zone of the tz database is accepted, every example's
+// zone exists on this machine, and junk is refused. Only the test reads
+// /usr/share/zoneinfo; evaluation never does.
+func TestTimezones(t *testing.T) {
+	host := starlarkModule(t, "host.star")
+	tab := "/usr/share/zoneinfo/tzdata.zi"
+	f, err := os.Open(tab)
+	if err != nil {
+		t.Skipf("validator %s (Debian package tzdata) is missing: run scripts/install-deps", tab)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	n := 0
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		var zone string
+		switch {
+		case len(fields) >= 2 && fields[0] == "Z":
+			zone = fields[1]
+		case len(fields) >= 3 && fields[0] == "L":
+			zone = fields[2]
+		default:
+			continue
+		}
+		n++
+		if msg := callCheck(t, host, "check_timezone", zone); msg != "" {
+			t.Errorf("check_timezone rejects the tz database zone %q: %s", zone, msg)
+		}
+	}
+	if n < 300 {
+		t.Fatalf("read only %d zones from %s", n, tab)
+	}
+	for _, bad := range []string{"Mars/Olympus_Mons", "utc", "Europe/", "Europe/../../etc/passwd", "Europe/Ber lin", "/UTC", ""} {
+		if msg := callCheck(t, host, "check_timezone", bad); msg == "" {
+			t.Errorf("check_timezone accepts %q", bad)
+		}
+	}
+	for _, config := range examples(t) {
+		ev := evalConfig(t, config)
+		if _, err := os.Stat(ev.manifest.System.Localtime); err != nil {
+			t.Errorf("%s: /etc/localtime would point at %s, which is not a zone on this machine: %v", exampleName(config), ev.manifest.System.Localtime, err)
+		}
+	}
+}
+
+// parse_cidr agrees with Go's net/netip on what an address with a prefix
+// is.
+func TestCIDRCheck(t *testing.T) {
+	lib := starlarkModule(t, "lib.star")
+	cases := []string{
+		"192.168.1.100/24", "10.0.0.1/8", "0.0.0.0/0", "255.255.255.255/32", "2001:db8::5/64", "::1/128",
+		"fe80::1/10", "::ffff:192.0.2.1/96", "2001:db8:0:0:0:0:0:1/64", "1:2:3:4:5:6:7:8/64",
+		"192.168.1.100", "192.168.1.300/24", "192.168.1/24", "192.168.1.1/33", "192.168.01.1/24",
+		"2001:db8::/129", "2001:::1/64", "1:2:3:4:5:6:7:8:9/64", "1:2:3:4:5:6:7::8/64", "fe80::1%eth0/64",
+		"/24", "10.0.0.1/", "10.0.0.1/024", "abc/8", "10.0.0.1/8/8", "::/0", "1::/64",
+	}
+	for _, c := range cases {
+		msg := callCheck(t, lib, "parse_cidr", c)
+		_, goErr := netipParsePrefix(c)
+		if (msg == "") != (goErr == nil) {
+			t.Errorf("parse_cidr(%q) error %q, net/netip error %v: they must agree", c, msg, goErr)
+		}
+	}
+}
+
+// The dinit service files: dinit is not packaged for Debian 12, so its
+// own checker (dinitcheck) cannot run here; this parses every file with
+// dinit's rules (setting names, types, values) and resolves every
+// dependency to a service file of the generation.
+func TestDinitServiceFiles(t *testing.T) {
+	settings := map[string]*regexp.Regexp{
+		"type":          regexp.MustCompile(`^(process|bgprocess|scripted|internal|triggered)$`),
+		"command":       regexp.MustCompile(`^/\S`),
+		"stop-command":  regexp.MustCompile(`^/\S`),
+		"depends-on":    regexp.MustCompile(`^[A-Za-z0-9_.@-]+$`),
+		"waits-for":     regexp.MustCompile(`^[A-Za-z0-9_.@-]+$`),
+		"working-dir":   regexp.MustCompile(`^"?/`),
+		"run-as":        regexp.MustCompile(`^[a-z_][a-z0-9_-]*$`),
+		"env-file":      regexp.MustCompile(`^/`),
+		"logfile":       regexp.MustCompile(`^"?/`),
+		"pid-file":      regexp.MustCompile(`^"?/`),
+		"restart":       regexp.MustCompile(`^(true|false|on-failure)$`),
+		"start-timeout": regexp.MustCompile(`^[0-9]+$`),
+		"stop-timeout":  regexp.MustCompile(`^[0-9]+$`),
+	}
+	for _, config := range examples(t) {
+		ev := evalConfig(t, config)
+		t.Run(exampleName(config), func(t *testing.T) {
+			for rel := range ev.etc {
+				if !strings.HasPrefix(rel, "dinit.d/") || strings.HasSuffix(rel, ".sh") || strings.HasSuffix(rel, ".env") {
+					continue
+				}
+				content, _ := ev.etcFile(t, rel)
+				seen := map[string]bool{}
+				for i, line := range strings.Split(content, "\n") {
+					line = strings.TrimSpace(line)
+					if line == "" || strings.HasPrefix(line, "#") {
+						continue
+					}
+					k, v, ok := strings.Cut(line, "=")
+					k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+					re, known := settings[k]
+					if !ok || !known {
+						t.Errorf("%s:%d: %q is not a dinit setting", rel, i+1, line)
+						continue
+					}
+					if !re.MatchString(v) {
+						t.Errorf("%s:%d: %s = %q is not a valid value", rel, i+1, k, v)
+					}
+					if seen[k] && k != "depends-on" && k != "waits-for" {
+						t.Errorf("%s:%d: %s is set twice", rel, i+1, k)
+					}
+					seen[k] = true
+					if k == "depends-on" || k == "waits-for" {
+						if _, ok := ev.etc["dinit.d/"+v]; !ok {
+							t.Errorf("%s:%d: %s names %s, which has no service file", rel, i+1, k, v)
+						}
+					}
+					if k == "env-file" {
+						if _, ok := ev.etc[strings.TrimPrefix(v, "/etc/")]; !ok {
+							t.Errorf("%s:%d: env-file %s is not generated", rel, i+1, v)
+						}
+					}
+				}
+				if !seen["type"] {
+					t.Errorf("%s has no type", rel)
+				}
+			}
+		})
+	}
+}
+
+// Shell files the generation runs: hooks, the network script, the
+// environment profile; all parse with sh -n, and the profile extends PATH.
+func TestShellFiles(t *testing.T) {
+	for _, config := range examples(t) {
+		ev := evalConfig(t, config)
+		t.Run(exampleName(config), func(t *testing.T) {
+			for rel := range ev.etc {
+				if strings.HasSuffix(rel, ".sh") {
+					c, _ := ev.etcFile(t, rel)
+					checkShell(t, rel, c)
+				}
+			}
+			for _, h := range append(append([]hookRef(nil), hooks(ev, "pre")...), hooks(ev, "post")...) {
+				if d, ok := ev.byPath[h.source]; ok {
+					checkShell(t, h.name, d.Env["content"])
+				}
+			}
+			if prof, ok := ev.etcFile(t, "profile.d/nexis-environment.sh"); ok {
+				p := writeTemp(t, "env.sh", prof)
+				cmd := exec.Command("sh", "-c", `. "$1" && printf %s "$PATH"`, "sh", p)
+				cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=/home/test"}
+				out, err := cmd.Output()
+				if err != nil {
+					t.Fatalf("sourcing the profile: %v", err)
+				}
+				if !strings.HasPrefix(string(out), "/usr/bin:/bin") {
+					t.Errorf("the profile replaces PATH instead of extending it: PATH=%s", out)
+				}
+			}
+			if osr, ok := ev.etcFile(t, "os-release"); ok {
+				p := writeTemp(t, "os-release", osr)
+				out, err := exec.Command("sh", "-c", `. "$1" && printf '%s|%s' "$NAME" "$ID"`, "sh", p).Output()
+				if err != nil || string(out) != "NexisOS|nexisos" {
+					t.Errorf("os-release does not parse as shell assignments: %q %v", out, err)
+				}
+			}
+		})
+	}
+}
+
+type hookRef struct{ name, source string }
+
+func hooks(ev *evaluated, phase string) []hookRef {
+	var out []hookRef
+	list := ev.manifest.Hooks.PreSwitch
+	if phase == "post" {
+		list = ev.manifest.Hooks.PostSwitch
+	}
+	for _, h := range list {
+		out = append(out, hookRef{h.Name, h.Source})
+	}
+	return out
+}
+
+func checkShell(t *testing.T, name, content string) {
+	t.Helper()
+	p := writeTemp(t, "script.sh", content)
+	if out, err := exec.Command("sh", "-n", p).CombinedOutput(); err != nil {
+		t.Errorf("%s: sh -n: %v\n%s", name, err, out)
+	}
+}
+
+// No password hash and no secret is in a world-readable output: every
+// write_file output that holds one is root-only, and no other derivation
+// (the system's etc and manifest included) carries the text at all.
+func TestSecretsNeverWorldReadable(t *testing.T) {
+	configs := append(examples(t), "testdata/secrets/config.toml")
+	for _, config := range configs {
+		t.Run(filepath.Base(filepath.Dir(config)), func(t *testing.T) {
+			ev := evalConfig(t, config)
+			secrets := secretsOf(t, ev)
+			if len(secrets) == 0 {
+				t.Skip("no secrets in this config")
+			}
+			for _, d := range builtins.Closure(ev.sys.Drv) {
+				private := d.Builder == "builtin:write_file" && d.Env["secret"] == "1"
+				if private {
+					if d.Env["mode"] != "0400" {
+						t.Errorf("%s is secret but mode %s", d.Name, d.Env["mode"])
+					}
+					continue
+				}
+				if d.Builder == "builtin:write_file" {
+					m, err := strconv.ParseUint(d.Env["mode"], 8, 32)
+					if err != nil {
+						t.Errorf("%s: mode %q", d.Name, d.Env["mode"])
+					}
+					if m&0o004 == 0 {
+						t.Errorf("%s is not world-readable yet not stored as a secret", d.Name)
+					}
+				}
+				var texts []string
+				texts = append(texts, d.Builder)
+				texts = append(texts, d.Args...)
+				for _, v := range d.Env {
+					texts = append(texts, v)
+				}
+				for _, s := range secrets {
+					for _, x := range texts {
+						if strings.Contains(x, s) {
+							t.Errorf("%s (world-readable) contains the secret %.12q...", d.Name, s)
+						}
+					}
+				}
+			}
+			for _, f := range ev.manifest.Files {
+				if f.Secret {
+					d, ok := ev.byPath[f.Source]
+					if !ok || d.Env["secret"] != "1" {
+						t.Errorf("file %s is marked secret but its source is not a root-only write_file output", f.Path)
+					}
+				}
+			}
+			for _, u := range ev.manifest.Users {
+				if u.PasswordHashFile != "" {
+					d, ok := ev.byPath[u.PasswordHashFile]
+					if !ok || d.Env["secret"] != "1" || d.Env["mode"] != "0400" {
+						t.Errorf("user %s: password_hash_file is not a root-only write_file output", u.Name)
+					}
+				}
+			}
+		})
+	}
+}
+
+// secretsOf collects the secret texts of a config: every password hash,
+// and the content of every file marked secret (or private by mode).
+func secretsOf(t *testing.T, ev *evaluated) []string {
+	var out []string
+	users, _ := ev.sys.Config.Data["users"].(map[string]any)
+	for _, u := range users {
+		if h, ok := u.(map[string]any)["password_hash"].(string); ok && h != "!" && h != "*" {
+			out = append(out, h)
+		}
+	}
+	for _, d := range ev.byName {
+		if d.Env["secret"] == "1" && !strings.HasSuffix(d.Name, "authorized_keys") {
+			if c := strings.TrimSpace(d.Env["content"]); len(c) > 8 {
+				out = append(out, c)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Bad input: each case under testdata/errors is a config that must fail
+// with a message naming the key and what is allowed, at the key's
+// position in the file.
+func TestBadInput(t *testing.T) {
+	dirs := mustGlob(t, "testdata/errors/*/config.toml")
+	if len(dirs) < 12 {
+		t.Fatalf("only %d error cases", len(dirs))
+	}
+	for _, config := range dirs {
+		dir := filepath.Dir(config)
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			want, err := os.ReadFile(filepath.Join(dir, "error.txt"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = lang.Eval(config, lang.Options{StoreDir: "/store"})
+			if err == nil {
+				t.Fatal("evaluation succeeded, want an error")
+			}
+			msg := err.Error()
+			for _, line := range strings.Split(strings.TrimSpace(string(want)), "\n") {
+				if !strings.Contains(msg, line) {
+					t.Errorf("error\n  %s\ndoes not contain\n  %s", msg, line)
+				}
+			}
+			if !regexp.MustCompile(`^config\.toml:\d+:\d+: `).MatchString(msg) {
+				t.Errorf("error %q does not start with the position of the key in config.toml", msg)
+			}
+		})
+	}
+}
+
+func mustGlob(t *testing.T, pattern string) []string {
+	t.Helper()
+	m, err := filepath.Glob(pattern)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(m)
+	return m
+}
