@@ -15,7 +15,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"go.starlark.net/starlark"
 
@@ -392,3 +394,116 @@ timeout = 1
 }
 
 func starlarkString(s string) starlark.String { return starlark.String(s) }
+
+// killConfig is a fast package and a slow one that needs it.
+const killConfig = `
+[[packages]]
+name = "fast"
+version = "1"
+build_system = "custom"
+build_script = "fast.sh"
+
+[[packages]]
+name = "slow"
+version = "1"
+build_system = "custom"
+build_script = "slow.sh"
+dependencies = ["fast"]
+`
+
+var killFiles = map[string]string{
+	"fast.sh": "mkdir -p $out; echo fast > $out/fast\n",
+	"slow.sh": "echo slow-started; mkdir -p $out; echo partial > $out/partial; sleep 3; echo done > $out/done\n",
+}
+
+// TestHelperBuild is the process TestKillResume kills: it builds the
+// config named by the environment.
+func TestHelperBuild(t *testing.T) {
+	cfg := os.Getenv("NEXIS_TEST_HELPER_CONFIG")
+	if cfg == "" {
+		t.Skip("helper process only")
+	}
+	sys, err := lang.Eval(cfg, lang.Options{StoreDir: "/store"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(os.Getenv("NEXIS_TEST_HELPER_STORE"), store.Options{LogicalDir: "/store"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	realise.Build(context.Background(), st, []*builtins.Derivation{pkg(t, sys, "slow")}, realise.Options{LogDir: os.Getenv("NEXIS_TEST_HELPER_LOGS")})
+	st.Close()
+}
+
+func TestKillResume(t *testing.T) {
+	e := newEnv(t, nil)
+	sys := e.eval(t, killConfig, killFiles)
+	storeDir := e.st.Dir()
+	e.st.Close() // the helper takes the writer lock
+	helper := exec.Command(os.Args[0], "-test.run=^TestHelperBuild$", "-test.count=1")
+	helper.Env = append(os.Environ(),
+		"NEXIS_TEST_HELPER_CONFIG="+filepath.Join(e.dir, "config", "config.toml"),
+		"NEXIS_TEST_HELPER_STORE="+storeDir,
+		"NEXIS_TEST_HELPER_LOGS="+e.logs)
+	if err := helper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	slow := pkg(t, sys, "slow")
+	logPath, _ := realise.LogPath(e.logs, slow.Out())
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		b, _ := os.ReadFile(logPath)
+		if strings.Contains(string(b), "slow-started") {
+			break
+		}
+		if time.Now().After(deadline) {
+			helper.Process.Kill()
+			t.Fatal("the slow build never started")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	helper.Process.Signal(syscall.SIGKILL)
+	helper.Wait()
+	// The sandbox died with its parent.
+	time.Sleep(200 * time.Millisecond)
+	if pids := sandboxInits(t); len(pids) > 0 {
+		t.Errorf("sandbox inits still running after kill -9: %v", pids)
+	}
+
+	st, err := store.Open(storeDir, store.Options{LogicalDir: "/store"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.st = st
+	t.Cleanup(func() { st.Close() })
+	if ok, _ := st.IsValid(mustParse(t, slow.Out())); ok {
+		t.Fatal("the killed build's output is registered")
+	}
+	if ok, _ := st.IsValid(mustParse(t, pkg(t, sys, "fast").Out())); !ok {
+		t.Fatal("the finished dependency was not kept")
+	}
+	res, err := e.build(t, realise.Options{}, slow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status[pkg(t, sys, "fast").ID()] != realise.Valid || res.Status[slow.ID()] != realise.Built {
+		t.Errorf("resume: %v", res.Status)
+	}
+	if b, err := os.ReadFile(e.physical(t, slow.Out()+"/done")); err != nil || string(b) != "done\n" {
+		t.Errorf("resumed output: %q %v", b, err)
+	}
+	e.verify(t)
+}
+
+// sandboxInits lists running sandbox init processes.
+func sandboxInits(t *testing.T) []string {
+	ents, _ := os.ReadDir("/proc")
+	var out []string
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err == nil && strings.HasPrefix(string(b), sandbox.InitArg0+"\x00") {
+			out = append(out, e.Name())
+		}
+	}
+	return out
+}
