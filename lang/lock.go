@@ -1,10 +1,12 @@
 package lang
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 
 	"github.com/BurntSushi/toml"
 )
@@ -54,4 +56,47 @@ func LoadLock(path string) (*Lock, error) {
 		l.Packages = map[string]*LockedPackage{}
 	}
 	return l, nil
+}
+
+// WriteLock writes l to path atomically (a temporary file beside it,
+// synced, then renamed over it), so that a crash leaves the old lock or
+// the new one, never half of one. Packages are written sorted by name,
+// so the same lock is the same bytes.
+func WriteLock(path string, l *Lock) error {
+	out := *l
+	out.Version = LockVersion
+	var buf bytes.Buffer
+	buf.WriteString("# Written by `nexis lock` and `nexis update`: what version = \"latest\"\n# resolved to, and the hashes of sources and prebuilt archives.\n\n")
+	if err := toml.NewEncoder(&buf).Encode(&out); err != nil {
+		return fmt.Errorf("encoding %s: %w", LockFile, err)
+	}
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+LockFile+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", LockFile, err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(buf.Bytes()); err != nil {
+		tmp.Close()
+		return fmt.Errorf("writing %s: %w", LockFile, err)
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return fmt.Errorf("writing %s: %w", LockFile, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("writing %s: %w", LockFile, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("writing %s: %w", LockFile, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("writing %s: %w", LockFile, err)
+	}
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
 }

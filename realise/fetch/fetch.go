@@ -301,7 +301,23 @@ func CompareVersions(a, b string) int {
 		}
 		a, b = restA, restB
 	}
-	return strings.Compare(a, b)
+	switch {
+	case a == b:
+		return 0
+	case b == "":
+		return tailOrder(a)
+	default:
+		return -tailOrder(b)
+	}
+}
+
+// tailOrder says how a version that goes on compares with one that
+// stopped: "1.0.1" > "1.0", but "2.0-rc1" < "2.0".
+func tailOrder(rest string) int {
+	if rest[0] == '.' || (rest[0] >= '0' && rest[0] <= '9') {
+		return 1
+	}
+	return -1
 }
 
 // chunk splits off the leading run of digits or of non-digits.

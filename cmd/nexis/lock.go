@@ -1,0 +1,109 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/nexisos/nexis/lang"
+	"github.com/nexisos/nexis/realise/resolve"
+)
+
+var lockFlags struct {
+	config string
+	system string
+}
+
+func init() {
+	lock := &cobra.Command{
+		Use:   "lock [CONFIG]",
+		Short: "Pin \"latest\" versions and missing hashes into nexis.lock",
+		Long: `Resolve what evaluation may not look up itself and write it to nexis.lock
+beside the config: the newest release tag of every package with
+version = "latest" (by version order, from its git source), the commit of
+tagged git sources, and the hashes of sources and prebuilt archives the
+config leaves out. Entries already in the lock are kept; use nexis update
+to move them.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runLock(configPath(args), false, nil)
+		},
+	}
+	lock.Flags().StringVar(&lockFlags.system, "system", "x86_64-linux", "target `PLATFORM` ({arch} of prebuilt URLs)")
+	update := &cobra.Command{
+		Use:   "update [PKG...]",
+		Short: "Re-resolve pinned packages (all, or the ones named) in nexis.lock",
+		Long: `Resolve again the packages named (every pinned package when none is):
+"latest" moves to the newest release, hashes are recomputed, and
+nexis.lock is rewritten. The config is --config, or the system's.`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg := lockFlags.config
+			if cfg == "" {
+				cfg = configPath(nil)
+			}
+			return runLock(cfg, true, args)
+		},
+	}
+	update.Flags().StringVarP(&lockFlags.config, "config", "c", "", "the config `FILE` (default: the system's)")
+	update.Flags().StringVar(&lockFlags.system, "system", "x86_64-linux", "target `PLATFORM` ({arch} of prebuilt URLs)")
+	rootCmd.AddCommand(lock, update)
+}
+
+func runLock(configFile string, update bool, only []string) error {
+	cfg, err := lang.LoadConfig(configFile)
+	if err != nil {
+		return err
+	}
+	if err := cfg.Check(lang.ConfigSchema); err != nil {
+		return err
+	}
+	lockPath := filepath.Join(cfg.Dir, lang.LockFile)
+	old, err := lang.LoadLock(lockPath)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	next, changes, err := resolve.Resolve(ctx, cfg, old, resolve.Options{
+		System: lockFlags.system,
+		Update: update,
+		Only:   only,
+		Note:   func(msg string) { fmt.Fprintf(os.Stderr, "nexis: %s\n", msg) },
+	})
+	if err != nil {
+		return fmt.Errorf("%s unchanged: %w", lang.LockFile, err)
+	}
+	for _, c := range changes {
+		switch {
+		case c.Old == nil:
+			fmt.Printf("%s: pinned %s\n", c.Name, describePin(c.New))
+		case c.New == nil:
+			fmt.Printf("%s: no longer pinned\n", c.Name)
+		default:
+			fmt.Printf("%s: %s -> %s\n", c.Name, describePin(c.Old), describePin(c.New))
+		}
+	}
+	if len(changes) == 0 {
+		fmt.Fprintf(os.Stderr, "nexis: %s is up to date\n", lockPath)
+		if _, err := os.Stat(lockPath); err == nil {
+			return nil
+		}
+	}
+	return lang.WriteLock(lockPath, next)
+}
+
+func describePin(p *lang.LockedPackage) string {
+	s := p.Version
+	if p.Tag != "" && p.Tag != p.Version {
+		s += " (" + p.Tag + ")"
+	}
+	if p.Rev != "" {
+		s += " at " + p.Rev[:min(12, len(p.Rev))]
+	}
+	return s
+}

@@ -1,0 +1,220 @@
+// Package resolve pins what evaluation may not look up itself: it turns
+// `version = "latest"` into the newest release tag of a package's git
+// source, finds the commit of a tagged version, and computes the hashes
+// of sources and prebuilt archives that the config leaves out. The result
+// is a lang.Lock, which `nexis lock` and `nexis update` write beside the
+// config and evaluation reads.
+package resolve
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/nexisos/nexis/lang"
+	"github.com/nexisos/nexis/realise/fetch"
+	"github.com/nexisos/nexis/store/treehash"
+)
+
+// Options tune Resolve.
+type Options struct {
+	// System is the target platform; {arch} in prebuilt URLs is its
+	// first part ("x86_64" of "x86_64-linux").
+	System string
+	// Update re-resolves packages that are already locked: all of them,
+	// or only those named in Only.
+	Update bool
+	Only   []string
+	// TempDir is where sources are fetched to be hashed (os.TempDir()
+	// if empty).
+	TempDir string
+	// Note is told what is being resolved (nil: nothing).
+	Note func(msg string)
+}
+
+// Change is one package whose pin changed.
+type Change struct {
+	Name     string
+	Old, New *lang.LockedPackage // Old is nil for a new entry, New nil for a removed one
+}
+
+// Resolve returns the lock cfg needs, starting from old: entries of
+// packages that need none are dropped, missing ones are resolved, and
+// with Update the selected ones are resolved again. Nothing is written;
+// an error leaves old as it was.
+func Resolve(ctx context.Context, cfg *lang.Config, old *lang.Lock, opts Options) (*lang.Lock, []Change, error) {
+	if opts.Note == nil {
+		opts.Note = func(string) {}
+	}
+	if opts.System == "" {
+		opts.System = "x86_64-linux"
+	}
+	only := map[string]bool{}
+	for _, n := range opts.Only {
+		only[n] = true
+	}
+	raw, _ := cfg.Data["packages"].([]any)
+	names := map[string]bool{}
+	next := &lang.Lock{Version: lang.LockVersion, Packages: map[string]*lang.LockedPackage{}}
+	var changes []Change
+	for i, r := range raw {
+		e, _ := r.(map[string]any)
+		name, _ := e["name"].(string)
+		if name == "" {
+			continue
+		}
+		names[name] = true
+		if !needsLock(e) {
+			continue
+		}
+		prev := old.Packages[name]
+		redo := prev == nil || (opts.Update && (len(only) == 0 || only[name]))
+		if !redo {
+			next.Packages[name] = prev
+			continue
+		}
+		lp, err := resolveOne(ctx, e, opts)
+		if err != nil {
+			return nil, nil, fmt.Errorf("packages[%d] (%s): %w", i, name, err)
+		}
+		next.Packages[name] = lp
+		if prev == nil || *prev != *lp {
+			changes = append(changes, Change{Name: name, Old: prev, New: lp})
+		}
+	}
+	for n := range only {
+		if !names[n] {
+			return nil, nil, fmt.Errorf("no package %q in the config", n)
+		}
+	}
+	for n, lp := range old.Packages {
+		if next.Packages[n] == nil {
+			changes = append(changes, Change{Name: n, Old: lp})
+		}
+	}
+	sort.Slice(changes, func(i, j int) bool { return changes[i].Name < changes[j].Name })
+	return next, changes, nil
+}
+
+func str(e map[string]any, k string) string {
+	s, _ := e[k].(string)
+	return s
+}
+
+func isGit(e map[string]any) bool {
+	src := str(e, "source")
+	return strings.Contains(src, "://") && (strings.HasSuffix(src, ".git") || str(e, "rev") != "")
+}
+
+// needsLock mirrors what stdlib/packages.star takes from the lock: the
+// version of "latest", a git commit, and hashes the entry leaves out.
+// Packages made by a user module pin their own sources.
+func needsLock(e map[string]any) bool {
+	if str(e, "module") != "" {
+		return false
+	}
+	src := str(e, "source")
+	switch {
+	case str(e, "version") == "latest":
+		return true
+	case isGit(e) && (str(e, "rev") == "" || str(e, "hash") == ""):
+		return true
+	case strings.Contains(src, "://") && str(e, "hash") == "":
+		return true
+	case str(e, "prebuilt") != "" && str(e, "prebuilt_hash") == "":
+		return true
+	}
+	return false
+}
+
+func resolveOne(ctx context.Context, e map[string]any, opts Options) (*lang.LockedPackage, error) {
+	name, src := str(e, "name"), str(e, "source")
+	lp := &lang.LockedPackage{Version: str(e, "version"), Rev: str(e, "rev")}
+	tag := lp.Version
+	git := isGit(e)
+	if lp.Version == "latest" {
+		if !git {
+			return nil, fmt.Errorf("version = \"latest\" needs a git source (ending in .git) to find releases in; %q is not one", src)
+		}
+		opts.Note(fmt.Sprintf("%s: looking for the newest release of %s", name, src))
+		tags, err := fetch.Tags(ctx, src)
+		if err != nil {
+			return nil, err
+		}
+		newest, ok := fetch.Newest(tags)
+		if !ok {
+			return nil, fmt.Errorf("%s has no release tags", src)
+		}
+		tag = newest.Name
+		lp.Tag, lp.Version, lp.Rev = newest.Name, fetch.VersionOf(newest.Name), newest.Commit
+	} else if git && lp.Rev == "" {
+		tags, err := fetch.Tags(ctx, src)
+		if err != nil {
+			return nil, err
+		}
+		for _, t := range tags {
+			if t.Name == lp.Version || t.Name == "v"+lp.Version || fetch.VersionOf(t.Name) == lp.Version {
+				lp.Rev = t.Commit
+			}
+		}
+		if lp.Rev == "" {
+			return nil, fmt.Errorf("no tag of %s names version %s: give rev = \"<commit>\"", src, lp.Version)
+		}
+	}
+	if strings.Contains(src, "://") && str(e, "hash") == "" {
+		h, err := sourceHash(ctx, src, lp.Rev, git, opts)
+		if err != nil {
+			return nil, err
+		}
+		lp.SourceHash = h
+	}
+	if tmpl := str(e, "prebuilt"); tmpl != "" && str(e, "prebuilt_hash") == "" {
+		arch, _, _ := strings.Cut(opts.System, "-")
+		u := strings.NewReplacer("{tag}", tag, "{version}", lp.Version, "{arch}", arch).Replace(tmpl)
+		opts.Note(fmt.Sprintf("%s: hashing prebuilt archive %s", name, u))
+		h, err := urlHash(ctx, u, opts)
+		if err != nil {
+			return nil, fmt.Errorf("prebuilt archive: %w (fix the prebuilt URL, or give prebuilt_hash)", err)
+		}
+		lp.PrebuiltURL, lp.PrebuiltHash = u, "sha256:"+h
+	}
+	return lp, nil
+}
+
+func sourceHash(ctx context.Context, src, rev string, git bool, opts Options) (string, error) {
+	if !git {
+		opts.Note(fmt.Sprintf("hashing %s", src))
+		h, err := urlHash(ctx, src, opts)
+		if err != nil {
+			return "", err
+		}
+		return "sha256:" + h, nil
+	}
+	opts.Note(fmt.Sprintf("fetching %s at %s to hash it", src, rev))
+	dir, err := os.MkdirTemp(opts.TempDir, "nexis-lock-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(dir)
+	co := filepath.Join(dir, "checkout")
+	if err := fetch.Git(ctx, src, rev, co); err != nil {
+		return "", err
+	}
+	h, err := treehash.TreeHash(co)
+	if err != nil {
+		return "", err
+	}
+	return "blake3:" + h.Hex(), nil
+}
+
+func urlHash(ctx context.Context, u string, opts Options) (string, error) {
+	dir, err := os.MkdirTemp(opts.TempDir, "nexis-lock-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(dir)
+	return fetch.URL(ctx, u, filepath.Join(dir, "download"), "sha256")
+}
