@@ -24,6 +24,7 @@ import (
 	"github.com/nexisos/nexis/builtins"
 	"github.com/nexisos/nexis/lang"
 	"github.com/nexisos/nexis/realise"
+	"github.com/nexisos/nexis/realise/resolve"
 	"github.com/nexisos/nexis/realise/sandbox"
 	"github.com/nexisos/nexis/store"
 	"github.com/nexisos/nexis/store/storepath"
@@ -506,4 +507,166 @@ func sandboxInits(t *testing.T) []string {
 		}
 	}
 	return out
+}
+
+// gitRepo makes a bare repository with files committed and tagged with
+// each of tags in turn.
+func gitRepo(t *testing.T, dir string, files map[string]string, tags ...string) string {
+	t.Helper()
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("no git")
+	}
+	work := filepath.Join(dir, "work")
+	bare := filepath.Join(dir, "hello.git")
+	run := func(d string, args ...string) {
+		cmd := exec.Command("git", args...)
+		cmd.Dir = d
+		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@t", "GIT_COMMITTER_NAME=t",
+			"GIT_COMMITTER_EMAIL=t@t", "GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
+	os.MkdirAll(work, 0o755)
+	run(work, "init", "-q", "-b", "main")
+	for name, body := range files {
+		p := filepath.Join(work, name)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		mode := os.FileMode(0o644)
+		if strings.HasSuffix(name, "configure") {
+			mode = 0o755
+		}
+		os.WriteFile(p, []byte(body), mode)
+	}
+	for _, tag := range tags {
+		os.WriteFile(filepath.Join(work, "VERSION"), []byte(tag+"\n"), 0o644)
+		run(work, "add", "-A")
+		run(work, "commit", "-q", "-m", tag)
+		run(work, "tag", tag)
+	}
+	run(dir, "clone", "-q", "--bare", work, bare)
+	return bare
+}
+
+func TestLatestPrebuiltAndFallback(t *testing.T) {
+	src := map[string]string{}
+	for k, v := range helloFiles {
+		src[strings.TrimPrefix(k, "hello-1.0/")] = v
+	}
+	prebuilt := map[string]string{"hello-bin/bin/hello": "#!/bin/sh\necho hello from the prebuilt archive\n"}
+	good := tarGzExec(t, prebuilt)
+	served := good
+	e := newEnv(t, nil)
+	mux := http.NewServeMux()
+	mux.HandleFunc("/dl/v1.10/hello-1.10-x86_64.tar.gz", func(w http.ResponseWriter, r *http.Request) { w.Write(served) })
+	e.srv.Config.Handler = mux
+	repo := gitRepo(t, e.dir, src, "v1.0", "v1.2", "v1.10")
+	config := func(fallback bool) string {
+		return fmt.Sprintf(`
+[[packages]]
+name = "hello"
+version = "latest"
+source = "file://%s"
+prebuilt = "@URL@/dl/{tag}/hello-{version}-{arch}.tar.gz"
+fallback_to_source = %t
+build_system = "make"
+build_flags = ["CC=gcc"]
+`, repo, fallback)
+	}
+	// Without a lock, evaluation refuses and says what to run.
+	cdir := filepath.Join(e.dir, "config")
+	os.MkdirAll(cdir, 0o755)
+	cfgPath := filepath.Join(cdir, "config.toml")
+	os.WriteFile(cfgPath, []byte(strings.ReplaceAll(config(true), "@URL@", e.srv.URL)), 0o644)
+	if _, err := lang.Eval(cfgPath, lang.Options{StoreDir: "/store"}); err == nil || !strings.Contains(err.Error(), "nexis update") {
+		t.Fatalf("eval without a lock: %v", err)
+	}
+	cfg, err := lang.LoadConfig(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lock, _, err := resolve.Resolve(context.Background(), cfg, &lang.Lock{Packages: map[string]*lang.LockedPackage{}}, resolve.Options{TempDir: e.dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lp := lock.Packages["hello"]; lp.Tag != "v1.10" {
+		t.Fatalf("latest resolved to %+v", lp)
+	}
+	if err := lang.WriteLock(filepath.Join(cdir, lang.LockFile), lock); err != nil {
+		t.Fatal(err)
+	}
+
+	// The prebuilt archive stands in for the build.
+	sys := e.eval(t, config(true), nil)
+	hello := pkg(t, sys, "hello")
+	if hello.Version != "1.10" {
+		t.Fatalf("version %q", hello.Version)
+	}
+	res, err := e.build(t, realise.Options{}, hello)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status[hello.ID()] != realise.Substituted {
+		t.Fatalf("status %v, want substituted", res.Status[hello.ID()])
+	}
+	out, err := exec.Command(e.physical(t, hello.Out()+"/bin/hello")).Output()
+	if err != nil || !strings.Contains(string(out), "prebuilt") {
+		t.Fatalf("substituted hello: %q %v", out, err)
+	}
+
+	// A prebuilt archive that fails its hash: build from source, and say so.
+	served = tarGzExec(t, map[string]string{"hello-bin/bin/hello": "#!/bin/sh\necho tampered\n"})
+	e2 := &env{dir: t.TempDir(), srv: e.srv, logs: filepath.Join(e.dir, "logs2")}
+	st2, err := store.Open(filepath.Join(e2.dir, "store"), store.Options{LogicalDir: "/store"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st2.Close()
+	e2.st = st2
+	var notes strings.Builder
+	opts := realise.Options{Reporter: &realise.PlainReporter{W: &notes}}
+	res, err = e2.build(t, opts, hello)
+	if err != nil {
+		t.Fatalf("fallback build: %v\n%s", err, notes.String())
+	}
+	if res.Status[hello.ID()] != realise.Built || !strings.Contains(notes.String(), "building from source") {
+		t.Fatalf("status %v, notes:\n%s", res.Status[hello.ID()], notes.String())
+	}
+	out, err = exec.Command(e2.physical(t, hello.Out()+"/bin/hello")).Output()
+	if err != nil || strings.TrimSpace(string(out)) != "hello, world" {
+		t.Fatalf("hello built from source: %q %v", out, err)
+	}
+
+	// Without fallback_to_source the same is an error.
+	sys = e.eval(t, config(false), nil)
+	noFallback := pkg(t, sys, "hello")
+	e3 := &env{dir: t.TempDir(), srv: e.srv, logs: filepath.Join(e.dir, "logs3")}
+	st3, err := store.Open(filepath.Join(e3.dir, "store"), store.Options{LogicalDir: "/store"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st3.Close()
+	e3.st = st3
+	res, err = e3.build(t, realise.Options{}, noFallback)
+	if err == nil || res.Status[noFallback.ID()] != realise.Failed {
+		t.Fatalf("no fallback: err %v status %v", err, res.Status[noFallback.ID()])
+	}
+	last := res.Failures[len(res.Failures)-1]
+	if !strings.Contains(last.Err.Error(), "fallback_to_source") {
+		t.Errorf("error does not say how to fall back: %v", last.Err)
+	}
+}
+
+func tarGzExec(t *testing.T, files map[string]string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(zw)
+	for _, name := range sortedKeys(files) {
+		tw.WriteHeader(&tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o755, Size: int64(len(files[name]))})
+		tw.Write([]byte(files[name]))
+	}
+	tw.Close()
+	zw.Close()
+	return buf.Bytes()
 }
