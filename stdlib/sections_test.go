@@ -561,7 +561,7 @@ func TestShellFiles(t *testing.T) {
 				if err != nil {
 					t.Fatalf("sourcing the profile: %v", err)
 				}
-				if !strings.HasPrefix(string(out), "/usr/bin:/bin") {
+				if !strings.Contains(":"+string(out)+":", ":/usr/bin:/bin:") {
 					t.Errorf("the profile replaces PATH instead of extending it: PATH=%s", out)
 				}
 			}
