@@ -1,0 +1,161 @@
+// Command build measures what sandboxed building costs over running the
+// same shell snippets directly.
+//
+// It generates a graph of N trivial derivations (each writes a file and
+// reads the files of up to 3 earlier ones), builds it with `nexis build
+// -j J` into a fresh store, and runs the same N snippets sequentially with
+// /bin/sh and no sandbox: the floor. It prints the wall times, their
+// ratio, and the sandbox overhead per build (from a -j 1 run, minus the
+// evaluation time and the floor, divided by N).
+//
+//	go build -o bin/nexis ./cmd/nexis && go run ./bench/build -nexis bin/nexis
+//
+// Needs root (the sandbox does).
+package main
+
+import (
+	"flag"
+	"fmt"
+	"math/rand"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+var (
+	nexis = flag.String("nexis", "bin/nexis", "the nexis binary")
+	n     = flag.Int("n", 500, "number of derivations")
+	jobs  = flag.Int("j", 2, "parallel builds")
+	keep  = flag.Bool("keep", false, "keep the work directory")
+)
+
+// module makes one trivial derivation from its number and dependencies;
+// snippet() below is the same shell text with the floor's paths.
+const module = `
+def package(i, deps = {}):
+    script = "mkdir -p $out; echo %d > $out/file" % i
+    for name in sorted(deps.keys()):
+        script += "; cat %s/file >> $out/file" % deps[name]
+    return derivation(name = "t%d" % i, version = "1", builder = "/bin/sh",
+                      args = ["-c", script], inputs = [deps[k] for k in sorted(deps.keys())])
+`
+
+func snippet(i int, deps []string) string {
+	s := fmt.Sprintf("mkdir -p $out; echo %d > $out/file", i)
+	for _, d := range deps {
+		s += fmt.Sprintf("; cat %s/file >> $out/file", d)
+	}
+	return s
+}
+
+func main() {
+	flag.Parse()
+	bin, err := filepath.Abs(*nexis)
+	check(err)
+	work, err := os.MkdirTemp("", "nexis-bench-build-")
+	check(err)
+	if !*keep {
+		defer os.RemoveAll(work)
+	}
+	rng := rand.New(rand.NewSource(1))
+	deps := make([][]int, *n)
+	var cfg strings.Builder
+	for i := 0; i < *n; i++ {
+		k := 0
+		if i > 0 {
+			k = rng.Intn(4)
+		}
+		seen := map[int]bool{}
+		for len(deps[i]) < k && len(deps[i]) < i {
+			d := rng.Intn(i)
+			if !seen[d] {
+				seen[d] = true
+				deps[i] = append(deps[i], d)
+			}
+		}
+		fmt.Fprintf(&cfg, "[[packages]]\nname = \"t%d\"\nmodule = \"trivial.star\"\nargs = { i = %d }\n", i, i)
+		if len(deps[i]) > 0 {
+			var names []string
+			for _, d := range deps[i] {
+				names = append(names, fmt.Sprintf("%q", fmt.Sprintf("t%d", d)))
+			}
+			fmt.Fprintf(&cfg, "dependencies = [%s]\n", strings.Join(names, ", "))
+		}
+		cfg.WriteString("\n")
+	}
+	cdir := filepath.Join(work, "config")
+	check(os.MkdirAll(cdir, 0o755))
+	check(os.WriteFile(filepath.Join(cdir, "config.toml"), []byte("[system]\nhostname = \"bench\"\n\n"+cfg.String()), 0o644))
+	check(os.WriteFile(filepath.Join(cdir, "trivial.star"), []byte(module), 0o644))
+	cfgPath := filepath.Join(cdir, "config.toml")
+
+	// The floor: the same snippets, sequentially, no sandbox. Dependencies
+	// are sorted by name as the module sorts them.
+	floorDir := filepath.Join(work, "floor")
+	check(os.MkdirAll(floorDir, 0o755))
+	start := time.Now()
+	for i := 0; i < *n; i++ {
+		var ds []string
+		for _, d := range sortedByName(deps[i]) {
+			ds = append(ds, filepath.Join(floorDir, fmt.Sprintf("t%d", d)))
+		}
+		cmd := exec.Command("/bin/sh", "-c", snippet(i, ds))
+		cmd.Env = []string{"PATH=/usr/bin:/bin", "out=" + filepath.Join(floorDir, fmt.Sprintf("t%d", i))}
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			fatal(fmt.Errorf("floor snippet %d: %v\n%s", i, err, out))
+		}
+	}
+	floor := time.Since(start)
+
+	run := func(root string, args ...string) time.Duration {
+		cmd := exec.Command(bin, append([]string{"--root", root, "--state", "/state"}, args...)...)
+		cmd.Stderr = os.Stderr
+		cmd.Dir = work
+		t := time.Now()
+		out, err := cmd.Output()
+		if err != nil {
+			fatal(fmt.Errorf("nexis %v: %v\n%s", args, err, out))
+		}
+		return time.Since(t)
+	}
+	eval := run(filepath.Join(work, "root-eval"), "build", "--dry-run", cfgPath)
+	wallJ := run(filepath.Join(work, "root-j"), "build", "--no-out-link", "-j", fmt.Sprint(*jobs), cfgPath)
+	wall1 := run(filepath.Join(work, "root-1"), "build", "--no-out-link", "-j", "1", cfgPath)
+	noop := run(filepath.Join(work, "root-j"), "build", "--no-out-link", "-j", fmt.Sprint(*jobs), cfgPath)
+
+	fmt.Printf("derivations:            %d (plus the system and its /etc files)\n", *n)
+	fmt.Printf("floor (sh, sequential): %v (%.2f ms per snippet)\n", floor.Round(time.Millisecond), ms(floor)/float64(*n))
+	fmt.Printf("evaluation (dry run):   %v\n", eval.Round(time.Millisecond))
+	fmt.Printf("nexis build -j %d:       %v  ratio to floor %.2f\n", *jobs, wallJ.Round(time.Millisecond), float64(wallJ)/float64(floor))
+	fmt.Printf("nexis build -j 1:       %v  ratio to floor %.2f\n", wall1.Round(time.Millisecond), float64(wall1)/float64(floor))
+	fmt.Printf("nothing to do:          %v\n", noop.Round(time.Millisecond))
+	fmt.Printf("overhead per build:     %.1f ms ((-j 1 - evaluation - floor) / %d)\n", (ms(wall1)-ms(eval)-ms(floor))/float64(*n), *n)
+}
+
+func sortedByName(ds []int) []int {
+	out := append([]int(nil), ds...)
+	for i := range out {
+		for j := i + 1; j < len(out); j++ {
+			if fmt.Sprintf("t%d", out[j]) < fmt.Sprintf("t%d", out[i]) {
+				out[i], out[j] = out[j], out[i]
+			}
+		}
+	}
+	return out
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func check(err error) {
+	if err != nil {
+		fatal(err)
+	}
+}
+
+func fatal(err error) {
+	fmt.Fprintln(os.Stderr, "bench/build:", err)
+	os.Exit(1)
+}
