@@ -140,6 +140,7 @@ func newEvaluator(cfg *Config, opts Options) *evaluator {
 	ev.pre = builtins.Predeclared()
 	ev.pre["config_error"] = starlark.NewBuiltin("config_error", ev.configError)
 	ev.pre["declared_in"] = starlark.NewBuiltin("declared_in", ev.declaredIn)
+	ev.pre["try_call"] = builtins.Checks()["try_call"]
 	ev.pre["target_system"] = starlark.String(opts.System)
 	return ev
 }

@@ -143,6 +143,9 @@ func starlarkModule(t *testing.T, name string) starlark.StringDict {
 	})
 	pre["declared_in"] = pre["config_error"]
 	pre["target_system"] = starlark.String("x86_64-linux")
+	for k, v := range builtins.Checks() {
+		pre[k] = v
+	}
 	cache := map[string]starlark.StringDict{}
 	var load func(th *starlark.Thread, module string) (starlark.StringDict, error)
 	load = func(th *starlark.Thread, module string) (starlark.StringDict, error) {
