@@ -463,13 +463,14 @@ func templateFn(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tupl
 			data[k] = v
 		}
 	}
+	// text/template's errors already start with "template: <file>:<line>".
 	tmpl, err := template.New(display).Option("missingkey=error").Parse(string(text))
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", b.Name(), err)
+		return nil, err
 	}
 	var out bytes.Buffer
 	if err := tmpl.Execute(&out, data); err != nil {
-		return nil, fmt.Errorf("%s: %w (define it in variables)", b.Name(), err)
+		return nil, fmt.Errorf("%w (pass it in the template's variables)", err)
 	}
 	return starlark.String(out.String()), nil
 }

@@ -88,7 +88,7 @@ func LoadConfig(path string) (*Config, error) {
 func (c *Config) include(display string, chain []string) error {
 	for i, f := range chain {
 		if f == display {
-			return &Error{Pos: Pos{File: chain[len(chain)-1]}, Msg: "include cycle: " + strings.Join(append(chain[i:], display), " → ")}
+			return &Error{Pos: c.Pos("includes.paths"), Msg: "include cycle: " + strings.Join(append(chain[i:], display), " → ")}
 		}
 	}
 	src, err := os.ReadFile(filepath.Join(c.Dir, display))

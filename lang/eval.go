@@ -128,7 +128,7 @@ func newEvaluator(cfg *Config, opts Options) *evaluator {
 	}
 	ev.thread.SetMaxExecutionSteps(opts.MaxSteps)
 	ev.thread.OnMaxSteps = func(t *starlark.Thread) {
-		t.Cancel(fmt.Sprintf("evaluation took more than %d steps: look for an endless loop or a huge range() in the frames below", opts.MaxSteps))
+		t.Cancel(fmt.Sprintf("evaluation took more than %d steps: look for an endless loop or a huge range()", opts.MaxSteps))
 	}
 	ev.ctx = &builtins.Context{
 		StoreDir: opts.StoreDir,
@@ -274,6 +274,28 @@ func (ev *evaluator) call(mod starlark.StringDict, modName, fn string, args star
 	return starlark.Call(ev.thread, f, args, kwargs)
 }
 
+// FormatError renders an evaluation error as nexis prints it: "error:",
+// the position and message, then the stack of user frames (or, with
+// trace, the whole Starlark backtrace).
+func FormatError(err error, trace bool) string {
+	var le *Error
+	if !errors.As(err, &le) {
+		return fmt.Sprintf("error: %v\n", err)
+	}
+	out := "error: " + le.Error() + "\n"
+	switch {
+	case trace && le.Trace != "":
+		out += le.Trace + "\n"
+	case le.Stack != "":
+		out += le.Stack + "\n"
+	}
+	return out
+}
+
+// AsError turns an error from Starlark evaluation into an *Error with
+// positions (see wrap); other errors pass through.
+func AsError(err error) error { return (*evaluator)(nil).wrap(err) }
+
 // wrap turns an evaluation error into an *Error with the position of the
 // innermost frame in a user file (or a config key for config_error), a
 // short stack of user frames, and the full trace for --show-trace.
@@ -325,8 +347,16 @@ func (s *System) EvalExpr(expr string) (starlark.Value, error) {
 	return v, nil
 }
 
-// Thread returns the evaluation's thread, for the repl.
-func (s *System) Thread() *starlark.Thread { return s.ev.thread }
+// NewThread returns a fresh thread in this evaluation, with its own step
+// budget: the repl runs each input on one, so a long session never runs
+// out of steps, while derivations made there still see the evaluation's.
+func (s *System) NewThread() *starlark.Thread {
+	t := &starlark.Thread{Name: "nexis repl", Load: s.ev.loadFromThread, Print: s.ev.thread.Print}
+	t.SetMaxExecutionSteps(s.ev.opts.MaxSteps)
+	t.OnMaxSteps = s.ev.thread.OnMaxSteps
+	s.ev.ctx.Attach(t)
+	return t
+}
 
 // ToStarlark converts a TOML value to frozen Starlark values: tables
 // become dicts with sorted keys, arrays lists.

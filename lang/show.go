@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 
 	"github.com/nexisos/nexis/builtins"
@@ -36,7 +37,15 @@ func WriteTree(w io.Writer, root *builtins.Derivation) error {
 		b.WriteString("\n")
 		shown[d.ID()] = true
 		n := len(d.Drvs) + len(d.Srcs)
-		for i, in := range d.Drvs {
+		// Inputs are kept in id order for the encoding; people read names.
+		drvs := append([]*builtins.Derivation(nil), d.Drvs...)
+		sort.SliceStable(drvs, func(i, j int) bool {
+			if drvs[i].FullName() != drvs[j].FullName() {
+				return drvs[i].FullName() < drvs[j].FullName()
+			}
+			return drvs[i].Out() < drvs[j].Out()
+		})
+		for i, in := range drvs {
 			walk(in, prefix+next, i == n-1, false)
 		}
 		for i, s := range d.Srcs {
@@ -107,5 +116,41 @@ func WriteJSON(w io.Writer, root *builtins.Derivation) error {
 	}
 	buf.WriteByte('\n')
 	_, err = w.Write(buf.Bytes())
+	return err
+}
+
+// WriteFiles prints the content of every file the closure of root
+// writes (write_file derivations), sorted by name then path, so a reader
+// sees exactly what a machine will get. Secrets show only their size.
+func WriteFiles(w io.Writer, root *builtins.Derivation) error {
+	var files []*builtins.Derivation
+	for _, d := range builtins.Closure(root) {
+		if d.Builder == "builtin:write_file" {
+			files = append(files, d)
+		}
+	}
+	sort.SliceStable(files, func(i, j int) bool {
+		if files[i].Name != files[j].Name {
+			return files[i].Name < files[j].Name
+		}
+		return files[i].Out() < files[j].Out()
+	})
+	var b strings.Builder
+	for _, f := range files {
+		fmt.Fprintf(&b, "\n=== %s (mode %s) %s\n", f.Name, f.Env["mode"], f.Out())
+		content := f.Env["content"]
+		switch {
+		case f.Env["secret"] == "1":
+			fmt.Fprintf(&b, "(secret: %d bytes, readable by root only)\n", len(content))
+		case content == "":
+			b.WriteString("(empty)\n")
+		default:
+			b.WriteString(content)
+			if !strings.HasSuffix(content, "\n") {
+				b.WriteString("\n(no newline at end of file)\n")
+			}
+		}
+	}
+	_, err := io.WriteString(w, b.String())
 	return err
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -18,6 +17,7 @@ import (
 var evalFlags struct {
 	expr      string
 	json      bool
+	files     bool
 	showTrace bool
 	maxSteps  uint64
 	system    string
@@ -39,6 +39,7 @@ config's environment (config, packages, system and the builtins).`,
 	f := cmd.Flags()
 	f.StringVarP(&evalFlags.expr, "expr", "e", "", "evaluate `EXPR` in the config's environment and print the result")
 	f.BoolVar(&evalFlags.json, "json", false, "print JSON")
+	f.BoolVar(&evalFlags.files, "files", false, "also print the content of every generated file")
 	addEvalFlags(cmd)
 	rootCmd.AddCommand(cmd)
 }
@@ -61,12 +62,7 @@ func configPath(args []string) string {
 
 // evaluate evaluates a config; an error is printed and becomes exit 1.
 func evaluate(args []string) (*lang.System, error) {
-	sys, err := lang.Eval(configPath(args), lang.Options{
-		StoreDir: storeDir(),
-		System:   evalFlags.system,
-		MaxSteps: evalFlags.maxSteps,
-		Print:    func(msg string) { fmt.Fprintln(os.Stderr, msg) },
-	})
+	sys, err := evaluateQuiet(args)
 	if err != nil {
 		reportEvalError(os.Stderr, err)
 		return nil, exitError{1}
@@ -75,18 +71,7 @@ func evaluate(args []string) (*lang.System, error) {
 }
 
 func reportEvalError(w io.Writer, err error) {
-	var le *lang.Error
-	if !errors.As(err, &le) {
-		fmt.Fprintf(w, "error: %v\n", err)
-		return
-	}
-	fmt.Fprintf(w, "error: %s\n", le.Error())
-	switch {
-	case evalFlags.showTrace && le.Trace != "":
-		fmt.Fprintf(w, "%s\n", le.Trace)
-	case le.Stack != "":
-		fmt.Fprintf(w, "%s\n", le.Stack)
-	}
+	io.WriteString(w, lang.FormatError(err, evalFlags.showTrace))
 }
 
 func runEval(cmd *cobra.Command, args []string) error {
@@ -106,7 +91,13 @@ func runEval(cmd *cobra.Command, args []string) error {
 	if evalFlags.json {
 		return lang.WriteJSON(out, sys.Drv)
 	}
-	return lang.WriteTree(out, sys.Drv)
+	if err := lang.WriteTree(out, sys.Drv); err != nil {
+		return err
+	}
+	if evalFlags.files {
+		return lang.WriteFiles(out, sys.Drv)
+	}
+	return nil
 }
 
 // printValue prints a string raw (so $(nexis eval -e ...) is a path), a

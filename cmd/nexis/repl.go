@@ -1,0 +1,58 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/nexisos/nexis/lang"
+	"github.com/nexisos/nexis/lang/repl"
+)
+
+func init() {
+	cmd := &cobra.Command{
+		Use:   "repl [CONFIG]",
+		Short: "Explore a config interactively: config, packages, system and the builtins preloaded",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s := &repl.Session{
+				Load: func() (*lang.System, error) { return evaluateQuiet(args) },
+				Out:  cmd.OutOrStdout(),
+				Err:  os.Stderr,
+			}
+			if err := s.Start(); err != nil {
+				reportEvalError(os.Stderr, err)
+				return exitError{1}
+			}
+			interactive := term.IsTerminal(int(os.Stdin.Fd())) && term.IsTerminal(int(os.Stdout.Fd()))
+			return s.Run(os.Stdin, interactive, historyFile())
+		},
+	}
+	addEvalFlags(cmd)
+	rootCmd.AddCommand(cmd)
+}
+
+// evaluateQuiet evaluates without printing errors: the caller reports.
+func evaluateQuiet(args []string) (*lang.System, error) {
+	return lang.Eval(configPath(args), lang.Options{
+		StoreDir: storeDir(),
+		System:   evalFlags.system,
+		MaxSteps: evalFlags.maxSteps,
+		Print:    func(msg string) { os.Stderr.WriteString(msg + "\n") },
+	})
+}
+
+// historyFile follows the XDG base directory spec, like most shells'.
+func historyFile() string {
+	dir := os.Getenv("XDG_STATE_HOME")
+	if dir == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return ""
+		}
+		dir = filepath.Join(home, ".local", "state")
+	}
+	return filepath.Join(dir, "nexis", "repl_history")
+}

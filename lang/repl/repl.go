@@ -1,0 +1,320 @@
+// Package repl is the interactive loop of `nexis repl`: a config's
+// environment preloaded, line editing, persistent history, completion of
+// globals, attributes and dict keys, and a few colon commands. The loop is
+// written here because go.starlark.net's own repl has no completion and
+// cannot reload.
+package repl
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/chzyer/readline"
+	"go.starlark.net/starlark"
+	"go.starlark.net/syntax"
+
+	"github.com/nexisos/nexis/lang"
+)
+
+const help = `Type Starlark expressions or statements; results are printed.
+Preloaded: config (the TOML as dicts), packages (name → derivation),
+system (the system derivation), and every builtin (derivation, fetch_url,
+fetch_git, path, write_file, template, struct, json).
+  :help      this text
+  :reload    evaluate the config again (your own variables are kept)
+  :quit      leave (or Ctrl-D)
+Tab completes names, attributes (packages["vim"].<TAB>) and dict keys
+(packages["<TAB>).`
+
+// Session is one repl: a config's evaluation plus the user's variables.
+type Session struct {
+	// Load evaluates the config; :reload calls it again.
+	Load func() (*lang.System, error)
+	Out  io.Writer
+	Err  io.Writer
+
+	sys  *lang.System
+	user starlark.StringDict
+}
+
+var fileOptions = &syntax.FileOptions{Set: true, TopLevelControl: true, GlobalReassign: true, While: false}
+
+// Start evaluates the config for the first time.
+func (s *Session) Start() error {
+	sys, err := s.Load()
+	if err != nil {
+		return err
+	}
+	s.sys = sys
+	s.user = starlark.StringDict{}
+	return nil
+}
+
+func (s *Session) globals() starlark.StringDict {
+	g := make(starlark.StringDict, len(s.sys.Globals)+len(s.user))
+	for k, v := range s.sys.Globals {
+		g[k] = v
+	}
+	for k, v := range s.user {
+		g[k] = v
+	}
+	return g
+}
+
+// Run reads inputs until EOF or :quit. On a terminal it edits lines with
+// history and completion; on a pipe it prints results only.
+func (s *Session) Run(in io.Reader, interactive bool, historyFile string) error {
+	if !interactive {
+		br := bufio.NewReader(in)
+		return s.loop(func(prompt string) (string, error) {
+			line, err := br.ReadString('\n')
+			if err == io.EOF && line != "" {
+				return line, nil
+			}
+			return strings.TrimSuffix(line, "\n"), err
+		})
+	}
+	if historyFile != "" {
+		_ = os.MkdirAll(filepath.Dir(historyFile), 0o700)
+	}
+	rl, err := readline.NewEx(&readline.Config{
+		Prompt:          ">>> ",
+		HistoryFile:     historyFile,
+		AutoComplete:    completer{s},
+		InterruptPrompt: "^C",
+		EOFPrompt:       "",
+		Stdout:          s.Out,
+		Stderr:          s.Err,
+	})
+	if err != nil {
+		return fmt.Errorf("start line editor: %w", err)
+	}
+	defer rl.Close()
+	fmt.Fprintln(s.Err, "nexis repl: config loaded; :help for help, :quit to leave")
+	return s.loop(func(prompt string) (string, error) {
+		rl.SetPrompt(prompt)
+		line, err := rl.Readline()
+		if errors.Is(err, readline.ErrInterrupt) {
+			return "", nil
+		}
+		return line, err
+	})
+}
+
+var errQuit = errors.New("quit")
+
+func (s *Session) loop(read func(prompt string) (string, error)) error {
+	for {
+		err := s.one(read)
+		switch {
+		case err == nil:
+		case errors.Is(err, errQuit), errors.Is(err, io.EOF):
+			return nil
+		case errors.Is(err, errHandled):
+		default:
+			fmt.Fprintf(s.Err, "error: %v\n", err)
+		}
+	}
+}
+
+// one reads and runs one input: a command, or a Starlark chunk that may
+// span several lines (a def, an open bracket). The parser turns errors of
+// its line reader into syntax errors, so the reader's own outcomes travel
+// beside it.
+func (s *Session) one(read func(prompt string) (string, error)) error {
+	first := true
+	var readErr, cmdErr error
+	readLine := func() ([]byte, error) {
+		prompt := "... "
+		if first {
+			prompt = ">>> "
+		}
+		line, err := read(prompt)
+		if err != nil {
+			if errors.Is(err, io.EOF) && !first {
+				// End of input inside a block: run what was read.
+				readErr = err
+				return nil, nil
+			}
+			readErr = err
+			return nil, err
+		}
+		if first {
+			first = false
+			if cmd := strings.TrimSpace(line); strings.HasPrefix(cmd, ":") {
+				cmdErr = s.command(cmd)
+				return nil, cmdErr
+			}
+		}
+		return []byte(line + "\n"), nil
+	}
+	f, err := fileOptions.ParseCompoundStmt("<repl>", readLine)
+	switch {
+	case cmdErr != nil:
+		return cmdErr
+	case err != nil && readErr != nil:
+		return readErr
+	case err != nil:
+		return err
+	}
+	if err := s.exec(f); err != nil {
+		s.report(err)
+	}
+	return readErr
+}
+
+func (s *Session) command(cmd string) error {
+	switch cmd {
+	case ":q", ":quit", ":exit":
+		return errQuit
+	case ":h", ":help", ":?":
+		fmt.Fprintln(s.Out, help)
+	case ":r", ":reload":
+		sys, err := s.Load()
+		if err != nil {
+			s.report(err)
+			fmt.Fprintln(s.Err, "reload failed; the previous evaluation is still loaded")
+		} else {
+			s.sys = sys
+			fmt.Fprintln(s.Err, "config reloaded")
+		}
+	default:
+		fmt.Fprintf(s.Err, "unknown command %s (try :help)\n", cmd)
+	}
+	return errHandled
+}
+
+// errHandled ends an input that was a colon command.
+var errHandled = errors.New("command handled")
+
+func (s *Session) exec(f *syntax.File) error {
+	thread := s.sys.NewThread()
+	if len(f.Stmts) == 1 {
+		if es, ok := f.Stmts[0].(*syntax.ExprStmt); ok {
+			v, err := starlark.EvalExprOptions(fileOptions, thread, es.X, s.globals())
+			if err != nil {
+				return err
+			}
+			if v != starlark.None {
+				fmt.Fprintln(s.Out, v.String())
+			}
+			return nil
+		}
+	}
+	g := s.globals()
+	if err := starlark.ExecREPLChunk(f, thread, g); err != nil {
+		return err
+	}
+	for k, v := range g {
+		if old, ok := s.sys.Globals[k]; !ok || old != v {
+			s.user[k] = v
+		}
+	}
+	return nil
+}
+
+func (s *Session) report(err error) {
+	var le *lang.Error
+	if errors.As(lang.AsError(err), &le) {
+		fmt.Fprintf(s.Err, "error: %s\n", le.Error())
+		if le.Stack != "" {
+			fmt.Fprintln(s.Err, le.Stack)
+		}
+		return
+	}
+	fmt.Fprintf(s.Err, "error: %v\n", err)
+}
+
+type completer struct{ s *Session }
+
+func (c completer) Do(line []rune, pos int) ([][]rune, int) {
+	prefix, cands := c.s.Complete(string(line[:pos]))
+	out := make([][]rune, len(cands))
+	for i, cand := range cands {
+		out[i] = []rune(strings.TrimPrefix(cand, prefix))
+	}
+	return out, len([]rune(prefix))
+}
+
+var (
+	tailRE  = regexp.MustCompile(`[A-Za-z0-9_."\[\]:-]*$`)
+	safeRE  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*|\["[^"\\]*"\])*$`)
+	keyRE   = regexp.MustCompile(`^(.*)\["([^"\\]*)$`)
+	cmdList = []string{":help", ":quit", ":reload"}
+)
+
+// Complete returns the word being completed at the end of line and the
+// candidates that may replace it. It only evaluates names, attributes and
+// string-keyed indexing, which cannot have effects.
+func (s *Session) Complete(line string) (string, []string) {
+	if strings.HasPrefix(strings.TrimSpace(line), ":") {
+		w := strings.TrimSpace(line)
+		return w, filter(cmdList, w)
+	}
+	tail := tailRE.FindString(line)
+	if m := keyRE.FindStringSubmatch(tail); m != nil {
+		base, partial := m[1], m[2]
+		d, ok := s.safeEval(base).(*starlark.Dict)
+		if !ok {
+			return partial, nil
+		}
+		var keys []string
+		for _, k := range d.Keys() {
+			if ks, ok := starlark.AsString(k); ok {
+				keys = append(keys, ks+`"]`)
+			}
+		}
+		return partial, filter(keys, partial)
+	}
+	if i := strings.LastIndex(tail, "."); i >= 0 {
+		base, partial := tail[:i], tail[i+1:]
+		v := s.safeEval(base)
+		if v == nil {
+			return partial, nil
+		}
+		var names []string
+		if ha, ok := v.(starlark.HasAttrs); ok {
+			names = ha.AttrNames()
+		}
+		return partial, filter(names, partial)
+	}
+	var names []string
+	for k := range s.globals() {
+		names = append(names, k)
+	}
+	for k := range starlark.Universe {
+		names = append(names, k)
+	}
+	return tail, filter(names, tail)
+}
+
+func (s *Session) safeEval(expr string) starlark.Value {
+	if !safeRE.MatchString(expr) {
+		return nil
+	}
+	v, err := starlark.EvalOptions(fileOptions, s.sys.NewThread(), "<complete>", expr, s.globals())
+	if err != nil {
+		return nil
+	}
+	return v
+}
+
+func filter(names []string, prefix string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, n := range names {
+		if strings.HasPrefix(n, prefix) && !seen[n] {
+			seen[n] = true
+			out = append(out, n)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
