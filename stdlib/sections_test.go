@@ -723,3 +723,54 @@ func mustGlob(t *testing.T, pattern string) []string {
 	sort.Strings(m)
 	return m
 }
+
+// Locale and keymap names: every locale glibc supports and every console
+// keymap is accepted, and the examples use ones that exist.
+func TestLocalesAndKeymaps(t *testing.T) {
+	loc := starlarkModule(t, "locale.star")
+	const supported = "/usr/share/i18n/SUPPORTED"
+	data, err := os.ReadFile(supported)
+	if err != nil {
+		t.Skipf("validator %s (Debian package locales) is missing: run scripts/install-deps", supported)
+	}
+	known := map[string]bool{"C.UTF-8": true, "C": true, "POSIX": true}
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || strings.HasPrefix(f[0], "#") {
+			continue
+		}
+		known[f[0]] = true
+		if msg := callCheck(t, loc, "check_locale", f[0]); msg != "" {
+			t.Errorf("check_locale rejects glibc's %q: %s", f[0], msg)
+		}
+	}
+	keymaps := map[string]bool{}
+	_ = filepath.WalkDir("/usr/share/keymaps", func(p string, d os.DirEntry, err error) error {
+		if err == nil && strings.HasSuffix(p, ".kmap.gz") && !strings.Contains(p, "/include/") {
+			name := strings.TrimSuffix(filepath.Base(p), ".kmap.gz")
+			keymaps[name] = true
+			if msg := callCheck(t, loc, "check_keymap", name); msg != "" {
+				t.Errorf("check_keymap rejects %s: %s", p, msg)
+			}
+		}
+		return nil
+	})
+	for _, config := range examples(t) {
+		ev := evalConfig(t, config)
+		for _, l := range ev.manifest.Locale.Locales {
+			if !known[l] {
+				t.Errorf("%s: locale %s is not in %s", exampleName(config), l, supported)
+			}
+		}
+		if len(keymaps) == 0 {
+			t.Logf("validator /usr/share/keymaps (Debian package console-data) is missing: keymaps are checked by shape only")
+		} else if km := ev.manifest.Locale.KeyboardLayout; !keymaps[km] {
+			t.Errorf("%s: keymap %s is not in /usr/share/keymaps", exampleName(config), km)
+		}
+	}
+	for _, bad := range []string{"english", "en-US", "en_us.UTF-8", "EN_US", "en_US.", "en_US@"} {
+		if msg := callCheck(t, loc, "check_locale", bad); msg == "" {
+			t.Errorf("check_locale accepts %q", bad)
+		}
+	}
+}
