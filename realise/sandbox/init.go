@@ -22,6 +22,13 @@ func init() {
 	}
 }
 
+// Main is the whole of the standalone init program (nexis-sandbox-init):
+// the same init, in a small static binary that starts in a fraction of
+// the time nexis itself takes to load.
+func Main() {
+	os.Exit(initMain())
+}
+
 // initMain runs in the new namespaces as root: read the spec, make the
 // root, start the builder as the build user, reap, report.
 func initMain() int {

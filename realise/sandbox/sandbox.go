@@ -25,7 +25,9 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 )
 
@@ -95,9 +97,9 @@ func Run(ctx context.Context, spec *Spec, log io.Writer) error {
 	if len(spec.Args) == 0 {
 		return errors.New("sandbox: no builder")
 	}
-	self, err := os.Executable()
+	self, err := initProgram()
 	if err != nil {
-		return fmt.Errorf("sandbox: finding this executable to start the sandbox init: %w", err)
+		return err
 	}
 	specR, specW, err := os.Pipe()
 	if err != nil {
@@ -180,6 +182,41 @@ func Run(ctx context.Context, spec *Spec, log io.Writer) error {
 		return &ExitError{Code: -1, Signal: syscall.Signal(code - 128)}
 	}
 	return &ExitError{Code: code}
+}
+
+// InitProgramName is the standalone init looked for beside the running
+// executable (see Main).
+const InitProgramName = "nexis-sandbox-init"
+
+var (
+	initOnce sync.Once
+	initPath string
+	initErr  error
+)
+
+// initProgram is the program started as the sandbox init: $NEXIS_SANDBOX_INIT,
+// else nexis-sandbox-init beside this executable, else this executable
+// itself (whose package init recognises InitArg0).
+func initProgram() (string, error) {
+	initOnce.Do(func() {
+		self, err := os.Executable()
+		if err != nil {
+			initErr = fmt.Errorf("sandbox: finding this executable to start the sandbox init: %w", err)
+			return
+		}
+		initPath = self
+		cands := []string{os.Getenv("NEXIS_SANDBOX_INIT"), filepath.Join(filepath.Dir(self), InitProgramName)}
+		for _, c := range cands {
+			if c == "" {
+				continue
+			}
+			if st, err := os.Stat(c); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
+				initPath = c
+				return
+			}
+		}
+	})
+	return initPath, initErr
 }
 
 // Available reports why sandboxed builds cannot run here, or nil.

@@ -1,0 +1,12 @@
+// Command nexis-sandbox-init is the init of nexis build sandboxes as a
+// program of its own. nexis starts it (from beside its own executable)
+// inside the fresh namespaces of every sandboxed build; without it, nexis
+// re-executes itself, which works the same but loads a much larger
+// binary per build. It is not meant to be run by hand.
+//
+//	go build -o bin/nexis-sandbox-init ./realise/sandbox/nexis-sandbox-init
+package main
+
+import "github.com/nexisos/nexis/realise/sandbox"
+
+func main() { sandbox.Main() }
