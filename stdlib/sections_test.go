@@ -836,3 +836,18 @@ ip addr add "$1/$2" dev lo
 		})
 	}
 }
+
+// Evaluation is pure: the same config gives the same system from any
+// working directory, named by a relative or an absolute path.
+func TestSameSystemFromAnywhere(t *testing.T) {
+	abs, err := filepath.Abs("../examples/full/config.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := evalConfig(t, "../examples/full/config.toml")
+	t.Chdir(t.TempDir())
+	b := evalConfig(t, abs)
+	if a.sys.Drv.ID() != b.sys.Drv.ID() {
+		t.Fatalf("relative and absolute config paths give different systems: %s vs %s", a.sys.Drv.Out(), b.sys.Drv.Out())
+	}
+}
