@@ -43,6 +43,8 @@
 //	  "kernel": {"name": "linux", "version": "6.9.2", "path": "<store path>",
 //	             "image": "kernel", "params": ["quiet"]} | null,
 //	  "locale": {"lang": "en_US.UTF-8", "keyboard_layout": "us", "locales": [...]},
+//	  "etc": [{"path": "hostname", "source": "<store path>", "mode": "0555" (optional),
+//	             "origin": "system.hostname"}],
 //	  "users": [{"name": "alice", "uid": 1000 (optional: activation allocates
 //	             and keeps it stable), "group": "alice", "groups": ["wheel"],
 //	             "home": "/home/alice", "shell": "/bin/sh", "description": "",
@@ -78,6 +80,10 @@
 //
 // # What activation does with it
 //
+//   - etc: the index of the generation's etc/ tree, every entry root-owned
+//     and world-readable; /etc/<path> is made to point through
+//     /etc/static into the generation, or is copied when mode is set.
+//     An entry of the previous generation that is missing here is removed.
 //   - users and groups: merged into /etc/passwd, /etc/group and /etc/shadow;
 //     an entry without uid/gid gets a free id the first time and keeps it in
 //     later generations; the shadow field is the content of
@@ -117,6 +123,7 @@ type Manifest struct {
 	System      System            `json:"system"`
 	Kernel      *Kernel           `json:"kernel"`
 	Locale      Locale            `json:"locale"`
+	Etc         []EtcEntry        `json:"etc"`
 	Users       []User            `json:"users"`
 	Groups      []Group           `json:"groups"`
 	Files       []File            `json:"files"`
@@ -154,6 +161,15 @@ type Locale struct {
 	Lang           string   `json:"lang"`
 	KeyboardLayout string   `json:"keyboard_layout"`
 	Locales        []string `json:"locales"`
+}
+
+// EtcEntry is one file of the generation's etc/ tree; Path is relative
+// to /etc.
+type EtcEntry struct {
+	Path   string `json:"path"`
+	Source string `json:"source"`
+	Mode   string `json:"mode,omitempty"`
+	Origin string `json:"origin"`
 }
 
 // User is one account. Exactly one of PasswordHashFile and PasswordLock
@@ -330,6 +346,19 @@ func (m *Manifest) Validate() error {
 	}
 	if m.System.Hostname == "" {
 		return fmt.Errorf("system.hostname is empty")
+	}
+	etc := map[string]bool{}
+	for _, e := range m.Etc {
+		if e.Path == "" || path.IsAbs(e.Path) || path.Clean(e.Path) != e.Path || strings.HasPrefix(e.Path, "../") || e.Path == ".." {
+			return fmt.Errorf("etc entry %q: want a clean path relative to /etc", e.Path)
+		}
+		if etc[e.Path] {
+			return fmt.Errorf("etc entry %q is listed twice", e.Path)
+		}
+		etc[e.Path] = true
+		if e.Source == "" || (e.Mode != "" && !validMode(e.Mode)) {
+			return fmt.Errorf("etc entry %q: want a source and an optional 4-digit octal mode", e.Path)
+		}
 	}
 	groups := map[string]bool{}
 	for _, g := range m.Groups {

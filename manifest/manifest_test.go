@@ -11,6 +11,7 @@ const valid = `{
   "system": {"hostname": "h", "version": "", "timezone": "UTC", "localtime": "/usr/share/zoneinfo/UTC"},
   "kernel": null,
   "locale": {"lang": "C.UTF-8", "keyboard_layout": "us", "locales": ["C.UTF-8"]},
+  "etc": [{"path": "hostname", "source": "/store/aa/bb/x-etc-hostname", "origin": "system.hostname"}],
   "users": [{"name": "alice", "uid": 1000, "group": "alice", "groups": ["wheel"], "home": "/home/alice",
              "shell": "/bin/sh", "description": "", "system": false, "create_home": true,
              "password_hash_file": "/store/aa/bb/x-shadow-alice"}],
@@ -67,6 +68,7 @@ func TestDecodeRejects(t *testing.T) {
 		"unknown boot":       {`"boot": ["sshd"]`, `"boot": ["sshd", "x"]`, "boot names unknown"},
 		"keep none":          {`"keep_last": 10`, `"keep_last": 0`, "keep_last"},
 		"bad selinux mode":   {`"mode": "disabled"`, `"mode": "off"`, "selinux.mode"},
+		"etc escapes":        {`"path": "hostname"`, `"path": "../shadow"`, "relative to /etc"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			in := strings.Replace(valid, c.from, c.to, 1)

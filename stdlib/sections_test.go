@@ -36,6 +36,14 @@ func TestExamplesEvaluate(t *testing.T) {
 					t.Errorf("etc/%s: source %s is not in the closure", rel, e.Source)
 				}
 			}
+			if len(ev.manifest.Etc) != len(ev.etc) {
+				t.Errorf("manifest etc lists %d entries, the etc tree has %d", len(ev.manifest.Etc), len(ev.etc))
+			}
+			for _, e := range ev.manifest.Etc {
+				if tree, ok := ev.etc[e.Path]; !ok || tree.Source != e.Source || tree.Mode != e.Mode {
+					t.Errorf("manifest etc entry %+v does not match the etc tree (%+v)", e, tree)
+				}
+			}
 			for _, f := range ev.manifest.Files {
 				if f.Source != "" && !known[f.Source] {
 					t.Errorf("file %s: source %s is not in the closure", f.Path, f.Source)
