@@ -51,6 +51,7 @@
 //	             "system": false, "create_home": true,
 //	             "password_hash_file": "<store path, 0400>" | "password_lock": "!"}],
 //	  "groups": [{"name": "alice", "gid": 1000 (optional), "members": [], "system": false}],
+//	             (members are those of [groups.NAME]; a user's "groups" add it too)
 //	  "files": [{"path": "/home/alice/.gitconfig", "type": "file" | "symlink" | "directory",
 //	             "source": "<store path>" (file), "target": "/x" (symlink),
 //	             "owner": "alice", "group": "alice", "mode": "0644" (file, directory),
