@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 
 	"go.starlark.net/starlark"
 	"go.starlark.net/syntax"
@@ -128,10 +129,10 @@ func (d *Derivation) seal() error {
 		return err
 	}
 	d.encoding = enc
-	h := blake3.New(32, nil)
-	h.Write([]byte("nexis-drv-1\x00"))
-	h.Write(enc)
-	d.id = hex.EncodeToString(h.Sum(nil))
+	// Sum256 over one buffer: a streaming hasher costs kilobytes per
+	// derivation, which shows on configs of thousands of packages.
+	id := blake3.Sum256(append([]byte("nexis-drv-1\x00"), enc...))
+	d.id = hex.EncodeToString(id[:])
 
 	d.paths = make(map[string]string, len(d.Outputs))
 	for _, o := range d.Outputs {
@@ -154,14 +155,18 @@ func (d *Derivation) seal() error {
 // CanonicalJSON encodes v as compact JSON without HTML escaping. Go's
 // encoder already sorts map keys and keeps struct field order.
 func CanonicalJSON(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
+	buf := bufPool.Get().(*bytes.Buffer)
+	defer bufPool.Put(buf)
+	buf.Reset()
+	enc := json.NewEncoder(buf)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(v); err != nil {
 		return nil, err
 	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+	return bytes.Clone(bytes.TrimSuffix(buf.Bytes(), []byte("\n"))), nil
 }
+
+var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // String is the main output path, so "%s/bin/vim" % drv works as in Nix.
 func (d *Derivation) String() string        { return d.Out() }

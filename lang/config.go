@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -15,10 +16,9 @@ import (
 // Config is a loaded TOML config with its includes merged.
 type Config struct {
 	Data  map[string]any
-	pos   map[string]Pos    // key path → where it is written
-	owner map[string]string // key path → display name of the file that defines it
-	Files []string          // display names of every file read, main first
-	Dir   string            // absolute directory of the main file
+	pos   map[string]Pos // key path → where it is written
+	Files []string       // display names of every file read, main first
+	Dir   string         // absolute directory of the main file
 	// fileHashes are the contents of every file read, for the config hash.
 	contents map[string][]byte
 }
@@ -74,7 +74,6 @@ func LoadConfig(path string) (*Config, error) {
 	c := &Config{
 		Data:     map[string]any{},
 		pos:      map[string]Pos{},
-		owner:    map[string]string{},
 		Dir:      filepath.Dir(abs),
 		contents: map[string][]byte{},
 	}
@@ -136,9 +135,11 @@ func (c *Config) include(display string, chain []string) error {
 		}
 		delete(data, "includes")
 	}
-	if err := c.merge(c.Data, data, nil, display, positions); err != nil {
+	shift := map[string]int{}
+	if err := c.merge(c.Data, data, nil, positions, shift); err != nil {
 		return err
 	}
+	c.adopt(positions, shift)
 	for _, inc := range includes {
 		// Errors about a missing include point at the includes line of the
 		// file that names it.
@@ -151,60 +152,66 @@ func (c *Config) include(display string, chain []string) error {
 	return nil
 }
 
-// merge adds src (from file) into dst at key path prefix.
-func (c *Config) merge(dst, src map[string]any, prefix []string, file string, positions map[string]Pos) error {
+// merge adds src (from file) into dst at key path prefix. Arrays of
+// tables that continue an array from an earlier file are recorded in
+// shift (key path → how many elements came before), so positions can be
+// renumbered in one pass afterwards.
+func (c *Config) merge(dst, src map[string]any, prefix []string, positions map[string]Pos, shift map[string]int) error {
 	for _, k := range sortedKeys(src) {
 		v := src[k]
 		path := append(append([]string(nil), prefix...), k)
-		kp := KeyPath(path...)
 		old, exists := dst[k]
 		switch {
 		case !exists:
 			dst[k] = normalise(v)
-			c.adopt(kp, kp, file, positions)
 		case isTable(old) && isTable(v):
-			c.adoptOne(kp, kp, file, positions)
-			if err := c.merge(old.(map[string]any), v.(map[string]any), path, file, positions); err != nil {
+			if err := c.merge(old.(map[string]any), v.(map[string]any), path, positions, shift); err != nil {
 				return err
 			}
 		case isTableArray(old) && isTableArray(v):
-			oldArr, newArr := old.([]any), normalise(v).([]any)
-			for i := range newArr {
-				c.adopt(kp+index(i), kp+index(len(oldArr)+i), file, positions)
-			}
-			dst[k] = append(oldArr, newArr...)
+			oldArr := old.([]any)
+			shift[KeyPath(path...)] = len(oldArr)
+			dst[k] = append(oldArr, normalise(v).([]any)...)
 		default:
-			first := c.pos[kp]
-			if first.File == "" {
-				first = Pos{File: c.owner[kp]}
-			}
-			return &Error{Pos: positions[kp], Msg: fmt.Sprintf("%s is defined in both %s and %s: keep one", kp, first, positions[kp])}
+			kp := KeyPath(path...)
+			return &Error{Pos: positions[kp], Msg: fmt.Sprintf("%s is defined in both %s and %s: keep one", kp, c.pos[kp], positions[kp])}
 		}
 	}
 	return nil
 }
 
-// adopt records positions of key path from (in the file being merged) and
-// everything under it, as key path to.
-func (c *Config) adopt(from, to, file string, positions map[string]Pos) {
+// adopt records a merged file's key positions, renumbering elements of
+// arrays of tables that continue an earlier file's array. A key already
+// placed keeps its first position (a table header shared by two files).
+func (c *Config) adopt(positions map[string]Pos, shift map[string]int) {
 	for k, p := range positions {
-		if k == from || strings.HasPrefix(k, from+".") || strings.HasPrefix(k, from+"[") {
-			nk := to + strings.TrimPrefix(k, from)
-			c.pos[nk] = p
-			c.owner[nk] = file
+		if len(shift) > 0 {
+			k = renumber(k, shift)
 		}
-	}
-	if _, ok := c.owner[to]; !ok {
-		c.owner[to] = file
+		if _, ok := c.pos[k]; !ok {
+			c.pos[k] = p
+		}
 	}
 }
 
-func (c *Config) adoptOne(from, to, file string, positions map[string]Pos) {
-	if _, ok := c.pos[to]; !ok {
-		if p, ok := positions[from]; ok {
-			c.pos[to] = p
+// renumber rewrites the first index of k that follows a shifted array.
+func renumber(k string, shift map[string]int) string {
+	for i := 0; i < len(k); i++ {
+		if k[i] != '[' {
+			continue
 		}
+		off, ok := shift[k[:i]]
+		if !ok {
+			continue
+		}
+		end := strings.IndexByte(k[i:], ']')
+		n, err := strconv.Atoi(k[i+1 : i+end])
+		if err != nil {
+			return k
+		}
+		return k[:i] + index(n+off) + k[i+end+1:]
 	}
+	return k
 }
 
 func isTable(v any) bool {

@@ -57,20 +57,21 @@ func quoteKey(k string) string {
 // strings (all four kinds), inline tables and arrays. It assumes the
 // document already parsed, and records nothing it does not understand.
 func scanPositions(file string, src []byte) map[string]Pos {
-	s := &posScanner{file: file, src: src, line: 1, col: 1, out: map[string]Pos{}, arrays: map[string]int{}}
+	// About one key per 20 bytes in typical configs; sizing the map up
+	// front avoids most of its growth on large ones.
+	s := &posScanner{file: file, src: src, line: 1, col: 1, out: make(map[string]Pos, len(src)/20), arrays: map[string]int{}}
 	s.document()
 	return s.out
 }
 
 type posScanner struct {
-	file       string
-	src        []byte
-	i          int
-	line, col  int
-	out        map[string]Pos
-	arrays     map[string]int // array-of-tables path → current index
-	table      []string       // current table path segments
-	lastKeyPos Pos
+	file      string
+	src       []byte
+	i         int
+	line, col int
+	out       map[string]Pos
+	arrays    map[string]int // array-of-tables path → current index
+	table     string         // current table key path
 }
 
 func (s *posScanner) eof() bool { return s.i >= len(s.src) }
@@ -115,11 +116,31 @@ func (s *posScanner) skip(nl bool) {
 	}
 }
 
-func (s *posScanner) record(path []string, p Pos) {
-	k := KeyPath(path...)
+func (s *posScanner) record(k string, p Pos) {
 	if _, ok := s.out[k]; !ok {
 		s.out[k] = p
 	}
+}
+
+// join appends a key to a key path.
+func join(prefix, key string) string {
+	if prefix == "" {
+		return quoteKey(key)
+	}
+	return prefix + "." + quoteKey(key)
+}
+
+// keyPath reads a dotted key below prefix, recording each part.
+func (s *posScanner) keyPath(prefix string) (string, bool) {
+	keys, starts := s.keys()
+	if len(keys) == 0 {
+		return prefix, false
+	}
+	for i, k := range keys {
+		prefix = join(prefix, k)
+		s.record(prefix, starts[i])
+	}
+	return prefix, true
 }
 
 func (s *posScanner) document() {
@@ -132,11 +153,7 @@ func (s *posScanner) document() {
 			s.header()
 			continue
 		}
-		start := len(s.table)
-		path := append(append([]string(nil), s.table...), s.keys()...)
-		for i := start; i < len(path); i++ {
-			s.record(path[:i+1], s.lastKeyPos)
-		}
+		path, _ := s.keyPath(s.table)
 		s.skip(false)
 		if s.peek() != '=' {
 			s.toEOL()
@@ -163,39 +180,39 @@ func (s *posScanner) header() {
 		s.next()
 	}
 	s.skip(false)
-	keys := s.keys()
+	keys, _ := s.keys()
 	// Resolve the header through the arrays of tables it passes: [a.b]
 	// under [[a]] is a.b inside the current element of a.
-	var path []string
+	path := ""
 	for i, k := range keys {
-		path = append(path, k)
+		path = join(path, k)
 		last := i == len(keys)-1
-		if n, ok := s.arrays[KeyPath(path...)]; ok && !(last && array) {
-			path = append(path, index(n))
+		if n, ok := s.arrays[path]; ok && !(last && array) {
+			s.record(path, p)
+			path += index(n)
 		}
+		s.record(path, p)
 	}
 	if array {
-		k := KeyPath(path...)
-		n, ok := s.arrays[k]
+		n, ok := s.arrays[path]
 		if ok {
 			n++
 		}
-		s.arrays[k] = n
-		path = append(path, index(n))
-	}
-	for i := range path {
-		s.record(path[:i+1], p)
+		s.arrays[path] = n
+		path += index(n)
+		s.record(path, p)
 	}
 	s.table = path
 	s.toEOL()
 }
 
-// keys reads a dotted key and remembers where its last part starts.
-func (s *posScanner) keys() []string {
+// keys reads a dotted key and where each part starts.
+func (s *posScanner) keys() ([]string, []Pos) {
 	var out []string
+	var starts []Pos
 	for {
 		s.skip(false)
-		s.lastKeyPos = s.pos()
+		starts = append(starts, s.pos())
 		switch s.peek() {
 		case '"':
 			out = append(out, s.basicString())
@@ -212,19 +229,19 @@ func (s *posScanner) keys() []string {
 				break
 			}
 			if s.i == start {
-				return out
+				return out, starts[:len(out)]
 			}
 			out = append(out, string(s.src[start:s.i]))
 		}
 		s.skip(false)
 		if s.peek() != '.' {
-			return out
+			return out, starts
 		}
 		s.next()
 	}
 }
 
-func (s *posScanner) value(path []string) {
+func (s *posScanner) value(path string) {
 	switch c := s.peek(); {
 	case c == '{':
 		s.next()
@@ -238,14 +255,10 @@ func (s *posScanner) value(path []string) {
 				s.next()
 				continue
 			}
-			keys := s.keys()
-			if len(keys) == 0 {
+			sub, ok := s.keyPath(path)
+			if !ok {
 				s.next()
 				continue
-			}
-			sub := append(append([]string(nil), path...), keys...)
-			for i := len(path); i < len(sub); i++ {
-				s.record(sub[:i+1], s.lastKeyPos)
 			}
 			s.skip(false)
 			if s.peek() == '=' {
@@ -266,7 +279,7 @@ func (s *posScanner) value(path []string) {
 				s.next()
 				continue
 			}
-			sub := append(append([]string(nil), path...), index(n))
+			sub := path + index(n)
 			s.record(sub, s.pos())
 			s.value(sub)
 			n++
