@@ -76,7 +76,8 @@
 //	             "gateway": "192.168.1.1", "dns": ["9.9.9.9"]} | null,
 //	  "environment": {"EDITOR": "vim"},
 //	  "log_rotation": ["/var/log/sshd.log"],
-//	  "packages": [{"name": "vim", "version": "9.1.0", "path": "<store path>"}]
+//	  "packages": [{"name": "vim", "version": "9.1.0", "path": "<store path>",
+//	                "runtime_dirs": ["/var/log/vim", "$XDG_RUNTIME_DIR/vim"]}]
 //	}
 //
 // # What activation does with it
@@ -102,6 +103,9 @@
 //   - system.localtime: /etc/localtime becomes a symlink to it.
 //   - selinux: with mode other than disabled, each module is compiled and
 //     installed with semodule; immutable_paths are relabelled.
+//   - packages: an absolute runtime_dirs entry is created (root, 0755) if
+//     missing; one under $XDG_RUNTIME_DIR or $HOME is created in each
+//     user's session by the profile.
 //   - generations: the last keep_last generations and every pinned one keep
 //     their roots; with auto_cleanup the others are pruned after a switch.
 package manifest
@@ -297,9 +301,10 @@ type Network struct {
 
 // Package is one package of the profile.
 type Package struct {
-	Name    string `json:"name"`
-	Version string `json:"version"`
-	Path    string `json:"path"`
+	Name        string   `json:"name"`
+	Version     string   `json:"version"`
+	Path        string   `json:"path"`
+	RuntimeDirs []string `json:"runtime_dirs"`
 }
 
 // Decode reads a manifest strictly: an unknown key, a newer version or
