@@ -95,11 +95,11 @@ func (j *job) produce() (outs map[string]string, status Status, cleanup func(), 
 	}
 	kind := "build"
 	status = Built
-	if d.Fixed != nil || isBuiltin(d.Builder) {
+	switch {
+	case d.Fixed != nil:
 		kind, status = "fetch", Fetched
-		if d.Fixed == nil {
-			kind = "write"
-		}
+	case isBuiltin(d.Builder):
+		kind = "write"
 	}
 	j.s.opts.Reporter.Started(d, kind)
 	switch d.Builder {

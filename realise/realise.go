@@ -99,9 +99,10 @@ const (
 	Pending Status = iota
 	// Valid: its outputs were already in the store.
 	Valid
-	// Built: its builder ran in the sandbox.
+	// Built: its builder ran (in the sandbox, or in this process for
+	// builtin:write_file and builtin:system).
 	Built
-	// Fetched: a fixed-output fetch or builtin produced it.
+	// Fetched: a fixed-output fetch produced it.
 	Fetched
 	// Substituted: its prebuilt archive was used instead of a build.
 	Substituted

@@ -136,6 +136,7 @@ func (s *scheduler) run(d *builtins.Derivation) (Status, error) {
 		err := g.err
 		if err == nil {
 			if err = s.substitute(d, pre); err == nil {
+				s.opts.Reporter.Finished(d, Substituted)
 				return Substituted, nil
 			}
 		}
