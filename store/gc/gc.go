@@ -1,0 +1,467 @@
+// Package gc collects the store's garbage without sweeping the store.
+//
+// A path is garbage when its refcount (referrers + roots, kept exact by
+// every store batch) is zero and no running process holds it as a
+// temporary root. The store keeps the zero-refcount paths in a list of
+// their own, so a collection starts from exactly those and follows the
+// references of what it collects down the DAG: its cost follows the
+// garbage, not the store.
+//
+// A collection is planned, then executed (restic's PlanPrune/Execute):
+//
+//  1. Under gc.lock (which stops new temporary roots from being added
+//     unseen) and the store's writer lock: finish what an interrupted
+//     collection left, read the temporary roots of live processes, drop
+//     out-link roots whose symlink is gone, and plan: the paths in an
+//     order where every path comes after all of its referrers, so that
+//     any prefix of the plan is a valid collection.
+//  2. Execute the plan in chunks. Each chunk is one synced store batch
+//     that unregisters the paths and records them (store.CollectBatch);
+//     the directories are then renamed into <store>/.trash/<bucket>/ and
+//     pool entries whose count reached zero are removed
+//     (store.FinishCollect). A crash between the two leaves records that
+//     the next nexis command finishes.
+//  3. Without any store lock, workers partitioned by trash bucket delete
+//     the trash in parallel (EmptyTrash). A crash leaves trash that the
+//     next collection (or command) deletes.
+//
+// Metadata first, deletion last, every step idempotent: a kill at any
+// point loses no registered path and leaves only work to finish.
+//
+// Full (`nexis gc --full`) is the other algorithm: a mark from the roots
+// and a parallel sweep of every bucket, with Bloom filters of the live
+// and registered sets. It cross-checks the refcounts, collects what the
+// counts cannot (reference cycles), and finds unregistered directories.
+package gc
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/bits-and-blooms/bloom/v3"
+
+	"github.com/nexisos/nexis/store"
+	"github.com/nexisos/nexis/store/storepath"
+	"github.com/nexisos/nexis/store/treehash"
+)
+
+// Options tune a collection.
+type Options struct {
+	// DryRun plans and changes nothing.
+	DryRun bool
+	// MaxFreed stops the collection once this many bytes are freed (0:
+	// no limit).
+	MaxFreed int64
+	// OlderThan keeps garbage registered less than this long ago (and so
+	// what it references).
+	OlderThan time.Duration
+	// Workers rename and delete in parallel (default: the number of
+	// cores).
+	Workers int
+	// BatchSize is the number of paths per store batch (default 4096):
+	// large enough that the synced commits are few, small enough that a
+	// batch's memory stays modest.
+	BatchSize int
+	// Progress, when set, is told what a long phase has done.
+	Progress func(phase string, done, total int)
+	// Now is the time --older-than counts from (default time.Now()).
+	Now time.Time
+}
+
+func (o *Options) fill() {
+	if o.Workers <= 0 {
+		o.Workers = runtime.NumCPU()
+	}
+	if o.BatchSize <= 0 {
+		o.BatchSize = 4096
+	}
+	if o.Now.IsZero() {
+		o.Now = time.Now()
+	}
+	if o.Progress == nil {
+		o.Progress = func(string, int, int) {}
+	}
+}
+
+// OutLinkRootPrefix starts the names of indirect roots: the rest is the
+// absolute path of a symlink (`nexis build --out-link`) that must still
+// point at the rooted path for the root to hold.
+const OutLinkRootPrefix = "out-link:"
+
+// DroppedRoot is an indirect root whose symlink no longer points at its
+// path.
+type DroppedRoot struct {
+	Name   string `json:"name"`
+	Path   string `json:"path"`
+	Reason string `json:"reason"`
+}
+
+// PlannedPath is one path a collection removes.
+type PlannedPath struct {
+	Path storepath.Path `json:"-"`
+	// Logical is the path as written in files.
+	Logical string `json:"path"`
+	// Size is the sum of its files' sizes.
+	Size int64 `json:"size"`
+	// Freed is what removing it frees on disk: the sizes of the contents
+	// whose last copy it holds (all of Size when contents are not
+	// shared).
+	Freed      int64     `json:"freed"`
+	Registered time.Time `json:"registered"`
+}
+
+// Plan is what a collection will do.
+type Plan struct {
+	// Paths in collection order: every path after all its referrers.
+	Paths        []PlannedPath `json:"paths"`
+	DroppedRoots []DroppedRoot `json:"dropped_roots"`
+	// Contents is the number of pooled contents whose count reaches zero.
+	Contents int `json:"contents"`
+	// Bytes is the sum of Freed.
+	Bytes int64 `json:"bytes"`
+	// KeptTemp and KeptYoung count unreferenced paths kept because a
+	// running process holds them, or because they are younger than
+	// OlderThan.
+	KeptTemp  int `json:"kept_temp_rooted"`
+	KeptYoung int `json:"kept_young"`
+	// Limited is set when MaxFreed stopped the plan before the garbage
+	// ran out.
+	Limited bool `json:"limited_by_max_freed"`
+}
+
+// Stats is what a collection did: `nexis gc --json` prints it.
+type Stats struct {
+	DryRun       bool          `json:"dry_run"`
+	Paths        int           `json:"paths_deleted"`
+	Bytes        int64         `json:"bytes_freed"`
+	Contents     int           `json:"contents_deleted"`
+	DroppedRoots []DroppedRoot `json:"dropped_roots"`
+	KeptTemp     int           `json:"kept_temp_rooted"`
+	KeptYoung    int           `json:"kept_young"`
+	Limited      bool          `json:"limited_by_max_freed"`
+	// Resumed counts records of an interrupted collection finished first.
+	Resumed int `json:"resumed_records"`
+	// TrashEntries were deleted from the trash (this collection's paths
+	// and whatever earlier work left there).
+	TrashEntries int     `json:"trash_entries_deleted"`
+	Seconds      float64 `json:"seconds"`
+	// Plan is set for a dry run.
+	Plan *Plan `json:"plan,omitempty"`
+}
+
+// Collect plans and (unless DryRun) executes a collection on s, which
+// must be open for writing; it does not empty the trash: call EmptyTrash
+// after closing the store, so that the slow deletion holds no lock.
+func Collect(s *store.Store, opts Options) (*Stats, error) {
+	opts.fill()
+	t0 := time.Now()
+	lk, err := store.LockGC(s.Dir())
+	if err != nil {
+		return nil, err
+	}
+	defer lk.Unlock()
+	st := &Stats{DryRun: opts.DryRun}
+	if !opts.DryRun {
+		fs, err := s.FinishCollect(opts.Workers)
+		if err != nil {
+			return nil, fmt.Errorf("finishing an interrupted collection: %w", err)
+		}
+		st.Resumed = fs.Records
+	}
+	temp, err := store.ReadTempRoots(s.Dir(), !opts.DryRun)
+	if err != nil {
+		return nil, err
+	}
+	plan, err := MakePlan(s, temp, opts)
+	if err != nil {
+		return nil, err
+	}
+	st.DroppedRoots = plan.DroppedRoots
+	st.KeptTemp, st.KeptYoung, st.Limited = plan.KeptTemp, plan.KeptYoung, plan.Limited
+	if opts.DryRun {
+		st.Plan = plan
+		st.Paths, st.Bytes, st.Contents = len(plan.Paths), plan.Bytes, plan.Contents
+		st.Seconds = time.Since(t0).Seconds()
+		return st, nil
+	}
+	if err := Execute(s, plan, opts); err != nil {
+		return st, err
+	}
+	st.Paths, st.Bytes, st.Contents = len(plan.Paths), plan.Bytes, plan.Contents
+	st.Seconds = time.Since(t0).Seconds()
+	return st, nil
+}
+
+// Run is Collect followed by EmptyTrash, for callers that keep the store
+// open (activation's automatic cleanup).
+func Run(s *store.Store, opts Options) (*Stats, error) {
+	st, err := Collect(s, opts)
+	if err != nil || opts.DryRun {
+		return st, err
+	}
+	opts.fill()
+	t0 := time.Now()
+	n, err := FinishTrash(s.Dir(), opts.Workers, opts.Progress)
+	st.TrashEntries = n
+	st.Seconds += time.Since(t0).Seconds()
+	return st, err
+}
+
+// contentID is a pooled content without its size.
+type contentID struct {
+	d treehash.Digest
+	t treehash.Type
+}
+
+// MakePlan plans a collection: the paths to remove, in an order where
+// every path follows all of its referrers. temp are the temporary roots
+// of live processes (ReadTempRoots). Nothing changes.
+func MakePlan(s *store.Store, temp map[string]store.TempRoot, opts Options) (*Plan, error) {
+	opts.fill()
+	plan := &Plan{DroppedRoots: []DroppedRoot{}, Paths: []PlannedPath{}}
+	shared := s.Dedup() == store.DedupHardlink || s.Dedup() == store.DedupReflink
+
+	// Remaining counts of the paths this plan touched; unlisted paths
+	// have their stored count.
+	rc := map[string]uint64{}
+	count := func(h string) (uint64, bool, error) {
+		if n, ok := rc[h]; ok {
+			return n, true, nil
+		}
+		return s.RefcountOf(h)
+	}
+	var queue []string
+	decrement := func(h string) error {
+		n, ok, err := count(h)
+		if err != nil || !ok {
+			return err
+		}
+		if n == 0 {
+			return fmt.Errorf("refcount of %s would go below zero: run `nexis store verify --repair`", h)
+		}
+		rc[h] = n - 1
+		if n == 1 {
+			queue = append(queue, h)
+		}
+		return nil
+	}
+
+	dropped, err := deadOutLinks(s)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range dropped {
+		plan.DroppedRoots = append(plan.DroppedRoots, d.DroppedRoot)
+		if err := decrement(d.hash); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.ZeroHashes(func(h string) error {
+		queue = append(queue, h)
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+
+	// The temporary roots of a system build are its whole input closure:
+	// thousands of paths against which every candidate is checked. The
+	// Bloom filter answers "certainly not" for nearly all candidates
+	// from a few cache-resident words, without hashing the candidate
+	// into the map.
+	tempBloom := bloom.NewWithEstimates(uint(max(len(temp), 64)), 0.001)
+	for h := range temp {
+		tempBloom.AddString(h)
+	}
+	isTemp := func(h string) bool {
+		if !tempBloom.TestString(h) {
+			return false
+		}
+		_, ok := temp[h]
+		return ok
+	}
+
+	cc := map[contentID]uint64{}
+	planned := map[string]bool{}
+	for i := 0; i < len(queue); i++ {
+		h := queue[i]
+		if planned[h] {
+			continue
+		}
+		if opts.MaxFreed > 0 && plan.Bytes >= opts.MaxFreed {
+			plan.Limited = true
+			break
+		}
+		n, ok, err := count(h)
+		if err != nil {
+			return nil, err
+		}
+		if !ok || n != 0 {
+			continue
+		}
+		if isTemp(h) {
+			plan.KeptTemp++
+			continue
+		}
+		node, err := s.GCNode(h)
+		if err != nil {
+			return nil, err
+		}
+		if node == nil {
+			continue
+		}
+		if opts.OlderThan > 0 && opts.Now.Sub(node.Registered) < opts.OlderThan {
+			plan.KeptYoung++
+			continue
+		}
+		pp := PlannedPath{Path: node.Path, Logical: s.Logical(node.Path), Size: node.Size, Registered: node.Registered}
+		for _, c := range node.Contents {
+			id := contentID{c.Digest, c.Type}
+			v, ok := cc[id]
+			if !ok {
+				if v, err = s.ContentCount(c); err != nil {
+					return nil, err
+				}
+			}
+			if v == 0 {
+				return nil, fmt.Errorf("content count of %s would go below zero: run `nexis store verify --repair`", c.Digest)
+			}
+			v--
+			cc[id] = v
+			if v == 0 {
+				plan.Contents++
+				if shared {
+					pp.Freed += c.Size
+				}
+			}
+		}
+		if !shared {
+			pp.Freed = node.Size
+		}
+		planned[h] = true
+		rc[h] = 0
+		plan.Paths = append(plan.Paths, pp)
+		plan.Bytes += pp.Freed
+		for _, r := range node.Refs {
+			if err := decrement(r); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return plan, nil
+}
+
+type deadLink struct {
+	DroppedRoot
+	hash string
+}
+
+// deadOutLinks finds the out-link roots whose symlink is gone or points
+// elsewhere. A link that cannot be read for another reason (permissions)
+// keeps its root: when in doubt, keep.
+func deadOutLinks(s *store.Store) ([]deadLink, error) {
+	roots, err := s.Roots()
+	if err != nil {
+		return nil, err
+	}
+	var out []deadLink
+	for _, r := range roots {
+		link, ok := strings.CutPrefix(r.Name, OutLinkRootPrefix)
+		if !ok {
+			continue
+		}
+		reason := ""
+		target, err := os.Readlink(link)
+		switch {
+		case errors.Is(err, os.ErrNotExist):
+			reason = "the link is gone"
+		case errors.Is(err, syscall.EINVAL):
+			reason = "it is no longer a symlink"
+		case err != nil:
+			continue
+		default:
+			if !filepath.IsAbs(target) {
+				target = filepath.Join(filepath.Dir(link), target)
+			}
+			target = filepath.Clean(target)
+			if target != s.Physical(r.Path) && target != s.Logical(r.Path) {
+				reason = "it now points to " + target
+			}
+		}
+		if reason != "" {
+			out = append(out, deadLink{DroppedRoot{Name: r.Name, Path: s.Logical(r.Path), Reason: reason}, r.Path.Hash})
+		}
+	}
+	return out, nil
+}
+
+// Execute does exactly what plan says: chunk by chunk, one synced batch
+// unregisters and records the paths (the first also drops the dead
+// out-link roots), then the directories move into the trash and the
+// unused pool entries go. The marker file tells later commands that work
+// may be left if this process dies.
+func Execute(s *store.Store, plan *Plan, opts Options) error {
+	opts.fill()
+	if len(plan.Paths) == 0 && len(plan.DroppedRoots) == 0 {
+		return nil
+	}
+	if err := writeMarker(s.GCMarker()); err != nil {
+		return err
+	}
+	drop := make([]string, 0, len(plan.DroppedRoots))
+	for _, d := range plan.DroppedRoots {
+		drop = append(drop, d.Name)
+	}
+	total := len(plan.Paths)
+	opts.Progress("collecting", 0, total)
+	for i := 0; i < total || len(drop) > 0; i += opts.BatchSize {
+		chunk := plan.Paths[i:min(i+opts.BatchSize, total)]
+		ps := make([]storepath.Path, len(chunk))
+		for j := range chunk {
+			ps[j] = chunk[j].Path
+		}
+		if _, err := s.CollectBatch(ps, drop); err != nil {
+			return err
+		}
+		drop = nil
+		if _, err := s.FinishCollect(opts.Workers); err != nil {
+			return err
+		}
+		opts.Progress("collecting", min(i+opts.BatchSize, total), total)
+	}
+	return nil
+}
+
+func writeMarker(p string) error {
+	if _, err := os.Stat(p); err == nil {
+		return nil
+	}
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE, 0o644)
+	if err != nil {
+		return fmt.Errorf("writing the collection marker: %w", err)
+	}
+	f.Close()
+	d, err := os.Open(filepath.Dir(p))
+	if err != nil {
+		return fmt.Errorf("writing the collection marker: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("writing the collection marker: %w", err)
+	}
+	return nil
+}
+
+// SortPlanBySize orders a dry run's listing, largest first, for people;
+// Execute needs the collection order, so only printing uses it.
+func SortPlanBySize(ps []PlannedPath) []PlannedPath {
+	out := append([]PlannedPath(nil), ps...)
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Freed > out[j].Freed })
+	return out
+}
