@@ -112,6 +112,18 @@ func tool(t *testing.T, name, pkg string) string {
 	return p
 }
 
+// netns returns unshare, skipping the test when this machine cannot make
+// a private network namespace (not root): validators that need
+// CAP_NET_ADMIN run in one so they never touch this machine's network.
+func netns(t *testing.T) string {
+	t.Helper()
+	unshare := tool(t, "unshare", "util-linux")
+	if out, err := exec.Command(unshare, "-n", "true").CombinedOutput(); err != nil {
+		t.Skipf("cannot make a private network namespace here (%v: %s): nft -c, iptables-restore --test and ip need one", err, out)
+	}
+	return unshare
+}
+
 func run(t *testing.T, dir string, name string, args ...string) (string, error) {
 	t.Helper()
 	cmd := exec.Command(name, args...)

@@ -90,7 +90,7 @@ func TestFirewallRulesets(t *testing.T) {
 
 func checkNftables(t *testing.T, ev *evaluated) {
 	nft := tool(t, "nft", "nftables")
-	unshare := tool(t, "unshare", "util-linux")
+	unshare := netns(t)
 	rules, ok := ev.etcFile(t, "nftables.conf")
 	if !ok {
 		t.Fatal("etc/nftables.conf is missing")
@@ -104,7 +104,7 @@ func checkNftables(t *testing.T, ev *evaluated) {
 }
 
 func checkIptables(t *testing.T, ev *evaluated) {
-	unshare := tool(t, "unshare", "util-linux")
+	unshare := netns(t)
 	for _, fam := range []struct{ file, cmd string }{{"iptables/rules.v4", "iptables-restore"}, {"iptables/rules.v6", "ip6tables-restore"}} {
 		restore := tool(t, fam.cmd, "iptables")
 		rules, ok := ev.etcFile(t, fam.file)
@@ -832,7 +832,7 @@ func TestNetwork(t *testing.T) {
 			if n.DHCP || !strings.Contains(n.Address, ".") {
 				return
 			}
-			unshare := tool(t, "unshare", "util-linux")
+			unshare := netns(t)
 			ipTool := tool(t, "ip", "iproute2")
 			script := `set -e
 ip link set lo up
