@@ -58,6 +58,17 @@ func Resolve(ctx context.Context, cfg *lang.Config, old *lang.Lock, opts Options
 	}
 	raw, _ := cfg.Data["packages"].([]any)
 	names := map[string]bool{}
+	for _, r := range raw {
+		e, _ := r.(map[string]any)
+		if n := str(e, "name"); n != "" {
+			names[n] = true
+		}
+	}
+	for n := range only {
+		if !names[n] {
+			return nil, nil, fmt.Errorf("no package %q in the config", n)
+		}
+	}
 	next := &lang.Lock{Version: lang.LockVersion, Packages: map[string]*lang.LockedPackage{}}
 	var changes []Change
 	for i, r := range raw {
@@ -66,7 +77,6 @@ func Resolve(ctx context.Context, cfg *lang.Config, old *lang.Lock, opts Options
 		if name == "" {
 			continue
 		}
-		names[name] = true
 		if !needsLock(e) {
 			continue
 		}
@@ -83,11 +93,6 @@ func Resolve(ctx context.Context, cfg *lang.Config, old *lang.Lock, opts Options
 		next.Packages[name] = lp
 		if prev == nil || *prev != *lp {
 			changes = append(changes, Change{Name: name, Old: prev, New: lp})
-		}
-	}
-	for n := range only {
-		if !names[n] {
-			return nil, nil, fmt.Errorf("no package %q in the config", n)
 		}
 	}
 	for n, lp := range old.Packages {
