@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strconv"
 	"time"
 
 	"github.com/nexisos/nexis/builtins"
@@ -180,11 +181,20 @@ func Build(ctx context.Context, st *store.Store, roots []*builtins.Derivation, o
 	if err := os.MkdirAll(opts.BuildDir, 0o711); err != nil {
 		return nil, fmt.Errorf("build directory: %w", err)
 	}
-	// We hold the store's writer lock, so whatever is in the build
-	// directory was left by a process that is gone (killed mid-build).
-	if err := clearBuildDir(opts.BuildDir); err != nil {
+	// We hold the store's writer lock, so the build directories of other
+	// processes were left by ones that are gone (killed mid-build). Our
+	// own is shared by concurrent Builds of this process.
+	own := "p" + strconv.Itoa(os.Getpid())
+	if err := clearBuildDir(opts.BuildDir, own); err != nil {
 		return nil, err
 	}
+	opts.BuildDir = filepath.Join(opts.BuildDir, own)
+	if err := os.MkdirAll(opts.BuildDir, 0o711); err != nil {
+		return nil, fmt.Errorf("build directory: %w", err)
+	}
+	// Empty once every job cleaned up; another Build still running in
+	// this process keeps it.
+	defer os.Remove(opts.BuildDir)
 	plan, err := MakePlan(st, roots)
 	if err != nil {
 		return nil, err
@@ -230,12 +240,15 @@ func Build(ctx context.Context, st *store.Store, roots []*builtins.Derivation, o
 	return res, nil
 }
 
-func clearBuildDir(dir string) error {
+func clearBuildDir(dir, keep string) error {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return fmt.Errorf("build directory: %w", err)
 	}
 	for _, e := range ents {
+		if e.Name() == keep {
+			continue
+		}
 		if err := removeAll(filepath.Join(dir, e.Name())); err != nil {
 			return fmt.Errorf("removing an interrupted build: %w", err)
 		}
