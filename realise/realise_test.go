@@ -709,3 +709,54 @@ build_system = "make"
 	}
 	e.verify(t)
 }
+
+func TestSystemBuiltin(t *testing.T) {
+	e := newEnv(t, nil)
+	config := `
+[system]
+hostname = "box"
+
+[[packages]]
+name = "a"
+version = "1"
+build_system = "custom"
+build_script = "a.sh"
+
+[[packages]]
+name = "b"
+version = "1"
+build_system = "custom"
+build_script = "b.sh"
+`
+	sys := e.eval(t, config, map[string]string{
+		"a.sh": "mkdir -p $out/bin $out/share/a; echo a > $out/bin/a; echo doc > $out/share/a/doc\n",
+		"b.sh": "mkdir -p $out/bin; echo b > $out/bin/b\n",
+	})
+	if _, err := e.build(t, realise.Options{}, sys.Drv); err != nil {
+		t.Fatal(err)
+	}
+	root := e.physical(t, sys.Drv.Out())
+	for _, p := range []string{"sw/bin/a", "sw/bin/b", "sw/share/a/doc"} {
+		target, err := os.Readlink(filepath.Join(root, p))
+		if err != nil || !strings.HasPrefix(target, "/store/") {
+			t.Errorf("%s -> %q %v", p, target, err)
+		}
+	}
+	if target, err := os.Readlink(filepath.Join(root, "etc/hostname")); err != nil || !strings.HasPrefix(target, "/store/") {
+		t.Errorf("etc/hostname -> %q %v", target, err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "manifest.json")); err != nil {
+		t.Error(err)
+	}
+
+	// Two packages providing one file is an error naming both.
+	sys = e.eval(t, config, map[string]string{"b.sh": "mkdir -p $out/bin; echo not-a > $out/bin/a\n"})
+	res, err := e.build(t, realise.Options{}, sys.Drv)
+	if err == nil || len(res.Failures) != 1 {
+		t.Fatalf("conflict: err %v failures %v", err, res.Failures)
+	}
+	msg := res.Failures[0].Err.Error()
+	if !strings.Contains(msg, "sw/bin/a") || !strings.Contains(msg, "a-1") || !strings.Contains(msg, "b-1") {
+		t.Errorf("conflict message %q does not name the path and both packages", msg)
+	}
+}
