@@ -83,6 +83,9 @@ type DerivationJSON struct {
 	Name     string            `json:"name"`
 	Outputs  map[string]string `json:"outputs"`
 	Encoding json.RawMessage   `json:"drv"`
+	// Redacted is set for a secret file: its content is replaced in
+	// "drv", so the encoding shown no longer hashes to the id.
+	Redacted bool `json:"redacted,omitempty"`
 }
 
 // SourceJSON is one source in ClosureJSON.
@@ -101,7 +104,15 @@ func WriteJSON(w io.Writer, root *builtins.Derivation) error {
 		for _, o := range d.Outputs {
 			outs[o], _ = d.OutputPath(o)
 		}
-		out.Derivations[d.ID()] = DerivationJSON{Name: d.FullName(), Outputs: outs, Encoding: d.Encoding()}
+		dj := DerivationJSON{Name: d.FullName(), Outputs: outs, Encoding: d.Encoding()}
+		if d.Env["secret"] == "1" {
+			enc, err := redact(d.Encoding())
+			if err != nil {
+				return err
+			}
+			dj.Encoding, dj.Redacted = enc, true
+		}
+		out.Derivations[d.ID()] = dj
 		for _, s := range d.Srcs {
 			out.Sources[s.Path] = SourceJSON{Name: s.Name, Hash: "blake3:" + s.TreeHash, From: s.Display}
 		}
@@ -153,4 +164,19 @@ func WriteFiles(w io.Writer, root *builtins.Derivation) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// redact replaces the content of a secret write_file in its encoding:
+// eval output lands in terminals, logs and bug reports.
+func redact(enc []byte) ([]byte, error) {
+	var m map[string]any
+	if err := json.Unmarshal(enc, &m); err != nil {
+		return nil, err
+	}
+	if env, ok := m["env"].(map[string]any); ok {
+		if c, ok := env["content"].(string); ok {
+			env["content"] = fmt.Sprintf("(secret: %d bytes, not shown)", len(c))
+		}
+	}
+	return builtins.CanonicalJSON(m)
 }

@@ -12,7 +12,6 @@ import (
 	"testing"
 
 	"github.com/nexisos/nexis/builtins"
-	"github.com/nexisos/nexis/lang"
 )
 
 // Every example evaluates, its manifest decodes strictly, and everything
@@ -688,38 +687,6 @@ func secretsOf(t *testing.T, ev *evaluated) []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-// Bad input: each case under testdata/errors is a config that must fail
-// with a message naming the key and what is allowed, at the key's
-// position in the file.
-func TestBadInput(t *testing.T) {
-	dirs := mustGlob(t, "testdata/errors/*/config.toml")
-	if len(dirs) < 12 {
-		t.Fatalf("only %d error cases", len(dirs))
-	}
-	for _, config := range dirs {
-		dir := filepath.Dir(config)
-		t.Run(filepath.Base(dir), func(t *testing.T) {
-			want, err := os.ReadFile(filepath.Join(dir, "error.txt"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, err = lang.Eval(config, lang.Options{StoreDir: "/store"})
-			if err == nil {
-				t.Fatal("evaluation succeeded, want an error")
-			}
-			msg := err.Error()
-			for _, line := range strings.Split(strings.TrimSpace(string(want)), "\n") {
-				if !strings.Contains(msg, line) {
-					t.Errorf("error\n  %s\ndoes not contain\n  %s", msg, line)
-				}
-			}
-			if !regexp.MustCompile(`^config\.toml:\d+:\d+: `).MatchString(msg) {
-				t.Errorf("error %q does not start with the position of the key in config.toml", msg)
-			}
-		})
-	}
 }
 
 func mustGlob(t *testing.T, pattern string) []string {
