@@ -1,0 +1,275 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/nexisos/nexis/store"
+	"github.com/nexisos/nexis/store/gc"
+)
+
+var gcFlags struct {
+	dryRun    bool
+	maxFreed  string
+	olderThan string
+	json      bool
+	workers   int
+	full      bool
+	repair    bool
+}
+
+func init() {
+	cmd := &cobra.Command{
+		Use:   "gc",
+		Short: "Delete store paths nothing needs any more",
+		Long: `Collect garbage: delete every store path that no root (generation, pinned
+profile, out-link, 'nexis store add-root') reaches and no running nexis
+process is using. Collection starts from the paths whose reference count is
+zero and follows what they referenced, so its cost grows with the garbage,
+not with the store. Paths are unregistered and moved into <store>/.trash
+in one crash-safe step, then deleted by --workers in parallel; a collection
+killed at any point is finished by the next nexis command.
+
+An out-link root whose symlink is gone (or points elsewhere) is dropped and
+reported. --dry-run prints the plan (paths and sizes) and changes nothing.
+--full also marks from the roots and sweeps every bucket: it collects
+reference cycles, cross-checks the counts and finds directories nothing
+registered (moved to the trash with --repair).`,
+		Args: cobra.NoArgs,
+		RunE: runGC,
+	}
+	f := cmd.Flags()
+	f.BoolVar(&gcFlags.dryRun, "dry-run", false, "print what would be deleted, and stop")
+	f.StringVar(&gcFlags.maxFreed, "max-freed", "", "stop after freeing `SIZE` bytes (1024, 500M, 10G)")
+	f.StringVar(&gcFlags.olderThan, "older-than", "", "only delete garbage registered more than `DURATION` ago (90m, 12h, 30d, 2w)")
+	f.BoolVar(&gcFlags.json, "json", false, "print the result as JSON")
+	f.IntVar(&gcFlags.workers, "workers", runtime.NumCPU(), "delete with `N` workers in parallel")
+	f.BoolVar(&gcFlags.full, "full", false, "mark from the roots and sweep every bucket (slow: reads the whole store)")
+	f.BoolVar(&gcFlags.repair, "repair", false, "with --full: fix wrong counts, move unregistered directories to the trash")
+	rootCmd.AddCommand(cmd)
+	cobra.OnInitialize(finishInterruptedGC)
+}
+
+// finishInterruptedGC runs before every command: when a collection was
+// killed (its marker file is there), the next nexis command finishes it.
+// Without the marker it costs one stat; with it, it never waits for a
+// store lock another process holds.
+func finishInterruptedGC() {
+	dir := physicalStoreDir()
+	if _, err := os.Stat(store.GCMarkerIn(dir)); err != nil {
+		return
+	}
+	progress := gcProgress()
+	if progress != nil {
+		fmt.Fprintln(os.Stderr, "nexis: finishing an interrupted garbage collection")
+	}
+	if _, err := gc.FinishInterrupted(dir, store.Options{LogicalDir: storeDir(), OnWait: func(string) {}}, runtime.NumCPU(), progress); err != nil {
+		fmt.Fprintf(os.Stderr, "nexis: warning: %v\n", err)
+	}
+	if progress != nil {
+		fmt.Fprint(os.Stderr, "\r\033[K")
+	}
+}
+
+func runGC(cmd *cobra.Command, args []string) error {
+	opts := gc.Options{DryRun: gcFlags.dryRun, Workers: gcFlags.workers, Progress: gcProgress()}
+	var err error
+	if gcFlags.maxFreed != "" {
+		if opts.MaxFreed, err = parseSize(gcFlags.maxFreed); err != nil {
+			return fmt.Errorf("--max-freed: %w", err)
+		}
+	}
+	if gcFlags.olderThan != "" {
+		if opts.OlderThan, err = parseAge(gcFlags.olderThan); err != nil {
+			return fmt.Errorf("--older-than: %w", err)
+		}
+	}
+	if gcFlags.repair && !gcFlags.full {
+		return fmt.Errorf("--repair goes with --full")
+	}
+	if opts.Workers <= 0 {
+		return fmt.Errorf("--workers must be at least 1")
+	}
+	if opts.Progress == nil {
+		opts.Progress = func(string, int, int) {}
+	}
+	s, err := openStore()
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	t0 := time.Now()
+	if gcFlags.full {
+		return runGCFull(s, opts, t0)
+	}
+	st, err := gc.Collect(s, opts)
+	if err != nil {
+		return err
+	}
+	// The store's lock is not needed to delete the trash: builds may
+	// proceed meanwhile.
+	if err := s.Close(); err != nil {
+		return err
+	}
+	if !opts.DryRun {
+		n, err := gc.FinishTrash(s.Dir(), opts.Workers, opts.Progress)
+		st.TrashEntries = n
+		if err != nil {
+			return err
+		}
+	}
+	endProgress(opts)
+	st.Seconds = time.Since(t0).Seconds()
+	if gcFlags.json {
+		return printJSON(st)
+	}
+	for _, d := range st.DroppedRoots {
+		verb := "dropped"
+		if opts.DryRun {
+			verb = "would drop"
+		}
+		fmt.Fprintf(os.Stderr, "nexis: %s root %s (%s): %s\n", verb, d.Name, d.Path, d.Reason)
+	}
+	if opts.DryRun {
+		for _, pp := range st.Plan.Paths {
+			fmt.Printf("%s\t%s\n", humanBytes(pp.Freed), pp.Logical)
+		}
+		fmt.Printf("would delete %d paths, freeing %s\n", st.Paths, humanBytes(st.Bytes))
+	} else {
+		fmt.Printf("deleted %d paths, freed %s in %s\n", st.Paths, humanBytes(st.Bytes), time.Duration(st.Seconds*float64(time.Second)).Round(time.Millisecond))
+	}
+	if st.Limited {
+		fmt.Fprintf(os.Stderr, "nexis: stopped at --max-freed %s; more garbage is left\n", gcFlags.maxFreed)
+	}
+	if st.KeptTemp > 0 {
+		fmt.Fprintf(os.Stderr, "nexis: kept %d unreferenced paths that running nexis processes use\n", st.KeptTemp)
+	}
+	if st.KeptYoung > 0 {
+		fmt.Fprintf(os.Stderr, "nexis: kept %d unreferenced paths younger than %s\n", st.KeptYoung, gcFlags.olderThan)
+	}
+	return nil
+}
+
+func runGCFull(s *store.Store, opts gc.Options, t0 time.Time) error {
+	rep, err := gc.Full(s, gc.FullOptions{Options: opts, Repair: gcFlags.repair})
+	if err != nil {
+		return err
+	}
+	if err := s.Close(); err != nil {
+		return err
+	}
+	if !opts.DryRun {
+		if _, err := gc.FinishTrash(s.Dir(), opts.Workers, opts.Progress); err != nil {
+			return err
+		}
+	}
+	endProgress(opts)
+	rep.Seconds = time.Since(t0).Seconds()
+	if gcFlags.json {
+		if err := printJSON(rep); err != nil {
+			return err
+		}
+	} else {
+		fmt.Printf("%d registered paths, %d live, %d unreachable (%d held only by reference cycles)\n", rep.Registered, rep.Live, rep.Unreachable, rep.InCycles)
+		for _, e := range rep.RefcountErrors {
+			fmt.Printf("count error: %s\n", e)
+		}
+		for _, u := range rep.Unregistered {
+			fmt.Printf("unregistered: %s\n", u)
+		}
+		for _, r := range rep.Repaired {
+			fmt.Printf("repaired: %s\n", r)
+		}
+		if c := rep.Collected; c != nil {
+			fmt.Printf("deleted %d paths, freed %s in %s\n", c.Paths, humanBytes(c.Bytes), time.Duration(rep.Seconds*float64(time.Second)).Round(time.Millisecond))
+		}
+	}
+	if (len(rep.RefcountErrors) > 0 || len(rep.Unregistered) > 0) && !gcFlags.repair {
+		fmt.Fprintln(os.Stderr, "nexis: the store needs repair: run `nexis gc --full --repair`")
+		return exitError{1}
+	}
+	return nil
+}
+
+// gcProgress draws a bar per phase on a terminal; nil when stderr is not
+// one.
+func gcProgress() func(phase string, done, total int) {
+	if !term.IsTerminal(int(os.Stderr.Fd())) {
+		return nil
+	}
+	last := time.Time{}
+	return func(phase string, done, total int) {
+		now := time.Now()
+		if done != total && now.Sub(last) < 100*time.Millisecond {
+			return
+		}
+		last = now
+		if total <= 0 {
+			fmt.Fprintf(os.Stderr, "\r\033[K%s…", phase)
+			return
+		}
+		const width = 30
+		n := done * width / total
+		fmt.Fprintf(os.Stderr, "\r\033[K%-10s [%s%s] %d/%d", phase, strings.Repeat("#", n), strings.Repeat(".", width-n), done, total)
+	}
+}
+
+func endProgress(opts gc.Options) {
+	if term.IsTerminal(int(os.Stderr.Fd())) {
+		fmt.Fprint(os.Stderr, "\r\033[K")
+	}
+}
+
+// parseSize reads 1024, 500K, 500M, 10G, 1T (powers of 1024; a trailing
+// "B" or "iB" is accepted).
+func parseSize(s string) (int64, error) {
+	t := strings.TrimSpace(strings.ToUpper(s))
+	t = strings.TrimSuffix(strings.TrimSuffix(t, "B"), "I")
+	mult := int64(1)
+	if t != "" {
+		switch t[len(t)-1] {
+		case 'K':
+			mult = 1 << 10
+		case 'M':
+			mult = 1 << 20
+		case 'G':
+			mult = 1 << 30
+		case 'T':
+			mult = 1 << 40
+		}
+		if mult > 1 {
+			t = t[:len(t)-1]
+		}
+	}
+	v, err := strconv.ParseFloat(t, 64)
+	if err != nil || v <= 0 || v*float64(mult) > 1<<62 {
+		return 0, fmt.Errorf("%q is not a size: want a positive number of bytes, optionally with K, M, G or T", s)
+	}
+	return int64(v * float64(mult)), nil
+}
+
+// parseAge reads Go durations (90m, 12h) and days or weeks (30d, 2w).
+func parseAge(s string) (time.Duration, error) {
+	t := strings.TrimSpace(s)
+	for suffix, unit := range map[string]time.Duration{"d": 24 * time.Hour, "w": 7 * 24 * time.Hour} {
+		if n, ok := strings.CutSuffix(t, suffix); ok {
+			v, err := strconv.ParseFloat(n, 64)
+			if err != nil || v < 0 {
+				return 0, fmt.Errorf("%q is not a duration: want e.g. 90m, 12h, 30d or 2w", s)
+			}
+			return time.Duration(v * float64(unit)), nil
+		}
+	}
+	d, err := time.ParseDuration(t)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("%q is not a duration: want e.g. 90m, 12h, 30d or 2w", s)
+	}
+	return d, nil
+}
