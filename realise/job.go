@@ -26,6 +26,9 @@ type job struct {
 	uid int // build user (sandboxed builds only)
 	dir string
 	log *buildLog
+
+	inputs    []storepath.Path // closure(), computed once
+	inputsSet bool
 }
 
 func isBuiltin(builder string) bool { return strings.HasPrefix(builder, "builtin:") }
@@ -127,6 +130,9 @@ func (j *job) produce() (outs map[string]string, status Status, cleanup func(), 
 // closure is the store closure of d's inputs: what the build may see and
 // the only paths its outputs may refer to (besides themselves).
 func (j *job) closure() ([]storepath.Path, error) {
+	if j.inputsSet {
+		return j.inputs, nil
+	}
 	var roots []storepath.Path
 	for _, in := range j.d.Drvs {
 		for _, o := range in.Outputs {
@@ -145,12 +151,14 @@ func (j *job) closure() ([]storepath.Path, error) {
 		roots = append(roots, p)
 	}
 	if len(roots) == 0 {
+		j.inputsSet = true
 		return nil, nil
 	}
 	c, err := j.s.st.Closure(roots)
 	if err != nil {
 		return nil, fmt.Errorf("input closure: %w", err)
 	}
+	j.inputs, j.inputsSet = c, true
 	return c, nil
 }
 
