@@ -115,7 +115,7 @@ func (s *Store) Unregister(ps []storepath.Path, cascade bool, keep func(storepat
 				if r == p.Hash {
 					continue
 				}
-				t.b.DeleteCF(t.cf(cfReferrers), []byte(r+p.Hash))
+				t.del(cfReferrers, []byte(r+p.Hash))
 				n, err := t.addRefcount(r, -1)
 				if err != nil {
 					return nil, err
@@ -152,9 +152,9 @@ func (s *Store) Unregister(ps []storepath.Path, cascade bool, keep func(storepat
 				}
 			}
 			hk := []byte(p.Hash)
-			t.b.DeleteCF(t.cf(cfPaths), hk)
-			t.b.DeleteCF(t.cf(cfRefs), hk)
-			t.b.DeleteCF(t.cf(cfManifest), hk)
+			t.del(cfPaths, hk)
+			t.del(cfRefs, hk)
+			t.del(cfManifest, hk)
 			t.dropPath(p.Hash)
 			st.Paths--
 			st.Files -= int64(pi.Files)

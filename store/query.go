@@ -323,7 +323,7 @@ func (s *Store) addRootTxn(t *txn, name string, p storepath.Path) error {
 	if _, err := t.addRefcount(p.Hash, 1); err != nil {
 		return err
 	}
-	t.b.PutCF(t.cf(cfRoots), []byte(name), []byte(p.Base()))
+	t.put(cfRoots, []byte(name), []byte(p.Base()))
 	return nil
 }
 
@@ -358,7 +358,7 @@ func (s *Store) removeRootTxn(t *txn, name string) error {
 	if _, err := t.addRefcount(string(old[:min(len(old), storepath.HashLen)]), -1); err != nil {
 		return err
 	}
-	t.b.DeleteCF(t.cf(cfRoots), []byte(name))
+	t.del(cfRoots, []byte(name))
 	return nil
 }
 
@@ -514,7 +514,7 @@ func (s *Store) PutGeneration(g Generation) error {
 	if err := s.addRootTxn(t, g.RootName(), g.Path); err != nil {
 		return err
 	}
-	t.b.PutCF(t.cf(cfGenerations), genKey(g.Profile, g.Number), encodeGen(&g))
+	t.put(cfGenerations, genKey(g.Profile, g.Number), encodeGen(&g))
 	return t.commit()
 }
 
@@ -570,7 +570,7 @@ func (s *Store) DeleteGeneration(profile string, n uint64) error {
 	if err := s.removeRootTxn(t, g.RootName()); err != nil {
 		return err
 	}
-	t.b.DeleteCF(t.cf(cfGenerations), k)
+	t.del(cfGenerations, k)
 	return t.commit()
 }
 

@@ -93,7 +93,12 @@ func (s *Store) registerLocked(regs []Registration) ([]*PathInfo, error) {
 		}
 		self := r.Path.Hash
 		refs := make([]string, 0, len(r.References))
+		names := make(map[string]string, len(r.References)+1)
 		for _, ref := range r.References {
+			if _, done := names[ref.Hash]; done {
+				continue
+			}
+			names[ref.Hash] = ref.Name
 			refs = append(refs, ref.Hash)
 			if ref.Hash == self {
 				if ref.Name != r.Path.Name {
@@ -140,14 +145,14 @@ func (s *Store) registerLocked(regs []Registration) ([]*PathInfo, error) {
 			ContentAddress: r.ContentAddress,
 		}
 		hk := []byte(self)
-		t.b.PutCF(t.cf(cfPaths), hk, encodeInfo(pi))
-		t.b.PutCF(t.cf(cfRefs), hk, packHashes(refs))
-		t.b.PutCF(t.cf(cfManifest), hk, encodeManifest(r.Files))
+		t.put(cfPaths, hk, encodeInfo(pi))
+		t.put(cfRefs, hk, packHashes(refs))
+		t.put(cfManifest, hk, encodeManifest(r.Files))
 		for _, ref := range refs {
 			if ref == self {
 				continue
 			}
-			t.b.PutCF(t.cf(cfReferrers), []byte(ref+self), nil)
+			t.put(cfReferrers, []byte(ref+self), nil)
 			if _, err := t.addRefcount(ref, 1); err != nil {
 				return nil, err
 			}
@@ -157,15 +162,7 @@ func (s *Store) registerLocked(regs []Registration) ([]*PathInfo, error) {
 		st.Bytes += size
 		pi.References = make([]storepath.Path, 0, len(refs))
 		for _, h := range refs {
-			name := r.Path.Name
-			if h != self {
-				if b, ok := batch[h]; ok {
-					name = b.Path.Name
-				} else {
-					name, _ = s.nameOf(h)
-				}
-			}
-			pi.References = append(pi.References, storepath.Path{Hash: h, Name: name})
+			pi.References = append(pi.References, storepath.Path{Hash: h, Name: names[h]})
 		}
 		out[i] = pi
 	}

@@ -302,6 +302,12 @@ func cfOptions(name string, cache *grocksdb.Cache, readOnly bool) *grocksdb.Opti
 		if !readOnly {
 			o.SetMemTablePrefixBloomSizeRatio(0.1)
 		}
+	} else if !readOnly {
+		// Registration asks about many keys that do not exist yet (a new
+		// path, a new content): a memtable bloom answers without a
+		// skiplist search.
+		o.SetMemtableWholeKeyFiltering(true)
+		o.SetMemTablePrefixBloomSizeRatio(0.05)
 	}
 	o.SetBlockBasedTableFactory(bb)
 	o.SetWriteBufferSize(16 << 20)

@@ -1,8 +1,10 @@
 package store
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"sort"
 
 	"github.com/linxGnu/grocksdb"
 )
@@ -19,12 +21,43 @@ type txn struct {
 	refcount map[string]refcountVal
 	content  map[contentKey]contentVal
 	stats    *Stats
+
+	// ops are applied at commit sorted by family and key: a memtable
+	// skiplist inserts sorted keys next to the previous one instead of
+	// searching from the top, which is most of the cost of registering
+	// thousands of paths with random hashes.
+	ops []op
+}
+
+type op struct {
+	cf       int
+	key, val []byte
+	del      bool
+}
+
+var cfIndex = func() map[string]int {
+	m := map[string]int{}
+	for i, n := range cfNames {
+		m[n] = i
+	}
+	return m
+}()
+
+func (t *txn) put(cf string, k, v []byte) {
+	t.ops = append(t.ops, op{cf: cfIndex[cf], key: k, val: v})
+}
+
+func (t *txn) del(cf string, k []byte) {
+	t.ops = append(t.ops, op{cf: cfIndex[cf], key: k, del: true})
 }
 
 type refcountVal struct {
 	n      uint64
 	exists bool // false: the path is (being) unregistered
 	dirty  bool
+	// wasZero: the database lists the path in "zero" (or it is new), so
+	// a count above zero must delete that key; otherwise there is none.
+	wasZero bool
 }
 
 func (s *Store) newTxn() *txn {
@@ -50,6 +83,7 @@ func (t *txn) loadRefcount(hash string) (refcountVal, error) {
 		if d.err != nil {
 			return v, fmt.Errorf("refcount of %s: %w", hash, d.err)
 		}
+		v.wasZero = v.n == 0
 	}
 	t.refcount[hash] = v
 	return v, nil
@@ -57,7 +91,7 @@ func (t *txn) loadRefcount(hash string) (refcountVal, error) {
 
 // newPath starts the count of a path being registered at zero.
 func (t *txn) newPath(hash string) {
-	t.refcount[hash] = refcountVal{exists: true, dirty: true}
+	t.refcount[hash] = refcountVal{exists: true, dirty: true, wasZero: true}
 }
 
 // dropPath removes a path's count (it is being unregistered).
@@ -149,26 +183,45 @@ func (t *txn) commit() error {
 		k := []byte(h)
 		switch {
 		case !v.exists:
-			t.b.DeleteCF(t.cf(cfRefcount), k)
-			t.b.DeleteCF(t.cf(cfZero), k)
+			t.del(cfRefcount, k)
+			t.del(cfZero, k)
 		case v.n == 0:
-			t.b.PutCF(t.cf(cfRefcount), k, appendUvarint(nil, 0))
-			t.b.PutCF(t.cf(cfZero), k, nil)
+			t.put(cfRefcount, k, appendUvarint(nil, 0))
+			t.put(cfZero, k, nil)
 		default:
-			t.b.PutCF(t.cf(cfRefcount), k, appendUvarint(nil, v.n))
-			t.b.DeleteCF(t.cf(cfZero), k)
+			t.put(cfRefcount, k, appendUvarint(nil, v.n))
+			if v.wasZero {
+				t.del(cfZero, k)
+			}
 		}
 	}
 	for k, v := range t.content {
 		if v.count == 0 {
-			t.b.DeleteCF(t.cf(cfContent), k[:])
+			t.del(cfContent, k[:])
 		} else {
-			t.b.PutCF(t.cf(cfContent), k[:], encodeContent(v))
+			t.put(cfContent, k[:], encodeContent(v))
 		}
 	}
 	if t.stats != nil {
-		t.b.PutCF(t.cf(cfDefault), keyStats, encodeStats(t.stats))
+		t.put(cfDefault, keyStats, encodeStats(t.stats))
 	}
+	// Stable: two operations on one key keep their order.
+	sort.SliceStable(t.ops, func(i, j int) bool {
+		a, b := &t.ops[i], &t.ops[j]
+		if a.cf != b.cf {
+			return a.cf < b.cf
+		}
+		return bytes.Compare(a.key, b.key) < 0
+	})
+	for _, o := range t.ops {
+		h := t.s.cfs[cfNames[o.cf]]
+		if o.del {
+			t.b.DeleteCF(h, o.key)
+		} else {
+			t.b.PutCF(h, o.key, o.val)
+		}
+	}
+	t.ops = nil
 	if t.b.Count() == 0 {
 		return nil
 	}

@@ -383,22 +383,22 @@ func (s *Store) Verify(opts VerifyOptions) (*VerifyReport, error) {
 		if fixReferrers {
 			for k := range gotReferrers {
 				if !wantReferrers[k] {
-					t.b.DeleteCF(t.cf(cfReferrers), []byte(k))
+					t.del(cfReferrers, []byte(k))
 				}
 			}
 			for k := range wantReferrers {
-				t.b.PutCF(t.cf(cfReferrers), []byte(k), nil)
+				t.put(cfReferrers, []byte(k), nil)
 			}
 		}
 		if fixRefcount || fixZero {
 			for h := range gotRefcount {
 				if _, ok := wantRefcount[h]; !ok {
-					t.b.DeleteCF(t.cf(cfRefcount), []byte(h))
+					t.del(cfRefcount, []byte(h))
 				}
 			}
 			for h := range gotZero {
 				if n, ok := wantRefcount[h]; !ok || n != 0 {
-					t.b.DeleteCF(t.cf(cfZero), []byte(h))
+					t.del(cfZero, []byte(h))
 				}
 			}
 			for h, n := range wantRefcount {
@@ -408,11 +408,11 @@ func (s *Store) Verify(opts VerifyOptions) (*VerifyReport, error) {
 		if fixContent {
 			for k := range gotContent {
 				if wantContent[k].count == 0 {
-					t.b.DeleteCF(t.cf(cfContent), k[:])
+					t.del(cfContent, k[:])
 				}
 			}
 			for k, v := range wantContent {
-				t.b.PutCF(t.cf(cfContent), k[:], encodeContent(v))
+				t.put(cfContent, k[:], encodeContent(v))
 			}
 		}
 		st := wantStats
