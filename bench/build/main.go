@@ -97,6 +97,7 @@ func main() {
 	// are sorted by name as the module sorts them.
 	floorDir := filepath.Join(work, "floor")
 	check(os.MkdirAll(floorDir, 0o755))
+	var floorCPU time.Duration
 	start := time.Now()
 	for i := 0; i < *n; i++ {
 		var ds []string
@@ -109,9 +110,14 @@ func main() {
 		if err != nil {
 			fatal(fmt.Errorf("floor snippet %d: %v\n%s", i, err, out))
 		}
+		floorCPU += cpu(cmd.ProcessState)
 	}
 	floor := time.Since(start)
 
+	// CPU times (user+system of a process and everything it waited for)
+	// are reported beside wall times: on a shared machine they say more
+	// about our own cost than the wall clock does.
+	cpuOf := map[string]time.Duration{}
 	run := func(root string, args ...string) time.Duration {
 		cmd := exec.Command(bin, append([]string{"--root", root, "--state", "/state"}, args...)...)
 		cmd.Stderr = os.Stderr
@@ -121,6 +127,7 @@ func main() {
 		if err != nil {
 			fatal(fmt.Errorf("nexis %v: %v\n%s", args, err, out))
 		}
+		cpuOf[root] = cpu(cmd.ProcessState)
 		return time.Since(t)
 	}
 	eval := run(filepath.Join(work, "root-eval"), "build", "--dry-run", cfgPath)
@@ -134,8 +141,16 @@ func main() {
 	fmt.Printf("nexis build -j %d:       %v  ratio to floor %.2f\n", *jobs, wallJ.Round(time.Millisecond), float64(wallJ)/float64(floor))
 	fmt.Printf("nexis build -j 1:       %v  ratio to floor %.2f\n", wall1.Round(time.Millisecond), float64(wall1)/float64(floor))
 	fmt.Printf("nothing to do:          %v\n", noop.Round(time.Millisecond))
-	fmt.Printf("overhead per build:     %.1f ms ((-j 1 - evaluation - floor) / %d)\n", (ms(wall1)-ms(eval)-ms(floor))/float64(*n), *n)
+	fmt.Printf("overhead per build:     %.1f ms wall ((-j 1 - evaluation - floor) / %d)\n", (ms(wall1)-ms(eval)-ms(floor))/float64(*n), *n)
+	evalCPU, cpu1 := cpuOf[filepath.Join(work, "root-eval")], cpuOf[filepath.Join(work, "root-1")]
+	fmt.Printf("CPU: floor %v, evaluation %v, -j 1 build %v\n", floorCPU.Round(time.Millisecond), evalCPU.Round(time.Millisecond), cpu1.Round(time.Millisecond))
+	fmt.Printf("overhead per build:     %.1f ms CPU ((-j 1 - evaluation - floor) / %d)\n", (ms(cpu1)-ms(evalCPU)-ms(floorCPU))/float64(*n), *n)
+	if out, err := os.ReadFile("/proc/loadavg"); err == nil {
+		fmt.Printf("load average after:     %s", out)
+	}
 }
+
+func cpu(ps *os.ProcessState) time.Duration { return ps.UserTime() + ps.SystemTime() }
 
 func sortedByName(ds []int) []int {
 	out := append([]int(nil), ds...)
