@@ -1,0 +1,203 @@
+package activate
+
+import (
+	"fmt"
+	"os"
+	"slices"
+	"time"
+
+	"github.com/nexisos/nexis/store"
+	"github.com/nexisos/nexis/store/storepath"
+)
+
+// Generations lists the profile's generations, oldest first.
+func (t *Target) Generations() ([]store.Generation, error) {
+	return t.Store.ListGenerations(Profile)
+}
+
+// Generation returns generation n.
+func (t *Target) Generation(n uint64) (store.Generation, error) {
+	g, ok, err := t.Store.GetGeneration(Profile, n)
+	if err != nil {
+		return g, err
+	}
+	if !ok {
+		return g, fmt.Errorf("there is no generation %d (see nexis generations list)", n)
+	}
+	return g, nil
+}
+
+// AddGeneration records sys as a new generation, a GC root with its
+// profile link. When the current generation already is sys, nothing is
+// added: switching an unchanged config makes no new generation.
+func (t *Target) AddGeneration(p storepath.Path, configHash string) (store.Generation, bool, error) {
+	gens, err := t.Generations()
+	if err != nil {
+		return store.Generation{}, false, err
+	}
+	cur, ok, err := t.Current()
+	if err != nil {
+		return store.Generation{}, false, err
+	}
+	if ok {
+		for _, g := range gens {
+			if g.Number == cur && g.Path == p {
+				// The profile link may be missing after a crash between
+				// the record and the link.
+				return g, false, t.setGenLink(g.Number, t.Store.Logical(p))
+			}
+		}
+	}
+	// A switch interrupted after recording its generation but before
+	// making it current finishes with that generation, not a new one.
+	if n := len(gens); n > 0 && gens[n-1].Path == p && gens[n-1].Number > cur {
+		return gens[n-1], false, t.setGenLink(gens[n-1].Number, t.Store.Logical(p))
+	}
+	next := uint64(1)
+	if len(gens) > 0 {
+		next = gens[len(gens)-1].Number + 1
+	}
+	// A number whose record was deleted may still have its link (a crash
+	// in the middle of a delete): numbers only grow.
+	for {
+		if _, err := os.Lstat(t.genLink(next)); err != nil {
+			break
+		}
+		next++
+	}
+	g := store.Generation{
+		Profile:      Profile,
+		Number:       next,
+		Path:         p,
+		Time:         time.Now().UTC(),
+		ConfigHash:   configHash,
+		NexisVersion: t.Version,
+	}
+	// The record (and root) first: a crash before the link leaves a
+	// rooted generation without a link, which the next switch repairs; a
+	// link without a record would point at collectable garbage.
+	if err := t.Store.PutGeneration(g); err != nil {
+		return g, false, fmt.Errorf("recording generation %d: %w", next, err)
+	}
+	if err := t.setGenLink(next, t.Store.Logical(p)); err != nil {
+		return g, false, err
+	}
+	return g, true, nil
+}
+
+// SetPinned pins or unpins generation n: a pinned generation survives
+// retention until it is unpinned.
+func (t *Target) SetPinned(n uint64, pinned bool) error {
+	g, err := t.Generation(n)
+	if err != nil {
+		return err
+	}
+	if g.Pinned == pinned {
+		return nil
+	}
+	g.Pinned = pinned
+	return t.Store.PutGeneration(g)
+}
+
+// DeleteGenerations drops generations: their records and roots, their
+// profile links. The current generation cannot be deleted.
+func (t *Target) DeleteGenerations(ns []uint64) error {
+	cur, _, err := t.Current()
+	if err != nil {
+		return err
+	}
+	for _, n := range ns {
+		if n == cur {
+			return fmt.Errorf("generation %d is the current one; switch to another first", n)
+		}
+		if _, err := t.Generation(n); err != nil {
+			return err
+		}
+	}
+	for _, n := range ns {
+		// The link first: once the root is gone its target may be
+		// collected, and a dangling link would be offered for rollback.
+		if err := removeEntry(t.genLink(n)); err != nil {
+			return fmt.Errorf("generation %d: %w", n, err)
+		}
+		if err := t.Store.DeleteGeneration(Profile, n); err != nil {
+			return fmt.Errorf("generation %d: %w", n, err)
+		}
+	}
+	return syncDir(t.ProfilesDir())
+}
+
+// OlderThan lists the generations created before now-d, except the
+// current one.
+func (t *Target) OlderThan(d time.Duration, now time.Time) ([]uint64, error) {
+	gens, err := t.Generations()
+	if err != nil {
+		return nil, err
+	}
+	cur, _, err := t.Current()
+	if err != nil {
+		return nil, err
+	}
+	var out []uint64
+	for _, g := range gens {
+		if g.Number != cur && g.Time.Before(now.Add(-d)) {
+			out = append(out, g.Number)
+		}
+	}
+	return out, nil
+}
+
+// Retention is what a retention pass keeps and drops.
+type Retention struct {
+	Keep []uint64 `json:"keep"`
+	Drop []uint64 `json:"drop"`
+}
+
+// PlanRetention keeps the keepLast newest generations, every pinned one
+// (in the store's records or in the config's pinned list) and the
+// current one; the others are to be dropped.
+func (t *Target) PlanRetention(keepLast int64, pinned []int64) (*Retention, error) {
+	gens, err := t.Generations()
+	if err != nil {
+		return nil, err
+	}
+	cur, _, err := t.Current()
+	if err != nil {
+		return nil, err
+	}
+	r := &Retention{}
+	for i, g := range gens {
+		newest := int64(len(gens)-i) <= keepLast
+		if newest || g.Pinned || g.Number == cur || slices.Contains(pinned, int64(g.Number)) {
+			r.Keep = append(r.Keep, g.Number)
+		} else {
+			r.Drop = append(r.Drop, g.Number)
+		}
+	}
+	return r, nil
+}
+
+// Previous is the newest generation older than the current one.
+func (t *Target) Previous() (uint64, error) {
+	gens, err := t.Generations()
+	if err != nil {
+		return 0, err
+	}
+	cur, ok, err := t.Current()
+	if err != nil {
+		return 0, err
+	}
+	if !ok {
+		return 0, fmt.Errorf("no generation is current yet: nothing to roll back")
+	}
+	var prev uint64
+	for _, g := range gens {
+		if g.Number < cur {
+			prev = g.Number
+		}
+	}
+	if prev == 0 {
+		return 0, fmt.Errorf("generation %d is the oldest there is: nothing to roll back to", cur)
+	}
+	return prev, nil
+}

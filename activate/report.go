@@ -1,0 +1,143 @@
+package activate
+
+import (
+	"fmt"
+	"io"
+	"strings"
+)
+
+// Print writes the whole plan, one change a line (dry-activate).
+func (p *Plan) Print(w io.Writer) {
+	fmt.Fprintf(w, "would activate %s", p.NewSystem)
+	if p.Generation != 0 {
+		fmt.Fprintf(w, " (generation %d)", p.Generation)
+	}
+	fmt.Fprintln(w)
+	if p.Empty() {
+		fmt.Fprintln(w, "nothing would change: the root already is this generation")
+	}
+	line := func(sign, what string) { fmt.Fprintf(w, "  %s %s\n", sign, what) }
+	if p.Static {
+		line("~", "/etc/static -> "+p.NewSystem+"/etc")
+	}
+	for _, r := range p.EtcChanged {
+		line("~", "/etc/"+r+" (new content through /etc/static)")
+	}
+	for _, r := range p.EtcLinks {
+		line("+", "/etc/"+r+" -> /etc/static/"+r)
+	}
+	for _, r := range p.EtcCopies {
+		line("+", "/etc/"+r+" (copy, mode "+p.etcWant[r].mode.Perm().String()+")")
+	}
+	if p.Localtime != "" {
+		line("~", "/etc/localtime -> "+p.Localtime)
+	}
+	for _, r := range p.EtcRemove {
+		line("-", "/etc/"+r)
+	}
+	for _, f := range p.AccountFiles {
+		line("~", "/etc/"+f)
+	}
+	a := p.Accounts
+	for _, u := range a.AddUsers {
+		line("+", "user "+u)
+	}
+	for _, u := range a.ChangeUsers {
+		line("~", "user "+u)
+	}
+	for _, u := range a.LockUsers {
+		line("-", "user "+u+" (locked, home kept)")
+	}
+	for _, g := range a.AddGroups {
+		line("+", "group "+g)
+	}
+	for _, g := range a.RemoveGroups {
+		line("-", "group "+g)
+	}
+	for _, u := range p.Homes {
+		line("+", "home "+a.Homes[u]+" of "+u)
+	}
+	for _, d := range p.RuntimeDirs {
+		line("+", "directory "+d)
+	}
+	for _, f := range p.Files {
+		line("+", f.Path+" ("+f.Type+", "+f.Why+")")
+	}
+	for _, f := range p.FilesRemove {
+		line("-", f)
+	}
+	for _, s := range p.SvcStart {
+		line("+", "service "+s+" (started)")
+	}
+	for _, s := range p.SvcChanged {
+		what := "file changed"
+		if contains(p.SvcRestart, s) {
+			what = "restarted"
+		}
+		line("~", "service "+s+" ("+what+")")
+	}
+	for _, s := range p.SvcStop {
+		line("-", "service "+s+" (stopped)")
+	}
+	for _, op := range append(append([]ServiceOp(nil), p.StopFirst...), p.StartAfter...) {
+		line("$", "dinitctl "+op.Verb+" "+op.Name)
+	}
+	for _, c := range p.Conflicts {
+		line("!", c.Path+": "+c.Reason+" (from "+c.Origin+"): left alone")
+	}
+}
+
+// Summary is the short account of what an activation changed.
+func (p *Plan) Summary() string {
+	var parts []string
+	nAdd := len(p.EtcLinks) + len(p.EtcCopies)
+	if n := nAdd + len(p.EtcRemove) + len(p.EtcChanged); n > 0 {
+		parts = append(parts, fmt.Sprintf("/etc: %d added, %d changed, %d removed", nAdd, len(p.EtcChanged), len(p.EtcRemove)))
+	}
+	a := p.Accounts
+	var acc []string
+	for _, x := range []struct {
+		sign string
+		l    []string
+	}{{"+", a.AddUsers}, {"~", a.ChangeUsers}, {"locked ", a.LockUsers}} {
+		for _, u := range x.l {
+			acc = append(acc, x.sign+u)
+		}
+	}
+	if len(acc) > 0 {
+		parts = append(parts, "users: "+strings.Join(acc, " "))
+	}
+	if n := len(p.Files) + len(p.FilesRemove); n > 0 {
+		parts = append(parts, fmt.Sprintf("files: %d placed, %d removed", len(p.Files), len(p.FilesRemove)))
+	}
+	var svc []string
+	for _, x := range []struct {
+		verb string
+		l    []string
+	}{{"start", p.SvcStart}, {"restart", p.SvcRestart}, {"stop", p.SvcStop}} {
+		if len(x.l) > 0 {
+			svc = append(svc, x.verb+" "+strings.Join(x.l, ","))
+		}
+	}
+	if len(svc) > 0 {
+		parts = append(parts, "services: "+strings.Join(svc, "; "))
+	}
+	if len(p.Conflicts) > 0 {
+		var cs []string
+		for _, c := range p.Conflicts {
+			cs = append(cs, c.Path)
+		}
+		parts = append(parts, fmt.Sprintf("%d left alone (not nexis's): %s", len(p.Conflicts), strings.Join(cs, " ")))
+	}
+	if len(parts) == 0 {
+		return "no changes"
+	}
+	return strings.Join(parts, "; ")
+}
+
+// ReportConflicts writes one warning per entry left alone.
+func (p *Plan) ReportConflicts(w io.Writer) {
+	for _, c := range p.Conflicts {
+		fmt.Fprintf(w, "nexis: warning: %s %s (from %s): left alone\n", c.Path, c.Reason, c.Origin)
+	}
+}

@@ -1,0 +1,113 @@
+package activate
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+)
+
+// State is what activation remembers of the live system, in
+// <state>/activation.json: which entries it manages (so it removes what a
+// generation drops, and never touches what it did not create) and which
+// services it started from which files.
+type State struct {
+	Version int `json:"version"`
+	// Status is "activating" from the moment an activation starts
+	// changing the root until it finished: a crash leaves it so, and
+	// `nexis activate --repair` runs the recorded generation again.
+	Status string `json:"status"`
+	// Generation is the generation being or last activated (0 for
+	// `nexis test` of an unrecorded system).
+	Generation uint64 `json:"generation"`
+	// System is the logical path of that system output.
+	System string `json:"system"`
+	// Etc are the /etc entries (relative paths) activation made: links
+	// through /etc/static, or copies.
+	Etc []string `json:"etc"`
+	// Files are the absolute paths of manifest files placed.
+	Files []string `json:"files"`
+	// Users and Groups activation declared; Locked are users a later
+	// generation dropped, kept with a locked password.
+	Users  []string `json:"users"`
+	Groups []string `json:"groups"`
+	Locked []string `json:"locked"`
+	// Services maps each service's name to the store file it was
+	// started from.
+	Services map[string]string `json:"services"`
+	// Dirs are directories activation created under /etc for its links,
+	// removed again when empty.
+	Dirs []string `json:"dirs"`
+}
+
+const (
+	statusActivating = "activating"
+	statusActive     = "active"
+)
+
+func (t *Target) statePath() string { return filepath.Join(t.StateDir, "activation.json") }
+
+// LoadState reads the record of the last activation (an empty one on a
+// root nexis never activated).
+func (t *Target) LoadState() (*State, error) {
+	st := &State{Version: 1, Services: map[string]string{}}
+	b, err := os.ReadFile(t.statePath())
+	if errors.Is(err, fs.ErrNotExist) {
+		return st, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("activation state: %w", err)
+	}
+	if err := json.Unmarshal(b, st); err != nil {
+		return nil, fmt.Errorf("activation state %s: %w", t.statePath(), err)
+	}
+	if st.Services == nil {
+		st.Services = map[string]string{}
+	}
+	return st, nil
+}
+
+func (t *Target) saveState(st *State) error {
+	for _, l := range [][]string{st.Etc, st.Files, st.Users, st.Groups, st.Locked, st.Dirs} {
+		sort.Strings(l)
+	}
+	b, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(t.StateDir, 0o755); err != nil {
+		return fmt.Errorf("state directory: %w", err)
+	}
+	return WriteFile(t.statePath(), append(b, '\n'), 0o644, nil)
+}
+
+// union returns the sorted union of string sets.
+func union(ls ...[]string) []string {
+	m := map[string]bool{}
+	for _, l := range ls {
+		for _, s := range l {
+			m[s] = true
+		}
+	}
+	return keys(m)
+}
+
+func keys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func setOf(l []string) map[string]bool {
+	m := make(map[string]bool, len(l))
+	for _, s := range l {
+		m[s] = true
+	}
+	return m
+}

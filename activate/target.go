@@ -1,0 +1,198 @@
+// Package activate turns a realised system output into the running
+// system: numbered generations and their profile links, /etc, users and
+// groups, dinit services, hooks, the GRUB menu, retention and rollback.
+//
+// It reads the system output (manifest.json, etc/) and never evaluates.
+// Everything it writes is under Target.Root (--root): the store paths it
+// links to are logical (/store/...), so they resolve inside the root once
+// the root is mounted as / — the checker resolves them the same way.
+//
+// Work is planned, then executed (restic's PlanPrune/Execute):
+// Target.Plan compares what is on disk with what the generation says and
+// lists every change; dry-activate prints the plan; Execute does exactly
+// the plan. Because the plan is made from the disk and not from the
+// previous generation alone, running it again after a crash (kill -9 at
+// any point) finishes the job: `nexis activate --repair`.
+package activate
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/nexisos/nexis/manifest"
+	"github.com/nexisos/nexis/store"
+	"github.com/nexisos/nexis/store/storepath"
+)
+
+// Profile is the name of the system profile.
+const Profile = "system"
+
+// Target is one machine to activate: a root directory, its store (open
+// for writing when something changes) and its state directory.
+type Target struct {
+	// Root is the physical directory the system lives in ("/" on a
+	// running machine).
+	Root string
+	// Store is the root's store.
+	Store *store.Store
+	// StateDir is the physical state directory (profiles, id map, the
+	// record of the last activation).
+	StateDir string
+	// Version is this nexis's version, recorded in new generations.
+	Version string
+}
+
+// path maps an absolute path of the target system to this machine.
+func (t *Target) path(p string) string { return filepath.Join(t.Root, filepath.FromSlash(p)) }
+
+// ProfilesDir holds system-N-link and system.
+func (t *Target) ProfilesDir() string { return filepath.Join(t.StateDir, "profiles") }
+
+func (t *Target) genLink(n uint64) string {
+	return filepath.Join(t.ProfilesDir(), fmt.Sprintf("%s-%d-link", Profile, n))
+}
+
+// System is one realised system output.
+type System struct {
+	Path     storepath.Path
+	Logical  string // its logical path, the target of the links
+	Physical string // where it is on this machine
+	Manifest *manifest.Manifest
+}
+
+// LoadSystem reads the manifest of a valid system output.
+func (t *Target) LoadSystem(p storepath.Path) (*System, error) {
+	ok, err := t.Store.IsValid(p)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, fmt.Errorf("%s is not a valid store path: realise it first (nexis build)", t.Store.Logical(p))
+	}
+	phys := t.Store.Physical(p)
+	f, err := os.Open(filepath.Join(phys, "manifest.json"))
+	if err != nil {
+		return nil, fmt.Errorf("%s is not a system output: %w", t.Store.Logical(p), err)
+	}
+	defer f.Close()
+	m, err := manifest.Decode(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", t.Store.Logical(p), err)
+	}
+	return &System{Path: p, Logical: t.Store.Logical(p), Physical: phys, Manifest: m}, nil
+}
+
+// storeFile maps a logical store path (the manifest's sources) to this
+// machine, refusing anything outside the store.
+func (t *Target) storeFile(logical string) (string, error) {
+	p, rest, err := storepath.Parse(t.Store.LogicalDir(), logical)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", logical, err)
+	}
+	return t.Store.Physical(p) + filepath.FromSlash(rest), nil
+}
+
+// Lock serialises every command that changes the target; it is held
+// until the process exits or Unlock.
+type Lock struct{ f *os.File }
+
+// LockTarget takes the target's activation lock, waiting for another
+// nexis that holds it.
+func (t *Target) LockTarget() (*Lock, error) {
+	if err := os.MkdirAll(t.StateDir, 0o755); err != nil {
+		return nil, fmt.Errorf("state directory: %w", err)
+	}
+	f, err := os.OpenFile(filepath.Join(t.StateDir, "activate.lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("activation lock: %w", err)
+	}
+	for {
+		err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("activation lock: %w", err)
+	}
+	return &Lock{f: f}, nil
+}
+
+// Unlock releases the lock.
+func (l *Lock) Unlock() {
+	if l != nil && l.f != nil {
+		l.f.Close()
+		l.f = nil
+	}
+}
+
+// Profiles.
+
+// SetProfileLink makes system-N-link point at sys (logical).
+func (t *Target) setGenLink(n uint64, logical string) error {
+	if err := os.MkdirAll(t.ProfilesDir(), 0o755); err != nil {
+		return fmt.Errorf("profiles: %w", err)
+	}
+	if cur, err := os.Readlink(t.genLink(n)); err == nil && cur == logical {
+		return nil
+	}
+	return Symlink(logical, t.genLink(n))
+}
+
+// SetCurrent makes generation n the profile's current one by renaming a
+// new system link over the old one.
+func (t *Target) SetCurrent(n uint64) error {
+	want := filepath.Base(t.genLink(n))
+	link := filepath.Join(t.ProfilesDir(), Profile)
+	if cur, err := os.Readlink(link); err == nil && cur == want {
+		return nil
+	}
+	if _, err := os.Lstat(t.genLink(n)); err != nil {
+		return fmt.Errorf("generation %d has no profile link: %w", n, err)
+	}
+	return Symlink(want, link)
+}
+
+// Current is the generation the profile points at (0, false when none).
+func (t *Target) Current() (uint64, bool, error) {
+	s, err := os.Readlink(filepath.Join(t.ProfilesDir(), Profile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("profile: %w", err)
+	}
+	n, ok := parseGenLink(s)
+	if !ok {
+		return 0, false, fmt.Errorf("profile link %s points at %q, not a generation link", Profile, s)
+	}
+	return n, true, nil
+}
+
+func parseGenLink(s string) (uint64, bool) {
+	s = path.Base(s)
+	rest, ok := strings.CutPrefix(s, Profile+"-")
+	if !ok {
+		return 0, false
+	}
+	num, ok := strings.CutSuffix(rest, "-link")
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(num, 10, 64)
+	return n, err == nil && n > 0
+}
+
+// parseLogical parses a logical store path (with an optional rest).
+func parseLogical(t *Target, logical string) (storepath.Path, string, error) {
+	return storepath.Parse(t.Store.LogicalDir(), logical)
+}

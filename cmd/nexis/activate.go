@@ -1,0 +1,204 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/nexisos/nexis/activate"
+	"github.com/nexisos/nexis/builtins"
+	"github.com/nexisos/nexis/realise"
+	"github.com/nexisos/nexis/store"
+	"github.com/nexisos/nexis/store/storepath"
+)
+
+// Flags shared by the commands that activate.
+var actFlags struct {
+	live     bool
+	force    bool
+	noHooks  bool
+	dinitctl string
+	jobs     int
+	repair   bool
+	json     bool
+}
+
+// addActivateFlags adds the flags of every command that changes the root.
+func addActivateFlags(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.BoolVar(&actFlags.live, "live", false, "control running services through dinitctl (default: when --root is /)")
+	f.BoolVar(&actFlags.force, "force", false, "replace /etc entries and files nexis did not create (default: leave them and report them)")
+	f.BoolVar(&actFlags.noHooks, "no-hooks", false, "do not run the pre_switch and post_switch hooks")
+	f.StringVar(&actFlags.dinitctl, "dinitctl", "dinitctl", "the dinit control `PROGRAM`")
+}
+
+func init() {
+	cmd := &cobra.Command{
+		Use:   "activate",
+		Short: "Activate the current generation again, or finish an interrupted activation",
+		Long: `Make the root match the current generation again: what a switch does,
+without evaluating or building. With --repair, finish the activation a
+crash (kill -9, power loss) interrupted: the root ends up exactly as the
+generation it was activating says.`,
+		Args: cobra.NoArgs,
+		RunE: runActivate,
+	}
+	cmd.Flags().BoolVar(&actFlags.repair, "repair", false, "finish the activation a crash interrupted")
+	addActivateFlags(cmd)
+	rootCmd.AddCommand(cmd)
+}
+
+func runActivate(cmd *cobra.Command, args []string) error {
+	t, done, err := openTarget()
+	if err != nil {
+		return err
+	}
+	defer done()
+	o := switchOptions(activate.ModeSwitch, "")
+	var res *activate.Result
+	if actFlags.repair {
+		res, err = t.Repair(o)
+	} else {
+		cur, ok, cerr := t.Current()
+		if cerr != nil {
+			return cerr
+		}
+		if !ok {
+			return fmt.Errorf("no generation is current on %s: run nexis switch", flagRoot)
+		}
+		res, err = t.SwitchTo(cur, o)
+	}
+	if err != nil {
+		return err
+	}
+	printResult(t, res, nil)
+	return nil
+}
+
+// openTarget opens the root's store for writing and takes the
+// activation lock; done releases both.
+func openTarget() (*activate.Target, func(), error) {
+	st, err := openStore()
+	if err != nil {
+		return nil, nil, err
+	}
+	t := &activate.Target{Root: flagRoot, Store: st, StateDir: physicalStateDir(), Version: version}
+	lk, err := t.LockTarget()
+	if err != nil {
+		st.Close()
+		return nil, nil, err
+	}
+	return t, func() { lk.Unlock(); st.Close() }, nil
+}
+
+func switchOptions(mode activate.Mode, configHash string) activate.SwitchOptions {
+	live := actFlags.live || filepath.Clean(flagRoot) == "/"
+	return activate.SwitchOptions{
+		Options:    activate.Options{Live: live, Force: actFlags.force, Hooks: !actFlags.noHooks},
+		Mode:       mode,
+		ConfigHash: configHash,
+		Out:        os.Stderr,
+		Dinitctl:   actFlags.dinitctl,
+		Cleanup:    autoCleanup,
+	}
+}
+
+// autoCleanup is what [nexis.generations] auto_cleanup runs after
+// retention dropped generations (nil until the collector is wired in).
+var autoCleanup func() error
+
+// realiseConfig evaluates the config and realises its system, as nexis
+// build does: nothing is activated from an unbuilt or half-built system.
+func realiseConfig(st *store.Store, args []string) (storepath.Path, string, error) {
+	sys, err := evaluate(args)
+	if err != nil {
+		return storepath.Path{}, "", err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	rep := realise.NewReporter(os.Stderr, false)
+	jobs := actFlags.jobs
+	if jobs <= 0 {
+		jobs = runtime.NumCPU()
+	}
+	res, err := realise.Build(ctx, st, []*builtins.Derivation{sys.Drv}, realise.Options{
+		Jobs:         jobs,
+		LogDir:       filepath.Join(physicalStateDir(), "logs"),
+		SandboxPaths: sandboxPaths(sys),
+		Reporter:     rep,
+	})
+	realise.CloseReporter(rep)
+	if err != nil {
+		if res != nil && len(res.Failures) > 0 {
+			for _, f := range res.Failures {
+				fmt.Fprintf(os.Stderr, "nexis: failed: %s\n", f.Drv.FullName())
+			}
+		}
+		if errors.Is(err, realise.ErrFailed) {
+			return storepath.Path{}, "", fmt.Errorf("the system was not built, nothing was activated: %w", err)
+		}
+		return storepath.Path{}, "", err
+	}
+	p, _, err := storepath.Parse(st.LogicalDir(), sys.Drv.Out())
+	if err != nil {
+		return storepath.Path{}, "", err
+	}
+	return p, sys.Drv.ID(), nil
+}
+
+// printResult prints the short summary every changing command ends with.
+func printResult(t *activate.Target, res *activate.Result, prev *activate.System) {
+	g := res.Generation
+	switch {
+	case g.Number == 0:
+		fmt.Printf("activated %s (not a generation)\n", res.Plan.NewSystem)
+	case res.New:
+		fmt.Printf("generation %d (new): %s\n", g.Number, t.Store.Logical(g.Path))
+	default:
+		fmt.Printf("generation %d: %s\n", g.Number, t.Store.Logical(g.Path))
+	}
+	if prev != nil && res.Plan != nil && prev.Logical != res.Plan.NewSystem {
+		if sys, err := t.LoadSystem(res.Plan.System.Path); err == nil {
+			if d, err := t.DiffSystems(prev, sys, false); err == nil {
+				fmt.Printf("  %s\n", d.Short())
+			}
+		}
+	}
+	if res.Plan != nil {
+		fmt.Printf("  %s\n", res.Plan.Summary())
+		res.Plan.ReportConflicts(os.Stderr)
+	}
+	if r := res.Retention; r != nil && len(r.Drop) > 0 {
+		fmt.Printf("  retention: dropped generation(s) %v, kept %v\n", r.Drop, r.Keep)
+		if res.Cleaned {
+			fmt.Printf("  auto_cleanup: collected garbage\n")
+		}
+	}
+	if b := res.Boot; b != nil && !b.Skipped {
+		fmt.Printf("  boot menu: %d entries, default generation %d\n", len(b.Entries), b.Default)
+	}
+}
+
+// activeSystem is the system the last activation made live, or nil.
+func activeSystem(t *activate.Target) *activate.System {
+	st, err := t.LoadState()
+	if err != nil || st.System == "" {
+		return nil
+	}
+	p, _, err := storepath.Parse(t.Store.LogicalDir(), st.System)
+	if err != nil {
+		return nil
+	}
+	sys, err := t.LoadSystem(p)
+	if err != nil {
+		return nil
+	}
+	return sys
+}

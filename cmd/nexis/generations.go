@@ -1,0 +1,265 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/nexisos/nexis/activate"
+)
+
+var genFlags struct {
+	json      bool
+	olderThan string
+}
+
+var generationsCmd = &cobra.Command{
+	Use:   "generations",
+	Short: "List, compare, delete and pin system generations",
+}
+
+func init() {
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List the generations, the current one marked",
+		Args:  cobra.NoArgs,
+		RunE:  runGenList,
+	}
+	list.Flags().BoolVar(&genFlags.json, "json", false, "print JSON")
+	diff := &cobra.Command{
+		Use:   "diff A B",
+		Short: "Show what changed from generation A to B: packages, files, services, closure size",
+		Args:  cobra.ExactArgs(2),
+		RunE:  runGenDiff,
+	}
+	diff.Flags().BoolVar(&genFlags.json, "json", false, "print JSON")
+	del := &cobra.Command{
+		Use:   "delete N... | --older-than D",
+		Short: "Delete generations: their roots go, the garbage collector frees their paths",
+		Long: `Delete the named generations, or with --older-than those created more than
+D ago (30d, 12h, 90m). The current generation is never deleted. The boot
+menu is rewritten without them.`,
+		RunE: runGenDelete,
+	}
+	del.Flags().StringVar(&genFlags.olderThan, "older-than", "", "delete generations older than `D` (e.g. 30d, 12h)")
+	pin := &cobra.Command{
+		Use:   "pin N...",
+		Short: "Keep generations whatever keep_last says",
+		Args:  cobra.MinimumNArgs(1),
+		RunE:  func(cmd *cobra.Command, args []string) error { return runGenPin(args, true) },
+	}
+	unpin := &cobra.Command{
+		Use:   "unpin N...",
+		Short: "Let retention drop generations again",
+		Args:  cobra.MinimumNArgs(1),
+		RunE:  func(cmd *cobra.Command, args []string) error { return runGenPin(args, false) },
+	}
+	generationsCmd.AddCommand(list, diff, del, pin, unpin)
+	rootCmd.AddCommand(generationsCmd)
+}
+
+func genNumbers(args []string) ([]uint64, error) {
+	var out []uint64
+	for _, a := range args {
+		n, err := strconv.ParseUint(a, 10, 64)
+		if err != nil || n == 0 {
+			return nil, fmt.Errorf("%q is not a generation number (see nexis generations list)", a)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// openTargetRead opens the target for queries: no lock is taken.
+func openTargetRead() (*activate.Target, func(), error) {
+	st, err := openStoreRead()
+	if err != nil {
+		return nil, nil, err
+	}
+	t := &activate.Target{Root: flagRoot, Store: st, StateDir: physicalStateDir(), Version: version}
+	return t, func() { st.Close() }, nil
+}
+
+type genJSON struct {
+	Number       uint64    `json:"number"`
+	Path         string    `json:"path"`
+	Time         time.Time `json:"time"`
+	ConfigHash   string    `json:"config_hash"`
+	NexisVersion string    `json:"nexis_version"`
+	Pinned       bool      `json:"pinned"`
+	Current      bool      `json:"current"`
+	Active       bool      `json:"active"`
+}
+
+func runGenList(cmd *cobra.Command, args []string) error {
+	t, done, err := openTargetRead()
+	if err != nil {
+		return err
+	}
+	defer done()
+	gens, err := t.Generations()
+	if err != nil {
+		return err
+	}
+	cur, _, err := t.Current()
+	if err != nil {
+		return err
+	}
+	st, err := t.LoadState()
+	if err != nil {
+		return err
+	}
+	out := []genJSON{}
+	for _, g := range gens {
+		out = append(out, genJSON{
+			Number: g.Number, Path: t.Store.Logical(g.Path), Time: g.Time.UTC(), ConfigHash: g.ConfigHash,
+			NexisVersion: g.NexisVersion, Pinned: g.Pinned, Current: g.Number == cur,
+			Active: st.System == t.Store.Logical(g.Path),
+		})
+	}
+	if genFlags.json {
+		return printJSON(out)
+	}
+	if len(out) == 0 {
+		fmt.Println("no generations yet: nexis switch makes the first")
+		return nil
+	}
+	for _, g := range out {
+		var flags []string
+		if g.Current {
+			flags = append(flags, "current")
+		}
+		if g.Active {
+			flags = append(flags, "active")
+		}
+		if g.Pinned {
+			flags = append(flags, "pinned")
+		}
+		mark := " "
+		if g.Current {
+			mark = "*"
+		}
+		fmt.Printf("%s %4d  %s  %s", mark, g.Number, g.Time.Local().Format("2006-01-02 15:04:05"), g.Path)
+		if len(flags) > 0 {
+			fmt.Printf("  (%s)", strings.Join(flags, ", "))
+		}
+		fmt.Println()
+	}
+	return nil
+}
+
+func runGenDiff(cmd *cobra.Command, args []string) error {
+	ns, err := genNumbers(args)
+	if err != nil {
+		return err
+	}
+	t, done, err := openTargetRead()
+	if err != nil {
+		return err
+	}
+	defer done()
+	var syss [2]*activate.System
+	for i, n := range ns {
+		g, err := t.Generation(n)
+		if err != nil {
+			return err
+		}
+		if syss[i], err = t.LoadSystem(g.Path); err != nil {
+			return fmt.Errorf("generation %d: %w", n, err)
+		}
+	}
+	d, err := t.DiffSystems(syss[0], syss[1], true)
+	if err != nil {
+		return err
+	}
+	if genFlags.json {
+		return printJSON(d)
+	}
+	fmt.Printf("generation %d -> %d\n", ns[0], ns[1])
+	d.Print(os.Stdout)
+	return nil
+}
+
+// parseGenAge reads 30d, 12h, 90m, or any Go duration.
+func parseGenAge(s string) (time.Duration, error) {
+	if d, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.ParseUint(d, 10, 32)
+		if err == nil {
+			return time.Duration(n) * 24 * time.Hour, nil
+		}
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("--older-than %q: want a duration such as 30d, 12h or 90m", s)
+	}
+	return d, nil
+}
+
+func runGenDelete(cmd *cobra.Command, args []string) error {
+	if (len(args) == 0) == (genFlags.olderThan == "") {
+		return fmt.Errorf("name the generations to delete, or give --older-than (not both)")
+	}
+	var ns []uint64
+	var age time.Duration
+	var err error
+	if genFlags.olderThan != "" {
+		if age, err = parseGenAge(genFlags.olderThan); err != nil {
+			return err
+		}
+	} else if ns, err = genNumbers(args); err != nil {
+		return err
+	}
+	t, done, err := openTarget()
+	if err != nil {
+		return err
+	}
+	defer done()
+	if genFlags.olderThan != "" {
+		if ns, err = t.OlderThan(age, time.Now()); err != nil {
+			return err
+		}
+	}
+	if len(ns) == 0 {
+		fmt.Println("no generation to delete")
+		return nil
+	}
+	if err := t.DeleteGenerations(ns); err != nil {
+		return err
+	}
+	fmt.Printf("deleted generation(s) %v; nexis gc frees what only they used\n", ns)
+	rep, err := t.WriteBootMenu()
+	if err != nil {
+		return fmt.Errorf("boot menu: %w", err)
+	}
+	if !rep.Skipped {
+		fmt.Printf("  boot menu: %d entries, default generation %d\n", len(rep.Entries), rep.Default)
+	}
+	return nil
+}
+
+func runGenPin(args []string, pinned bool) error {
+	ns, err := genNumbers(args)
+	if err != nil {
+		return err
+	}
+	t, done, err := openTarget()
+	if err != nil {
+		return err
+	}
+	defer done()
+	for _, n := range ns {
+		if err := t.SetPinned(n, pinned); err != nil {
+			return err
+		}
+	}
+	verb := "pinned"
+	if !pinned {
+		verb = "unpinned"
+	}
+	fmt.Printf("%s generation(s) %v\n", verb, ns)
+	return nil
+}

@@ -1,0 +1,74 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/nexisos/nexis/activate"
+)
+
+var switchFlags struct {
+	generation uint64
+}
+
+func init() {
+	cmd := &cobra.Command{
+		Use:   "switch [CONFIG]",
+		Short: "Build the config and make it the running system and the boot default",
+		Long: `Evaluate the config, realise its system, record it as a new generation
+(none when it already is the current one), activate it on the root and
+make it the boot default. Generations beyond [nexis.generations]
+keep_last lose their roots (pinned ones stay); with auto_cleanup the
+garbage collector runs after.
+
+--generation N switches to an existing generation instead: nothing is
+evaluated or built.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if cmd.Flags().Changed("generation") {
+				return switchToGeneration(switchFlags.generation, activate.ModeSwitch)
+			}
+			return switchConfig(args, activate.ModeSwitch)
+		},
+	}
+	cmd.Flags().Uint64Var(&switchFlags.generation, "generation", 0, "switch to generation `N` (see nexis generations list)")
+	cmd.Flags().IntVarP(&actFlags.jobs, "jobs", "j", 0, "run `N` builds at once (default: the number of cores)")
+	addActivateFlags(cmd)
+	addEvalFlags(cmd)
+	rootCmd.AddCommand(cmd)
+}
+
+// switchConfig evaluates, realises and switches in mode.
+func switchConfig(args []string, mode activate.Mode) error {
+	t, done, err := openTarget()
+	if err != nil {
+		return err
+	}
+	defer done()
+	p, hash, err := realiseConfig(t.Store, args)
+	if err != nil {
+		return err
+	}
+	prev := activeSystem(t)
+	res, err := t.Switch(p, switchOptions(mode, hash))
+	if err != nil {
+		return err
+	}
+	printResult(t, res, prev)
+	return nil
+}
+
+// switchToGeneration switches to a recorded generation.
+func switchToGeneration(n uint64, mode activate.Mode) error {
+	t, done, err := openTarget()
+	if err != nil {
+		return err
+	}
+	defer done()
+	prev := activeSystem(t)
+	res, err := t.SwitchTo(n, switchOptions(mode, ""))
+	if err != nil {
+		return err
+	}
+	printResult(t, res, prev)
+	return nil
+}
