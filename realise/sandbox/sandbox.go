@@ -118,7 +118,9 @@ func Run(ctx context.Context, spec *Spec, log io.Writer) error {
 	cmd := &exec.Cmd{
 		Path:       self,
 		Args:       []string{InitArg0},
-		Env:        []string{},
+		// One P and no collector: the init is short-lived and single-minded,
+		// and a Go runtime sized for the machine costs more than its work.
+		Env:        []string{"GOMAXPROCS=1", "GOGC=off"},
 		Stdout:     log,
 		Stderr:     log,
 		ExtraFiles: []*os.File{specR, statusW},
