@@ -116,8 +116,8 @@ func Run(ctx context.Context, spec *Spec, log io.Writer) error {
 		flags |= syscall.CLONE_NEWNET
 	}
 	cmd := &exec.Cmd{
-		Path:       self,
-		Args:       []string{InitArg0},
+		Path: self,
+		Args: []string{InitArg0},
 		// One P and no collector: the init is short-lived and single-minded,
 		// and a Go runtime sized for the machine costs more than its work.
 		Env:        []string{"GOMAXPROCS=1", "GOGC=off"},
