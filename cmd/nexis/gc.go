@@ -3,12 +3,14 @@ package main
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
 	"golang.org/x/term"
 
 	"github.com/nexisos/nexis/store"
@@ -64,6 +66,11 @@ registered (moved to the trash with --repair).`,
 func finishInterruptedGC() {
 	dir := physicalStoreDir()
 	if _, err := os.Stat(store.GCMarkerIn(dir)); err != nil {
+		return
+	}
+	// A user who cannot write the store leaves the work to one who can,
+	// without a warning on every command.
+	if unix.Access(filepath.Join(dir, ".nexis"), unix.W_OK) != nil {
 		return
 	}
 	progress := gcProgress()
@@ -125,7 +132,7 @@ func runGC(cmd *cobra.Command, args []string) error {
 			return err
 		}
 	}
-	endProgress(opts)
+	endProgress()
 	st.Seconds = time.Since(t0).Seconds()
 	if gcFlags.json {
 		return printJSON(st)
@@ -170,7 +177,7 @@ func runGCFull(s *store.Store, opts gc.Options, t0 time.Time) error {
 			return err
 		}
 	}
-	endProgress(opts)
+	endProgress()
 	rep.Seconds = time.Since(t0).Seconds()
 	if gcFlags.json {
 		if err := printJSON(rep); err != nil {
@@ -221,7 +228,7 @@ func gcProgress() func(phase string, done, total int) {
 	}
 }
 
-func endProgress(opts gc.Options) {
+func endProgress() {
 	if term.IsTerminal(int(os.Stderr.Fd())) {
 		fmt.Fprint(os.Stderr, "\r\033[K")
 	}
