@@ -7,6 +7,11 @@
 // input closure only) and registers atomically: a failed or interrupted
 // build registers nothing.
 //
+// Every output a Build looks at or makes, and every source it adds, is a
+// temporary root of this process (store.AddTempRoots) before it is
+// checked or registered, so a collection running beside the build never
+// takes what the build is about to use.
+//
 // Builders named "builtin:…" run in this process: fetchurl, fetchgit,
 // write_file and system. Everything else is a program run in the sandbox
 // with the derivation's args and a cleared environment.

@@ -123,6 +123,12 @@ func (s *scheduler) run(d *builtins.Derivation) (Status, error) {
 	if err := s.ctx.Err(); err != nil {
 		return Cancelled, context.Cause(s.ctx)
 	}
+	// Temporary roots first, validity second (the store's protocol): from
+	// here on no collector takes d's outputs, whether they are valid now
+	// or registered by this goal later, while this process lives.
+	if err := s.tempRoot(d); err != nil {
+		return Failed, s.fail(d, err, nil)
+	}
 	valid, err := outputsValid(s.st, d)
 	if err != nil {
 		return Failed, s.fail(d, err, nil)
@@ -215,6 +221,22 @@ func (s *scheduler) fail(d *builtins.Derivation, err error, log *buildLog) error
 	return f
 }
 
+// tempRoot makes d's outputs temporary roots of this process.
+func (s *scheduler) tempRoot(d *builtins.Derivation) error {
+	ps := make([]storepath.Path, 0, len(d.Outputs))
+	for _, o := range d.Outputs {
+		p, err := outputPath(d, o)
+		if err != nil {
+			return err
+		}
+		ps = append(ps, p)
+	}
+	if err := s.st.AddTempRoots(ps...); err != nil {
+		return fmt.Errorf("protecting %s from garbage collection: %w", d.Out(), err)
+	}
+	return nil
+}
+
 // addSource puts a path() source into the store, once per run. Its
 // store path was computed at evaluation from the same contents; a
 // different result means the file changed since.
@@ -230,6 +252,10 @@ func (s *scheduler) addSource(src *builtins.Source) error {
 		p, _, err := storepath.Parse(s.st.LogicalDir(), src.Path)
 		if err != nil {
 			o.err = fmt.Errorf("source %s: %w", src.Display, err)
+			return
+		}
+		if err := s.st.AddTempRoots(p); err != nil {
+			o.err = fmt.Errorf("protecting source %s from garbage collection: %w", src.Display, err)
 			return
 		}
 		if ok, err := s.st.IsValid(p); err != nil || ok {
