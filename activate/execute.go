@@ -51,6 +51,9 @@ func (t *Target) Execute(p *Plan, x Exec) error {
 			return err
 		}
 	}
+	if err := t.privateSecrets(m); err != nil {
+		return err
+	}
 	if p.Empty() {
 		return t.postHooks(p, x)
 	}
@@ -429,4 +432,33 @@ func runShown(cmd *exec.Cmd, name string, out io.Writer) error {
 	}()
 	wg.Wait()
 	return cmd.Wait()
+}
+
+// privateSecrets makes the store sources of the generation's secrets
+// readable by root only before anything is copied from them.
+func (t *Target) privateSecrets(m *manifest.Manifest) error {
+	var srcs []string
+	for _, u := range m.Users {
+		if u.PasswordHashFile != "" {
+			srcs = append(srcs, u.PasswordHashFile)
+		}
+	}
+	for _, f := range m.Files {
+		if f.Secret {
+			srcs = append(srcs, f.Source)
+		}
+	}
+	for _, s := range srcs {
+		p, rest, err := parseLogical(t, s)
+		if err != nil {
+			return err
+		}
+		if rest != "" {
+			continue
+		}
+		if err := t.Store.MakePrivate(p); err != nil {
+			return fmt.Errorf("secret %s: %w", s, err)
+		}
+	}
+	return nil
 }

@@ -254,7 +254,7 @@ func (t *Target) Plan(sys *System, opts Options) (*Plan, error) {
 		wantFiles[f.Path] = true
 	}
 	for _, f := range st.Files {
-		if wantFiles[f] {
+		if wantFiles[f] || underAny(f, acc.LockedHomes) {
 			continue
 		}
 		if fi, err := os.Lstat(t.path(f)); err == nil && !fi.IsDir() {
@@ -521,4 +521,14 @@ func (t *Target) fileState(f manifest.File, acc *Accounts, managed, force bool) 
 		return "", "exists and nexis did not create it (force = true in the config, or --force, replaces it)", nil
 	}
 	return "changed", "", nil
+}
+
+// underAny reports whether p is inside one of dirs.
+func underAny(p string, dirs []string) bool {
+	for _, d := range dirs {
+		if d != "/" && strings.HasPrefix(p, strings.TrimSuffix(d, "/")+"/") {
+			return true
+		}
+	}
+	return false
 }

@@ -36,8 +36,9 @@ type SwitchOptions struct {
 	// Dinitctl overrides the service control program.
 	Dinitctl string
 	// Cleanup, when set, runs after retention dropped generations and the
-	// config asks for auto_cleanup (the garbage collector).
-	Cleanup func() error
+	// config asks for auto_cleanup (the garbage collector); it returns a
+	// summary of what it freed.
+	Cleanup func(*store.Store) (string, error)
 }
 
 // Result is what a switch did.
@@ -49,7 +50,8 @@ type Result struct {
 	Plan      *Plan
 	Boot      *BootReport
 	Retention *Retention
-	Cleaned   bool
+	// Cleaned is the cleanup's summary ("" when it did not run).
+	Cleaned string
 }
 
 // Switch makes the realised system at p the target's system as mode says.
@@ -124,10 +126,11 @@ func (t *Target) finish(sys *System, res *Result, o SwitchOptions) error {
 		return fmt.Errorf("boot menu: %w", err)
 	}
 	if len(ret.Drop) > 0 && pol.AutoCleanup && o.Cleanup != nil {
-		if err := o.Cleanup(); err != nil {
+		sum, err := o.Cleanup(t.Store)
+		if err != nil {
 			return fmt.Errorf("auto_cleanup: %w", err)
 		}
-		res.Cleaned = true
+		res.Cleaned = sum
 	}
 	return nil
 }

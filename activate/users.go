@@ -218,6 +218,9 @@ type Accounts struct {
 	GID map[string]int64
 	// Homes to create: user → home.
 	Homes map[string]string
+	// LockedHomes are the homes of locked users: kept with what is in
+	// them, home files included.
+	LockedHomes []string
 }
 
 func allocate(used map[int64]bool, system bool) (int64, error) {
@@ -460,9 +463,11 @@ func (t *Target) planAccounts(m *manifest.Manifest, st *State) (*Accounts, error
 		if declaredU[n] {
 			continue
 		}
-		if _, ok := pw.ents[n]; !ok {
+		pe, ok := pw.ents[n]
+		if !ok {
 			continue
 		}
+		a.LockedHomes = append(a.LockedHomes, pe.Home)
 		se, ok := sp.ents[n]
 		if !ok {
 			se = &spEnt{Name: n, Rest: []string{today, "0", "99999", "7", "", "", ""}}
@@ -546,4 +551,14 @@ func pwByUID(d *db[pwEnt], uid int64) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// HasBaseAccount reports whether name is a base user (or group) with id.
+func HasBaseAccount(user bool, name, id string) bool {
+	if user {
+		b := baseUser(name)
+		return b != nil && strconv.FormatInt(b.UID, 10) == id
+	}
+	g, ok := baseGroups[name]
+	return ok && strconv.FormatInt(g, 10) == id
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/nexisos/nexis/builtins"
 	"github.com/nexisos/nexis/realise"
 	"github.com/nexisos/nexis/store"
+	"github.com/nexisos/nexis/store/gc"
 	"github.com/nexisos/nexis/store/storepath"
 )
 
@@ -111,8 +112,14 @@ func switchOptions(mode activate.Mode, configHash string) activate.SwitchOptions
 }
 
 // autoCleanup is what [nexis.generations] auto_cleanup runs after
-// retention dropped generations (nil until the collector is wired in).
-var autoCleanup func() error
+// retention dropped generations: a collection, trash emptied.
+func autoCleanup(st *store.Store) (string, error) {
+	s, err := gc.Run(st, gc.Options{})
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%d paths, %s freed", s.Paths, humanBytes(s.Bytes)), nil
+}
 
 // realiseConfig evaluates the config and realises its system, as nexis
 // build does: nothing is activated from an unbuilt or half-built system.
@@ -177,8 +184,8 @@ func printResult(t *activate.Target, res *activate.Result, prev *activate.System
 	}
 	if r := res.Retention; r != nil && len(r.Drop) > 0 {
 		fmt.Printf("  retention: dropped generation(s) %v, kept %v\n", r.Drop, r.Keep)
-		if res.Cleaned {
-			fmt.Printf("  auto_cleanup: collected garbage\n")
+		if res.Cleaned != "" {
+			fmt.Printf("  auto_cleanup: %s\n", res.Cleaned)
 		}
 	}
 	if b := res.Boot; b != nil && !b.Skipped {
