@@ -1,0 +1,355 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nexisos/nexis/store"
+	"github.com/nexisos/nexis/store/archive"
+	"github.com/nexisos/nexis/store/sign"
+	"github.com/nexisos/nexis/store/storepath"
+)
+
+// Substituter fetches store paths from binary caches instead of building
+// them. It remembers every record it looked up for its lifetime (one
+// build), so that overlapping closures are asked for once.
+type Substituter struct {
+	// Sources are asked in order; the first with a trusted record wins.
+	Sources []Source
+	// Trusted decides which records are accepted.
+	Trusted *sign.Trusted
+	// Jobs is the number of parallel requests (default 16).
+	Jobs int
+	// Progress, when set, is told about downloads as they finish.
+	Progress func(SubstituteProgress)
+
+	run sync.Mutex // one Substitute at a time: concurrent closures overlap
+
+	mu      sync.Mutex
+	lookups map[string]*lookup
+	checked map[Source]*sourceCheck
+}
+
+// SubstituteProgress is the state of one Substitute call.
+type SubstituteProgress struct {
+	Paths, TotalPaths int
+	// Bytes are stored (compressed) bytes downloaded.
+	Bytes, TotalBytes int64
+}
+
+// SubstituteStats say what Substitute did.
+type SubstituteStats struct {
+	Paths int
+	Bytes int64
+	// From names the caches used.
+	From []string
+}
+
+type lookup struct {
+	done chan struct{}
+	info *Info
+	src  Source
+	err  error
+}
+
+type sourceCheck struct {
+	once sync.Once
+	err  error
+}
+
+// NewSubstituter opens the caches at urls.
+func NewSubstituter(urls []string, trusted *sign.Trusted) (*Substituter, error) {
+	s := &Substituter{Trusted: trusted}
+	for _, u := range urls {
+		src, err := OpenSource(u)
+		if err != nil {
+			return nil, err
+		}
+		s.Sources = append(s.Sources, src)
+	}
+	return s, nil
+}
+
+func (s *Substituter) jobs() int {
+	if s.Jobs <= 0 {
+		return 16
+	}
+	return s.Jobs
+}
+
+// checkSource makes sure src serves our store directory, once.
+func (s *Substituter) checkSource(ctx context.Context, st *store.Store, src Source) error {
+	s.mu.Lock()
+	if s.checked == nil {
+		s.checked = map[Source]*sourceCheck{}
+	}
+	c := s.checked[src]
+	if c == nil {
+		c = &sourceCheck{}
+		s.checked[src] = c
+	}
+	s.mu.Unlock()
+	c.once.Do(func() {
+		dir, err := src.StoreDir(ctx)
+		if err == nil && dir != st.LogicalDir() {
+			err = fmt.Errorf("%s serves the store %s, not %s", src.URL(), dir, st.LogicalDir())
+		}
+		c.err = err
+	})
+	return c.err
+}
+
+// Info returns p's trusted record and the cache that has it. The error
+// wraps ErrNotFound when no cache has p; a record that is there but
+// malformed or not trusted gives an error that says so (and does not
+// wrap ErrNotFound), so that a user sees a refusal, not an absence.
+func (s *Substituter) Info(ctx context.Context, st *store.Store, p storepath.Path) (*Info, Source, error) {
+	s.mu.Lock()
+	if s.lookups == nil {
+		s.lookups = map[string]*lookup{}
+	}
+	l, ok := s.lookups[p.Hash]
+	if !ok {
+		l = &lookup{done: make(chan struct{})}
+		s.lookups[p.Hash] = l
+	}
+	s.mu.Unlock()
+	if ok {
+		select {
+		case <-l.done:
+			return l.info, l.src, l.err
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
+		}
+	}
+	l.info, l.src, l.err = s.lookupInfo(ctx, st, p)
+	if ctx.Err() != nil {
+		// A cancelled lookup says nothing about the caches: forget it.
+		s.mu.Lock()
+		delete(s.lookups, p.Hash)
+		s.mu.Unlock()
+	}
+	close(l.done)
+	return l.info, l.src, l.err
+}
+
+func (s *Substituter) lookupInfo(ctx context.Context, st *store.Store, p storepath.Path) (*Info, Source, error) {
+	var problems []string
+	for _, src := range s.Sources {
+		if err := s.checkSource(ctx, st, src); err != nil {
+			problems = append(problems, err.Error())
+			continue
+		}
+		b, err := src.Info(ctx, p)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			problems = append(problems, err.Error())
+			continue
+		}
+		in, err := ParseInfo(b, st.LogicalDir())
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("%s: %s: %v", src.URL(), p.Base(), err))
+			continue
+		}
+		if in.Path != p {
+			problems = append(problems, fmt.Sprintf("%s: the record of %s describes %s", src.URL(), p.Base(), in.Path.Base()))
+			continue
+		}
+		if err := in.Verify(s.Trusted); err != nil {
+			problems = append(problems, fmt.Sprintf("%s: refusing %v", src.URL(), err))
+			continue
+		}
+		return in, src, nil
+	}
+	if len(problems) == 0 {
+		return nil, nil, fmt.Errorf("%s: %w of %d substituter(s)", st.Logical(p), ErrNotFound, len(s.Sources))
+	}
+	return nil, nil, fmt.Errorf("%s cannot be substituted: %s", st.Logical(p), strings.Join(problems, "; "))
+}
+
+// Substitute makes want valid in st with everything they refer to,
+// downloading what is missing from the caches in parallel, checking each
+// archive against its signed record, and registering all of it in one
+// atomic batch. If any path of the closure cannot be had, nothing is
+// downloaded and the error wraps ErrNotFound (or says why a record was
+// refused); if a download fails, nothing is registered.
+func (s *Substituter) Substitute(ctx context.Context, st *store.Store, want []storepath.Path) (*SubstituteStats, error) {
+	s.run.Lock()
+	defer s.run.Unlock()
+	if len(s.Sources) == 0 {
+		return nil, fmt.Errorf("no substituters: %w", ErrNotFound)
+	}
+	need, err := s.closure(ctx, st, want)
+	if err != nil {
+		return nil, err
+	}
+	stats := &SubstituteStats{}
+	if len(need) == 0 {
+		return stats, nil
+	}
+	// Temporary roots first: the moment the batch registers, a running
+	// collector must already see that this process needs the paths.
+	if err := st.AddTempRoots(want...); err != nil {
+		return nil, err
+	}
+	prog := SubstituteProgress{TotalPaths: len(need)}
+	from := map[string]bool{}
+	for _, n := range need {
+		prog.TotalBytes += n.info.FileSize
+		from[n.src.URL()] = true
+	}
+	for u := range from {
+		stats.From = append(stats.From, u)
+	}
+	recs := make([]*received, len(need))
+	var mu sync.Mutex
+	err = parallel(ctx, len(need), s.jobs(), func(i int) error {
+		rec, err := s.download(ctx, st, need[i].info, need[i].src)
+		if err != nil {
+			return err
+		}
+		recs[i] = rec
+		mu.Lock()
+		prog.Paths++
+		prog.Bytes += need[i].info.FileSize
+		p := prog
+		mu.Unlock()
+		if s.Progress != nil {
+			s.Progress(p)
+		}
+		return nil
+	})
+	if err != nil {
+		for _, r := range recs {
+			r.cleanup()
+		}
+		return nil, err
+	}
+	if _, err := importAll(st, recs); err != nil {
+		return nil, err
+	}
+	stats.Paths = len(need)
+	stats.Bytes = prog.Bytes
+	return stats, nil
+}
+
+type needed struct {
+	info *Info
+	src  Source
+}
+
+// closure looks up the records of want and, recursively, of their
+// references that are not valid yet, many at a time.
+func (s *Substituter) closure(ctx context.Context, st *store.Store, want []storepath.Path) ([]needed, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		mu    sync.Mutex
+		seen  = map[string]bool{}
+		need  []needed
+		first error
+		wg    sync.WaitGroup
+		sem   = make(chan struct{}, s.jobs())
+	)
+	fail := func(err error) {
+		mu.Lock()
+		if first == nil {
+			first = err
+			cancel()
+		}
+		mu.Unlock()
+	}
+	var visit func(p storepath.Path)
+	visit = func(p storepath.Path) {
+		mu.Lock()
+		if seen[p.Hash] || first != nil {
+			mu.Unlock()
+			return
+		}
+		seen[p.Hash] = true
+		mu.Unlock()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			valid, err := st.IsValid(p)
+			var in *Info
+			var src Source
+			if err == nil && !valid {
+				in, src, err = s.Info(ctx, st, p)
+			}
+			<-sem
+			if err != nil {
+				fail(err)
+				return
+			}
+			if valid {
+				return
+			}
+			mu.Lock()
+			need = append(need, needed{in, src})
+			mu.Unlock()
+			for _, r := range in.References {
+				if r.Hash != p.Hash {
+					visit(r)
+				}
+			}
+		}()
+	}
+	for _, p := range want {
+		visit(p)
+	}
+	wg.Wait()
+	if first != nil {
+		return nil, first
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return need, nil
+}
+
+// download fetches and unpacks one archive, trying again when the
+// transfer (not the contents) failed.
+func (s *Substituter) download(ctx context.Context, st *store.Store, in *Info, src Source) (*received, error) {
+	var last error
+	for attempt := 0; attempt < 3; attempt++ {
+		if attempt > 0 {
+			select {
+			case <-time.After(time.Duration(attempt) * 300 * time.Millisecond):
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		rc, err := src.Archive(ctx, in)
+		if err != nil {
+			last = err
+			if errors.Is(err, ErrNotFound) {
+				break
+			}
+			continue
+		}
+		rec, err := receive(st, in, rc)
+		rc.Close()
+		if err == nil {
+			return rec, nil
+		}
+		last = fmt.Errorf("downloading from %s: %w", src.URL(), err)
+		// Contents that do not match a signed record were tampered with
+		// (or the record is wrong): fetching again will not help.
+		if errors.Is(err, ErrVerify) || errors.Is(err, archive.ErrFormat) || ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, last
+}
