@@ -270,10 +270,13 @@ func (s *Store) Close() error {
 	if !s.ro {
 		// A flushed memtable means readers opening later replay no WAL,
 		// which keeps a one-shot `path-info` fast.
+		// (DB.Flush flushes only the default family.)
 		fo := grocksdb.NewDefaultFlushOptions()
 		fo.SetWait(true)
-		if e := s.db.Flush(fo); e != nil {
-			err = fmt.Errorf("flushing store database: %w", e)
+		for _, h := range s.cfs {
+			if e := s.db.FlushCF(h, fo); e != nil && err == nil {
+				err = fmt.Errorf("flushing store database: %w", e)
+			}
 		}
 		fo.Destroy()
 	}

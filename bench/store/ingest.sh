@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Store benchmarks, run from anywhere in the repository:
+#
+#   bench/store/ingest.sh            modest sizes (2,000 files / 50 MB, 20,000 paths)
+#   bench/store/ingest.sh --full     the issue's sizes (20,000 files / 500 MB, 100,000 paths)
+#
+# 1. Ingest: `nexis store add` of a generated tree (30% duplicate files)
+#    against `cp -a` of the same tree on the same filesystem (the floor).
+#    cp -a leaves its data in the page cache; nexis makes the tree durable
+#    (one syncfs) before registering it, so "cp -a + sync" is printed too.
+# 2. Registration: paths per second, 3 references each, batches of 1000.
+# 3. path-info: one process end to end (start, open RocksDB read-only,
+#    query, print) in the store of step 2; the median of 11 runs.
+#
+# Options: --files N --size BYTES --dup FRACTION --paths N --dir DIR (work
+# directory, default under /var/tmp; it must be on the filesystem you want
+# to measure) --keep (do not delete it).
+set -euo pipefail
+
+files=2000 size=$((50 << 20)) dup=0.3 paths=20000 dir="" keep=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --full) files=20000 size=$((500 << 20)) paths=100000 ;;
+    --files) files=$2; shift ;;
+    --size) size=$2; shift ;;
+    --dup) dup=$2; shift ;;
+    --paths) paths=$2; shift ;;
+    --dir) dir=$2; shift ;;
+    --keep) keep=1 ;;
+    *) echo "usage: $0 [--full] [--files N] [--size BYTES] [--dup F] [--paths N] [--dir DIR] [--keep]" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+GO=${GO:-$(command -v go || echo /usr/local/go/bin/go)}
+if [ -z "$dir" ]; then dir=$(mktemp -d /var/tmp/nexis-store-bench.XXXXXX); fi
+mkdir -p "$dir/bin"
+if [ "$keep" = 0 ]; then trap 'rm -rf "$dir"' EXIT; fi
+
+now() { date +%s.%N; }
+secs() { echo "$2 - $1" | bc -l; }
+fmt() { printf '%.3f' "$1"; }
+
+echo "building nexis and the generators..." >&2
+(cd "$repo" && "$GO" build -o "$dir/bin/nexis" ./cmd/nexis \
+  && "$GO" build -o "$dir/bin/gentree" ./bench/store/gentree \
+  && "$GO" build -o "$dir/bin/regbench" ./bench/store/regbench)
+
+echo "fs: $(df -T "$dir" | awk 'NR==2 {print $2, $1}'), cores: $(nproc), load: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+# 1. Ingest against cp -a.
+"$dir/bin/gentree" -files "$files" -size "$size" -dup "$dup" "$dir/tree"
+sync
+# Warm the page cache equally for both.
+find "$dir/tree" -type f -exec cat {} + > /dev/null
+
+t0=$(now); cp -a "$dir/tree" "$dir/cp"; t1=$(now); sync; t2=$(now)
+cp_time=$(secs "$t0" "$t1"); cp_sync=$(secs "$t0" "$t2")
+rm -rf "$dir/cp"; sync
+
+t0=$(now)
+"$dir/bin/nexis" --root "$dir/root" store add "$dir/tree" > "$dir/added"
+t1=$(now)
+add_time=$(secs "$t0" "$t1")
+"$dir/bin/nexis" --root "$dir/root" store info | sed 's/^/  /'
+
+echo "ingest of $files files / $((size >> 20)) MB, ${dup} duplicates:"
+echo "  cp -a          $(fmt "$cp_time") s   (floor)"
+echo "  cp -a + sync   $(fmt "$cp_sync") s"
+echo "  nexis store add $(fmt "$add_time") s   (hash, dedup, durable, registered)"
+echo "  ratio to cp -a        $(fmt "$(echo "$add_time / $cp_time" | bc -l)")"
+echo "  ratio to cp -a + sync $(fmt "$(echo "$add_time / $cp_sync" | bc -l)")"
+
+# 2. Registration.
+out=$("$dir/bin/regbench" -n "$paths" "$dir/reg/store")
+echo "$out" | head -1
+sample=$(echo "$out" | sed -n 's/^sample: //p')
+
+# 3. path-info, one process each.
+times=()
+for i in $(seq 11); do
+  t0=$(now)
+  "$dir/bin/nexis" --root "$dir/reg" store path-info "$sample" > /dev/null
+  t1=$(now)
+  times+=("$(secs "$t0" "$t1")")
+done
+median=$(printf '%s\n' "${times[@]}" | sort -n | sed -n 6p)
+echo "path-info in a store of $paths paths: median $(awk -v t="$median" 'BEGIN {printf "%.1f", t * 1000}') ms (one process start to exit, 11 runs)"
