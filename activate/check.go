@@ -70,6 +70,9 @@ func (t *Target) Check(sys *System) ([]string, error) {
 		}
 	}
 	filepath.WalkDir(t.path("/etc"), func(p string, d fs.DirEntry, err error) error {
+		if err == nil && strings.HasPrefix(d.Name(), ".nexis-tmp-") {
+			bad("%s: a temporary file of an interrupted write", p)
+		}
 		if err != nil || d.Type()&fs.ModeSymlink == 0 {
 			return nil
 		}

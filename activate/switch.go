@@ -3,6 +3,7 @@ package activate
 import (
 	"fmt"
 	"io"
+	"path/filepath"
 
 	"github.com/nexisos/nexis/store"
 	"github.com/nexisos/nexis/store/storepath"
@@ -151,21 +152,26 @@ func (t *Target) activate(sys *System, res *Result, o SwitchOptions, setCurrent 
 	return t.Execute(plan, Exec{Out: o.Out, SetCurrent: setCurrent, Dinitctl: o.Dinitctl})
 }
 
-// Repair activates again what the last activation was activating (or
-// had activated): after a crash, the root ends up as that generation
-// says.
+// Repair finishes an activation a crash interrupted: the root ends up
+// exactly as the generation it was activating says. The record says
+// "activating" from the moment the root starts changing: that system is
+// activated again. Otherwise the crash came before any change (the
+// profile may already name the new generation): the profile's current
+// generation is activated.
 func (t *Target) Repair(o SwitchOptions) (*Result, error) {
 	st, err := t.LoadState()
 	if err != nil {
 		return nil, err
 	}
-	if st.System == "" {
+	t.cleanInterrupted(st)
+	o.Hooks = false // hooks ran (or failed) in the interrupted activation
+	if st.Status != statusActivating || st.System == "" {
 		cur, ok, err := t.Current()
-		if err != nil || !ok {
-			if err == nil {
-				err = fmt.Errorf("nothing was ever activated on %s: run nexis switch", t.Root)
-			}
+		if err != nil {
 			return nil, err
+		}
+		if !ok {
+			return nil, fmt.Errorf("nothing was ever activated on %s: run nexis switch", t.Root)
 		}
 		return t.SwitchTo(cur, o)
 	}
@@ -183,6 +189,36 @@ func (t *Target) Repair(o SwitchOptions) (*Result, error) {
 			res.Generation = g
 		}
 	}
-	o.Hooks = false // hooks ran (or failed) in the interrupted activation
-	return res, t.activate(sys, res, o, 0)
+	if err := t.activate(sys, res, o, 0); err != nil {
+		return nil, err
+	}
+	if res.Generation.Number != 0 {
+		if cur, _, _ := t.Current(); cur == res.Generation.Number {
+			if res.Boot, err = t.WriteBootMenu(); err != nil {
+				return nil, fmt.Errorf("boot menu: %w", err)
+			}
+		}
+	}
+	return res, nil
+}
+
+// cleanInterrupted removes the temporary files interrupted atomic
+// writes left beside their destinations.
+func (t *Target) cleanInterrupted(st *State) {
+	dirs := []string{t.path("/etc"), t.path("/run"), t.ProfilesDir(), t.StateDir, t.path("/boot/grub"), t.bootDir()}
+	for _, d := range st.Dirs {
+		dirs = append(dirs, t.path("/etc/"+d))
+	}
+	for _, l := range [][]string{st.Etc, st.Files} {
+		for _, f := range l {
+			p := f
+			if !filepath.IsAbs(p) {
+				p = "/etc/" + p
+			}
+			dirs = append(dirs, filepath.Dir(t.path(p)))
+		}
+	}
+	for _, d := range union(dirs) {
+		cleanTemps(d)
+	}
 }
