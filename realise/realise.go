@@ -30,6 +30,7 @@ import (
 
 	"github.com/nexisos/nexis/builtins"
 	"github.com/nexisos/nexis/store"
+	"github.com/nexisos/nexis/store/cache"
 	"github.com/nexisos/nexis/store/storepath"
 )
 
@@ -74,6 +75,9 @@ type Options struct {
 	Check bool
 	// Reporter is told what happens (nil: nothing is reported).
 	Reporter Reporter
+	// Substituter, when set, is asked for every output before it is
+	// built ([nexis.substituters]); see trySubstitute.
+	Substituter *cache.Substituter
 }
 
 func (o *Options) fill(st *store.Store) {

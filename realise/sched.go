@@ -136,6 +136,9 @@ func (s *scheduler) run(d *builtins.Derivation) (Status, error) {
 	if valid {
 		return Valid, nil
 	}
+	if status, ok, err := s.trySubstitute(d); ok {
+		return status, err
+	}
 	if pre := prebuiltOf(d); pre != nil {
 		g := s.want(pre)
 		<-g.done

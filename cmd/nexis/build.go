@@ -117,6 +117,10 @@ func runBuild(cmd *cobra.Command, args []string) error {
 	}
 	defer st.Close()
 
+	sub, err := substituter(sys)
+	if err != nil {
+		return err
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	rep := realise.NewReporter(os.Stderr, buildFlags.printLogs)
@@ -128,6 +132,7 @@ func runBuild(cmd *cobra.Command, args []string) error {
 		SandboxPaths: sandboxPaths(sys),
 		Check:        buildFlags.check,
 		Reporter:     rep,
+		Substituter:  sub,
 	})
 	realise.CloseReporter(rep)
 	if err != nil {

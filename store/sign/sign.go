@@ -307,7 +307,7 @@ func (t *Trusted) Verify(msg []byte, sigs []string) (string, error) {
 		why = append(why, "its signer "+strings.Join(untrusted, ", ")+" is not in trusted_keys")
 	}
 	if t.Len() == 0 {
-		why = append(why, "no key is trusted (set [nexis.substituters] trusted_keys)")
+		why = append(why, "no key is trusted here (list one in [nexis.substituters] trusted_keys or etc/nexis/trusted-keys)")
 	}
 	return "", fmt.Errorf("%w: %s", ErrUntrusted, strings.Join(why, "; "))
 }

@@ -1,0 +1,159 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/nexisos/nexis/lang"
+	"github.com/nexisos/nexis/store/cache"
+)
+
+var copyFlags struct {
+	to            string
+	signKey       string
+	jobs          int
+	compression   string
+	remoteProgram string
+	json          bool
+}
+
+func init() {
+	cmd := &cobra.Command{
+		Use:   "copy --to URL PATH...",
+		Short: "Copy store paths and their closure to a binary cache or another machine",
+		Long: `Copy the closure of the given store paths to a destination, skipping the
+paths it has already, references before the paths that need them:
+
+  file:///dir               a binary cache in a local directory
+  http(s)://host/prefix     a binary cache behind a web server that accepts
+                            PUT (nginx: dav_methods PUT; create_full_put_path on)
+  ssh://[user@]host[:port]  another machine's store, through
+                            "ssh host nexis store serve --stdio"
+
+Records are signed with --sign-key; substituters and remote machines
+accept only paths signed by a key they trust. For ssh://, NEXIS_SSHOPTS
+holds extra ssh options and --remote-program the command that runs nexis
+over there (e.g. "env NEXIS_ROOT=/mnt /opt/nexis/bin/nexis").`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: runCopy,
+	}
+	f := cmd.Flags()
+	f.StringVar(&copyFlags.to, "to", "", "copy to `URL` (file://, http(s)://, ssh://)")
+	signKeyFlag(cmd, &copyFlags.signKey)
+	f.IntVarP(&copyFlags.jobs, "jobs", "j", 4, "archive and upload `N` paths at once")
+	f.StringVar(&copyFlags.compression, "compression", "zstd", "compress archives with `METHOD`: zstd or none")
+	f.StringVar(&copyFlags.remoteProgram, "remote-program", envOr("NEXIS_REMOTE_PROGRAM", "nexis"), "the shell `COMMAND` that runs nexis on an ssh:// destination")
+	f.BoolVar(&copyFlags.json, "json", false, "print what was copied as JSON")
+	cmd.MarkFlagRequired("to")
+	rootCmd.AddCommand(cmd)
+}
+
+// sshOptions are the ssh settings of every command that reaches
+// another machine.
+func sshOptions(remoteProgram string) cache.SSHOptions {
+	return cache.SSHOptions{Args: strings.Fields(os.Getenv("NEXIS_SSHOPTS")), RemoteProgram: remoteProgram}
+}
+
+func runCopy(cmd *cobra.Command, args []string) error {
+	key, err := loadSignKey(copyFlags.signKey)
+	if err != nil {
+		return err
+	}
+	s, err := openStoreRead()
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	ps, err := storeArgs(s, args)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	dest, err := cache.OpenDest(ctx, copyFlags.to, sshOptions(copyFlags.remoteProgram))
+	if err != nil {
+		return err
+	}
+	stats, err := cache.Copy(ctx, s, dest, ps, cache.ExportOptions{
+		Key:         key,
+		Compression: copyFlags.compression,
+		Jobs:        copyFlags.jobs,
+		Progress:    transferProgress("copying"),
+	})
+	if cerr := dest.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	if copyFlags.json {
+		return printJSON(stats)
+	}
+	fmt.Fprintf(os.Stderr, "nexis: copied %d of %d path(s) to %s (%s); the rest were there\n", stats.Sent, stats.Closure, copyFlags.to, humanBytes(stats.Bytes))
+	return nil
+}
+
+// transferProgress prints paths and bytes on a terminal, at most ten
+// times a second; nil when stderr is not a terminal.
+func transferProgress(what string) func(done, total int, bytes int64) {
+	if !term.IsTerminal(int(os.Stderr.Fd())) {
+		return nil
+	}
+	var mu sync.Mutex
+	var last time.Time
+	return func(done, total int, bytes int64) {
+		mu.Lock()
+		defer mu.Unlock()
+		if done < total && time.Since(last) < 100*time.Millisecond {
+			return
+		}
+		last = time.Now()
+		fmt.Fprintf(os.Stderr, "\r\033[K%s %d/%d paths, %s", what, done, total, humanBytes(bytes))
+		if done == total {
+			fmt.Fprintln(os.Stderr)
+		}
+	}
+}
+
+// substituter is the [nexis.substituters] of a config: its caches, and
+// the keys it trusts besides <root>/etc/nexis/trusted-keys. Nil when the
+// config names no cache.
+func substituter(sys *lang.System) (*cache.Substituter, error) {
+	nexis, _ := sys.Config.Data["nexis"].(map[string]any)
+	subs, _ := nexis["substituters"].(map[string]any)
+	strs := func(key string) []string {
+		raw, _ := subs[key].([]any)
+		var out []string
+		for _, v := range raw {
+			if s, ok := v.(string); ok {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	urls := strs("urls")
+	if len(urls) == 0 {
+		return nil, nil
+	}
+	trusted, err := trustedKeys(strs("trusted_keys"))
+	if err != nil {
+		return nil, fmt.Errorf("[nexis.substituters] trusted_keys: %w", err)
+	}
+	sub, err := cache.NewSubstituter(urls, trusted)
+	if err != nil {
+		return nil, fmt.Errorf("[nexis.substituters] urls: %w", err)
+	}
+	if p := transferProgress("downloading"); p != nil {
+		sub.Progress = func(sp cache.SubstituteProgress) { p(sp.Paths, sp.TotalPaths, sp.Bytes) }
+	}
+	return sub, nil
+}

@@ -1,0 +1,101 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/nexisos/nexis/store/sign"
+)
+
+var keyFlags struct {
+	secretFile, publicFile string
+}
+
+func init() {
+	keyCmd := &cobra.Command{
+		Use:   "key",
+		Short: "Make and show the signing keys of binary caches and copies",
+		Long: `Signing keys decide what a machine accepts from elsewhere. A cache, an
+export or a copy is signed with a secret key; a machine accepts it only
+when the signer's public key is in its trusted keys: [nexis.substituters]
+trusted_keys of its config, and <root>/etc/nexis/trusted-keys.
+
+Keys are ed25519 and written as Nix writes them: a public key is one line
+"NAME:BASE64", the line trusted_keys entries hold.`,
+	}
+	gen := &cobra.Command{
+		Use:   "generate NAME",
+		Short: "Make a key pair: NAME.secret (mode 0600) and NAME.public",
+		Long: `Make an ed25519 key pair named NAME (by convention host-or-cache-N, the
+number counting rotations). The secret key goes to --secret-file (default
+NAME.secret, created with mode 0600, never over an existing file), the
+public key line to --public-file (default NAME.public) and to stdout.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			k, err := sign.Generate(args[0])
+			if err != nil {
+				return err
+			}
+			sec, pub := keyFlags.secretFile, keyFlags.publicFile
+			if sec == "" {
+				sec = args[0] + ".secret"
+			}
+			if pub == "" {
+				pub = args[0] + ".public"
+			}
+			if err := sign.WriteKeyFiles(k, sec, pub); err != nil {
+				return err
+			}
+			fmt.Fprintf(os.Stderr, "nexis: secret key in %s (keep it private), public key in %s\n", sec, pub)
+			fmt.Println(k.Public().String())
+			return nil
+		},
+	}
+	gen.Flags().StringVar(&keyFlags.secretFile, "secret-file", "", "write the secret key to `FILE`")
+	gen.Flags().StringVar(&keyFlags.publicFile, "public-file", "", "write the public key line to `FILE`")
+	pub := &cobra.Command{
+		Use:   "public SECRET-FILE",
+		Short: "Print the public key line of a secret key file",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			k, err := sign.ReadSecretKeyFile(args[0])
+			if err != nil {
+				return err
+			}
+			fmt.Println(k.Public().String())
+			return nil
+		},
+	}
+	keyCmd.AddCommand(gen, pub)
+	rootCmd.AddCommand(keyCmd)
+}
+
+// signKeyFlag is the --sign-key of commands that sign; NEXIS_SIGN_KEY
+// gives its default.
+func signKeyFlag(cmd *cobra.Command, p *string) {
+	cmd.Flags().StringVar(p, "sign-key", os.Getenv("NEXIS_SIGN_KEY"), "sign records with the secret key in `FILE` (default $NEXIS_SIGN_KEY)")
+}
+
+// loadSignKey reads the signing key, which is required: unsigned
+// records are refused everywhere.
+func loadSignKey(path string) (*sign.SecretKey, error) {
+	if path == "" {
+		return nil, fmt.Errorf("no signing key: pass --sign-key FILE or set NEXIS_SIGN_KEY (make one with nexis key generate NAME); the receiving side only accepts paths signed by a key it trusts")
+	}
+	return sign.ReadSecretKeyFile(path)
+}
+
+// trustedKeys are the keys this machine trusts: <root>/etc/nexis/trusted-keys
+// and extra lines (flags, the config's trusted_keys).
+func trustedKeys(extra []string) (*sign.Trusted, error) {
+	t, err := sign.NewTrusted(extra...)
+	if err != nil {
+		return nil, err
+	}
+	if err := t.AddFile(sign.TrustedFileIn(flagRoot)); err != nil {
+		return nil, err
+	}
+	return t, nil
+}

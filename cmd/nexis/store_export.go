@@ -1,0 +1,71 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/nexisos/nexis/store/cache"
+)
+
+var storeExportFlags struct {
+	signKey     string
+	compression string
+	closure     bool
+}
+
+func init() {
+	cmd := &cobra.Command{
+		Use:   "export PATH... > FILE",
+		Short: "Write store paths as a signed export file",
+		Long: `Write the given store paths (with -r, their whole closure) to stdout as
+an export file: for each path, references first, its signed path-info
+record and its archive, zstd-compressed. The archive format is documented
+in store/archive, the record and the export file in store/cache.
+
+The records are signed with --sign-key; nexis store import on another
+machine accepts them only when it trusts that key.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if term.IsTerminal(int(os.Stdout.Fd())) {
+				return fmt.Errorf("refusing to write an export file to a terminal: redirect stdout to a file")
+			}
+			key, err := loadSignKey(storeExportFlags.signKey)
+			if err != nil {
+				return err
+			}
+			s, err := openStoreRead()
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			ps, err := storeArgs(s, args)
+			if err != nil {
+				return err
+			}
+			if storeExportFlags.closure {
+				if ps, err = s.Closure(ps); err != nil {
+					return err
+				}
+			}
+			prog := progressFunc("exporting")
+			return cache.Export(context.Background(), s, ps, os.Stdout, cache.ExportOptions{
+				Key:         key,
+				Compression: storeExportFlags.compression,
+				Progress: func(done, total int, _ int64) {
+					if prog != nil {
+						prog(done, total)
+					}
+				},
+			})
+		},
+	}
+	f := cmd.Flags()
+	signKeyFlag(cmd, &storeExportFlags.signKey)
+	f.StringVar(&storeExportFlags.compression, "compression", "zstd", "compress archives with `METHOD`: zstd or none")
+	f.BoolVarP(&storeExportFlags.closure, "recursive", "r", false, "export the closure of the paths")
+	storeCmd.AddCommand(cmd)
+}

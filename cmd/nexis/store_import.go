@@ -1,0 +1,51 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/nexisos/nexis/store/cache"
+)
+
+var storeImportFlags struct {
+	trusted []string
+	json    bool
+}
+
+func init() {
+	cmd := &cobra.Command{
+		Use:   "import < FILE",
+		Short: "Register the paths of an export file, if a trusted key signed them",
+		Long: `Read an export file (nexis store export) from stdin and register its
+paths: all of them in one atomic batch, or none. Every record must be
+signed by a trusted key (<root>/etc/nexis/trusted-keys, or --trusted-key),
+every archive must match its record, and every reference must be in the
+store or in the file; anything else is refused and nothing registers.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			trusted, err := trustedKeys(storeImportFlags.trusted)
+			if err != nil {
+				return err
+			}
+			s, err := openStore()
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			stats, err := cache.Import(s, os.Stdin, trusted)
+			if err != nil {
+				return err
+			}
+			if storeImportFlags.json {
+				return printJSON(stats)
+			}
+			fmt.Fprintf(os.Stderr, "nexis: imported %d path(s) (%d already valid), %s\n", stats.Registered, stats.Items-stats.Registered, humanBytes(stats.Bytes))
+			return s.Close()
+		},
+	}
+	cmd.Flags().StringArrayVar(&storeImportFlags.trusted, "trusted-key", nil, "also trust the public key `NAME:BASE64` (repeatable)")
+	cmd.Flags().BoolVar(&storeImportFlags.json, "json", false, "print what was imported as JSON")
+	storeCmd.AddCommand(cmd)
+}

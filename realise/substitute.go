@@ -1,0 +1,59 @@
+package realise
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/nexisos/nexis/builtins"
+	"github.com/nexisos/nexis/store/cache"
+	"github.com/nexisos/nexis/store/storepath"
+)
+
+// trySubstitute asks the binary caches (Options.Substituter) for d's
+// outputs before d is built, as Nix does: when every output and its
+// closure can be had with trusted signatures, they are downloaded and
+// registered, and d's inputs are never realised. ok is false when d must
+// be built after all: no substituter, a path no cache has, or a refusal
+// or failed download (which is reported, then building goes on).
+func (s *scheduler) trySubstitute(d *builtins.Derivation) (status Status, ok bool, err error) {
+	sub := s.opts.Substituter
+	if sub == nil || len(sub.Sources) == 0 || s.opts.Check {
+		return 0, false, nil
+	}
+	outs := make([]storepath.Path, 0, len(d.Outputs))
+	for _, o := range d.Outputs {
+		p, err := outputPath(d, o)
+		if err != nil {
+			return 0, false, nil
+		}
+		outs = append(outs, p)
+	}
+	stats, err := sub.Substitute(s.ctx, s.st, outs)
+	if err == nil {
+		if stats.Paths > 0 {
+			s.opts.Reporter.Note(fmt.Sprintf("substituted %s (%d path(s), %s) from %v", d.FullName(), stats.Paths, humanSize(stats.Bytes), stats.From))
+		}
+		s.opts.Reporter.Finished(d, Substituted)
+		return Substituted, true, nil
+	}
+	if s.ctx.Err() != nil {
+		return Cancelled, true, context.Cause(s.ctx)
+	}
+	if !errors.Is(err, cache.ErrNotFound) {
+		s.opts.Reporter.Note(fmt.Sprintf("substituting %s failed, building it instead: %v", d.FullName(), err))
+	}
+	return 0, false, nil
+}
+
+func humanSize(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
