@@ -322,6 +322,13 @@ func (j *job) ingest(outs map[string]string) error {
 	if _, err := j.s.st.IngestBatch(reqs); err != nil {
 		return fmt.Errorf("registering the outputs: %w", err)
 	}
+	if d.Builder == "builtin:write_file" && d.Env["secret"] == "1" {
+		// Ingest normalises every file to 0444; a secret must be
+		// readable by root only from the moment it is in the store.
+		if err := j.s.st.MakePrivate(targets[0]); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

@@ -760,3 +760,28 @@ build_script = "b.sh"
 		t.Errorf("conflict message %q does not name the path and both packages", msg)
 	}
 }
+
+func TestSecretIsPrivate(t *testing.T) {
+	e := newEnv(t, nil)
+	sys := e.eval(t, `
+[[packages]]
+name = "s"
+version = "1"
+module = "s.star"
+`, map[string]string{"s.star": `
+def package():
+    return write_file(name = "key", content = "hunter2", secret = True)
+`})
+	d := pkg(t, sys, "s")
+	if _, err := e.build(t, realise.Options{}, d); err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(e.physical(t, d.Out()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o400 {
+		t.Errorf("secret has mode %o, want 400", st.Mode().Perm())
+	}
+	e.verify(t)
+}
