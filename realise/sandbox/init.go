@@ -248,6 +248,14 @@ func makeDev(root string) error {
 	if err := mkdirMount(root, "/dev/shm", "tmpfs", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=1777,size=64m"); err != nil {
 		return err
 	}
+	// A private devpts instance: test suites that need a terminal get
+	// one, and see no other session's.
+	if err := mkdirMount(root, "/dev/pts", "devpts", "devpts", unix.MS_NOSUID|unix.MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620"); err != nil {
+		return err
+	}
+	if err := os.Symlink("pts/ptmx", filepath.Join(root, "dev", "ptmx")); err != nil {
+		return err
+	}
 	for name, target := range map[string]string{"fd": "/proc/self/fd", "stdin": "/proc/self/fd/0", "stdout": "/proc/self/fd/1", "stderr": "/proc/self/fd/2"} {
 		if err := os.Symlink(target, filepath.Join(root, "dev", name)); err != nil {
 			return err

@@ -53,6 +53,7 @@ ls / > $out/root
 if echo x > /store/cc/dd/input/data 2>/dev/null; then echo writable; exit 3; fi
 if touch /usr/x 2>/dev/null; then echo usr writable; exit 4; fi
 echo tmp > /tmp/x
+test -c /dev/null && test -e /dev/ptmx && test -d /dev/pts
 `)
 	var log bytes.Buffer
 	if err := Run(context.Background(), spec, &log); err != nil {
