@@ -28,7 +28,7 @@ var actFlags struct {
 	dinitctl string
 	jobs     int
 	repair   bool
-	json     bool
+	check    bool
 }
 
 // addActivateFlags adds the flags of every command that changes the root.
@@ -47,16 +47,21 @@ func init() {
 		Long: `Make the root match the current generation again: what a switch does,
 without evaluating or building. With --repair, finish the activation a
 crash (kill -9, power loss) interrupted: the root ends up exactly as the
-generation it was activating says.`,
+generation it was activating says. With --check, change nothing: walk the
+root and report every way it differs from the current generation.`,
 		Args: cobra.NoArgs,
 		RunE: runActivate,
 	}
 	cmd.Flags().BoolVar(&actFlags.repair, "repair", false, "finish the activation a crash interrupted")
+	cmd.Flags().BoolVar(&actFlags.check, "check", false, "report how the root differs from the current generation, change nothing")
 	addActivateFlags(cmd)
 	rootCmd.AddCommand(cmd)
 }
 
 func runActivate(cmd *cobra.Command, args []string) error {
+	if actFlags.check {
+		return runActivateCheck()
+	}
 	t, done, err := openTarget()
 	if err != nil {
 		return err
@@ -208,4 +213,46 @@ func activeSystem(t *activate.Target) *activate.System {
 		return nil
 	}
 	return sys
+}
+
+// runActivateCheck walks the root against the current generation.
+func runActivateCheck() error {
+	t, done, err := openTargetRead()
+	if err != nil {
+		return err
+	}
+	defer done()
+	cur, ok, err := t.Current()
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("no generation is current on %s", flagRoot)
+	}
+	g, err := t.Generation(cur)
+	if err != nil {
+		return err
+	}
+	sys, err := t.LoadSystem(g.Path)
+	if err != nil {
+		return err
+	}
+	probs, err := t.Check(sys)
+	if err != nil {
+		return err
+	}
+	boot, err := t.CheckBoot()
+	if err != nil {
+		return err
+	}
+	probs = append(probs, boot...)
+	if len(probs) == 0 {
+		fmt.Printf("the root matches generation %d\n", cur)
+		return nil
+	}
+	for _, p := range probs {
+		fmt.Printf("%s\n", p)
+	}
+	fmt.Fprintf(os.Stderr, "nexis: the root differs from generation %d in %d way(s): nexis activate repairs it\n", cur, len(probs))
+	return exitError{1}
 }
