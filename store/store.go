@@ -267,9 +267,10 @@ func (s *Store) Close() error {
 	}
 	s.closed = true
 	var err error
-	if !s.ro {
-		// A flushed memtable means readers opening later replay no WAL,
-		// which keeps a one-shot `path-info` fast.
+	if !s.ro && s.memtableBytes() > flushOnCloseMin {
+		// A flushed memtable means readers opening later replay no big
+		// WAL, which keeps a one-shot `path-info` fast. A small WAL is
+		// cheaper to replay than ten flushes are to write.
 		// (DB.Flush flushes only the default family.)
 		fo := grocksdb.NewDefaultFlushOptions()
 		fo.SetWait(true)
@@ -291,6 +292,18 @@ func (s *Store) Close() error {
 	s.wo.Destroy()
 	s.releaseLock()
 	return err
+}
+
+// flushOnCloseMin is the memtable size above which Close flushes.
+const flushOnCloseMin = 2 << 20
+
+func (s *Store) memtableBytes() uint64 {
+	var n uint64
+	for _, h := range s.cfs {
+		v, _ := strconv.ParseUint(s.db.GetPropertyCF("rocksdb.cur-size-all-mem-tables", h), 10, 64)
+		n += v
+	}
+	return n
 }
 
 func cfOptions(name string, cache *grocksdb.Cache, readOnly bool) *grocksdb.Options {

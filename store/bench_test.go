@@ -1,0 +1,99 @@
+package store
+
+import (
+	"flag"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"lukechampine.com/blake3"
+
+	"github.com/nexisos/nexis/bench/store/treegen"
+	"github.com/nexisos/nexis/store/storepath"
+	"github.com/nexisos/nexis/store/treehash"
+)
+
+// Modest defaults; the sizes are
+// -bench.files=20000 -bench.size=524288000 -bench.paths=100000.
+var (
+	benchFiles = flag.Int("bench.files", 2000, "files in the ingest benchmark's tree")
+	benchSize  = flag.Int64("bench.size", 50<<20, "bytes in the ingest benchmark's tree")
+	benchPaths = flag.Int("bench.paths", 20000, "paths per round of the registration benchmark")
+)
+
+// BenchmarkIngest stores a generated tree (30% duplicates) with AddPath;
+// BenchmarkCopyFloor copies it with cp -a: the floor to compare with.
+func BenchmarkIngest(b *testing.B) {
+	src := filepath.Join(b.TempDir(), "tree")
+	n, err := treegen.Generate(src, *benchFiles, *benchSize, 0.3, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(n)
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		dir := filepath.Join(b.TempDir(), "store")
+		s, err := Open(dir, Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		if _, err := s.AddPath(src, "tree"); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		s.Close()
+		b.StartTimer()
+	}
+}
+
+func BenchmarkCopyFloor(b *testing.B) {
+	src := filepath.Join(b.TempDir(), "tree")
+	n, err := treegen.Generate(src, *benchFiles, *benchSize, 0.3, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(n)
+	for i := 0; i < b.N; i++ {
+		dst := filepath.Join(b.TempDir(), "copy")
+		if out, err := exec.Command("cp", "-a", src, dst).CombinedOutput(); err != nil {
+			b.Fatalf("cp -a: %v: %s", err, out)
+		}
+	}
+}
+
+// BenchmarkRegister registers paths with 3 references each in batches of
+// 1000; it reports paths/s.
+func BenchmarkRegister(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		s, err := Open(filepath.Join(b.TempDir(), "store"), Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		regs := make([]Registration, *benchPaths)
+		for j := range regs {
+			d := blake3.Sum256(fmt.Appendf(nil, "bench %d", j))
+			p := storepath.Path{Hash: storepath.EncodeHash(d[:]), Name: "p"}
+			if err := mkdirAllSynced(s.Physical(p), s.dir); err != nil {
+				b.Fatal(err)
+			}
+			files := []treehash.File{{Path: "", Type: treehash.Directory}}
+			regs[j] = Registration{Path: p, Files: files, TreeHash: treehash.Hash(files)}
+			for k := 0; k < 3 && j > 0; k++ {
+				regs[j].References = append(regs[j].References, regs[(j*7+k*13)%j].Path)
+			}
+		}
+		b.StartTimer()
+		for j := 0; j < len(regs); j += 1000 {
+			if _, err := s.Register(regs[j:min(j+1000, len(regs))]); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StopTimer()
+		s.Close()
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(*benchPaths*b.N)/b.Elapsed().Seconds(), "paths/s")
+}
