@@ -54,19 +54,10 @@ func (s *Store) Ingest(src string, target storepath.Path, opts IngestOptions) (*
 // AddPath ingests the file or tree at src as a content-addressed path
 // named name (treehash.ContentPath).
 func (s *Store) AddPath(src, name string) (*PathInfo, error) {
-	if err := s.writable(); err != nil {
-		return nil, err
-	}
-	tree, err := treehash.Scan(src, treehash.ScanOptions{})
-	if err != nil {
+	if err := storepath.ValidName(name); err != nil {
 		return nil, fmt.Errorf("adding %s: %w", src, err)
 	}
-	target, err := treehash.ContentPath(s.logical, name, tree.Hash)
-	if err != nil {
-		return nil, fmt.Errorf("adding %s: %w", src, err)
-	}
-	req := IngestRequest{Src: src, Target: target, IngestOptions: IngestOptions{ContentAddress: treehash.ContentAddress(tree.Hash)}}
-	out, err := s.ingest([]IngestRequest{req}, []*treehash.Tree{tree})
+	out, err := s.ingest([]IngestRequest{{Src: src}}, name)
 	if err != nil {
 		return nil, err
 	}
@@ -76,7 +67,7 @@ func (s *Store) AddPath(src, name string) (*PathInfo, error) {
 // IngestBatch ingests several trees and registers them in one atomic
 // batch, so that outputs of one build may refer to each other.
 func (s *Store) IngestBatch(reqs []IngestRequest) ([]*PathInfo, error) {
-	return s.ingest(reqs, make([]*treehash.Tree, len(reqs)))
+	return s.ingest(reqs, "")
 }
 
 type staged struct {
@@ -85,11 +76,16 @@ type staged struct {
 	dir   string // private directory under tmp
 	root  string // the tree inside dir
 	info  *PathInfo
-	reg   Registration
 	moved bool // src was consumed by a rename
+	// perFile: the tree was made durable file by file; otherwise the
+	// batch ends with one syncfs.
+	perFile bool
 }
 
-func (s *Store) ingest(reqs []IngestRequest, trees []*treehash.Tree) ([]*PathInfo, error) {
+// ingest stages, syncs, places and registers reqs. With caName set there
+// is one request whose target is the content-addressed path of that name,
+// known only once the tree is hashed.
+func (s *Store) ingest(reqs []IngestRequest, caName string) ([]*PathInfo, error) {
 	if err := s.writable(); err != nil {
 		return nil, err
 	}
@@ -104,57 +100,62 @@ func (s *Store) ingest(reqs []IngestRequest, trees []*treehash.Tree) ([]*PathInf
 	}()
 	for i := range reqs {
 		r := &reqs[i]
-		if !storepath.IsHash(r.Target.Hash) {
-			return nil, fmt.Errorf("ingesting %s: target hash %q is malformed", r.Src, r.Target.Hash)
-		}
-		if err := storepath.ValidName(r.Target.Name); err != nil {
-			return nil, fmt.Errorf("ingesting %s: %w", r.Src, err)
-		}
 		if _, err := os.Lstat(r.Src); err != nil {
 			return nil, fmt.Errorf("ingesting: %w", err)
 		}
-		pi, err := s.queryValid(r.Target)
-		if err != nil {
-			return nil, err
-		}
-		if pi != nil {
-			out[i] = pi
-			if r.Move {
-				removeTree(r.Src)
+		if caName == "" {
+			if !storepath.IsHash(r.Target.Hash) {
+				return nil, fmt.Errorf("ingesting %s: target hash %q is malformed", r.Src, r.Target.Hash)
 			}
-			continue
-		}
-		w := &staged{req: r, tree: trees[i]}
-		if w.tree == nil {
-			cands := map[string]struct{}{r.Target.Hash: {}}
-			for _, c := range r.RefCandidates {
-				cands[c.Hash] = struct{}{}
-			}
-			if w.tree, err = treehash.Scan(r.Src, treehash.ScanOptions{RefCandidates: cands}); err != nil {
+			if err := storepath.ValidName(r.Target.Name); err != nil {
 				return nil, fmt.Errorf("ingesting %s: %w", r.Src, err)
 			}
+			pi, err := s.queryValid(r.Target)
+			if err != nil {
+				return nil, err
+			}
+			if pi != nil {
+				out[i] = pi
+				if r.Move {
+					removeTree(r.Src)
+				}
+				continue
+			}
 		}
-		work = append(work, w)
+		work = append(work, &staged{req: r})
 	}
 	if len(work) == 0 {
 		return out, nil
 	}
-	nfiles := 0
+	pools := &poolDirs{}
+	syncAll := false
 	for _, w := range work {
-		nfiles += len(w.tree.Files)
-	}
-	perFile := nfiles <= perFileSyncMax
-	pools := &poolDirs{perFile: perFile}
-	for _, w := range work {
-		if err := s.stage(w, perFile, pools); err != nil {
+		cands := map[string]struct{}{}
+		if caName == "" {
+			cands[w.req.Target.Hash] = struct{}{}
+			for _, c := range w.req.RefCandidates {
+				cands[c.Hash] = struct{}{}
+			}
+		}
+		if err := s.stageTree(w, cands, pools); err != nil {
 			return nil, fmt.Errorf("ingesting %s: %w", w.req.Src, err)
 		}
+		syncAll = syncAll || !w.perFile
+		if caName != "" {
+			t, err := treehash.ContentPath(s.logical, caName, w.tree.Hash)
+			if err != nil {
+				return nil, fmt.Errorf("adding %s: %w", w.req.Src, err)
+			}
+			w.req.Target = t
+			w.req.ContentAddress = treehash.ContentAddress(w.tree.Hash)
+		}
 	}
-	if perFile {
-		if err := pools.sync(); err != nil {
+	if syncAll {
+		if err := syncFS(s.tmpDir()); err != nil {
 			return nil, err
 		}
-	} else if err := syncFS(s.tmpDir()); err != nil {
+	}
+	if err := s.commitPending(pools); err != nil {
 		return nil, err
 	}
 
@@ -166,7 +167,8 @@ func (s *Store) ingest(reqs []IngestRequest, trees []*treehash.Tree) ([]*PathInf
 	var regs []Registration
 	var placed []*staged
 	for _, w := range work {
-		// Another goroutine may have registered the same path meanwhile.
+		// Already valid: registered by someone else meanwhile, or a
+		// content-addressed path added before.
 		if pi, err := s.queryValid(w.req.Target); err != nil {
 			return nil, err
 		} else if pi != nil {
@@ -217,12 +219,9 @@ func (s *Store) ingest(reqs []IngestRequest, trees []*treehash.Tree) ([]*PathInf
 	}
 	for i := range reqs {
 		if out[i] == nil {
-			out[i] = byTarget[reqs[i].Target.Hash]
-			if out[i] == nil {
-				for _, w := range work {
-					if w.req.Target == reqs[i].Target && w.info != nil {
-						out[i] = w.info
-					}
+			for _, w := range work {
+				if w.req == &reqs[i] {
+					out[i] = w.info
 				}
 			}
 		}
@@ -301,15 +300,24 @@ func (s *Store) place(root string, target storepath.Path, rootType treehash.Type
 	return fsyncPath(bucket)
 }
 
-// stage builds the normalised, deduplicated tree of w under tmp.
-func (s *Store) stage(w *staged, perFile bool, pools *poolDirs) error {
+// stage builds the normalised, deduplicated tree of w under tmp. Each
+// file is hashed and then copied (or linked) by the same worker while its
+// data is in the page cache: one pass over the tree, not a hashing pass
+// and then a copying pass.
+func (s *Store) stageTree(w *staged, cands map[string]struct{}, pools *poolDirs) error {
+	files, err := treehash.List(w.req.Src)
+	if err != nil {
+		return err
+	}
+	expected := w.tree
+	w.tree = &treehash.Tree{Files: files, Refs: map[string]struct{}{}}
+	w.perFile = len(files) <= perFileSyncMax
 	dir, err := os.MkdirTemp(s.tmpDir(), "ingest-")
 	if err != nil {
 		return err
 	}
 	w.dir = dir
 	w.root = filepath.Join(dir, "t")
-	files := w.tree.Files
 	move := false
 	if w.req.Move {
 		err := os.Rename(w.req.Src, w.root)
@@ -322,6 +330,7 @@ func (s *Store) stage(w *staged, perFile bool, pools *poolDirs) error {
 		}
 	}
 	var dirs []string
+	var regular []int
 	for i := range files {
 		f := &files[i]
 		p := filepath.Join(w.root, filepath.FromSlash(f.Path))
@@ -337,6 +346,9 @@ func (s *Store) stage(w *staged, perFile bool, pools *poolDirs) error {
 				return err
 			}
 		case treehash.Symlink:
+			if len(cands) > 0 {
+				treehash.ScanRefs([]byte(f.Target), cands, w.tree.Refs)
+			}
 			if !move {
 				if err := os.Symlink(f.Target, p); err != nil {
 					return err
@@ -345,41 +357,68 @@ func (s *Store) stage(w *staged, perFile bool, pools *poolDirs) error {
 			if err := setMtime(p); err != nil {
 				return err
 			}
+		default:
+			regular = append(regular, i)
+			w.tree.Size += f.Size
 		}
 	}
-	// Duplicates within the tree wait for their first copy to reach the
-	// pool, so that they link to it rather than race it.
-	var firsts, dups []int
-	seen := map[contentKey]bool{}
 	share := s.dedup == DedupHardlink || s.dedup == DedupReflink
-	for i := range files {
-		f := &files[i]
-		if !f.Type.IsRegular() {
-			continue
-		}
-		if share && f.Size > 0 {
-			k := keyOf(f)
-			if seen[k] {
-				dups = append(dups, i)
-				continue
-			}
-			seen[k] = true
-		}
-		firsts = append(firsts, i)
-	}
-	put := func(i int) error {
-		f := &files[i]
+	var (
+		mu sync.Mutex
+		// first holds, per content, a channel closed once the first file
+		// with it reached the pool: later ones wait and link to it
+		// rather than race it.
+		first = map[contentKey]chan struct{}{}
+	)
+	err = parallelDo(len(regular), func(k int) error {
+		f := &files[regular[k]]
 		src := filepath.Join(w.req.Src, filepath.FromSlash(f.Path))
 		dst := filepath.Join(w.root, filepath.FromSlash(f.Path))
+		hashed := src
 		if move {
-			return s.normaliseInPlace(dst, f, perFile, pools)
+			hashed = dst
 		}
-		return s.putFile(src, dst, f, perFile, pools)
-	}
-	for _, set := range [][]int{firsts, dups} {
-		if err := parallelDo(len(set), func(k int) error { return put(set[k]) }); err != nil {
+		var refs map[string]struct{}
+		if len(cands) > 0 {
+			refs = map[string]struct{}{}
+		}
+		d, n, err := treehash.HashFileRefs(hashed, cands, refs)
+		if err != nil {
 			return err
 		}
+		if n != f.Size {
+			return fmt.Errorf("%s changed while it was read (%d bytes, then %d)", hashed, f.Size, n)
+		}
+		f.Digest = d
+		if len(refs) > 0 {
+			mu.Lock()
+			for r := range refs {
+				w.tree.Refs[r] = struct{}{}
+			}
+			mu.Unlock()
+		}
+		if share && f.Size > 0 {
+			key := keyOf(f)
+			mu.Lock()
+			ch, waiting := first[key]
+			if !waiting {
+				ch = make(chan struct{})
+				first[key] = ch
+			}
+			mu.Unlock()
+			if waiting {
+				<-ch
+			} else {
+				defer close(ch)
+			}
+		}
+		if move {
+			return s.normaliseInPlace(dst, f, w.perFile, pools)
+		}
+		return s.putFile(src, dst, f, w.perFile, pools)
+	})
+	if err != nil {
+		return err
 	}
 	// Children before parents; the root stays writable until placed.
 	for i := len(dirs) - 1; i >= 0; i-- {
@@ -391,16 +430,28 @@ func (s *Store) stage(w *staged, perFile bool, pools *poolDirs) error {
 				return err
 			}
 		}
-		if perFile {
+		if w.perFile {
 			if err := fsyncPath(dirs[i]); err != nil {
 				return err
 			}
 		}
 	}
-	if perFile {
+	w.tree.Hash = treehash.Hash(files)
+	if expected != nil && expected.Hash != w.tree.Hash {
+		return fmt.Errorf("contents hash to %s, expected %s", w.tree.Hash, expected.Hash)
+	}
+	if w.perFile {
 		return fsyncPath(dir)
 	}
 	return nil
+}
+
+// stage is stageTree for callers that know the tree they expect (w.tree,
+// checked against what is on disk) and scan no references. perFile is
+// decided per tree now; pool entries of a tree that is not synced file by
+// file wait for commitPending, or for ensurePool after registration.
+func (s *Store) stage(w *staged, perFile bool, pools *poolDirs) error {
+	return s.stageTree(w, nil, pools)
 }
 
 func fileMode(f *treehash.File) uint32 {
@@ -414,24 +465,23 @@ func (s *Store) poolPath(k contentKey) string {
 	return filepath.Join(s.contentDir(), filepath.FromSlash(k.poolRel()))
 }
 
-// fromPool makes dst a copy of the pool's content k: a hard link to the
-// pool inode, or a clone of it.
-func (s *Store) fromPool(k contentKey, dst string, mode uint32) error {
-	pool := s.poolPath(k)
+// linkOrClone makes dst share the data of src: a hard link, or a clone
+// with its own inode (then given mode and mtime).
+func (s *Store) linkOrClone(src, dst string, mode uint32) error {
 	if s.dedup == DedupHardlink {
-		return os.Link(pool, dst)
+		return os.Link(src, dst)
 	}
-	pf, err := os.Open(pool)
+	sf, err := os.Open(src)
 	if err != nil {
 		return err
 	}
-	defer pf.Close()
+	defer sf.Close()
 	df, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return err
 	}
 	defer df.Close()
-	if err := clone(df, pf); err != nil {
+	if err := clone(df, sf); err != nil {
 		os.Remove(dst)
 		return err
 	}
@@ -441,8 +491,39 @@ func (s *Store) fromPool(k contentKey, dst string, mode uint32) error {
 	return setMtimeFd(int(df.Fd()))
 }
 
-// toPool records the normalised file at p as the pool's copy of k. A
-// pool entry that appeared meanwhile is as good as ours.
+// fromPool makes dst a copy of the pool's content k.
+func (s *Store) fromPool(k contentKey, dst string, mode uint32) error {
+	return s.linkOrClone(s.poolPath(k), dst, mode)
+}
+
+// shareExisting makes dst a copy of content k taken from a file staged
+// earlier in this batch or from the pool, and reports whether it could.
+// A missing pool entry means new content; EMLINK (too many links to one
+// inode) and the like mean a private copy.
+func (s *Store) shareExisting(k contentKey, dst string, mode uint32, pools *poolDirs) bool {
+	if p := pools.firstOf(k); p != "" {
+		if s.linkOrClone(p, dst, mode) == nil {
+			return true
+		}
+	}
+	return s.fromPool(k, dst, mode) == nil
+}
+
+// offer makes the normalised file at p the batch's copy of k, and the
+// pool's: at once when its data is already durable, else after the
+// batch's syncfs (commitPending), so that no pool entry ever exists whose
+// data a crash could lose.
+func (s *Store) offer(k contentKey, p string, durable bool, pools *poolDirs) error {
+	pools.setFirst(k, p)
+	if durable {
+		return s.toPool(k, p, pools)
+	}
+	pools.addPending(k, p)
+	return nil
+}
+
+// toPool records the normalised, durable file at p as the pool's copy of
+// k. A pool entry that appeared meanwhile is as good as ours.
 func (s *Store) toPool(k contentKey, p string, pools *poolDirs) error {
 	pool := s.poolPath(k)
 	if err := pools.ensure(filepath.Dir(pool)); err != nil {
@@ -455,26 +536,9 @@ func (s *Store) toPool(k contentKey, p string, pools *poolDirs) error {
 		}
 		return fmt.Errorf("adding to the content pool: %w", err)
 	}
-	src, err := os.Open(p)
-	if err != nil {
-		return err
-	}
-	defer src.Close()
-	tmp := filepath.Join(s.tmpDir(), randomName("pool-"))
-	df, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	defer df.Close()
-	err = clone(df, src)
+	tmp, err := s.cloneToTmp(k, p)
 	if err == nil {
-		err = df.Chmod(fs.FileMode(fileModeOfKey(k)))
-	}
-	if err == nil {
-		err = setMtimeFd(int(df.Fd()))
-	}
-	if err == nil && pools.perFile {
-		err = df.Sync()
+		err = fsyncPath(tmp)
 	}
 	if err == nil {
 		err = os.Rename(tmp, pool)
@@ -486,6 +550,67 @@ func (s *Store) toPool(k contentKey, p string, pools *poolDirs) error {
 	return nil
 }
 
+// cloneToTmp clones p into a new file under tmp with k's mode.
+func (s *Store) cloneToTmp(k contentKey, p string) (string, error) {
+	src, err := os.Open(p)
+	if err != nil {
+		return "", err
+	}
+	defer src.Close()
+	tmp := filepath.Join(s.tmpDir(), randomName("pool-"))
+	df, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return "", err
+	}
+	defer df.Close()
+	err = clone(df, src)
+	if err == nil {
+		err = df.Chmod(fs.FileMode(fileModeOfKey(k)))
+	}
+	if err == nil {
+		err = setMtimeFd(int(df.Fd()))
+	}
+	return tmp, err
+}
+
+// commitPending adds the batch's new contents to the pool once the
+// batch's syncfs made their data durable: hard links directly, clones
+// through tmp and one more syncfs.
+func (s *Store) commitPending(pools *poolDirs) error {
+	type moved struct{ tmp, pool string }
+	var clones []moved
+	for _, e := range pools.pending {
+		pool := s.poolPath(e.key)
+		if err := pools.ensure(filepath.Dir(pool)); err != nil {
+			return err
+		}
+		if s.dedup == DedupHardlink {
+			if err := os.Link(e.path, pool); err != nil && !errors.Is(err, fs.ErrExist) {
+				return fmt.Errorf("adding to the content pool: %w", err)
+			}
+			continue
+		}
+		tmp, err := s.cloneToTmp(e.key, e.path)
+		if err != nil {
+			os.Remove(tmp)
+			return fmt.Errorf("adding to the content pool: %w", err)
+		}
+		clones = append(clones, moved{tmp, pool})
+	}
+	if len(clones) > 0 {
+		if err := syncFS(s.tmpDir()); err != nil {
+			return err
+		}
+		for _, c := range clones {
+			if err := os.Rename(c.tmp, c.pool); err != nil {
+				return fmt.Errorf("adding to the content pool: %w", err)
+			}
+		}
+	}
+	pools.pending = nil
+	return pools.sync()
+}
+
 func fileModeOfKey(k contentKey) uint32 {
 	if treehash.Type(k[32]) == treehash.Executable {
 		return modeExec
@@ -495,19 +620,21 @@ func fileModeOfKey(k contentKey) uint32 {
 
 // putFile creates dst with the contents of src (known to be f).
 func (s *Store) putFile(src, dst string, f *treehash.File, perFile bool, pools *poolDirs) error {
-	mode := fileMode(f)
 	share := (s.dedup == DedupHardlink || s.dedup == DedupReflink) && f.Size > 0
-	if share {
-		err := s.fromPool(keyOf(f), dst, mode)
-		if err == nil {
-			return nil
-		}
-		// A missing pool entry is new content; EMLINK (too many links to
-		// one inode) and the like fall back to a private copy.
-		if _, statErr := os.Lstat(dst); statErr == nil {
-			os.Remove(dst)
-		}
+	if share && s.shareExisting(keyOf(f), dst, fileMode(f), pools) {
+		return nil
 	}
+	if err := s.copyFile(src, dst, f, perFile); err != nil {
+		return err
+	}
+	if share {
+		return s.offer(keyOf(f), dst, perFile, pools)
+	}
+	return nil
+}
+
+// copyFile makes dst a private, normalised copy of src.
+func (s *Store) copyFile(src, dst string, f *treehash.File, sync bool) error {
 	sfd, err := unix.Open(src, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("opening %s: %w", src, err)
@@ -526,50 +653,44 @@ func (s *Store) putFile(src, dst string, f *treehash.File, perFile bool, pools *
 			}
 		}
 	}
-	if err := df.Chmod(fs.FileMode(mode)); err != nil {
+	if err := df.Chmod(fs.FileMode(fileMode(f))); err != nil {
 		return err
 	}
 	if err := setMtimeFd(int(df.Fd())); err != nil {
 		return err
 	}
-	if perFile {
-		if err := df.Sync(); err != nil {
-			return err
-		}
-	}
-	if share {
-		return s.toPool(keyOf(f), dst, pools)
+	if sync {
+		return df.Sync()
 	}
 	return nil
 }
 
-// normaliseInPlace finishes a file of a tree that was moved in: it gets
-// its own inode if it had other links (which may be outside the tree and
-// must not see our chmod), then is replaced by the pool's copy or becomes
-// it.
+// normaliseInPlace finishes a file of a tree that was moved in: it is
+// replaced by a shared copy when one exists; otherwise it gets its own
+// inode if it had other links (which may be outside the tree and must not
+// see our chmod), its final mode and mtime, and is offered to the pool.
 func (s *Store) normaliseInPlace(p string, f *treehash.File, perFile bool, pools *poolDirs) error {
-	mode := fileMode(f)
 	var st unix.Stat_t
 	if err := unix.Lstat(p, &st); err != nil {
 		return err
 	}
 	share := (s.dedup == DedupHardlink || s.dedup == DedupReflink) && f.Size > 0
+	tmp := p + ".nexis-tmp"
 	if share {
-		tmp := p + ".nexis-tmp"
-		if err := s.fromPool(keyOf(f), tmp, mode); err == nil {
+		if s.shareExisting(keyOf(f), tmp, fileMode(f), pools) {
 			return os.Rename(tmp, p)
 		}
 		os.Remove(tmp)
 	}
 	if st.Nlink > 1 {
-		tmp := p + ".nexis-tmp"
-		if err := s.putFile(p, tmp, f, perFile, pools); err != nil {
+		if err := s.copyFile(p, tmp, f, perFile); err != nil {
 			return err
 		}
-		return os.Rename(tmp, p)
-	}
-	{
-		if err := os.Chmod(p, fs.FileMode(mode)); err != nil {
+		if err := os.Rename(tmp, p); err != nil {
+			return err
+		}
+	} else {
+		if err := os.Chmod(p, fs.FileMode(fileMode(f))); err != nil {
 			return err
 		}
 		if err := setMtime(p); err != nil {
@@ -582,7 +703,7 @@ func (s *Store) normaliseInPlace(p string, f *treehash.File, perFile bool, pools
 		}
 	}
 	if share {
-		return s.toPool(keyOf(f), p, pools)
+		return s.offer(keyOf(f), p, perFile, pools)
 	}
 	return nil
 }
@@ -608,12 +729,44 @@ func (s *Store) ensurePool(regs []Registration) {
 	}
 }
 
-// poolDirs remembers which pool buckets exist, and which were touched so
-// that a small ingest can fsync them.
+// poolDirs is the pool bookkeeping of one batch: which pool buckets
+// exist, which were touched (to fsync them), the first staged file of
+// each content (duplicates within the batch link to it), and contents
+// waiting for the batch's syncfs before entering the pool.
 type poolDirs struct {
 	mu      sync.Mutex
 	made    map[string]bool
-	perFile bool
+	perFile bool // kept for callers that set it; durability is per call now
+	firsts  map[contentKey]string
+	pending []pendingContent
+}
+
+type pendingContent struct {
+	key  contentKey
+	path string
+}
+
+func (pd *poolDirs) firstOf(k contentKey) string {
+	pd.mu.Lock()
+	defer pd.mu.Unlock()
+	return pd.firsts[k]
+}
+
+func (pd *poolDirs) setFirst(k contentKey, p string) {
+	pd.mu.Lock()
+	defer pd.mu.Unlock()
+	if pd.firsts == nil {
+		pd.firsts = map[contentKey]string{}
+	}
+	if _, ok := pd.firsts[k]; !ok {
+		pd.firsts[k] = p
+	}
+}
+
+func (pd *poolDirs) addPending(k contentKey, p string) {
+	pd.mu.Lock()
+	defer pd.mu.Unlock()
+	pd.pending = append(pd.pending, pendingContent{k, p})
 }
 
 func (pd *poolDirs) ensure(dir string) error {

@@ -316,6 +316,18 @@ func describeMode(m fs.FileMode) string {
 	return "special file (" + m.String() + ")"
 }
 
+// HashFileRefs hashes one regular file's contents (refusing to follow a
+// symlink) and adds the candidates it mentions to refs.
+func HashFileRefs(p string, cands, refs map[string]struct{}) (Digest, int64, error) {
+	w := newWorker()
+	defer w.release()
+	return w.hashFile(p, cands, refs)
+}
+
+// ScanRefs adds to refs the candidates that data mentions as
+// "/<hash>-".
+func ScanRefs(data []byte, cands, refs map[string]struct{}) { scanRefs(data, cands, refs) }
+
 // HashFile hashes one regular file's contents.
 func HashFile(p string) (Digest, int64, error) {
 	w := newWorker()
