@@ -214,10 +214,13 @@ source = "@URL@/hello-1.0.tar.gz"
 hash = "sha256:%s"
 build_system = "make"
 build_flags = ["CC=gcc"]
+pre_build_script = "scripts/pre.sh"
+env = { WHO = "pre-build and env" }
 `, sha(archive), sha(archive))
 	sys := e.eval(t, config, map[string]string{
 		"patches/greeting.patch": greetingPatch,
 		"scripts/post.sh":        "mkdir -p $out/share/doc\necho built by nexis > $out/share/doc/README\n",
+		"scripts/pre.sh":         "echo \"#define GREETING \\\"hello, $WHO\\\"\" > greeting.h\n",
 	})
 	hello, helloMake := pkg(t, sys, "hello"), pkg(t, sys, "hello-make")
 	res, err := e.build(t, realise.Options{}, hello, helloMake)
@@ -240,7 +243,7 @@ build_flags = ["CC=gcc"]
 		}
 	}
 	run(hello, "hello, patched world")
-	run(helloMake, "hello, world")
+	run(helloMake, "hello, pre-build and env")
 	if b, err := os.ReadFile(e.physical(t, hello.Out()+"/share/doc/README")); err != nil || string(b) != "built by nexis\n" {
 		t.Errorf("post_build_script output: %q, %v", b, err)
 	}
