@@ -786,6 +786,12 @@ func (pd *poolDirs) ensure(dir string) error {
 }
 
 func (pd *poolDirs) sync() error {
+	if len(pd.made) > 8 {
+		// One syncfs beats hundreds of directory fsyncs.
+		for d := range pd.made {
+			return syncFS(d)
+		}
+	}
 	for d := range pd.made {
 		if err := fsyncPath(d); err != nil {
 			return err
