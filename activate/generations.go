@@ -73,6 +73,9 @@ func (t *Target) AddGeneration(p storepath.Path, configHash string) (store.Gener
 		ConfigHash:   configHash,
 		NexisVersion: t.Version,
 	}
+	if err := t.writable(); err != nil {
+		return g, false, err
+	}
 	// The record (and root) first: a crash before the link leaves a
 	// rooted generation without a link, which the next switch repairs; a
 	// link without a record would point at collectable garbage.
@@ -96,6 +99,9 @@ func (t *Target) SetPinned(n uint64, pinned bool) error {
 		return nil
 	}
 	g.Pinned = pinned
+	if err := t.writable(); err != nil {
+		return err
+	}
 	return t.Store.PutGeneration(g)
 }
 
@@ -113,6 +119,12 @@ func (t *Target) DeleteGenerations(ns []uint64) error {
 		if _, err := t.Generation(n); err != nil {
 			return err
 		}
+	}
+	if len(ns) == 0 {
+		return nil
+	}
+	if err := t.writable(); err != nil {
+		return err
 	}
 	for _, n := range ns {
 		// The link first: once the root is gone its target may be

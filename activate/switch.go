@@ -127,6 +127,9 @@ func (t *Target) finish(sys *System, res *Result, o SwitchOptions) error {
 		return fmt.Errorf("boot menu: %w", err)
 	}
 	if len(ret.Drop) > 0 && pol.AutoCleanup && o.Cleanup != nil {
+		if err := t.writable(); err != nil {
+			return err
+		}
 		sum, err := o.Cleanup(t.Store)
 		if err != nil {
 			return fmt.Errorf("auto_cleanup: %w", err)
@@ -146,8 +149,27 @@ func (t *Target) activate(sys *System, res *Result, o SwitchOptions, setCurrent 
 		return err
 	}
 	res.Plan = plan
-	if err := t.Store.AddRoot(LiveRoot, sys.Path); err != nil {
+	// A generation is rooted by its record; an unrecorded system under
+	// test is rooted by LiveRoot while it is active.
+	live, ok, err := t.Store.Root(LiveRoot)
+	if err != nil {
 		return err
+	}
+	switch {
+	case res.Generation.Number == 0 && (!ok || live != sys.Path):
+		if err := t.writable(); err != nil {
+			return err
+		}
+		if err := t.Store.AddRoot(LiveRoot, sys.Path); err != nil {
+			return err
+		}
+	case res.Generation.Number != 0 && ok:
+		if err := t.writable(); err != nil {
+			return err
+		}
+		if err := t.Store.RemoveRoot(LiveRoot); err != nil {
+			return err
+		}
 	}
 	return t.Execute(plan, Exec{Out: o.Out, SetCurrent: setCurrent, Dinitctl: o.Dinitctl})
 }

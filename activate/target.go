@@ -48,7 +48,34 @@ type Target struct {
 	StateDir string
 	// Version is this nexis's version, recorded in new generations.
 	Version string
+	// ReadOnly says Store was opened for reading: a writable open costs
+	// more than a whole no-op switch (the database's memtables), so
+	// commands start read-only and Reopen gives the writable store the
+	// moment something in the database must change.
+	ReadOnly bool
+	Reopen   func() (*store.Store, error)
 }
+
+// writable makes Store writable, reopening it if it was opened
+// read-only.
+func (t *Target) writable() error {
+	if !t.ReadOnly {
+		return nil
+	}
+	if t.Reopen == nil {
+		return fmt.Errorf("the store was opened read-only")
+	}
+	st, err := t.Reopen()
+	if err != nil {
+		return err
+	}
+	t.Store.Close()
+	t.Store, t.ReadOnly = st, false
+	return nil
+}
+
+// Writable is writable for commands that know they will write.
+func (t *Target) Writable() error { return t.writable() }
 
 // path maps an absolute path of the target system to this machine.
 func (t *Target) path(p string) string { return filepath.Join(t.Root, filepath.FromSlash(p)) }

@@ -88,20 +88,28 @@ func runActivate(cmd *cobra.Command, args []string) error {
 	return nil
 }
 
-// openTarget opens the root's store for writing and takes the
-// activation lock; done releases both.
+// openTarget takes the root's activation lock and opens its store
+// read-only; the target reopens it for writing when something in the
+// database must change (most rollbacks and no-op switches never do).
+// done releases both.
 func openTarget() (*activate.Target, func(), error) {
-	st, err := openStore()
-	if err != nil {
-		return nil, nil, err
-	}
-	t := &activate.Target{Root: flagRoot, Store: st, StateDir: physicalStateDir(), Version: version}
+	t := &activate.Target{Root: flagRoot, StateDir: physicalStateDir(), Version: version, Reopen: openStore}
 	lk, err := t.LockTarget()
 	if err != nil {
-		st.Close()
 		return nil, nil, err
 	}
-	return t, func() { lk.Unlock(); st.Close() }, nil
+	st, err := store.Open(physicalStoreDir(), store.Options{LogicalDir: storeDir(), ReadOnly: true})
+	if errors.Is(err, store.ErrNotInitialised) {
+		st, err = openStore()
+	} else {
+		t.ReadOnly = true
+	}
+	if err != nil {
+		lk.Unlock()
+		return nil, nil, err
+	}
+	t.Store = st
+	return t, func() { lk.Unlock(); t.Store.Close() }, nil
 }
 
 func switchOptions(mode activate.Mode, configHash string) activate.SwitchOptions {
@@ -128,11 +136,31 @@ func autoCleanup(st *store.Store) (string, error) {
 
 // realiseConfig evaluates the config and realises its system, as nexis
 // build does: nothing is activated from an unbuilt or half-built system.
-func realiseConfig(st *store.Store, args []string) (storepath.Path, string, error) {
+func realiseConfig(t *activate.Target, args []string) (storepath.Path, string, error) {
 	sys, err := evaluate(args)
 	if err != nil {
 		return storepath.Path{}, "", err
 	}
+	p, _, err := storepath.Parse(t.Store.LogicalDir(), sys.Drv.Out())
+	if err != nil {
+		return storepath.Path{}, "", err
+	}
+	// Already realised (an unchanged config, a config switched before):
+	// a temporary root holds it from here, checked valid after.
+	if ok, err := t.Store.IsValid(p); err != nil {
+		return storepath.Path{}, "", err
+	} else if ok {
+		if err := t.Store.AddTempRoots(p); err != nil {
+			return storepath.Path{}, "", err
+		}
+		if ok, err := t.Store.IsValid(p); err == nil && ok {
+			return p, sys.Drv.ID(), nil
+		}
+	}
+	if err := t.Writable(); err != nil {
+		return storepath.Path{}, "", err
+	}
+	st := t.Store
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	rep := realise.NewReporter(os.Stderr, false)
@@ -156,10 +184,6 @@ func realiseConfig(st *store.Store, args []string) (storepath.Path, string, erro
 		if errors.Is(err, realise.ErrFailed) {
 			return storepath.Path{}, "", fmt.Errorf("the system was not built, nothing was activated: %w", err)
 		}
-		return storepath.Path{}, "", err
-	}
-	p, _, err := storepath.Parse(st.LogicalDir(), sys.Drv.Out())
-	if err != nil {
 		return storepath.Path{}, "", err
 	}
 	return p, sys.Drv.ID(), nil

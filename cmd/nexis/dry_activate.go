@@ -36,7 +36,7 @@ func runDryActivate(cmd *cobra.Command, args []string) error {
 		return err
 	}
 	defer done()
-	p, _, err := realiseConfig(t.Store, args)
+	p, _, err := realiseConfig(t, args)
 	if err != nil {
 		return err
 	}

@@ -44,7 +44,7 @@ func switchConfig(args []string, mode activate.Mode) error {
 		return err
 	}
 	defer done()
-	p, hash, err := realiseConfig(t.Store, args)
+	p, hash, err := realiseConfig(t, args)
 	if err != nil {
 		return err
 	}

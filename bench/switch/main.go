@@ -1,0 +1,195 @@
+// Command switch measures nexis switch and nexis rollback as whole
+// processes on examples/full with everything already realised:
+//
+//   - unchanged: nexis switch of the config the root already runs;
+//   - one file:  nexis switch to a copy of the config that changes one
+//     /etc file (EDITOR in [nexis.environment]), alternating with the
+//     original so every run changes that file;
+//   - rollback:  nexis rollback to the generation before (one file
+//     differs), after an unmeasured switch made a new one;
+//
+// against the floor of `cp -a` of the generation's etc/ into the root
+// (what any activation must at least do to put /etc in place) and of
+// starting the nexis process at all (nexis --version).
+//
+// examples/full names packages fetched from the internet and this
+// machine has none, so the package and kernel outputs are FAKE stand-ins
+// registered through the store (activate/activatetest); the system
+// derivation and everything activation reads are built for real, and
+// `nexis switch` evaluates and checks the realisation as usual.
+//
+//	go run ./bench/switch [-n 21] [-nexis bin/nexis]
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/nexisos/nexis/activate/activatetest"
+	"github.com/nexisos/nexis/lang"
+	"github.com/nexisos/nexis/store"
+	"github.com/nexisos/nexis/store/storepath"
+)
+
+func main() {
+	n := flag.Int("n", 21, "runs per measurement")
+	nexis := flag.String("nexis", "", "the nexis binary (default: go build ./cmd/nexis into a temporary directory)")
+	flag.Parse()
+	if err := run(*n, *nexis); err != nil {
+		fmt.Fprintln(os.Stderr, "bench/switch:", err)
+		os.Exit(1)
+	}
+}
+
+func run(n int, bin string) error {
+	tmp, err := os.MkdirTemp("", "bench-switch-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	if bin == "" {
+		bin = filepath.Join(tmp, "nexis")
+		if out, err := exec.Command("go", "build", "-o", bin, "./cmd/nexis").CombinedOutput(); err != nil {
+			return fmt.Errorf("go build: %v: %s", err, out)
+		}
+	}
+	root := filepath.Join(tmp, "root")
+	full, err := filepath.Abs("examples/full")
+	if err != nil {
+		return err
+	}
+	a := filepath.Join(tmp, "full")
+	b := filepath.Join(tmp, "full-editor")
+	for _, d := range []string{a, b} {
+		if out, err := exec.Command("cp", "-a", full, d).CombinedOutput(); err != nil {
+			return fmt.Errorf("cp: %v: %s", err, out)
+		}
+	}
+	cfgA, cfgB := filepath.Join(a, "config.toml"), filepath.Join(b, "config.toml")
+	text, err := os.ReadFile(cfgB)
+	if err != nil {
+		return err
+	}
+	changed := strings.Replace(string(text), `EDITOR = "vim"`, `EDITOR = "nano"`, 1)
+	if changed == string(text) {
+		return fmt.Errorf("examples/full no longer sets EDITOR = \"vim\": pick another one-file change")
+	}
+	if err := os.WriteFile(cfgB, []byte(changed), 0o644); err != nil {
+		return err
+	}
+
+	// Realise both configs (fake packages, real system derivations).
+	st, err := store.Open(filepath.Join(root, "store"), store.Options{LogicalDir: "/store"})
+	if err != nil {
+		return err
+	}
+	var sysA storepath.Path
+	for i, cfg := range []string{cfgA, cfgB} {
+		sys, err := lang.Eval(cfg, lang.Options{StoreDir: "/store"})
+		if err != nil {
+			st.Close()
+			return err
+		}
+		p, _, err := activatetest.RealiseOffline(context.Background(), st, sys, tmp)
+		if err != nil {
+			st.Close()
+			return err
+		}
+		if i == 0 {
+			sysA = p
+		}
+	}
+	etcA := filepath.Join(st.Physical(sysA), "etc")
+	st.Close()
+
+	nx := func(args ...string) *exec.Cmd {
+		c := exec.Command(bin, append([]string{"--root", root}, args...)...)
+		return c
+	}
+	mustRun := func(c *exec.Cmd) error {
+		if out, err := c.CombinedOutput(); err != nil {
+			return fmt.Errorf("%s: %v\n%s", strings.Join(c.Args, " "), err, out)
+		}
+		return nil
+	}
+	if err := mustRun(nx("switch", cfgB)); err != nil {
+		return err
+	}
+	if err := mustRun(nx("switch", cfgA)); err != nil {
+		return err
+	}
+
+	type result struct {
+		name string
+		ds   []time.Duration
+	}
+	var results []result
+	measure := func(name string, before func() error, cmd func(i int) *exec.Cmd) error {
+		r := result{name: name}
+		for i := 0; i < n; i++ {
+			if before != nil {
+				if err := before(); err != nil {
+					return err
+				}
+			}
+			c := cmd(i)
+			t0 := time.Now()
+			out, err := c.CombinedOutput()
+			d := time.Since(t0)
+			if err != nil {
+				return fmt.Errorf("%s: %v\n%s", strings.Join(c.Args, " "), err, out)
+			}
+			r.ds = append(r.ds, d)
+		}
+		results = append(results, r)
+		return nil
+	}
+	floorDir := filepath.Join(tmp, "floor")
+	if err := measure("floor: cp -a <generation>/etc <root>/etc", func() error { return os.RemoveAll(floorDir) },
+		func(int) *exec.Cmd { return exec.Command("cp", "-a", etcA, floorDir) }); err != nil {
+		return err
+	}
+	if err := measure("floor: nexis --version (process start)", nil, func(int) *exec.Cmd { return exec.Command(bin, "--version") }); err != nil {
+		return err
+	}
+	if err := measure("nexis switch, unchanged config", nil, func(int) *exec.Cmd { return nx("switch", cfgA) }); err != nil {
+		return err
+	}
+	if err := measure("nexis switch, one /etc file changes", nil, func(i int) *exec.Cmd {
+		if i%2 == 0 {
+			return nx("switch", cfgB)
+		}
+		return nx("switch", cfgA)
+	}); err != nil {
+		return err
+	}
+	// The root runs cfgA; before each rollback it switches to cfgB (a
+	// newer generation), and the rollback brings cfgA's back.
+	if err := mustRun(nx("switch", cfgA)); err != nil {
+		return err
+	}
+	if err := measure("nexis rollback (one /etc file changes)", func() error {
+		return mustRun(nx("switch", cfgB))
+	}, func(int) *exec.Cmd { return nx("rollback") }); err != nil {
+		return err
+	}
+	if out, err := nx("activate", "--check").CombinedOutput(); err != nil {
+		return fmt.Errorf("after the runs the root does not match its generation: %v\n%s", err, out)
+	}
+
+	fmt.Printf("examples/full, %d runs each, wall time of the whole process\n", n)
+	fmt.Printf("%-45s %9s %9s %9s\n", "", "median", "min", "max")
+	for _, r := range results {
+		sort.Slice(r.ds, func(i, j int) bool { return r.ds[i] < r.ds[j] })
+		ms := func(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
+		fmt.Printf("%-45s %9s %9s %9s\n", r.name, ms(r.ds[len(r.ds)/2]), ms(r.ds[0]), ms(r.ds[len(r.ds)-1]))
+	}
+	return nil
+}
