@@ -309,3 +309,31 @@ func TestReadOnlyMissingStore(t *testing.T) {
 		t.Errorf("Open = %v, want ErrNotInitialised", err)
 	}
 }
+
+func TestWhyDepends(t *testing.T) {
+	s := openTest(t, t.TempDir(), Options{})
+	tmp := t.TempDir()
+	c, b, a := fakePath("c"), fakePath("b"), fakePath("a")
+	for _, x := range []struct {
+		p       storepath.Path
+		content string
+		cands   []storepath.Path
+	}{{c, "leaf", nil}, {b, "needs " + s.Logical(c), []storepath.Path{c}}, {a, "needs " + s.Logical(b), []storepath.Path{b, c}}} {
+		src := filepath.Join(tmp, x.p.Name)
+		writeTree(t, src, map[string]string{"bin/x": x.content})
+		if _, err := s.Ingest(src, x.p, IngestOptions{RefCandidates: x.cands}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	chain, err := s.WhyDepends(a, c)
+	if err != nil || len(chain) != 3 || chain[0] != a || chain[1] != b || chain[2] != c {
+		t.Fatalf("WhyDepends = %v, %v", chain, err)
+	}
+	files, err := s.FilesReferring(b, c)
+	if err != nil || len(files) != 1 || files[0] != "bin/x" {
+		t.Errorf("FilesReferring = %v, %v", files, err)
+	}
+	if chain, _ := s.WhyDepends(c, a); chain != nil {
+		t.Errorf("c does not depend on a, got %v", chain)
+	}
+}
