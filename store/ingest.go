@@ -14,6 +14,10 @@ import (
 	"github.com/nexisos/nexis/store/treehash"
 )
 
+// TreeHash is the canonical tree hash of the file or tree at p (see
+// package treehash, which evaluation uses without linking RocksDB).
+func TreeHash(p string) (treehash.Digest, error) { return treehash.TreeHash(p) }
+
 // IngestOptions tune Ingest.
 type IngestOptions struct {
 	// RefCandidates are the only store paths looked for in the tree's

@@ -22,6 +22,19 @@
 // `verify` reports and `verify --repair` moves to the trash. It never leaves
 // a registered path incomplete.
 //
+// # Dedup and the content pool
+//
+// Every regular file is hashed with BLAKE3 as it is copied in. With hard
+// links, identical files (same BLAKE3, same exec bit) are one inode with
+// the normalised mode (0444 or 0555) and mtime 1, so all links agree; with
+// reflinks they are separate inodes sharing extents. The pool holds one
+// entry per content so that later ingests find it without a scan. A
+// content enters the pool only once its data is durable, so a crash never
+// leaves a pool entry that a later ingest would link as that content.
+// When the content count of a content reaches zero (Unregister reports
+// it), its pool entry may be deleted (RemovePoolEntry re-checks). Empty
+// files are neither pooled nor counted.
+//
 // # Key layout
 //
 // Hashes in keys are the 32-character base32 hash parts of store paths;
@@ -86,11 +99,12 @@ const (
 	DedupReflink
 	// DedupHardlink links every copy of a content to one inode.
 	DedupHardlink
-	// DedupCopy keeps the content pool but copies from it: no sharing, for
-	// filesystems without links.
+	// DedupCopy gives every path private copies: what Auto falls back to
+	// on a filesystem without hard links.
 	DedupCopy
-	// DedupNone neither shares nor fills the pool; `optimise` can dedupe
-	// such paths later.
+	// DedupNone also stores private copies, chosen explicitly; `optimise`
+	// can dedupe such paths later. Neither Copy nor None touches the pool;
+	// content counts are kept in every mode.
 	DedupNone
 )
 
