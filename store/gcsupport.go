@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -368,15 +369,19 @@ func (s *Store) FinishCollect(workers int) (FinishStats, error) {
 				continue // registered again since: not ours any more
 			}
 			src := s.Physical(r.p)
-			if _, err := os.Lstat(src); errors.Is(err, fs.ErrNotExist) {
-				continue
-			}
 			dir := filepath.Join(s.TrashDir(), r.p.Hash[:2])
-			if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
-				return fmt.Errorf("creating trash bucket: %w", err)
-			}
 			dst := filepath.Join(dir, r.p.Base())
 			err = os.Rename(src, dst)
+			if errors.Is(err, fs.ErrNotExist) {
+				if _, serr := os.Lstat(src); errors.Is(serr, fs.ErrNotExist) {
+					continue // moved before a crash, or never placed
+				}
+				// The trash bucket is missing.
+				if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+					return fmt.Errorf("creating trash bucket: %w", err)
+				}
+				err = os.Rename(src, dst)
+			}
 			if err != nil && (errors.Is(err, fs.ErrExist) || errors.Is(err, unix.ENOTEMPTY)) {
 				// An earlier copy of the same path waits in the trash.
 				err = os.Rename(src, filepath.Join(dir, randomName(r.p.Base()+".")))
@@ -395,20 +400,27 @@ func (s *Store) FinishCollect(workers int) (FinishStats, error) {
 		return fst, err
 	}
 	fst.Moved = moved
-	for _, r := range contents {
+	var removed atomic.Int64
+	err = parallelDoN(len(contents), workers, func(i int) error {
+		r := contents[i]
 		b, err := s.get(cfContent, r.k[:])
 		if err != nil {
-			return fst, err
+			return err
 		}
 		if b != nil {
-			continue // counted again by a later ingest
+			return nil // counted again by a later ingest
 		}
 		err = os.Remove(s.poolPath(r.k))
 		if err == nil {
-			fst.PoolRemoved++
+			removed.Add(1)
 		} else if !errors.Is(err, fs.ErrNotExist) {
-			return fst, fmt.Errorf("removing pool entry %s: %w", r.k.Digest(), err)
+			return fmt.Errorf("removing pool entry %s: %w", r.k.Digest(), err)
 		}
+		return nil
+	})
+	fst.PoolRemoved = int(removed.Load())
+	if err != nil {
+		return fst, err
 	}
 	// The renames must be durable before the records go, or a power cut
 	// could bring back directories nothing remembers.

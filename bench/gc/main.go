@@ -42,7 +42,7 @@ func main() {
 	n := flag.Int("n", 10000, "store paths")
 	garbage := flag.Int("garbage", -1, "dead paths (default: half of -n)")
 	seed := flag.Uint64("seed", 1, "generator seed")
-	mode := flag.String("mode", "floor", "floor: nexis gc against rm -rf of the same directories; flat: nexis gc only")
+	mode := flag.String("mode", "floor", "floor: nexis gc against rm -rf of the same directories; flat: nexis gc only; gen: generate and keep")
 	nexis := flag.String("nexis", "bin/nexis", "the nexis binary")
 	work := flag.String("work", os.TempDir(), "directory to build the stores in")
 	workers := flag.Int("workers", 0, "nexis gc --workers (0: its default)")
@@ -68,7 +68,7 @@ func run(n, garbage int, seed uint64, mode, nexis, work string, workers int, kee
 	if err != nil {
 		return err
 	}
-	if !keep {
+	if !keep && mode != "gen" {
 		defer os.RemoveAll(base)
 	}
 	rootA := filepath.Join(base, "a")
@@ -79,6 +79,10 @@ func run(n, garbage int, seed uint64, mode, nexis, work string, workers int, kee
 	}
 	gen := time.Since(t0)
 	fmt.Printf("generated n=%d garbage=%d seed=%d in %s\n", n, garbage, seed, gen.Round(time.Millisecond))
+	if mode == "gen" {
+		fmt.Printf("store root: %s\n", rootA)
+		return nil
+	}
 
 	var floor time.Duration
 	if mode == "floor" {
@@ -126,6 +130,9 @@ func run(n, garbage int, seed uint64, mode, nexis, work string, workers int, kee
 		Paths int     `json:"paths_deleted"`
 		Bytes int64   `json:"bytes_freed"`
 		Secs  float64 `json:"seconds"`
+		Plan  float64 `json:"plan_seconds"`
+		Coll  float64 `json:"collect_seconds"`
+		Trash float64 `json:"trash_seconds"`
 	}
 	if err := json.Unmarshal(out, &st); err != nil {
 		return fmt.Errorf("nexis gc --json: %v: %s", err, out)
@@ -138,7 +145,7 @@ func run(n, garbage int, seed uint64, mode, nexis, work string, workers int, kee
 			return fmt.Errorf("nexis gc left %s", rel)
 		}
 	}
-	fmt.Printf("nexis gc: %d paths, %d bytes freed, wall %s (in-process %.3fs)\n", st.Paths, st.Bytes, wall.Round(time.Millisecond), st.Secs)
+	fmt.Printf("nexis gc: %d paths, %d bytes freed, wall %s (in-process %.3fs: plan %.3fs, unregister+rename %.3fs, trash %.3fs)\n", st.Paths, st.Bytes, wall.Round(time.Millisecond), st.Secs, st.Plan, st.Coll, st.Trash)
 	if mode == "floor" {
 		fmt.Printf("floor rm -rf: %s\nratio gc/floor: %.2f\n", floor.Round(time.Millisecond), wall.Seconds()/floor.Seconds())
 	}

@@ -126,8 +126,10 @@ func runGC(cmd *cobra.Command, args []string) error {
 		return err
 	}
 	if !opts.DryRun {
+		tt := time.Now()
 		n, err := gc.FinishTrash(s.Dir(), opts.Workers, opts.Progress)
 		st.TrashEntries = n
+		st.TrashSeconds = time.Since(tt).Seconds()
 		if err != nil {
 			return err
 		}

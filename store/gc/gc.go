@@ -152,6 +152,11 @@ type Stats struct {
 	// and whatever earlier work left there).
 	TrashEntries int     `json:"trash_entries_deleted"`
 	Seconds      float64 `json:"seconds"`
+	// Phases: planning (reads only), the metadata batches with the
+	// renames into the trash, and the deletion of the trash.
+	PlanSeconds    float64 `json:"plan_seconds"`
+	CollectSeconds float64 `json:"collect_seconds"`
+	TrashSeconds   float64 `json:"trash_seconds"`
 	// Plan is set for a dry run.
 	Plan *Plan `json:"plan,omitempty"`
 }
@@ -179,10 +184,12 @@ func Collect(s *store.Store, opts Options) (*Stats, error) {
 	if err != nil {
 		return nil, err
 	}
+	tp := time.Now()
 	plan, err := MakePlan(s, temp, opts)
 	if err != nil {
 		return nil, err
 	}
+	st.PlanSeconds = time.Since(tp).Seconds()
 	st.DroppedRoots = plan.DroppedRoots
 	st.KeptTemp, st.KeptYoung, st.Limited = plan.KeptTemp, plan.KeptYoung, plan.Limited
 	if opts.DryRun {
@@ -191,9 +198,11 @@ func Collect(s *store.Store, opts Options) (*Stats, error) {
 		st.Seconds = time.Since(t0).Seconds()
 		return st, nil
 	}
+	te := time.Now()
 	if err := Execute(s, plan, opts); err != nil {
 		return st, err
 	}
+	st.CollectSeconds = time.Since(te).Seconds()
 	st.Paths, st.Bytes, st.Contents = len(plan.Paths), plan.Bytes, plan.Contents
 	st.Seconds = time.Since(t0).Seconds()
 	return st, nil
@@ -210,7 +219,8 @@ func Run(s *store.Store, opts Options) (*Stats, error) {
 	t0 := time.Now()
 	n, err := FinishTrash(s.Dir(), opts.Workers, opts.Progress)
 	st.TrashEntries = n
-	st.Seconds += time.Since(t0).Seconds()
+	st.TrashSeconds = time.Since(t0).Seconds()
+	st.Seconds += st.TrashSeconds
 	return st, err
 }
 
