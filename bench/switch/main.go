@@ -41,6 +41,7 @@ import (
 func main() {
 	n := flag.Int("n", 21, "runs per measurement")
 	nexis := flag.String("nexis", "", "the nexis binary (default: go build ./cmd/nexis into a temporary directory)")
+	flag.BoolVar(&keep, "keep", false, "keep the root and configs (to profile a switch by hand) and print where")
 	flag.Parse()
 	if err := run(*n, *nexis); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/switch:", err)
@@ -48,12 +49,18 @@ func main() {
 	}
 }
 
+var keep bool
+
 func run(n int, bin string) error {
 	tmp, err := os.MkdirTemp("", "bench-switch-")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(tmp)
+	if keep {
+		defer fmt.Printf("kept %s (root, full, full-editor)\n", tmp)
+	} else {
+		defer os.RemoveAll(tmp)
+	}
 	if bin == "" {
 		bin = filepath.Join(tmp, "nexis")
 		if out, err := exec.Command("go", "build", "-o", bin, "./cmd/nexis").CombinedOutput(); err != nil {
