@@ -12,13 +12,13 @@ import (
 )
 
 // ImportRequest is one tree that arrived from elsewhere (an archive from
-// a binary cache, an export file, a remote nexis) and was unpacked into
-// a directory made by TempDir. Unlike Ingest, nothing is scanned for
+// a binary cache, an export file, a remote nexis) and was unpacked at a
+// path given by TempPath. Unlike Ingest, nothing is scanned for
 // references: the references are the ones the (signed) path-info record
 // lists, so the path's closure is exactly what its signer built.
 type ImportRequest struct {
-	// Dir is the unpacked tree, at or under a TempDir of this store. It
-	// is consumed: moved into the store, or removed.
+	// Dir is the unpacked tree, at a TempPath of this store. It is
+	// consumed: moved into the store, or removed.
 	Dir    string
 	Target storepath.Path
 	// Files is the manifest the unpacker saw, sorted, digests included,
@@ -31,18 +31,15 @@ type ImportRequest struct {
 	ContentAddress string
 }
 
-// TempDir makes a private directory in the store's tmp area, on the
-// store's filesystem so that Import moves instead of copying. Like
-// everything under tmp it is removed by the next writable Open.
-func (s *Store) TempDir() (string, error) {
+// TempPath returns a fresh path in the store's tmp area, on the store's
+// filesystem so that Import moves instead of copying; nothing is created
+// there. Like everything under tmp, what the caller makes there is
+// removed by the next writable Open.
+func (s *Store) TempPath() (string, error) {
 	if err := s.writable(); err != nil {
 		return "", err
 	}
-	d, err := os.MkdirTemp(s.tmpDir(), "import-")
-	if err != nil {
-		return "", fmt.Errorf("store temporary directory: %w", err)
-	}
-	return d, nil
+	return filepath.Join(s.tmpDir(), randomName("import-")), nil
 }
 
 // ErrMissingReference is wrapped by Import's error when a reference is
@@ -65,8 +62,7 @@ func (s *Store) Import(reqs []ImportRequest) ([]*PathInfo, error) {
 				removeTree(w.dir)
 			}
 		}
-		// Whatever was not moved into the store is garbage now; the
-		// caller removes its (then empty) TempDir.
+		// Whatever was not moved into the store is garbage now.
 		for i := range reqs {
 			if _, err := os.Lstat(reqs[i].Dir); err == nil {
 				removeTree(reqs[i].Dir)
@@ -91,8 +87,8 @@ func (s *Store) Import(reqs []ImportRequest) ([]*PathInfo, error) {
 		}
 		inBatch[r.Target.Hash] = r.Target.Name
 		abs, err := filepath.Abs(r.Dir)
-		if err != nil || !strings.HasPrefix(abs, tmp+string(filepath.Separator)) {
-			return nil, fmt.Errorf("importing %s: %s is not in the store's temporary area (use TempDir)", s.Logical(r.Target), r.Dir)
+		if err != nil || filepath.Dir(abs) != tmp || !strings.HasPrefix(filepath.Base(abs), "import-") {
+			return nil, fmt.Errorf("importing %s: %s is not a TempPath of the store", s.Logical(r.Target), r.Dir)
 		}
 		if len(r.Files) == 0 || r.Files[0].Path != "" {
 			return nil, fmt.Errorf("importing %s: the manifest has no root entry", s.Logical(r.Target))
@@ -166,8 +162,12 @@ func (s *Store) Import(reqs []ImportRequest) ([]*PathInfo, error) {
 	return out, nil
 }
 
-// importStaged stages, places and registers work, as ingest does, with
-// the references of the requests instead of scanned ones.
+// importStaged normalises, places and registers work, as ingest does,
+// with the references of the requests instead of scanned ones. A small
+// import is made durable file by file; a large one is placed whole and
+// then made durable with one syncfs before the commit: a crash before the
+// commit leaves unregistered directories in buckets, which verify
+// reports as garbage, never a registered path that is incomplete.
 func (s *Store) importStaged(reqs []ImportRequest, work []*staged, nfiles int) error {
 	refsOf := map[string][]storepath.Path{}
 	for i := range reqs {
@@ -175,17 +175,19 @@ func (s *Store) importStaged(reqs []ImportRequest, work []*staged, nfiles int) e
 	}
 	perFile := nfiles <= perFileSyncMax
 	pools := &poolDirs{perFile: perFile}
-	for _, w := range work {
-		if err := s.stage(w, perFile, pools); err != nil {
-			return fmt.Errorf("importing %s: %w", s.Logical(w.req.Target), err)
+	err := parallelDo(len(work), func(i int) error {
+		if err := s.stageImport(work[i], perFile, pools); err != nil {
+			return fmt.Errorf("importing %s: %w", s.Logical(work[i].req.Target), err)
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	if perFile {
 		if err := pools.sync(); err != nil {
 			return err
 		}
-	} else if err := syncFS(s.tmpDir()); err != nil {
-		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -194,6 +196,7 @@ func (s *Store) importStaged(reqs []ImportRequest, work []*staged, nfiles int) e
 	}
 	var regs []Registration
 	var placed []*staged
+	buckets := map[string]bool{}
 	for _, w := range work {
 		if pi, err := s.queryValid(w.req.Target); err != nil {
 			return err
@@ -201,7 +204,13 @@ func (s *Store) importStaged(reqs []ImportRequest, work []*staged, nfiles int) e
 			w.info = pi
 			continue
 		}
-		if err := s.place(w.root, w.req.Target, w.tree.Files[0].Type); err != nil {
+		var err error
+		if perFile {
+			err = s.place(w.root, w.req.Target, w.tree.Files[0].Type)
+		} else {
+			err = s.placeUnsynced(w.root, w.req.Target, w.tree.Files[0].Type, buckets)
+		}
+		if err != nil {
 			s.trashPlaced(placed)
 			return fmt.Errorf("importing %s: %w", s.Logical(w.req.Target), err)
 		}
@@ -214,6 +223,12 @@ func (s *Store) importStaged(reqs []ImportRequest, work []*staged, nfiles int) e
 			Deriver:        w.req.Deriver,
 			ContentAddress: w.req.ContentAddress,
 		})
+	}
+	if !perFile {
+		if err := syncFS(s.dir); err != nil {
+			s.trashPlaced(placed)
+			return err
+		}
 	}
 	infos, err := s.registerLocked(regs)
 	if err != nil {
@@ -231,6 +246,106 @@ func (s *Store) importStaged(reqs []ImportRequest, work []*staged, nfiles int) e
 		if w.info == nil {
 			w.info = byHash[w.req.Target.Hash]
 		}
+	}
+	return nil
+}
+
+// placeUnsynced is place without its fsyncs, for a batch that syncs the
+// whole filesystem once before its commit.
+func (s *Store) placeUnsynced(root string, target storepath.Path, rootType treehash.Type, buckets map[string]bool) error {
+	final := s.Physical(target)
+	bucket := filepath.Dir(final)
+	if !buckets[bucket] {
+		if err := os.MkdirAll(bucket, 0o755); err != nil {
+			return err
+		}
+		buckets[bucket] = true
+	}
+	if _, err := os.Lstat(final); err == nil {
+		// An unregistered leftover of an interrupted ingest.
+		if err := s.moveToTrash(final); err != nil {
+			return err
+		}
+	}
+	if err := os.Rename(root, final); err != nil {
+		return fmt.Errorf("moving into the store: %w", err)
+	}
+	if rootType == treehash.Directory {
+		if err := os.Chmod(final, modeDir); err != nil {
+			return err
+		}
+		return setMtime(final)
+	}
+	return nil
+}
+
+// stageImport normalises an unpacked tree where it lies, in the tmp
+// area: its files get their store modes and times and join the content
+// pool, its directories are made read-only (the root stays writable
+// until placed: a directory moving to another parent must be writable to
+// update its ".."). Nothing is hashed again: the unpacker hashed every
+// file as it wrote it, into a directory no one else writes.
+func (s *Store) stageImport(w *staged, perFile bool, pools *poolDirs) error {
+	w.root = w.req.Src
+	files := w.tree.Files
+	var dirs []string
+	// Duplicates within the tree wait for their first copy to reach the
+	// pool, so that they link to it rather than race it.
+	var firsts, dups []int
+	seen := map[contentKey]bool{}
+	share := s.dedup == DedupHardlink || s.dedup == DedupReflink
+	for i := range files {
+		f := &files[i]
+		p := w.root
+		if f.Path != "" {
+			p = filepath.Join(w.root, filepath.FromSlash(f.Path))
+		}
+		switch {
+		case f.Type == treehash.Directory:
+			dirs = append(dirs, p)
+		case f.Type == treehash.Symlink:
+			if err := setMtime(p); err != nil {
+				return err
+			}
+		case share && f.Size > 0 && seen[keyOf(f)]:
+			dups = append(dups, i)
+		default:
+			if share && f.Size > 0 {
+				seen[keyOf(f)] = true
+			}
+			firsts = append(firsts, i)
+		}
+	}
+	for _, set := range [][]int{firsts, dups} {
+		for _, i := range set {
+			f := &files[i]
+			p := w.root
+			if f.Path != "" {
+				p = filepath.Join(w.root, filepath.FromSlash(f.Path))
+			}
+			if err := s.normaliseInPlace(p, f, perFile, pools); err != nil {
+				return err
+			}
+		}
+	}
+	// Children before parents.
+	for i := len(dirs) - 1; i >= 0; i-- {
+		if dirs[i] != w.root {
+			if err := os.Chmod(dirs[i], modeDir); err != nil {
+				return err
+			}
+			if err := setMtime(dirs[i]); err != nil {
+				return err
+			}
+		}
+		if perFile {
+			if err := fsyncPath(dirs[i]); err != nil {
+				return err
+			}
+		}
+	}
+	if perFile {
+		return fsyncPath(filepath.Dir(w.root))
 	}
 	return nil
 }

@@ -20,11 +20,10 @@ func unpackInto(t *testing.T, s *Store, src string) (string, *archive.Summary) {
 	if _, err := archive.Write(&buf, src); err != nil {
 		t.Fatal(err)
 	}
-	tmp, err := s.TempDir()
+	dir, err := s.TempPath()
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := filepath.Join(tmp, "t")
 	sum, err := archive.Unpack(&buf, dir)
 	if err != nil {
 		t.Fatal(err)

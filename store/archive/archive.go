@@ -44,6 +44,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"golang.org/x/sys/unix"
 	"lukechampine.com/blake3"
@@ -80,6 +81,10 @@ var ErrFormat = errors.New("malformed archive")
 func formatErr(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrFormat, fmt.Sprintf(format, args...))
 }
+
+// copyBufs are the buffers file contents pass through: allocating and
+// clearing one per archive costs more than a small archive's contents.
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 128<<10); return &b }}
 
 // countingHasher hashes and counts what passes through it.
 type countingHasher struct {
@@ -259,7 +264,9 @@ func Unpack(r io.Reader, dst string) (*Summary, error) {
 	if string(magic) != Magic {
 		return nil, formatErr("does not start with %q", strings.TrimSpace(Magic))
 	}
-	u := unpacker{rd: rd, dst: dst, dirs: map[string]struct{}{}, fileHash: blake3.New(32, nil), buf: make([]byte, 256<<10)}
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	u := unpacker{rd: rd, dst: dst, dirs: map[string]struct{}{}, fileHash: blake3.New(32, nil), buf: *bp}
 	for first := true; ; first = false {
 		t, err := rd.ReadByte()
 		if err != nil {

@@ -3,6 +3,7 @@ package archive
 import (
 	"fmt"
 	"io"
+	"sync"
 
 	"github.com/klauspost/compress/zstd"
 )
@@ -35,6 +36,10 @@ func Compress(w io.Writer, compression string) (io.WriteCloser, error) {
 	return nil, fmt.Errorf("unknown compression %q: want zstd or none", compression)
 }
 
+// decoders keeps zstd decoders between archives: a decoder's buffers
+// cost more to allocate and clear than a small archive costs to decode.
+var decoders sync.Pool
+
 // Decompress returns a reader of the uncompressed stream in r; Close
 // releases the decoder (and does not close r).
 func Decompress(r io.Reader, compression string) (io.ReadCloser, error) {
@@ -42,11 +47,17 @@ func Decompress(r io.Reader, compression string) (io.ReadCloser, error) {
 	case CompressionNone:
 		return io.NopCloser(r), nil
 	case CompressionZstd:
-		zr, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(maxWindow), zstd.WithDecoderLowmem(true))
+		if zr, ok := decoders.Get().(*zstd.Decoder); ok {
+			if err := zr.Reset(r); err == nil {
+				return &zstdReader{zr}, nil
+			}
+			zr.Close()
+		}
+		zr, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(maxWindow))
 		if err != nil {
 			return nil, fmt.Errorf("zstd: %w", err)
 		}
-		return zstdReader{zr}, nil
+		return &zstdReader{zr}, nil
 	}
 	return nil, fmt.Errorf("unknown compression %q: want zstd or none", compression)
 }
@@ -57,4 +68,16 @@ func (nopCloser) Close() error { return nil }
 
 type zstdReader struct{ *zstd.Decoder }
 
-func (z zstdReader) Close() error { z.Decoder.Close(); return nil }
+// Close returns the decoder to the pool, detached from its reader.
+func (z *zstdReader) Close() error {
+	if z.Decoder == nil {
+		return nil
+	}
+	if err := z.Decoder.Reset(nil); err != nil {
+		z.Decoder.Close()
+	} else {
+		decoders.Put(z.Decoder)
+	}
+	z.Decoder = nil
+	return nil
+}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -136,7 +135,7 @@ var ErrVerify = errors.New("archive does not match its signed record")
 // checked against its record, waiting for store.Import.
 type received struct {
 	req store.ImportRequest
-	tmp string // the TempDir to remove afterwards
+	tmp string // the TempPath to remove afterwards
 }
 
 func (r *received) cleanup() {
@@ -151,11 +150,11 @@ func (r *received) cleanup() {
 // checks it against the record. Nothing is registered; on error nothing
 // is left behind.
 func receive(st *store.Store, in *Info, r io.Reader) (*received, error) {
-	tmp, err := st.TempDir()
+	dir, err := st.TempPath()
 	if err != nil {
 		return nil, err
 	}
-	rec := &received{tmp: tmp}
+	rec := &received{tmp: dir}
 	ok := false
 	defer func() {
 		if !ok {
@@ -178,8 +177,7 @@ func receive(st *store.Store, in *Info, r io.Reader) (*received, error) {
 	defer dec.Close()
 	// The signed size bounds what a hostile stream (a decompression
 	// bomb) can make us write.
-	br := bufio.NewReaderSize(io.LimitReader(dec, in.ArchiveSize+1), 256<<10)
-	dir := filepath.Join(tmp, "t")
+	br := bufio.NewReaderSize(io.LimitReader(dec, in.ArchiveSize+1), 64<<10)
 	sum, err := archive.Unpack(br, dir)
 	if err != nil {
 		if in.FileSize > 0 && fh.n > in.FileSize {

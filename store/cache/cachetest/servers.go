@@ -16,12 +16,20 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-	"testing"
 	"time"
 )
 
+// T is what the helpers need of a test: T has it, and so can a
+// benchmark program's small adapter.
+type T interface {
+	Helper()
+	Fatalf(format string, args ...any)
+	TempDir() string
+	Cleanup(func())
+}
+
 // need fails t when a program is missing.
-func need(t testing.TB, prog string) string {
+func need(t T, prog string) string {
 	t.Helper()
 	p, err := exec.LookPath(prog)
 	if err != nil {
@@ -31,11 +39,11 @@ func need(t testing.TB, prog string) string {
 }
 
 // freePort asks the kernel for an unused loopback port.
-func freePort(t testing.TB) int {
+func freePort(t T) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v", err)
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
@@ -69,7 +77,7 @@ type Nginx struct {
 	conf string
 	cmd  *exec.Cmd
 	done chan struct{}
-	t    testing.TB
+	t    T
 	rate string
 }
 
@@ -82,12 +90,12 @@ type NginxOptions struct {
 
 // StartNginx serves root (created if missing) on a loopback port, GET
 // and HEAD for everyone, PUT through the dav module.
-func StartNginx(t testing.TB, root string, opts NginxOptions) *Nginx {
+func StartNginx(t T, root string, opts NginxOptions) *Nginx {
 	t.Helper()
 	need(t, "nginx")
 	dir := t.TempDir()
 	if err := os.MkdirAll(root, 0o755); err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v", err)
 	}
 	n := &Nginx{Root: root, dir: dir, conf: filepath.Join(dir, "nginx.conf"), t: t, rate: opts.LimitRate}
 	n.start()
@@ -137,7 +145,7 @@ http {
 }
 `, n.dir, n.Port, n.Root, rate)
 		if err := os.WriteFile(n.conf, []byte(conf), 0o644); err != nil {
-			t.Fatal(err)
+			t.Fatalf("%v", err)
 		}
 		os.Remove(filepath.Join(n.dir, "error.log"))
 		n.cmd = exec.Command("nginx", "-p", n.dir, "-c", n.conf)
@@ -173,9 +181,11 @@ func (n *Nginx) Kill() {
 	}
 }
 
-// Restart starts nginx again after Kill, on a new port (URL changes).
-func (n *Nginx) Restart() {
+// Restart starts nginx again after Kill, with new options, on a new
+// port (URL changes).
+func (n *Nginx) Restart(opts NginxOptions) {
 	n.Kill()
+	n.rate = opts.LimitRate
 	n.start()
 }
 
@@ -207,7 +217,7 @@ type SSHD struct {
 
 // StartSSHD starts /usr/sbin/sshd on a loopback port with a host key
 // and a client key made for the test.
-func StartSSHD(t testing.TB) *SSHD {
+func StartSSHD(t T) *SSHD {
 	t.Helper()
 	need(t, "ssh")
 	need(t, "ssh-keygen")
@@ -225,21 +235,21 @@ func StartSSHD(t testing.TB) *SSHD {
 	keygen("client_key")
 	pub, err := os.ReadFile(filepath.Join(dir, "client_key.pub"))
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v", err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "authorized_keys"), pub, 0o600); err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v", err)
 	}
 	// sshd refuses to start without its privilege separation directory,
 	// which the Debian package makes at boot, not at install.
 	if err := os.MkdirAll("/run/sshd", 0o755); err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v", err)
 	}
 	user := os.Getenv("USER")
 	if user == "" {
 		out, err := exec.Command("id", "-un").Output()
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("%v", err)
 		}
 		user = strings.TrimSpace(string(out))
 	}
@@ -260,7 +270,7 @@ LogLevel ERROR
 `, dir)
 		cfg := filepath.Join(dir, "sshd_config")
 		if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
-			t.Fatal(err)
+			t.Fatalf("%v", err)
 		}
 		s.cmd = exec.Command("/usr/sbin/sshd", "-D", "-e", "-f", cfg, "-p", strconv.Itoa(s.Port))
 		out := &strings.Builder{}
@@ -281,12 +291,12 @@ LogLevel ERROR
 	}
 	hostPub, err := os.ReadFile(filepath.Join(dir, "host_key.pub"))
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v", err)
 	}
 	f := strings.Fields(string(hostPub))
 	known := fmt.Sprintf("[127.0.0.1]:%d %s %s\n", s.Port, f[0], f[1])
 	if err := os.WriteFile(filepath.Join(dir, "known_hosts"), []byte(known), 0o600); err != nil {
-		t.Fatal(err)
+		t.Fatalf("%v", err)
 	}
 	s.Opts = []string{
 		"-F", "/dev/null",

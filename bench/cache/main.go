@@ -1,0 +1,270 @@
+// Command cache measures substitution from a binary cache against its
+// floor: curl fetching the same files from the same server.
+//
+// It makes a store with a closure of -paths paths holding -mb MB in all
+// (each path a few files, half of them random bytes, half text; each path
+// refers to up to three earlier ones, and a root refers to the rest), copies
+// the closure into a cache directory served by Debian's nginx on
+// 127.0.0.1, and then, -runs times each:
+//
+//   - curl, one process, fetches nexis-cache-info, every <hash>.info and
+//     every archive into a fresh directory, sequentially on one
+//     connection: the floor;
+//   - curl --parallel (16 at once) does the same: a second floor;
+//   - nexis opens a fresh store and substitutes the root's closure from
+//     the cache (records, signature checks, parallel downloads, zstd,
+//     archive and tree hashes, dedup, one atomic registration, the store
+//     closed and synced): the measured time.
+//
+// It prints the medians and the ratio to each floor. The target is a
+// ratio of at most 1.5 to the sequential floor.
+//
+//	go run ./bench/cache [-paths 1000] [-mb 100] [-runs 3]
+//
+// Needs nginx and curl (scripts/install-deps).
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"flag"
+	"fmt"
+	mrand "math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"lukechampine.com/blake3"
+
+	"github.com/nexisos/nexis/store"
+	"github.com/nexisos/nexis/store/cache"
+	"github.com/nexisos/nexis/store/cache/cachetest"
+	"github.com/nexisos/nexis/store/sign"
+	"github.com/nexisos/nexis/store/storepath"
+)
+
+var (
+	npaths = flag.Int("paths", 1000, "paths in the closure")
+	mb     = flag.Int("mb", 100, "total size of the closure in MB")
+	runs   = flag.Int("runs", 3, "measurements of each")
+	jobs   = flag.Int("j", 16, "parallel downloads")
+	keep   = flag.Bool("keep", false, "keep the work directory")
+)
+
+// bench adapts the program to cachetest's T.
+type bench struct {
+	work     string
+	cleanups []func()
+	n        int
+}
+
+func (b *bench) Helper() {}
+func (b *bench) Fatalf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
+	b.cleanup()
+	os.Exit(1)
+}
+func (b *bench) TempDir() string {
+	b.n++
+	d := filepath.Join(b.work, fmt.Sprintf("tmp%d", b.n))
+	check(os.MkdirAll(d, 0o755))
+	return d
+}
+func (b *bench) Cleanup(f func()) { b.cleanups = append(b.cleanups, f) }
+func (b *bench) cleanup() {
+	for i := len(b.cleanups) - 1; i >= 0; i-- {
+		b.cleanups[i]()
+	}
+	b.cleanups = nil
+}
+
+func check(err error) {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func fakePath(name string) storepath.Path {
+	d := blake3.Sum256([]byte(name))
+	return storepath.Path{Hash: storepath.EncodeHash(d[:]), Name: name}
+}
+
+func main() {
+	flag.Parse()
+	for _, p := range []string{"curl", "nginx"} {
+		if _, err := exec.LookPath(p); err != nil {
+			check(fmt.Errorf("%s is not installed: run scripts/install-deps", p))
+		}
+	}
+	work, err := os.MkdirTemp("", "nexis-bench-cache-")
+	check(err)
+	b := &bench{work: work}
+	defer func() {
+		b.cleanup()
+		if !*keep {
+			os.RemoveAll(work)
+		}
+	}()
+
+	t0 := time.Now()
+	src, err := store.Open(filepath.Join(work, "src"), store.Options{LogicalDir: "/store"})
+	check(err)
+	root, total := makeClosure(src, filepath.Join(work, "gen"))
+	key, err := sign.Generate("bench-cache-1")
+	check(err)
+	cacheRoot := filepath.Join(work, "www")
+	dest, err := cache.OpenDest(context.Background(), "file://"+filepath.Join(cacheRoot, "c"), cache.SSHOptions{})
+	check(err)
+	cs, err := cache.Copy(context.Background(), src, dest, []storepath.Path{root}, cache.ExportOptions{Key: key, TempDir: work})
+	check(err)
+	check(src.Close())
+	fmt.Printf("closure: %d paths, %.1f MB of files, %.1f MB stored in the cache (zstd); set up in %v\n",
+		cs.Closure, float64(total)/1e6, float64(cs.Bytes)/1e6, time.Since(t0).Round(time.Millisecond))
+
+	ng := cachetest.StartNginx(b, cacheRoot, cachetest.NginxOptions{})
+	base := ng.URL + "/c"
+	files := []string{cache.CacheInfoFile}
+	ents, err := os.ReadDir(filepath.Join(cacheRoot, "c"))
+	check(err)
+	for _, e := range ents {
+		if strings.HasSuffix(e.Name(), ".info") {
+			files = append(files, e.Name())
+		}
+	}
+	arcs, err := os.ReadDir(filepath.Join(cacheRoot, "c", "archive"))
+	check(err)
+	for _, e := range arcs {
+		files = append(files, "archive/"+e.Name())
+	}
+	cfg := filepath.Join(work, "curl.cfg")
+	var sb strings.Builder
+	for i, f := range files {
+		fmt.Fprintf(&sb, "url = \"%s/%s\"\noutput = \"f%d\"\n", base, f, i)
+	}
+	check(os.WriteFile(cfg, []byte(sb.String()), 0o644))
+
+	trusted, err := sign.NewTrusted(key.Public().String())
+	check(err)
+	var seq, par, nx []time.Duration
+	for r := 0; r < *runs; r++ {
+		seq = append(seq, curl(work, cfg, false))
+		par = append(par, curl(work, cfg, true))
+		nx = append(nx, substitute(work, base, trusted, root, cs.Closure))
+	}
+	med := func(ds []time.Duration) time.Duration {
+		s := slices.Clone(ds)
+		slices.Sort(s)
+		return s[len(s)/2]
+	}
+	ms, mp, mn := med(seq), med(par), med(nx)
+	fmt.Printf("curl, sequential (floor):   %v  (runs %v)\n", ms.Round(time.Millisecond), round(seq))
+	fmt.Printf("curl, 16 in parallel:       %v  (runs %v)\n", mp.Round(time.Millisecond), round(par))
+	fmt.Printf("nexis substitute -j %d:     %v  (runs %v)\n", *jobs, mn.Round(time.Millisecond), round(nx))
+	fmt.Printf("ratio to the sequential floor: %.2fx (target <= 1.5x); to the parallel one: %.2fx\n",
+		float64(mn)/float64(ms), float64(mn)/float64(mp))
+}
+
+func round(ds []time.Duration) []time.Duration {
+	out := make([]time.Duration, len(ds))
+	for i, d := range ds {
+		out[i] = d.Round(time.Millisecond)
+	}
+	return out
+}
+
+// curl fetches every file of the cache into a fresh directory.
+func curl(work, cfg string, parallel bool) time.Duration {
+	dir := filepath.Join(work, "curl-out")
+	os.RemoveAll(dir)
+	check(os.MkdirAll(dir, 0o755))
+	args := []string{"-s", "--fail", "-K", cfg}
+	if parallel {
+		args = append(args, "--parallel", "--parallel-max", "16")
+	}
+	cmd := exec.Command("curl", args...)
+	cmd.Dir = dir
+	cmd.Stderr = os.Stderr
+	start := time.Now()
+	check(cmd.Run())
+	d := time.Since(start)
+	os.RemoveAll(dir)
+	return d
+}
+
+// substitute opens a fresh store and substitutes root's closure.
+func substitute(work, url string, trusted *sign.Trusted, root storepath.Path, want int) time.Duration {
+	dir := filepath.Join(work, "dst")
+	os.RemoveAll(dir)
+	start := time.Now()
+	st, err := store.Open(dir, store.Options{LogicalDir: "/store"})
+	check(err)
+	sub, err := cache.NewSubstituter([]string{url}, trusted)
+	check(err)
+	sub.Jobs = *jobs
+	stats, err := sub.Substitute(context.Background(), st, []storepath.Path{root})
+	check(err)
+	check(st.Close())
+	d := time.Since(start)
+	if stats.Paths != want {
+		check(fmt.Errorf("substituted %d paths, want %d", stats.Paths, want))
+	}
+	os.RemoveAll(dir)
+	return d
+}
+
+// makeClosure ingests *npaths paths into st and returns the root, which
+// refers (directly or not) to all of them, and the total file size.
+func makeClosure(st *store.Store, gen string) (storepath.Path, int64) {
+	rng := mrand.New(mrand.NewPCG(1, 2))
+	per := int64(*mb) * 1e6 / int64(*npaths)
+	var paths []storepath.Path
+	referred := map[int]bool{}
+	var total int64
+	words := strings.Fields("the quick brown fox jumps over the lazy dog configure make install share lib bin include")
+	for i := 0; i < *npaths; i++ {
+		p := fakePath(fmt.Sprintf("pkg%04d-1.0", i))
+		dir := filepath.Join(gen, p.Name)
+		check(os.MkdirAll(filepath.Join(dir, "bin"), 0o755))
+		check(os.MkdirAll(filepath.Join(dir, "share", "doc"), 0o755))
+		var refs []storepath.Path
+		var mention strings.Builder
+		if i == *npaths-1 {
+			for j := 0; j < i; j++ {
+				if !referred[j] {
+					refs = append(refs, paths[j])
+				}
+			}
+		} else {
+			for k := 0; k < 3 && i > 0; k++ {
+				j := rng.IntN(i)
+				refs = append(refs, paths[j])
+				referred[j] = true
+			}
+		}
+		for _, r := range refs {
+			fmt.Fprintf(&mention, "%s/lib\n", st.Logical(r))
+		}
+		// Half random (a binary), half text (docs), plus the references.
+		bin := make([]byte, per/2)
+		rand.Read(bin)
+		check(os.WriteFile(filepath.Join(dir, "bin", "prog"), bin, 0o755))
+		var text strings.Builder
+		text.WriteString(mention.String())
+		for int64(text.Len()) < per/2 {
+			text.WriteString(words[rng.IntN(len(words))])
+			text.WriteByte(' ')
+		}
+		check(os.WriteFile(filepath.Join(dir, "share", "doc", "README"), []byte(text.String()), 0o644))
+		check(os.WriteFile(filepath.Join(dir, "share", "doc", "VERSION"), []byte("1.0\n"), 0o644))
+		total += int64(len(bin) + text.Len() + 4)
+		if _, err := st.Ingest(dir, p, store.IngestOptions{RefCandidates: refs, Move: true}); err != nil {
+			check(err)
+		}
+		paths = append(paths, p)
+	}
+	return paths[len(paths)-1], total
+}
