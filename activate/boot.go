@@ -48,7 +48,17 @@ func (t *Target) bootDir() string { return t.path("/boot/nexis") }
 // WriteBootMenu writes the GRUB menu of the kept generations with the
 // current one as the default, copying the kernels it needs to /boot
 // (after checking they fit) and removing the ones no entry uses.
-func (t *Target) WriteBootMenu() (*BootReport, error) {
+func (t *Target) WriteBootMenu() (*BootReport, error) { return t.bootMenu(true) }
+
+// PrepareBoot copies the kernels every generation needs to /boot (after
+// checking they fit) without touching the menu: a switch does it before
+// it changes the root, so a full /boot stops it early.
+func (t *Target) PrepareBoot() error {
+	_, err := t.bootMenu(false)
+	return err
+}
+
+func (t *Target) bootMenu(write bool) (*BootReport, error) {
 	gens, err := t.Generations()
 	if err != nil {
 		return nil, err
@@ -141,6 +151,9 @@ func (t *Target) WriteBootMenu() (*BootReport, error) {
 			return nil, err
 		}
 		rep.Copied = append(rep.Copied, j.dst)
+	}
+	if !write {
+		return rep, nil
 	}
 	if err := t.writeMenu(rep); err != nil {
 		return nil, err

@@ -95,6 +95,13 @@ func (t *Target) Check(sys *System) ([]string, error) {
 		}
 	}
 
+	for _, pkg := range m.Packages {
+		for _, d := range pkg.RuntimeDirs {
+			if fi, err := os.Stat(t.path(d)); path.IsAbs(d) && (err != nil || !fi.IsDir()) {
+				bad("runtime directory %s of %s is missing", d, pkg.Name)
+			}
+		}
+	}
 	probs = append(probs, t.checkAccounts(m)...)
 	probs = append(probs, t.checkFiles(m)...)
 

@@ -267,6 +267,23 @@ func (t *Target) placeFile(m *manifest.Manifest, acc *Accounts, f manifest.File)
 	rel := strings.TrimPrefix(f.Path, "/")
 	var parentOwner *Owner
 	if i := indexUser(m, f.Owner); i >= 0 && strings.HasPrefix(f.Path, strings.TrimSuffix(m.Users[i].Home, "/")+"/") {
+		// Inside a home the user controls the directories: a parent that
+		// is a link could aim this root-run write anywhere (~/.config ->
+		// /etc). Only real directories are followed.
+		home := m.Users[i].Home
+		var below []string
+		for d := path.Dir(f.Path); len(d) > len(home); d = path.Dir(d) {
+			below = append(below, d)
+		}
+		for j := len(below) - 1; j >= 0; j-- {
+			fi, err := os.Lstat(t.path(below[j]))
+			if errors.Is(err, fs.ErrNotExist) {
+				break
+			}
+			if err != nil || !fi.IsDir() {
+				return fmt.Errorf("%s (%s): %s is not a directory (a link in a home is not followed)", f.Path, f.Origin, below[j])
+			}
+		}
 		if _, err := os.Lstat(t.path(m.Users[i].Home)); err == nil {
 			home := strings.TrimPrefix(m.Users[i].Home, "/")
 			if _, err := t.mkParents("", home+"/x", nil); err != nil {

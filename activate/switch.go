@@ -107,6 +107,9 @@ func (t *Target) SwitchTo(n uint64, o SwitchOptions) (*Result, error) {
 
 func (t *Target) finish(sys *System, res *Result, o SwitchOptions) error {
 	n := res.Generation.Number
+	if err := t.PrepareBoot(); err != nil {
+		return fmt.Errorf("boot: %w (the root was not changed)", err)
+	}
 	if o.Mode == ModeBoot {
 		if err := t.SetCurrent(n); err != nil {
 			return err
