@@ -38,3 +38,49 @@ demo: bin/nexis
 
 clean:
 	rm -rf bin
+
+# --- NexisOS images and the VM test (docs/images.md) -------------------------
+# `make iso [ARCH=x86_64|aarch64|riscv64]` builds an image with Buildroot
+# (the buildroot/buildroot submodule and the network: Buildroot downloads
+# its ~83 source archives); `make run-qemu [ARCH=...]` boots it. Output:
+# buildroot_backup_imgs/<x86|aarch64|riscv64>/output/images/.
+# `make br-check` configures every defconfig offline and fails when Kconfig
+# dropped a wanted option; `make vm-test` boots Debian's kernel with a
+# static nexis on XFS (offline; CI runs it after `make test`).
+
+.PHONY: iso run-qemu br-check vm-test
+
+ARCH    ?= x86_64
+BR_ARCH := $(if $(filter x86 x86_64 amd64,$(ARCH)),x86_64,$(ARCH))
+BR_DIR  := buildroot/buildroot
+BR_EXT  := $(CURDIR)/buildroot
+BR_OUT  := $(CURDIR)/buildroot_backup_imgs/$(if $(filter x86_64,$(BR_ARCH)),x86,$(BR_ARCH))/output
+BR_MAKE  = $(MAKE) -C $(BR_DIR) O=$(BR_OUT) BR2_EXTERNAL=$(BR_EXT)
+VM_SHELL_SCRIPTS := vmtest/run $(wildcard buildroot/br-check buildroot/board/nexisos/*.sh buildroot/board/nexisos/*/*.sh)
+
+# nexis is built from this tree (SITE_METHOD=local) with GOPROXY=off: its
+# modules are vendored beside the output, here, where the network is.
+iso:
+	@test -f $(BR_DIR)/Makefile || { echo "make iso: the Buildroot submodule is missing: git submodule update --init $(BR_DIR) (needs the network)" >&2; exit 1; }
+	@test -f $(BR_EXT)/configs/nexisos_$(BR_ARCH)_defconfig || { echo "make iso: unknown ARCH=$(ARCH) (want x86_64, aarch64 or riscv64)" >&2; exit 1; }
+	@scripts/install-deps --iso
+	mkdir -p $(BR_OUT)
+	rm -rf $(BR_OUT)/nexis-vendor && $(GO) mod vendor -o $(BR_OUT)/nexis-vendor
+	$(BR_MAKE) nexisos_$(BR_ARCH)_defconfig
+	$(BR_MAKE)
+	@echo "make iso: images in $(BR_OUT)/images (boot with: make run-qemu ARCH=$(BR_ARCH))"
+
+run-qemu:
+	@test -x $(BR_OUT)/images/run-qemu.sh || { echo "make run-qemu: no $(BR_OUT)/images/run-qemu.sh: run make iso ARCH=$(BR_ARCH) first" >&2; exit 1; }
+	$(BR_OUT)/images/run-qemu.sh
+
+br-check:
+	@scripts/install-deps --vm
+	shellcheck $(VM_SHELL_SCRIPTS)
+	buildroot/br-check
+
+vm-test: deps
+	@scripts/install-deps --vm
+	shellcheck $(VM_SHELL_SCRIPTS)
+	shellcheck -s sh vmtest/guest/init
+	vmtest/run

@@ -1,0 +1,1 @@
+NexisOS VM test, generation {{.generation}}.

@@ -1,0 +1,1 @@
+echo "generation two" > "$out/extra.txt"
