@@ -116,8 +116,12 @@ func (t *Target) DeleteGenerations(ns []uint64) error {
 		if n == cur {
 			return fmt.Errorf("generation %d is the current one; switch to another first", n)
 		}
-		if _, err := t.Generation(n); err != nil {
+		g, err := t.Generation(n)
+		if err != nil {
 			return err
+		}
+		if g.Pinned {
+			return fmt.Errorf("generation %d is pinned: nexis generations unpin %d first", n, n)
 		}
 	}
 	if len(ns) == 0 {
@@ -140,7 +144,7 @@ func (t *Target) DeleteGenerations(ns []uint64) error {
 }
 
 // OlderThan lists the generations created before now-d, except the
-// current one.
+// current one and pinned ones.
 func (t *Target) OlderThan(d time.Duration, now time.Time) ([]uint64, error) {
 	gens, err := t.Generations()
 	if err != nil {
@@ -152,7 +156,7 @@ func (t *Target) OlderThan(d time.Duration, now time.Time) ([]uint64, error) {
 	}
 	var out []uint64
 	for _, g := range gens {
-		if g.Number != cur && g.Time.Before(now.Add(-d)) {
+		if g.Number != cur && !g.Pinned && g.Time.Before(now.Add(-d)) {
 			out = append(out, g.Number)
 		}
 	}

@@ -54,6 +54,8 @@ type Target struct {
 	// moment something in the database must change.
 	ReadOnly bool
 	Reopen   func() (*store.Store, error)
+
+	systems map[storepath.Path]*System // LoadSystem's cache: outputs are immutable
 }
 
 // writable makes Store writable, reopening it if it was opened
@@ -97,6 +99,9 @@ type System struct {
 
 // LoadSystem reads the manifest of a valid system output.
 func (t *Target) LoadSystem(p storepath.Path) (*System, error) {
+	if sys, ok := t.systems[p]; ok {
+		return sys, nil
+	}
 	ok, err := t.Store.IsValid(p)
 	if err != nil {
 		return nil, err
@@ -114,7 +119,12 @@ func (t *Target) LoadSystem(p storepath.Path) (*System, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", t.Store.Logical(p), err)
 	}
-	return &System{Path: p, Logical: t.Store.Logical(p), Physical: phys, Manifest: m}, nil
+	sys := &System{Path: p, Logical: t.Store.Logical(p), Physical: phys, Manifest: m}
+	if t.systems == nil {
+		t.systems = map[storepath.Path]*System{}
+	}
+	t.systems[p] = sys
+	return sys, nil
 }
 
 // storeFile maps a logical store path (the manifest's sources) to this

@@ -31,10 +31,22 @@ var actFlags struct {
 	check    bool
 }
 
+// liveSet records that --live was given (true or false) to the command
+// that runs.
+var liveSet bool
+
 // addActivateFlags adds the flags of every command that changes the root.
 func addActivateFlags(cmd *cobra.Command) {
+	prev := cmd.PreRunE
+	cmd.PreRunE = func(c *cobra.Command, args []string) error {
+		liveSet = c.Flags().Changed("live")
+		if prev != nil {
+			return prev(c, args)
+		}
+		return nil
+	}
 	f := cmd.Flags()
-	f.BoolVar(&actFlags.live, "live", false, "control running services through dinitctl (default: when --root is /)")
+	f.BoolVar(&actFlags.live, "live", false, "control running services through dinitctl (default: true when --root is /; --live=false only writes their files)")
 	f.BoolVar(&actFlags.force, "force", false, "replace /etc entries and files nexis did not create (default: leave them and report them)")
 	f.BoolVar(&actFlags.noHooks, "no-hooks", false, "do not run the pre_switch and post_switch hooks")
 	f.StringVar(&actFlags.dinitctl, "dinitctl", "dinitctl", "the dinit control `PROGRAM`")
@@ -113,7 +125,10 @@ func openTarget() (*activate.Target, func(), error) {
 }
 
 func switchOptions(mode activate.Mode, configHash string) activate.SwitchOptions {
-	live := actFlags.live || filepath.Clean(flagRoot) == "/"
+	live := filepath.Clean(flagRoot) == "/"
+	if liveSet {
+		live = actFlags.live
+	}
 	return activate.SwitchOptions{
 		Options:    activate.Options{Live: live, Force: actFlags.force, Hooks: !actFlags.noHooks},
 		Mode:       mode,
