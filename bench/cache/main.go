@@ -33,6 +33,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"time"
@@ -47,11 +48,13 @@ import (
 )
 
 var (
-	npaths = flag.Int("paths", 1000, "paths in the closure")
-	mb     = flag.Int("mb", 100, "total size of the closure in MB")
-	runs   = flag.Int("runs", 3, "measurements of each")
-	jobs   = flag.Int("j", 16, "parallel downloads")
-	keep   = flag.Bool("keep", false, "keep the work directory")
+	npaths  = flag.Int("paths", 1000, "paths in the closure")
+	mb      = flag.Int("mb", 100, "total size of the closure in MB")
+	runs    = flag.Int("runs", 3, "measurements of each")
+	jobs    = flag.Int("j", 16, "parallel downloads")
+	keep    = flag.Bool("keep", false, "keep the work directory")
+	cpuProf = flag.String("cpuprofile", "", "write a CPU profile of the nexis runs to `FILE`")
+	workDir = flag.String("work", "", "work in `DIR` and reuse the closure made there before (with -keep)")
 )
 
 // bench adapts the program to cachetest's T.
@@ -102,6 +105,10 @@ func main() {
 	}
 	work, err := os.MkdirTemp("", "nexis-bench-cache-")
 	check(err)
+	if *workDir != "" {
+		work = *workDir
+		check(os.MkdirAll(work, 0o755))
+	}
 	b := &bench{work: work}
 	defer func() {
 		b.cleanup()
@@ -113,10 +120,15 @@ func main() {
 	t0 := time.Now()
 	src, err := store.Open(filepath.Join(work, "src"), store.Options{LogicalDir: "/store"})
 	check(err)
-	root, total := makeClosure(src, filepath.Join(work, "gen"))
+	// A closure made before in the same -work directory is reused.
+	root, total := fakePath(fmt.Sprintf("pkg%04d-1.0", *npaths-1)), int64(0)
+	if ok, err := src.IsValid(root); err != nil || !ok {
+		root, total = makeClosure(src, filepath.Join(work, "gen"))
+	}
 	key, err := sign.Generate("bench-cache-1")
 	check(err)
 	cacheRoot := filepath.Join(work, "www")
+	os.RemoveAll(cacheRoot)
 	dest, err := cache.OpenDest(context.Background(), "file://"+filepath.Join(cacheRoot, "c"), cache.SSHOptions{})
 	check(err)
 	cs, err := cache.Copy(context.Background(), src, dest, []storepath.Path{root}, cache.ExportOptions{Key: key, TempDir: work})
@@ -149,11 +161,25 @@ func main() {
 
 	trusted, err := sign.NewTrusted(key.Public().String())
 	check(err)
+	if *cpuProf != "" {
+		f, err := os.Create(*cpuProf)
+		check(err)
+		defer f.Close()
+	}
 	var seq, par, nx []time.Duration
 	for r := 0; r < *runs; r++ {
 		seq = append(seq, curl(work, cfg, false))
 		par = append(par, curl(work, cfg, true))
-		nx = append(nx, substitute(work, base, trusted, root, cs.Closure))
+		if *cpuProf != "" {
+			f, err := os.OpenFile(*cpuProf, os.O_WRONLY|os.O_TRUNC, 0)
+			check(err)
+			check(pprof.StartCPUProfile(f))
+			nx = append(nx, substitute(work, base, trusted, root, cs.Closure))
+			pprof.StopCPUProfile()
+			f.Close()
+		} else {
+			nx = append(nx, substitute(work, base, trusted, root, cs.Closure))
+		}
 	}
 	med := func(ds []time.Duration) time.Duration {
 		s := slices.Clone(ds)
@@ -181,7 +207,7 @@ func curl(work, cfg string, parallel bool) time.Duration {
 	dir := filepath.Join(work, "curl-out")
 	os.RemoveAll(dir)
 	check(os.MkdirAll(dir, 0o755))
-	args := []string{"-s", "--fail", "-K", cfg}
+	args := []string{"-sS", "--no-progress-meter", "--fail", "-K", cfg}
 	if parallel {
 		args = append(args, "--parallel", "--parallel-max", "16")
 	}
@@ -222,6 +248,7 @@ func makeClosure(st *store.Store, gen string) (storepath.Path, int64) {
 	rng := mrand.New(mrand.NewPCG(1, 2))
 	per := int64(*mb) * 1e6 / int64(*npaths)
 	var paths []storepath.Path
+	var batch []store.IngestRequest
 	referred := map[int]bool{}
 	var total int64
 	words := strings.Fields("the quick brown fox jumps over the lazy dog configure make install share lib bin include")
@@ -261,10 +288,15 @@ func makeClosure(st *store.Store, gen string) (storepath.Path, int64) {
 		check(os.WriteFile(filepath.Join(dir, "share", "doc", "README"), []byte(text.String()), 0o644))
 		check(os.WriteFile(filepath.Join(dir, "share", "doc", "VERSION"), []byte("1.0\n"), 0o644))
 		total += int64(len(bin) + text.Len() + 4)
-		if _, err := st.Ingest(dir, p, store.IngestOptions{RefCandidates: refs, Move: true}); err != nil {
-			check(err)
-		}
+		batch = append(batch, store.IngestRequest{Src: dir, Target: p, IngestOptions: store.IngestOptions{RefCandidates: refs, Move: true}})
 		paths = append(paths, p)
+		// Batches register in one commit; a reference may be in the
+		// same batch.
+		if len(batch) == 100 || i == *npaths-1 {
+			_, err := st.IngestBatch(batch)
+			check(err)
+			batch = nil
+		}
 	}
 	return paths[len(paths)-1], total
 }

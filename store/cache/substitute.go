@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -174,88 +175,35 @@ func (s *Substituter) lookupInfo(ctx context.Context, st *store.Store, p storepa
 }
 
 // Substitute makes want valid in st with everything they refer to,
-// downloading what is missing from the caches in parallel, checking each
-// archive against its signed record, and registering all of it in one
-// atomic batch. If any path of the closure cannot be had, nothing is
-// downloaded and the error wraps ErrNotFound (or says why a record was
-// refused); if a download fails, nothing is registered.
+// from the caches: records are looked up and archives downloaded many at
+// a time, each download starting as soon as its record is known; every
+// archive is checked against its signed record, and all of it is
+// registered in one atomic batch. If any path of the closure cannot be
+// had, the error wraps ErrNotFound (or says why a record was refused);
+// if any download fails, nothing is registered.
 func (s *Substituter) Substitute(ctx context.Context, st *store.Store, want []storepath.Path) (*SubstituteStats, error) {
 	s.run.Lock()
 	defer s.run.Unlock()
 	if len(s.Sources) == 0 {
 		return nil, fmt.Errorf("no substituters: %w", ErrNotFound)
 	}
-	need, err := s.closure(ctx, st, want)
-	if err != nil {
-		return nil, err
-	}
-	stats := &SubstituteStats{}
-	if len(need) == 0 {
-		return stats, nil
-	}
 	// Temporary roots first: the moment the batch registers, a running
 	// collector must already see that this process needs the paths.
 	if err := st.AddTempRoots(want...); err != nil {
 		return nil, err
 	}
-	prog := SubstituteProgress{TotalPaths: len(need)}
-	from := map[string]bool{}
-	for _, n := range need {
-		prog.TotalBytes += n.info.FileSize
-		from[n.src.URL()] = true
-	}
-	for u := range from {
-		stats.From = append(stats.From, u)
-	}
-	recs := make([]*received, len(need))
-	var mu sync.Mutex
-	err = parallel(ctx, len(need), s.jobs(), func(i int) error {
-		rec, err := s.download(ctx, st, need[i].info, need[i].src)
-		if err != nil {
-			return err
-		}
-		recs[i] = rec
-		mu.Lock()
-		prog.Paths++
-		prog.Bytes += need[i].info.FileSize
-		p := prog
-		mu.Unlock()
-		if s.Progress != nil {
-			s.Progress(p)
-		}
-		return nil
-	})
-	if err != nil {
-		for _, r := range recs {
-			r.cleanup()
-		}
-		return nil, err
-	}
-	if _, err := importAll(st, recs); err != nil {
-		return nil, err
-	}
-	stats.Paths = len(need)
-	stats.Bytes = prog.Bytes
-	return stats, nil
-}
-
-type needed struct {
-	info *Info
-	src  Source
-}
-
-// closure looks up the records of want and, recursively, of their
-// references that are not valid yet, many at a time.
-func (s *Substituter) closure(ctx context.Context, st *store.Store, want []storepath.Path) ([]needed, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
-		mu    sync.Mutex
-		seen  = map[string]bool{}
-		need  []needed
-		first error
-		wg    sync.WaitGroup
-		sem   = make(chan struct{}, s.jobs())
+		mu      sync.Mutex
+		seen    = map[string]bool{}
+		recs    []*received
+		from    = map[string]bool{}
+		prog    SubstituteProgress
+		first   error
+		wg      sync.WaitGroup
+		lookups = make(chan struct{}, s.jobs())
+		dls     = make(chan struct{}, s.jobs())
 	)
 	fail := func(err error) {
 		mu.Lock()
@@ -264,6 +212,35 @@ func (s *Substituter) closure(ctx context.Context, st *store.Store, want []store
 			cancel()
 		}
 		mu.Unlock()
+	}
+	acquire := func(sem chan struct{}) bool {
+		select {
+		case sem <- struct{}{}:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	fetch := func(in *Info, src Source) {
+		defer wg.Done()
+		if !acquire(dls) {
+			return
+		}
+		rec, err := s.download(ctx, st, in, src)
+		<-dls
+		if err != nil {
+			fail(err)
+			return
+		}
+		mu.Lock()
+		recs = append(recs, rec)
+		prog.Paths++
+		prog.Bytes += in.FileSize
+		p := prog
+		mu.Unlock()
+		if s.Progress != nil {
+			s.Progress(p)
+		}
 	}
 	var visit func(p storepath.Path)
 	visit = func(p storepath.Path) {
@@ -277,9 +254,7 @@ func (s *Substituter) closure(ctx context.Context, st *store.Store, want []store
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
+			if !acquire(lookups) {
 				return
 			}
 			valid, err := st.IsValid(p)
@@ -288,7 +263,7 @@ func (s *Substituter) closure(ctx context.Context, st *store.Store, want []store
 			if err == nil && !valid {
 				in, src, err = s.Info(ctx, st, p)
 			}
-			<-sem
+			<-lookups
 			if err != nil {
 				fail(err)
 				return
@@ -297,8 +272,12 @@ func (s *Substituter) closure(ctx context.Context, st *store.Store, want []store
 				return
 			}
 			mu.Lock()
-			need = append(need, needed{in, src})
+			prog.TotalPaths++
+			prog.TotalBytes += in.FileSize
+			from[src.URL()] = true
 			mu.Unlock()
+			wg.Add(1)
+			go fetch(in, src)
 			for _, r := range in.References {
 				if r.Hash != p.Hash {
 					visit(r)
@@ -310,13 +289,27 @@ func (s *Substituter) closure(ctx context.Context, st *store.Store, want []store
 		visit(p)
 	}
 	wg.Wait()
+	if first == nil && ctx.Err() != nil {
+		first = ctx.Err()
+	}
 	if first != nil {
+		for _, r := range recs {
+			r.cleanup()
+		}
 		return nil, first
 	}
-	if err := ctx.Err(); err != nil {
+	stats := &SubstituteStats{Paths: len(recs), Bytes: prog.Bytes}
+	for u := range from {
+		stats.From = append(stats.From, u)
+	}
+	slices.Sort(stats.From)
+	if len(recs) == 0 {
+		return stats, nil
+	}
+	if _, err := importAll(st, recs); err != nil {
 		return nil, err
 	}
-	return need, nil
+	return stats, nil
 }
 
 // download fetches and unpacks one archive, trying again when the
