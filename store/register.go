@@ -62,6 +62,52 @@ func (s *Store) registerLocked(regs []Registration) ([]*PathInfo, error) {
 	out := make([]*PathInfo, len(regs))
 	batch := map[string]*Registration{}
 	now := time.Now()
+	// Batched reads of everything the loops below look up: the paths
+	// (for validity and names), the references' counts and the contents.
+	var keys [][]byte
+	seen := map[string]bool{}
+	var refHashes []string
+	var ckeys []contentKey
+	for i := range regs {
+		r := &regs[i]
+		for _, h := range append([]string{r.Path.Hash}, hashesOf(r.References)...) {
+			if !seen[h] {
+				seen[h] = true
+				keys = append(keys, []byte(h))
+			}
+		}
+		refHashes = append(refHashes, hashesOf(r.References)...)
+		for j := range r.Files {
+			if f := &r.Files[j]; f.Type.IsRegular() && f.Size > 0 {
+				ckeys = append(ckeys, keyOf(f))
+			}
+		}
+	}
+	vals, err := s.multiGet(cfPaths, keys)
+	if err != nil {
+		return nil, err
+	}
+	known := make(map[string]*PathInfo, len(keys))
+	for i, b := range vals {
+		if b != nil {
+			pi, err := decodeInfo(string(keys[i]), b)
+			if err != nil {
+				return nil, err
+			}
+			known[pi.Path.Hash] = pi
+		}
+	}
+	// Counts of paths about to be registered start at zero below; only
+	// existing ones are read.
+	var existing []string
+	for _, h := range refHashes {
+		if known[h] != nil {
+			existing = append(existing, h)
+		}
+	}
+	if err := t.prefetch(existing, ckeys); err != nil {
+		return nil, err
+	}
 	// First pass: which paths are new, so that references among them
 	// resolve regardless of order.
 	for i := range regs {
@@ -72,11 +118,7 @@ func (s *Store) registerLocked(regs []Registration) ([]*PathInfo, error) {
 			}
 			continue
 		}
-		pi, err := s.queryInfoHash(r.Path.Hash)
-		if err != nil {
-			return nil, err
-		}
-		if pi != nil {
+		if pi := known[r.Path.Hash]; pi != nil {
 			if pi.Path.Name != r.Path.Name {
 				return nil, fmt.Errorf("registering %s: its hash part is already registered as %s", r.Path.Base(), pi.Path.Base())
 			}
@@ -111,11 +153,7 @@ func (s *Store) registerLocked(regs []Registration) ([]*PathInfo, error) {
 					return nil, fmt.Errorf("registering %s: reference %s does not match %s", r.Path.Base(), ref.Base(), b.Path.Base())
 				}
 			} else {
-				name, err := s.nameOf(ref.Hash)
-				if err != nil {
-					return nil, err
-				}
-				if name != ref.Name {
+				if pi := known[ref.Hash]; pi == nil || pi.Path.Name != ref.Name {
 					return nil, fmt.Errorf("registering %s: its reference %s is not valid in the store", s.Logical(r.Path), s.Logical(ref))
 				}
 			}
@@ -175,6 +213,14 @@ func (s *Store) registerLocked(regs []Registration) ([]*PathInfo, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+func hashesOf(ps []storepath.Path) []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = p.Hash
+	}
+	return out
 }
 
 func indexOfHash(regs []Registration, h string) int {

@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"sort"
+	"slices"
 
 	"github.com/linxGnu/grocksdb"
 )
@@ -30,7 +30,7 @@ type txn struct {
 }
 
 type op struct {
-	cf       int
+	cf, seq  int
 	key, val []byte
 	del      bool
 }
@@ -205,13 +205,18 @@ func (t *txn) commit() error {
 	if t.stats != nil {
 		t.put(cfDefault, keyStats, encodeStats(t.stats))
 	}
-	// Stable: two operations on one key keep their order.
-	sort.SliceStable(t.ops, func(i, j int) bool {
-		a, b := &t.ops[i], &t.ops[j]
+	// Two operations on one key keep their order (the index breaks ties).
+	for i := range t.ops {
+		t.ops[i].seq = i
+	}
+	slices.SortFunc(t.ops, func(a, b op) int {
 		if a.cf != b.cf {
-			return a.cf < b.cf
+			return a.cf - b.cf
 		}
-		return bytes.Compare(a.key, b.key) < 0
+		if c := bytes.Compare(a.key, b.key); c != 0 {
+			return c
+		}
+		return a.seq - b.seq
 	})
 	for _, o := range t.ops {
 		h := t.s.cfs[cfNames[o.cf]]
@@ -245,6 +250,79 @@ func (s *Store) get(cf string, key []byte) ([]byte, error) {
 		return nil, nil
 	}
 	return append([]byte{}, sl.Data()...), nil
+}
+
+// multiGet reads many keys of one family in one call; missing keys give
+// nil.
+func (s *Store) multiGet(cf string, keys [][]byte) ([][]byte, error) {
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	sls, err := s.db.MultiGetCF(s.ro_, s.cfs[cf], keys...)
+	if err != nil {
+		return nil, fmt.Errorf("reading store database (%s): %w", cf, err)
+	}
+	defer sls.Destroy()
+	out := make([][]byte, len(keys))
+	for i, sl := range sls {
+		if sl.Exists() {
+			out[i] = append([]byte{}, sl.Data()...)
+		}
+	}
+	return out, nil
+}
+
+// prefetch loads into the overlays, in a few batched reads, the counters a
+// registration will touch.
+func (t *txn) prefetch(refcounts []string, contents []contentKey) error {
+	var keys [][]byte
+	var hs []string
+	for _, h := range refcounts {
+		if _, ok := t.refcount[h]; !ok {
+			keys = append(keys, []byte(h))
+			hs = append(hs, h)
+		}
+	}
+	vals, err := t.s.multiGet(cfRefcount, keys)
+	if err != nil {
+		return err
+	}
+	for i, b := range vals {
+		v := refcountVal{exists: b != nil}
+		if b != nil {
+			d := decoder{b: b}
+			v.n = d.uvarint()
+			if d.err != nil {
+				return fmt.Errorf("refcount of %s: %w", hs[i], d.err)
+			}
+			v.wasZero = v.n == 0
+		}
+		t.refcount[hs[i]] = v
+	}
+	keys = keys[:0]
+	var ks []contentKey
+	for _, k := range contents {
+		if _, ok := t.content[k]; !ok {
+			k := k
+			keys = append(keys, k[:])
+			ks = append(ks, k)
+			t.content[k] = contentVal{} // dedupe keys; overwritten below
+		}
+	}
+	vals, err = t.s.multiGet(cfContent, keys)
+	if err != nil {
+		return err
+	}
+	for i, b := range vals {
+		var v contentVal
+		if b != nil {
+			if v, err = decodeContent(b); err != nil {
+				return fmt.Errorf("content count of %s: %w", ks[i].Digest(), err)
+			}
+		}
+		t.content[ks[i]] = v
+	}
+	return nil
 }
 
 func (s *Store) getUint(cf string, key []byte) (uint64, error) {
