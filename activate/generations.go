@@ -57,8 +57,8 @@ func (t *Target) AddGeneration(p storepath.Path, configHash string) (store.Gener
 	if len(gens) > 0 {
 		next = gens[len(gens)-1].Number + 1
 	}
-	// A number whose record was deleted may still have its link (a crash
-	// in the middle of a delete): numbers only grow.
+	// The next number after the newest, as Nix counts; a number whose
+	// link is still there (a crash in the middle of a delete) is skipped.
 	for {
 		if _, err := os.Lstat(t.genLink(next)); err != nil {
 			break

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -10,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/nexisos/nexis/activate"
+	"github.com/nexisos/nexis/store"
 )
 
 var genFlags struct {
@@ -76,7 +78,10 @@ func genNumbers(args []string) ([]uint64, error) {
 
 // openTargetRead opens the target for queries: no lock is taken.
 func openTargetRead() (*activate.Target, func(), error) {
-	st, err := openStoreRead()
+	st, err := store.Open(physicalStoreDir(), store.Options{LogicalDir: storeDir(), ReadOnly: true})
+	if errors.Is(err, store.ErrNotInitialised) {
+		return nil, nil, fmt.Errorf("no generations yet on %s: nexis switch makes the first", flagRoot)
+	}
 	if err != nil {
 		return nil, nil, err
 	}
