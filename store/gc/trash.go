@@ -22,13 +22,20 @@ import (
 // is ever renamed into the trash. A second process emptying at the same
 // time waits for the first (trash.lock), then deletes what is left.
 func EmptyTrash(dir string, workers int, progress func(phase string, done, total int)) (int, error) {
+	return emptyTrash(dir, workers, progress, true)
+}
+
+// errBusy says another process is emptying the trash.
+var errBusy = errors.New("the trash is being emptied by another process")
+
+func emptyTrash(dir string, workers int, progress func(phase string, done, total int), wait bool) (int, error) {
 	if workers <= 0 {
 		workers = 2
 	}
 	if progress == nil {
 		progress = func(string, int, int) {}
 	}
-	lk, err := lockFile(filepath.Join(dir, ".nexis", "trash.lock"))
+	lk, err := lockFile(filepath.Join(dir, ".nexis", "trash.lock"), wait)
 	if err != nil {
 		return 0, err
 	}
@@ -100,16 +107,24 @@ func isBucket(n string) bool {
 	return len(n) == 2 && storepath.IsHashChar(n[0]) && storepath.IsHashChar(n[1])
 }
 
-func lockFile(p string) (*os.File, error) {
+func lockFile(p string, wait bool) (*os.File, error) {
 	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("locking %s: %w", p, err)
 	}
+	how := unix.LOCK_EX
+	if !wait {
+		how |= unix.LOCK_NB
+	}
 	for {
-		err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
+		err = unix.Flock(int(f.Fd()), how)
 		if err != unix.EINTR {
 			break
 		}
+	}
+	if errors.Is(err, unix.EWOULDBLOCK) {
+		f.Close()
+		return nil, errBusy
 	}
 	if err != nil {
 		f.Close()
@@ -212,7 +227,11 @@ func FinishInterrupted(dir string, opts store.Options, workers int, progress fun
 	if err != nil {
 		return true, fmt.Errorf("finishing an interrupted collection: %w", err)
 	}
-	if _, err := EmptyTrash(dir, workers, progress); err != nil {
+	// A command that is not gc does not wait for another process's
+	// deletion: that process finishes it.
+	if _, err := emptyTrash(dir, workers, progress, false); errors.Is(err, errBusy) {
+		return true, nil
+	} else if err != nil {
 		return true, err
 	}
 	return true, removeMarker(dir)
