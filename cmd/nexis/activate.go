@@ -8,6 +8,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -105,6 +106,10 @@ func runActivate(cmd *cobra.Command, args []string) error {
 // database must change (most rollbacks and no-op switches never do).
 // done releases both.
 func openTarget() (*activate.Target, func(), error) {
+	// A switch or rollback is a short process whose garbage is mostly
+	// the evaluation's: collecting four times less often saves about a
+	// tenth of its CPU (measured on examples/full), for a few MB more.
+	debug.SetGCPercent(400)
 	t := &activate.Target{Root: flagRoot, StateDir: physicalStateDir(), Version: version, Reopen: openStore}
 	lk, err := t.LockTarget()
 	if err != nil {
