@@ -27,7 +27,6 @@ import (
 // name order), so that neither file edits the other.
 var remoteSwitchFlags struct {
 	targetHost    string
-	buildHost     string
 	signKey       string
 	remoteProgram string
 	systemPath    string
@@ -46,7 +45,6 @@ func init() {
 	}
 	f := sw.Flags()
 	f.StringVar(&remoteSwitchFlags.targetHost, "target-host", "", "build here, copy the closure to `USER@HOST[:PORT]` over SSH and activate it there")
-	f.StringVar(&remoteSwitchFlags.buildHost, "build-host", "", "build on `HOST` (not supported yet: builds happen where nexis runs)")
 	signKeyFlag(sw, &remoteSwitchFlags.signKey)
 	f.StringVar(&remoteSwitchFlags.remoteProgram, "remote-program", envOr("NEXIS_REMOTE_PROGRAM", "nexis"), "the shell `COMMAND` that runs nexis on the target host")
 	f.StringVar(&remoteSwitchFlags.systemPath, "system-path", "", "switch to the built system `PATH` (what --target-host runs remotely)")
@@ -60,12 +58,11 @@ copies its closure to HOST over SSH (only the paths HOST lacks, signed
 with --sign-key, which HOST must trust in its etc/nexis/trusted-keys),
 then runs the remote nexis (--remote-program) to record and activate it
 there, and prints what changed on HOST. NEXIS_SSHOPTS holds extra ssh
-options.`
+options. (There is no --build-host yet: derivations are not store paths
+that could be copied to a build machine, so builds happen here.)`
 	local := sw.RunE
 	sw.RunE = func(cmd *cobra.Command, args []string) error {
 		switch {
-		case remoteSwitchFlags.buildHost != "":
-			return errors.New("--build-host is not supported yet: build on this machine (drop --build-host), or run nexis switch --target-host on the build host")
 		case remoteSwitchFlags.systemPath != "":
 			if len(args) > 0 {
 				return errors.New("--system-path takes no CONFIG: the system is built already")
