@@ -65,6 +65,10 @@ iso:
 	@test -f $(BR_EXT)/configs/nexisos_$(BR_ARCH)_defconfig || { echo "make iso: unknown ARCH=$(ARCH) (want x86_64, aarch64 or riscv64)" >&2; exit 1; }
 	@scripts/install-deps --iso
 	mkdir -p $(BR_OUT)
+	@# Outputs stay out of git and out of the nexis module's ./... (Buildroot
+	@# copies Go sources there).
+	@printf '*\n' >buildroot_backup_imgs/.gitignore
+	@printf 'module nexisos.invalid/buildroot_backup_imgs\n' >buildroot_backup_imgs/go.mod
 	rm -rf $(BR_OUT)/nexis-vendor && $(GO) mod vendor -o $(BR_OUT)/nexis-vendor
 	$(BR_MAKE) nexisos_$(BR_ARCH)_defconfig
 	$(BR_MAKE)
