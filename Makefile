@@ -56,7 +56,9 @@ BR_DIR  := buildroot/buildroot
 BR_EXT  := $(CURDIR)/buildroot
 BR_OUT  := $(CURDIR)/buildroot_backup_imgs/$(if $(filter x86_64,$(BR_ARCH)),x86,$(BR_ARCH))/output
 BR_MAKE  = $(MAKE) -C $(BR_DIR) O=$(BR_OUT) BR2_EXTERNAL=$(BR_EXT)
-VM_SHELL_SCRIPTS := vmtest/run $(wildcard buildroot/br-check buildroot/board/nexisos/*.sh buildroot/board/nexisos/*/*.sh)
+VM_SHELL_SCRIPTS := vmtest/run vmtest/guest/init vmtest/guest/configs/gen2/extra.sh scripts/install-deps \
+	$(wildcard buildroot/br-check buildroot/board/nexisos/*.sh buildroot/board/nexisos/*/*.sh \
+		buildroot/board/nexisos/rootfs-overlay/sbin/init buildroot/board/nexisos/rootfs-overlay/lib/nexisos/*.sh)
 
 # nexis is built from this tree (SITE_METHOD=local) with GOPROXY=off: its
 # modules are vendored beside the output, here, where the network is.
@@ -86,5 +88,4 @@ br-check:
 vm-test: deps
 	@scripts/install-deps --vm
 	shellcheck $(VM_SHELL_SCRIPTS)
-	shellcheck -s sh vmtest/guest/init
 	vmtest/run
