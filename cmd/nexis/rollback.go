@@ -15,16 +15,7 @@ boot default. Nothing is evaluated or built. Any older generation is one
 command away too: nexis switch --generation N.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			t, done, err := openTarget()
-			if err != nil {
-				return err
-			}
-			n, err := t.Previous()
-			done()
-			if err != nil {
-				return err
-			}
-			return switchToGeneration(n, activate.ModeSwitch)
+			return switchToGenerationOf((*activate.Target).Previous, activate.ModeSwitch)
 		},
 	}
 	addActivateFlags(cmd)

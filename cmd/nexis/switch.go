@@ -59,11 +59,22 @@ func switchConfig(args []string, mode activate.Mode) error {
 
 // switchToGeneration switches to a recorded generation.
 func switchToGeneration(n uint64, mode activate.Mode) error {
+	return switchToGenerationOf(func(*activate.Target) (uint64, error) { return n, nil }, mode)
+}
+
+// switchToGenerationOf switches to the generation pick names, picked
+// with the target open (one store open per command: it is most of a
+// rollback's cost).
+func switchToGenerationOf(pick func(*activate.Target) (uint64, error), mode activate.Mode) error {
 	t, done, err := openTarget()
 	if err != nil {
 		return err
 	}
 	defer done()
+	n, err := pick(t)
+	if err != nil {
+		return err
+	}
 	prev := activeSystem(t)
 	res, err := t.SwitchTo(n, switchOptions(mode, ""))
 	if err != nil {
