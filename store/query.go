@@ -247,13 +247,11 @@ func (s *Store) ParsePath(arg string) (storepath.Path, string, error) {
 	if p, rest, err := storepath.Parse(s.dir, arg); err == nil {
 		return p, rest, nil
 	}
-	base, rest, _ := strings.Cut(arg, "/")
-	if len(base) > storepath.HashLen && base[storepath.HashLen] == '-' {
-		h := base[:storepath.HashLen]
+	if len(arg) > storepath.HashLen && arg[storepath.HashLen] == '-' {
+		h := arg[:storepath.HashLen]
 		if p, r, err := storepath.ParseRel(h[0:2] + "/" + h[2:4] + "/" + arg); err == nil {
 			return p, r, nil
 		}
-		_ = rest
 	}
 	return storepath.Path{}, "", fmt.Errorf("%s is not a path in the store %s", arg, s.logical)
 }
