@@ -15,6 +15,7 @@ import (
 
 	"github.com/nexisos/nexis/activate"
 	"github.com/nexisos/nexis/builtins"
+	"github.com/nexisos/nexis/lang"
 	"github.com/nexisos/nexis/realise"
 	"github.com/nexisos/nexis/store"
 	"github.com/nexisos/nexis/store/gc"
@@ -105,7 +106,11 @@ func runActivate(cmd *cobra.Command, args []string) error {
 // read-only; the target reopens it for writing when something in the
 // database must change (most rollbacks and no-op switches never do).
 // done releases both.
-func openTarget() (*activate.Target, func(), error) {
+func openTarget() (*activate.Target, func(), error) { return openTargetFor(false) }
+
+// openTargetFor is openTarget; with write the store is opened writable
+// at once (a command that knows it will write saves the read-only open).
+func openTargetFor(write bool) (*activate.Target, func(), error) {
 	// A switch or rollback is a short process whose garbage is mostly
 	// the evaluation's: collecting four times less often saves about a
 	// tenth of its CPU (measured on examples/full), for a few MB more.
@@ -115,11 +120,13 @@ func openTarget() (*activate.Target, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	st, err := store.Open(physicalStoreDir(), store.Options{LogicalDir: storeDir(), ReadOnly: true})
-	if errors.Is(err, store.ErrNotInitialised) {
+	var st *store.Store
+	if !write {
+		st, err = store.Open(physicalStoreDir(), store.Options{LogicalDir: storeDir(), ReadOnly: true})
+		t.ReadOnly = err == nil
+	}
+	if write || errors.Is(err, store.ErrNotInitialised) {
 		st, err = openStore()
-	} else {
-		t.ReadOnly = true
 	}
 	if err != nil {
 		lk.Unlock()
@@ -154,13 +161,26 @@ func autoCleanup(st *store.Store) (string, error) {
 	return fmt.Sprintf("%d paths, %s freed", s.Paths, humanBytes(s.Bytes)), nil
 }
 
-// realiseConfig evaluates the config and realises its system, as nexis
-// build does: nothing is activated from an unbuilt or half-built system.
-func realiseConfig(t *activate.Target, args []string) (storepath.Path, string, error) {
-	sys, err := evaluate(args)
+// profileSystem is the logical system path the profile's current
+// generation links to ("" when there is none), read from the links
+// alone: whether a switch will write to the database is known before
+// the store is opened.
+func profileSystem() string {
+	dir := filepath.Join(physicalStateDir(), "profiles")
+	gen, err := os.Readlink(filepath.Join(dir, activate.Profile))
 	if err != nil {
-		return storepath.Path{}, "", err
+		return ""
 	}
+	p, err := os.Readlink(filepath.Join(dir, filepath.Base(gen)))
+	if err != nil {
+		return ""
+	}
+	return p
+}
+
+// realiseConfig realises the evaluated system, as nexis build does:
+// nothing is activated from an unbuilt or half-built system.
+func realiseConfig(t *activate.Target, sys *lang.System) (storepath.Path, string, error) {
 	p, _, err := storepath.Parse(t.Store.LogicalDir(), sys.Drv.Out())
 	if err != nil {
 		return storepath.Path{}, "", err

@@ -31,21 +31,25 @@ services and the dinitctl calls — and change nothing.`,
 }
 
 func runDryActivate(cmd *cobra.Command, args []string) error {
+	sys, err := evaluate(args)
+	if err != nil {
+		return err
+	}
 	t, done, err := openTarget()
 	if err != nil {
 		return err
 	}
 	defer done()
-	p, _, err := realiseConfig(t, args)
+	p, _, err := realiseConfig(t, sys)
 	if err != nil {
 		return err
 	}
-	sys, err := t.LoadSystem(p)
+	target, err := t.LoadSystem(p)
 	if err != nil {
 		return err
 	}
 	o := switchOptions(activate.ModeTest, "")
-	plan, err := t.Plan(sys, o.Options)
+	plan, err := t.Plan(target, o.Options)
 	if err != nil {
 		return err
 	}
@@ -54,8 +58,8 @@ func runDryActivate(cmd *cobra.Command, args []string) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(plan)
 	}
-	if prev := activeSystem(t); prev != nil && prev.Logical != sys.Logical {
-		if d, err := t.DiffSystems(prev, sys, false); err == nil {
+	if prev := activeSystem(t); prev != nil && prev.Logical != target.Logical {
+		if d, err := t.DiffSystems(prev, target, false); err == nil {
 			os.Stdout.WriteString(d.Short() + "\n")
 		}
 	}

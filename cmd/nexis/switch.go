@@ -1,6 +1,8 @@
 package main
 
 import (
+	"runtime/debug"
+
 	"github.com/spf13/cobra"
 
 	"github.com/nexisos/nexis/activate"
@@ -39,12 +41,19 @@ evaluated or built.`,
 
 // switchConfig evaluates, realises and switches in mode.
 func switchConfig(args []string, mode activate.Mode) error {
-	t, done, err := openTarget()
+	debug.SetGCPercent(400) // see openTargetFor
+	sys, err := evaluate(args)
+	if err != nil {
+		return err
+	}
+	// Only a switch to the current generation's own system writes
+	// nothing to the database; anything else opens it writable at once.
+	t, done, err := openTargetFor(profileSystem() != sys.Drv.Out())
 	if err != nil {
 		return err
 	}
 	defer done()
-	p, hash, err := realiseConfig(t, args)
+	p, hash, err := realiseConfig(t, sys)
 	if err != nil {
 		return err
 	}
