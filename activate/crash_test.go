@@ -110,12 +110,22 @@ func TestKillDuringActivationThenRepair(t *testing.T) {
 		if before, err := rt.LoadState(); err == nil && before.Status == "activating" {
 			midway++
 		}
-		res, err := rt.Repair(opts())
+		// Half the time `nexis activate --repair`, half the time the
+		// same switch again.
+		var res *activate.Result
+		if i%2 == 0 {
+			res, err = rt.Repair(opts())
+		} else {
+			res, err = rt.SwitchTo(gen, opts())
+		}
 		if err != nil {
 			st.Close()
 			t.Fatalf("kill %d: repair: %v", i, err)
 		}
 		sys := res.Plan.System
+		if want := []storepath.Path{minP, fullP}[gen-1]; i%2 == 1 && sys.Path != want {
+			t.Errorf("kill %d: switching again activated %s", i, sys.Logical)
+		}
 		check(t, rt, sys.Path, fmt.Sprintf("kill %d (generation %d), repaired", i, gen))
 		// The profile and the root agree after a repair.
 		cur := current(t, rt)
