@@ -104,6 +104,7 @@ func (t *Target) Check(sys *System) ([]string, error) {
 	}
 	probs = append(probs, t.checkAccounts(m)...)
 	probs = append(probs, t.checkFiles(m)...)
+	probs = append(probs, t.checkSecrets(m)...)
 
 	// Services: each file in place with the generation's content, boot
 	// waiting for exactly the enabled ones.
@@ -411,5 +412,58 @@ func (t *Target) checkFiles(m *manifest.Manifest) []string {
 			}
 		}
 	}
+	return probs
+}
+
+// checkSecrets is the secrets walk of the system, extended to the
+// activated root: no file others may read — in /etc, in homes, in the
+// state directory, in the store — holds a password hash or the content
+// of a secret file. (Public keys in authorized_keys are not secrets.)
+func (t *Target) checkSecrets(m *manifest.Manifest) []string {
+	var secrets []string
+	add := func(logical string) {
+		src, err := t.storeFile(logical)
+		if err != nil {
+			return
+		}
+		b, err := os.ReadFile(src)
+		if s := strings.TrimSpace(string(b)); err == nil && len(s) > 8 {
+			secrets = append(secrets, s)
+		}
+	}
+	for _, u := range m.Users {
+		if u.PasswordHashFile != "" {
+			add(u.PasswordHashFile)
+		}
+	}
+	for _, f := range m.Files {
+		if f.Secret && path.Base(f.Path) != "authorized_keys" {
+			add(f.Source)
+		}
+	}
+	if len(secrets) == 0 {
+		return nil
+	}
+	var probs []string
+	filepath.WalkDir(t.Root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return nil
+		}
+		fi, err := d.Info()
+		if err != nil || fi.Mode().Perm()&0o004 == 0 || fi.Size() > 1<<20 {
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil
+		}
+		for _, s := range secrets {
+			if bytes.Contains(b, []byte(s)) {
+				rel, _ := filepath.Rel(t.Root, p)
+				probs = append(probs, fmt.Sprintf("/%s is readable by others and holds a secret (%.8s...)", rel, s))
+			}
+		}
+		return nil
+	})
 	return probs
 }

@@ -196,3 +196,22 @@ func TestHomeLinkIsNotFollowed(t *testing.T) {
 		t.Errorf("the write followed the link: %v", ents)
 	}
 }
+
+// The secrets walk finds a password hash in a file others may read.
+func TestSecretsWalkFindsALeak(t *testing.T) {
+	tg := newTarget(t)
+	p := realiseReal(t, tg, minimalCopy(t, nil))
+	if _, err := tg.Switch(p, opts()); err != nil {
+		t.Fatal(err)
+	}
+	sys, _ := tg.LoadSystem(p)
+	if probs, _ := tg.Check(sys); len(probs) != 0 {
+		t.Fatalf("clean root: %v", probs)
+	}
+	shadow, _ := os.ReadFile(filepath.Join(tg.Root, "etc/shadow"))
+	os.WriteFile(filepath.Join(tg.Root, "etc/leak"), shadow, 0o644)
+	probs, _ := tg.Check(sys)
+	if len(probs) != 1 || !strings.Contains(probs[0], "/etc/leak is readable by others and holds a secret") {
+		t.Errorf("the walk missed a world-readable copy of /etc/shadow: %v", probs)
+	}
+}
