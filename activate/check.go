@@ -445,7 +445,10 @@ func (t *Target) checkSecrets(m *manifest.Manifest) []string {
 		return nil
 	}
 	var probs []string
-	filepath.WalkDir(t.Root, func(p string, d fs.DirEntry, err error) error {
+	// Where activation and the store put files; never /proc, /sys or
+	// /dev of a live root (a read there can block).
+	dirs := union([]string{t.path("/etc"), t.path("/home"), t.path("/root"), t.path("/boot"), t.StateDir, t.Store.Dir()})
+	walk := func(p string, d fs.DirEntry, err error) error {
 		if err != nil || !d.Type().IsRegular() {
 			return nil
 		}
@@ -464,6 +467,9 @@ func (t *Target) checkSecrets(m *manifest.Manifest) []string {
 			}
 		}
 		return nil
-	})
+	}
+	for _, d := range dirs {
+		filepath.WalkDir(d, walk)
+	}
 	return probs
 }
