@@ -97,3 +97,44 @@ func BenchmarkRegister(b *testing.B) {
 	}
 	b.ReportMetric(float64(*benchPaths*b.N)/b.Elapsed().Seconds(), "paths/s")
 }
+
+// BenchmarkOpenQuery is the store's part of a one-shot `path-info`:
+// open read-only, query one path with its references, close.
+func BenchmarkOpenQuery(b *testing.B) {
+	dir := filepath.Join(b.TempDir(), "store")
+	s, err := Open(dir, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	regs := make([]Registration, *benchPaths)
+	for j := range regs {
+		d := blake3.Sum256(fmt.Appendf(nil, "bench %d", j))
+		p := storepath.Path{Hash: storepath.EncodeHash(d[:]), Name: "p"}
+		if err := mkdirAllSynced(s.Physical(p), s.dir); err != nil {
+			b.Fatal(err)
+		}
+		files := []treehash.File{{Path: "", Type: treehash.Directory}}
+		regs[j] = Registration{Path: p, Files: files, TreeHash: treehash.Hash(files)}
+		for k := 0; k < 3 && j > 0; k++ {
+			regs[j].References = append(regs[j].References, regs[(j*7+k*13)%j].Path)
+		}
+	}
+	for j := 0; j < len(regs); j += 1000 {
+		if _, err := s.Register(regs[j:min(j+1000, len(regs))]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	s.Close()
+	target := regs[len(regs)/2].Path
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		r, err := Open(dir, Options{ReadOnly: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := r.QueryPathInfo(target); err != nil {
+			b.Fatal(err)
+		}
+		r.Close()
+	}
+}
