@@ -36,6 +36,7 @@ import (
 	"runtime/pprof"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"lukechampine.com/blake3"
@@ -164,22 +165,25 @@ func main() {
 	if *cpuProf != "" {
 		f, err := os.Create(*cpuProf)
 		check(err)
-		defer f.Close()
+		f.Close()
 	}
-	var seq, par, nx []time.Duration
+	var seq, par, nx, seqCPU, parCPU, nxCPU []time.Duration
 	for r := 0; r < *runs; r++ {
-		seq = append(seq, curl(work, cfg, false))
-		par = append(par, curl(work, cfg, true))
+		w, c := curl(work, cfg, false)
+		seq, seqCPU = append(seq, w), append(seqCPU, c)
+		w, c = curl(work, cfg, true)
+		par, parCPU = append(par, w), append(parCPU, c)
 		if *cpuProf != "" {
 			f, err := os.OpenFile(*cpuProf, os.O_WRONLY|os.O_TRUNC, 0)
 			check(err)
 			check(pprof.StartCPUProfile(f))
-			nx = append(nx, substitute(work, base, trusted, root, cs.Closure))
+			w, c = substitute(work, base, trusted, root, cs.Closure)
 			pprof.StopCPUProfile()
 			f.Close()
 		} else {
-			nx = append(nx, substitute(work, base, trusted, root, cs.Closure))
+			w, c = substitute(work, base, trusted, root, cs.Closure)
 		}
+		nx, nxCPU = append(nx, w), append(nxCPU, c)
 	}
 	med := func(ds []time.Duration) time.Duration {
 		s := slices.Clone(ds)
@@ -187,11 +191,20 @@ func main() {
 		return s[len(s)/2]
 	}
 	ms, mp, mn := med(seq), med(par), med(nx)
-	fmt.Printf("curl, sequential (floor):   %v  (runs %v)\n", ms.Round(time.Millisecond), round(seq))
-	fmt.Printf("curl, 16 in parallel:       %v  (runs %v)\n", mp.Round(time.Millisecond), round(par))
-	fmt.Printf("nexis substitute -j %d:     %v  (runs %v)\n", *jobs, mn.Round(time.Millisecond), round(nx))
+	fmt.Printf("curl, sequential (floor):   %v wall, %v CPU  (runs %v)\n", ms.Round(time.Millisecond), med(seqCPU).Round(time.Millisecond), round(seq))
+	fmt.Printf("curl, 16 in parallel:       %v wall, %v CPU  (runs %v)\n", mp.Round(time.Millisecond), med(parCPU).Round(time.Millisecond), round(par))
+	fmt.Printf("nexis substitute -j %-2d:     %v wall, %v CPU  (runs %v)\n", *jobs, mn.Round(time.Millisecond), med(nxCPU).Round(time.Millisecond), round(nx))
 	fmt.Printf("ratio to the sequential floor: %.2fx (target <= 1.5x); to the parallel one: %.2fx\n",
 		float64(mn)/float64(ms), float64(mn)/float64(mp))
+	// Runs are paired (curl, curl, nexis one after the other), so the
+	// per-run ratio cancels most of the load other processes put on the
+	// machine.
+	var ratios []float64
+	for i := range nx {
+		ratios = append(ratios, float64(nx[i])/float64(seq[i]))
+	}
+	slices.Sort(ratios)
+	fmt.Printf("median of the per-run ratios to the sequential floor: %.2fx (runs %.2f)\n", ratios[len(ratios)/2], ratios)
 }
 
 func round(ds []time.Duration) []time.Duration {
@@ -202,8 +215,9 @@ func round(ds []time.Duration) []time.Duration {
 	return out
 }
 
-// curl fetches every file of the cache into a fresh directory.
-func curl(work, cfg string, parallel bool) time.Duration {
+// curl fetches every file of the cache into a fresh directory and
+// returns the wall time and the CPU time (user and system) it took.
+func curl(work, cfg string, parallel bool) (time.Duration, time.Duration) {
 	dir := filepath.Join(work, "curl-out")
 	os.RemoveAll(dir)
 	check(os.MkdirAll(dir, 0o755))
@@ -217,14 +231,24 @@ func curl(work, cfg string, parallel bool) time.Duration {
 	start := time.Now()
 	check(cmd.Run())
 	d := time.Since(start)
+	cpu := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	os.RemoveAll(dir)
-	return d
+	return d, cpu
 }
 
-// substitute opens a fresh store and substitutes root's closure.
-func substitute(work, url string, trusted *sign.Trusted, root storepath.Path, want int) time.Duration {
+// cpuTime is this process's CPU time so far, user and system.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	check(syscall.Getrusage(syscall.RUSAGE_SELF, &ru))
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// substitute opens a fresh store and substitutes root's closure; it
+// returns the wall and CPU time that took.
+func substitute(work, url string, trusted *sign.Trusted, root storepath.Path, want int) (time.Duration, time.Duration) {
 	dir := filepath.Join(work, "dst")
 	os.RemoveAll(dir)
+	c0 := cpuTime()
 	start := time.Now()
 	st, err := store.Open(dir, store.Options{LogicalDir: "/store"})
 	check(err)
@@ -235,11 +259,12 @@ func substitute(work, url string, trusted *sign.Trusted, root storepath.Path, wa
 	check(err)
 	check(st.Close())
 	d := time.Since(start)
+	cpu := cpuTime() - c0
 	if stats.Paths != want {
 		check(fmt.Errorf("substituted %d paths, want %d", stats.Paths, want))
 	}
 	os.RemoveAll(dir)
-	return d
+	return d, cpu
 }
 
 // makeClosure ingests *npaths paths into st and returns the root, which

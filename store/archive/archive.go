@@ -183,27 +183,45 @@ func Summarise(root string) (*Summary, error) { return Write(io.Discard, root) }
 
 // reader feeds the parser and hashes exactly the bytes the parser
 // consumes, so that what follows an archive in a shared stream is
-// neither read nor hashed.
+// neither read nor hashed. Header bytes read one at a time are hashed in
+// batches: a hasher call per byte would cost more than the parsing.
 type reader struct {
-	br *bufio.Reader
-	h  *blake3.Hasher
-	n  int64
+	br   *bufio.Reader
+	h    *blake3.Hasher
+	n    int64
+	pend []byte
+}
+
+func (r *reader) flush() {
+	if len(r.pend) > 0 {
+		r.h.Write(r.pend)
+		r.pend = r.pend[:0]
+	}
 }
 
 func (r *reader) ReadByte() (byte, error) {
 	c, err := r.br.ReadByte()
 	if err == nil {
-		r.h.Write([]byte{c})
+		if len(r.pend) == cap(r.pend) {
+			r.flush()
+		}
+		r.pend = append(r.pend, c)
 		r.n++
 	}
 	return c, err
 }
 
 func (r *reader) Read(p []byte) (int, error) {
+	r.flush()
 	n, err := r.br.Read(p)
 	r.h.Write(p[:n])
 	r.n += int64(n)
 	return n, err
+}
+
+func (r *reader) sum(d *treehash.Digest) {
+	r.flush()
+	r.h.Sum(d[:0])
 }
 
 func (r *reader) full(p []byte) error {
@@ -252,11 +270,24 @@ func (r *reader) uvarint(what string, max uint64) (uint64, error) {
 // so another record may follow in the same stream. Otherwise it buffers
 // and may read past the end; RequireEOF then checks nothing followed.
 func Unpack(r io.Reader, dst string) (*Summary, error) {
+	return UnpackWith(r, dst, UnpackOptions{})
+}
+
+// UnpackOptions tune UnpackWith.
+type UnpackOptions struct {
+	// StartWriteback asks the kernel to start writing each file to disk
+	// as soon as it is complete (sync_file_range), without waiting: a
+	// caller that syncs the filesystem later then waits for little.
+	StartWriteback bool
+}
+
+// UnpackWith is Unpack with options.
+func UnpackWith(r io.Reader, dst string, opts UnpackOptions) (*Summary, error) {
 	br, ok := r.(*bufio.Reader)
 	if !ok {
 		br = bufio.NewReaderSize(r, 256<<10)
 	}
-	rd := &reader{br: br, h: blake3.New(32, nil)}
+	rd := &reader{br: br, h: blake3.New(32, nil), pend: make([]byte, 0, 512)}
 	magic := make([]byte, len(Magic))
 	if err := rd.full(magic); err != nil {
 		return nil, err
@@ -266,7 +297,7 @@ func Unpack(r io.Reader, dst string) (*Summary, error) {
 	}
 	bp := copyBufs.Get().(*[]byte)
 	defer copyBufs.Put(bp)
-	u := unpacker{rd: rd, dst: dst, dirs: map[string]struct{}{}, fileHash: blake3.New(32, nil), buf: *bp}
+	u := unpacker{rd: rd, dst: dst, dirs: map[string]struct{}{}, fileHash: blake3.New(32, nil), buf: *bp, writeback: opts.StartWriteback}
 	for first := true; ; first = false {
 		t, err := rd.ReadByte()
 		if err != nil {
@@ -283,7 +314,7 @@ func Unpack(r io.Reader, dst string) (*Summary, error) {
 		}
 	}
 	s := &Summary{Size: rd.n, TreeHash: treehash.Hash(u.files), Files: u.files}
-	rd.h.Sum(s.Hash[:0])
+	rd.sum(&s.Hash)
 	if !ok {
 		if err := RequireEOF(br); err != nil {
 			return nil, err
@@ -311,14 +342,15 @@ func RequireEOF(r io.Reader) error {
 }
 
 type unpacker struct {
-	rd       *reader
-	dst      string
-	files    []treehash.File
-	dirs     map[string]struct{}
-	prev     string
-	rootDone bool
-	fileHash *blake3.Hasher
-	buf      []byte
+	rd        *reader
+	dst       string
+	files     []treehash.File
+	dirs      map[string]struct{}
+	prev      string
+	rootDone  bool
+	fileHash  *blake3.Hasher
+	buf       []byte
+	writeback bool
 }
 
 func (u *unpacker) entry(t treehash.Type, first bool) error {
@@ -431,6 +463,10 @@ func (u *unpacker) file(p string, f *treehash.File) error {
 		return fmt.Errorf("unpacking %s: %w", f.Path, err)
 	}
 	u.fileHash.Sum(f.Digest[:0])
+	if u.writeback && n > 0 {
+		// Advisory: a filesystem without it just syncs later.
+		unix.SyncFileRange(fd, 0, 0, unix.SYNC_FILE_RANGE_WRITE)
+	}
 	return out.Close()
 }
 
