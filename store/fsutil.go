@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -112,11 +111,16 @@ func clone(dst, src *os.File) error {
 	return unix.IoctlFileClone(int(dst.Fd()), int(src.Fd()))
 }
 
-// copyData copies all of src into dst, in the kernel when it can.
-func copyData(dst, src *os.File, size int64) error {
-	var done int64
-	for done < size {
-		n, err := unix.CopyFileRange(int(src.Fd()), nil, int(dst.Fd()), nil, int(min(size-done, 1<<30)), 0)
+// copyDataFD copies size bytes from offset 0 of sfd to dfd, in the
+// kernel when it can (copy_file_range), else through a buffer.
+func copyDataFD(dfd, sfd int, size int64) error {
+	var off int64
+	for off < size {
+		roff := off
+		n, err := unix.CopyFileRange(sfd, &roff, dfd, nil, int(min(size-off, 1<<30)), 0)
+		if err == unix.EINTR {
+			continue
+		}
 		if err != nil {
 			if errors.Is(err, unix.EXDEV) || errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EINVAL) || errors.Is(err, unix.EOPNOTSUPP) {
 				break
@@ -126,23 +130,29 @@ func copyData(dst, src *os.File, size int64) error {
 		if n == 0 {
 			break
 		}
-		done += int64(n)
+		off += int64(n)
 	}
-	if done < size {
-		if _, err := src.Seek(done, io.SeekStart); err != nil {
-			return err
+	if off < size {
+		buf := make([]byte, 256<<10)
+		for off < size {
+			m, err := unix.Pread(sfd, buf[:min(int64(len(buf)), size-off)], off)
+			if err == unix.EINTR {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if m == 0 {
+				break
+			}
+			if _, err := unix.Pwrite(dfd, buf[:m], off); err != nil {
+				return err
+			}
+			off += int64(m)
 		}
-		if _, err := dst.Seek(done, io.SeekStart); err != nil {
-			return err
-		}
-		n, err := io.Copy(dst, src)
-		if err != nil {
-			return err
-		}
-		done += n
 	}
-	if done != size {
-		return fmt.Errorf("copied %d bytes, expected %d: the source changed", done, size)
+	if off != size {
+		return fmt.Errorf("copied %d bytes, expected %d: the source changed", off, size)
 	}
 	return nil
 }

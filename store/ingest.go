@@ -386,7 +386,13 @@ func (s *Store) stageTree(w *staged, cands map[string]struct{}, pools *poolDirs)
 		if len(cands) > 0 {
 			refs = map[string]struct{}{}
 		}
-		d, n, err := treehash.HashFileRefs(hashed, cands, refs)
+		// One descriptor serves hashing and copying.
+		sfd, err := treehash.OpenRegular(hashed)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(sfd)
+		d, n, err := treehash.HashFD(sfd, hashed, cands, refs)
 		if err != nil {
 			return err
 		}
@@ -419,7 +425,7 @@ func (s *Store) stageTree(w *staged, cands map[string]struct{}, pools *poolDirs)
 		if move {
 			return s.normaliseInPlace(dst, f, w.perFile, pools)
 		}
-		return s.putFile(src, dst, f, w.perFile, pools)
+		return s.putFileFD(sfd, src, dst, f, w.perFile, pools)
 	})
 	if err != nil {
 		return err
@@ -622,13 +628,14 @@ func fileModeOfKey(k contentKey) uint32 {
 	return modeFile
 }
 
-// putFile creates dst with the contents of src (known to be f).
-func (s *Store) putFile(src, dst string, f *treehash.File, perFile bool, pools *poolDirs) error {
+// putFileFD creates dst with the contents of the open file sfd (src,
+// known to be f).
+func (s *Store) putFileFD(sfd int, src, dst string, f *treehash.File, perFile bool, pools *poolDirs) error {
 	share := (s.dedup == DedupHardlink || s.dedup == DedupReflink) && f.Size > 0
 	if share && s.shareExisting(keyOf(f), dst, fileMode(f), pools) {
 		return nil
 	}
-	if err := s.copyFile(src, dst, f, perFile); err != nil {
+	if err := s.copyFileFD(sfd, src, dst, f, perFile); err != nil {
 		return err
 	}
 	if share {
@@ -639,32 +646,39 @@ func (s *Store) putFile(src, dst string, f *treehash.File, perFile bool, pools *
 
 // copyFile makes dst a private, normalised copy of src.
 func (s *Store) copyFile(src, dst string, f *treehash.File, sync bool) error {
-	sfd, err := unix.Open(src, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("opening %s: %w", src, err)
-	}
-	sf := os.NewFile(uintptr(sfd), src)
-	defer sf.Close()
-	df, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	sfd, err := treehash.OpenRegular(src)
 	if err != nil {
 		return err
 	}
-	defer df.Close()
+	defer unix.Close(sfd)
+	return s.copyFileFD(sfd, src, dst, f, sync)
+}
+
+// copyFileFD makes dst a private, normalised copy of the open file sfd:
+// a clone where the filesystem can, else a kernel copy.
+func (s *Store) copyFileFD(sfd int, src, dst string, f *treehash.File, sync bool) error {
+	dfd, err := unix.Open(dst, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return fmt.Errorf("creating %s: %w", dst, err)
+	}
+	defer unix.Close(dfd)
 	if f.Size > 0 {
-		if s.dedup != DedupReflink || clone(df, sf) != nil {
-			if err := copyData(df, sf, f.Size); err != nil {
+		if s.dedup != DedupReflink || unix.IoctlFileClone(dfd, sfd) != nil {
+			if err := copyDataFD(dfd, sfd, f.Size); err != nil {
 				return fmt.Errorf("copying %s: %w", src, err)
 			}
 		}
 	}
-	if err := df.Chmod(fs.FileMode(fileMode(f))); err != nil {
-		return err
+	if err := unix.Fchmod(dfd, fileMode(f)); err != nil {
+		return fmt.Errorf("chmod %s: %w", dst, err)
 	}
-	if err := setMtimeFd(int(df.Fd())); err != nil {
-		return err
+	if err := setMtimeFd(dfd); err != nil {
+		return fmt.Errorf("setting mtime of %s: %w", dst, err)
 	}
 	if sync {
-		return df.Sync()
+		if err := unix.Fsync(dfd); err != nil {
+			return fmt.Errorf("syncing %s: %w", dst, err)
+		}
 	}
 	return nil
 }

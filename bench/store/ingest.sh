@@ -55,8 +55,13 @@ sync
 # Warm the page cache equally for both.
 find "$dir/tree" -type f -exec cat {} + > /dev/null
 
-t0=$(now); cp -a "$dir/tree" "$dir/cp"; t1=$(now); sync; t2=$(now)
+# timed CMD...: wall, user and system seconds of CMD into $timed.
+TIMEFORMAT='%R %U %S'
+timed() { timed=$( { time "$@" > /dev/null; } 2>&1 | tail -1); }
+
+t0=$(now); timed cp -a "$dir/tree" "$dir/cp"; t1=$(now); sync; t2=$(now)
 cp_time=$(secs "$t0" "$t1"); cp_sync=$(secs "$t0" "$t2")
+read -r _ cp_user cp_sys <<< "$timed"
 rm -rf "$dir/cp"; sync
 
 # Ingest into an existing store, as in use: creating the database (ten
@@ -64,15 +69,16 @@ rm -rf "$dir/cp"; sync
 echo warm > "$dir/warm"
 "$dir/bin/nexis" --root "$dir/root" store add "$dir/warm" > /dev/null
 t0=$(now)
-"$dir/bin/nexis" --root "$dir/root" store add "$dir/tree" > "$dir/added"
+timed "$dir/bin/nexis" --root "$dir/root" store add "$dir/tree"
 t1=$(now)
 add_time=$(secs "$t0" "$t1")
+read -r _ add_user add_sys <<< "$timed"
 "$dir/bin/nexis" --root "$dir/root" store info | sed 's/^/  /'
 
 echo "ingest of $files files / $((size >> 20)) MB, ${dup} duplicates:"
-echo "  cp -a          $(fmt "$cp_time") s   (floor)"
-echo "  cp -a + sync   $(fmt "$cp_sync") s"
-echo "  nexis store add $(fmt "$add_time") s   (hash, dedup, durable, registered)"
+echo "  cp -a           $(fmt "$cp_time") s wall, ${cp_user} s user, ${cp_sys} s sys   (floor)"
+echo "  cp -a + sync    $(fmt "$cp_sync") s wall"
+echo "  nexis store add $(fmt "$add_time") s wall, ${add_user} s user, ${add_sys} s sys   (hash, dedup, durable, registered)"
 echo "  ratio to cp -a        $(fmt "$(echo "$add_time / $cp_time" | bc -l)")"
 echo "  ratio to cp -a + sync $(fmt "$(echo "$add_time / $cp_sync" | bc -l)")"
 

@@ -37,7 +37,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -352,23 +351,49 @@ func newWorker() *worker { return workers.Get().(*worker) }
 
 func (w *worker) release() { workers.Put(w) }
 
+// OpenRegular opens p for reading without following a symlink at its
+// last element, and checks that it is (still) a regular file. The caller
+// closes the descriptor with unix.Close.
+func OpenRegular(p string) (int, error) {
+	fd, err := unix.Open(p, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NOCTTY|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return -1, fmt.Errorf("opening %s: %w", p, err)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("stat %s: %w", p, err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		unix.Close(fd)
+		return -1, fmt.Errorf("%s is no longer a regular file", p)
+	}
+	return fd, nil
+}
+
+// HashFD hashes the open regular file fd from offset 0 (name is for
+// errors) and adds the candidates it mentions to refs. Raw descriptors,
+// not os.File: the runtime's poller set-up per file is measurable over
+// tens of thousands of files.
+func HashFD(fd int, name string, cands, refs map[string]struct{}) (Digest, int64, error) {
+	w := newWorker()
+	defer w.release()
+	return w.hashFD(fd, name, cands, refs)
+}
+
 // hashFile reads p (refusing to follow a symlink swapped in since the
 // walk) and hashes it, scanning for candidate references on the way.
 func (w *worker) hashFile(p string, cands, refs map[string]struct{}) (Digest, int64, error) {
-	var d Digest
-	fd, err := unix.Open(p, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NOCTTY|unix.O_NONBLOCK, 0)
+	fd, err := OpenRegular(p)
 	if err != nil {
-		return d, 0, fmt.Errorf("opening %s: %w", p, err)
+		return Digest{}, 0, err
 	}
-	f := os.NewFile(uintptr(fd), p)
-	defer f.Close()
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return d, 0, fmt.Errorf("stat %s: %w", p, err)
-	}
-	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return d, 0, fmt.Errorf("%s is no longer a regular file", p)
-	}
+	defer unix.Close(fd)
+	return w.hashFD(fd, p, cands, refs)
+}
+
+func (w *worker) hashFD(fd int, name string, cands, refs map[string]struct{}) (Digest, int64, error) {
+	var d Digest
 	w.h.Reset()
 	var n int64
 	// keep is the tail of the previous chunk, so that a hash split across
@@ -376,25 +401,26 @@ func (w *worker) hashFile(p string, cands, refs map[string]struct{}) (Digest, in
 	const keep = storepath.HashLen + 2
 	var carry []byte
 	for {
-		m, err := f.Read(w.buf)
-		if m > 0 {
-			chunk := w.buf[:m]
-			w.h.Write(chunk)
-			n += int64(m)
-			if len(cands) > 0 {
-				if len(carry) > 0 {
-					joined := append(carry, chunk[:min(len(chunk), keep)]...)
-					scanRefs(joined, cands, refs)
-				}
-				scanRefs(chunk, cands, refs)
-				carry = append(carry[:0], chunk[max(0, len(chunk)-keep):]...)
-			}
-		}
-		if err == io.EOF {
-			break
+		m, err := unix.Pread(fd, w.buf, n)
+		if err == unix.EINTR {
+			continue
 		}
 		if err != nil {
-			return d, n, fmt.Errorf("reading %s: %w", p, err)
+			return d, n, fmt.Errorf("reading %s: %w", name, err)
+		}
+		if m == 0 {
+			break
+		}
+		chunk := w.buf[:m]
+		w.h.Write(chunk)
+		n += int64(m)
+		if len(cands) > 0 {
+			if len(carry) > 0 {
+				joined := append(carry, chunk[:min(len(chunk), keep)]...)
+				scanRefs(joined, cands, refs)
+			}
+			scanRefs(chunk, cands, refs)
+			carry = append(carry[:0], chunk[max(0, len(chunk)-keep):]...)
 		}
 	}
 	w.h.Sum(d[:0])
