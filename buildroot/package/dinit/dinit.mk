@@ -9,7 +9,6 @@ DINIT_SOURCE = dinit-$(DINIT_VERSION).tar.xz
 DINIT_SITE = https://github.com/davmac314/dinit/releases/download/v$(DINIT_VERSION)
 DINIT_LICENSE = Apache-2.0
 DINIT_LICENSE_FILES = LICENSE
-DINIT_CPE_ID_VENDOR = davmac
 
 # Installed after busybox, so that dinit's shutdown, halt, reboot and
 # poweroff replace busybox's applets of the same names.
