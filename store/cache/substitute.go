@@ -313,9 +313,12 @@ func (s *Substituter) Substitute(ctx context.Context, st *store.Store, want []st
 }
 
 // download fetches and unpacks one archive, trying again when the
-// transfer (not the contents) failed.
+// transfer (not the contents) failed. The error names the first failure
+// too: after a server died mid-download, the last one is only "connection
+// refused".
 func (s *Substituter) download(ctx context.Context, st *store.Store, in *Info, src Source) (*received, error) {
-	var last error
+	var first, last error
+	attempts := 0
 	for attempt := 0; attempt < 3; attempt++ {
 		if attempt > 0 {
 			select {
@@ -324,25 +327,29 @@ func (s *Substituter) download(ctx context.Context, st *store.Store, in *Info, s
 				return nil, ctx.Err()
 			}
 		}
+		attempts++
 		rc, err := src.Archive(ctx, in)
-		if err != nil {
-			last = err
-			if errors.Is(err, ErrNotFound) {
-				break
-			}
-			continue
-		}
-		rec, err := receive(st, in, rc)
-		rc.Close()
 		if err == nil {
-			return rec, nil
+			var rec *received
+			rec, err = receive(st, in, rc)
+			rc.Close()
+			if err == nil {
+				return rec, nil
+			}
+			err = fmt.Errorf("downloading from %s: %w", src.URL(), err)
 		}
-		last = fmt.Errorf("downloading from %s: %w", src.URL(), err)
+		last = err
+		if first == nil {
+			first = err
+		}
 		// Contents that do not match a signed record were tampered with
 		// (or the record is wrong): fetching again will not help.
-		if errors.Is(err, ErrVerify) || errors.Is(err, archive.ErrFormat) || ctx.Err() != nil {
+		if errors.Is(err, ErrNotFound) || errors.Is(err, ErrVerify) || errors.Is(err, archive.ErrFormat) || ctx.Err() != nil {
 			break
 		}
+	}
+	if attempts > 1 && first.Error() != last.Error() {
+		return nil, fmt.Errorf("%w (after %d attempts; the first failed with: %v)", last, attempts, first)
 	}
 	return nil, last
 }
