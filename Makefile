@@ -21,10 +21,11 @@ deps:
 	@scripts/install-deps
 	@$(GO) mod download
 
-# A fully static binary for images and the VM test.
+# A fully static binary for images. Debian's librocksdb.a needs libbz2
+# after it; osusergo and netgo keep glibc's NSS lookups out of the binary.
 static: deps
-	CGO_ENABLED=1 $(GO) build -trimpath -ldflags '$(LDFLAGS) -linkmode external -extldflags "-static"' \
-		-tags static -o bin/nexis-static ./cmd/nexis
+	CGO_ENABLED=1 $(GO) build -trimpath -ldflags '$(LDFLAGS) -linkmode external -extldflags "-static -lbz2"' \
+		-tags 'osusergo netgo' -o bin/nexis-static ./cmd/nexis
 
 test: deps
 	$(GO) vet ./...
