@@ -21,6 +21,8 @@ var (
 	benchFiles = flag.Int("bench.files", 2000, "files in the ingest benchmark's tree")
 	benchSize  = flag.Int64("bench.size", 50<<20, "bytes in the ingest benchmark's tree")
 	benchPaths = flag.Int("bench.paths", 20000, "paths per round of the registration benchmark")
+	benchStore = flag.String("bench.store", "", "OpenQuery: an existing store `DIR` (as regbench leaves it) instead of building one")
+	benchPath  = flag.String("bench.path", "", "OpenQuery: the path to query in -bench.store")
 )
 
 // BenchmarkIngest stores a generated tree (30% duplicates) with AddPath;
@@ -102,6 +104,19 @@ func BenchmarkRegister(b *testing.B) {
 // BenchmarkOpenQuery is the store's part of a one-shot `path-info`:
 // open read-only, query one path with its references, close.
 func BenchmarkOpenQuery(b *testing.B) {
+	if *benchStore != "" {
+		s, err := Open(*benchStore, Options{ReadOnly: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		target, _, err := s.ParsePath(*benchPath)
+		s.Close()
+		if err != nil {
+			b.Fatal(err)
+		}
+		benchOpenQuery(b, *benchStore, target)
+		return
+	}
 	dir := filepath.Join(b.TempDir(), "store")
 	s, err := Open(dir, Options{})
 	if err != nil {
@@ -126,8 +141,11 @@ func BenchmarkOpenQuery(b *testing.B) {
 		}
 	}
 	s.Close()
-	target := regs[len(regs)/2].Path
 	b.ResetTimer()
+	benchOpenQuery(b, dir, regs[len(regs)/2].Path)
+}
+
+func benchOpenQuery(b *testing.B, dir string, target storepath.Path) {
 	for i := 0; i < b.N; i++ {
 		r, err := Open(dir, Options{ReadOnly: true})
 		if err != nil {
