@@ -59,6 +59,10 @@ func (t *Target) PrepareBoot() error {
 }
 
 func (t *Target) bootMenu(write bool) (*BootReport, error) {
+	// Temporary files of a write a crash interrupted (we hold the
+	// activation lock: they are no running writer's).
+	cleanTemps(t.path("/boot/grub"))
+	cleanTemps(t.bootDir())
 	gens, err := t.Generations()
 	if err != nil {
 		return nil, err

@@ -40,6 +40,11 @@ func (t *Target) Execute(p *Plan, x Exec) error {
 	if x.Out == nil {
 		x.Out = io.Discard
 	}
+	// A crash in an earlier activation may have left the temporary files
+	// of its atomic writes; whichever command runs next (a repair, the
+	// same switch again) removes them. We hold the activation lock, so
+	// no other writer's are among them.
+	t.cleanInterrupted(p.Prev)
 	m := p.System.Manifest
 	if p.Options.Hooks {
 		if err := t.runHooks("pre_switch", m.Hooks.PreSwitch, x.Out); err != nil {

@@ -188,7 +188,6 @@ func (t *Target) Repair(o SwitchOptions) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	t.cleanInterrupted(st)
 	o.Hooks = false // hooks ran (or failed) in the interrupted activation
 	if st.Status != statusActivating || st.System == "" {
 		cur, ok, err := t.Current()
