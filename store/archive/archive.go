@@ -270,19 +270,6 @@ func (r *reader) uvarint(what string, max uint64) (uint64, error) {
 // so another record may follow in the same stream. Otherwise it buffers
 // and may read past the end; RequireEOF then checks nothing followed.
 func Unpack(r io.Reader, dst string) (*Summary, error) {
-	return UnpackWith(r, dst, UnpackOptions{})
-}
-
-// UnpackOptions tune UnpackWith.
-type UnpackOptions struct {
-	// StartWriteback asks the kernel to start writing each file to disk
-	// as soon as it is complete (sync_file_range), without waiting: a
-	// caller that syncs the filesystem later then waits for little.
-	StartWriteback bool
-}
-
-// UnpackWith is Unpack with options.
-func UnpackWith(r io.Reader, dst string, opts UnpackOptions) (*Summary, error) {
 	br, ok := r.(*bufio.Reader)
 	if !ok {
 		br = bufio.NewReaderSize(r, 256<<10)
@@ -297,7 +284,7 @@ func UnpackWith(r io.Reader, dst string, opts UnpackOptions) (*Summary, error) {
 	}
 	bp := copyBufs.Get().(*[]byte)
 	defer copyBufs.Put(bp)
-	u := unpacker{rd: rd, dst: dst, dirs: map[string]struct{}{}, fileHash: blake3.New(32, nil), buf: *bp, writeback: opts.StartWriteback}
+	u := unpacker{rd: rd, dst: dst, dirs: map[string]struct{}{}, fileHash: blake3.New(32, nil), buf: *bp}
 	for first := true; ; first = false {
 		t, err := rd.ReadByte()
 		if err != nil {
@@ -348,9 +335,8 @@ type unpacker struct {
 	dirs      map[string]struct{}
 	prev      string
 	rootDone  bool
-	fileHash  *blake3.Hasher
-	buf       []byte
-	writeback bool
+	fileHash *blake3.Hasher
+	buf      []byte
 }
 
 func (u *unpacker) entry(t treehash.Type, first bool) error {
@@ -463,10 +449,6 @@ func (u *unpacker) file(p string, f *treehash.File) error {
 		return fmt.Errorf("unpacking %s: %w", f.Path, err)
 	}
 	u.fileHash.Sum(f.Digest[:0])
-	if u.writeback && n > 0 {
-		// Advisory: a filesystem without it just syncs later.
-		unix.SyncFileRange(fd, 0, 0, unix.SYNC_FILE_RANGE_WRITE)
-	}
 	return out.Close()
 }
 

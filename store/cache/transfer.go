@@ -178,9 +178,7 @@ func receive(st *store.Store, in *Info, r io.Reader) (*received, error) {
 	// The signed size bounds what a hostile stream (a decompression
 	// bomb) can make us write.
 	br := bufio.NewReaderSize(io.LimitReader(dec, in.ArchiveSize+1), 64<<10)
-	// Writeback starts per file: registration syncs the filesystem
-	// once, and by then most of the data is on its way.
-	sum, err := archive.UnpackWith(br, dir, archive.UnpackOptions{StartWriteback: true})
+	sum, err := archive.Unpack(br, dir)
 	if err != nil {
 		if in.FileSize > 0 && fh.n > in.FileSize {
 			return nil, fmt.Errorf("%s: %w: the stored file is larger than the record's %d bytes", in.FullPath(), ErrVerify, in.FileSize)
