@@ -329,12 +329,12 @@ func RequireEOF(r io.Reader) error {
 }
 
 type unpacker struct {
-	rd        *reader
-	dst       string
-	files     []treehash.File
-	dirs      map[string]struct{}
-	prev      string
-	rootDone  bool
+	rd       *reader
+	dst      string
+	files    []treehash.File
+	dirs     map[string]struct{}
+	prev     string
+	rootDone bool
 	fileHash *blake3.Hasher
 	buf      []byte
 }
