@@ -76,11 +76,7 @@ func realiseFull(t *testing.T, tg *activate.Target) storepath.Path {
 }
 
 // minimalCopy copies examples/minimal to a temporary directory and
-// applies edit to its config. The greeting argument becomes one word:
-// stdlib/build.star passes build_flags to make unquoted, so
-// "GREETING=Hello from NexisOS" splits into three arguments and the
-// build fails (reported to the stdlib's owners); the copy keeps the test
-// about activation.
+// applies edit to its config.
 func minimalCopy(t *testing.T, edit func(string) string) string {
 	t.Helper()
 	dst := filepath.Join(t.TempDir(), "minimal")
@@ -92,7 +88,7 @@ func minimalCopy(t *testing.T, edit func(string) string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := strings.Replace(string(b), `greeting = "Hello from NexisOS"`, `greeting = "Hello"`, 1)
+	s := string(b)
 	if edit != nil {
 		s = edit(s)
 	}
