@@ -146,7 +146,7 @@ func (r *received) cleanup() {
 }
 
 // receive reads the stored archive of in from r (exactly FileSize bytes
-// when in.FileSize is set), unpacks it into a new TempDir of st and
+// when in.FileSize is set), unpacks it at a new TempPath of st and
 // checks it against the record. Nothing is registered; on error nothing
 // is left behind.
 func receive(st *store.Store, in *Info, r io.Reader) (*received, error) {
@@ -358,7 +358,7 @@ func readRecord(br *bufio.Reader, storeDir string) (*Info, error) {
 	return in, nil
 }
 
-// ImportStats says what ReadItems did.
+// ImportStats say what Import (or one serve import) did.
 type ImportStats struct {
 	Items      int   `json:"items"`
 	Registered int   `json:"registered"`
