@@ -281,7 +281,7 @@ func (s *Store) Close() error {
 	}
 	s.closed = true
 	var err error
-	if !s.ro && s.memtableBytes() > flushOnCloseMin {
+	if !s.ro && s.walBytes() > flushOnCloseMin {
 		// A flushed memtable means readers opening later replay no big
 		// WAL, which keeps a one-shot `path-info` fast. A small WAL is
 		// cheaper to replay than ten flushes are to write.
@@ -308,14 +308,24 @@ func (s *Store) Close() error {
 	return err
 }
 
-// flushOnCloseMin is the memtable size above which Close flushes.
-const flushOnCloseMin = 2 << 20
+// flushOnCloseMin is the size of write-ahead log (what the next reader
+// would replay) above which Close flushes.
+const flushOnCloseMin = 4 << 20
 
-func (s *Store) memtableBytes() uint64 {
-	var n uint64
-	for _, h := range s.cfs {
-		v, _ := strconv.ParseUint(s.db.GetPropertyCF("rocksdb.cur-size-all-mem-tables", h), 10, 64)
-		n += v
+// walBytes sums the live WAL files. (The memtable size properties count
+// arena blocks, about 1 MB per touched family, whatever their content.)
+func (s *Store) walBytes() int64 {
+	ents, err := os.ReadDir(s.dbDir())
+	if err != nil {
+		return flushOnCloseMin + 1
+	}
+	var n int64
+	for _, e := range ents {
+		if strings.HasSuffix(e.Name(), ".log") {
+			if fi, err := e.Info(); err == nil {
+				n += fi.Size()
+			}
+		}
 	}
 	return n
 }
