@@ -258,6 +258,7 @@ func Open(physicalDir string, opts Options) (*Store, error) {
 	if err := s.acquireLock(opts.OnWait); err != nil {
 		return nil, err
 	}
+	spreadSubdirs(s.tmpDir())
 	if err := s.recoverTmp(); err != nil {
 		s.releaseLock()
 		return nil, err
