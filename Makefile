@@ -27,9 +27,11 @@ static: deps
 	CGO_ENABLED=1 $(GO) build -trimpath -ldflags '$(LDFLAGS) -linkmode external -extldflags "-static -lbz2"' \
 		-tags 'osusergo netgo' -o bin/nexis-static ./cmd/nexis
 
+# -p 4: the longest packages (crash tests of the store and the collector)
+# mostly wait on fsync and child processes, so they overlap well.
 test: deps
 	$(GO) vet ./...
-	$(GO) test -count=1 -timeout 15m ./...
+	$(GO) test -count=1 -p 4 -timeout 20m ./...
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
