@@ -145,6 +145,10 @@ func (r *received) cleanup() {
 	}
 }
 
+// readers are the buffers archives are parsed from: one per download
+// allocated and cleared anew costs more than a small archive's parsing.
+var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 64<<10) }}
+
 // receive reads the stored archive of in from r (exactly FileSize bytes
 // when in.FileSize is set), unpacks it at a new TempPath of st and
 // checks it against the record. Nothing is registered; on error nothing
@@ -177,7 +181,9 @@ func receive(st *store.Store, in *Info, r io.Reader) (*received, error) {
 	defer dec.Close()
 	// The signed size bounds what a hostile stream (a decompression
 	// bomb) can make us write.
-	br := bufio.NewReaderSize(io.LimitReader(dec, in.ArchiveSize+1), 64<<10)
+	br := readers.Get().(*bufio.Reader)
+	br.Reset(io.LimitReader(dec, in.ArchiveSize+1))
+	defer func() { br.Reset(nil); readers.Put(br) }()
 	sum, err := archive.Unpack(br, dir)
 	if err != nil {
 		if in.FileSize > 0 && fh.n > in.FileSize {
