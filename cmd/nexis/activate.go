@@ -201,6 +201,10 @@ func realiseConfig(t *activate.Target, sys *lang.System) (storepath.Path, string
 		return storepath.Path{}, "", err
 	}
 	st := t.Store
+	sub, err := substituter(sys)
+	if err != nil {
+		return storepath.Path{}, "", err
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	rep := realise.NewReporter(os.Stderr, false)
@@ -213,6 +217,7 @@ func realiseConfig(t *activate.Target, sys *lang.System) (storepath.Path, string
 		LogDir:       filepath.Join(physicalStateDir(), "logs"),
 		SandboxPaths: sandboxPaths(sys),
 		Reporter:     rep,
+		Substituter:  sub,
 	})
 	realise.CloseReporter(rep)
 	if err != nil {
