@@ -86,9 +86,22 @@ func run(n, garbage int, seed uint64, mode, nexis, work string, workers int, kee
 
 	var floor time.Duration
 	if mode == "floor" {
+		// Both stores are fresh copies made back to back, so that
+		// neither deletion finds its inodes and directories colder in
+		// the caches than the other's: the generated original, written
+		// over minutes, would be.
 		rootB := filepath.Join(base, "b")
-		if out, err := exec.Command("cp", "-a", rootA, rootB).CombinedOutput(); err != nil {
-			return fmt.Errorf("cp -a: %v: %s", err, out)
+		gen := filepath.Join(base, "gen")
+		if err := os.Rename(rootA, gen); err != nil {
+			return err
+		}
+		for _, dst := range []string{rootA, rootB} {
+			if out, err := exec.Command("cp", "-a", gen, dst).CombinedOutput(); err != nil {
+				return fmt.Errorf("cp -a: %v: %s", err, out)
+			}
+		}
+		if err := os.RemoveAll(gen); err != nil {
+			return err
 		}
 		list := filepath.Join(base, "dead.list")
 		var b bytes.Buffer
