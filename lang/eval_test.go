@@ -207,3 +207,17 @@ func cpuTime() time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// TestScanPositionsTerminates: the position scanner runs beside the TOML
+// parser, so it also sees documents that do not parse; on every prefix of
+// a real config it must stop.
+func TestScanPositionsTerminates(t *testing.T) {
+	src, err := os.ReadFile("../examples/full/config.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i <= len(src); i += 7 {
+		scanPositions("config.toml", src[:i])
+	}
+	scanPositions("x", []byte("[[a\n= = {\n'''\n\"\\"))
+}
