@@ -158,24 +158,23 @@ func TestDedupReflinkXFS(t *testing.T) {
 		}
 	}
 	mustVerify(t, s, true)
-	// GC's surface: unregister one path, its unique content reaches zero,
-	// the shared one does not.
-	res, err := s.Unregister([]storepath.Path{fakePath("two")}, true, nil)
+	// Collecting one path on XFS: its unique content leaves the pool,
+	// the content it shares with the other path stays.
+	res, err := s.CollectBatch([]storepath.Path{fakePath("two")}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(res.Paths) != 1 || len(res.Contents) != 1 {
-		t.Errorf("unregister: %+v", res)
+		t.Errorf("collect: %+v", res)
 	}
-	for _, c := range res.Contents {
-		if ok, err := s.RemovePoolEntry(c); !ok || err != nil {
-			t.Errorf("RemovePoolEntry = %v, %v", ok, err)
-		}
-	}
-	if err := s.MoveToTrash(fakePath("two")); err != nil {
+	fst, err := s.FinishCollect(2)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.EmptyTrash(2); err != nil {
+	if fst.Moved != 1 || fst.PoolRemoved != 1 {
+		t.Errorf("finish: %+v", fst)
+	}
+	if err := os.RemoveAll(s.TrashDir()); err != nil {
 		t.Fatal(err)
 	}
 	mustVerify(t, s, true)

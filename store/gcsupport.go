@@ -17,6 +17,20 @@ import (
 	"github.com/nexisos/nexis/store/treehash"
 )
 
+// ContentRef names one pooled content.
+type ContentRef struct {
+	Digest treehash.Digest
+	Type   treehash.Type // Regular or Executable
+	Size   int64
+}
+
+func (c ContentRef) key() contentKey {
+	var k contentKey
+	copy(k[:], c.Digest[:])
+	k[32] = byte(c.Type)
+	return k
+}
+
 // This file is the collector's second surface (store/gc): lean reads of
 // the graph, and a collection batch that records, in the same synced
 // write as the unregistration, what is left to do on disk. The records

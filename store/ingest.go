@@ -258,20 +258,6 @@ func (s *Store) moveToTrash(p string) error {
 	return nil
 }
 
-// MoveToTrash renames an unregistered path's directory into the trash,
-// where the garbage collector deletes it. A registered path is refused.
-func (s *Store) MoveToTrash(p storepath.Path) error {
-	if err := s.writable(); err != nil {
-		return err
-	}
-	if ok, err := s.IsValid(p); err != nil {
-		return err
-	} else if ok {
-		return fmt.Errorf("%s is registered: unregister it first", s.Logical(p))
-	}
-	return s.moveToTrash(s.Physical(p))
-}
-
 // place renames a staged tree into its bucket. The root directory keeps
 // a writable mode until after the rename (a directory moving to another
 // parent must be writable to update its ".."), then gets its final mode.

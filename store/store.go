@@ -31,8 +31,8 @@
 // entry per content so that later ingests find it without a scan. A
 // content enters the pool only once its data is durable, so a crash never
 // leaves a pool entry that a later ingest would link as that content.
-// When the content count of a content reaches zero (Unregister reports
-// it), its pool entry may be deleted (RemovePoolEntry re-checks). Empty
+// When the content count of a content reaches zero (CollectBatch records
+// it), its pool entry may be deleted (FinishCollect re-checks). Empty
 // files are neither pooled nor counted.
 //
 // # Key layout
@@ -63,9 +63,9 @@
 //
 // refcount(p) = |referrers(p) \ {p}| + |roots naming p|; it is 0 exactly
 // when "zero" holds p. content(c) = number of (path, file) pairs over all
-// registered manifests whose content key is c. Unregister (for the garbage
-// collector) removes a path and decrements both in the same batch, returning
-// what reached zero.
+// registered manifests whose content key is c. CollectBatch (for the
+// garbage collector) removes paths and decrements both in the same batch,
+// recording what reached zero.
 package store
 
 import (
