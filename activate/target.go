@@ -144,21 +144,8 @@ type Lock struct{ f *os.File }
 // LockTarget takes the target's activation lock, waiting for another
 // nexis that holds it.
 func (t *Target) LockTarget() (*Lock, error) {
-	if err := os.MkdirAll(t.StateDir, 0o755); err != nil {
-		return nil, fmt.Errorf("state directory: %w", err)
-	}
-	f, err := os.OpenFile(filepath.Join(t.StateDir, "activate.lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := store.LockFile(filepath.Join(t.StateDir, "activate.lock"), 0o600, unix.LOCK_EX)
 	if err != nil {
-		return nil, fmt.Errorf("activation lock: %w", err)
-	}
-	for {
-		err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
-		if err != unix.EINTR {
-			break
-		}
-	}
-	if err != nil {
-		f.Close()
 		return nil, fmt.Errorf("activation lock: %w", err)
 	}
 	return &Lock{f: f}, nil

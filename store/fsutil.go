@@ -322,3 +322,28 @@ func spreadSubdirs(dir string) {
 	}
 	unix.IoctlSetPointerInt(fd, unix.FS_IOC_SETFLAGS, flags|fsTopdirFl)
 }
+
+// LockFile opens (creating it and its directory) the lock file at path
+// and takes an flock of kind how (unix.LOCK_EX or unix.LOCK_SH), waiting
+// for other holders and retrying when a signal interrupts the wait.
+// Closing the file releases the lock, as does the process's death.
+func LockFile(path string, perm os.FileMode, how int) (*os.File, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, perm)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		err = unix.Flock(int(f.Fd()), how)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}

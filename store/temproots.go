@@ -138,21 +138,11 @@ func (t *TempRoots) Has(p storepath.Path) bool {
 
 // waitForCollector returns once no collector holds gc.lock.
 func waitForCollector(dir string) error {
-	f, err := os.OpenFile(gcLockPath(dir), os.O_RDWR|os.O_CREATE, 0o644)
-	if err != nil {
-		return fmt.Errorf("temporary roots: %w", err)
-	}
-	defer f.Close()
-	for {
-		err = unix.Flock(int(f.Fd()), unix.LOCK_SH)
-		if err != unix.EINTR {
-			break
-		}
-	}
+	f, err := LockFile(gcLockPath(dir), 0o644, unix.LOCK_SH)
 	if err != nil {
 		return fmt.Errorf("temporary roots: waiting for the collector: %w", err)
 	}
-	return nil
+	return f.Close()
 }
 
 // AddTempRoots makes ps temporary roots of this process (see TempRoots.Add).
@@ -171,21 +161,8 @@ type GCLock struct{ f *os.File }
 // calls in other processes wait, so the temp roots read under the lock
 // stay complete.
 func LockGC(dir string) (*GCLock, error) {
-	if err := os.MkdirAll(filepath.Join(dir, ".nexis"), 0o755); err != nil {
-		return nil, fmt.Errorf("gc lock: %w", err)
-	}
-	f, err := os.OpenFile(gcLockPath(dir), os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := LockFile(gcLockPath(dir), 0o644, unix.LOCK_EX)
 	if err != nil {
-		return nil, fmt.Errorf("gc lock: %w", err)
-	}
-	for {
-		err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
-		if err != unix.EINTR {
-			break
-		}
-	}
-	if err != nil {
-		f.Close()
 		return nil, fmt.Errorf("gc lock: %w", err)
 	}
 	return &GCLock{f: f}, nil
