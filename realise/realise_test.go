@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -475,12 +476,24 @@ func TestKillResume(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	// Only this helper's sandboxes count: other test packages may be
+	// building at the same time.
+	inits := sandboxInits(t, helper.Process.Pid)
+	if len(inits) == 0 {
+		t.Fatal("the slow build runs in no sandbox init of the helper")
+	}
 	helper.Process.Signal(syscall.SIGKILL)
 	helper.Wait()
 	// The sandbox died with its parent.
 	time.Sleep(200 * time.Millisecond)
-	if pids := sandboxInits(t); len(pids) > 0 {
-		t.Errorf("sandbox inits still running after kill -9: %v", pids)
+	var alive []string
+	for _, pid := range inits {
+		if b, err := os.ReadFile(filepath.Join("/proc", pid, "cmdline")); err == nil && strings.HasPrefix(string(b), sandbox.InitArg0+"\x00") {
+			alive = append(alive, pid)
+		}
+	}
+	if len(alive) > 0 {
+		t.Errorf("sandbox inits still running after kill -9: %v", alive)
 	}
 
 	st, err := store.Open(storeDir, store.Options{LogicalDir: "/store"})
@@ -509,12 +522,23 @@ func TestKillResume(t *testing.T) {
 }
 
 // sandboxInits lists running sandbox init processes.
-func sandboxInits(t *testing.T) []string {
+// sandboxInits lists the sandbox init processes whose parent is ppid.
+func sandboxInits(t *testing.T, ppid int) []string {
 	ents, _ := os.ReadDir("/proc")
 	var out []string
 	for _, e := range ents {
 		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err == nil && strings.HasPrefix(string(b), sandbox.InitArg0+"\x00") {
+		if err != nil || !strings.HasPrefix(string(b), sandbox.InitArg0+"\x00") {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// The parent pid is the second field after the command in
+		// parentheses (which may itself contain spaces).
+		fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+		if len(fields) > 1 && fields[1] == strconv.Itoa(ppid) {
 			out = append(out, e.Name())
 		}
 	}
