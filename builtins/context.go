@@ -48,12 +48,6 @@ func FromThread(thread *starlark.Thread) (*Context, error) {
 	return c, nil
 }
 
-// Lookup returns the derivation or source that owns a store path's hash.
-func (c *Context) Lookup(hash string) (starlark.Value, bool) {
-	v, ok := c.known[hash]
-	return v, ok
-}
-
 func (c *Context) remember(path string, v starlark.Value) {
 	if p, _, err := storepath.Parse(c.StoreDir, path); err == nil {
 		c.known[p.Hash] = v

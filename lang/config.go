@@ -19,8 +19,6 @@ type Config struct {
 	pos   map[string]Pos // key path → where it is written
 	Files []string       // display names of every file read, main first
 	Dir   string         // absolute directory of the main file
-	// fileHashes are the contents of every file read, for the config hash.
-	contents map[string][]byte
 }
 
 // Error is a user error with a position. Stack, when set, is a Starlark
@@ -72,10 +70,9 @@ func LoadConfig(path string) (*Config, error) {
 		return nil, err
 	}
 	c := &Config{
-		Data:     map[string]any{},
-		pos:      map[string]Pos{},
-		Dir:      filepath.Dir(abs),
-		contents: map[string][]byte{},
+		Data: map[string]any{},
+		pos:  map[string]Pos{},
+		Dir:  filepath.Dir(abs),
 	}
 	if err := c.include(filepath.Base(abs), nil); err != nil {
 		return nil, err
@@ -116,7 +113,6 @@ func (c *Config) include(display string, chain []string) error {
 		return &Error{Pos: Pos{File: display}, Msg: err.Error()}
 	}
 	c.Files = append(c.Files, display)
-	c.contents[display] = src
 	positions := <-scanned
 
 	var includes []string
