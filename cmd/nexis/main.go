@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 
 	"github.com/spf13/cobra"
 
@@ -69,6 +70,17 @@ func main() {
 }
 
 func run() int {
+	// NEXIS_CPUPROFILE=FILE writes a CPU profile of the whole command:
+	// the switch and store benchmarks are whole processes, and this is how
+	// their time is taken apart (go tool pprof bin/nexis FILE).
+	if f := os.Getenv("NEXIS_CPUPROFILE"); f != "" {
+		stop, err := startCPUProfile(f)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "nexis: %v\n", err)
+			return 1
+		}
+		defer stop()
+	}
 	err := rootCmd.Execute()
 	if err == nil {
 		return 0
@@ -79,4 +91,19 @@ func run() int {
 	}
 	fmt.Fprintf(os.Stderr, "nexis: %v\n", err)
 	return 1
+}
+
+func startCPUProfile(name string) (stop func(), err error) {
+	f, err := os.Create(name)
+	if err != nil {
+		return nil, fmt.Errorf("NEXIS_CPUPROFILE: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("NEXIS_CPUPROFILE: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
