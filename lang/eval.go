@@ -247,7 +247,11 @@ func (ev *evaluator) load(name string) (starlark.StringDict, error) {
 	m := &module{}
 	ev.modules[name] = m
 	ev.loading = append(ev.loading, name)
-	m.globals, m.err = starlark.ExecFileOptions(fileOptions, ev.thread, name, src, ev.pre)
+	if prog, err := compileModule(name, src, ev.pre); err != nil {
+		m.err = err
+	} else {
+		m.globals, m.err = prog.Init(ev.thread, ev.pre)
+	}
 	ev.loading = ev.loading[:len(ev.loading)-1]
 	m.done = true
 	if m.globals != nil {

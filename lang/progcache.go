@@ -1,0 +1,117 @@
+package lang
+
+import (
+	"bytes"
+	"encoding/hex"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"sort"
+	"strings"
+	"sync"
+
+	"go.starlark.net/starlark"
+	"lukechampine.com/blake3"
+)
+
+// Parsing, resolving and compiling the stdlib's 100 KB of Starlark is
+// about a quarter of a no-op `nexis switch`, and its result depends only
+// on the source, the module name and the predeclared names. So compiled
+// programs are kept: in memory for the process (the repl's :reload, tests
+// that evaluate many configs) and, for stdlib modules, on disk under the
+// user's cache directory. The disk cache holds only stdlib modules: they
+// are a fixed set per nexis build, so it stays small, whereas caching
+// every edit of a user's module would grow without bound. A cache entry
+// that cannot be read or decoded is compiled again; the cache is never
+// needed for correctness.
+
+var compiled sync.Map // cache key → *starlark.Program
+
+// starlarkVersion names the interpreter that compiled a cached program:
+// its bytecode changes between versions.
+var starlarkVersion = sync.OnceValue(func() string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, d := range bi.Deps {
+			if d.Path == "go.starlark.net" {
+				return d.Version + d.Sum
+			}
+		}
+	}
+	return "unknown"
+})
+
+// progCacheDir is where compiled stdlib modules are kept ("" for none);
+// NEXIS_CACHE_DIR overrides the user's cache directory.
+var progCacheDir = sync.OnceValue(func() string {
+	if d := os.Getenv("NEXIS_CACHE_DIR"); d != "" {
+		return filepath.Join(d, "starlark")
+	}
+	d, err := os.UserCacheDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(d, "nexis", "starlark")
+})
+
+// compileModule returns the compiled program of module name.
+func compileModule(name string, src []byte, pre starlark.StringDict) (*starlark.Program, error) {
+	key := programKey(name, src, pre)
+	if p, ok := compiled.Load(key); ok {
+		return p.(*starlark.Program), nil
+	}
+	disk := ""
+	if strings.HasPrefix(name, stdlibPrefix) && progCacheDir() != "" {
+		disk = filepath.Join(progCacheDir(), key)
+		if b, err := os.ReadFile(disk); err == nil {
+			if p, err := starlark.CompiledProgram(bytes.NewReader(b)); err == nil {
+				compiled.Store(key, p)
+				return p, nil
+			}
+		}
+	}
+	_, p, err := starlark.SourceProgramOptions(fileOptions, name, src, pre.Has)
+	if err != nil {
+		return nil, err
+	}
+	compiled.Store(key, p)
+	if disk != "" {
+		writeCompiled(disk, p)
+	}
+	return p, nil
+}
+
+func programKey(name string, src []byte, pre starlark.StringDict) string {
+	names := pre.Keys()
+	sort.Strings(names)
+	h := blake3.New(32, nil)
+	for _, s := range []string{starlarkVersion(), name, strings.Join(names, ",")} {
+		h.Write([]byte(s))
+		h.Write([]byte{0})
+	}
+	h.Write(src)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// writeCompiled stores p at file, atomically so a concurrent nexis never
+// reads half an entry. Failures only cost the next process a compile.
+func writeCompiled(file string, p *starlark.Program) {
+	var buf bytes.Buffer
+	if err := p.Write(&buf); err != nil {
+		return
+	}
+	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
+		return
+	}
+	f, err := os.CreateTemp(filepath.Dir(file), ".tmp-*")
+	if err != nil {
+		return
+	}
+	_, werr := f.Write(buf.Bytes())
+	if cerr := f.Close(); werr != nil || cerr != nil {
+		os.Remove(f.Name())
+		return
+	}
+	if err := os.Rename(f.Name(), file); err != nil {
+		os.Remove(f.Name())
+	}
+}
