@@ -347,9 +347,11 @@ func cfOptions(name string, cache *grocksdb.Cache, readOnly bool) *grocksdb.Opti
 		// skiplist search. Only these two families get one: each bloom
 		// is allocated and zeroed whenever a memtable is created, on
 		// every writable open too, and page faults are dear (ten blooms
-		// cost a one-file `nexis switch` 80 ms; two cost 10).
+		// cost a one-file `nexis switch` 80 ms; two cost 10). A full
+		// 16 MB memtable holds about 100,000 entries, so 1% of it is still
+		// 13 bits per key.
 		o.SetMemtableWholeKeyFiltering(true)
-		o.SetMemTablePrefixBloomSizeRatio(0.05)
+		o.SetMemTablePrefixBloomSizeRatio(0.01)
 	}
 	o.SetBlockBasedTableFactory(bb)
 	o.SetWriteBufferSize(16 << 20)
