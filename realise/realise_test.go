@@ -271,6 +271,118 @@ env = { WHO = "pre-build and env" }
 	e.verify(t)
 }
 
+// cmakeMesonFiles is a small C program that builds with CMake and with
+// Meson from one tree; each sets GREETING from an option of its own whose
+// default differs from what the test passes in build_flags.
+var cmakeMesonFiles = map[string]string{
+	"hello-1.0/hello.c": `#include <stdio.h>
+int main(void) { printf("%s\n", GREETING); return 0; }
+`,
+	"hello-1.0/CMakeLists.txt": `cmake_minimum_required(VERSION 3.10)
+project(hello C)
+set(GREETING "hello from cmake" CACHE STRING "what hello says")
+add_executable(hello hello.c)
+target_compile_definitions(hello PRIVATE "GREETING=\"${GREETING}\"")
+install(TARGETS hello DESTINATION bin)
+`,
+	"hello-1.0/meson.build": `project('hello', 'c')
+executable('hello', 'hello.c',
+  c_args: ['-DGREETING="' + get_option('greeting') + '"'],
+  install: true)
+`,
+	"hello-1.0/meson_options.txt": `option('greeting', type: 'string', value: 'hello from meson')
+`,
+}
+
+// TestBuildCMakeAndMeson builds with the generic builder's cmake and meson
+// systems in the real sandbox, with build_flags (holding spaces, so their
+// quoting is tested too) reaching cmake's -D and meson's -D.
+func TestBuildCMakeAndMeson(t *testing.T) {
+	for _, tool := range []string{"cmake", "meson", "ninja"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("needs %s on the host (Debian: cmake meson ninja-build; see scripts/install-deps)", tool)
+		}
+	}
+	archive := tarGz(t, cmakeMesonFiles)
+	e := newEnv(t, map[string][]byte{"hello-1.0.tar.gz": archive})
+	config := fmt.Sprintf(`
+[[packages]]
+name = "hello-cmake"
+version = "1.0"
+source = "@URL@/hello-1.0.tar.gz"
+hash = "sha256:%[1]s"
+build_system = "cmake"
+build_flags = ["-DGREETING=hello, cmake flags"]
+
+[[packages]]
+name = "hello-meson"
+version = "1.0"
+source = "@URL@/hello-1.0.tar.gz"
+hash = "sha256:%[1]s"
+build_system = "meson"
+build_flags = ["-Dgreeting=hello, meson flags"]
+
+[[packages]]
+name = "hello-meson-default"
+version = "1.0"
+source = "@URL@/hello-1.0.tar.gz"
+hash = "sha256:%[1]s"
+build_system = "meson"
+`, sha(archive))
+	sys := e.eval(t, config, nil)
+	cm, me, md := pkg(t, sys, "hello-cmake"), pkg(t, sys, "hello-meson"), pkg(t, sys, "hello-meson-default")
+	res, err := e.build(t, realise.Options{}, cm, me, md)
+	if err != nil {
+		for _, f := range res.Failures {
+			t.Log(realise.FailureText(f))
+		}
+		t.Fatal(err)
+	}
+	for _, d := range []*builtins.Derivation{cm, me, md} {
+		if res.Status[d.ID()] != realise.Built {
+			t.Errorf("%s: status %v", d.FullName(), res.Status[d.ID()])
+		}
+	}
+	run := func(d *builtins.Derivation, want string) {
+		t.Helper()
+		out, err := exec.Command(e.physical(t, d.Out()+"/bin/hello")).Output()
+		if err != nil {
+			t.Fatalf("running %s: %v", d.FullName(), err)
+		}
+		if strings.TrimSpace(string(out)) != want {
+			t.Errorf("%s says %q, want %q", d.FullName(), out, want)
+		}
+	}
+	run(cm, "hello, cmake flags")
+	run(me, "hello, meson flags")
+	run(md, "hello from meson")
+	// The logs show the tools really ran.
+	for name, want := range map[string]string{"hello-cmake": "Build files have been written to", "hello-meson": "Build targets in project"} {
+		lp, err := realise.FindLog(e.logs, "/store", name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b, _ := os.ReadFile(lp); !strings.Contains(string(b), want) {
+			t.Errorf("log of %s lacks %q:\n%s", name, want, b)
+		}
+	}
+
+	// --check rebuilds both and gets the same bytes.
+	res, err = e.build(t, realise.Options{Check: true}, cm, me)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Checks) != 2 {
+		t.Errorf("--check: %+v", res.Checks)
+	}
+	for _, c := range res.Checks {
+		if !c.Identical {
+			t.Errorf("--check: not reproducible: %+v", c)
+		}
+	}
+	e.verify(t)
+}
+
 func TestSandboxHasNoNetwork(t *testing.T) {
 	e := newEnv(t, map[string][]byte{"ping": []byte("pong")})
 	if _, err := exec.LookPath("bash"); err != nil {
