@@ -590,22 +590,25 @@ func TestKillResume(t *testing.T) {
 	}
 	// Only this helper's sandboxes count: other test packages may be
 	// building at the same time.
-	inits := sandboxInits(t, helper.Process.Pid)
-	if len(inits) == 0 {
-		t.Fatal("the slow build runs in no sandbox init of the helper")
+	builders := sandboxProcesses(t, helper.Process.Pid)
+	if len(builders) == 0 {
+		t.Fatal("the slow build runs in no sandbox of the helper")
 	}
 	helper.Process.Signal(syscall.SIGKILL)
 	helper.Wait()
-	// The sandbox died with its parent.
+	// The sandbox died with its parent (the parent-death signal survived
+	// the change to the build user).
 	time.Sleep(200 * time.Millisecond)
 	var alive []string
-	for _, pid := range inits {
-		if b, err := os.ReadFile(filepath.Join("/proc", pid, "cmdline")); err == nil && strings.HasPrefix(string(b), sandbox.InitArg0+"\x00") {
+	for _, pid := range builders {
+		// A zombie is dead: it waits for the host's init to reap it.
+		stat, err := os.ReadFile(filepath.Join("/proc", pid, "stat"))
+		if err == nil && !strings.HasPrefix(string(stat[bytes.LastIndexByte(stat, ')')+1:]), " Z") {
 			alive = append(alive, pid)
 		}
 	}
 	if len(alive) > 0 {
-		t.Errorf("sandbox inits still running after kill -9: %v", alive)
+		t.Errorf("sandboxed builders still running after kill -9: %v", alive)
 	}
 
 	st, err := store.Open(storeDir, store.Options{LogicalDir: "/store"})
@@ -633,14 +636,17 @@ func TestKillResume(t *testing.T) {
 	e.verify(t)
 }
 
-// sandboxInits lists running sandbox init processes.
-// sandboxInits lists the sandbox init processes whose parent is ppid.
-func sandboxInits(t *testing.T, ppid int) []string {
+// sandboxProcesses lists the children of ppid that run in a PID
+// namespace of their own: the builders (each PID 1 of its sandbox).
+func sandboxProcesses(t *testing.T, ppid int) []string {
+	ours, err := os.Readlink("/proc/self/ns/pid")
+	if err != nil {
+		t.Skip("no /proc/self/ns/pid: cannot tell sandboxed processes")
+	}
 	ents, _ := os.ReadDir("/proc")
 	var out []string
 	for _, e := range ents {
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil || !strings.HasPrefix(string(b), sandbox.InitArg0+"\x00") {
+		if ns, err := os.Readlink(filepath.Join("/proc", e.Name(), "ns/pid")); err != nil || ns == ours {
 			continue
 		}
 		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))

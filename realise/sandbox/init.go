@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
+	"runtime"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -30,7 +30,7 @@ func Main() {
 }
 
 // initMain runs in the new namespaces as root: read the spec, make the
-// root, start the builder as the build user, reap, report.
+// root, then become the builder, as the build user.
 func initMain() int {
 	status := os.NewFile(4, "status")
 	fail := func(err error) int {
@@ -55,41 +55,43 @@ func initMain() int {
 	if err := setup(&spec); err != nil {
 		return fail(err)
 	}
+	// The builder replaces the init as PID 1 of the namespace, as Nix's
+	// builders are: one process fewer to start, run and reap per build.
+	// Orphans it leaves unreaped die with the namespace; killing PID 1
+	// from outside (timeouts, cancellation) kills everything in it.
 	builder := lookPath(spec.Args[0], spec.Env)
-	cmd := &exec.Cmd{
-		Path:   builder,
-		Args:   spec.Args,
-		Env:    spec.Env,
-		Dir:    spec.Dir,
-		Stdout: os.Stdout,
-		Stderr: os.Stderr,
-		SysProcAttr: &syscall.SysProcAttr{
-			Credential: &syscall.Credential{Uid: uint32(spec.UID), Gid: uint32(spec.GID), Groups: []uint32{}},
-			Pdeathsig:  syscall.SIGKILL,
-		},
-	}
-	if err := cmd.Start(); err != nil {
-		return fail(fmt.Errorf("starting builder %s: %w", spec.Args[0], err))
-	}
-	status.Close()
-	// As PID 1 we inherit every orphan: reap them all until the builder
-	// itself is done; leftovers die with the namespace when we exit.
-	for {
-		var ws unix.WaitStatus
-		pid, err := unix.Wait4(-1, &ws, 0, nil)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return 127
-		}
-		if pid == cmd.Process.Pid {
-			if ws.Signaled() {
-				return 128 + int(ws.Signal())
-			}
-			return ws.ExitStatus()
+	// The parent-death signal belongs to a thread, and exec keeps only
+	// the calling thread: set it and exec from the same one.
+	runtime.LockOSThread()
+	if spec.Dir != "" {
+		if err := os.Chdir(spec.Dir); err != nil {
+			return fail(fmt.Errorf("entering %s: %w", spec.Dir, err))
 		}
 	}
+	if err := dropPrivileges(spec.UID, spec.GID); err != nil {
+		return fail(err)
+	}
+	err = syscall.Exec(builder, spec.Args, spec.Env)
+	return fail(fmt.Errorf("starting builder %s: %w", spec.Args[0], err))
+}
+
+// dropPrivileges makes this process the build user for good. Changing
+// credentials clears the parent-death signal, so it is set again: the
+// builder must still die with nexis.
+func dropPrivileges(uid, gid int) error {
+	if err := syscall.Setgroups(nil); err != nil {
+		return fmt.Errorf("dropping groups: %w", err)
+	}
+	if err := syscall.Setresgid(gid, gid, gid); err != nil {
+		return fmt.Errorf("becoming group %d: %w", gid, err)
+	}
+	if err := syscall.Setresuid(uid, uid, uid); err != nil {
+		return fmt.Errorf("becoming user %d: %w", uid, err)
+	}
+	if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(syscall.SIGKILL), 0, 0, 0); err != nil {
+		return fmt.Errorf("setting the parent-death signal: %w", err)
+	}
+	return nil
 }
 
 // setup builds the sandbox root on a tmpfs and pivots into it.

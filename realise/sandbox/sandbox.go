@@ -9,11 +9,11 @@
 // init is this same executable re-executed with argv[0] = InitArg0 (see
 // init below), because mounts must be set up from inside the new
 // namespaces and Go cannot run code between fork and exec. The init sets
-// up the root, pivots into it, starts the builder as a child, reaps every
-// process and exits with the builder's status. Killing the init kills the
-// whole PID namespace, which is how timeouts and cancellation stop a
-// build, and the init dies with its parent (PR_SET_PDEATHSIG), so a killed
-// nexis leaves no build running.
+// up the root, pivots into it, becomes the build user and executes the
+// builder, which so is PID 1 of the namespace. Killing it kills the whole
+// PID namespace, which is how timeouts and cancellation stop a build, and
+// it dies with its parent (PR_SET_PDEATHSIG), so a killed nexis leaves no
+// build running.
 package sandbox
 
 import (
@@ -178,12 +178,7 @@ func Run(ctx context.Context, spec *Spec, log io.Writer) error {
 	if ws.Signaled() {
 		return &ExitError{Code: -1, Signal: ws.Signal()}
 	}
-	code := ws.ExitStatus()
-	if code > 128 && code < 128+65 {
-		// The init reports a builder killed by a signal as 128+signal.
-		return &ExitError{Code: -1, Signal: syscall.Signal(code - 128)}
-	}
-	return &ExitError{Code: code}
+	return &ExitError{Code: ws.ExitStatus()}
 }
 
 // InitProgramName is the standalone init looked for beside the running

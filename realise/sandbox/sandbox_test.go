@@ -7,9 +7,12 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -136,23 +139,61 @@ func TestSandboxTimeoutKillsAll(t *testing.T) {
 	}
 }
 
-func BenchmarkSandboxTrue(b *testing.B) {
-	t := &testing.T{}
-	_ = t
+// BenchmarkSandboxOverhead runs one small builder snippet in the sandbox
+// (through the standalone init, as nexis does) and, as the floor, the same
+// snippet with /bin/sh directly; it reports both and their difference
+// per run, wall and CPU (the children's user and system time).
+func BenchmarkSandboxOverhead(b *testing.B) {
+	if err := Available(); err != nil {
+		b.Skip(err)
+	}
 	dir := b.TempDir()
-	for _, d := range []string{"root", "build", "out"} {
+	initBin := filepath.Join(dir, InitProgramName)
+	build := exec.Command("go", "build", "-o", initBin, "./nexis-sandbox-init")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		b.Fatalf("building the init: %v\n%s", err, out)
+	}
+	b.Setenv("NEXIS_SANDBOX_INIT", initBin)
+	initOnce = sync.Once{}
+	b.Cleanup(func() { initOnce = sync.Once{} })
+	for _, d := range []string{"root", "build", "out", "floor"} {
 		os.Mkdir(filepath.Join(dir, d), 0o755)
 	}
+	os.Chown(filepath.Join(dir, "out"), 30001, 30001)
+	const snippet = "echo hi > $out/x"
 	spec := &Spec{
-		RootDir: filepath.Join(dir, "root"), Args: []string{"/bin/sh", "-c", "echo hi > $out/x"},
+		RootDir: filepath.Join(dir, "root"), Args: []string{"/bin/sh", "-c", snippet},
 		Env: []string{"PATH=/usr/bin:/bin", "out=/store/aa/bb/out"}, Dir: "/build",
 		Binds:     []Bind{{Source: filepath.Join(dir, "out"), Target: "/store/aa/bb/out", Writable: true}, {Source: filepath.Join(dir, "build"), Target: "/build", Writable: true}},
 		HostPaths: []string{"/bin", "/usr", "/lib", "/lib64"}, UID: 30001, GID: 30001, Hostname: HostName,
 	}
-	os.Chown(filepath.Join(dir, "out"), 30001, 30001)
+	var sandboxWall, floorWall, sandboxCPU, floorCPU time.Duration
 	for i := 0; i < b.N; i++ {
+		c0, t0 := childCPU(), time.Now()
 		if err := Run(context.Background(), spec, io.Discard); err != nil {
 			b.Fatal(err)
 		}
+		c1, t1 := childCPU(), time.Now()
+		floor := exec.Command("/bin/sh", "-c", snippet)
+		floor.Env = []string{"PATH=/usr/bin:/bin", "out=" + filepath.Join(dir, "floor")}
+		if err := floor.Run(); err != nil {
+			b.Fatal(err)
+		}
+		sandboxWall += t1.Sub(t0)
+		floorWall += time.Since(t1)
+		sandboxCPU += c1 - c0
+		floorCPU += childCPU() - c1
 	}
+	per := func(d time.Duration) float64 { return float64(d) / float64(b.N) / 1e6 }
+	b.ReportMetric(per(sandboxWall), "sandbox-ms/op")
+	b.ReportMetric(per(floorWall), "floor-ms/op")
+	b.ReportMetric(per(sandboxWall-floorWall), "overhead-ms/op")
+	b.ReportMetric(per(sandboxCPU-floorCPU), "overhead-cpu-ms/op")
+}
+
+func childCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_CHILDREN, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
