@@ -3,11 +3,14 @@ package store
 import (
 	"bytes"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/nexisos/nexis/store/storepath"
 	"github.com/nexisos/nexis/store/treehash"
@@ -203,6 +206,8 @@ func (s *Store) Verify(opts VerifyOptions) (*VerifyReport, error) {
 				msg = fmt.Sprintf("%s: %v", s.Logical(pi.Path), err)
 			} else if tree.Hash != pi.TreeHash {
 				msg = fmt.Sprintf("%s: contents hash to %s, registered %s", s.Logical(pi.Path), tree.Hash, pi.TreeHash)
+			} else if bad := unnormalised(phys); bad != "" {
+				msg = fmt.Sprintf("%s: %s (something changed a store path, which stays read-only with mtime 1: find out what, then re-add or rebuild it)", s.Logical(pi.Path), bad)
 			}
 		default:
 			if m := manifests[h]; len(m) > 0 && typeOf(fi.Mode()) != m[0].Type {
@@ -495,4 +500,43 @@ func typeOf(m os.FileMode) treehash.Type {
 		return treehash.Regular
 	}
 	return 0
+}
+
+// unnormalised describes the first entry of the tree at root that is not
+// as ingestion leaves it: directories 0555, files 0444 or 0555 (the tree
+// hash already covers which), nothing writable, setuid, setgid or sticky,
+// mtime 1 everywhere; "" when all are.
+func unnormalised(root string) string {
+	var bad string
+	filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			bad = err.Error()
+			return filepath.SkipAll
+		}
+		var st unix.Stat_t
+		if err := unix.Lstat(p, &st); err != nil {
+			bad = err.Error()
+			return filepath.SkipAll
+		}
+		rel, _ := filepath.Rel(root, p)
+		mode := st.Mode & 0o7777
+		switch st.Mode & unix.S_IFMT {
+		case unix.S_IFDIR:
+			if mode != modeDir {
+				bad = fmt.Sprintf("directory %s has mode %04o", rel, mode)
+			}
+		case unix.S_IFREG:
+			if mode != modeFile && mode != modeExec {
+				bad = fmt.Sprintf("file %s has mode %04o", rel, mode)
+			}
+		}
+		if bad == "" && st.Mtim.Sec != 1 {
+			bad = fmt.Sprintf("%s has mtime %d", rel, st.Mtim.Sec)
+		}
+		if bad != "" {
+			return filepath.SkipAll
+		}
+		return nil
+	})
+	return bad
 }
