@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/nexisos/nexis/store/storepath"
-	"github.com/nexisos/nexis/store/treehash"
 )
 
 func inode(t *testing.T, p string) uint64 {
@@ -108,34 +107,7 @@ func TestDedupNoneThenOptimise(t *testing.T) {
 // TestDedupReflinkXFS makes an XFS image with reflink=1, loop-mounts it
 // and checks that identical files share extents but not inodes.
 func TestDedupReflinkXFS(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("loop-mounting an XFS image needs root")
-	}
-	if _, err := exec.LookPath("mkfs.xfs"); err != nil {
-		t.Skip("mkfs.xfs is not installed (xfsprogs)")
-	}
-	tmp := t.TempDir()
-	img := filepath.Join(tmp, "xfs.img")
-	mnt := filepath.Join(tmp, "mnt")
-	os.Mkdir(mnt, 0o755)
-	if err := os.WriteFile(img, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Truncate(img, 320<<20); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("mkfs.xfs", "-q", "-m", "reflink=1", img).CombinedOutput(); err != nil {
-		t.Skipf("mkfs.xfs -m reflink=1 failed: %v: %s", err, out)
-	}
-	if out, err := exec.Command("mount", "-o", "loop", img, mnt).CombinedOutput(); err != nil {
-		t.Skipf("cannot loop-mount an XFS image here (losetup or mount not allowed): %v: %s", err, strings.TrimSpace(string(out)))
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", mnt).CombinedOutput(); err != nil {
-			t.Errorf("umount: %v: %s", err, out)
-		}
-	})
-	dir := filepath.Join(mnt, "store")
+	dir := filepath.Join(mountXFS(t), "store")
 	s, err := Open(dir, Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -182,5 +154,76 @@ func TestDedupReflinkXFS(t *testing.T) {
 	if len(rep.Garbage) > 0 {
 		t.Errorf("garbage after collection: %v", rep.Garbage)
 	}
-	_ = treehash.Regular
+}
+
+// mountXFS loop-mounts a fresh XFS image made with reflink=1 and returns
+// the mount point (unmounted when the test ends); it skips where that
+// cannot be done.
+func mountXFS(t *testing.T) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("loop-mounting an XFS image needs root")
+	}
+	if _, err := exec.LookPath("mkfs.xfs"); err != nil {
+		t.Skip("mkfs.xfs is not installed (xfsprogs)")
+	}
+	tmp := t.TempDir()
+	img := filepath.Join(tmp, "xfs.img")
+	mnt := filepath.Join(tmp, "mnt")
+	os.Mkdir(mnt, 0o755)
+	if err := os.WriteFile(img, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(img, 320<<20); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command("mkfs.xfs", "-q", "-m", "reflink=1", img).CombinedOutput(); err != nil {
+		t.Skipf("mkfs.xfs -m reflink=1 failed: %v: %s", err, out)
+	}
+	if out, err := exec.Command("mount", "-o", "loop", img, mnt).CombinedOutput(); err != nil {
+		t.Skipf("cannot loop-mount an XFS image here (losetup or mount not allowed): %v: %s", err, strings.TrimSpace(string(out)))
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", mnt).CombinedOutput(); err != nil {
+			t.Errorf("umount: %v: %s", err, out)
+		}
+	})
+	return mnt
+}
+
+// TestOptimiseReflinkXFS: copies stored with dedup off on XFS come to
+// share extents (separate inodes) after optimise.
+func TestOptimiseReflinkXFS(t *testing.T) {
+	dir := filepath.Join(mountXFS(t), "store")
+	s, err := Open(dir, Options{Dedup: DedupNone})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, a2, b := ingestTwins(t, s)
+	for _, p := range []string{a, a2, b} {
+		if shared, err := ExtentsShared(p); err != nil || shared {
+			t.Fatalf("%s: extents shared before optimise (%v)", p, err)
+		}
+	}
+	s.Close()
+	s = openTest(t, dir, Options{})
+	if s.Dedup() != DedupReflink {
+		t.Fatalf("auto dedup picked %v on XFS with reflink=1", s.Dedup())
+	}
+	rep, err := s.Optimise(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Shared < 3 {
+		t.Errorf("optimise shared %d files, want at least 3: %+v", rep.Shared, rep)
+	}
+	if inode(t, a) == inode(t, b) || inode(t, a) == inode(t, a2) {
+		t.Errorf("reflinked files share an inode")
+	}
+	for _, p := range []string{a, a2, b} {
+		if shared, err := ExtentsShared(p); err != nil || !shared {
+			t.Errorf("%s: extents not shared after optimise (%v)", p, err)
+		}
+	}
+	mustVerify(t, s, true)
 }
