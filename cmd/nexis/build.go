@@ -32,6 +32,7 @@ var buildFlags struct {
 	timeout   time.Duration
 	check     bool
 	json      bool
+	configTar string
 }
 
 func init() {
@@ -60,6 +61,8 @@ already valid and says whether the result is bit-identical.`,
 	f.DurationVar(&buildFlags.timeout, "timeout", 0, "stop a build that runs longer than `DURATION` (0: no limit; a package's own timeout wins)")
 	f.BoolVar(&buildFlags.check, "check", false, "rebuild valid outputs and report whether they are bit-identical")
 	f.BoolVar(&buildFlags.json, "json", false, "print the result as JSON")
+	f.StringVar(&buildFlags.configTar, "config-tar", "", "read the config's directory as a tar from stdin and build the config `FILE` in it, with no out-link (what switch --build-host runs)")
+	f.MarkHidden("config-tar")
 	addEvalFlags(cmd)
 	rootCmd.AddCommand(cmd)
 }
@@ -100,6 +103,14 @@ func sandboxPaths(sys *lang.System) []string {
 }
 
 func runBuild(cmd *cobra.Command, args []string) error {
+	if buildFlags.configTar != "" {
+		var cleanup func()
+		var err error
+		if args, cleanup, err = receiveConfigArg(buildFlags.configTar, args); err != nil {
+			return err
+		}
+		defer cleanup()
+	}
 	sys, err := evaluate(args)
 	if err != nil {
 		return err
@@ -152,7 +163,9 @@ func runBuild(cmd *cobra.Command, args []string) error {
 		}
 		return err
 	}
-	if !buildFlags.noOutLink && buildFlags.outLink != "" && !buildFlags.check {
+	// A --config-tar build runs for another machine, which takes the
+	// output away: a link in the ssh login's directory would only pin it.
+	if !buildFlags.noOutLink && buildFlags.outLink != "" && !buildFlags.check && buildFlags.configTar == "" {
 		if err := makeOutLink(st, target, buildFlags.outLink); err != nil {
 			return err
 		}

@@ -1,20 +1,25 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
 	"github.com/nexisos/nexis/store/cache"
+	"github.com/nexisos/nexis/store/storepath"
 )
 
 var storeExportFlags struct {
 	signKey     string
 	compression string
 	closure     bool
+	exceptFrom  string
 }
 
 func init() {
@@ -51,6 +56,11 @@ machine accepts them only when it trusts that key.`,
 					return err
 				}
 			}
+			if storeExportFlags.exceptFrom != "" {
+				if ps, err = exceptListed(s.LogicalDir(), ps, storeExportFlags.exceptFrom); err != nil {
+					return err
+				}
+			}
 			prog := progressFunc("exporting")
 			return cache.Export(context.Background(), s, ps, os.Stdout, cache.ExportOptions{
 				Key:         key,
@@ -67,5 +77,45 @@ machine accepts them only when it trusts that key.`,
 	signKeyFlag(cmd, &storeExportFlags.signKey)
 	f.StringVar(&storeExportFlags.compression, "compression", "zstd", "compress archives with `METHOD`: zstd or none")
 	f.BoolVarP(&storeExportFlags.closure, "recursive", "r", false, "export the closure of the paths")
+	f.StringVar(&storeExportFlags.exceptFrom, "except-from", "", "leave out the store paths listed in `FILE` (- for stdin), one a line: the receiver has them")
+	f.MarkHidden("except-from")
 	storeCmd.AddCommand(cmd)
+}
+
+// exceptListed drops from ps the store paths listed in file, which the
+// receiver has already (switch --build-host lists them, so that only
+// what it lacks crosses the network).
+func exceptListed(storeDir string, ps []storepath.Path, file string) ([]storepath.Path, error) {
+	r := io.Reader(os.Stdin)
+	if file != "-" {
+		f, err := os.Open(file)
+		if err != nil {
+			return nil, fmt.Errorf("--except-from: %w", err)
+		}
+		defer f.Close()
+		r = f
+	}
+	has := map[string]bool{}
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		l := strings.TrimSpace(sc.Text())
+		if l == "" {
+			continue
+		}
+		p, rest, err := storepath.Parse(storeDir, l)
+		if err != nil || rest != "" {
+			return nil, fmt.Errorf("--except-from: %q is not a store path of %s", l, storeDir)
+		}
+		has[p.Hash] = true
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("--except-from: %w", err)
+	}
+	var out []storepath.Path
+	for _, p := range ps {
+		if !has[p.Hash] {
+			out = append(out, p)
+		}
+	}
+	return out, nil
 }

@@ -24,26 +24,8 @@ func TestSwitchTargetHost(t *testing.T) {
 	sshd := cachetest.StartSSHD(t)
 	dir := t.TempDir()
 	local, remote := filepath.Join(dir, "local"), filepath.Join(dir, "remote")
-	examples, err := filepath.Abs("../../examples")
-	if err != nil {
-		t.Fatal(err)
-	}
-	// As switch.txtar: a one-word greeting (build_flags are passed to
-	// make unquoted), and a second config that differs in its hostname.
-	for _, c := range []struct{ name, hostname string }{{"minimal", "minimal"}, {"other", "other"}} {
-		dst := filepath.Join(dir, c.name)
-		if out, err := exec.Command("cp", "-r", filepath.Join(examples, "minimal"), dst).CombinedOutput(); err != nil {
-			t.Fatalf("cp: %v %s", err, out)
-		}
-		cfg := filepath.Join(dst, "config.toml")
-		b, err := os.ReadFile(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s := strings.Replace(string(b), `greeting = "Hello from NexisOS"`, `greeting = "Hello"`, 1)
-		s = strings.Replace(s, `hostname = "minimal"`, `hostname = "`+c.hostname+`"`, 1)
-		os.WriteFile(cfg, []byte(s), 0o644)
-	}
+	copyMinimal(t, dir, "minimal")
+	copyMinimal(t, dir, "other")
 
 	l := newNexisCmd(t, local)
 	secret := filepath.Join(dir, "deploy.secret")
@@ -109,4 +91,27 @@ func TestSwitchTargetHost(t *testing.T) {
 	if !strings.Contains(out, "generation 3 (new)") || !strings.Contains(out, "hostname other -> minimal") {
 		t.Fatalf("remote switch said:\n%s", out)
 	}
+}
+
+// copyMinimal copies examples/minimal to dir/hostname with that hostname
+// and, as switch.txtar, a one-word greeting (build_flags are passed to
+// make unquoted).
+func copyMinimal(t *testing.T, dir, hostname string) {
+	t.Helper()
+	examples, err := filepath.Abs("../../examples")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join(dir, hostname)
+	if out, err := exec.Command("cp", "-r", filepath.Join(examples, "minimal"), dst).CombinedOutput(); err != nil {
+		t.Fatalf("cp: %v %s", err, out)
+	}
+	cfg := filepath.Join(dst, "config.toml")
+	b, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := strings.Replace(string(b), `greeting = "Hello from NexisOS"`, `greeting = "Hello"`, 1)
+	s = strings.Replace(s, `hostname = "minimal"`, `hostname = "`+hostname+`"`, 1)
+	os.WriteFile(cfg, []byte(s), 0o644)
 }
