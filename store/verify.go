@@ -503,9 +503,9 @@ func typeOf(m os.FileMode) treehash.Type {
 }
 
 // unnormalised describes the first entry of the tree at root that is not
-// as ingestion leaves it: directories 0555, files 0444 or 0555 (the tree
-// hash already covers which), nothing writable, setuid, setgid or sticky,
-// mtime 1 everywhere; "" when all are.
+// as ingestion (or MakePrivate) leaves it: directories 0555, files 0444
+// or 0555 (the tree hash already covers which) or 0400, nothing writable,
+// setuid, setgid or sticky, mtime 1 everywhere; "" when all are.
 func unnormalised(root string) string {
 	var bad string
 	filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
@@ -526,7 +526,8 @@ func unnormalised(root string) string {
 				bad = fmt.Sprintf("directory %s has mode %04o", rel, mode)
 			}
 		case unix.S_IFREG:
-			if mode != modeFile && mode != modeExec {
+			// 0400: made private (MakePrivate), which only narrows.
+			if mode != modeFile && mode != modeExec && mode != 0o400 {
 				bad = fmt.Sprintf("file %s has mode %04o", rel, mode)
 			}
 		}

@@ -48,6 +48,17 @@ func TestVerifyChecksNormalisation(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustVerify(t, s, true)
+	// A private file (a secret, mode 0400) is narrower than normal: fine.
+	secret := filepath.Join(t.TempDir(), "secret")
+	os.WriteFile(secret, []byte("hash"), 0o600)
+	spi, err := s.AddPath(secret, "secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.MakePrivate(spi.Path); err != nil {
+		t.Fatal(err)
+	}
+	mustVerify(t, s, true)
 	phys := s.Physical(pi.Path)
 	for _, c := range []struct {
 		name    string
