@@ -175,6 +175,8 @@ type Store struct {
 	// mu serialises commits: counters are read-modify-write.
 	mu     sync.Mutex
 	closed bool
+
+	hot hotCache // writable stores only
 }
 
 // Column family names.

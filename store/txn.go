@@ -226,6 +226,7 @@ func (t *txn) commit() error {
 			t.b.PutCF(h, o.key, o.val)
 		}
 	}
+	ops := t.ops
 	t.ops = nil
 	if t.b.Count() == 0 {
 		return nil
@@ -233,6 +234,7 @@ func (t *txn) commit() error {
 	if err := t.s.db.Write(t.s.wo, t.b); err != nil {
 		return fmt.Errorf("committing to the store database: %w", err)
 	}
+	t.s.hot.committed(ops, t.b.Count() == len(ops))
 	return nil
 }
 
@@ -258,6 +260,30 @@ func (s *Store) multiGet(cf string, keys [][]byte) ([][]byte, error) {
 	if len(keys) == 0 {
 		return nil, nil
 	}
+	if ci := cfIndex[cf]; !s.ro && hotFamily(ci) {
+		vals, missing := s.hot.get(ci, keys)
+		if len(missing) == 0 {
+			return vals, nil
+		}
+		mkeys := make([][]byte, len(missing))
+		for j, i := range missing {
+			mkeys[j] = keys[i]
+		}
+		mvals, err := s.readMulti(cf, mkeys)
+		if err != nil {
+			return nil, err
+		}
+		s.hot.remember(ci, mkeys, mvals)
+		for j, i := range missing {
+			vals[i] = mvals[j]
+		}
+		return vals, nil
+	}
+	return s.readMulti(cf, keys)
+}
+
+// readMulti reads keys of family cf from the database.
+func (s *Store) readMulti(cf string, keys [][]byte) ([][]byte, error) {
 	sls, err := s.db.MultiGetCF(s.ro_, s.cfs[cf], keys...)
 	if err != nil {
 		return nil, fmt.Errorf("reading store database (%s): %w", cf, err)

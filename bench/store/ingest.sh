@@ -43,7 +43,9 @@ secs() { echo "$2 - $1" | bc -l; }
 fmt() { printf '%.3f' "$1"; }
 
 echo "building nexis and the generators..." >&2
-(cd "$repo" && "$GO" build -o "$dir/bin/nexis" ./cmd/nexis \
+# nexis as `make` builds it: fully static (see the Makefile).
+(cd "$repo" && CGO_ENABLED=1 "$GO" build -ldflags '-linkmode external -extldflags "-static -lbz2"' \
+    -tags 'osusergo netgo' -o "$dir/bin/nexis" ./cmd/nexis \
   && "$GO" build -o "$dir/bin/gentree" ./bench/store/gentree \
   && "$GO" build -o "$dir/bin/regbench" ./bench/store/regbench)
 
