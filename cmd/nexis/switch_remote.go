@@ -207,12 +207,9 @@ func switchRemote(args []string) error {
 // buildHere builds the system into st, as nexis build does, and holds
 // it with a temporary root.
 func buildHere(ctx context.Context, st *store.Store, sys *lang.System) (storepath.Path, error) {
-	p, _, err := storepath.Parse(st.LogicalDir(), sys.Drv.Out())
-	if err != nil {
-		return p, err
-	}
 	// The copy after reads the closure: no collector may take it.
-	if err := st.AddTempRoots(p); err != nil {
+	p, err := holdSystem(st, sys)
+	if err != nil {
 		return p, err
 	}
 	sub, err := substituter(sys)
@@ -436,11 +433,8 @@ func pathsHere(st *store.Store, root *builtins.Derivation) ([]string, error) {
 // host holds no root on the system: a collection there in between fails
 // the export, and a second switch builds again.)
 func fetchSystem(ctx context.Context, st *store.Store, u *url.URL, sys *lang.System) (storepath.Path, error) {
-	p, _, err := storepath.Parse(st.LogicalDir(), sys.Drv.Out())
+	p, err := holdSystem(st, sys)
 	if err != nil {
-		return p, err
-	}
-	if err := st.AddTempRoots(p); err != nil {
 		return p, err
 	}
 	trusted, err := trustedKeys(nil)
@@ -498,4 +492,14 @@ func fetchError(u *url.URL, werr, ierr error) error {
 		return fmt.Errorf("exporting the system on %s: %w; nothing was activated", u.Host, werr)
 	}
 	return nil
+}
+
+// holdSystem is the evaluated system's store path, held by a temporary
+// root from now on (valid or not yet).
+func holdSystem(st *store.Store, sys *lang.System) (storepath.Path, error) {
+	p, _, err := storepath.Parse(st.LogicalDir(), sys.Drv.Out())
+	if err != nil {
+		return p, err
+	}
+	return p, st.AddTempRoots(p)
 }
