@@ -25,17 +25,18 @@
 //
 // Needs nginx and curl (scripts/install-deps).
 //
-// On the 2-core development VM (ext4, shared with other builds, load
-// average 5 to 14), 26 November 2026, best series: curl 1.34 to 2.08 s
-// (median 1.47 s, 1.0 s CPU), curl --parallel median 1.09 s, nexis 2.46
-// to 2.98 s (median 2.58 s, 2.4 s CPU); per-run ratio 1.31 to 1.94,
-// median 1.71. Under heavier load the median ratio was 1.7 to 2.4.
+// On the 2-core development VM (ext4), 26 November 2026: with the
+// machine otherwise idle (load average about 1), curl 1.20 to 1.35 s
+// median, nexis 1.46 to 1.48 s (1.7 to 1.8 s CPU); median ratio 1.10 to
+// 1.21, median of the per-run ratios 1.14 to 1.19. Shared with other
+// builds (load average 5 to 14) the median ratio was 1.7 to 2.4.
 // Profiles put most of nexis's time in the kernel creating inodes: this
 // filesystem takes 150 to 250 µs per mkdir or file creation, and a
-// substitution creates about 8,000 (1,000 roots, 3,000 directories,
-// 3,000 files, the bucket directories) where curl creates 2,000 flat
-// files. Verification (three BLAKE3 passes, ed25519), zstd and
-// registration (one syncfs, one RocksDB batch) are a small part.
+// substitution creates about 8,000 (1,000 path directories, 3,000
+// directories inside them, 3,000 files, the bucket directories) where
+// curl creates 2,000 flat files. Verification (three BLAKE3 passes,
+// ed25519), zstd and registration (one syncfs, one RocksDB batch) are a
+// small part.
 package main
 
 import (
