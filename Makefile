@@ -13,13 +13,14 @@ all: bin/nexis
 # root, it starts 10-15 ms sooner than a dynamically linked one (no shared
 # libraries to map and relocate), which is a tenth of a no-op switch.
 # Debian's librocksdb.a needs libbz2 after it; osusergo and netgo keep
-# glibc's NSS lookups out of the binary. The sandbox init is a small static
-# program installed beside nexis: each build starts it instead of
-# re-executing nexis, about half the CPU.
+# glibc's NSS lookups out of the binary. The sandbox init (C, in
+# realise/sandbox/init.c) is also a small static program installed beside
+# nexis, which each build starts instead of mapping all of nexis.
 bin/nexis: deps FORCE
 	CGO_ENABLED=1 $(GO) build -trimpath -ldflags '$(LDFLAGS) -linkmode external -extldflags "-static -lbz2"' \
 		-tags 'osusergo netgo' -o bin/nexis ./cmd/nexis
-	CGO_ENABLED=0 $(GO) build -trimpath -o bin/nexis-sandbox-init ./realise/sandbox/nexis-sandbox-init
+	CGO_ENABLED=1 $(GO) build -trimpath -ldflags '-linkmode external -extldflags -static' \
+		-o bin/nexis-sandbox-init ./realise/sandbox/nexis-sandbox-init
 
 FORCE:
 

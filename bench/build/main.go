@@ -8,8 +8,7 @@
 // ratio, and the sandbox overhead per build (from a -j 1 run, minus the
 // evaluation time and the floor, divided by N).
 //
-//	go build -o bin/nexis ./cmd/nexis
-//	CGO_ENABLED=0 go build -o bin/nexis-sandbox-init ./realise/sandbox/nexis-sandbox-init
+//	make            # bin/nexis and bin/nexis-sandbox-init
 //	go run ./bench/build -nexis bin/nexis
 //
 // Needs root (the sandbox does).

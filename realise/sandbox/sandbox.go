@@ -5,12 +5,13 @@
 // directories read-only. The builder runs as an unprivileged build user
 // with no way back to root (no_new_privs, nosuid mounts).
 //
-// The namespaces are made by clone(2) when the sandbox's init starts; the
-// init is this same executable re-executed with argv[0] = InitArg0 (see
-// init below), because mounts must be set up from inside the new
-// namespaces and Go cannot run code between fork and exec. The init sets
-// up the root, pivots into it, becomes the build user and executes the
-// builder, which so is PID 1 of the namespace. Killing it kills the whole
+// The namespaces are made by clone(2) when the sandbox's init starts:
+// nexis-sandbox-init, or this same executable, started with argv[0] =
+// InitArg0, because mounts must be set up from inside the new namespaces
+// and Go cannot run code between fork and exec. The init is C (init.c), a
+// constructor that runs before the Go runtime would start: it sets up the
+// root, pivots into it, becomes the build user and executes the builder,
+// which so is PID 1 of the namespace. Killing it kills the whole
 // PID namespace, which is how timeouts and cancellation stop a build, and
 // it dies with its parent (PR_SET_PDEATHSIG), so a killed nexis leaves no
 // build running.
@@ -19,13 +20,13 @@ package sandbox
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -36,9 +37,9 @@ const InitArg0 = "nexis-sandbox-init"
 
 // Bind makes host path Source visible at Target inside the sandbox.
 type Bind struct {
-	Source   string `json:"source"`
-	Target   string `json:"target"`
-	Writable bool   `json:"writable,omitempty"`
+	Source   string
+	Target   string
+	Writable bool
 }
 
 // Spec is one sandboxed run.
@@ -46,27 +47,27 @@ type Spec struct {
 	// RootDir is an empty host directory the sandbox's root is mounted
 	// on (inside the sandbox's own mount namespace: the host never sees
 	// the mounts).
-	RootDir string `json:"root_dir"`
+	RootDir string
 	// Args is the builder and its arguments; a builder without a slash
 	// is looked up in the PATH of Env.
-	Args []string `json:"args"`
-	Env  []string `json:"env"`
+	Args []string
+	Env  []string
 	// Dir is the working directory inside the sandbox.
-	Dir string `json:"dir"`
+	Dir string
 	// Binds are the inputs (read-only), the outputs and the build
 	// directory (writable).
-	Binds []Bind `json:"binds"`
+	Binds []Bind
 	// HostPaths are host directories made visible read-only at the same
 	// place (host symbolic links such as /bin -> usr/bin are recreated).
-	HostPaths []string `json:"host_paths"`
+	HostPaths []string
 	// Network keeps the host's network (fixed-output builds only);
 	// otherwise the sandbox has a loopback interface and nothing else.
-	Network bool `json:"network,omitempty"`
+	Network bool
 	// UID and GID of the build user; never 0.
-	UID int `json:"uid"`
-	GID int `json:"gid"`
+	UID int
+	GID int
 	// Hostname inside the sandbox.
-	Hostname string `json:"hostname"`
+	Hostname string
 }
 
 // ExitError is a builder that ran and failed.
@@ -139,9 +140,9 @@ func Run(ctx context.Context, spec *Spec, log io.Writer) error {
 		return fmt.Errorf("sandbox: starting init: %w", err)
 	}
 	go func() {
-		// The init reads the whole spec before doing anything; an encode
+		// The init reads the whole spec before doing anything; a write
 		// error surfaces as its setup failure.
-		json.NewEncoder(specW).Encode(spec)
+		specW.Write(encodeSpec(spec))
 		specW.Close()
 	}()
 	statusc := make(chan []byte, 1)
@@ -193,7 +194,7 @@ var (
 
 // initProgram is the program started as the sandbox init: $NEXIS_SANDBOX_INIT,
 // else nexis-sandbox-init beside this executable, else this executable
-// itself (whose package init recognises InitArg0).
+// itself (whose constructor in init.c recognises InitArg0).
 func initProgram() (string, error) {
 	initOnce.Do(func() {
 		self, err := os.Executable()
@@ -245,3 +246,43 @@ func lookPath(file string, env []string) string {
 	}
 	return file
 }
+
+// encodeSpec writes spec as init.c reads it: NUL-terminated fields, lists
+// as a count and their items, binds as source, target, "1" or "0".
+func encodeSpec(spec *Spec) []byte {
+	var b []byte
+	field := func(s string) { b = append(append(b, s...), 0) }
+	list := func(xs []string) {
+		field(strconv.Itoa(len(xs)))
+		for _, x := range xs {
+			field(x)
+		}
+	}
+	network := "0"
+	if spec.Network {
+		network = "1"
+	}
+	field(spec.RootDir)
+	field(spec.Dir)
+	field(spec.Hostname)
+	field(strconv.Itoa(spec.UID))
+	field(strconv.Itoa(spec.GID))
+	field(network)
+	list(spec.Args)
+	list(spec.Env)
+	list(spec.HostPaths)
+	var binds []string
+	for _, bd := range spec.Binds {
+		w := "0"
+		if bd.Writable {
+			w = "1"
+		}
+		binds = append(binds, bd.Source, bd.Target, w)
+	}
+	list(binds)
+	return b
+}
+
+// HostName is the hostname builds see; kept constant so that nothing of
+// the machine leaks into outputs.
+const HostName = "localhost"

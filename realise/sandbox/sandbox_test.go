@@ -150,7 +150,6 @@ func BenchmarkSandboxOverhead(b *testing.B) {
 	dir := b.TempDir()
 	initBin := filepath.Join(dir, InitProgramName)
 	build := exec.Command("go", "build", "-o", initBin, "./nexis-sandbox-init")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
 		b.Fatalf("building the init: %v\n%s", err, out)
 	}
