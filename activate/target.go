@@ -55,7 +55,8 @@ type Target struct {
 	ReadOnly bool
 	Reopen   func() (*store.Store, error)
 
-	systems map[storepath.Path]*System // LoadSystem's cache: outputs are immutable
+	systems map[storepath.Path]*System            // LoadSystem's cache: outputs are immutable
+	read    map[storepath.Path]*manifest.Manifest // AdoptManifest's, not yet checked valid
 }
 
 // writable makes Store writable, reopening it if it was opened
@@ -110,14 +111,11 @@ func (t *Target) LoadSystem(p storepath.Path) (*System, error) {
 		return nil, fmt.Errorf("%s is not a valid store path: realise it first (nexis build)", t.Store.Logical(p))
 	}
 	phys := t.Store.Physical(p)
-	f, err := os.Open(filepath.Join(phys, "manifest.json"))
-	if err != nil {
-		return nil, fmt.Errorf("%s is not a system output: %w", t.Store.Logical(p), err)
-	}
-	defer f.Close()
-	m, err := manifest.Decode(f)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", t.Store.Logical(p), err)
+	m := t.read[p]
+	if m == nil {
+		if m, err = ReadManifest(phys); err != nil {
+			return nil, fmt.Errorf("%s: %w", t.Store.Logical(p), err)
+		}
 	}
 	sys := &System{Path: p, Logical: t.Store.Logical(p), Physical: phys, Manifest: m}
 	if t.systems == nil {
@@ -125,6 +123,28 @@ func (t *Target) LoadSystem(p storepath.Path) (*System, error) {
 	}
 	t.systems[p] = sys
 	return sys, nil
+}
+
+// ReadManifest reads the manifest of the system output at physical path
+// phys. It needs no store: a switch reads the manifests it will need
+// while the store is still opening, then hands them to AdoptManifest.
+func ReadManifest(phys string) (*manifest.Manifest, error) {
+	f, err := os.Open(filepath.Join(phys, "manifest.json"))
+	if err != nil {
+		return nil, fmt.Errorf("not a system output: %w", err)
+	}
+	defer f.Close()
+	return manifest.Decode(f)
+}
+
+// AdoptManifest gives LoadSystem(p) the manifest m, read by ReadManifest
+// from p's directory before the store was open; LoadSystem still checks
+// that p is valid before it uses m.
+func (t *Target) AdoptManifest(p storepath.Path, m *manifest.Manifest) {
+	if t.read == nil {
+		t.read = map[storepath.Path]*manifest.Manifest{}
+	}
+	t.read[p] = m
 }
 
 // storeFile maps a logical store path (the manifest's sources) to this

@@ -1,11 +1,14 @@
 package main
 
 import (
+	"path/filepath"
 	"runtime/debug"
 
 	"github.com/spf13/cobra"
 
 	"github.com/nexisos/nexis/activate"
+	"github.com/nexisos/nexis/manifest"
+	"github.com/nexisos/nexis/store/storepath"
 )
 
 var switchFlags struct {
@@ -44,7 +47,7 @@ func switchConfig(args []string, mode activate.Mode) error {
 	debug.SetGCPercent(400) // see openTargetFor
 	// Evaluating and opening the store writable are each about a third
 	// of a switch and need different cores (Go and RocksDB), so they run
-	// at once: a one-file switch takes 116 ms instead of 145. An
+	// at once: a one-file switch takes 113 ms instead of 145. An
 	// unchanged config would do with a read-only open, but waiting for
 	// the evaluation to know that costs more than the writable open does
 	// beside it.
@@ -64,12 +67,18 @@ func switchConfig(args []string, mode activate.Mode) error {
 		// store recovers from an open cut short like from any crash.
 		return err
 	}
+	// The core that evaluated is free while the open finishes: read the
+	// manifests of the new and the current system meanwhile.
+	read := readManifests(sys.Drv.Out(), profileSystem())
 	o := <-ch
 	if o.err != nil {
 		return o.err
 	}
 	t := o.t
 	defer o.done()
+	for p, m := range read {
+		t.AdoptManifest(p, m)
+	}
 	p, hash, err := realiseConfig(t, sys)
 	if err != nil {
 		return err
@@ -108,4 +117,20 @@ func switchToGenerationOf(pick func(*activate.Target) (uint64, error), mode acti
 	}
 	printResult(t, res, prev)
 	return nil
+}
+
+// readManifests reads the manifests of the system outputs at the given
+// logical paths that are in the store already (see activate.ReadManifest).
+func readManifests(logicals ...string) map[storepath.Path]*manifest.Manifest {
+	out := map[storepath.Path]*manifest.Manifest{}
+	for _, l := range logicals {
+		p, rest, err := storepath.Parse(storeDir(), l)
+		if err != nil || rest != "" {
+			continue
+		}
+		if m, err := activate.ReadManifest(filepath.Join(physicalStoreDir(), filepath.FromSlash(p.Rel()))); err == nil {
+			out[p] = m
+		}
+	}
+	return out
 }
