@@ -196,3 +196,15 @@ func childCPU() time.Duration {
 	syscall.Getrusage(syscall.RUSAGE_CHILDREN, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// init.c recognises its argv[0] before Go runs, so it cannot read
+// InitArg0: the two spellings must agree.
+func TestInitNameMatchesC(t *testing.T) {
+	src, err := os.ReadFile("init.c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(src), `strcmp(argv[0], "`+InitArg0+`")`) {
+		t.Fatalf("init.c does not take over processes named %q", InitArg0)
+	}
+}
