@@ -158,22 +158,35 @@ static void write_file(const char *p, const char *content, size_t n) {
 	close(fd);
 }
 
-// copy_host_file copies a small host file into the sandbox, if it exists.
+// copy_host_file copies a host file into the sandbox, if it exists.
 static void copy_host_file(const char *src, const char *dst) {
-	int fd = open(src, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	int in = open(src, O_RDONLY | O_CLOEXEC);
+	if (in < 0)
 		return;
+	int out = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (out < 0)
+		fail("writing %s: %s", dst, strerror(errno));
 	char buf[1 << 16];
-	size_t n = 0;
 	for (;;) {
-		ssize_t r = read(fd, buf + n, sizeof buf - n);
+		ssize_t r = read(in, buf, sizeof buf);
 		if (r < 0 && errno == EINTR)
 			continue;
-		if (r <= 0 || (n += r) == sizeof buf)
+		if (r < 0)
+			fail("reading %s: %s", src, strerror(errno));
+		if (r == 0)
 			break;
+		for (char *p = buf; r > 0;) {
+			ssize_t w = write(out, p, r);
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w < 0)
+				fail("writing %s: %s", dst, strerror(errno));
+			p += w;
+			r -= w;
+		}
 	}
-	close(fd);
-	write_file(dst, buf, n);
+	close(in);
+	close(out);
 }
 
 static void do_mount(const char *src, const char *dst, const char *fstype, unsigned long flags, const char *data, const char *what) {

@@ -125,6 +125,46 @@ func TestSandboxNoNetwork(t *testing.T) {
 	}
 }
 
+// A fixed-output build keeps the host's network and resolver setup.
+func TestSandboxWithNetwork(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	if _, err := os.Stat("/bin/bash"); err != nil {
+		t.Skip("no bash for /dev/tcp")
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	spec, out := testSpec(t, `bash -c 'echo > /dev/tcp/127.0.0.1/`+strconv.Itoa(port)+`' && cat /etc/resolv.conf /etc/services > $out/etc 2>/dev/null; echo ok >> $out/etc`)
+	spec.Network = true
+	var log bytes.Buffer
+	if err := Run(context.Background(), spec, &log); err != nil {
+		t.Fatalf("%v\n%s", err, log.String())
+	}
+	got, err := os.ReadFile(filepath.Join(out, "etc"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []byte
+	for _, f := range []string{"/etc/resolv.conf", "/etc/services"} {
+		b, _ := os.ReadFile(f)
+		want = append(want, b...)
+	}
+	if string(got) != string(want)+"ok\n" {
+		t.Errorf("the sandbox's resolver files differ from the host's (%d bytes, want %d)", len(got), len(want)+3)
+	}
+}
+
 func TestSandboxTimeoutKillsAll(t *testing.T) {
 	spec, _ := testSpec(t, `sleep 100 & sleep 100`)
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
