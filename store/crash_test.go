@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"io"
@@ -13,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/nexisos/nexis/internal/proctest"
 )
 
 func childCmd(t *testing.T, mode, dir, arg string) *exec.Cmd {
@@ -37,23 +38,7 @@ func TestCrashRecovery(t *testing.T) {
 	killedMidway := 0
 	for k := 0; k < kills; k++ {
 		cmd := childCmd(t, "crash", dir, fmt.Sprint(k))
-		stdout, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		lines := make(chan string, 1024)
-		go func() {
-			sc := bufio.NewScanner(stdout)
-			for sc.Scan() {
-				lines <- sc.Text()
-			}
-			close(lines)
-		}()
+		lines, stderr := proctest.Start(t, cmd)
 		// Wait for the first registration, so that the kill lands inside
 		// the ingest loop, then a random while longer.
 		select {
@@ -68,7 +53,7 @@ func TestCrashRecovery(t *testing.T) {
 		}
 		time.Sleep(time.Duration(rng.IntN(15000)) * time.Microsecond)
 		cmd.Process.Signal(syscall.SIGKILL)
-		err = cmd.Wait()
+		err := cmd.Wait()
 		if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() {
 			t.Fatalf("kill %d: child ended by itself (%v): %s", k, err, stderr.String())
 		}

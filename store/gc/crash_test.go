@@ -2,7 +2,6 @@ package gc
 
 import (
 	"bufio"
-	"bytes"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -15,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nexisos/nexis/internal/proctest"
 	"github.com/nexisos/nexis/store"
 	"github.com/nexisos/nexis/store/storepath"
 )
@@ -169,23 +169,7 @@ func TestCrashDuringCollection(t *testing.T) {
 	gcMicros := int64(50000)
 	for k := 0; k < kills; k++ {
 		cmd := child("collector", dir, strconv.Itoa(k))
-		stdout, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		lines := make(chan string, 1024)
-		go func() {
-			sc := bufio.NewScanner(stdout)
-			for sc.Scan() {
-				lines <- sc.Text()
-			}
-			close(lines)
-		}()
+		lines, stderr := proctest.Start(t, cmd)
 		// Two kills in three aim inside a collection: a random moment of
 		// its typical length after the child says it starts one. The
 		// rest land anywhere.
@@ -382,27 +366,11 @@ func TestCollectDuringBuild(t *testing.T) {
 	base := t.TempDir()
 	dir := filepath.Join(base, "store")
 	cmd := child("builder", dir, "")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	lines := make(chan string, 64)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
+	lines, stderr := proctest.Start(t, cmd)
 	var protected []string
 	exited := false
 	rng := rand.New(rand.NewPCG(7, 8))
