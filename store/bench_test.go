@@ -75,19 +75,7 @@ func BenchmarkRegister(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		regs := make([]Registration, *benchPaths)
-		for j := range regs {
-			d := blake3.Sum256(fmt.Appendf(nil, "bench %d", j))
-			p := storepath.Path{Hash: storepath.EncodeHash(d[:]), Name: "p"}
-			if err := os.MkdirAll(s.Physical(p), 0o755); err != nil {
-				b.Fatal(err)
-			}
-			files := []treehash.File{{Path: "", Type: treehash.Directory}}
-			regs[j] = Registration{Path: p, Files: files, TreeHash: treehash.Hash(files)}
-			for k := 0; k < 3 && j > 0; k++ {
-				regs[j].References = append(regs[j].References, regs[(j*7+k*13)%j].Path)
-			}
-		}
+		regs := benchRegistrations(b, s)
 		b.StartTimer()
 		for j := 0; j < len(regs); j += 1000 {
 			if _, err := s.Register(regs[j:min(j+1000, len(regs))]); err != nil {
@@ -122,19 +110,7 @@ func BenchmarkOpenQuery(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	regs := make([]Registration, *benchPaths)
-	for j := range regs {
-		d := blake3.Sum256(fmt.Appendf(nil, "bench %d", j))
-		p := storepath.Path{Hash: storepath.EncodeHash(d[:]), Name: "p"}
-		if err := os.MkdirAll(s.Physical(p), 0o755); err != nil {
-			b.Fatal(err)
-		}
-		files := []treehash.File{{Path: "", Type: treehash.Directory}}
-		regs[j] = Registration{Path: p, Files: files, TreeHash: treehash.Hash(files)}
-		for k := 0; k < 3 && j > 0; k++ {
-			regs[j].References = append(regs[j].References, regs[(j*7+k*13)%j].Path)
-		}
-	}
+	regs := benchRegistrations(b, s)
 	for j := 0; j < len(regs); j += 1000 {
 		if _, err := s.Register(regs[j:min(j+1000, len(regs))]); err != nil {
 			b.Fatal(err)
@@ -156,4 +132,24 @@ func benchOpenQuery(b *testing.B, dir string, target storepath.Path) {
 		}
 		r.Close()
 	}
+}
+
+// benchRegistrations makes *benchPaths empty trees in s's buckets and
+// their registrations, each referring to up to 3 earlier ones.
+func benchRegistrations(b *testing.B, s *Store) []Registration {
+	b.Helper()
+	regs := make([]Registration, *benchPaths)
+	for j := range regs {
+		d := blake3.Sum256(fmt.Appendf(nil, "bench %d", j))
+		p := storepath.Path{Hash: storepath.EncodeHash(d[:]), Name: "p"}
+		if err := os.MkdirAll(s.Physical(p), 0o755); err != nil {
+			b.Fatal(err)
+		}
+		files := []treehash.File{{Path: "", Type: treehash.Directory}}
+		regs[j] = Registration{Path: p, Files: files, TreeHash: treehash.Hash(files)}
+		for k := 0; k < 3 && j > 0; k++ {
+			regs[j].References = append(regs[j].References, regs[(j*7+k*13)%j].Path)
+		}
+	}
+	return regs
 }
