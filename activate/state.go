@@ -54,20 +54,29 @@ func (t *Target) statePath() string { return filepath.Join(t.StateDir, "activati
 // root nexis never activated).
 func (t *Target) LoadState() (*State, error) {
 	st := &State{Version: 1, Services: map[string]string{}}
-	b, err := os.ReadFile(t.statePath())
-	if errors.Is(err, fs.ErrNotExist) {
-		return st, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("activation state: %w", err)
-	}
-	if err := json.Unmarshal(b, st); err != nil {
-		return nil, fmt.Errorf("activation state %s: %w", t.statePath(), err)
+	if err := readStateFile(t.statePath(), "activation state", st); err != nil {
+		return nil, err
 	}
 	if st.Services == nil {
 		st.Services = map[string]string{}
 	}
 	return st, nil
+}
+
+// readStateFile decodes the JSON state file p into v, which keeps its
+// contents when p does not exist yet; what names the file in errors.
+func readStateFile(p, what string, v any) error {
+	b, err := os.ReadFile(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("%s %s: %w", what, p, err)
+	}
+	return nil
 }
 
 func (t *Target) saveState(st *State) error {

@@ -1,7 +1,6 @@
 package activate
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -186,15 +185,8 @@ func (t *Target) idMapPath() string { return filepath.Join(t.StateDir, "ids.json
 
 func (t *Target) loadIDMap() (*IDMap, error) {
 	m := &IDMap{Users: map[string]int64{}, Groups: map[string]int64{}}
-	b, err := os.ReadFile(t.idMapPath())
-	if errors.Is(err, fs.ErrNotExist) {
-		return m, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("id map: %w", err)
-	}
-	if err := json.Unmarshal(b, m); err != nil {
-		return nil, fmt.Errorf("id map %s: %w", t.idMapPath(), err)
+	if err := readStateFile(t.idMapPath(), "id map", m); err != nil {
+		return nil, err
 	}
 	if m.Users == nil {
 		m.Users = map[string]int64{}
