@@ -97,28 +97,33 @@ func TestSandboxExitStatus(t *testing.T) {
 	}
 }
 
-func TestSandboxNoNetwork(t *testing.T) {
+// reachHost returns a shell command that connects to a listener on the
+// host's loopback (and fails when it cannot).
+func reachHost(t *testing.T) string {
+	t.Helper()
+	// bash's /dev/tcp would be simpler, but /bin/sh is dash here.
+	if _, err := os.Stat("/bin/bash"); err != nil {
+		t.Skip("no bash for /dev/tcp")
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
+	t.Cleanup(func() { ln.Close() })
 	go func() {
 		for {
 			c, err := ln.Accept()
 			if err != nil {
 				return
 			}
-			c.Write([]byte("hello\n"))
 			c.Close()
 		}
 	}()
-	port := ln.Addr().(*net.TCPAddr).Port
-	// bash's /dev/tcp would be simpler, but /bin/sh is dash here.
-	if _, err := os.Stat("/bin/bash"); err != nil {
-		t.Skip("no bash for /dev/tcp")
-	}
-	spec, _ := testSpec(t, `bash -c 'echo > /dev/tcp/127.0.0.1/`+strconv.Itoa(port)+`' && exit 9; exit 0`)
+	return `bash -c 'echo > /dev/tcp/127.0.0.1/` + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port) + `'`
+}
+
+func TestSandboxNoNetwork(t *testing.T) {
+	spec, _ := testSpec(t, reachHost(t)+` && exit 9; exit 0`)
 	var log bytes.Buffer
 	if err := Run(context.Background(), spec, &log); err != nil {
 		t.Fatalf("reached the host's loopback from the sandbox: %v\n%s", err, log.String())
@@ -127,25 +132,7 @@ func TestSandboxNoNetwork(t *testing.T) {
 
 // A fixed-output build keeps the host's network and resolver setup.
 func TestSandboxWithNetwork(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	if _, err := os.Stat("/bin/bash"); err != nil {
-		t.Skip("no bash for /dev/tcp")
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	spec, out := testSpec(t, `bash -c 'echo > /dev/tcp/127.0.0.1/`+strconv.Itoa(port)+`' && cat /etc/resolv.conf /etc/services > $out/etc 2>/dev/null; echo ok >> $out/etc`)
+	spec, out := testSpec(t, reachHost(t)+` || exit 9; cat /etc/resolv.conf /etc/services > $out/etc 2>/dev/null; echo ok >> $out/etc`)
 	spec.Network = true
 	var log bytes.Buffer
 	if err := Run(context.Background(), spec, &log); err != nil {
