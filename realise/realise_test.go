@@ -184,6 +184,31 @@ func (e *env) physical(t *testing.T, logical string) string {
 	return e.st.Physical(p) + rest
 }
 
+// mustBuild builds drvs, failing the test with every failure's log tail.
+func (e *env) mustBuild(t *testing.T, drvs ...*builtins.Derivation) *realise.Result {
+	t.Helper()
+	res, err := e.build(t, realise.Options{}, drvs...)
+	if err != nil {
+		for _, f := range res.Failures {
+			t.Log(realise.FailureText(f))
+		}
+		t.Fatal(err)
+	}
+	return res
+}
+
+// runHello runs d's bin/hello from the store and checks what it says.
+func (e *env) runHello(t *testing.T, d *builtins.Derivation, want string) {
+	t.Helper()
+	out, err := exec.Command(e.physical(t, d.Out()+"/bin/hello")).Output()
+	if err != nil {
+		t.Fatalf("running %s: %v", d.FullName(), err)
+	}
+	if strings.TrimSpace(string(out)) != want {
+		t.Errorf("%s says %q, want %q", d.FullName(), out, want)
+	}
+}
+
 func (e *env) verify(t *testing.T) {
 	t.Helper()
 	rep, err := e.st.Verify(store.VerifyOptions{CheckContents: true})
@@ -224,27 +249,12 @@ env = { WHO = "pre-build and env" }
 		"scripts/pre.sh":         "echo \"#define GREETING \\\"hello, $WHO\\\"\" > greeting.h\n",
 	})
 	hello, helloMake := pkg(t, sys, "hello"), pkg(t, sys, "hello-make")
-	res, err := e.build(t, realise.Options{}, hello, helloMake)
-	if err != nil {
-		for _, f := range res.Failures {
-			t.Log(realise.FailureText(f))
-		}
-		t.Fatal(err)
-	}
+	res := e.mustBuild(t, hello, helloMake)
 	if res.Status[hello.ID()] != realise.Built || res.Status[helloMake.ID()] != realise.Built {
 		t.Errorf("statuses %v", res.Status)
 	}
-	run := func(d *builtins.Derivation, want string) {
-		out, err := exec.Command(e.physical(t, d.Out()+"/bin/hello")).Output()
-		if err != nil {
-			t.Fatalf("running %s: %v", d.FullName(), err)
-		}
-		if strings.TrimSpace(string(out)) != want {
-			t.Errorf("%s says %q, want %q", d.FullName(), out, want)
-		}
-	}
-	run(hello, "hello, patched world")
-	run(helloMake, "hello, pre-build and env")
+	e.runHello(t, hello, "hello, patched world")
+	e.runHello(t, helloMake, "hello, pre-build and env")
 	if b, err := os.ReadFile(e.physical(t, hello.Out()+"/share/doc/README")); err != nil || string(b) != "built by nexis\n" {
 		t.Errorf("post_build_script output: %q, %v", b, err)
 	}
@@ -331,31 +341,15 @@ build_system = "meson"
 `, sha(archive))
 	sys := e.eval(t, config, nil)
 	cm, me, md := pkg(t, sys, "hello-cmake"), pkg(t, sys, "hello-meson"), pkg(t, sys, "hello-meson-default")
-	res, err := e.build(t, realise.Options{}, cm, me, md)
-	if err != nil {
-		for _, f := range res.Failures {
-			t.Log(realise.FailureText(f))
-		}
-		t.Fatal(err)
-	}
+	res := e.mustBuild(t, cm, me, md)
 	for _, d := range []*builtins.Derivation{cm, me, md} {
 		if res.Status[d.ID()] != realise.Built {
 			t.Errorf("%s: status %v", d.FullName(), res.Status[d.ID()])
 		}
 	}
-	run := func(d *builtins.Derivation, want string) {
-		t.Helper()
-		out, err := exec.Command(e.physical(t, d.Out()+"/bin/hello")).Output()
-		if err != nil {
-			t.Fatalf("running %s: %v", d.FullName(), err)
-		}
-		if strings.TrimSpace(string(out)) != want {
-			t.Errorf("%s says %q, want %q", d.FullName(), out, want)
-		}
-	}
-	run(cm, "hello, cmake flags")
-	run(me, "hello, meson flags")
-	run(md, "hello from meson")
+	e.runHello(t, cm, "hello, cmake flags")
+	e.runHello(t, me, "hello, meson flags")
+	e.runHello(t, md, "hello from meson")
 	// The logs show the tools really ran.
 	for name, want := range map[string]string{"hello-cmake": "Build files have been written to", "hello-meson": "Build targets in project"} {
 		lp, err := realise.FindLog(e.logs, "/store", name)
@@ -368,7 +362,7 @@ build_system = "meson"
 	}
 
 	// --check rebuilds both and gets the same bytes.
-	res, err = e.build(t, realise.Options{Check: true}, cm, me)
+	res, err := e.build(t, realise.Options{Check: true}, cm, me)
 	if err != nil {
 		t.Fatal(err)
 	}
