@@ -249,7 +249,7 @@ func (s *Store) CollectBatch(ps []storepath.Path, dropRoots []string) (*CollectR
 			if r == p.Hash {
 				continue
 			}
-			t.b.DeleteCF(t.cf(cfReferrers), []byte(r+p.Hash))
+			t.del(cfReferrers, []byte(r+p.Hash))
 			if _, err := t.addRefcount(r, -1); err != nil {
 				return nil, err
 			}
@@ -287,11 +287,11 @@ func (s *Store) CollectBatch(ps []storepath.Path, dropRoots []string) (*CollectR
 			}
 		}
 		hk := []byte(g.p.Hash)
-		t.b.DeleteCF(t.cf(cfPaths), hk)
-		t.b.DeleteCF(t.cf(cfRefs), hk)
-		t.b.DeleteCF(t.cf(cfManifest), hk)
+		t.del(cfPaths, hk)
+		t.del(cfRefs, hk)
+		t.del(cfManifest, hk)
 		t.dropPath(g.p.Hash)
-		t.b.PutCF(t.cf(cfDefault), append(bytes.Clone(gcPathPrefix), g.p.Hash...), []byte(g.p.Name))
+		t.put(cfDefault, append(bytes.Clone(gcPathPrefix), g.p.Hash...), []byte(g.p.Name))
 		st.Paths--
 		st.Files -= int64(g.files)
 		st.Bytes -= g.size
@@ -300,7 +300,7 @@ func (s *Store) CollectBatch(ps []storepath.Path, dropRoots []string) (*CollectR
 	}
 	for k, c := range zero {
 		if t.content[k].count == 0 {
-			t.b.PutCF(t.cf(cfDefault), append(bytes.Clone(gcContentPrefix), k[:]...), appendUvarint(nil, uint64(c.Size)))
+			t.put(cfDefault, append(bytes.Clone(gcContentPrefix), k[:]...), appendUvarint(nil, uint64(c.Size)))
 			res.Contents = append(res.Contents, c)
 		}
 	}
@@ -446,10 +446,10 @@ func (s *Store) FinishCollect(workers int) (FinishStats, error) {
 	t := s.newTxn()
 	defer t.destroy()
 	for _, r := range paths {
-		t.b.DeleteCF(t.cf(cfDefault), r.key)
+		t.del(cfDefault, r.key)
 	}
 	for _, r := range contents {
-		t.b.DeleteCF(t.cf(cfDefault), r.key)
+		t.del(cfDefault, r.key)
 	}
 	if err := t.commit(); err != nil {
 		return fst, fmt.Errorf("dropping collection records: %w", err)

@@ -62,16 +62,11 @@ func (h *hotCache) set(k hotKey, v []byte) {
 	h.m[k] = v
 }
 
-// committed applies a committed batch's operations; complete is false
-// when the batch also held writes made outside the operation list, which
-// the cache cannot see, so it starts over.
-func (h *hotCache) committed(ops []op, complete bool) {
+// committed applies a committed batch's operations (every write of the
+// store goes through a txn's operation list).
+func (h *hotCache) committed(ops []op) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if !complete {
-		h.m = nil
-		return
-	}
 	for _, o := range ops {
 		if !hotFamily(o.cf) {
 			continue

@@ -289,7 +289,7 @@ func TestNewerSchemaRefused(t *testing.T) {
 	dir := t.TempDir()
 	s := openTest(t, dir, Options{})
 	t2 := s.newTxn()
-	t2.b.PutCF(t2.cf(cfDefault), keySchema, appendUvarint(nil, SchemaVersion+1))
+	t2.put(cfDefault, keySchema, appendUvarint(nil, SchemaVersion+1))
 	if err := t2.commit(); err != nil {
 		t.Fatal(err)
 	}

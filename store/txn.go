@@ -66,8 +66,6 @@ func (s *Store) newTxn() *txn {
 
 func (t *txn) destroy() { t.b.Destroy() }
 
-func (t *txn) cf(name string) *grocksdb.ColumnFamilyHandle { return t.s.cfs[name] }
-
 func (t *txn) loadRefcount(hash string) (refcountVal, error) {
 	if v, ok := t.refcount[hash]; ok {
 		return v, nil
@@ -234,7 +232,7 @@ func (t *txn) commit() error {
 	if err := t.s.db.Write(t.s.wo, t.b); err != nil {
 		return fmt.Errorf("committing to the store database: %w", err)
 	}
-	t.s.hot.committed(ops, t.b.Count() == len(ops))
+	t.s.hot.committed(ops)
 	return nil
 }
 

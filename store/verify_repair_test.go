@@ -20,8 +20,8 @@ func TestVerifyRepairsCounters(t *testing.T) {
 	}
 	// Corrupt a refcount and a content count behind the store's back.
 	tx := s.newTxn()
-	tx.b.PutCF(tx.cf(cfRefcount), []byte(pi.Path.Hash), appendUvarint(nil, 7))
-	tx.b.DeleteCF(tx.cf(cfContent), func() []byte { m, _ := s.Manifest(pi.Path); k := keyOf(&m[1]); return k[:] }())
+	tx.put(cfRefcount, []byte(pi.Path.Hash), appendUvarint(nil, 7))
+	tx.del(cfContent, func() []byte { m, _ := s.Manifest(pi.Path); k := keyOf(&m[1]); return k[:] }())
 	if err := tx.commit(); err != nil {
 		t.Fatal(err)
 	}
