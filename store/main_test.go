@@ -60,7 +60,7 @@ func crashChild(dir, seed string) int {
 		os.Symlink("../../etc", filepath.Join(src, "link"))
 		target := fakePath(fmt.Sprintf("p%d-%d-%d", n, i, rng.Uint32()))
 		var err error
-		switch i % 4 {
+		switch i % 5 {
 		case 0, 1:
 			_, err = s.Ingest(src, target, IngestOptions{RefCandidates: recent, Move: i%4 == 1})
 		case 2:
@@ -73,6 +73,29 @@ func crashChild(dir, seed string) int {
 			_, err = s.Ingest(src, target, IngestOptions{RefCandidates: recent})
 			if err == nil {
 				err = s.AddRoot(fmt.Sprintf("r%d", rng.IntN(4)), target)
+			}
+		case 4:
+			// Pipelined batches: a kill lands while one is written and
+			// the next prepared. Each path refers to the one before it,
+			// across batches too; only the last is reported, and it is
+			// valid only if all of them are.
+			var batches [][]Registration
+			prev := recent
+			for b := range 3 {
+				var batch []Registration
+				for k := range 3 {
+					target = fakePath(fmt.Sprintf("b%d-%d-%d-%d", n, i, b, k))
+					var r Registration
+					if r, err = placeOneFile(s, target, fmt.Sprintf("batch %d", k), prev...); err != nil {
+						break
+					}
+					batch = append(batch, r)
+					prev = []storepath.Path{target}
+				}
+				batches = append(batches, batch)
+			}
+			if err == nil {
+				_, err = s.RegisterBatches(batches)
 			}
 		}
 		if err != nil {

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -32,17 +33,8 @@ func (s *Store) Register(regs []Registration) ([]*PathInfo, error) {
 	if err := s.writable(); err != nil {
 		return nil, err
 	}
-	for i := range regs {
-		p := regs[i].Path
-		if !storepath.IsHash(p.Hash) {
-			return nil, fmt.Errorf("registering %q: malformed hash part", p.Hash)
-		}
-		if err := storepath.ValidName(p.Name); err != nil {
-			return nil, fmt.Errorf("registering %s: %w", p.Base(), err)
-		}
-		if _, err := os.Lstat(s.Physical(p)); err != nil {
-			return nil, fmt.Errorf("registering %s: contents are not in place: %w", s.Logical(p), err)
-		}
+	if err := s.checkInPlace(regs); err != nil {
+		return nil, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -52,9 +44,131 @@ func (s *Store) Register(regs []Registration) ([]*PathInfo, error) {
 	return s.registerLocked(regs)
 }
 
+// RegisterBatches registers batches in order, each as Register registers
+// its argument: one atomic, synced commit per batch. A reference may name
+// a path of the same or an earlier batch. It is how a bulk registration
+// (a closure arriving in dependency order) uses both cores: RocksDB
+// inserts one batch into its memtables on one thread, which is about half
+// the cost of a registration, while the next batch is checked and
+// prepared on another. On an error the batches before the failing one
+// stay registered; their infos are returned with the error.
+func (s *Store) RegisterBatches(batches [][]Registration) ([][]*PathInfo, error) {
+	if err := s.writable(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, fmt.Errorf("registering: store is closed")
+	}
+	out := make([][]*PathInfo, 0, len(batches))
+	type inflight struct {
+		t      *txn
+		infos  []*PathInfo
+		landed chan error
+	}
+	// done takes in a batch that landed: the hot cache learns its writes.
+	done := func(f *inflight) {
+		s.hot.committed(f.t.ops)
+		out = append(out, f.infos)
+		f.t.destroy()
+	}
+	var cur *inflight // being written
+	for _, regs := range batches {
+		var prev *txn
+		if cur != nil {
+			prev = cur.t
+		}
+		err := s.checkInPlace(regs)
+		var next *txn
+		var infos []*PathInfo
+		if err == nil {
+			next, infos, err = s.prepareRegistration(regs, prev)
+		}
+		if err == nil {
+			next.build()
+		}
+		var werr error
+		if cur != nil {
+			werr = <-cur.landed
+		}
+		if werr != nil || err != nil {
+			switch {
+			case cur != nil && werr == nil:
+				done(cur)
+			case cur != nil:
+				cur.t.destroy()
+			}
+			if next != nil {
+				next.destroy()
+			}
+			return out, errors.Join(werr, err)
+		}
+		next.prev = nil
+		f := &inflight{next, infos, make(chan error, 1)}
+		go func() { f.landed <- f.t.write() }()
+		// The cache takes in the landed batch while the next one is
+		// written: the write does not read it, and the next preparation
+		// starts after this.
+		if cur != nil {
+			done(cur)
+		}
+		cur = f
+	}
+	if cur == nil {
+		return out, nil
+	}
+	if err := <-cur.landed; err != nil {
+		cur.t.destroy()
+		return out, err
+	}
+	done(cur)
+	return out, nil
+}
+
+// checkInPlace checks what Register needs of each registration before
+// taking the lock: a well-formed path whose directory is in its bucket.
+func (s *Store) checkInPlace(regs []Registration) error {
+	for i := range regs {
+		p := regs[i].Path
+		if !storepath.IsHash(p.Hash) {
+			return fmt.Errorf("registering %q: malformed hash part", p.Hash)
+		}
+		if err := storepath.ValidName(p.Name); err != nil {
+			return fmt.Errorf("registering %s: %w", p.Base(), err)
+		}
+		if _, err := os.Lstat(s.Physical(p)); err != nil {
+			return fmt.Errorf("registering %s: contents are not in place: %w", s.Logical(p), err)
+		}
+	}
+	return nil
+}
+
 func (s *Store) registerLocked(regs []Registration) ([]*PathInfo, error) {
-	t := s.newTxn()
+	t, out, err := s.prepareRegistration(regs, nil)
+	if err != nil {
+		return nil, err
+	}
 	defer t.destroy()
+	if err := t.commit(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// prepareRegistration checks regs against the store (as prev will leave
+// it, when prev is being committed) and builds, uncommitted, the batch
+// that registers them.
+func (s *Store) prepareRegistration(regs []Registration, prev *txn) (t *txn, out []*PathInfo, err error) {
+	t = s.newTxn()
+	t.prev = prev
+	t.added = make(map[string]*PathInfo, len(regs))
+	tx := t
+	defer func() {
+		if err != nil {
+			tx.destroy()
+		}
+	}()
 	// Room for every operation up front: growing the list copies it, a
 	// twentieth of registering thousands of paths. Per path: info, refs,
 	// manifest, its count and zero mark, a referrer, count and zero mark
@@ -66,22 +180,28 @@ func (s *Store) registerLocked(regs []Registration) ([]*PathInfo, error) {
 	t.ops = make([]op, 0, n)
 	st, err := t.loadStats()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	out := make([]*PathInfo, len(regs))
+	out = make([]*PathInfo, len(regs))
 	batch := map[string]*Registration{}
 	now := time.Now()
 	// Batched reads of everything the loops below look up: the paths
 	// (for validity and names), the references' counts and the contents.
 	var keys [][]byte
 	seen := map[string]bool{}
+	known := map[string]*PathInfo{}
 	var refHashes []string
 	var ckeys []contentKey
 	for i := range regs {
 		r := &regs[i]
 		for _, h := range append([]string{r.Path.Hash}, hashesOf(r.References)...) {
-			if !seen[h] {
-				seen[h] = true
+			if seen[h] {
+				continue
+			}
+			seen[h] = true
+			if pi := prev.addedPath(h); pi != nil {
+				known[h] = pi
+			} else {
 				keys = append(keys, []byte(h))
 			}
 		}
@@ -94,14 +214,13 @@ func (s *Store) registerLocked(regs []Registration) ([]*PathInfo, error) {
 	}
 	vals, err := s.multiGet(cfPaths, keys)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	known := make(map[string]*PathInfo, len(keys))
 	for i, b := range vals {
 		if b != nil {
 			pi, err := decodeInfo(string(keys[i]), b)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			known[pi.Path.Hash] = pi
 		}
@@ -115,7 +234,7 @@ func (s *Store) registerLocked(regs []Registration) ([]*PathInfo, error) {
 		}
 	}
 	if err := t.prefetch(existing, ckeys); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	// First pass: which paths are new, so that references among them
 	// resolve regardless of order.
@@ -123,13 +242,13 @@ func (s *Store) registerLocked(regs []Registration) ([]*PathInfo, error) {
 		r := &regs[i]
 		if prev, ok := batch[r.Path.Hash]; ok {
 			if prev.Path.Name != r.Path.Name {
-				return nil, fmt.Errorf("registering %s and %s: same hash part, different names", prev.Path.Base(), r.Path.Base())
+				return nil, nil, fmt.Errorf("registering %s and %s: same hash part, different names", prev.Path.Base(), r.Path.Base())
 			}
 			continue
 		}
 		if pi := known[r.Path.Hash]; pi != nil {
 			if pi.Path.Name != r.Path.Name {
-				return nil, fmt.Errorf("registering %s: its hash part is already registered as %s", r.Path.Base(), pi.Path.Base())
+				return nil, nil, fmt.Errorf("registering %s: its hash part is already registered as %s", r.Path.Base(), pi.Path.Base())
 			}
 			out[i] = pi
 			continue
@@ -153,17 +272,17 @@ func (s *Store) registerLocked(regs []Registration) ([]*PathInfo, error) {
 			refs = append(refs, ref.Hash)
 			if ref.Hash == self {
 				if ref.Name != r.Path.Name {
-					return nil, fmt.Errorf("registering %s: self-reference names %s", r.Path.Base(), ref.Base())
+					return nil, nil, fmt.Errorf("registering %s: self-reference names %s", r.Path.Base(), ref.Base())
 				}
 				continue
 			}
 			if b, ok := batch[ref.Hash]; ok {
 				if b.Path.Name != ref.Name {
-					return nil, fmt.Errorf("registering %s: reference %s does not match %s", r.Path.Base(), ref.Base(), b.Path.Base())
+					return nil, nil, fmt.Errorf("registering %s: reference %s does not match %s", r.Path.Base(), ref.Base(), b.Path.Base())
 				}
 			} else {
 				if pi := known[ref.Hash]; pi == nil || pi.Path.Name != ref.Name {
-					return nil, fmt.Errorf("registering %s: its reference %s is not valid in the store", s.Logical(r.Path), s.Logical(ref))
+					return nil, nil, fmt.Errorf("registering %s: its reference %s is not valid in the store", s.Logical(r.Path), s.Logical(ref))
 				}
 			}
 		}
@@ -178,7 +297,7 @@ func (s *Store) registerLocked(regs []Registration) ([]*PathInfo, error) {
 			size += f.Size
 			if f.Size > 0 {
 				if _, err := t.addContent(keyOf(f), f.Size, 1); err != nil {
-					return nil, err
+					return nil, nil, err
 				}
 			}
 		}
@@ -201,7 +320,7 @@ func (s *Store) registerLocked(regs []Registration) ([]*PathInfo, error) {
 			}
 			t.put(cfReferrers, []byte(ref+self), nil)
 			if _, err := t.addRefcount(ref, 1); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 		}
 		st.Paths++
@@ -211,6 +330,7 @@ func (s *Store) registerLocked(regs []Registration) ([]*PathInfo, error) {
 		for _, h := range refs {
 			pi.References = append(pi.References, storepath.Path{Hash: h, Name: names[h]})
 		}
+		t.added[self] = pi
 		out[i] = pi
 	}
 	for i := range regs {
@@ -218,10 +338,15 @@ func (s *Store) registerLocked(regs []Registration) ([]*PathInfo, error) {
 			out[i] = out[indexOfHash(regs, regs[i].Path.Hash)]
 		}
 	}
-	if err := t.commit(); err != nil {
-		return nil, err
+	return t, out, nil
+}
+
+// addedPath is the info of a path t registers; t may be nil.
+func (t *txn) addedPath(hash string) *PathInfo {
+	if t == nil {
+		return nil
 	}
-	return out, nil
+	return t.added[hash]
 }
 
 func hashesOf(ps []storepath.Path) []string {

@@ -22,6 +22,15 @@ type txn struct {
 	content  map[contentKey]contentVal
 	stats    *Stats
 
+	// prev is the batch committing while this one is prepared
+	// (RegisterBatches): its final values are what the database holds
+	// once it lands, so reads look there before the database. Only keys
+	// prev does not touch are read from the database or the hot cache,
+	// which prev's commit leaves unchanged for them.
+	prev *txn
+	// added are the paths this batch registers.
+	added map[string]*PathInfo
+
 	// ops are applied at commit sorted by family and key: a memtable
 	// skiplist inserts sorted keys next to the previous one instead of
 	// searching from the top, which is most of the cost of registering
@@ -70,6 +79,10 @@ func (t *txn) loadRefcount(hash string) (refcountVal, error) {
 	if v, ok := t.refcount[hash]; ok {
 		return v, nil
 	}
+	if v, ok := t.fromPrev(hash); ok {
+		t.refcount[hash] = v
+		return v, nil
+	}
 	b, err := t.s.get(cfRefcount, []byte(hash))
 	if err != nil {
 		return refcountVal{}, err
@@ -114,9 +127,27 @@ func (t *txn) addRefcount(hash string, delta int) (uint64, error) {
 	return v.n, nil
 }
 
+// fromPrev is the count prev leaves for hash, if prev touches it.
+func (t *txn) fromPrev(hash string) (refcountVal, bool) {
+	if t.prev == nil {
+		return refcountVal{}, false
+	}
+	v, ok := t.prev.refcount[hash]
+	if !ok {
+		return refcountVal{}, false
+	}
+	return refcountVal{n: v.n, exists: v.exists, wasZero: v.exists && v.n == 0}, true
+}
+
 func (t *txn) loadContent(k contentKey) (contentVal, error) {
 	if v, ok := t.content[k]; ok {
 		return v, nil
+	}
+	if t.prev != nil {
+		if v, ok := t.prev.content[k]; ok {
+			t.content[k] = v
+			return v, nil
+		}
 	}
 	b, err := t.s.get(cfContent, k[:])
 	if err != nil {
@@ -164,6 +195,11 @@ func (t *txn) loadStats() (*Stats, error) {
 	if t.stats != nil {
 		return t.stats, nil
 	}
+	if t.prev != nil && t.prev.stats != nil {
+		st := *t.prev.stats
+		t.stats = &st
+		return t.stats, nil
+	}
 	st, err := t.s.readStats()
 	if err != nil {
 		return nil, err
@@ -174,6 +210,17 @@ func (t *txn) loadStats() (*Stats, error) {
 
 // commit writes the batch with the WAL synced.
 func (t *txn) commit() error {
+	t.build()
+	if err := t.write(); err != nil {
+		return err
+	}
+	t.s.hot.committed(t.ops)
+	return nil
+}
+
+// build turns the overlays into operations and puts them, sorted, into
+// the write batch.
+func (t *txn) build() {
 	for h, v := range t.refcount {
 		if !v.dirty {
 			continue
@@ -224,15 +271,17 @@ func (t *txn) commit() error {
 			t.b.PutCF(h, o.key, o.val)
 		}
 	}
-	ops := t.ops
-	t.ops = nil
+}
+
+// write commits the built batch with the WAL synced. The hot cache is
+// the caller's to update with t.ops once it lands.
+func (t *txn) write() error {
 	if t.b.Count() == 0 {
 		return nil
 	}
 	if err := t.s.db.Write(t.s.wo, t.b); err != nil {
 		return fmt.Errorf("committing to the store database: %w", err)
 	}
-	t.s.hot.committed(ops)
 	return nil
 }
 
@@ -302,10 +351,15 @@ func (t *txn) prefetch(refcounts []string, contents []contentKey) error {
 	var keys [][]byte
 	var hs []string
 	for _, h := range refcounts {
-		if _, ok := t.refcount[h]; !ok {
-			keys = append(keys, []byte(h))
-			hs = append(hs, h)
+		if _, ok := t.refcount[h]; ok {
+			continue
 		}
+		if v, ok := t.fromPrev(h); ok {
+			t.refcount[h] = v
+			continue
+		}
+		keys = append(keys, []byte(h))
+		hs = append(hs, h)
 	}
 	vals, err := t.s.multiGet(cfRefcount, keys)
 	if err != nil {
@@ -326,12 +380,18 @@ func (t *txn) prefetch(refcounts []string, contents []contentKey) error {
 	keys = keys[:0]
 	var ks []contentKey
 	for _, k := range contents {
-		if _, ok := t.content[k]; !ok {
-			k := k
-			keys = append(keys, k[:])
-			ks = append(ks, k)
-			t.content[k] = contentVal{} // dedupe keys; overwritten below
+		if _, ok := t.content[k]; ok {
+			continue
 		}
+		if t.prev != nil {
+			if v, ok := t.prev.content[k]; ok {
+				t.content[k] = v
+				continue
+			}
+		}
+		keys = append(keys, k[:])
+		ks = append(ks, k)
+		t.content[k] = contentVal{} // dedupe keys; overwritten below
 	}
 	vals, err = t.s.multiGet(cfContent, keys)
 	if err != nil {

@@ -78,11 +78,13 @@ func main() {
 	}
 	cpu0 := cpuTime()
 	t1 := time.Now()
+	var batches [][]store.Registration
 	for i := 0; i < len(regs); i += *batch {
-		if _, err := s.Register(regs[i:min(i+*batch, len(regs))]); err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
-		}
+		batches = append(batches, regs[i:min(i+*batch, len(regs))])
+	}
+	if _, err := s.RegisterBatches(batches); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
 	}
 	el := time.Since(t1)
 	cpu := cpuTime() - cpu0
