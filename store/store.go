@@ -397,31 +397,27 @@ func (s *Store) openDB() error {
 	dbo.SetWALRecoveryMode(grocksdb.PointInTimeRecovery)
 	s.opts = append(s.opts, dbo)
 
-	names := cfNames
-	if !s.ro {
-		// A writable open must name every existing family, including ones
-		// a newer nexis added, so it can reach the schema check below.
-		if existing, err := grocksdb.ListColumnFamilies(dbo, s.dbDir()); err == nil {
-			names = mergeNames(cfNames, existing)
-		}
-	}
-	var cfo []*grocksdb.Options
-	for _, n := range names {
-		o := cfOptions(n, cache, s.ro)
-		cfo = append(cfo, o)
-		// grocksdb v1.7.15 frees a native prefix extractor in Destroy
-		// although RocksDB's options already own it: destroying these
-		// options would double-free, so they are left to the process.
-		if n != cfReferrers {
-			s.opts = append(s.opts, o)
-		}
-	}
 	var (
 		db      *grocksdb.DB
 		handles []*grocksdb.ColumnFamilyHandle
 		err     error
 	)
-	if s.ro {
+	openNames := func(names []string) {
+		var cfo []*grocksdb.Options
+		for _, n := range names {
+			o := cfOptions(n, cache, s.ro)
+			cfo = append(cfo, o)
+			// grocksdb v1.7.15 frees a native prefix extractor in Destroy
+			// although RocksDB's options already own it: destroying these
+			// options would double-free, so they are left to the process.
+			if n != cfReferrers {
+				s.opts = append(s.opts, o)
+			}
+		}
+		if !s.ro {
+			db, handles, err = grocksdb.OpenDbColumnFamilies(dbo, s.dbDir(), names, cfo)
+			return
+		}
 		// A concurrent writer may delete a file between our reading the
 		// manifest and opening it; a retry sees the new manifest.
 		for attempt := 0; attempt < 5; attempt++ {
@@ -431,8 +427,17 @@ func (s *Store) openDB() error {
 			}
 			time.Sleep(time.Duration(attempt+1) * 20 * time.Millisecond)
 		}
-	} else {
-		db, handles, err = grocksdb.OpenDbColumnFamilies(dbo, s.dbDir(), names, cfo)
+	}
+	names := cfNames
+	openNames(names)
+	if err != nil && !s.ro && strings.Contains(err.Error(), "Column families not opened") {
+		// A writable open must name every existing family, including ones
+		// a newer nexis added, so it can reach the schema check below.
+		// Listing them first on every open would read the manifest twice.
+		if existing, lerr := grocksdb.ListColumnFamilies(dbo, s.dbDir()); lerr == nil {
+			names = mergeNames(cfNames, existing)
+			openNames(names)
+		}
 	}
 	if err != nil {
 		for _, o := range s.opts {

@@ -4,10 +4,12 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 
+	"github.com/linxGnu/grocksdb"
 	"github.com/nexisos/nexis/store/storepath"
 	"github.com/nexisos/nexis/store/treehash"
 	"lukechampine.com/blake3"
@@ -295,6 +297,40 @@ func TestNewerSchemaRefused(t *testing.T) {
 	}
 	t2.destroy()
 	s.Close()
+	for _, ro := range []bool{false, true} {
+		_, err := Open(dir, Options{ReadOnly: ro})
+		if err == nil || !strings.Contains(err.Error(), "newer") {
+			t.Errorf("ReadOnly=%v: Open = %v, want a newer-schema error", ro, err)
+		}
+	}
+}
+
+// TestNewerSchemaWithNewFamilyRefused: a store a newer nexis wrote with a
+// column family this one does not know is refused for its schema, not
+// for the family RocksDB would otherwise complain about.
+func TestNewerSchemaWithNewFamilyRefused(t *testing.T) {
+	dir := t.TempDir()
+	s := openTest(t, dir, Options{})
+	s.Close()
+	dbo := grocksdb.NewDefaultOptions()
+	dbo.SetCreateIfMissingColumnFamilies(true)
+	names := append(slices.Clone(cfNames), "from-the-future")
+	var cfo []*grocksdb.Options
+	for range names {
+		cfo = append(cfo, grocksdb.NewDefaultOptions())
+	}
+	db, hs, err := grocksdb.OpenDbColumnFamilies(dbo, s.dbDir(), names, cfo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wo := grocksdb.NewDefaultWriteOptions()
+	if err := db.Put(wo, keySchema, appendUvarint(nil, SchemaVersion+1)); err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range hs {
+		h.Destroy()
+	}
+	db.Close()
 	for _, ro := range []bool{false, true} {
 		_, err := Open(dir, Options{ReadOnly: ro})
 		if err == nil || !strings.Contains(err.Error(), "newer") {
