@@ -6,6 +6,7 @@ import (
 	"go.starlark.net/starlark"
 
 	"github.com/nexisos/nexis/store/storepath"
+	"github.com/nexisos/nexis/store/treehash"
 )
 
 // Context is what the builtins need from the evaluation that runs them:
@@ -23,6 +24,9 @@ type Context struct {
 	Resolve func(thread *starlark.Thread, rel, relativeTo string) (display, abs string, err error)
 	// ReadFile reads a resolved file; evaluation reads nothing else.
 	ReadFile func(abs string) ([]byte, error)
+	// TreeHash hashes a resolved file or tree that becomes a source;
+	// treehash.TreeHash when nil.
+	TreeHash func(abs string) (treehash.Digest, error)
 
 	known   map[string]starlark.Value // hash part → *Derivation or *Source
 	sources map[string]*Source        // abs path + name → source

@@ -375,7 +375,7 @@ func pathFn(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 	if s, ok := ctx.sources[key]; ok {
 		return s, nil
 	}
-	s, err := newSource(ctx.StoreDir, name, display, abs)
+	s, err := newSource(ctx, name, display, abs)
 	if err != nil {
 		return nil, fmt.Errorf("%s(%q): %w", b.Name(), rel, err)
 	}

@@ -27,19 +27,23 @@ var (
 
 // newSource hashes the file or tree at abs. Its path is the one `nexis
 // store add` gives the same tree under the same name.
-func newSource(storeDir, name, display, abs string) (*Source, error) {
-	tree, err := treehash.TreeHash(abs)
+func newSource(ctx *Context, name, display, abs string) (*Source, error) {
+	hash := ctx.TreeHash
+	if hash == nil {
+		hash = treehash.TreeHash
+	}
+	tree, err := hash(abs)
 	if err != nil {
 		return nil, err
 	}
-	p, err := treehash.ContentPath(storeDir, name, tree)
+	p, err := treehash.ContentPath(ctx.StoreDir, name, tree)
 	if err != nil {
 		return nil, err
 	}
 	return &Source{
 		Name:     name,
 		TreeHash: tree.Hex(),
-		Path:     p.In(storeDir),
+		Path:     p.In(ctx.StoreDir),
 		Display:  display,
 		Abs:      abs,
 	}, nil

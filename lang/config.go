@@ -19,6 +19,8 @@ type Config struct {
 	pos   map[string]Pos // key path → where it is written
 	Files []string       // display names of every file read, main first
 	Dir   string         // absolute directory of the main file
+
+	inputs *Inputs
 }
 
 // Error is a user error with a position. Stack, when set, is a Starlark
@@ -64,7 +66,10 @@ func (c *Config) Errorf(k string, format string, args ...any) *Error {
 // recursively, relative to the including file. Tables merge; arrays of
 // tables concatenate in include order; any other key defined in two files
 // is an error naming both.
-func LoadConfig(path string) (*Config, error) {
+func LoadConfig(path string) (*Config, error) { return loadConfig(path, nil) }
+
+// loadConfig is LoadConfig recording what it reads in inputs (if set).
+func loadConfig(path string, inputs *Inputs) (*Config, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, err
@@ -73,6 +78,8 @@ func LoadConfig(path string) (*Config, error) {
 		Data: map[string]any{},
 		pos:  map[string]Pos{},
 		Dir:  filepath.Dir(abs),
+
+		inputs: inputs,
 	}
 	if err := c.include(filepath.Base(abs), nil); err != nil {
 		return nil, err
@@ -87,7 +94,9 @@ func (c *Config) include(display string, chain []string) error {
 			return &Error{Pos: c.Pos("includes.paths"), Msg: "include cycle: " + strings.Join(append(chain[i:], display), " → ")}
 		}
 	}
-	src, err := os.ReadFile(filepath.Join(c.Dir, display))
+	abs := filepath.Join(c.Dir, display)
+	src, err := os.ReadFile(abs)
+	c.inputs.add(fileInput(abs, src, err))
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) && len(chain) > 0 {
 			parent := chain[len(chain)-1]

@@ -37,6 +37,22 @@ type Options struct {
 	System   string // target platform; "x86_64-linux" if empty
 	MaxSteps uint64 // DefaultMaxSteps if zero
 	Print    func(msg string)
+	// Inputs, when set, records every file the evaluation reads (see
+	// LookupEval).
+	Inputs *Inputs
+}
+
+func withDefaults(opts Options) Options {
+	if opts.StoreDir == "" {
+		opts.StoreDir = storepath.DefaultDir
+	}
+	if opts.System == "" {
+		opts.System = "x86_64-linux"
+	}
+	if opts.MaxSteps == 0 {
+		opts.MaxSteps = DefaultMaxSteps
+	}
+	return opts
 }
 
 // System is an evaluated config.
@@ -73,23 +89,15 @@ type evaluator struct {
 
 // Eval evaluates the config at configPath.
 func Eval(configPath string, opts Options) (*System, error) {
-	if opts.StoreDir == "" {
-		opts.StoreDir = storepath.DefaultDir
-	}
-	if opts.System == "" {
-		opts.System = "x86_64-linux"
-	}
-	if opts.MaxSteps == 0 {
-		opts.MaxSteps = DefaultMaxSteps
-	}
-	cfg, err := LoadConfig(configPath)
+	opts = withDefaults(opts)
+	cfg, err := loadConfig(configPath, opts.Inputs)
 	if err != nil {
 		return nil, err
 	}
 	if err := cfg.Check(ConfigSchema); err != nil {
 		return nil, err
 	}
-	lock, err := LoadLock(filepath.Join(cfg.Dir, LockFile))
+	lock, err := loadLock(filepath.Join(cfg.Dir, LockFile), opts.Inputs)
 	if err != nil {
 		return nil, err
 	}
@@ -136,6 +144,10 @@ func newEvaluator(cfg *Config, opts Options) *evaluator {
 		Resolve:  ev.resolveFile,
 		ReadFile: os.ReadFile,
 	}
+	if in := opts.Inputs; in != nil {
+		ev.ctx.ReadFile = in.readFile
+		ev.ctx.TreeHash = in.treeHash
+	}
 	ev.ctx.Attach(ev.thread)
 	ev.pre = builtins.Predeclared()
 	ev.pre["config_error"] = starlark.NewBuiltin("config_error", ev.configError)
@@ -180,6 +192,7 @@ func (ev *evaluator) resolveFile(thread *starlark.Thread, rel, relativeTo string
 	}
 	display := path.Clean(path.Join(path.Dir(from), rel))
 	abs := filepath.Join(ev.cfg.Dir, filepath.FromSlash(display))
+	ev.opts.Inputs.add(statInput(abs))
 	if _, err := os.Lstat(abs); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return "", "", fmt.Errorf("%s does not exist (resolved relative to %s)", display, from)
@@ -236,7 +249,9 @@ func (ev *evaluator) load(name string) (starlark.StringDict, error) {
 			return nil, fmt.Errorf("no stdlib module %s", name)
 		}
 	} else {
-		src, err = os.ReadFile(filepath.Join(ev.cfg.Dir, filepath.FromSlash(name)))
+		abs := filepath.Join(ev.cfg.Dir, filepath.FromSlash(name))
+		src, err = os.ReadFile(abs)
+		ev.opts.Inputs.add(fileInput(abs, src, err))
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
 				return nil, fmt.Errorf("module %s does not exist", name)

@@ -37,9 +37,13 @@ type LockedPackage struct {
 }
 
 // LoadLock reads a lock file; a missing file is an empty lock.
-func LoadLock(path string) (*Lock, error) {
+func LoadLock(path string) (*Lock, error) { return loadLock(path, nil) }
+
+// loadLock is LoadLock recording what it reads in inputs (if set).
+func loadLock(path string, inputs *Inputs) (*Lock, error) {
 	l := &Lock{Version: LockVersion, Packages: map[string]*LockedPackage{}}
 	src, err := os.ReadFile(path)
+	inputs.add(fileInput(path, src, err))
 	if errors.Is(err, fs.ErrNotExist) {
 		return l, nil
 	}

@@ -40,18 +40,26 @@ var starlarkVersion = sync.OnceValue(func() string {
 	return "unknown"
 })
 
-// progCacheDir is where compiled stdlib modules are kept ("" for none);
-// NEXIS_CACHE_DIR overrides the user's cache directory.
-var progCacheDir = sync.OnceValue(func() string {
+// cacheDir is nexis's cache directory ("" for none): NEXIS_CACHE_DIR, or
+// nexis under the user's cache directory.
+var cacheDir = sync.OnceValue(func() string {
 	if d := os.Getenv("NEXIS_CACHE_DIR"); d != "" {
-		return filepath.Join(d, "starlark")
+		return d
 	}
 	d, err := os.UserCacheDir()
 	if err != nil {
 		return ""
 	}
-	return filepath.Join(d, "nexis", "starlark")
+	return filepath.Join(d, "nexis")
 })
+
+// progCacheDir is where compiled stdlib modules are kept ("" for none).
+func progCacheDir() string {
+	if d := cacheDir(); d != "" {
+		return filepath.Join(d, "starlark")
+	}
+	return ""
+}
 
 // compileModule returns the compiled program of module name.
 func compileModule(name string, src []byte, pre starlark.StringDict) (*starlark.Program, error) {

@@ -12,10 +12,11 @@ import (
 // from the disk cache gives the same bytes and the same errors as
 // compiling from source, and a damaged cache entry is compiled again.
 func TestCompiledStdlibCache(t *testing.T) {
-	dir := t.TempDir()
-	prev := progCacheDir
-	progCacheDir = func() string { return dir }
-	t.Cleanup(func() { progCacheDir = prev; compiled.Clear() })
+	top := t.TempDir()
+	dir := filepath.Join(top, "starlark")
+	prev := cacheDir
+	cacheDir = func() string { return top }
+	t.Cleanup(func() { cacheDir = prev; compiled.Clear() })
 
 	bad := filepath.Join(t.TempDir(), "config.toml")
 	src, err := os.ReadFile("../examples/minimal/config.toml")

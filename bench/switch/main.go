@@ -1,10 +1,12 @@
 // Command switch measures nexis switch and nexis rollback as whole
 // processes on examples/full with everything already realised:
 //
-//   - unchanged: nexis switch of the config the root already runs;
-//   - one file:  nexis switch to a copy of the config that changes one
-//     /etc file (EDITOR in [nexis.environment]), alternating with the
-//     original so every run changes that file;
+//   - unchanged: nexis switch of the config the root already runs (its
+//     evaluation comes from the cache), and the same with
+//     --no-eval-cache;
+//   - one file:  the config is edited before each run to change one /etc
+//     file (EDITOR in [nexis.environment], alternating between two
+//     values), then switched to: evaluated, as after any edit;
 //   - rollback:  nexis rollback to the generation before (one file
 //     differs), after an unmeasured switch made a new one;
 //
@@ -173,12 +175,22 @@ func run(n int, bin string) error {
 	if err := measure("nexis switch, unchanged config", nil, func(int) *exec.Cmd { return nx("switch", cfgA) }); err != nil {
 		return err
 	}
-	if err := measure("nexis switch, one /etc file changes", nil, func(i int) *exec.Cmd {
-		if i%2 == 0 {
-			return nx("switch", cfgB)
+	if err := measure("  the same, --no-eval-cache", nil, func(int) *exec.Cmd { return nx("switch", "--no-eval-cache", cfgA) }); err != nil {
+		return err
+	}
+	// The config is edited before each run, as a user does: the
+	// evaluation cache misses and the config is evaluated.
+	i := 0
+	if err := measure("nexis switch, one /etc file changes", func() error {
+		i++
+		if i%2 == 1 {
+			return os.WriteFile(cfgA, []byte(changed), 0o644)
 		}
-		return nx("switch", cfgA)
-	}); err != nil {
+		return os.WriteFile(cfgA, text, 0o644)
+	}, func(int) *exec.Cmd { return nx("switch", cfgA) }); err != nil {
+		return err
+	}
+	if err := os.WriteFile(cfgA, text, 0o644); err != nil {
 		return err
 	}
 	// The root runs cfgA; before each rollback it switches to cfgB (a

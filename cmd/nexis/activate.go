@@ -180,22 +180,28 @@ func profileSystem() string {
 
 // realiseConfig realises the evaluated system, as nexis build does:
 // nothing is activated from an unbuilt or half-built system.
-func realiseConfig(t *activate.Target, sys *lang.System) (storepath.Path, string, error) {
-	p, _, err := storepath.Parse(t.Store.LogicalDir(), sys.Drv.Out())
+// validSystem reports whether the system at logical path out is already
+// realised (an unchanged config, a config switched before); a temporary
+// root holds it from here, checked valid after.
+func validSystem(t *activate.Target, out string) (storepath.Path, bool, error) {
+	p, _, err := storepath.Parse(t.Store.LogicalDir(), out)
 	if err != nil {
-		return storepath.Path{}, "", err
+		return storepath.Path{}, false, err
 	}
-	// Already realised (an unchanged config, a config switched before):
-	// a temporary root holds it from here, checked valid after.
-	if ok, err := t.Store.IsValid(p); err != nil {
-		return storepath.Path{}, "", err
-	} else if ok {
-		if err := t.Store.AddTempRoots(p); err != nil {
-			return storepath.Path{}, "", err
-		}
-		if ok, err := t.Store.IsValid(p); err == nil && ok {
-			return p, sys.Drv.ID(), nil
-		}
+	if ok, err := t.Store.IsValid(p); err != nil || !ok {
+		return p, false, err
+	}
+	if err := t.Store.AddTempRoots(p); err != nil {
+		return p, false, err
+	}
+	ok, err := t.Store.IsValid(p)
+	return p, ok && err == nil, nil
+}
+
+func realiseConfig(t *activate.Target, sys *lang.System) (storepath.Path, string, error) {
+	p, ok, err := validSystem(t, sys.Drv.Out())
+	if err != nil || ok {
+		return p, sys.Drv.ID(), err
 	}
 	if err := t.Writable(); err != nil {
 		return storepath.Path{}, "", err

@@ -21,5 +21,6 @@ until the next boot.`,
 	cmd.Flags().IntVarP(&actFlags.jobs, "jobs", "j", 0, "run `N` builds at once (default: the number of cores)")
 	addActivateFlags(cmd)
 	addEvalFlags(cmd)
+	addEvalCacheFlag(cmd)
 	rootCmd.AddCommand(cmd)
 }

@@ -36,12 +36,17 @@ func init() {
 
 // evaluateQuiet evaluates without printing errors: the caller reports.
 func evaluateQuiet(args []string) (*lang.System, error) {
-	return lang.Eval(configPath(args), lang.Options{
+	return lang.Eval(configPath(args), evalOptions())
+}
+
+// evalOptions are the evaluation options the command line sets.
+func evalOptions() lang.Options {
+	return lang.Options{
 		StoreDir: storeDir(),
 		System:   evalFlags.system,
 		MaxSteps: evalFlags.maxSteps,
 		Print:    func(msg string) { os.Stderr.WriteString(msg + "\n") },
-	})
+	}
 }
 
 // historyFile follows the XDG base directory spec, like most shells'.

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"os"
 	"path/filepath"
 	"runtime/debug"
 
 	"github.com/spf13/cobra"
 
 	"github.com/nexisos/nexis/activate"
+	"github.com/nexisos/nexis/lang"
 	"github.com/nexisos/nexis/manifest"
 	"github.com/nexisos/nexis/store/storepath"
 )
@@ -39,6 +41,7 @@ evaluated or built.`,
 	cmd.Flags().IntVarP(&actFlags.jobs, "jobs", "j", 0, "run `N` builds at once (default: the number of cores)")
 	addActivateFlags(cmd)
 	addEvalFlags(cmd)
+	addEvalCacheFlag(cmd)
 	rootCmd.AddCommand(cmd)
 }
 
@@ -61,15 +64,19 @@ func switchConfig(args []string, mode activate.Mode) error {
 		t, done, err := openTargetFor(true)
 		ch <- opened{t, done, err}
 	}()
-	sys, err := evaluate(args)
+	cached, sys, err := evaluateForSwitch(args)
 	if err != nil {
 		// Not waiting for the open: it may wait for a lock, and the
 		// store recovers from an open cut short like from any crash.
 		return err
 	}
+	out := cached.Out
+	if sys != nil {
+		out = sys.Drv.Out()
+	}
 	// The core that evaluated is free while the open finishes: read the
 	// manifests of the new and the current system meanwhile.
-	read := readManifests(sys.Drv.Out(), profileSystem())
+	read := readManifests(out, profileSystem())
 	o := <-ch
 	if o.err != nil {
 		return o.err
@@ -79,9 +86,23 @@ func switchConfig(args []string, mode activate.Mode) error {
 	for p, m := range read {
 		t.AdoptManifest(p, m)
 	}
-	p, hash, err := realiseConfig(t, sys)
-	if err != nil {
-		return err
+	var p storepath.Path
+	hash := cached.ID
+	if sys == nil {
+		var ok bool
+		if p, ok, err = validSystem(t, cached.Out); err != nil {
+			return err
+		} else if !ok {
+			// Collected since: evaluate for the derivations to build.
+			if sys, err = evaluate(args); err != nil {
+				return err
+			}
+		}
+	}
+	if sys != nil {
+		if p, hash, err = realiseConfig(t, sys); err != nil {
+			return err
+		}
 	}
 	prev := activeSystem(t)
 	res, err := t.Switch(p, switchOptions(mode, hash))
@@ -90,6 +111,44 @@ func switchConfig(args []string, mode activate.Mode) error {
 	}
 	printResult(t, res, prev)
 	return nil
+}
+
+// evaluateForSwitch gives what the config evaluates to: from the
+// evaluation cache when every file it read is unchanged (see
+// lang.LookupEval; what the evaluation printed is printed again), else by
+// evaluating it (sys set), which refreshes the cache.
+func evaluateForSwitch(args []string) (*lang.CachedEval, *lang.System, error) {
+	cfg := configPath(args)
+	opts := evalOptions()
+	if !switchNoEvalCache {
+		if c, ok := lang.LookupEval(cfg, opts); ok {
+			for _, m := range c.Prints {
+				os.Stderr.WriteString(m + "\n")
+			}
+			return c, nil, nil
+		}
+	}
+	var prints []string
+	show := opts.Print
+	opts.Print = func(msg string) {
+		prints = append(prints, msg)
+		show(msg)
+	}
+	opts.Inputs = &lang.Inputs{}
+	sys, err := lang.Eval(cfg, opts)
+	if err != nil {
+		reportEvalError(os.Stderr, err)
+		return nil, nil, exitError{1}
+	}
+	lang.SaveEval(cfg, opts, sys, prints)
+	return &lang.CachedEval{}, sys, nil
+}
+
+// switchNoEvalCache is --no-eval-cache of switch, boot and test.
+var switchNoEvalCache bool
+
+func addEvalCacheFlag(cmd *cobra.Command) {
+	cmd.Flags().BoolVar(&switchNoEvalCache, "no-eval-cache", false, "evaluate the config even when no file it reads changed since it was last evaluated")
 }
 
 // switchToGeneration switches to a recorded generation.

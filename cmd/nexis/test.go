@@ -21,5 +21,6 @@ back the current generation (A/B: test the new side, then switch).`,
 	cmd.Flags().IntVarP(&actFlags.jobs, "jobs", "j", 0, "run `N` builds at once (default: the number of cores)")
 	addActivateFlags(cmd)
 	addEvalFlags(cmd)
+	addEvalCacheFlag(cmd)
 	rootCmd.AddCommand(cmd)
 }

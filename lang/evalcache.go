@@ -1,0 +1,231 @@
+package lang
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+
+	"lukechampine.com/blake3"
+
+	"github.com/nexisos/nexis/store/treehash"
+)
+
+// An evaluation reads nothing but its inputs: the config and its includes,
+// the lock file, the user's modules, the files builtins read and the
+// sources they hash, all resolved inside the config directory. Builtins
+// reach no environment variable, clock or network. So what a config
+// evaluates to is a function of those files, the options and the nexis
+// binary, and `nexis switch` of a config whose inputs are unchanged since
+// its last evaluation can take the result from a cache instead of
+// evaluating again (a third of a switch). Checking a cache entry reads
+// and hashes every input again; any difference, a damaged entry or
+// another nexis binary means evaluating as usual.
+
+// Input is one thing an evaluation read, as it was.
+type Input struct {
+	Path string `json:"path"` // absolute
+	// Kind is "file" (Digest: BLAKE3 of the contents), "tree" (Digest:
+	// the tree hash of a source) or "stat" (Digest: the file type, or
+	// "absent").
+	Kind string `json:"kind"`
+	// Digest is "error" when reading or hashing failed: an evaluation
+	// may go on after a failure (try_call), so a failure is an input too.
+	Digest string `json:"digest"`
+}
+
+// Inputs records what an evaluation reads (Options.Inputs); it is safe
+// for concurrent use.
+type Inputs struct {
+	mu   sync.Mutex
+	list []Input
+	seen map[[2]string]bool
+}
+
+func (in *Inputs) add(i Input) {
+	if in == nil {
+		return
+	}
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	k := [2]string{i.Kind, i.Path}
+	if in.seen[k] {
+		return
+	}
+	if in.seen == nil {
+		in.seen = map[[2]string]bool{}
+	}
+	in.seen[k] = true
+	in.list = append(in.list, i)
+}
+
+// List returns the inputs recorded so far.
+func (in *Inputs) List() []Input {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return append([]Input(nil), in.list...)
+}
+
+func fileInput(abs string, data []byte, err error) Input {
+	if err != nil {
+		return Input{Path: abs, Kind: "file", Digest: "error"}
+	}
+	d := blake3.Sum256(data)
+	return Input{Path: abs, Kind: "file", Digest: hex.EncodeToString(d[:])}
+}
+
+func treeInput(abs string, d treehash.Digest, err error) Input {
+	if err != nil {
+		return Input{Path: abs, Kind: "tree", Digest: "error"}
+	}
+	return Input{Path: abs, Kind: "tree", Digest: d.Hex()}
+}
+
+func statInput(abs string) Input {
+	fi, err := os.Lstat(abs)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return Input{Path: abs, Kind: "stat", Digest: "absent"}
+	case err != nil:
+		return Input{Path: abs, Kind: "stat", Digest: "error"}
+	}
+	return Input{Path: abs, Kind: "stat", Digest: fi.Mode().Type().String()}
+}
+
+// readFile reads abs and records it.
+func (in *Inputs) readFile(abs string) ([]byte, error) {
+	b, err := os.ReadFile(abs)
+	in.add(fileInput(abs, b, err))
+	return b, err
+}
+
+// treeHash hashes a source and records it.
+func (in *Inputs) treeHash(abs string) (treehash.Digest, error) {
+	d, err := treehash.TreeHash(abs)
+	in.add(treeInput(abs, d, err))
+	return d, err
+}
+
+// now is what i would record if it were read now.
+func (i Input) now() Input {
+	switch i.Kind {
+	case "file":
+		b, err := os.ReadFile(i.Path)
+		return fileInput(i.Path, b, err)
+	case "tree":
+		d, err := treehash.TreeHash(i.Path)
+		return treeInput(i.Path, d, err)
+	case "stat":
+		return statInput(i.Path)
+	}
+	return Input{}
+}
+
+// CachedEval is what an evaluation of a config gave, kept for `nexis
+// switch`: the system it evaluated to and what it printed.
+type CachedEval struct {
+	Out    string   `json:"out"` // the system derivation's output path
+	ID     string   `json:"id"`  // its derivation ID
+	Prints []string `json:"prints"`
+	Inputs []Input  `json:"inputs"`
+}
+
+// evalCacheVersion changes when what an entry means changes.
+const evalCacheVersion = "nexis eval cache 1"
+
+// evalCacheFile is where the entry for configPath under opts lives (""
+// when there is no cache directory or no way to tell this binary apart).
+func evalCacheFile(configPath string, opts Options) string {
+	dir := cacheDir()
+	if dir == "" {
+		return ""
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return ""
+	}
+	fi, err := os.Stat(exe)
+	if err != nil {
+		return ""
+	}
+	abs, err := filepath.Abs(configPath)
+	if err != nil {
+		return ""
+	}
+	opts = withDefaults(opts)
+	// The binary is named by where it is and its inode, size and
+	// modification time: a rebuilt or upgraded nexis (another stdlib,
+	// other builtins) never reuses an entry, and identifying it costs
+	// one stat instead of hashing 30 MB.
+	id := fmt.Sprintf("%s\x00%s\x00%d\x00%d\x00%d\x00%s\x00%s\x00%s\x00%d",
+		evalCacheVersion, exe, inode(fi), fi.Size(), fi.ModTime().UnixNano(),
+		abs, opts.StoreDir, opts.System, opts.MaxSteps)
+	d := blake3.Sum256([]byte(id))
+	return filepath.Join(dir, "eval", hex.EncodeToString(d[:16]))
+}
+
+func inode(fi fs.FileInfo) uint64 {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return st.Ino
+	}
+	return 0
+}
+
+// LookupEval returns the cached evaluation of configPath under opts if
+// every input it read is as it was.
+func LookupEval(configPath string, opts Options) (*CachedEval, bool) {
+	f := evalCacheFile(configPath, opts)
+	if f == "" {
+		return nil, false
+	}
+	b, err := os.ReadFile(f)
+	if err != nil {
+		return nil, false
+	}
+	var c CachedEval
+	if err := json.Unmarshal(b, &c); err != nil || c.Out == "" || len(c.Inputs) == 0 {
+		return nil, false
+	}
+	for _, i := range c.Inputs {
+		if i.now() != i {
+			return nil, false
+		}
+	}
+	return &c, true
+}
+
+// SaveEval keeps the result of an evaluation that recorded its inputs in
+// opts.Inputs. Failing to write the cache is not an error: the next
+// switch evaluates.
+func SaveEval(configPath string, opts Options, sys *System, prints []string) {
+	f := evalCacheFile(configPath, opts)
+	if f == "" || opts.Inputs == nil {
+		return
+	}
+	b, err := json.Marshal(CachedEval{Out: sys.Drv.Out(), ID: sys.Drv.ID(), Prints: prints, Inputs: opts.Inputs.List()})
+	if err != nil {
+		return
+	}
+	if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
+		return
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(f), ".tmp-*")
+	if err != nil {
+		return
+	}
+	_, err = tmp.Write(b)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), f)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+	}
+}
