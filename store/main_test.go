@@ -62,7 +62,7 @@ func crashChild(dir, seed string) int {
 		var err error
 		switch i % 5 {
 		case 0, 1:
-			_, err = s.Ingest(src, target, IngestOptions{RefCandidates: recent, Move: i%4 == 1})
+			_, err = s.Ingest(src, target, IngestOptions{RefCandidates: recent, Move: i%5 == 1})
 		case 2:
 			var pi *PathInfo
 			pi, err = s.AddPath(src, "added")
@@ -81,14 +81,12 @@ func crashChild(dir, seed string) int {
 			// valid only if all of them are.
 			var batches [][]Registration
 			prev := recent
-			for b := range 3 {
+			for b := 0; b < 3 && err == nil; b++ {
 				var batch []Registration
-				for k := range 3 {
+				for k := 0; k < 3 && err == nil; k++ {
 					target = fakePath(fmt.Sprintf("b%d-%d-%d-%d", n, i, b, k))
 					var r Registration
-					if r, err = placeOneFile(s, target, fmt.Sprintf("batch %d", k), prev...); err != nil {
-						break
-					}
+					r, err = placeOneFile(s, target, fmt.Sprintf("batch %d", k), prev...)
 					batch = append(batch, r)
 					prev = []storepath.Path{target}
 				}
