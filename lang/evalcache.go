@@ -8,11 +8,15 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime/debug"
+	"strings"
 	"sync"
 	"syscall"
 
 	"lukechampine.com/blake3"
 
+	"github.com/nexisos/nexis/stdlib"
+	"github.com/nexisos/nexis/store/storepath"
 	"github.com/nexisos/nexis/store/treehash"
 )
 
@@ -34,8 +38,10 @@ type Input struct {
 	// the tree hash of a source) or "stat" (Digest: the file type, or
 	// "absent").
 	Kind string `json:"kind"`
-	// Digest is "error" when reading or hashing failed: an evaluation
-	// may go on after a failure (try_call), so a failure is an input too.
+	// Digest is "absent" when there was no such file and "error" when
+	// reading or hashing failed otherwise: an evaluation may go on after
+	// a failure (a missing lock file is an empty lock; try_call), so a
+	// failure is an input too.
 	Digest string `json:"digest"`
 }
 
@@ -44,7 +50,11 @@ type Input struct {
 type Inputs struct {
 	mu   sync.Mutex
 	list []Input
-	seen map[[2]string]bool
+	seen map[[2]string]string // kind, path → digest
+	// conflict: one path read twice gave two digests (it changed
+	// during the evaluation), so no single state of the files explains
+	// the result and it is not cached.
+	conflict bool
 }
 
 func (in *Inputs) add(i Input) {
@@ -54,13 +64,14 @@ func (in *Inputs) add(i Input) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	k := [2]string{i.Kind, i.Path}
-	if in.seen[k] {
+	if d, ok := in.seen[k]; ok {
+		in.conflict = in.conflict || d != i.Digest
 		return
 	}
 	if in.seen == nil {
-		in.seen = map[[2]string]bool{}
+		in.seen = map[[2]string]string{}
 	}
-	in.seen[k] = true
+	in.seen[k] = i.Digest
 	in.list = append(in.list, i)
 }
 
@@ -72,7 +83,10 @@ func (in *Inputs) List() []Input {
 }
 
 func fileInput(abs string, data []byte, err error) Input {
-	if err != nil {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return Input{Path: abs, Kind: "file", Digest: "absent"}
+	case err != nil:
 		return Input{Path: abs, Kind: "file", Digest: "error"}
 	}
 	d := blake3.Sum256(data)
@@ -80,7 +94,10 @@ func fileInput(abs string, data []byte, err error) Input {
 }
 
 func treeInput(abs string, d treehash.Digest, err error) Input {
-	if err != nil {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return Input{Path: abs, Kind: "tree", Digest: "absent"}
+	case err != nil:
 		return Input{Path: abs, Kind: "tree", Digest: "error"}
 	}
 	return Input{Path: abs, Kind: "tree", Digest: d.Hex()}
@@ -158,15 +175,52 @@ func evalCacheFile(configPath string, opts Options) string {
 		return ""
 	}
 	opts = withDefaults(opts)
-	// The binary is named by where it is and its inode, size and
-	// modification time: a rebuilt or upgraded nexis (another stdlib,
-	// other builtins) never reuses an entry, and identifying it costs
-	// one stat instead of hashing 30 MB.
-	id := fmt.Sprintf("%s\x00%s\x00%d\x00%d\x00%d\x00%s\x00%s\x00%s\x00%d",
-		evalCacheVersion, exe, inode(fi), fi.Size(), fi.ModTime().UnixNano(),
+	// The binary is named by where it is, its inode, size and
+	// modification time, the commit it was built from and the stdlib it
+	// embeds, so that a rebuilt or upgraded nexis (other builtins,
+	// another stdlib) does not reuse an entry; hashing the 30 MB binary
+	// itself would cost more than the evaluation it saves.
+	id := fmt.Sprintf("%s\x00%s\x00%d\x00%d\x00%d\x00%s\x00%s\x00%s\x00%s\x00%d",
+		evalCacheVersion, exe, inode(fi), fi.Size(), fi.ModTime().UnixNano(), buildIdentity(),
 		abs, opts.StoreDir, opts.System, opts.MaxSteps)
 	d := blake3.Sum256([]byte(id))
 	return filepath.Join(dir, "eval", hex.EncodeToString(d[:16]))
+}
+
+// buildIdentity is the commit nexis was built from (with whether the tree
+// was modified) and a digest of the embedded stdlib.
+var buildIdentity = sync.OnceValue(func() string {
+	h := blake3.New(32, nil)
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if strings.HasPrefix(s.Key, "vcs.") {
+				fmt.Fprintf(h, "%s=%s\x00", s.Key, s.Value)
+			}
+		}
+	}
+	fs.WalkDir(stdlib.FS, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := fs.ReadFile(stdlib.FS, p)
+		fmt.Fprintf(h, "%s\x00%d\x00", p, len(b))
+		h.Write(b)
+		return err
+	})
+	return hex.EncodeToString(h.Sum(nil))
+})
+
+// trustedCacheFile reports whether a cache entry may be believed: a
+// regular file of this user that nobody else can write. A cache whose
+// directory another user controls (a HOME kept across sudo) must not
+// choose the system root switches to, nor the code it runs.
+func trustedCacheFile(p string) bool {
+	fi, err := os.Lstat(p)
+	if err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm()&0o022 != 0 {
+		return false
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return ok && int(st.Uid) == os.Geteuid()
 }
 
 func inode(fi fs.FileInfo) uint64 {
@@ -180,7 +234,7 @@ func inode(fi fs.FileInfo) uint64 {
 // every input it read is as it was.
 func LookupEval(configPath string, opts Options) (*CachedEval, bool) {
 	f := evalCacheFile(configPath, opts)
-	if f == "" {
+	if f == "" || !trustedCacheFile(f) {
 		return nil, false
 	}
 	b, err := os.ReadFile(f)
@@ -188,7 +242,10 @@ func LookupEval(configPath string, opts Options) (*CachedEval, bool) {
 		return nil, false
 	}
 	var c CachedEval
-	if err := json.Unmarshal(b, &c); err != nil || c.Out == "" || len(c.Inputs) == 0 {
+	if err := json.Unmarshal(b, &c); err != nil || c.ID == "" || len(c.Inputs) == 0 {
+		return nil, false
+	}
+	if _, rest, err := storepath.Parse(withDefaults(opts).StoreDir, c.Out); err != nil || rest != "" {
 		return nil, false
 	}
 	for _, i := range c.Inputs {
@@ -204,7 +261,7 @@ func LookupEval(configPath string, opts Options) (*CachedEval, bool) {
 // switch evaluates.
 func SaveEval(configPath string, opts Options, sys *System, prints []string) {
 	f := evalCacheFile(configPath, opts)
-	if f == "" || opts.Inputs == nil {
+	if f == "" || opts.Inputs == nil || opts.Inputs.conflict {
 		return
 	}
 	b, err := json.Marshal(CachedEval{Out: sys.Drv.Out(), ID: sys.Drv.ID(), Prints: prints, Inputs: opts.Inputs.List()})
@@ -214,7 +271,7 @@ func SaveEval(configPath string, opts Options, sys *System, prints []string) {
 	if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
 		return
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(f), ".tmp-*")
+	tmp, err := os.CreateTemp(filepath.Dir(f), ".tmp-*") // mode 0600
 	if err != nil {
 		return
 	}

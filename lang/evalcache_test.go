@@ -4,6 +4,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -109,10 +110,47 @@ func TestEvalCache(t *testing.T) {
 	check("new file")
 
 	f := evalCacheFile(cfg, Options{})
-	if err := os.WriteFile(f, []byte("{not json"), 0o644); err != nil {
+	if _, ok := LookupEval(cfg, Options{}); !ok {
+		t.Fatal("the entry was not used")
+	}
+	good, err := os.ReadFile(f)
+	if err != nil {
 		t.Fatal(err)
 	}
+	// An entry others can write is not believed: they could point the
+	// switch at any system in the store.
+	os.Chmod(f, 0o666)
 	if _, ok := LookupEval(cfg, Options{}); ok {
-		t.Error("a damaged entry was used")
+		t.Error("an entry writable by others was used")
+	}
+	os.Chmod(f, 0o600)
+	for what, entry := range map[string]string{
+		"not JSON":          "{not json",
+		"not a store path":  strings.Replace(string(good), `"out":"/store/`, `"out":"/elsewhere/`, 1),
+		"no derivation ID":  strings.Replace(string(good), `"id":"`, `"id":"","was":"`, 1),
+		"no recorded input": strings.Replace(string(good), `"inputs":[`, `"inputs":[],"was":[`, 1),
+	} {
+		if entry == string(good) {
+			t.Fatalf("%s: the test did not change the entry", what)
+		}
+		if err := os.WriteFile(f, []byte(entry), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := LookupEval(cfg, Options{}); ok {
+			t.Errorf("a damaged entry (%s) was used", what)
+		}
+	}
+
+	// A file that changed while the evaluation read it twice: no entry.
+	os.Remove(f)
+	in := &Inputs{}
+	opts = Options{Inputs: in}
+	if sys, err = Eval(cfg, opts); err != nil {
+		t.Fatal(err)
+	}
+	in.add(Input{Path: cfg, Kind: "file", Digest: "something else"})
+	SaveEval(cfg, opts, sys, nil)
+	if _, err := os.Stat(f); err == nil {
+		t.Error("an evaluation that saw a file change was cached")
 	}
 }

@@ -70,7 +70,7 @@ func compileModule(name string, src []byte, pre starlark.StringDict) (*starlark.
 	disk := ""
 	if strings.HasPrefix(name, stdlibPrefix) && progCacheDir() != "" {
 		disk = filepath.Join(progCacheDir(), key)
-		if b, err := os.ReadFile(disk); err == nil {
+		if b, err := os.ReadFile(disk); err == nil && trustedCacheFile(disk) {
 			if p, err := starlark.CompiledProgram(bytes.NewReader(b)); err == nil {
 				compiled.Store(key, p)
 				return p, nil

@@ -178,8 +178,6 @@ func profileSystem() string {
 	return p
 }
 
-// realiseConfig realises the evaluated system, as nexis build does:
-// nothing is activated from an unbuilt or half-built system.
 // validSystem reports whether the system at logical path out is already
 // realised (an unchanged config, a config switched before); a temporary
 // root holds it from here, checked valid after.
@@ -198,6 +196,8 @@ func validSystem(t *activate.Target, out string) (storepath.Path, bool, error) {
 	return p, ok && err == nil, nil
 }
 
+// realiseConfig realises the evaluated system, as nexis build does:
+// nothing is activated from an unbuilt or half-built system.
 func realiseConfig(t *activate.Target, sys *lang.System) (storepath.Path, string, error) {
 	p, ok, err := validSystem(t, sys.Drv.Out())
 	if err != nil || ok {

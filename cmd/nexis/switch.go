@@ -97,6 +97,10 @@ func switchConfig(args []string, mode activate.Mode) error {
 			if sys, err = evaluate(args); err != nil {
 				return err
 			}
+		} else {
+			for _, m := range cached.Prints {
+				os.Stderr.WriteString(m + "\n")
+			}
 		}
 	}
 	if sys != nil {
@@ -115,16 +119,14 @@ func switchConfig(args []string, mode activate.Mode) error {
 
 // evaluateForSwitch gives what the config evaluates to: from the
 // evaluation cache when every file it read is unchanged (see
-// lang.LookupEval; what the evaluation printed is printed again), else by
-// evaluating it (sys set), which refreshes the cache.
+// lang.LookupEval; the caller prints what the evaluation printed once it
+// uses the entry), else by evaluating it (sys set), which refreshes the
+// cache.
 func evaluateForSwitch(args []string) (*lang.CachedEval, *lang.System, error) {
 	cfg := configPath(args)
 	opts := evalOptions()
 	if !switchNoEvalCache {
 		if c, ok := lang.LookupEval(cfg, opts); ok {
-			for _, m := range c.Prints {
-				os.Stderr.WriteString(m + "\n")
-			}
 			return c, nil, nil
 		}
 	}
