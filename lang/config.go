@@ -96,7 +96,7 @@ func (c *Config) include(display string, chain []string) error {
 	}
 	abs := filepath.Join(c.Dir, display)
 	src, err := os.ReadFile(abs)
-	c.inputs.add(fileInput(abs, src, err))
+	c.inputs.file(abs, src, err)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) && len(chain) > 0 {
 			parent := chain[len(chain)-1]

@@ -192,8 +192,9 @@ func (ev *evaluator) resolveFile(thread *starlark.Thread, rel, relativeTo string
 	}
 	display := path.Clean(path.Join(path.Dir(from), rel))
 	abs := filepath.Join(ev.cfg.Dir, filepath.FromSlash(display))
-	ev.opts.Inputs.add(statInput(abs))
-	if _, err := os.Lstat(abs); err != nil {
+	fi, err := os.Lstat(abs)
+	ev.opts.Inputs.stat(abs, fi, err)
+	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return "", "", fmt.Errorf("%s does not exist (resolved relative to %s)", display, from)
 		}
@@ -251,7 +252,7 @@ func (ev *evaluator) load(name string) (starlark.StringDict, error) {
 	} else {
 		abs := filepath.Join(ev.cfg.Dir, filepath.FromSlash(name))
 		src, err = os.ReadFile(abs)
-		ev.opts.Inputs.add(fileInput(abs, src, err))
+		ev.opts.Inputs.file(abs, src, err)
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
 				return nil, fmt.Errorf("module %s does not exist", name)

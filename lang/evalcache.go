@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -58,9 +59,6 @@ type Inputs struct {
 }
 
 func (in *Inputs) add(i Input) {
-	if in == nil {
-		return
-	}
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	k := [2]string{i.Kind, i.Path}
@@ -80,6 +78,22 @@ func (in *Inputs) List() []Input {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	return append([]Input(nil), in.list...)
+}
+
+// file records a file the evaluation read; like stat, it does nothing
+// (and hashes nothing) when in is nil, as in every evaluation but a
+// switch's.
+func (in *Inputs) file(abs string, data []byte, err error) {
+	if in != nil {
+		in.add(fileInput(abs, data, err))
+	}
+}
+
+// stat records what Lstat of abs gave.
+func (in *Inputs) stat(abs string, fi fs.FileInfo, err error) {
+	if in != nil {
+		in.add(statOf(abs, fi, err))
+	}
 }
 
 func fileInput(abs string, data []byte, err error) Input {
@@ -103,8 +117,7 @@ func treeInput(abs string, d treehash.Digest, err error) Input {
 	return Input{Path: abs, Kind: "tree", Digest: d.Hex()}
 }
 
-func statInput(abs string) Input {
-	fi, err := os.Lstat(abs)
+func statOf(abs string, fi fs.FileInfo, err error) Input {
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return Input{Path: abs, Kind: "stat", Digest: "absent"}
@@ -138,7 +151,8 @@ func (i Input) now() Input {
 		d, err := treehash.TreeHash(i.Path)
 		return treeInput(i.Path, d, err)
 	case "stat":
-		return statInput(i.Path)
+		fi, err := os.Lstat(i.Path)
+		return statOf(i.Path, fi, err)
 	}
 	return Input{}
 }
@@ -198,13 +212,23 @@ var buildIdentity = sync.OnceValue(func() string {
 			}
 		}
 	}
+	// Streamed: reading each module whole would copy the 100 KB
+	// stdlib out of the binary on every switch.
 	fs.WalkDir(stdlib.FS, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
-		b, err := fs.ReadFile(stdlib.FS, p)
-		fmt.Fprintf(h, "%s\x00%d\x00", p, len(b))
-		h.Write(b)
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		f, err := stdlib.FS.Open(p)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		fmt.Fprintf(h, "%s\x00%d\x00", p, fi.Size())
+		_, err = io.Copy(h, f)
 		return err
 	})
 	return hex.EncodeToString(h.Sum(nil))

@@ -43,7 +43,7 @@ func LoadLock(path string) (*Lock, error) { return loadLock(path, nil) }
 func loadLock(path string, inputs *Inputs) (*Lock, error) {
 	l := &Lock{Version: LockVersion, Packages: map[string]*LockedPackage{}}
 	src, err := os.ReadFile(path)
-	inputs.add(fileInput(path, src, err))
+	inputs.file(path, src, err)
 	if errors.Is(err, fs.ErrNotExist) {
 		return l, nil
 	}
