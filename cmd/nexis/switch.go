@@ -70,8 +70,10 @@ func switchConfig(args []string, mode activate.Mode) error {
 		// store recovers from an open cut short like from any crash.
 		return err
 	}
-	out := cached.Out
-	if sys != nil {
+	var out string
+	if cached != nil {
+		out = cached.Out
+	} else {
 		out = sys.Drv.Out()
 	}
 	// The core that evaluated is free while the open finishes: read the
@@ -87,20 +89,21 @@ func switchConfig(args []string, mode activate.Mode) error {
 		t.AdoptManifest(p, m)
 	}
 	var p storepath.Path
-	hash := cached.ID
-	if sys == nil {
+	var hash string
+	if cached != nil {
 		var ok bool
 		if p, ok, err = validSystem(t, cached.Out); err != nil {
 			return err
-		} else if !ok {
-			// Collected since: evaluate for the derivations to build.
-			if sys, err = evaluate(args); err != nil {
-				return err
-			}
-		} else {
+		}
+		// A cached system collected since is evaluated again, for the
+		// derivations to build.
+		if ok {
+			hash = cached.ID
 			for _, m := range cached.Prints {
 				os.Stderr.WriteString(m + "\n")
 			}
+		} else if sys, err = evaluate(args); err != nil {
+			return err
 		}
 	}
 	if sys != nil {
@@ -120,8 +123,8 @@ func switchConfig(args []string, mode activate.Mode) error {
 // evaluateForSwitch gives what the config evaluates to: from the
 // evaluation cache when every file it read is unchanged (see
 // lang.LookupEval; the caller prints what the evaluation printed once it
-// uses the entry), else by evaluating it (sys set), which refreshes the
-// cache.
+// uses the entry), else by evaluating it (sys, cached nil), which
+// refreshes the cache.
 func evaluateForSwitch(args []string) (*lang.CachedEval, *lang.System, error) {
 	cfg := configPath(args)
 	opts := evalOptions()
@@ -143,7 +146,7 @@ func evaluateForSwitch(args []string) (*lang.CachedEval, *lang.System, error) {
 		return nil, nil, exitError{1}
 	}
 	lang.SaveEval(cfg, opts, sys, prints)
-	return &lang.CachedEval{}, sys, nil
+	return nil, sys, nil
 }
 
 // switchNoEvalCache is --no-eval-cache of switch, boot and test.
