@@ -44,8 +44,10 @@ func placeOneFile(s *Store, p storepath.Path, content string, refs ...storepath.
 	if err == nil {
 		err = os.Chmod(dir, 0o555)
 	}
-	if err == nil {
-		err = syncPaths(f, dir, filepath.Dir(dir))
+	for _, q := range []string{f, dir, filepath.Dir(dir)} {
+		if err == nil {
+			err = fsyncPath(q)
+		}
 	}
 	if err != nil {
 		return Registration{}, fmt.Errorf("placing %s: %w", p.Base(), err)
@@ -55,21 +57,6 @@ func placeOneFile(s *Store, p storepath.Path, content string, refs ...storepath.
 		{Path: "f", Type: treehash.Regular, Size: int64(len(content)), Digest: blake3.Sum256([]byte(content))},
 	}
 	return Registration{Path: p, Files: files, TreeHash: treehash.Hash(files), References: refs}, nil
-}
-
-func syncPaths(paths ...string) error {
-	for _, p := range paths {
-		f, err := os.Open(p)
-		if err != nil {
-			return err
-		}
-		err = f.Sync()
-		f.Close()
-		if err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // TestRegisterBatches registers a graph whose references cross batch
