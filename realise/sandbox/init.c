@@ -142,10 +142,8 @@ static void mkdir_parent(const char *p) {
 	free(t);
 }
 
-static void write_file(const char *p, const char *content, size_t n) {
-	int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
-		fail("writing %s: %s", p, strerror(errno));
+// write_all writes n bytes to fd (the file p), through short writes.
+static void write_all(int fd, const char *p, const char *content, size_t n) {
 	while (n > 0) {
 		ssize_t w = write(fd, content, n);
 		if (w < 0 && errno == EINTR)
@@ -155,6 +153,13 @@ static void write_file(const char *p, const char *content, size_t n) {
 		content += w;
 		n -= w;
 	}
+}
+
+static void write_file(const char *p, const char *content, size_t n) {
+	int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		fail("writing %s: %s", p, strerror(errno));
+	write_all(fd, p, content, n);
 	close(fd);
 }
 
@@ -175,15 +180,7 @@ static void copy_host_file(const char *src, const char *dst) {
 			fail("reading %s: %s", src, strerror(errno));
 		if (r == 0)
 			break;
-		for (char *p = buf; r > 0;) {
-			ssize_t w = write(out, p, r);
-			if (w < 0 && errno == EINTR)
-				continue;
-			if (w < 0)
-				fail("writing %s: %s", dst, strerror(errno));
-			p += w;
-			r -= w;
-		}
+		write_all(out, dst, buf, r);
 	}
 	close(in);
 	close(out);
