@@ -284,10 +284,11 @@ func (s *Store) Close() error {
 	}
 	s.closed = true
 	var err error
-	if !s.ro && s.walBytes() > flushOnCloseMin {
-		// A flushed memtable means readers opening later replay no big
-		// WAL, which keeps a one-shot `path-info` fast. A small WAL is
-		// cheaper to replay than ten flushes are to write.
+	if !s.ro && s.walNeedsFlush() {
+		// Opens keep what they recover from the WAL in memtables (see
+		// openDB), so WAL files pile up, one per writable open, until a
+		// memtable fills. Flushing here bounds what every later open,
+		// reader or writer, replays.
 		// (DB.Flush flushes only the default family.)
 		fo := grocksdb.NewDefaultFlushOptions()
 		fo.SetWait(true)
@@ -311,26 +312,35 @@ func (s *Store) Close() error {
 	return err
 }
 
-// flushOnCloseMin is the size of write-ahead log (what the next reader
-// would replay) above which Close flushes.
-const flushOnCloseMin = 4 << 20
+// A writable Close flushes the memtables once the live WAL files hold
+// more than flushOnCloseBytes or number flushOnCloseFiles. Below that,
+// replaying them costs an open less than the flush would: a flush
+// writes and syncs one table file per family with data, and the
+// manifest.
+const (
+	flushOnCloseBytes = 4 << 20
+	flushOnCloseFiles = 8
+)
 
-// walBytes sums the live WAL files. (The memtable size properties count
-// arena blocks, about 1 MB per touched family, whatever their content.)
-func (s *Store) walBytes() int64 {
+// walNeedsFlush says whether the live WAL files are past the limits.
+// (The memtable size properties count arena blocks, about 1 MB per
+// touched family, whatever their content.)
+func (s *Store) walNeedsFlush() bool {
 	ents, err := os.ReadDir(s.dbDir())
 	if err != nil {
-		return flushOnCloseMin + 1
+		return true
 	}
 	var n int64
+	files := 0
 	for _, e := range ents {
 		if strings.HasSuffix(e.Name(), ".log") {
+			files++
 			if fi, err := e.Info(); err == nil {
 				n += fi.Size()
 			}
 		}
 	}
-	return n
+	return n > flushOnCloseBytes || files > flushOnCloseFiles
 }
 
 func cfOptions(name string, cache *grocksdb.Cache, readOnly bool) *grocksdb.Options {
@@ -395,6 +405,20 @@ func (s *Store) openDB() error {
 	// Point-in-time recovery stops at the first corrupt WAL record: a torn
 	// tail from a crash is dropped, committed batches are kept.
 	dbo.SetWALRecoveryMode(grocksdb.PointInTimeRecovery)
+	if !s.ro {
+		// By default a writable open writes what it replays from the WAL
+		// into a new table file per family and syncs each, then the
+		// manifest: most of the open of a store that a switch or a
+		// build wrote to last, and of every `nexis switch` after it.
+		// Kept in memtables instead, the old WAL files stay until a
+		// flush; Close bounds them (walNeedsFlush).
+		o, err := grocksdb.GetOptionsFromString(dbo, "avoid_flush_during_recovery=true")
+		dbo.Destroy()
+		if err != nil {
+			return fmt.Errorf("store database options: %w", err)
+		}
+		dbo = o
+	}
 	s.opts = append(s.opts, dbo)
 
 	var (

@@ -373,3 +373,48 @@ func TestWhyDepends(t *testing.T) {
 		t.Errorf("c does not depend on a, got %v", chain)
 	}
 }
+
+// TestWALBoundedAcrossOpens: writable opens keep what they replay in
+// memtables (avoid_flush_during_recovery), so each leaves a WAL file
+// behind; Close must flush before they pile up, and every write must
+// survive the reopenings, for readers too.
+func TestWALBoundedAcrossOpens(t *testing.T) {
+	dir := t.TempDir()
+	var roots []string
+	for i := range 3 * flushOnCloseFiles {
+		s, err := Open(dir, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := fakePath("p" + string(rune('a'+i)))
+		src := filepath.Join(t.TempDir(), "src")
+		writeTree(t, src, map[string]string{"f": p.Name})
+		if _, err := s.Ingest(src, p, IngestOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		name := "r" + string(rune('a'+i))
+		if err := s.AddRoot(name, p); err != nil {
+			t.Fatal(err)
+		}
+		roots = append(roots, name)
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		logs, _ := filepath.Glob(filepath.Join(dir, ".nexis", "db", "*.log"))
+		if len(logs) > flushOnCloseFiles+1 {
+			t.Fatalf("after %d opens: %d WAL files", i+1, len(logs))
+		}
+		r, err := Open(dir, Options{ReadOnly: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range roots {
+			if _, ok, err := r.Root(name); err != nil || !ok {
+				t.Fatalf("after %d opens, a reader lost root %s: %v", i+1, name, err)
+			}
+		}
+		r.Close()
+	}
+	s := openTest(t, dir, Options{})
+	mustVerify(t, s, true)
+}
