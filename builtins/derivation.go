@@ -11,9 +11,9 @@ import (
 
 	"go.starlark.net/starlark"
 	"go.starlark.net/syntax"
-	"lukechampine.com/blake3"
 
 	"github.com/nexisos/nexis/store/storepath"
+	"github.com/nexisos/nexis/store/treehash"
 )
 
 // Fixed describes a fixed-output derivation: its output is known in
@@ -129,9 +129,7 @@ func (d *Derivation) seal() error {
 		return err
 	}
 	d.encoding = enc
-	// Sum256 over one buffer: a streaming hasher costs kilobytes per
-	// derivation, which shows on configs of thousands of packages.
-	id := blake3.Sum256(append([]byte("nexis-drv-1\x00"), enc...))
+	id := treehash.Sum([]byte("nexis-drv-1\x00"), enc)
 	d.id = hex.EncodeToString(id[:])
 
 	d.paths = make(map[string]string, len(d.Outputs))
@@ -142,7 +140,7 @@ func (d *Derivation) seal() error {
 		} else {
 			seed = "nexis-out-1:" + o + ":" + d.id
 		}
-		sum := blake3.Sum256([]byte(seed))
+		sum := treehash.Sum([]byte(seed))
 		name := d.FullName()
 		if o != d.Outputs[0] {
 			name += "-" + o

@@ -14,8 +14,6 @@ import (
 	"sync"
 	"syscall"
 
-	"lukechampine.com/blake3"
-
 	"github.com/nexisos/nexis/stdlib"
 	"github.com/nexisos/nexis/store/storepath"
 	"github.com/nexisos/nexis/store/treehash"
@@ -103,8 +101,7 @@ func fileInput(abs string, data []byte, err error) Input {
 	case err != nil:
 		return Input{Path: abs, Kind: "file", Digest: "error"}
 	}
-	d := blake3.Sum256(data)
-	return Input{Path: abs, Kind: "file", Digest: hex.EncodeToString(d[:])}
+	return Input{Path: abs, Kind: "file", Digest: treehash.Sum(data).Hex()}
 }
 
 func treeInput(abs string, d treehash.Digest, err error) Input {
@@ -197,14 +194,14 @@ func evalCacheFile(configPath string, opts Options) string {
 	id := fmt.Sprintf("%s\x00%s\x00%d\x00%d\x00%d\x00%s\x00%s\x00%s\x00%s\x00%d",
 		evalCacheVersion, exe, inode(fi), fi.Size(), fi.ModTime().UnixNano(), buildIdentity(),
 		abs, opts.StoreDir, opts.System, opts.MaxSteps)
-	d := blake3.Sum256([]byte(id))
+	d := treehash.Sum([]byte(id))
 	return filepath.Join(dir, "eval", hex.EncodeToString(d[:16]))
 }
 
 // buildIdentity is the commit nexis was built from (with whether the tree
 // was modified) and a digest of the embedded stdlib.
 var buildIdentity = sync.OnceValue(func() string {
-	h := blake3.New(32, nil)
+	h := treehash.NewHasher()
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		for _, s := range bi.Settings {
 			if strings.HasPrefix(s.Key, "vcs.") {
@@ -212,8 +209,9 @@ var buildIdentity = sync.OnceValue(func() string {
 			}
 		}
 	}
-	// Streamed: reading each module whole would copy the 100 KB
-	// stdlib out of the binary on every switch.
+	// Streamed through one buffer: reading each module whole would copy
+	// the 100 KB stdlib out of the binary on every switch.
+	buf := make([]byte, 4<<10)
 	fs.WalkDir(stdlib.FS, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
@@ -228,23 +226,31 @@ var buildIdentity = sync.OnceValue(func() string {
 		}
 		defer f.Close()
 		fmt.Fprintf(h, "%s\x00%d\x00", p, fi.Size())
-		_, err = io.Copy(h, f)
+		_, err = io.CopyBuffer(h, f, buf)
 		return err
 	})
 	return hex.EncodeToString(h.Sum(nil))
 })
 
-// trustedCacheFile reports whether a cache entry may be believed: a
-// regular file of this user that nobody else can write. A cache whose
-// directory another user controls (a HOME kept across sudo) must not
-// choose the system root switches to, nor the code it runs.
-func trustedCacheFile(p string) bool {
-	fi, err := os.Lstat(p)
-	if err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm()&0o022 != 0 {
-		return false
+// openCacheFile opens a cache entry if it may be believed: a regular
+// file of this user that nobody else can write. A cache whose directory
+// another user controls (a HOME kept across sudo) must not choose the
+// system root switches to, nor the code it runs. The checks are made on
+// the open file, so what is read is what was checked; O_NONBLOCK keeps a
+// FIFO planted there from hanging the open.
+func openCacheFile(p string) (*os.File, bool) {
+	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, false
 	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	return ok && int(st.Uid) == os.Geteuid()
+	fi, err := f.Stat()
+	if err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o022 == 0 {
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) == os.Geteuid() {
+			return f, true
+		}
+	}
+	f.Close()
+	return nil, false
 }
 
 func inode(fi fs.FileInfo) uint64 {
@@ -257,11 +263,16 @@ func inode(fi fs.FileInfo) uint64 {
 // LookupEval returns the cached evaluation of configPath under opts if
 // every input it read is as it was.
 func LookupEval(configPath string, opts Options) (*CachedEval, bool) {
-	f := evalCacheFile(configPath, opts)
-	if f == "" || !trustedCacheFile(f) {
+	name := evalCacheFile(configPath, opts)
+	if name == "" {
 		return nil, false
 	}
-	b, err := os.ReadFile(f)
+	f, ok := openCacheFile(name)
+	if !ok {
+		return nil, false
+	}
+	b, err := io.ReadAll(f)
+	f.Close()
 	if err != nil {
 		return nil, false
 	}

@@ -2,7 +2,6 @@ package lang
 
 import (
 	"bytes"
-	"encoding/hex"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -11,7 +10,8 @@ import (
 	"sync"
 
 	"go.starlark.net/starlark"
-	"lukechampine.com/blake3"
+
+	"github.com/nexisos/nexis/store/treehash"
 )
 
 // Parsing, resolving and compiling the stdlib's 100 KB of Starlark is
@@ -70,8 +70,10 @@ func compileModule(name string, src []byte, pre starlark.StringDict) (*starlark.
 	disk := ""
 	if strings.HasPrefix(name, stdlibPrefix) && progCacheDir() != "" {
 		disk = filepath.Join(progCacheDir(), key)
-		if b, err := os.ReadFile(disk); err == nil && trustedCacheFile(disk) {
-			if p, err := starlark.CompiledProgram(bytes.NewReader(b)); err == nil {
+		if f, ok := openCacheFile(disk); ok {
+			p, err := starlark.CompiledProgram(f)
+			f.Close()
+			if err == nil {
 				compiled.Store(key, p)
 				return p, nil
 			}
@@ -91,13 +93,7 @@ func compileModule(name string, src []byte, pre starlark.StringDict) (*starlark.
 func programKey(name string, src []byte, pre starlark.StringDict) string {
 	names := pre.Keys()
 	sort.Strings(names)
-	h := blake3.New(32, nil)
-	for _, s := range []string{starlarkVersion(), name, strings.Join(names, ",")} {
-		h.Write([]byte(s))
-		h.Write([]byte{0})
-	}
-	h.Write(src)
-	return hex.EncodeToString(h.Sum(nil))
+	return treehash.Sum([]byte(starlarkVersion()+"\x00"+name+"\x00"+strings.Join(names, ",")+"\x00"), src).Hex()
 }
 
 // writeCompiled stores p at file, atomically so a concurrent nexis never

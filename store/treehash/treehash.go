@@ -48,6 +48,7 @@ import (
 
 	"golang.org/x/sys/unix"
 	"lukechampine.com/blake3"
+	"lukechampine.com/blake3/guts"
 
 	"github.com/nexisos/nexis/store/storepath"
 )
@@ -118,7 +119,9 @@ type File struct {
 // Hash computes the tree hash of files, which must be sorted by Path
 // (see Sort) and hold every entry of the tree including the root.
 func Hash(files []File) Digest {
-	h := blake3.New(32, nil)
+	h := hashers.Get().(*blake3.Hasher)
+	defer hashers.Put(h)
+	h.Reset()
 	var buf []byte
 	buf = append(buf, Magic...)
 	for i := range files {
@@ -135,11 +138,11 @@ func Hash(files []File) Digest {
 			buf = append(buf, f.Target...)
 		}
 		if len(buf) >= 64<<10 {
-			h.Write(buf)
+			Write(h, buf)
 			buf = buf[:0]
 		}
 	}
-	h.Write(buf)
+	Write(h, buf)
 	var d Digest
 	h.Sum(d[:0])
 	return d
@@ -159,10 +162,8 @@ func ContentPath(storeDir, name string, tree Digest) (storepath.Path, error) {
 	if err := storepath.ValidName(name); err != nil {
 		return storepath.Path{}, err
 	}
-	h := blake3.New(32, nil)
-	fmt.Fprintf(h, "nexis-source-1\x00%s\x00%s\x00", path.Clean(storeDir), name)
-	h.Write(tree[:])
-	return storepath.Path{Hash: storepath.EncodeHash(h.Sum(nil)), Name: name}, nil
+	d := Sum([]byte("nexis-source-1\x00"+path.Clean(storeDir)+"\x00"+name+"\x00"), tree[:])
+	return storepath.Path{Hash: storepath.EncodeHash(d[:]), Name: name}, nil
 }
 
 // ContentAddress is the content address recorded for a path made by
@@ -327,6 +328,56 @@ func HashFileRefs(p string, cands, refs map[string]struct{}) (Digest, int64, err
 // "/<hash>-".
 func ScanRefs(data []byte, cands, refs map[string]struct{}) { scanRefs(data, cands, refs) }
 
+// smallWrite is the size below which Write feeds a hasher a chunk at a
+// time.
+const smallWrite = 64 << 10
+
+// Write writes p to h. lukechampine.com/blake3 hashes a write of more than
+// one 1 KiB chunk on a goroutine per power-of-two run of chunks, and
+// copies an uneven run into a fresh 16 KiB buffer first. For the small
+// inputs an evaluation hashes (derivations, config files, compiled
+// modules) that costs more than the hashing, and the buffers' pages
+// are most of what evaluating a config touches; a chunk at a time, the
+// hasher compresses in place. Large writes keep the parallel path.
+func Write(h *blake3.Hasher, p []byte) {
+	if len(p) >= smallWrite {
+		h.Write(p)
+		return
+	}
+	for len(p) > 0 {
+		n := min(len(p), guts.ChunkSize)
+		h.Write(p[:n])
+		p = p[n:]
+	}
+}
+
+// Hasher is a BLAKE3-256 hasher whose writes go through Write.
+type Hasher struct{ *blake3.Hasher }
+
+// NewHasher returns a fresh Hasher.
+func NewHasher() Hasher { return Hasher{blake3.New(32, nil)} }
+
+func (h Hasher) Write(p []byte) (int, error) {
+	Write(h.Hasher, p)
+	return len(p), nil
+}
+
+var hashers = sync.Pool{New: func() any { return blake3.New(32, nil) }}
+
+// Sum is the BLAKE3-256 of the concatenation of parts, hashed as Write
+// does, with a pooled hasher.
+func Sum(parts ...[]byte) Digest {
+	h := hashers.Get().(*blake3.Hasher)
+	h.Reset()
+	for _, p := range parts {
+		Write(h, p)
+	}
+	var d Digest
+	h.Sum(d[:0])
+	hashers.Put(h)
+	return d
+}
+
 // HashFile hashes one regular file's contents.
 func HashFile(p string) (Digest, int64, error) {
 	w := newWorker()
@@ -341,8 +392,16 @@ type worker struct {
 	h   *blake3.Hasher
 }
 
+// A worker's buffer starts at minWorkerBuf and grows to maxWorkerBuf
+// only while files fill it: most files are small, and in a short process
+// (an evaluation hashing a few sources) every fresh page costs a fault.
+const (
+	minWorkerBuf = 16 << 10
+	maxWorkerBuf = 256 << 10
+)
+
 var workers = sync.Pool{New: func() any {
-	return &worker{buf: make([]byte, 256<<10), h: blake3.New(32, nil)}
+	return &worker{buf: make([]byte, minWorkerBuf), h: blake3.New(32, nil)}
 }}
 
 // newWorker takes a worker from the pool: verifying thousands of small
@@ -412,7 +471,7 @@ func (w *worker) hashFD(fd int, name string, cands, refs map[string]struct{}) (D
 			break
 		}
 		chunk := w.buf[:m]
-		w.h.Write(chunk)
+		Write(w.h, chunk)
 		n += int64(m)
 		if len(cands) > 0 {
 			if len(carry) > 0 {
@@ -421,6 +480,9 @@ func (w *worker) hashFD(fd int, name string, cands, refs map[string]struct{}) (D
 			}
 			scanRefs(chunk, cands, refs)
 			carry = append(carry[:0], chunk[max(0, len(chunk)-keep):]...)
+		}
+		if m == len(w.buf) && m < maxWorkerBuf {
+			w.buf = make([]byte, min(4*m, maxWorkerBuf))
 		}
 	}
 	w.h.Sum(d[:0])

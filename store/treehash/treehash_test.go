@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"lukechampine.com/blake3"
+
 	"github.com/nexisos/nexis/store/storepath"
 )
 
@@ -63,18 +65,69 @@ func TestSingleFileAndContentPath(t *testing.T) {
 	}
 }
 
+// TestRefsAcrossReadBoundary puts a reference across each read boundary
+// of a fresh worker, whose buffer grows (16 KiB, then 64, then 256), and
+// of one grown already.
 func TestRefsAcrossReadBoundary(t *testing.T) {
-	h := storepath.EncodeHash(bytes.Repeat([]byte{7}, 20))
-	dir := t.TempDir()
-	// Put the reference right across the 256 KiB read boundary.
-	data := bytes.Repeat([]byte{'x'}, 256<<10-10)
-	data = append(data, []byte("/store/ab/cd/"+h+"-name")...)
-	os.WriteFile(filepath.Join(dir, "f"), data, 0o644)
-	tr, err := Scan(dir, ScanOptions{RefCandidates: map[string]struct{}{h: {}}})
-	if err != nil {
-		t.Fatal(err)
+	f := filepath.Join(t.TempDir(), "f")
+	var data []byte
+	cands := map[string]struct{}{}
+	for i, boundary := range []int{16 << 10, 80 << 10, 256 << 10, 336 << 10, 512 << 10, 592 << 10} {
+		h := storepath.EncodeHash(bytes.Repeat([]byte{byte(7 + i)}, 20))
+		cands[h] = struct{}{}
+		data = append(data, bytes.Repeat([]byte{'x'}, boundary-10-len(data))...)
+		data = append(data, "/store/ab/cd/"+h+"-name"...)
 	}
-	if _, ok := tr.Refs[h]; !ok {
-		t.Errorf("reference across the read boundary not found")
+	os.WriteFile(f, data, 0o644)
+	for _, size := range []int{minWorkerBuf, maxWorkerBuf} {
+		w := &worker{buf: make([]byte, size), h: blake3.New(32, nil)}
+		refs := map[string]struct{}{}
+		d, _, err := w.hashFile(f, cands, refs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d != Digest(blake3.Sum256(data)) {
+			t.Errorf("buffer of %d: wrong digest", size)
+		}
+		for h := range cands {
+			if _, ok := refs[h]; !ok {
+				t.Errorf("buffer of %d: reference %s across a read boundary not found", size, h)
+			}
+		}
+	}
+}
+
+// TestSumAndWrite: hashing a chunk at a time (Sum, Write, Hasher, file
+// hashing with a growing buffer) gives BLAKE3-256, whatever the sizes and
+// the alignment of the writes before.
+func TestSumAndWrite(t *testing.T) {
+	dir := t.TempDir()
+	for _, n := range []int{0, 1, 63, 64, 1023, 1024, 1025, 16<<10 + 5, smallWrite - 1, smallWrite, 300 << 10, 700<<10 + 3} {
+		data := make([]byte, n)
+		for i := range data {
+			data[i] = byte(i*7 + i>>11)
+		}
+		want := Digest(blake3.Sum256(data))
+		if got := Sum(data); got != want {
+			t.Errorf("Sum of %d bytes = %s, want %s", n, got, want)
+		}
+		for _, split := range []int{0, 1, 13, 1024, 5000} {
+			split = min(split, n)
+			if got := Sum(data[:split], data[split:]); got != want {
+				t.Errorf("Sum of %d bytes split at %d = %s, want %s", n, split, got, want)
+			}
+		}
+		h := NewHasher()
+		h.Write(data[:min(n, 7)])
+		h.Write(data[min(n, 7):])
+		if got := Digest(h.Sum(nil)); got != want {
+			t.Errorf("Hasher of %d bytes = %s, want %s", n, got, want)
+		}
+		f := filepath.Join(dir, "f")
+		os.WriteFile(f, data, 0o644)
+		got, size, err := HashFile(f)
+		if err != nil || got != want || size != int64(n) {
+			t.Errorf("HashFile of %d bytes = %s, %d, %v; want %s", n, got, size, err, want)
+		}
 	}
 }
