@@ -402,6 +402,7 @@ func (s *Store) openDB() error {
 	}
 	dbo.SetMaxBackgroundJobs(2)
 	dbo.SetInfoLogLevel(grocksdb.WarnInfoLogLevel)
+	setWarnInfoLog(dbo, filepath.Join(s.dbDir(), "LOG"))
 	// Point-in-time recovery stops at the first corrupt WAL record: a torn
 	// tail from a crash is dropped, committed batches are kept.
 	dbo.SetWALRecoveryMode(grocksdb.PointInTimeRecovery)
