@@ -15,6 +15,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/chzyer/readline"
 	"go.starlark.net/starlark"
@@ -243,12 +244,17 @@ func (c completer) Do(line []rune, pos int) ([][]rune, int) {
 	return out, len([]rune(prefix))
 }
 
-var (
-	tailRE  = regexp.MustCompile(`[A-Za-z0-9_."\[\]:-]*$`)
-	safeRE  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*|\["[^"\\]*"\])*$`)
-	keyRE   = regexp.MustCompile(`^(.*)\["([^"\\]*)$`)
-	cmdList = []string{":help", ":quit", ":reload"}
-)
+var cmdList = []string{":help", ":quit", ":reload"}
+
+// completionREs are compiled at the first completion rather than at
+// start-up, which every nexis command would pay: the repl is linked into
+// the one binary.
+var completionREs = sync.OnceValue(func() (r struct{ tail, safe, key *regexp.Regexp }) {
+	r.tail = regexp.MustCompile(`[A-Za-z0-9_."\[\]:-]*$`)
+	r.safe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*|\["[^"\\]*"\])*$`)
+	r.key = regexp.MustCompile(`^(.*)\["([^"\\]*)$`)
+	return r
+})
 
 // Complete returns the word being completed at the end of line and the
 // candidates that may replace it. It only evaluates names, attributes and
@@ -258,8 +264,9 @@ func (s *Session) Complete(line string) (string, []string) {
 		w := strings.TrimSpace(line)
 		return w, filter(cmdList, w)
 	}
-	tail := tailRE.FindString(line)
-	if m := keyRE.FindStringSubmatch(tail); m != nil {
+	re := completionREs()
+	tail := re.tail.FindString(line)
+	if m := re.key.FindStringSubmatch(tail); m != nil {
 		base, partial := m[1], m[2]
 		d, ok := s.safeEval(base).(*starlark.Dict)
 		if !ok {
@@ -296,7 +303,7 @@ func (s *Session) Complete(line string) (string, []string) {
 }
 
 func (s *Session) safeEval(expr string) starlark.Value {
-	if !safeRE.MatchString(expr) {
+	if !completionREs().safe.MatchString(expr) {
 		return nil
 	}
 	v, err := starlark.EvalOptions(fileOptions, s.sys.NewThread(), "<complete>", expr, s.globals())
