@@ -10,12 +10,13 @@ import (
 	"testing"
 
 	"github.com/nexisos/nexis/store/storepath"
+	"github.com/nexisos/nexis/store/treehash"
 )
 
 // The test binary doubles as the child process of the crash and
 // concurrency tests: real processes, killed for real.
 const (
-	envChild = "NEXIS_STORE_TEST_CHILD" // "crash" or "writer"
+	envChild = "NEXIS_STORE_TEST_CHILD" // "crash", "writer" or "noclose"
 	envDir   = "NEXIS_STORE_TEST_DIR"
 	envArg   = "NEXIS_STORE_TEST_ARG"
 )
@@ -28,6 +29,8 @@ func TestMain(m *testing.M) {
 		os.Exit(crashChild(os.Getenv(envDir), os.Getenv(envArg)))
 	case "writer":
 		os.Exit(writerChild(os.Getenv(envDir), os.Getenv(envArg)))
+	case "noclose":
+		os.Exit(noCloseChild(os.Getenv(envDir), os.Getenv(envArg)))
 	}
 	os.Exit(2)
 }
@@ -130,6 +133,30 @@ func writerChild(dir, arg string) int {
 		}
 	}
 	if err := s.Close(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
+}
+
+// noCloseChild ingests one path, roots it as "r<arg>" and exits without
+// closing the store.
+func noCloseChild(dir, arg string) int {
+	s, err := Open(dir, Options{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	src := filepath.Join(filepath.Dir(dir), "scratch", arg)
+	os.MkdirAll(src, 0o755)
+	os.WriteFile(filepath.Join(src, "f"), []byte(arg), 0o644)
+	d := treehash.Sum([]byte(arg))
+	p := storepath.Path{Hash: storepath.EncodeHash(d[:]), Name: "p" + arg}
+	if _, err := s.Ingest(src, p, IngestOptions{}); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if err := s.AddRoot("r"+arg, p); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}

@@ -269,6 +269,14 @@ func Open(physicalDir string, opts Options) (*Store, error) {
 		s.releaseLock()
 		return nil, err
 	}
+	// Writers that never reached Close (killed, crashed, out of power)
+	// leave their WAL files behind; the first open after them flushes.
+	if s.walNeedsFlush() {
+		if err := s.flushAll(); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
 	if s.dedup == DedupAuto {
 		s.dedup = s.probeDedup()
 	}
@@ -289,15 +297,7 @@ func (s *Store) Close() error {
 		// openDB), so WAL files pile up, one per writable open, until a
 		// memtable fills. Flushing here bounds what every later open,
 		// reader or writer, replays.
-		// (DB.Flush flushes only the default family.)
-		fo := grocksdb.NewDefaultFlushOptions()
-		fo.SetWait(true)
-		for _, h := range s.cfs {
-			if e := s.db.FlushCF(h, fo); e != nil && err == nil {
-				err = fmt.Errorf("flushing store database: %w", e)
-			}
-		}
-		fo.Destroy()
+		err = s.flushAll()
 	}
 	for _, h := range s.cfs {
 		h.Destroy()
@@ -312,15 +312,29 @@ func (s *Store) Close() error {
 	return err
 }
 
-// A writable Close flushes the memtables once the live WAL files hold
-// more than flushOnCloseBytes or number flushOnCloseFiles. Below that,
-// replaying them costs an open less than the flush would: a flush
-// writes and syncs one table file per family with data, and the
-// manifest.
+// A writable Close (or open) flushes the memtables once the live WAL
+// files hold more than flushOnCloseBytes or are more than
+// flushOnCloseFiles. Below that, replaying them costs an open less than
+// the flush would: a flush writes and syncs one table file per family
+// with data, and the manifest.
 const (
 	flushOnCloseBytes = 4 << 20
 	flushOnCloseFiles = 8
 )
+
+// flushAll flushes every family's memtable (DB.Flush flushes only the
+// default family).
+func (s *Store) flushAll() error {
+	fo := grocksdb.NewDefaultFlushOptions()
+	defer fo.Destroy()
+	fo.SetWait(true)
+	for _, h := range s.cfs {
+		if err := s.db.FlushCF(h, fo); err != nil {
+			return fmt.Errorf("flushing store database: %w", err)
+		}
+	}
+	return nil
+}
 
 // walNeedsFlush says whether the live WAL files are past the limits.
 // (The memtable size properties count arena blocks, about 1 MB per
@@ -386,8 +400,6 @@ func (s *Store) openDB() error {
 	dbo := grocksdb.NewDefaultOptions()
 	dbo.SetCreateIfMissing(!s.ro)
 	dbo.SetCreateIfMissingColumnFamilies(!s.ro)
-	dbo.SetKeepLogFileNum(3)
-	dbo.SetMaxLogFileSize(1 << 20)
 	dbo.SetSkipStatsUpdateOnDBOpen(true)
 	// The default of 16 threads per column family to open table files
 	// costs 160 thread starts on every open: most of a one-shot query.
@@ -401,8 +413,13 @@ func (s *Store) openDB() error {
 		dbo.SetMaxOpenFiles(16)
 	}
 	dbo.SetMaxBackgroundJobs(2)
-	dbo.SetInfoLogLevel(grocksdb.WarnInfoLogLevel)
 	setWarnInfoLog(dbo, filepath.Join(s.dbDir(), "LOG"))
+	// For RocksDB's own logger: it still trims the LOG.old files earlier
+	// nexis versions left, and it is the one that logs should
+	// setWarnInfoLog not apply.
+	dbo.SetInfoLogLevel(grocksdb.WarnInfoLogLevel)
+	dbo.SetKeepLogFileNum(3)
+	dbo.SetMaxLogFileSize(1 << 20)
 	// Point-in-time recovery stops at the first corrupt WAL record: a torn
 	// tail from a crash is dropped, committed batches are kept.
 	dbo.SetWALRecoveryMode(grocksdb.PointInTimeRecovery)
