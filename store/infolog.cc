@@ -1,5 +1,6 @@
 // The store's RocksDB info log: see infolog.go.
 
+#include <sys/stat.h>
 #include <sys/time.h>
 
 #include <cstdarg>
@@ -19,9 +20,12 @@ struct rocksdb_logger_t {
 
 namespace {
 
+constexpr off_t kMaxLogBytes = 1 << 20;
+
 // WarnLogger appends warnings and errors to a file it opens at the first
-// one. Informational lines and headers (the option dumps of every open)
-// are dropped.
+// one, first renaming it to LOG.old once it is past kMaxLogBytes.
+// Informational lines and headers (the option dumps of every open) are
+// dropped.
 class WarnLogger : public rocksdb::Logger {
  public:
   explicit WarnLogger(std::string path)
@@ -40,6 +44,10 @@ class WarnLogger : public rocksdb::Logger {
   void Logv(const char* format, va_list ap) override {
     std::lock_guard<std::mutex> lock(mu_);
     if (f_ == nullptr) {
+      struct stat st;
+      if (stat(path_.c_str(), &st) == 0 && st.st_size > kMaxLogBytes) {
+        rename(path_.c_str(), (path_ + ".old").c_str());
+      }
       f_ = fopen(path_.c_str(), "ae");
       if (f_ == nullptr) {
         return;  // a reader without write access to the store
@@ -65,8 +73,14 @@ class WarnLogger : public rocksdb::Logger {
 
 }  // namespace
 
-extern "C" void nexis_set_warn_info_log(rocksdb_options_t* opts,
-                                        const char* path) {
-  rocksdb_logger_t l{std::make_shared<WarnLogger>(path)};
-  rocksdb_options_set_info_log(opts, &l);
+// Returns 0 when the logger is set; exceptions must not cross into Go.
+extern "C" int nexis_set_warn_info_log(rocksdb_options_t* opts,
+                                       const char* path) noexcept {
+  try {
+    rocksdb_logger_t l{std::make_shared<WarnLogger>(path)};
+    rocksdb_options_set_info_log(opts, &l);
+    return 0;
+  } catch (...) {
+    return -1;
+  }
 }

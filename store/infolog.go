@@ -1,12 +1,13 @@
 package store
 
-// #cgo CXXFLAGS: -std=c++17 -O2
+// #cgo CXXFLAGS: -std=c++17
 // #include <stdlib.h>
 // #include <rocksdb/c.h>
-// void nexis_set_warn_info_log(rocksdb_options_t* opts, const char* path);
+// int nexis_set_warn_info_log(rocksdb_options_t* opts, const char* path);
 import "C"
 
 import (
+	"reflect"
 	"unsafe"
 
 	"github.com/linxGnu/grocksdb"
@@ -19,12 +20,25 @@ import (
 // (infolog.cc) that appends warnings and errors to file, opened at the
 // first one, and drops the rest.
 func setWarnInfoLog(o *grocksdb.Options, file string) {
-	// grocksdb keeps the C options as the first field of Options and has
-	// no accessor for them. go.mod pins grocksdb v1.7.15 (newer ones do
-	// not build against Debian's RocksDB 7.8); TestInfoLogWarnings fails
-	// if this stops reaching RocksDB.
+	if !optionsLayoutKnown {
+		return
+	}
 	c := *(**C.rocksdb_options_t)(unsafe.Pointer(o))
 	cfile := C.CString(file)
 	defer C.free(unsafe.Pointer(cfile))
 	C.nexis_set_warn_info_log(c, cfile)
 }
+
+// optionsLayoutKnown says whether grocksdb.Options starts with the
+// pointer to its C options, which it offers no accessor for (go.mod pins
+// v1.7.15: newer ones do not build against Debian's RocksDB 7.8). If a
+// grocksdb update moves it, RocksDB keeps its own logger and
+// TestInfoLogWarnings fails, instead of a wild pointer reaching C.
+var optionsLayoutKnown = func() bool {
+	t := reflect.TypeFor[grocksdb.Options]()
+	if t.NumField() == 0 {
+		return false
+	}
+	f := t.Field(0)
+	return f.Name == "c" && f.Offset == 0 && f.Type.Kind() == reflect.Pointer && f.Type.Elem().Name() == "_Ctype_struct_rocksdb_options_t"
+}()

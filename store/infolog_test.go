@@ -37,4 +37,19 @@ func TestInfoLogWarnings(t *testing.T) {
 	if !strings.Contains(string(b), "[WARN]") || !strings.Contains(string(b), "SetOptions() failed") {
 		t.Fatalf("db/LOG holds %q, want RocksDB's warning about SetOptions", b)
 	}
+
+	// A log past 1 MiB moves to LOG.old when the next process logs.
+	s.Close()
+	big := append(make([]byte, 0, 1<<20+1), strings.Repeat("x", 1<<20+1)...)
+	if err := os.WriteFile(log, big, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s = openTest(t, dir, Options{})
+	s.db.SetOptions([]string{"no_such_option"}, []string{"1"})
+	if fi, err := os.Stat(log + ".old"); err != nil || fi.Size() != int64(len(big)) {
+		t.Errorf("the full log was not moved to LOG.old: %v", err)
+	}
+	if b, err := os.ReadFile(log); err != nil || len(b) > 1000 || !strings.Contains(string(b), "SetOptions() failed") {
+		t.Errorf("after the move, db/LOG holds %d bytes (%v), want just the new warning", len(b), err)
+	}
 }

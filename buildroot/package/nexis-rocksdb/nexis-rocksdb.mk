@@ -21,6 +21,10 @@ NEXIS_ROCKSDB_DEPENDENCIES = zstd lz4 zlib snappy
 # RocksDB 7.8 relies on that in a few places (fixed upstream in 8.0).
 NEXIS_ROCKSDB_EXTRA_CXXFLAGS = -include cstdint
 
+# USE_RTTI=1 as Debian builds it: nexis subclasses rocksdb::Logger
+# (store/infolog.cc), which needs RocksDB's typeinfo, and release builds
+# drop RTTI without it.
+#
 # build_detect_platform tests `test $ROCKSDB_DISABLE_X`: any value, even
 # 0, disables X, so the wanted libraries (zstd, lz4, zlib, snappy: the
 # ones the binding links) are left unset and the others set to 1.
@@ -36,7 +40,8 @@ NEXIS_ROCKSDB_MAKE_OPTS = \
 	ROCKSDB_DISABLE_TBB=1 \
 	ROCKSDB_DISABLE_BENCHMARK=1 \
 	ROCKSDB_USE_IO_URING=0 \
-	DISABLE_WARNING_AS_ERROR=1
+	DISABLE_WARNING_AS_ERROR=1 \
+	USE_RTTI=1
 
 # riscv64 (and others) need libatomic for std::atomic of small types.
 ifeq ($(BR2_TOOLCHAIN_HAS_LIBATOMIC),y)
