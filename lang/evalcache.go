@@ -238,19 +238,19 @@ var buildIdentity = sync.OnceValue(func() string {
 // system root switches to, nor the code it runs. The checks are made on
 // the open file, so what is read is what was checked; O_NONBLOCK keeps a
 // FIFO planted there from hanging the open.
-func openCacheFile(p string) (*os.File, bool) {
+func openCacheFile(p string) (*os.File, int64, bool) {
 	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	if err != nil {
-		return nil, false
+		return nil, 0, false
 	}
 	fi, err := f.Stat()
 	if err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o022 == 0 {
 		if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) == os.Geteuid() {
-			return f, true
+			return f, fi.Size(), true
 		}
 	}
 	f.Close()
-	return nil, false
+	return nil, 0, false
 }
 
 func inode(fi fs.FileInfo) uint64 {
@@ -267,11 +267,12 @@ func LookupEval(configPath string, opts Options) (*CachedEval, bool) {
 	if name == "" {
 		return nil, false
 	}
-	f, ok := openCacheFile(name)
+	f, size, ok := openCacheFile(name)
 	if !ok {
 		return nil, false
 	}
-	b, err := io.ReadAll(f)
+	b := make([]byte, size)
+	_, err := io.ReadFull(f, b)
 	f.Close()
 	if err != nil {
 		return nil, false

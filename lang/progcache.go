@@ -70,7 +70,7 @@ func compileModule(name string, src []byte, pre starlark.StringDict) (*starlark.
 	disk := ""
 	if strings.HasPrefix(name, stdlibPrefix) && progCacheDir() != "" {
 		disk = filepath.Join(progCacheDir(), key)
-		if f, ok := openCacheFile(disk); ok {
+		if f, _, ok := openCacheFile(disk); ok {
 			p, err := starlark.CompiledProgram(f)
 			f.Close()
 			if err == nil {
