@@ -463,6 +463,44 @@ func TestLiveServicesThroughDinitctl(t *testing.T) {
 	check(t, tg, minP, "live")
 }
 
+// TestLiveRestartTriggers: a service whose restart_triggers name a file
+// is stopped and started again when only that file changes, as a changed
+// service file is; the other services are left alone.
+func TestLiveRestartTriggers(t *testing.T) {
+	tg := newTarget(t)
+	prog, calls := recordingDinitctl(t)
+	o := opts()
+	o.Live = true
+	o.Dinitctl = prog
+	withConf := func(conf string) string {
+		return minimalCopy(t, func(s string) string {
+			return s + `
+[config_files.web]
+path = "/etc/web/web.conf"
+content = "` + conf + `"
+
+[dinit_services.web]
+type = "process"
+command = "/bin/web -c /etc/web/web.conf"
+restart_triggers = ["/etc/web/web.conf"]
+`
+		})
+	}
+	if _, err := tg.Switch(realiseReal(t, tg, withConf("port 80")), o); err != nil {
+		t.Fatal(err)
+	}
+	calls()
+	p := realiseReal(t, tg, withConf("port 8080"))
+	if _, err := tg.Switch(p, o); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"stop_web", "reload_web", "start_web", "reload_boot"}
+	if got := calls(); !slices.Equal(got, want) {
+		t.Errorf("trigger changed: dinitctl %v, want %v", got, want)
+	}
+	check(t, tg, p, "after the restart")
+}
+
 // Hooks run in order, chrooted into the root, their output shown.
 func TestHooksRunInOrderWithOutputShown(t *testing.T) {
 	tg := newTarget(t)

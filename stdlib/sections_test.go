@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/nexisos/nexis/builtins"
+	"github.com/nexisos/nexis/lang"
 )
 
 // Every example evaluates, its manifest decodes strictly, and everything
@@ -540,6 +541,74 @@ func TestDinitServiceFiles(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestDinitRestartTriggers: a service's restart_triggers (and its
+// environment file) put what each file is made from into its service
+// file, so a changed file changes the service file (which a live switch
+// restarts), and nothing else does.
+func TestDinitRestartTriggers(t *testing.T) {
+	config := func(conf, home string) string {
+		return writeTemp(t, "config.toml", `
+[users.web]
+home = "/var/lib/web"
+[users.web.files."web.rc"]
+content = "`+home+`"
+
+[config_files.nginx]
+path = "/etc/nginx/nginx.conf"
+content = "`+conf+`"
+
+[dinit_services.nginx]
+command = "/usr/sbin/nginx -c /etc/nginx/nginx.conf"
+restart_triggers = ["/etc/nginx/nginx.conf", "/var/lib/web/web.rc"]
+
+[dinit_services.other]
+command = "/usr/bin/other"
+`)
+	}
+	service := func(ev *evaluated, name string) string {
+		s, ok := ev.etcFile(t, "dinit.d/"+name)
+		if !ok {
+			t.Fatalf("no dinit.d/%s", name)
+		}
+		return s
+	}
+	a := evalConfig(t, config("worker_processes 1;", "a"))
+	want := "# restarted when /etc/nginx/nginx.conf changes: " + a.etc["nginx/nginx.conf"].Source + "\n"
+	if got := service(a, "nginx"); !strings.Contains(got, want) {
+		t.Errorf("service file:\n%s\nwant the line %q", got, want)
+	}
+	for _, c := range []struct {
+		name, conf, home string
+		changes          bool
+	}{
+		{"same files", "worker_processes 1;", "a", false},
+		{"/etc file changed", "worker_processes 2;", "a", true},
+		{"user's file changed", "worker_processes 1;", "b", true},
+	} {
+		b := evalConfig(t, config(c.conf, c.home))
+		if changed := service(b, "nginx") != service(a, "nginx"); changed != c.changes {
+			t.Errorf("%s: nginx's service file changed = %v, want %v", c.name, changed, c.changes)
+		}
+		if service(b, "other") != service(a, "other") {
+			t.Errorf("%s: a service without triggers changed", c.name)
+		}
+	}
+
+	// A service's environment is a trigger of its own: dinit reads it
+	// when it starts the service.
+	withEnv := func(v string) string {
+		return writeTemp(t, "config.toml", "[dinit_services.x]\ncommand = \"/bin/x\"\nenv = { A = \""+v+"\" }\n")
+	}
+	if service(evalConfig(t, withEnv("1")), "x") == service(evalConfig(t, withEnv("2")), "x") {
+		t.Errorf("a changed environment left the service file as it was")
+	}
+
+	bad := writeTemp(t, "config.toml", "[dinit_services.x]\ncommand = \"/bin/x\"\nrestart_triggers = [\"etc/x.conf\"]\n")
+	if _, err := lang.Eval(bad, lang.Options{StoreDir: "/store"}); err == nil || !strings.Contains(err.Error(), "dinit_services.x.restart_triggers[0]") {
+		t.Errorf("a relative trigger: %v, want an error at dinit_services.x.restart_triggers[0]", err)
 	}
 }
 
