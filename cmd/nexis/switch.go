@@ -64,6 +64,14 @@ func switchConfig(args []string, mode activate.Mode) error {
 		t, done, err := openTargetFor(true)
 		ch <- opened{t, done, err}
 	}()
+	// The current system's manifest is read beside them too: the open
+	// spends milliseconds waiting on fsyncs, and decoding the first
+	// manifest is the dearest (encoding/json learns the types), so it no
+	// longer waits for the evaluation to end. Store paths never change,
+	// so reading before the activation lock is held is safe.
+	cur := profileSystem()
+	curRead := make(chan map[storepath.Path]*manifest.Manifest, 1)
+	go func() { curRead <- readManifests(cur) }()
 	cached, sys, err := evaluateForSwitch(args)
 	if err != nil {
 		// Not waiting for the open: it may wait for a lock, and the
@@ -77,16 +85,21 @@ func switchConfig(args []string, mode activate.Mode) error {
 		out = sys.Drv.Out()
 	}
 	// The core that evaluated is free while the open finishes: read the
-	// manifests of the new and the current system meanwhile.
-	read := readManifests(out, profileSystem())
+	// new system's manifest meanwhile.
+	var read map[storepath.Path]*manifest.Manifest
+	if out != cur {
+		read = readManifests(out)
+	}
 	o := <-ch
 	if o.err != nil {
 		return o.err
 	}
 	t := o.t
 	defer o.done()
-	for p, m := range read {
-		t.AdoptManifest(p, m)
+	for _, ms := range []map[storepath.Path]*manifest.Manifest{read, <-curRead} {
+		for p, m := range ms {
+			t.AdoptManifest(p, m)
+		}
 	}
 	var p storepath.Path
 	var hash string
