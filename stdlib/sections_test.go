@@ -606,9 +606,40 @@ command = "/usr/bin/other"
 		t.Errorf("a changed environment left the service file as it was")
 	}
 
-	bad := writeTemp(t, "config.toml", "[dinit_services.x]\ncommand = \"/bin/x\"\nrestart_triggers = [\"etc/x.conf\"]\n")
-	if _, err := lang.Eval(bad, lang.Options{StoreDir: "/store"}); err == nil || !strings.Contains(err.Error(), "dinit_services.x.restart_triggers[0]") {
-		t.Errorf("a relative trigger: %v, want an error at dinit_services.x.restart_triggers[0]", err)
+	// The owner a file gets is part of what it is made from.
+	owned := func(owner string) string {
+		return writeTemp(t, "config.toml", `
+[users.web]
+home = "/var/lib/web"
+[config_files.app]
+path = "/srv/app.conf"
+content = "x"
+owner = "`+owner+`"
+[dinit_services.x]
+command = "/bin/x"
+restart_triggers = ["/srv/app.conf"]
+`)
+	}
+	if service(evalConfig(t, owned("root")), "x") == service(evalConfig(t, owned("web")), "x") {
+		t.Errorf("a trigger's new owner left the service file as it was")
+	}
+
+	for _, c := range []struct{ triggers, want string }{
+		{`["etc/x.conf"]`, "dinit_services.x.restart_triggers[0]"},
+		{`["/var/lib/web/.ssh"]`, "is a directory, which does not change"},
+		{`["/etc/dinit.d/x.env"]`, "is a service's own file"},
+	} {
+		bad := writeTemp(t, "config.toml", `
+[users.web]
+home = "/var/lib/web"
+authorized_keys = ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl web@example"]
+[dinit_services.x]
+command = "/bin/x"
+env = { A = "1" }
+restart_triggers = `+c.triggers+"\n")
+		if _, err := lang.Eval(bad, lang.Options{StoreDir: "/store"}); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("restart_triggers = %s: %v, want an error saying %q", c.triggers, err, c.want)
+		}
 	}
 }
 
