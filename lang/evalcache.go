@@ -95,33 +95,28 @@ func (in *Inputs) stat(abs string, fi fs.FileInfo, err error) {
 }
 
 func fileInput(abs string, data []byte, err error) Input {
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return Input{Path: abs, Kind: "file", Digest: "absent"}
-	case err != nil:
-		return Input{Path: abs, Kind: "file", Digest: "error"}
-	}
-	return Input{Path: abs, Kind: "file", Digest: treehash.Sum(data).Hex()}
+	return input(abs, "file", err, func() string { return treehash.Sum(data).Hex() })
 }
 
 func treeInput(abs string, d treehash.Digest, err error) Input {
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return Input{Path: abs, Kind: "tree", Digest: "absent"}
-	case err != nil:
-		return Input{Path: abs, Kind: "tree", Digest: "error"}
-	}
-	return Input{Path: abs, Kind: "tree", Digest: d.Hex()}
+	return input(abs, "tree", err, d.Hex)
 }
 
 func statOf(abs string, fi fs.FileInfo, err error) Input {
+	return input(abs, "stat", err, func() string { return fi.Mode().Type().String() })
+}
+
+// input records how abs read: "absent", "error", or what digest says of
+// it when it read.
+func input(abs, kind string, err error, digest func() string) Input {
+	d := "error"
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return Input{Path: abs, Kind: "stat", Digest: "absent"}
-	case err != nil:
-		return Input{Path: abs, Kind: "stat", Digest: "error"}
+		d = "absent"
+	case err == nil:
+		d = digest()
 	}
-	return Input{Path: abs, Kind: "stat", Digest: fi.Mode().Type().String()}
+	return Input{Path: abs, Kind: kind, Digest: d}
 }
 
 // readFile reads abs and records it.
@@ -304,19 +299,26 @@ func SaveEval(configPath string, opts Options, sys *System, prints []string) {
 	if err != nil {
 		return
 	}
-	if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
+	writeCacheFile(f, b)
+}
+
+// writeCacheFile stores data at file (mode 0600) by renaming a complete
+// temporary file over it, so a concurrent nexis never reads half an
+// entry. Failures only cost the next process the work the entry saves.
+func writeCacheFile(file string, data []byte) {
+	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
 		return
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(f), ".tmp-*") // mode 0600
+	tmp, err := os.CreateTemp(filepath.Dir(file), ".tmp-*")
 	if err != nil {
 		return
 	}
-	_, err = tmp.Write(b)
+	_, err = tmp.Write(data)
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(tmp.Name(), f)
+		err = os.Rename(tmp.Name(), file)
 	}
 	if err != nil {
 		os.Remove(tmp.Name())

@@ -96,26 +96,11 @@ func programKey(name string, src []byte, pre starlark.StringDict) string {
 	return treehash.Sum([]byte(starlarkVersion()+"\x00"+name+"\x00"+strings.Join(names, ",")+"\x00"), src).Hex()
 }
 
-// writeCompiled stores p at file, atomically so a concurrent nexis never
-// reads half an entry. Failures only cost the next process a compile.
+// writeCompiled stores p at file (see writeCacheFile).
 func writeCompiled(file string, p *starlark.Program) {
 	var buf bytes.Buffer
 	if err := p.Write(&buf); err != nil {
 		return
 	}
-	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
-		return
-	}
-	f, err := os.CreateTemp(filepath.Dir(file), ".tmp-*")
-	if err != nil {
-		return
-	}
-	_, werr := f.Write(buf.Bytes())
-	if cerr := f.Close(); werr != nil || cerr != nil {
-		os.Remove(f.Name())
-		return
-	}
-	if err := os.Rename(f.Name(), file); err != nil {
-		os.Remove(f.Name())
-	}
+	writeCacheFile(file, buf.Bytes())
 }
