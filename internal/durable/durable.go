@@ -599,7 +599,19 @@ func (r *Root) MkdirAll(p string, mode fs.FileMode) error {
 			err = unix.Fsync(dfd)
 		}
 		unix.Close(dfd)
-		if err != nil && !errors.Is(err, unix.EEXIST) {
+		if errors.Is(err, unix.EEXIST) {
+			// Made meanwhile, or a link to nothing inside the root,
+			// which mkdir -p does not follow either: say so.
+			if fd, oerr := r.openat2(cur, unix.O_PATH|unix.O_DIRECTORY); oerr == nil {
+				unix.Close(fd)
+				continue
+			}
+			if target, lerr := r.Readlink(cur); lerr == nil {
+				return r.pathErr("mkdir", cur, fmt.Errorf("a link to %s, which does not exist inside the root: %w", target, unix.ENOENT))
+			}
+			continue
+		}
+		if err != nil {
 			return r.pathErr("mkdir", cur, err)
 		}
 	}

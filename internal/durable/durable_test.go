@@ -100,6 +100,9 @@ func TestAbsoluteLinkInParentStaysInside(t *testing.T) {
 	if !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("write through a link to a directory missing inside the root: %v, want not exist", err)
 	}
+	if err := s.r.MkdirAll("/etc/sub", 0o755); !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), "does not exist inside the root") {
+		t.Fatalf("MkdirAll through a link to a directory missing inside the root: %v", err)
+	}
 	// Once the link's target exists inside the root, that is where the
 	// write lands, as it would for a program chrooted there.
 	if err := os.MkdirAll(s.in(s.outside), 0o755); err != nil {
