@@ -345,7 +345,9 @@ func (m *Manifest) Encode(w io.Writer) error {
 }
 
 // Validate checks what activation relies on: names unique, references
-// resolvable, paths absolute, exactly one password form per user.
+// resolvable, paths absolute, exactly one password form per user, every
+// account field something passwd, group and shadow can hold, and no
+// entry claiming what nexis or the system owns (guard.go).
 func (m *Manifest) Validate() error {
 	if m.Version < 1 {
 		return fmt.Errorf("version %d: want 1 or more", m.Version)
@@ -453,7 +455,10 @@ func (m *Manifest) Validate() error {
 			return fmt.Errorf("selinux module %q: format %q without its files", mod.Name, mod.Format)
 		}
 	}
-	return nil
+	if err := m.checkFields(); err != nil {
+		return err
+	}
+	return m.checkClaims(nil)
 }
 
 func validMode(s string) bool {
