@@ -14,6 +14,7 @@ import (
 	"github.com/nexisos/nexis/activate"
 	"github.com/nexisos/nexis/activate/activatetest"
 	"github.com/nexisos/nexis/builtins"
+	"github.com/nexisos/nexis/internal/durable"
 	"github.com/nexisos/nexis/lang"
 	"github.com/nexisos/nexis/realise"
 	"github.com/nexisos/nexis/store"
@@ -36,7 +37,17 @@ func newTarget(t *testing.T) *activate.Target {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	return &activate.Target{Root: root, Store: st, StateDir: filepath.Join(root, "var/lib/nexis"), Version: "test"}
+	return &activate.Target{Root: openRoot(t, root), Store: st, StateDir: "/var/lib/nexis", Version: "test"}
+}
+
+func openRoot(t testing.TB, dir string) *durable.Root {
+	t.Helper()
+	r, err := durable.OpenRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
 }
 
 func eval(t *testing.T, config string) *lang.System {
@@ -156,10 +167,10 @@ func TestSwitchMinimalFullRollbackAndByNumber(t *testing.T) {
 	check(t, tg, fullP, "full")
 	// full declares myuser with a home and a .gitconfig; clamav owns
 	// /etc/clamav/clamd.conf, a private copy.
-	if _, err := os.Stat(filepath.Join(tg.Root, "home/myuser/.gitconfig")); err != nil {
+	if _, err := os.Stat(filepath.Join(tg.Root.Dir(), "home/myuser/.gitconfig")); err != nil {
 		t.Errorf("full: %v", err)
 	}
-	if fi, err := os.Stat(filepath.Join(tg.Root, "etc/clamav/clamd.conf")); err != nil || fi.Mode().Perm() != 0o640 {
+	if fi, err := os.Stat(filepath.Join(tg.Root.Dir(), "etc/clamav/clamd.conf")); err != nil || fi.Mode().Perm() != 0o640 {
 		t.Errorf("full: clamd.conf: %v %v", fi, err)
 	}
 
@@ -172,14 +183,14 @@ func TestSwitchMinimalFullRollbackAndByNumber(t *testing.T) {
 	}
 	check(t, tg, minP, "rollback")
 	// The users full declared are locked, their homes kept.
-	shadow, _ := os.ReadFile(filepath.Join(tg.Root, "etc/shadow"))
+	shadow, _ := os.ReadFile(filepath.Join(tg.Root.Dir(), "etc/shadow"))
 	if !regexp.MustCompile(`(?m)^myuser:!:[^:]*:[^:]*:[^:]*:[^:]*:[^:]*:1:`).Match(shadow) {
 		t.Errorf("rollback: myuser is not locked:\n%s", shadow)
 	}
-	if _, err := os.Stat(filepath.Join(tg.Root, "home/myuser/.gitconfig")); err != nil {
+	if _, err := os.Stat(filepath.Join(tg.Root.Dir(), "home/myuser/.gitconfig")); err != nil {
 		t.Errorf("rollback: myuser's home was not kept: %v", err)
 	}
-	if _, err := os.Lstat(filepath.Join(tg.Root, "etc/clamav/clamd.conf")); err == nil {
+	if _, err := os.Lstat(filepath.Join(tg.Root.Dir(), "etc/clamav/clamd.conf")); err == nil {
 		t.Errorf("rollback: /etc/clamav/clamd.conf of generation 2 is still there")
 	}
 	uidBefore := uidOf(t, tg, "myuser")
@@ -206,7 +217,7 @@ func TestSwitchMinimalFullRollbackAndByNumber(t *testing.T) {
 }
 
 func uidOf(t *testing.T, tg *activate.Target, user string) string {
-	b, _ := os.ReadFile(filepath.Join(tg.Root, "etc/passwd"))
+	b, _ := os.ReadFile(filepath.Join(tg.Root.Dir(), "etc/passwd"))
 	m := regexp.MustCompile(`(?m)^` + user + `:x:(\d+):`).FindSubmatch(b)
 	if m == nil {
 		t.Fatalf("%s is not in /etc/passwd", user)
@@ -232,7 +243,7 @@ func TestSwitchTwiceChangesNothing(t *testing.T) {
 	if _, err := tg.Switch(p, opts()); err != nil {
 		t.Fatal(err)
 	}
-	before := snapshot(t, tg.Root)
+	before := snapshot(t, tg.Root.Dir())
 	res, err := tg.Switch(p, opts())
 	if err != nil {
 		t.Fatal(err)
@@ -245,7 +256,7 @@ func TestSwitchTwiceChangesNothing(t *testing.T) {
 		res.Plan.Print(&sb)
 		t.Errorf("second switch planned changes:\n%s", sb.String())
 	}
-	if after := snapshot(t, tg.Root); after != before {
+	if after := snapshot(t, tg.Root.Dir()); after != before {
 		t.Errorf("second switch changed the root:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
 	check(t, tg, p, "twice")
@@ -276,7 +287,7 @@ func snapshot(t *testing.T, root string) string {
 func TestUserFileInEtcIsNotClobbered(t *testing.T) {
 	tg := newTarget(t)
 	p := realiseReal(t, tg, minimalCopy(t, nil))
-	mine := filepath.Join(tg.Root, "etc/hostname")
+	mine := filepath.Join(tg.Root.Dir(), "etc/hostname")
 	os.MkdirAll(filepath.Dir(mine), 0o755)
 	if err := os.WriteFile(mine, []byte("handmade\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -372,7 +383,7 @@ func TestRetentionKeepLastThreeOverSixSwitchesOnePinned(t *testing.T) {
 		} else if kept {
 			t.Errorf("generation %d is kept but its system is gone", n)
 		}
-		_, err = os.Lstat(filepath.Join(tg.ProfilesDir(), fmt.Sprintf("system-%d-link", n)))
+		_, err = tg.Root.Lstat(filepath.Join(tg.ProfilesDir(), fmt.Sprintf("system-%d-link", n)))
 		if (err == nil) != kept {
 			t.Errorf("profile link of generation %d: %v, want present=%v", n, err, kept)
 		}
@@ -508,12 +519,12 @@ func TestHooksRunInOrderWithOutputShown(t *testing.T) {
 	if err != nil {
 		t.Skip("busybox (a static /bin/sh for the root) is not installed")
 	}
-	os.MkdirAll(filepath.Join(tg.Root, "bin"), 0o755)
-	if out, err := exec.Command("cp", busybox, filepath.Join(tg.Root, "bin/busybox")).CombinedOutput(); err != nil {
+	os.MkdirAll(filepath.Join(tg.Root.Dir(), "bin"), 0o755)
+	if out, err := exec.Command("cp", busybox, filepath.Join(tg.Root.Dir(), "bin/busybox")).CombinedOutput(); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
 	for _, applet := range []string{"sh", "cat"} {
-		os.Symlink("busybox", filepath.Join(tg.Root, "bin", applet))
+		os.Symlink("busybox", filepath.Join(tg.Root.Dir(), "bin", applet))
 	}
 	cfg := minimalCopy(t, func(s string) string {
 		return s + "\n[hooks]\npre_switch = [\"echo pre one\", \"echo pre two; echo on stderr >&2\"]\npost_switch = [\"echo post $(cat /etc/hostname)\"]\n"

@@ -5,14 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 
+	"github.com/nexisos/nexis/internal/durable"
 	"github.com/nexisos/nexis/manifest"
 )
 
@@ -25,10 +24,10 @@ func (t *Target) Check(sys *System) ([]string, error) {
 	bad := func(f string, a ...any) { probs = append(probs, fmt.Sprintf(f, a...)) }
 	m := sys.Manifest
 
-	if cur, err := os.Readlink(t.path("/etc/static")); err != nil || cur != sys.Logical+"/etc" {
+	if cur, err := t.Root.Readlink("/etc/static"); err != nil || cur != sys.Logical+"/etc" {
 		bad("/etc/static points at %q, want %s/etc", cur, sys.Logical)
 	}
-	if cur, err := os.Readlink(t.path("/run/current-system")); err != nil || cur != sys.Logical {
+	if cur, err := t.Root.Readlink("/run/current-system"); err != nil || cur != sys.Logical {
 		bad("/run/current-system points at %q, want %s", cur, sys.Logical)
 	}
 	st, err := t.LoadState()
@@ -43,19 +42,19 @@ func (t *Target) Check(sys *System) ([]string, error) {
 	want := map[string]manifest.EtcEntry{}
 	for _, e := range m.Etc {
 		want[e.Path] = e
-		dst := t.path("/etc/" + e.Path)
+		dst := "/etc/" + e.Path
 		src, err := t.storeFile(e.Source)
 		if err != nil {
 			bad("/etc/%s: %v", e.Path, err)
 			continue
 		}
-		fi, err := os.Lstat(dst)
+		fi, err := t.Root.Lstat(dst)
 		if err != nil {
 			bad("/etc/%s: %v", e.Path, err)
 			continue
 		}
 		if e.Mode == "" {
-			if cur, _ := os.Readlink(dst); cur != "/etc/static/"+e.Path {
+			if cur, _ := t.Root.Readlink(dst); cur != "/etc/static/"+e.Path {
 				bad("/etc/%s is not a link to /etc/static/%s", e.Path, e.Path)
 				continue
 			}
@@ -69,16 +68,16 @@ func (t *Target) Check(sys *System) ([]string, error) {
 			bad("/etc/%s does not hold the content of %s (%v)", e.Path, e.Source, err)
 		}
 	}
-	filepath.WalkDir(t.path("/etc"), func(p string, d fs.DirEntry, err error) error {
-		if err == nil && strings.HasPrefix(d.Name(), ".nexis-tmp-") {
-			bad("%s: a temporary file of an interrupted write", p)
+	fs.WalkDir(t.Root.FS(), "etc", func(p string, d fs.DirEntry, err error) error {
+		if err == nil && strings.HasPrefix(d.Name(), durable.TempPrefix) {
+			bad("/%s: a temporary file of an interrupted write", p)
 		}
 		if err != nil || d.Type()&fs.ModeSymlink == 0 {
 			return nil
 		}
-		rel, _ := filepath.Rel(t.path("/etc"), p)
-		if target, _ := os.Readlink(p); strings.HasPrefix(target, "/etc/static/") {
-			if _, ok := want[filepath.ToSlash(rel)]; !ok {
+		rel := strings.TrimPrefix(p, "etc/")
+		if target, _ := t.Root.Readlink(p); strings.HasPrefix(target, "/etc/static/") {
+			if _, ok := want[rel]; !ok {
 				bad("/etc/%s links through /etc/static but the generation has no such entry", rel)
 			}
 		}
@@ -90,14 +89,14 @@ func (t *Target) Check(sys *System) ([]string, error) {
 		}
 	}
 	if m.System.Localtime != "" {
-		if cur, _ := os.Readlink(t.path("/etc/localtime")); cur != m.System.Localtime {
+		if cur, _ := t.Root.Readlink("/etc/localtime"); cur != m.System.Localtime {
 			bad("/etc/localtime points at %q, want %s", cur, m.System.Localtime)
 		}
 	}
 
 	for _, pkg := range m.Packages {
 		for _, d := range pkg.RuntimeDirs {
-			if fi, err := os.Stat(t.path(d)); path.IsAbs(d) && (err != nil || !fi.IsDir()) {
+			if fi, err := t.Root.Stat(d); path.IsAbs(d) && (err != nil || !fi.IsDir()) {
 				bad("runtime directory %s of %s is missing", d, pkg.Name)
 			}
 		}
@@ -119,7 +118,7 @@ func (t *Target) Check(sys *System) ([]string, error) {
 		}
 	}
 	if len(m.Services) > 0 {
-		b, err := t.readResolved("/etc/dinit.d/boot")
+		b, err := t.Root.ReadFile("/etc/dinit.d/boot")
 		if err != nil {
 			bad("/etc/dinit.d/boot: %v", err)
 		} else {
@@ -164,7 +163,7 @@ func (t *Target) CheckBoot() ([]string, error) {
 			want = append(want, gens[i].Number)
 		}
 	}
-	b, err := os.ReadFile(t.grubCfg())
+	b, err := t.Root.ReadFile(grubCfg)
 	if len(want) == 0 {
 		if err == nil && t.menuIsOurs() && strings.Contains(string(b), "menuentry") {
 			probs = append(probs, "grub.cfg has entries but no kept generation has a kernel")
@@ -186,7 +185,7 @@ func (t *Target) CheckBoot() ([]string, error) {
 		for _, kw := range []string{"linux ", "initrd "} {
 			if v, ok := strings.CutPrefix(l, kw); ok {
 				f := strings.Trim(strings.Fields(v)[0], "'")
-				if _, err := os.Stat(t.path(path.Join("/boot", strings.TrimPrefix(f, "/boot")))); err != nil {
+				if _, err := t.Root.Stat(path.Join("/boot", strings.TrimPrefix(f, "/boot"))); err != nil {
 					probs = append(probs, fmt.Sprintf("boot menu names %s: %v", f, err))
 				}
 			}
@@ -200,55 +199,12 @@ func ownedBy(fi fs.FileInfo, uid, gid int64) bool {
 	return ok && int64(s.Uid) == uid && int64(s.Gid) == gid
 }
 
-// resolve follows p's links inside the root (absolute targets are the
-// root's paths, as with the root mounted as /).
-func (t *Target) resolve(p string) (string, error) {
-	cur := path.Clean(p)
-	for hops := 0; hops < 40; hops++ {
-		// Resolve component by component, so a link in a parent
-		// (/etc/static) is followed too.
-		parts := strings.Split(strings.TrimPrefix(cur, "/"), "/")
-		done := true
-		for i := range parts {
-			prefix := "/" + strings.Join(parts[:i+1], "/")
-			fi, err := os.Lstat(t.path(prefix))
-			if err != nil {
-				return "", err
-			}
-			if fi.Mode()&fs.ModeSymlink != 0 {
-				target, err := os.Readlink(t.path(prefix))
-				if err != nil {
-					return "", err
-				}
-				if !path.IsAbs(target) {
-					target = path.Join(path.Dir(prefix), target)
-				}
-				cur = path.Join(target, strings.Join(parts[i+1:], "/"))
-				done = false
-				break
-			}
-		}
-		if done {
-			return t.path(cur), nil
-		}
-	}
-	return "", fmt.Errorf("%s: too many levels of links", p)
-}
-
-func (t *Target) readResolved(p string) ([]byte, error) {
-	r, err := t.resolve(p)
-	if err != nil {
-		return nil, err
-	}
-	return os.ReadFile(r)
-}
-
-func (t *Target) sameResolved(p, physical string) (bool, error) {
-	a, err := t.readResolved(p)
+func (t *Target) sameResolved(p, storeFile string) (bool, error) {
+	a, err := t.Root.ReadFile(p)
 	if err != nil {
 		return false, err
 	}
-	b, err := os.ReadFile(physical)
+	b, err := t.Root.ReadFile(storeFile)
 	if err != nil {
 		return false, err
 	}
@@ -258,13 +214,13 @@ func (t *Target) sameResolved(p, physical string) (bool, error) {
 func (t *Target) checkAccounts(m *manifest.Manifest) []string {
 	var probs []string
 	bad := func(f string, a ...any) { probs = append(probs, fmt.Sprintf(f, a...)) }
-	pw, err1 := readDB(t.path("/etc/passwd"), parsePw, func(e *pwEnt) string { return e.Name })
-	gr, err2 := readDB(t.path("/etc/group"), parseGr, func(e *grEnt) string { return e.Name })
-	sp, err3 := readDB(t.path("/etc/shadow"), parseSp, func(e *spEnt) string { return e.Name })
+	pw, err1 := readDB(t.Root, "/etc/passwd", parsePw, func(e *pwEnt) string { return e.Name })
+	gr, err2 := readDB(t.Root, "/etc/group", parseGr, func(e *grEnt) string { return e.Name })
+	sp, err3 := readDB(t.Root, "/etc/shadow", parseSp, func(e *spEnt) string { return e.Name })
 	if err := errors.Join(err1, err2, err3); err != nil {
 		return []string{err.Error()}
 	}
-	if fi, err := os.Stat(t.path("/etc/shadow")); err != nil {
+	if fi, err := t.Root.Stat("/etc/shadow"); err != nil {
 		bad("/etc/shadow: %v", err)
 	} else {
 		s := fi.Sys().(*syscall.Stat_t)
@@ -317,9 +273,9 @@ func (t *Target) checkAccounts(m *manifest.Manifest) []string {
 		if u.PasswordHashFile != "" {
 			src, err := t.storeFile(u.PasswordHashFile)
 			if err == nil {
-				b, _ := os.ReadFile(src)
+				b, _ := t.Root.ReadFile(src)
 				wantPass = strings.TrimSpace(string(b))
-				if fi, err := os.Stat(src); err != nil || fi.Mode().Perm() != 0o400 || !ownedBy(fi, 0, 0) {
+				if fi, err := t.Root.Stat(src); err != nil || fi.Mode().Perm() != 0o400 || !ownedBy(fi, 0, 0) {
 					bad("user %s: the password hash's store file is not root-only (0400)", u.Name)
 				}
 			}
@@ -328,7 +284,7 @@ func (t *Target) checkAccounts(m *manifest.Manifest) []string {
 			bad("user %s: /etc/shadow does not hold the generation's password", u.Name)
 		}
 		if u.CreateHome {
-			fi, err := os.Stat(t.path(u.Home))
+			fi, err := t.Root.Stat(u.Home)
 			if err != nil || !fi.IsDir() || !ownedBy(fi, e.UID, e.GID) {
 				bad("user %s: home %s missing or not owned by the user", u.Name, u.Home)
 			}
@@ -356,8 +312,8 @@ func (t *Target) checkFiles(m *manifest.Manifest) []string {
 	var probs []string
 	bad := func(f string, a ...any) { probs = append(probs, fmt.Sprintf(f, a...)) }
 	acc := map[string]int64{}
-	pw, _ := readDB(t.path("/etc/passwd"), parsePw, func(e *pwEnt) string { return e.Name })
-	gr, _ := readDB(t.path("/etc/group"), parseGr, func(e *grEnt) string { return e.Name })
+	pw, _ := readDB(t.Root, "/etc/passwd", parsePw, func(e *pwEnt) string { return e.Name })
+	gr, _ := readDB(t.Root, "/etc/group", parseGr, func(e *grEnt) string { return e.Name })
 	for n, e := range pw.ents {
 		acc["u:"+n] = e.UID
 	}
@@ -365,7 +321,7 @@ func (t *Target) checkFiles(m *manifest.Manifest) []string {
 		acc["g:"+n] = e.GID
 	}
 	for _, f := range m.Files {
-		fi, err := os.Lstat(t.path(f.Path))
+		fi, err := t.Root.Lstat(f.Path)
 		if err != nil {
 			bad("%s (%s): %v", f.Path, f.Origin, err)
 			continue
@@ -385,7 +341,7 @@ func (t *Target) checkFiles(m *manifest.Manifest) []string {
 				bad("%s: want a directory with mode %s", f.Path, f.Mode)
 			}
 		case manifest.TypeSymlink:
-			if cur, _ := os.Readlink(t.path(f.Path)); cur != f.Target {
+			if cur, _ := t.Root.Readlink(f.Path); cur != f.Target {
 				bad("%s: want a link to %s", f.Path, f.Target)
 			}
 		default:
@@ -397,7 +353,7 @@ func (t *Target) checkFiles(m *manifest.Manifest) []string {
 			if !fi.Mode().IsRegular() || fi.Mode().Perm() != fs.FileMode(mode) {
 				bad("%s: want a file with mode %s, have %v", f.Path, f.Mode, fi.Mode())
 			}
-			if same, _ := sameContent(t.path(f.Path), src); !same {
+			if same, _ := t.sameContent(t.Root, f.Path, src); !same {
 				bad("%s does not hold the content of %s", f.Path, f.Source)
 			}
 			if f.Secret {
@@ -406,7 +362,7 @@ func (t *Target) checkFiles(m *manifest.Manifest) []string {
 				if fi.Mode().Perm()&0o007 != 0 {
 					bad("secret %s is readable by others (%v)", f.Path, fi.Mode().Perm())
 				}
-				if si, err := os.Stat(src); err != nil || si.Mode().Perm() != 0o400 || !ownedBy(si, 0, 0) {
+				if si, err := t.Root.Stat(src); err != nil || si.Mode().Perm() != 0o400 || !ownedBy(si, 0, 0) {
 					bad("secret %s: its store source %s is not root-only (0400)", f.Path, f.Source)
 				}
 			}
@@ -426,7 +382,7 @@ func (t *Target) checkSecrets(m *manifest.Manifest) []string {
 		if err != nil {
 			return
 		}
-		b, err := os.ReadFile(src)
+		b, err := t.Root.ReadFile(src)
 		if s := strings.TrimSpace(string(b)); err == nil && len(s) > 8 {
 			secrets = append(secrets, s)
 		}
@@ -447,7 +403,8 @@ func (t *Target) checkSecrets(m *manifest.Manifest) []string {
 	var probs []string
 	// Where activation and the store put files; never /proc, /sys or
 	// /dev of a live root (a read there can block).
-	dirs := union([]string{t.path("/etc"), t.path("/home"), t.path("/root"), t.path("/boot"), t.StateDir, t.Store.Dir()})
+	dirs := union([]string{"etc", "home", "root", "boot", strings.Trim(t.StateDir, "/"), strings.Trim(t.Store.LogicalDir(), "/")})
+	fsys := t.Root.FS()
 	walk := func(p string, d fs.DirEntry, err error) error {
 		if err != nil || !d.Type().IsRegular() {
 			return nil
@@ -456,20 +413,19 @@ func (t *Target) checkSecrets(m *manifest.Manifest) []string {
 		if err != nil || fi.Mode().Perm()&0o004 == 0 || fi.Size() > 1<<20 {
 			return nil
 		}
-		b, err := os.ReadFile(p)
+		b, err := fs.ReadFile(fsys, p)
 		if err != nil {
 			return nil
 		}
 		for _, s := range secrets {
 			if bytes.Contains(b, []byte(s)) {
-				rel, _ := filepath.Rel(t.Root, p)
-				probs = append(probs, fmt.Sprintf("/%s is readable by others and holds a secret (%.8s...)", rel, s))
+				probs = append(probs, fmt.Sprintf("/%s is readable by others and holds a secret (%.8s...)", p, s))
 			}
 		}
 		return nil
 	}
 	for _, d := range dirs {
-		filepath.WalkDir(d, walk)
+		fs.WalkDir(fsys, d, walk)
 	}
 	return probs
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/nexisos/nexis/activate"
+	"github.com/nexisos/nexis/internal/durable"
 	"github.com/nexisos/nexis/store"
 	"github.com/nexisos/nexis/store/storepath"
 )
@@ -34,7 +35,13 @@ func crashChild(root string) int {
 		return 2
 	}
 	defer st.Close()
-	tg := &activate.Target{Root: root, Store: st, StateDir: filepath.Join(root, "var/lib/nexis"), Version: "test"}
+	r, err := durable.OpenRoot(root)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	defer r.Close()
+	tg := &activate.Target{Root: r, Store: st, StateDir: "/var/lib/nexis", Version: "test"}
 	o := opts()
 	o.Live = true
 	o.Dinitctl = os.Getenv("NEXIS_ACTIVATE_CHILD_DINITCTL")
@@ -64,7 +71,7 @@ func TestKillDuringActivationThenRepair(t *testing.T) {
 	if err := os.WriteFile(dinitctl, []byte("#!/bin/sh\nsleep 0.01\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	root := tg.Root
+	root := tg.Root.Dir()
 	tg.Store.Close()
 
 	// start runs a child switching to gen and returns once it is about
@@ -106,7 +113,7 @@ func TestKillDuringActivationThenRepair(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rt := &activate.Target{Root: root, Store: st, StateDir: tg.StateDir, Version: "test"}
+		rt := &activate.Target{Root: tg.Root, Store: st, StateDir: tg.StateDir, Version: "test"}
 		if before, err := rt.LoadState(); err == nil && before.Status == "activating" {
 			midway++
 		}

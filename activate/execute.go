@@ -2,6 +2,7 @@ package activate
 
 import (
 	"bufio"
+	"debug/elf"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,12 +11,12 @@ import (
 	"os"
 	"os/exec"
 	"path"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 
+	"github.com/nexisos/nexis/internal/durable"
 	"github.com/nexisos/nexis/manifest"
 )
 
@@ -44,7 +45,9 @@ func (t *Target) Execute(p *Plan, x Exec) error {
 	// of its atomic writes; whichever command runs next (a repair, the
 	// same switch again) removes them. We hold the activation lock, so
 	// no other writer's are among them.
-	t.cleanInterrupted(p.Prev)
+	if err := t.cleanInterrupted(p.Prev); err != nil {
+		return err
+	}
 	m := p.System.Manifest
 	if p.Options.Hooks {
 		if err := t.runHooks("pre_switch", m.Hooks.PreSwitch, x.Out); err != nil {
@@ -83,11 +86,11 @@ func (t *Target) Execute(p *Plan, x Exec) error {
 		return err
 	}
 	// 4. /etc/static: the one rename that moves every linked file.
-	if err := os.MkdirAll(t.path("/etc"), 0o755); err != nil {
+	if err := t.Root.MkdirAll("/etc", 0o755); err != nil {
 		return err
 	}
 	if p.Static {
-		if err := Symlink(p.System.Logical+"/etc", t.path("/etc/static")); err != nil {
+		if err := t.Root.Symlink(p.System.Logical+"/etc", "/etc/static", nil); err != nil {
 			return err
 		}
 	}
@@ -99,7 +102,7 @@ func (t *Target) Execute(p *Plan, x Exec) error {
 			return err
 		}
 		dirs = append(dirs, made...)
-		if err := Symlink(p.etcWant[rel].link, t.path("/etc/"+rel)); err != nil {
+		if err := t.Root.Symlink(p.etcWant[rel].link, "/etc/"+rel, nil); err != nil {
 			return err
 		}
 	}
@@ -110,12 +113,12 @@ func (t *Target) Execute(p *Plan, x Exec) error {
 		}
 		dirs = append(dirs, made...)
 		w := p.etcWant[rel]
-		if err := CopyFile(w.src, t.path("/etc/"+rel), w.mode, &Owner{0, 0}); err != nil {
+		if err := t.copyFile(w.src, t.Root, "/etc/"+rel, w.mode, &durable.Owner{}); err != nil {
 			return err
 		}
 	}
 	if p.Localtime != "" {
-		if err := Symlink(p.Localtime, t.path("/etc/localtime")); err != nil {
+		if err := t.Root.Symlink(p.Localtime, "/etc/localtime", nil); err != nil {
 			return err
 		}
 	}
@@ -136,34 +139,41 @@ func (t *Target) Execute(p *Plan, x Exec) error {
 		if _, err := t.mkParents("", strings.TrimPrefix(home, "/"), nil); err != nil {
 			return err
 		}
-		if err := mkdirOwned(t.path(home), 0o700, own); err != nil {
+		if err := t.Root.Mkdir(home, 0o700, own); err != nil {
 			return err
 		}
 	}
 	for _, d := range p.RuntimeDirs {
-		if err := os.MkdirAll(t.path(d), 0o755); err != nil {
+		if err := t.Root.MkdirAll(d, 0o755); err != nil {
 			return fmt.Errorf("runtime directory %s: %w", d, err)
 		}
 	}
 	for _, f := range p.Files {
-		if err := t.placeFile(m, p.Accounts, f.File); err != nil {
+		err := t.placeFile(m, p.Accounts, f.File)
+		if durable.IsLink(err) {
+			// A link the user made in a home since the plan: that
+			// user's file waits, everyone else's activation goes on.
+			p.Conflicts = append(p.Conflicts, Conflict{Path: f.Path, Origin: f.Origin, Reason: t.homeLinkReason(m, f.File)})
+			continue
+		}
+		if err != nil {
 			return err
 		}
 	}
 	// 7. What the generation dropped.
 	for _, rel := range p.EtcRemove {
-		if err := removeEntry(t.path("/etc/" + rel)); err != nil {
+		if err := t.remove("/etc/" + rel); err != nil {
 			return err
 		}
 	}
 	for _, f := range p.FilesRemove {
-		if err := removeEntry(t.path(f)); err != nil {
+		if err := t.remove(f); err != nil {
 			return err
 		}
 	}
 	var keptDirs []string
 	for _, d := range sortDeepFirst(inter.Dirs) {
-		if err := os.Remove(t.path("/etc/" + d)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := t.Root.Remove("/etc/" + d); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			keptDirs = append(keptDirs, d) // not empty: still needed
 		}
 	}
@@ -196,10 +206,32 @@ func (t *Target) currentSystem(p *Plan) error {
 	if !p.CurrentSys {
 		return nil
 	}
-	if err := os.MkdirAll(t.path("/run"), 0o755); err != nil {
+	if err := t.Root.MkdirAll("/run", 0o755); err != nil {
 		return err
 	}
-	return Symlink(p.System.Logical, t.path("/run/current-system"))
+	return t.Root.Symlink(p.System.Logical, "/run/current-system", nil)
+}
+
+// remove removes the entry p of the target; a missing one is success.
+func (t *Target) remove(p string) error {
+	if err := t.Root.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+// copyFile atomically replaces dst of in with a copy of the store file
+// src, with mode and owner.
+func (t *Target) copyFile(src string, in *durable.Root, dst string, mode fs.FileMode, owner *durable.Owner) error {
+	f, err := t.Root.Open(src)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return in.Write(dst, mode, owner, func(w io.Writer) error {
+		_, err := io.Copy(w, f)
+		return err
+	})
 }
 
 func groupOf(m *manifest.Manifest, user string) string {
@@ -228,36 +260,32 @@ func sortDeepFirst(ds []string) []string {
 	return out
 }
 
-// mkParents creates the missing parent directories of base/rel (root,
-// 0755, or own when given) and returns them relative to base.
-func (t *Target) mkParents(base, rel string, own *Owner) ([]string, error) {
+// mkParents creates the missing parent directories of base/rel in in
+// (root, 0755, or own when given) and returns them relative to base.
+func mkParents(in *durable.Root, base, rel string, own *durable.Owner) ([]string, error) {
 	var missing []string
 	for dir := path.Dir(rel); dir != "." && dir != "/"; dir = path.Dir(dir) {
-		if _, err := os.Lstat(t.path(base + "/" + dir)); err == nil {
+		if _, err := in.Lstat(base + "/" + dir); err == nil {
 			break
 		}
 		missing = append(missing, dir)
 	}
 	for i := len(missing) - 1; i >= 0; i-- {
-		if err := mkdirOwned(t.path(base+"/"+missing[i]), 0o755, own); err != nil {
+		if err := in.Mkdir(base+"/"+missing[i], 0o755, own); err != nil {
 			return nil, err
 		}
 	}
 	return missing, nil
 }
 
-func mkdirOwned(p string, mode fs.FileMode, own *Owner) error {
-	if err := os.Mkdir(p, mode); err != nil && !errors.Is(err, fs.ErrExist) {
-		return err
-	}
-	if own != nil {
-		if err := os.Lchown(p, own.UID, own.GID); err != nil {
-			return err
-		}
-	}
-	return os.Chmod(p, mode)
+func (t *Target) mkParents(base, rel string, own *durable.Owner) ([]string, error) {
+	return mkParents(t.Root, base, rel, own)
 }
 
+// placeFile places f. Inside its owner's home it is placed through a
+// root on the home that follows no link (fileRoot), with the parents it
+// makes there owned by the user; an error that IsLink reports a link
+// the user made on the way.
 func (t *Target) placeFile(m *manifest.Manifest, acc *Accounts, f manifest.File) error {
 	own, err := acc.owner(f.Owner, f.Group)
 	if err != nil {
@@ -268,62 +296,38 @@ func (t *Target) placeFile(m *manifest.Manifest, acc *Accounts, f manifest.File)
 		v, _ := strconv.ParseUint(f.Mode, 8, 32)
 		mode = fs.FileMode(v)
 	}
-	// Parents inside the owner's home belong to the owner; others to root.
-	rel := strings.TrimPrefix(f.Path, "/")
-	var parentOwner *Owner
-	if i := indexUser(m, f.Owner); i >= 0 && strings.HasPrefix(f.Path, strings.TrimSuffix(m.Users[i].Home, "/")+"/") {
-		// Inside a home the user controls the directories: a parent that
-		// is a link could aim this root-run write anywhere (~/.config ->
-		// /etc). Only real directories are followed.
-		home := m.Users[i].Home
-		var below []string
-		for d := path.Dir(f.Path); len(d) > len(home); d = path.Dir(d) {
-			below = append(below, d)
-		}
-		for j := len(below) - 1; j >= 0; j-- {
-			fi, err := os.Lstat(t.path(below[j]))
-			if errors.Is(err, fs.ErrNotExist) {
-				break
-			}
-			if err != nil || !fi.IsDir() {
-				return fmt.Errorf("%s (%s): %s is not a directory (a link in a home is not followed)", f.Path, f.Origin, below[j])
-			}
-		}
-		if _, err := os.Lstat(t.path(m.Users[i].Home)); err == nil {
-			home := strings.TrimPrefix(m.Users[i].Home, "/")
-			if _, err := t.mkParents("", home+"/x", nil); err != nil {
-				return err
-			}
-			if _, err := t.mkParents("/"+home, strings.TrimPrefix(f.Path, m.Users[i].Home+"/"), own); err != nil {
-				return err
-			}
-			parentOwner = own
-		}
+	in, dst, done, err := t.fileRoot(m, f)
+	if err != nil {
+		return err
 	}
-	if parentOwner == nil {
-		if _, err := t.mkParents("", rel, nil); err != nil {
-			return err
-		}
+	defer done()
+	parentOwner := (*durable.Owner)(nil)
+	if in != t.Root {
+		parentOwner = own
 	}
-	dst := t.path(f.Path)
+	if _, err := mkParents(in, "", dst, parentOwner); err != nil {
+		return fmt.Errorf("%s (%s): %w", f.Path, f.Origin, err)
+	}
 	switch f.Type {
 	case manifest.TypeDirectory:
-		if fi, err := os.Lstat(dst); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
-			os.Remove(dst)
+		if fi, err := in.Lstat(dst); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+			if err := in.Remove(dst); err != nil {
+				return err
+			}
 		}
-		return mkdirOwned(dst, mode, own)
+		err = in.Mkdir(dst, mode, own)
 	case manifest.TypeSymlink:
-		return SymlinkOwned(f.Target, dst, own)
+		err = in.Symlink(f.Target, dst, own)
 	default:
-		src, err := t.storeFile(f.Source)
-		if err != nil {
-			return err
+		var src string
+		if src, err = t.storeFile(f.Source); err == nil {
+			err = t.copyFile(src, in, dst, mode, own)
 		}
-		if err := CopyFile(src, dst, mode, own); err != nil {
-			return fmt.Errorf("%s (%s): %w", f.Path, f.Origin, err)
-		}
-		return nil
 	}
+	if err != nil {
+		return fmt.Errorf("%s (%s): %w", f.Path, f.Origin, err)
+	}
+	return nil
 }
 
 // writeAccounts replaces the account files that change, the id map
@@ -334,37 +338,35 @@ func (t *Target) writeAccounts(p *Plan) error {
 	if err != nil {
 		return err
 	}
-	if !t.fileIsPhys(t.idMapPath(), string(b)+"\n") {
-		if err := WriteFile(t.idMapPath(), append(b, '\n'), 0o644, nil); err != nil {
+	if !t.fileIs(t.idMapPath(), string(b)+"\n") {
+		if err := t.Root.MkdirAll(t.StateDir, 0o755); err != nil {
+			return fmt.Errorf("state directory: %w", err)
+		}
+		if err := t.Root.WriteFile(t.idMapPath(), append(b, '\n'), 0o644, nil); err != nil {
 			return err
 		}
 	}
 	if len(p.AccountFiles) == 0 {
 		return nil
 	}
-	if err := os.MkdirAll(t.path("/etc"), 0o755); err != nil {
+	if err := t.Root.MkdirAll("/etc", 0o755); err != nil {
 		return err
 	}
 	for _, f := range p.AccountFiles {
 		var err error
 		switch f {
 		case "group":
-			err = WriteFile(t.path("/etc/group"), []byte(a.Group), 0o644, &Owner{0, 0})
+			err = t.Root.WriteFile("/etc/group", []byte(a.Group), 0o644, &durable.Owner{})
 		case "passwd":
-			err = WriteFile(t.path("/etc/passwd"), []byte(a.Passwd), 0o644, &Owner{0, 0})
+			err = t.Root.WriteFile("/etc/passwd", []byte(a.Passwd), 0o644, &durable.Owner{})
 		case "shadow":
-			err = WriteFile(t.path("/etc/shadow"), []byte(a.Shadow), shadowMode, &Owner{0, int(a.ShadowGID)})
+			err = t.Root.WriteFile("/etc/shadow", []byte(a.Shadow), shadowMode, &durable.Owner{GID: int(a.ShadowGID)})
 		}
 		if err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-func (t *Target) fileIsPhys(p, text string) bool {
-	b, err := os.ReadFile(p)
-	return err == nil && string(b) == text
 }
 
 // dinit runs each service operation through dinitctl, in order. A
@@ -398,36 +400,83 @@ func (t *Target) dinit(ops []ServiceOp, x Exec) error {
 // runHooks runs each hook with /bin/sh -e, in order, its output shown
 // line by line under the hook's name. On a root other than / the hook
 // runs chrooted into it, so it sees the root's files and nothing of this
-// machine's; a root without /bin/sh cannot run hooks, which is said.
+// machine's; a root without a /bin/sh that can start there cannot run
+// hooks, which is said, naming what is missing.
 func (t *Target) runHooks(phase string, hooks []manifest.Hook, out io.Writer) error {
-	for _, h := range hooks {
-		label := h.Name
-		if h.File != "" {
-			label += " (" + h.File + ")"
+	if len(hooks) == 0 {
+		return nil
+	}
+	chroot := path.Clean(t.Root.Dir()) != "/"
+	if chroot {
+		if why := t.missingShell(); why != "" {
+			for _, h := range hooks {
+				fmt.Fprintf(out, "%s: %s skipped: %s\n", phase, hookLabel(h), why)
+			}
+			return nil
 		}
-		var cmd *exec.Cmd
-		if filepath.Clean(t.Root) == "/" {
-			src, err := t.storeFile(h.Source)
-			if err != nil {
-				return err
-			}
-			cmd = exec.Command("/bin/sh", "-e", src)
-		} else {
-			if _, err := os.Stat(t.path("/bin/sh")); err != nil {
-				fmt.Fprintf(out, "%s: %s skipped: the root %s has no /bin/sh to run it in\n", phase, label, t.Root)
-				continue
-			}
-			cmd = exec.Command("/bin/sh", "-e", h.Source)
-			cmd.SysProcAttr = &syscall.SysProcAttr{Chroot: t.Root}
+	}
+	for _, h := range hooks {
+		label := hookLabel(h)
+		src, err := t.storeFile(h.Source)
+		if err != nil {
+			return err
+		}
+		cmd := exec.Command("/bin/sh", "-e", src)
+		if chroot {
+			cmd.SysProcAttr = &syscall.SysProcAttr{Chroot: t.Root.Dir()}
 			cmd.Dir = "/"
 		}
 		cmd.Env = []string{"PATH=/run/current-system/sw/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "NEXIS_HOOK=" + phase}
 		fmt.Fprintf(out, "%s: running %s\n", phase, label)
 		if err := runShown(cmd, h.Name, out); err != nil {
+			if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOEXEC) {
+				err = fmt.Errorf("starting /bin/sh in %s: %w", t.Root.Dir(), err)
+			}
 			return fmt.Errorf("%s (%s): %w", label, h.Origin, err)
 		}
 	}
 	return nil
+}
+
+func hookLabel(h manifest.Hook) string {
+	if h.File != "" {
+		return h.Name + " (" + h.File + ")"
+	}
+	return h.Name
+}
+
+// missingShell says why /bin/sh of the root cannot start chrooted there
+// ("" when it can): missing, a link to nothing inside the root (an
+// absolute link means the root's path, not this machine's), or an ELF
+// program whose interpreter (the dynamic loader) is missing there.
+func (t *Target) missingShell() string {
+	const sh = "/bin/sh"
+	f, err := t.Root.Open(sh)
+	if err != nil {
+		if target, lerr := t.Root.Readlink(sh); lerr == nil {
+			return fmt.Sprintf("%s in the root %s is a link to %s, which does not exist inside the root", sh, t.Root.Dir(), target)
+		}
+		return fmt.Sprintf("the root %s has no %s to run it in (%v)", t.Root.Dir(), sh, errors.Unwrap(err))
+	}
+	defer f.Close()
+	ef, err := elf.NewFile(f)
+	if err != nil {
+		return "" // a script or another format: the kernel will say
+	}
+	for _, prog := range ef.Progs {
+		if prog.Type != elf.PT_INTERP {
+			continue
+		}
+		b, err := io.ReadAll(prog.Open())
+		if err != nil {
+			return ""
+		}
+		interp := strings.TrimRight(string(b), "\x00")
+		if _, err := t.Root.Stat(interp); err != nil {
+			return fmt.Sprintf("%s in the root %s needs the dynamic loader %s, which does not exist inside the root", sh, t.Root.Dir(), interp)
+		}
+	}
+	return ""
 }
 
 func runShown(cmd *exec.Cmd, name string, out io.Writer) error {

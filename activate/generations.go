@@ -2,7 +2,6 @@ package activate
 
 import (
 	"fmt"
-	"os"
 	"slices"
 	"time"
 
@@ -60,7 +59,7 @@ func (t *Target) AddGeneration(p storepath.Path, configHash string) (store.Gener
 	// The next number after the newest, as Nix counts; a number whose
 	// link is still there (a crash in the middle of a delete) is skipped.
 	for {
-		if _, err := os.Lstat(t.genLink(next)); err != nil {
+		if _, err := t.Root.Lstat(t.genLink(next)); err != nil {
 			break
 		}
 		next++
@@ -133,14 +132,14 @@ func (t *Target) DeleteGenerations(ns []uint64) error {
 	for _, n := range ns {
 		// The link first: once the root is gone its target may be
 		// collected, and a dangling link would be offered for rollback.
-		if err := removeEntry(t.genLink(n)); err != nil {
+		if err := t.remove(t.genLink(n)); err != nil {
 			return fmt.Errorf("generation %d: %w", n, err)
 		}
 		if err := t.Store.DeleteGeneration(Profile, n); err != nil {
 			return fmt.Errorf("generation %d: %w", n, err)
 		}
 	}
-	return syncDir(t.ProfilesDir())
+	return nil
 }
 
 // OlderThan lists the generations created before now-d, except the

@@ -5,14 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"syscall"
 
+	"github.com/nexisos/nexis/internal/durable"
 	"github.com/nexisos/nexis/manifest"
 )
 
@@ -91,7 +90,7 @@ type Plan struct {
 type etcWant struct {
 	link string // symlink target, or "" for a copy
 	mode fs.FileMode
-	src  string // physical file to copy
+	src  string // file to copy (a path of the target, in the store)
 }
 
 // Empty reports whether the plan changes nothing on disk.
@@ -114,6 +113,9 @@ func (p *Plan) stateChanges() bool {
 
 // Plan compares the root with sys and lists what activating it changes.
 func (t *Target) Plan(sys *System, opts Options) (*Plan, error) {
+	if err := t.guard(sys.Manifest); err != nil {
+		return nil, fmt.Errorf("%s: %w", sys.Logical, err)
+	}
 	st, err := t.LoadState()
 	if err != nil {
 		return nil, err
@@ -124,7 +126,7 @@ func (t *Target) Plan(sys *System, opts Options) (*Plan, error) {
 
 	// /etc/static.
 	staticTarget := sys.Logical + "/etc"
-	if cur, err := os.Readlink(t.path("/etc/static")); err != nil || cur != staticTarget {
+	if cur, err := t.Root.Readlink("/etc/static"); err != nil || cur != staticTarget {
 		p.Static = true
 	}
 
@@ -134,7 +136,7 @@ func (t *Target) Plan(sys *System, opts Options) (*Plan, error) {
 		w := etcWant{link: "/etc/static/" + e.Path}
 		if e.Mode != "" {
 			mode, _ := strconv.ParseUint(e.Mode, 8, 32)
-			w = etcWant{mode: fs.FileMode(mode), src: filepath.Join(sys.Physical, "etc", filepath.FromSlash(e.Path))}
+			w = etcWant{mode: fs.FileMode(mode), src: path.Join(sys.Logical, "etc", e.Path)}
 		}
 		p.etcWant[e.Path] = w
 	}
@@ -148,8 +150,8 @@ func (t *Target) Plan(sys *System, opts Options) (*Plan, error) {
 	var newEtc []string
 	for _, rel := range keys(p.etcWant) {
 		w := p.etcWant[rel]
-		dst := t.path("/etc/" + rel)
-		fi, err := os.Lstat(dst)
+		dst := "/etc/" + rel
+		fi, err := t.Root.Lstat(dst)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
 			if blocked := t.blockedParent("/etc", rel); blocked != "" {
@@ -195,7 +197,7 @@ func (t *Target) Plan(sys *System, opts Options) (*Plan, error) {
 		if _, ok := p.etcWant[rel]; ok {
 			continue
 		}
-		if _, err := os.Lstat(t.path("/etc/" + rel)); err == nil {
+		if _, err := t.Root.Lstat("/etc/" + rel); err == nil {
 			p.EtcRemove = append(p.EtcRemove, rel)
 		}
 	}
@@ -215,7 +217,7 @@ func (t *Target) Plan(sys *System, opts Options) (*Plan, error) {
 		p.AccountFiles = append(p.AccountFiles, "shadow")
 	}
 	for _, u := range keys(acc.Homes) {
-		if _, err := os.Lstat(t.path(acc.Homes[u])); errors.Is(err, fs.ErrNotExist) {
+		if _, err := t.Root.Lstat(acc.Homes[u]); errors.Is(err, fs.ErrNotExist) {
 			p.Homes = append(p.Homes, u)
 		}
 	}
@@ -224,7 +226,7 @@ func (t *Target) Plan(sys *System, opts Options) (*Plan, error) {
 			if !path.IsAbs(d) {
 				continue // $XDG_RUNTIME_DIR and $HOME ones are made in the session
 			}
-			if _, err := os.Lstat(t.path(d)); errors.Is(err, fs.ErrNotExist) && !contains(p.RuntimeDirs, d) {
+			if _, err := t.Root.Lstat(d); errors.Is(err, fs.ErrNotExist) && !contains(p.RuntimeDirs, d) {
 				p.RuntimeDirs = append(p.RuntimeDirs, d)
 			}
 		}
@@ -234,12 +236,15 @@ func (t *Target) Plan(sys *System, opts Options) (*Plan, error) {
 	managedFiles := setOf(st.Files)
 	var newFiles []string
 	for _, f := range m.Files {
-		why, conflict, err := t.fileState(f, acc, managedFiles[f.Path], opts.Force)
+		why, conflict, err := t.fileState(m, f, acc, managedFiles[f.Path], opts.Force)
 		if err != nil {
 			return nil, err
 		}
 		if conflict != "" {
 			p.Conflicts = append(p.Conflicts, Conflict{Path: f.Path, Origin: f.Origin, Reason: conflict})
+			if managedFiles[f.Path] {
+				newFiles = append(newFiles, f.Path) // still nexis's, placed once the way is clear
+			}
 			continue
 		}
 		if f.Type != manifest.TypeDirectory {
@@ -257,7 +262,7 @@ func (t *Target) Plan(sys *System, opts Options) (*Plan, error) {
 		if wantFiles[f] || underAny(f, acc.LockedHomes) {
 			continue
 		}
-		if fi, err := os.Lstat(t.path(f)); err == nil && !fi.IsDir() {
+		if fi, err := t.Root.Lstat(f); err == nil && !fi.IsDir() {
 			p.FilesRemove = append(p.FilesRemove, f)
 		}
 	}
@@ -305,7 +310,7 @@ func (t *Target) Plan(sys *System, opts Options) (*Plan, error) {
 		}
 	}
 
-	if cur, err := os.Readlink(t.path("/run/current-system")); err != nil || cur != sys.Logical {
+	if cur, err := t.Root.Readlink("/run/current-system"); err != nil || cur != sys.Logical {
 		p.CurrentSys = true
 	}
 
@@ -354,7 +359,7 @@ func contains(l []string, s string) bool {
 func (t *Target) blockedParent(base, rel string) string {
 	dir := path.Dir(rel)
 	for dir != "." && dir != "/" {
-		if fi, err := os.Stat(t.path(base + "/" + dir)); err == nil && !fi.IsDir() {
+		if fi, err := t.Root.Stat(base + "/" + dir); err == nil && !fi.IsDir() {
 			return base + "/" + dir
 		}
 		dir = path.Dir(dir)
@@ -368,7 +373,7 @@ func (t *Target) etcMatches(dst string, fi fs.FileInfo, w etcWant) (bool, error)
 		if fi.Mode()&fs.ModeSymlink == 0 {
 			return false, nil
 		}
-		cur, err := os.Readlink(dst)
+		cur, err := t.Root.Readlink(dst)
 		return err == nil && cur == w.link, nil
 	}
 	if !fi.Mode().IsRegular() || fi.Mode().Perm() != w.mode.Perm() {
@@ -377,26 +382,28 @@ func (t *Target) etcMatches(dst string, fi fs.FileInfo, w etcWant) (bool, error)
 	if sys, ok := fi.Sys().(*syscall.Stat_t); ok && (sys.Uid != 0 || sys.Gid != 0) {
 		return false, nil
 	}
-	return sameContent(dst, w.src)
+	return t.sameContent(t.Root, dst, w.src)
 }
 
-func sameContent(a, b string) (bool, error) {
-	fa, err := os.Stat(a)
+// sameContent reports whether the file a of in (the root, or a home
+// opened without links) holds what the store file b holds.
+func (t *Target) sameContent(in *durable.Root, a, b string) (bool, error) {
+	fa, err := in.Stat(a)
 	if err != nil {
 		return false, nil
 	}
-	fb, err := os.Stat(b)
+	fb, err := t.Root.Stat(b)
 	if err != nil {
 		return false, fmt.Errorf("%s: %w", b, err)
 	}
 	if fa.Size() != fb.Size() {
 		return false, nil
 	}
-	da, err := os.ReadFile(a)
+	da, err := in.ReadFile(a)
 	if err != nil {
 		return false, nil
 	}
-	db, err := os.ReadFile(b)
+	db, err := t.Root.ReadFile(b)
 	if err != nil {
 		return false, err
 	}
@@ -410,8 +417,8 @@ func (t *Target) etcFileChanged(prevLogical string, sys *System, rel string) (bo
 	if err != nil {
 		return true, err
 	}
-	a, errA := os.Readlink(filepath.Join(prev, "etc", rel))
-	b, errB := os.Readlink(filepath.Join(sys.Physical, "etc", rel))
+	a, errA := t.Root.Readlink(path.Join(prev, "etc", rel))
+	b, errB := t.Root.Readlink(path.Join(sys.Logical, "etc", rel))
 	if errA != nil || errB != nil {
 		return true, nil
 	}
@@ -420,7 +427,7 @@ func (t *Target) etcFileChanged(prevLogical string, sys *System, rel string) (bo
 
 // fileIs reports whether the root's file p holds exactly text.
 func (t *Target) fileIs(p, text string) bool {
-	b, err := os.ReadFile(t.path(p))
+	b, err := t.Root.ReadFile(p)
 	return err == nil && string(b) == text
 }
 
@@ -429,7 +436,7 @@ func (t *Target) fileIs(p, text string) bool {
 const shadowMode = 0o640
 
 func (t *Target) shadowModeOK(gid int64) bool {
-	fi, err := os.Stat(t.path("/etc/shadow"))
+	fi, err := t.Root.Stat("/etc/shadow")
 	if err != nil {
 		return false
 	}
@@ -439,7 +446,7 @@ func (t *Target) shadowModeOK(gid int64) bool {
 
 // owner resolves a manifest file's owner and group with the planned
 // accounts.
-func (a *Accounts) owner(user, group string) (*Owner, error) {
+func (a *Accounts) owner(user, group string) (*durable.Owner, error) {
 	uid, ok := a.UID[user]
 	if !ok {
 		return nil, fmt.Errorf("unknown user %s", user)
@@ -448,20 +455,27 @@ func (a *Accounts) owner(user, group string) (*Owner, error) {
 	if !ok {
 		return nil, fmt.Errorf("unknown group %s", group)
 	}
-	return &Owner{UID: int(uid), GID: int(gid)}, nil
+	return &durable.Owner{UID: int(uid), GID: int(gid)}, nil
 }
 
 // fileState decides what placing f needs: why ("" when it is in place)
 // or a conflict that stops it.
-func (t *Target) fileState(f manifest.File, acc *Accounts, managed, force bool) (why, conflict string, err error) {
+func (t *Target) fileState(m *manifest.Manifest, f manifest.File, acc *Accounts, managed, force bool) (why, conflict string, err error) {
 	own, err := acc.owner(f.Owner, f.Group)
 	if err != nil {
 		return "", "", fmt.Errorf("%s (%s): %w", f.Path, f.Origin, err)
 	}
-	dst := t.path(f.Path)
-	fi, err := os.Lstat(dst)
+	in, dst, done, err := t.fileRoot(m, f)
+	if err != nil {
+		return "", "", err
+	}
+	defer done()
+	fi, err := in.Lstat(dst)
 	if errors.Is(err, fs.ErrNotExist) {
 		return "new", "", nil
+	}
+	if durable.IsLink(err) {
+		return "", t.homeLinkReason(m, f), nil
 	}
 	if err != nil {
 		return "", "", fmt.Errorf("%s: %w", f.Path, err)
@@ -489,7 +503,7 @@ func (t *Target) fileState(f manifest.File, acc *Accounts, managed, force bool) 
 		return "", "", nil
 	case manifest.TypeSymlink:
 		if fi.Mode()&fs.ModeSymlink != 0 {
-			if cur, _ := os.Readlink(dst); cur == f.Target {
+			if cur, _ := in.Readlink(dst); cur == f.Target {
 				if !ownerOK {
 					return "owner or mode", "", nil
 				}
@@ -502,7 +516,7 @@ func (t *Target) fileState(f manifest.File, acc *Accounts, managed, force bool) 
 			if err != nil {
 				return "", "", fmt.Errorf("%s (%s): %w", f.Path, f.Origin, err)
 			}
-			same, err := sameContent(dst, src)
+			same, err := t.sameContent(in, dst, src)
 			if err != nil {
 				return "", "", err
 			}

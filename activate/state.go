@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
-	"path/filepath"
 	"sort"
 )
 
@@ -48,13 +46,13 @@ const (
 	statusActive     = "active"
 )
 
-func (t *Target) statePath() string { return filepath.Join(t.StateDir, "activation.json") }
+func (t *Target) statePath() string { return t.inState("activation.json") }
 
 // LoadState reads the record of the last activation (an empty one on a
 // root nexis never activated).
 func (t *Target) LoadState() (*State, error) {
 	st := &State{Version: 1, Services: map[string]string{}}
-	if err := readStateFile(t.statePath(), "activation state", st); err != nil {
+	if err := t.readStateFile(t.statePath(), "activation state", st); err != nil {
 		return nil, err
 	}
 	if st.Services == nil {
@@ -65,8 +63,8 @@ func (t *Target) LoadState() (*State, error) {
 
 // readStateFile decodes the JSON state file p into v, which keeps its
 // contents when p does not exist yet; what names the file in errors.
-func readStateFile(p, what string, v any) error {
-	b, err := os.ReadFile(p)
+func (t *Target) readStateFile(p, what string, v any) error {
+	b, err := t.Root.ReadFile(p)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
@@ -87,10 +85,10 @@ func (t *Target) saveState(st *State) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(t.StateDir, 0o755); err != nil {
+	if err := t.Root.MkdirAll(t.StateDir, 0o755); err != nil {
 		return fmt.Errorf("state directory: %w", err)
 	}
-	return WriteFile(t.statePath(), append(b, '\n'), 0o644, nil)
+	return t.Root.WriteFile(t.statePath(), append(b, '\n'), 0o644, nil)
 }
 
 // union returns the sorted union of string sets.

@@ -3,7 +3,7 @@ package activate
 import (
 	"fmt"
 	"io"
-	"path/filepath"
+	"path"
 
 	"github.com/nexisos/nexis/store"
 	"github.com/nexisos/nexis/store/storepath"
@@ -195,7 +195,7 @@ func (t *Target) Repair(o SwitchOptions) (*Result, error) {
 			return nil, err
 		}
 		if !ok {
-			return nil, fmt.Errorf("nothing was ever activated on %s: run nexis switch", t.Root)
+			return nil, fmt.Errorf("nothing was ever activated on %s: run nexis switch", t.Root.Dir())
 		}
 		return t.SwitchTo(cur, o)
 	}
@@ -228,21 +228,23 @@ func (t *Target) Repair(o SwitchOptions) (*Result, error) {
 
 // cleanInterrupted removes the temporary files interrupted atomic
 // writes left beside their destinations.
-func (t *Target) cleanInterrupted(st *State) {
-	dirs := []string{t.path("/etc"), t.path("/run"), t.ProfilesDir(), t.StateDir, t.path("/boot/grub"), t.bootDir()}
+func (t *Target) cleanInterrupted(st *State) error {
+	dirs := []string{"/etc", "/run", t.ProfilesDir(), t.StateDir, "/boot/grub", bootDir}
 	for _, d := range st.Dirs {
-		dirs = append(dirs, t.path("/etc/"+d))
+		dirs = append(dirs, "/etc/"+d)
 	}
 	for _, l := range [][]string{st.Etc, st.Files} {
 		for _, f := range l {
-			p := f
-			if !filepath.IsAbs(p) {
-				p = "/etc/" + p
+			if !path.IsAbs(f) {
+				f = "/etc/" + f
 			}
-			dirs = append(dirs, filepath.Dir(t.path(p)))
+			dirs = append(dirs, path.Dir(f))
 		}
 	}
 	for _, d := range union(dirs) {
-		cleanTemps(d)
+		if err := t.Root.RemoveTemps(d); err != nil {
+			return err
+		}
 	}
+	return nil
 }

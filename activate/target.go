@@ -3,9 +3,19 @@
 // groups, dinit services, hooks, the GRUB menu, retention and rollback.
 //
 // It reads the system output (manifest.json, etc/) and never evaluates.
-// Everything it writes is under Target.Root (--root): the store paths it
-// links to are logical (/store/...), so they resolve inside the root once
-// the root is mounted as / — the checker resolves them the same way.
+// Every path it reads or writes is a path of the target system resolved
+// inside Target.Root (--root) by the kernel, as chroot(2) would resolve
+// it (internal/durable): a link in the target to /x means <root>/x, so a
+// planted link (ROOT/etc -> /somewhere) can redirect nothing outside the
+// root, and no write ever follows a link at the entry it replaces. The
+// store paths it links to and reads are logical (/store/...), resolved
+// inside the root the same way.
+//
+// What a generation may touch is checked before anything changes
+// (guard.go): no manifest entry may claim what nexis manages itself or
+// what the system needs (passwd, shadow, /etc/static, the state
+// directory, the store, /etc itself...), and account fields are checked
+// against what passwd, group and shadow can hold.
 //
 // Work is planned, then executed (restic's PlanPrune/Execute):
 // Target.Plan compares what is on disk with what the generation says and
@@ -21,12 +31,12 @@ import (
 	"io/fs"
 	"os"
 	"path"
-	"path/filepath"
 	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/nexisos/nexis/internal/durable"
 	"github.com/nexisos/nexis/manifest"
 	"github.com/nexisos/nexis/store"
 	"github.com/nexisos/nexis/store/storepath"
@@ -38,13 +48,13 @@ const Profile = "system"
 // Target is one machine to activate: a root directory, its store (open
 // for writing when something changes) and its state directory.
 type Target struct {
-	// Root is the physical directory the system lives in ("/" on a
-	// running machine).
-	Root string
-	// Store is the root's store.
+	// Root is the directory the system lives in ("/" on a running
+	// machine): every path of the target is resolved inside it.
+	Root *durable.Root
+	// Store is the root's store, at its logical directory inside Root.
 	Store *store.Store
-	// StateDir is the physical state directory (profiles, id map, the
-	// record of the last activation).
+	// StateDir is the state directory (profiles, id map, the record of
+	// the last activation) as the target names it ("/var/lib/nexis").
 	StateDir string
 	// Version is this nexis's version, recorded in new generations.
 	Version string
@@ -80,21 +90,20 @@ func (t *Target) writable() error {
 // Writable is writable for commands that know they will write.
 func (t *Target) Writable() error { return t.writable() }
 
-// path maps an absolute path of the target system to this machine.
-func (t *Target) path(p string) string { return filepath.Join(t.Root, filepath.FromSlash(p)) }
+// inState is the path of name in the state directory.
+func (t *Target) inState(name string) string { return path.Join(t.StateDir, name) }
 
-// ProfilesDir holds system-N-link and system.
-func (t *Target) ProfilesDir() string { return filepath.Join(t.StateDir, "profiles") }
+// ProfilesDir holds system-N-link and system (a path of the target).
+func (t *Target) ProfilesDir() string { return t.inState("profiles") }
 
 func (t *Target) genLink(n uint64) string {
-	return filepath.Join(t.ProfilesDir(), fmt.Sprintf("%s-%d-link", Profile, n))
+	return path.Join(t.ProfilesDir(), fmt.Sprintf("%s-%d-link", Profile, n))
 }
 
 // System is one realised system output.
 type System struct {
 	Path     storepath.Path
-	Logical  string // its logical path, the target of the links
-	Physical string // where it is on this machine
+	Logical  string // its logical path: the target of the links, and where it is inside the root
 	Manifest *manifest.Manifest
 }
 
@@ -110,14 +119,23 @@ func (t *Target) LoadSystem(p storepath.Path) (*System, error) {
 	if !ok {
 		return nil, fmt.Errorf("%s is not a valid store path: realise it first (nexis build)", t.Store.Logical(p))
 	}
-	phys := t.Store.Physical(p)
+	logical := t.Store.Logical(p)
 	m := t.read[p]
 	if m == nil {
-		if m, err = ReadManifest(phys); err != nil {
-			return nil, fmt.Errorf("%s: %w", t.Store.Logical(p), err)
+		f, err := t.Root.Open(path.Join(logical, "manifest.json"))
+		if err != nil {
+			return nil, fmt.Errorf("%s: not a system output: %w", logical, err)
+		}
+		m, err = manifest.Decode(f)
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", logical, err)
 		}
 	}
-	sys := &System{Path: p, Logical: t.Store.Logical(p), Physical: phys, Manifest: m}
+	if err := t.guard(m); err != nil {
+		return nil, fmt.Errorf("%s: %w", logical, err)
+	}
+	sys := &System{Path: p, Logical: logical, Manifest: m}
 	if t.systems == nil {
 		t.systems = map[storepath.Path]*System{}
 	}
@@ -129,7 +147,7 @@ func (t *Target) LoadSystem(p storepath.Path) (*System, error) {
 // phys. It needs no store: a switch reads the manifests it will need
 // while the store is still opening, then hands them to AdoptManifest.
 func ReadManifest(phys string) (*manifest.Manifest, error) {
-	f, err := os.Open(filepath.Join(phys, "manifest.json"))
+	f, err := os.Open(phys + "/manifest.json")
 	if err != nil {
 		return nil, fmt.Errorf("not a system output: %w", err)
 	}
@@ -147,14 +165,15 @@ func (t *Target) AdoptManifest(p storepath.Path, m *manifest.Manifest) {
 	t.read[p] = m
 }
 
-// storeFile maps a logical store path (the manifest's sources) to this
-// machine, refusing anything outside the store.
+// storeFile checks that a manifest's source names a file in the store
+// and returns it as a path of the target (the store is at its logical
+// directory inside the root).
 func (t *Target) storeFile(logical string) (string, error) {
 	p, rest, err := storepath.Parse(t.Store.LogicalDir(), logical)
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", logical, err)
 	}
-	return t.Store.Physical(p) + filepath.FromSlash(rest), nil
+	return t.Store.Logical(p) + rest, nil
 }
 
 // Lock serialises every command that changes the target; it is held
@@ -164,8 +183,21 @@ type Lock struct{ f *os.File }
 // LockTarget takes the target's activation lock, waiting for another
 // nexis that holds it.
 func (t *Target) LockTarget() (*Lock, error) {
-	f, err := store.LockFile(filepath.Join(t.StateDir, "activate.lock"), 0o600, unix.LOCK_EX)
+	if err := t.Root.MkdirAll(t.StateDir, 0o755); err != nil {
+		return nil, fmt.Errorf("activation lock: %w", err)
+	}
+	f, err := t.Root.OpenFile(t.inState("activate.lock"), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
+		return nil, fmt.Errorf("activation lock: %w", err)
+	}
+	for {
+		err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
+		if !errors.Is(err, unix.EINTR) {
+			break
+		}
+	}
+	if err != nil {
+		f.Close()
 		return nil, fmt.Errorf("activation lock: %w", err)
 	}
 	return &Lock{f: f}, nil
@@ -183,32 +215,32 @@ func (l *Lock) Unlock() {
 
 // SetProfileLink makes system-N-link point at sys (logical).
 func (t *Target) setGenLink(n uint64, logical string) error {
-	if err := os.MkdirAll(t.ProfilesDir(), 0o755); err != nil {
+	if err := t.Root.MkdirAll(t.ProfilesDir(), 0o755); err != nil {
 		return fmt.Errorf("profiles: %w", err)
 	}
-	if cur, err := os.Readlink(t.genLink(n)); err == nil && cur == logical {
+	if cur, err := t.Root.Readlink(t.genLink(n)); err == nil && cur == logical {
 		return nil
 	}
-	return Symlink(logical, t.genLink(n))
+	return t.Root.Symlink(logical, t.genLink(n), nil)
 }
 
 // SetCurrent makes generation n the profile's current one by renaming a
 // new system link over the old one.
 func (t *Target) SetCurrent(n uint64) error {
-	want := filepath.Base(t.genLink(n))
-	link := filepath.Join(t.ProfilesDir(), Profile)
-	if cur, err := os.Readlink(link); err == nil && cur == want {
+	want := path.Base(t.genLink(n))
+	link := path.Join(t.ProfilesDir(), Profile)
+	if cur, err := t.Root.Readlink(link); err == nil && cur == want {
 		return nil
 	}
-	if _, err := os.Lstat(t.genLink(n)); err != nil {
+	if _, err := t.Root.Lstat(t.genLink(n)); err != nil {
 		return fmt.Errorf("generation %d has no profile link: %w", n, err)
 	}
-	return Symlink(want, link)
+	return t.Root.Symlink(want, link, nil)
 }
 
 // Current is the generation the profile points at (0, false when none).
 func (t *Target) Current() (uint64, bool, error) {
-	s, err := os.Readlink(filepath.Join(t.ProfilesDir(), Profile))
+	s, err := t.Root.Readlink(path.Join(t.ProfilesDir(), Profile))
 	if errors.Is(err, fs.ErrNotExist) {
 		return 0, false, nil
 	}

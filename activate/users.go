@@ -4,14 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/nexisos/nexis/internal/durable"
 	"github.com/nexisos/nexis/manifest"
 )
 
@@ -86,9 +85,9 @@ type db[E any] struct {
 	ents  map[string]*E
 }
 
-func readDB[E any](p string, parse func(f []string) (*E, bool), name func(*E) string) (*db[E], error) {
+func readDB[E any](r *durable.Root, p string, parse func(f []string) (*E, bool), name func(*E) string) (*db[E], error) {
 	d := &db[E]{ents: map[string]*E{}}
-	b, err := os.ReadFile(p)
+	b, err := r.ReadFile(p)
 	if errors.Is(err, fs.ErrNotExist) {
 		return d, nil
 	}
@@ -181,11 +180,11 @@ type IDMap struct {
 	Groups map[string]int64 `json:"groups"`
 }
 
-func (t *Target) idMapPath() string { return filepath.Join(t.StateDir, "ids.json") }
+func (t *Target) idMapPath() string { return t.inState("ids.json") }
 
 func (t *Target) loadIDMap() (*IDMap, error) {
 	m := &IDMap{Users: map[string]int64{}, Groups: map[string]int64{}}
-	if err := readStateFile(t.idMapPath(), "id map", m); err != nil {
+	if err := t.readStateFile(t.idMapPath(), "id map", m); err != nil {
 		return nil, err
 	}
 	if m.Users == nil {
@@ -236,15 +235,15 @@ func allocate(used map[int64]bool, system bool) (int64, error) {
 // account files. Entries nexis did not make are kept; users a previous
 // generation declared and this one does not are locked, not deleted.
 func (t *Target) planAccounts(m *manifest.Manifest, st *State) (*Accounts, error) {
-	pw, err := readDB(t.path("/etc/passwd"), parsePw, func(e *pwEnt) string { return e.Name })
+	pw, err := readDB(t.Root, "/etc/passwd", parsePw, func(e *pwEnt) string { return e.Name })
 	if err != nil {
 		return nil, fmt.Errorf("/etc/passwd: %w", err)
 	}
-	gr, err := readDB(t.path("/etc/group"), parseGr, func(e *grEnt) string { return e.Name })
+	gr, err := readDB(t.Root, "/etc/group", parseGr, func(e *grEnt) string { return e.Name })
 	if err != nil {
 		return nil, fmt.Errorf("/etc/group: %w", err)
 	}
-	sp, err := readDB(t.path("/etc/shadow"), parseSp, func(e *spEnt) string { return e.Name })
+	sp, err := readDB(t.Root, "/etc/shadow", parseSp, func(e *spEnt) string { return e.Name })
 	if err != nil {
 		return nil, fmt.Errorf("/etc/shadow: %w", err)
 	}
@@ -425,7 +424,7 @@ func (t *Target) planAccounts(m *manifest.Manifest, st *State) (*Accounts, error
 			if err != nil {
 				return nil, fmt.Errorf("user %s: %w", u.Name, err)
 			}
-			b, err := os.ReadFile(src)
+			b, err := t.Root.ReadFile(src)
 			if err != nil {
 				return nil, fmt.Errorf("user %s: password hash: %w", u.Name, err)
 			}

@@ -115,14 +115,21 @@ func openTargetFor(write bool) (*activate.Target, func(), error) {
 	// the evaluation's: collecting four times less often saves about a
 	// tenth of its CPU (measured on examples/full), for a few MB more.
 	debug.SetGCPercent(400)
-	t := &activate.Target{Root: flagRoot, StateDir: physicalStateDir(), Version: version, Reopen: openStore}
+	r, err := targetRoot()
+	if err != nil {
+		return nil, nil, err
+	}
+	t := &activate.Target{Root: r, StateDir: stateDir(), Version: version, Reopen: openStore}
 	lk, err := t.LockTarget()
 	if err != nil {
 		return nil, nil, err
 	}
 	var st *store.Store
 	if !write {
-		st, err = store.Open(physicalStoreDir(), store.Options{LogicalDir: storeDir(), ReadOnly: true})
+		var dir string
+		if dir, err = physicalStoreDir(); err == nil {
+			st, err = store.Open(dir, store.Options{LogicalDir: storeDir(), ReadOnly: true})
+		}
 		t.ReadOnly = err == nil
 	}
 	if write || errors.Is(err, store.ErrNotInitialised) {
@@ -166,12 +173,16 @@ func autoCleanup(st *store.Store) (string, error) {
 // alone: whether a switch will write to the database is known before
 // the store is opened.
 func profileSystem() string {
-	dir := filepath.Join(physicalStateDir(), "profiles")
-	gen, err := os.Readlink(filepath.Join(dir, activate.Profile))
+	r, err := targetRoot()
 	if err != nil {
 		return ""
 	}
-	p, err := os.Readlink(filepath.Join(dir, filepath.Base(gen)))
+	dir := filepath.Join(stateDir(), "profiles")
+	gen, err := r.Readlink(filepath.Join(dir, activate.Profile))
+	if err != nil {
+		return ""
+	}
+	p, err := r.Readlink(filepath.Join(dir, filepath.Base(gen)))
 	if err != nil {
 		return ""
 	}
@@ -218,9 +229,13 @@ func realiseConfig(t *activate.Target, sys *lang.System) (storepath.Path, string
 	if jobs <= 0 {
 		jobs = runtime.NumCPU()
 	}
+	state, err := physicalStateDir()
+	if err != nil {
+		return storepath.Path{}, "", err
+	}
 	res, err := realise.Build(ctx, st, []*builtins.Derivation{sys.Drv}, realise.Options{
 		Jobs:         jobs,
-		LogDir:       filepath.Join(physicalStateDir(), "logs"),
+		LogDir:       filepath.Join(state, "logs"),
 		SandboxPaths: sandboxPaths(sys),
 		Reporter:     rep,
 		Substituter:  sub,

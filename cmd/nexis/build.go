@@ -134,12 +134,16 @@ func runBuild(cmd *cobra.Command, args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	state, err := physicalStateDir()
+	if err != nil {
+		return err
+	}
 	rep := realise.NewReporter(os.Stderr, buildFlags.printLogs)
 	res, err := realise.Build(ctx, st, []*builtins.Derivation{target}, realise.Options{
 		Jobs:         buildFlags.jobs,
 		KeepGoing:    buildFlags.keepGoing,
 		Timeout:      buildFlags.timeout,
-		LogDir:       filepath.Join(physicalStateDir(), "logs"),
+		LogDir:       filepath.Join(state, "logs"),
 		SandboxPaths: sandboxPaths(sys),
 		Check:        buildFlags.check,
 		Reporter:     rep,

@@ -187,7 +187,11 @@ func receiveConfigArg(rel string, args []string) ([]string, func(), error) {
 	if !filepath.IsLocal(rel) {
 		return nil, nil, fmt.Errorf("--config-tar %s: want a path relative to the config directory", rel)
 	}
-	parent := filepath.Join(physicalStateDir(), "build-configs")
+	state, err := physicalStateDir()
+	if err != nil {
+		return nil, nil, err
+	}
+	parent := filepath.Join(state, "build-configs")
 	if err := os.MkdirAll(parent, 0o755); err != nil {
 		return nil, nil, fmt.Errorf("--config-tar: %w (is the state directory writable?)", err)
 	}

@@ -52,10 +52,15 @@ func addEvalFlags(cmd *cobra.Command) {
 	f.StringVar(&evalFlags.system, "system", "x86_64-linux", "target `PLATFORM`")
 }
 
-// configPath is the config named on the command line, or the system's.
+// configPath is the config named on the command line, or the system's
+// (resolved inside the root; when the root cannot be opened, its plain
+// path, which then fails to read like any missing config).
 func configPath(args []string) string {
 	if len(args) > 0 {
 		return args[0]
+	}
+	if p, err := inRoot("/etc/nexis/config.toml"); err == nil {
+		return p
 	}
 	return filepath.Join(flagRoot, "etc/nexis/config.toml")
 }

@@ -64,7 +64,10 @@ registered (moved to the trash with --repair).`,
 // Without the marker it costs one stat; with it, it never waits for a
 // store lock another process holds.
 func finishInterruptedGC() {
-	dir := physicalStoreDir()
+	dir, err := physicalStoreDir()
+	if err != nil {
+		return // the command says what is wrong with --root
+	}
 	if _, err := os.Stat(store.GCMarkerIn(dir)); err != nil {
 		return
 	}

@@ -78,14 +78,22 @@ func genNumbers(args []string) ([]uint64, error) {
 
 // openTargetRead opens the target for queries: no lock is taken.
 func openTargetRead() (*activate.Target, func(), error) {
-	st, err := store.Open(physicalStoreDir(), store.Options{LogicalDir: storeDir(), ReadOnly: true})
+	r, err := targetRoot()
+	if err != nil {
+		return nil, nil, err
+	}
+	dir, err := physicalStoreDir()
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := store.Open(dir, store.Options{LogicalDir: storeDir(), ReadOnly: true})
 	if errors.Is(err, store.ErrNotInitialised) {
 		return nil, nil, fmt.Errorf("no generations yet on %s: nexis switch makes the first", flagRoot)
 	}
 	if err != nil {
 		return nil, nil, err
 	}
-	t := &activate.Target{Root: flagRoot, Store: st, StateDir: physicalStateDir(), Version: version}
+	t := &activate.Target{Root: r, Store: st, StateDir: stateDir(), Version: version}
 	return t, func() { st.Close() }, nil
 }
 

@@ -94,7 +94,11 @@ func trustedKeys(extra []string) (*sign.Trusted, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := t.AddFile(sign.TrustedFileIn(flagRoot)); err != nil {
+	file, err := inRoot(sign.DefaultTrustedFile)
+	if err != nil {
+		return nil, err
+	}
+	if err := t.AddFile(file); err != nil {
 		return nil, err
 	}
 	return t, nil

@@ -23,10 +23,18 @@ NAME-VERSION). Logs live under <state>/logs.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			arg := args[0]
 			// An out-link or a physical path names the same store path.
-			if resolved, err := filepath.EvalSymlinks(arg); err == nil && strings.HasPrefix(resolved, physicalStoreDir()+"/") {
-				arg = storeDir() + strings.TrimPrefix(resolved, physicalStoreDir())
+			storeDirHere, err := physicalStoreDir()
+			if err != nil {
+				return err
 			}
-			p, err := realise.FindLog(filepath.Join(physicalStateDir(), "logs"), storeDir(), arg)
+			state, err := physicalStateDir()
+			if err != nil {
+				return err
+			}
+			if resolved, err := filepath.EvalSymlinks(arg); err == nil && strings.HasPrefix(resolved, storeDirHere+"/") {
+				arg = storeDir() + strings.TrimPrefix(resolved, storeDirHere)
+			}
+			p, err := realise.FindLog(filepath.Join(state, "logs"), storeDir(), arg)
 			if err != nil {
 				return err
 			}

@@ -11,9 +11,11 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"sync"
 
 	"github.com/spf13/cobra"
 
+	"github.com/nexisos/nexis/internal/durable"
 	"github.com/nexisos/nexis/store/storepath"
 )
 
@@ -35,7 +37,15 @@ var rootCmd = &cobra.Command{
 	Version:       version,
 	SilenceUsage:  true,
 	SilenceErrors: true,
+	PersistentPreRunE: func(*cobra.Command, []string) error {
+		if flagRoot == "" {
+			return errEmptyRoot
+		}
+		return nil
+	},
 }
+
+var errEmptyRoot = errors.New("--root is empty: name the directory of the system to work on (--root / for this machine)")
 
 func init() {
 	pf := rootCmd.PersistentFlags()
@@ -54,11 +64,52 @@ func envOr(name, def string) string {
 // storeDir is the logical store directory.
 func storeDir() string { return filepath.Clean(flagStore) }
 
+// stateDir is the state directory as the target names it.
+func stateDir() string { return filepath.Clean(flagState) }
+
+// The root (--root) is opened once; every path of the target is
+// resolved inside it, as chroot(2) would (internal/durable): a link
+// ROOT/store -> /elsewhere means ROOT/elsewhere.
+var theRoot struct {
+	once sync.Once
+	r    *durable.Root
+	err  error
+}
+
+// targetRoot is --root, opened; a root that does not exist yet is made,
+// as the store below it always was.
+func targetRoot() (*durable.Root, error) {
+	theRoot.once.Do(func() {
+		if flagRoot == "" {
+			theRoot.err = errEmptyRoot
+			return
+		}
+		if err := os.MkdirAll(flagRoot, 0o755); err != nil {
+			theRoot.err = fmt.Errorf("--root: %w", err)
+			return
+		}
+		if theRoot.r, theRoot.err = durable.OpenRoot(flagRoot); theRoot.err != nil {
+			theRoot.err = fmt.Errorf("--root: %w", theRoot.err)
+		}
+	})
+	return theRoot.r, theRoot.err
+}
+
+// inRoot is where the target's path p is on this machine, resolved
+// inside the root: for code that takes paths (the store, build logs).
+func inRoot(p string) (string, error) {
+	r, err := targetRoot()
+	if err != nil {
+		return "", err
+	}
+	return r.Resolve(p)
+}
+
 // physicalStoreDir is where the store lives on this machine.
-func physicalStoreDir() string { return filepath.Join(flagRoot, storeDir()) }
+func physicalStoreDir() (string, error) { return inRoot(storeDir()) }
 
 // physicalStateDir is where nexis keeps its state on this machine.
-func physicalStateDir() string { return filepath.Join(flagRoot, filepath.Clean(flagState)) }
+func physicalStateDir() (string, error) { return inRoot(stateDir()) }
 
 // exitError carries an exit status for errors that were already reported.
 type exitError struct{ code int }

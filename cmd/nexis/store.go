@@ -39,12 +39,20 @@ func openStore() (*store.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return store.Open(physicalStoreDir(), store.Options{LogicalDir: storeDir(), Dedup: mode})
+	dir, err := physicalStoreDir()
+	if err != nil {
+		return nil, err
+	}
+	return store.Open(dir, store.Options{LogicalDir: storeDir(), Dedup: mode})
 }
 
 // openStoreRead opens the store for queries without taking the lock.
 func openStoreRead() (*store.Store, error) {
-	s, err := store.Open(physicalStoreDir(), store.Options{LogicalDir: storeDir(), ReadOnly: true})
+	dir, err := physicalStoreDir()
+	if err != nil {
+		return nil, err
+	}
+	s, err := store.Open(dir, store.Options{LogicalDir: storeDir(), ReadOnly: true})
 	if errors.Is(err, store.ErrNotInitialised) {
 		return nil, fmt.Errorf("the store %s is empty: nothing was ever added to it", storeDir())
 	}

@@ -200,12 +200,16 @@ func switchToGenerationOf(pick func(*activate.Target) (uint64, error), mode acti
 // logical paths that are in the store already (see activate.ReadManifest).
 func readManifests(logicals ...string) map[storepath.Path]*manifest.Manifest {
 	out := map[storepath.Path]*manifest.Manifest{}
+	dir, err := physicalStoreDir()
+	if err != nil {
+		return out
+	}
 	for _, l := range logicals {
 		p, rest, err := storepath.Parse(storeDir(), l)
 		if err != nil || rest != "" {
 			continue
 		}
-		if m, err := activate.ReadManifest(filepath.Join(physicalStoreDir(), filepath.FromSlash(p.Rel()))); err == nil {
+		if m, err := activate.ReadManifest(filepath.Join(dir, filepath.FromSlash(p.Rel()))); err == nil {
 			out[p] = m
 		}
 	}

@@ -220,10 +220,14 @@ func buildHere(ctx context.Context, st *store.Store, sys *lang.System) (storepat
 	if jobs <= 0 {
 		jobs = runtime.NumCPU()
 	}
+	state, err := physicalStateDir()
+	if err != nil {
+		return p, err
+	}
 	rep := realise.NewReporter(os.Stderr, false)
 	res, err := realise.Build(ctx, st, []*builtins.Derivation{sys.Drv}, realise.Options{
 		Jobs:         jobs,
-		LogDir:       filepath.Join(physicalStateDir(), "logs"),
+		LogDir:       filepath.Join(state, "logs"),
 		SandboxPaths: sandboxPaths(sys),
 		Reporter:     rep,
 		Substituter:  sub,
