@@ -17,7 +17,6 @@ import (
 	"github.com/nexisos/nexis/builtins"
 	"github.com/nexisos/nexis/lang"
 	"github.com/nexisos/nexis/realise"
-	"github.com/nexisos/nexis/store"
 	"github.com/nexisos/nexis/store/storepath"
 )
 
@@ -44,7 +43,9 @@ store yet in sandboxes, -j at a time, and print the output path(s).
 
 -A builds one package (a name from [[packages]], or a Starlark expression
 that gives a derivation) instead of the whole system. --out-link makes a
-symlink to the output that is also a GC root. --dry-run lists what would
+symlink to the output that is also a GC root; it replaces only an earlier
+out-link (a link into the store), never a file, a directory or another
+link. --dry-run lists what would
 be fetched, built and substituted. --check rebuilds outputs that are
 already valid and says whether the result is bit-identical.`,
 		Args: cobra.MaximumNArgs(1),
@@ -170,7 +171,11 @@ func runBuild(cmd *cobra.Command, args []string) error {
 	// A --config-tar build runs for another machine, which takes the
 	// output away: a link in the ssh login's directory would only pin it.
 	if !buildFlags.noOutLink && buildFlags.outLink != "" && !buildFlags.check && buildFlags.configTar == "" {
-		if err := makeOutLink(st, target, buildFlags.outLink); err != nil {
+		p, _, err := storepath.Parse(st.LogicalDir(), target.Out())
+		if err != nil {
+			return err
+		}
+		if err := realise.OutLink(st, p, buildFlags.outLink); err != nil {
 			return err
 		}
 	}
@@ -206,32 +211,6 @@ func runBuild(cmd *cobra.Command, args []string) error {
 	}
 	if differs {
 		return exitError{1}
-	}
-	return nil
-}
-
-// makeOutLink points link at target's output (physical, so it resolves
-// on this machine) and registers it as the GC root "out-link:<abs link>".
-func makeOutLink(st *store.Store, target *builtins.Derivation, link string) error {
-	abs, err := filepath.Abs(link)
-	if err != nil {
-		return err
-	}
-	p, _, err := storepath.Parse(st.LogicalDir(), target.Out())
-	if err != nil {
-		return err
-	}
-	if err := st.AddRoot("out-link:"+abs, p); err != nil {
-		return fmt.Errorf("out-link: %w", err)
-	}
-	tmp := abs + ".nexis-tmp"
-	os.Remove(tmp)
-	if err := os.Symlink(st.Physical(p), tmp); err != nil {
-		return fmt.Errorf("out-link: %w", err)
-	}
-	if err := os.Rename(tmp, abs); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("out-link: %w", err)
 	}
 	return nil
 }
