@@ -141,12 +141,12 @@ func HomeProblem(name, home string, writes bool, owned ...string) string {
 // read them.
 func FieldProblem(s string) string {
 	for _, c := range s {
-		switch {
-		case c == ':':
-			return fmt.Sprintf("%q contains ':', which separates the fields of /etc/passwd", s)
-		case c < 0x20 || c == 0x7f:
+		if c < 0x20 || c == 0x7f {
 			return fmt.Sprintf("%q contains a control character (newline, tab...), which the account files cannot hold", s)
 		}
+	}
+	if strings.Contains(s, ":") {
+		return fmt.Sprintf("%q contains ':', which separates the fields of /etc/passwd", s)
 	}
 	return ""
 }

@@ -69,6 +69,21 @@ func TestDecodeRejects(t *testing.T) {
 		"keep none":          {`"keep_last": 10`, `"keep_last": 0`, "keep_last"},
 		"bad selinux mode":   {`"mode": "disabled"`, `"mode": "off"`, "selinux.mode"},
 		"etc escapes":        {`"path": "hostname"`, `"path": "../shadow"`, "relative to /etc"},
+		"etc claims shadow":  {`"path": "hostname"`, `"path": "shadow"`, "/etc/shadow is the account database"},
+		"etc in static":      {`"path": "hostname"`, `"path": "static/hostname"`, "inside /etc/static"},
+		"file in the store":  {`"path": "/home/alice/.ssh"`, `"path": "/store/aa"`, "inside /store, the store"},
+		"file chmods /etc":   {`"path": "/home/alice/.ssh"`, `"path": "/etc"`, "/etc is a directory the system needs"},
+		"file in state":      {`"path": "/home/alice/.ssh"`, `"path": "/var/lib/nexis/ids.json"`, "nexis's state directory"},
+		"home is /etc":       {`"home": "/home/alice"`, `"home": "/etc"`, "not a place for a home"},
+		"home with colon":    {`"home": "/home/alice"`, `"home": "/home/alice:x"`, "contains ':'"},
+		"shell with newline": {`"shell": "/bin/sh"`, `"shell": "/bin/sh\nx::0:0::/:/bin/sh"`, "control character"},
+		"description colon":  {`"description": ""`, `"description": "a:b"`, "description"},
+		"bad user name":      {`"name": "alice", "uid"`, `"name": "Alice:0", "uid"`, "a name is lowercase"},
+		"bad member":         {`"members": []`, `"members": ["a,b"]`, "member"},
+		"env name":           {`"environment": {}`, `"environment": {"A B": "x"}`, "not an environment variable name"},
+		"env value":          {`"environment": {}`, `"environment": {"A": "x\ny"}`, "one line"},
+		"log tab":            {`"log_rotation": []`, `"log_rotation": ["/var/log/a\t/etc/shadow"]`, "whitespace"},
+		"log in etc":         {`"log_rotation": []`, `"log_rotation": ["/etc/shadow"]`, "under /etc"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			in := strings.Replace(valid, c.from, c.to, 1)
