@@ -307,3 +307,60 @@ func TestHookShellMissingInsideTheRoot(t *testing.T) {
 		})
 	}
 }
+
+// Class 4: the account files read back with the real tools as written:
+// pwck and grpck (read-only, on the root's files) find no malformed or
+// duplicated entry after switches that add, change and drop accounts
+// with every character a field may hold.
+func TestAccountFilesPassPwckAndGrpck(t *testing.T) {
+	pwck, err := exec.LookPath("pwck")
+	if err != nil {
+		t.Skip("pwck (Debian package passwd) is not installed")
+	}
+	grpck, _ := exec.LookPath("grpck")
+	tg := newTarget(t)
+	first := realiseReal(t, tg, minimalCopy(t, func(s string) string {
+		return s + `
+[users.bob]
+shell = "/bin/sh"
+description = "Bob Dupont, Room 42, +33 1 23, café"
+
+[users.svc]
+system = true
+home = "/var/lib/svc"
+create_home = true
+
+[groups.team]
+members = ["alice", "bob"]
+`
+	}))
+	second := realiseReal(t, tg, minimalCopy(t, func(s string) string {
+		return s + "\n[users.carol]\nshell = \"/bin/sh\"\ngroups = [\"wheel\", \"audio\"]\n"
+	}))
+	for i, p := range []storepath.Path{first, second, first, first} {
+		if _, err := tg.Switch(p, opts()); err != nil {
+			t.Fatalf("switch %d: %v", i, err)
+		}
+		root := tg.Root.Dir()
+		for _, c := range [][]string{{pwck, "-r", "-q", "-R", root}, {grpck, "-r", "-R", root}} {
+			if c[0] == "" {
+				continue
+			}
+			out, _ := exec.Command(c[0], c[1:]...).CombinedOutput()
+			for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+				// Homes and shells of a scratch root do not exist: the
+				// only complaints allowed.
+				if l == "" || strings.HasSuffix(l, "does not exist") || strings.HasSuffix(l, "no changes") {
+					continue
+				}
+				t.Errorf("switch %d: %s: %s", i, filepath.Base(c[0]), l)
+			}
+		}
+		b, _ := os.ReadFile(filepath.Join(root, "etc/passwd"))
+		for _, name := range []string{"alice", "bob", "root"} {
+			if n := strings.Count("\n"+string(b), "\n"+name+":"); n != 1 {
+				t.Errorf("switch %d: %s has %d passwd lines", i, name, n)
+			}
+		}
+	}
+}
