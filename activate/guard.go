@@ -79,5 +79,5 @@ func (t *Target) homeLinkReason(m *manifest.Manifest, f manifest.File) string {
 			}
 		}
 	}
-	return fmt.Sprintf("is not placed: %s is a symbolic link in %s's home, and nexis follows no link in a home (the other users' files and the rest of the generation are in place)", link, f.Owner)
+	return fmt.Sprintf("is not placed: %s is a symbolic link in %s's home, and nexis follows no link in a home", link, f.Owner)
 }

@@ -127,7 +127,7 @@ func (p *Plan) Summary() string {
 		for _, c := range p.Conflicts {
 			cs = append(cs, c.Path)
 		}
-		parts = append(parts, fmt.Sprintf("%d left alone (not nexis's): %s", len(p.Conflicts), strings.Join(cs, " ")))
+		parts = append(parts, fmt.Sprintf("%d left alone (see the warnings): %s", len(p.Conflicts), strings.Join(cs, " ")))
 	}
 	if len(parts) == 0 {
 		return "no changes"
