@@ -150,7 +150,7 @@ func (t *Target) Execute(p *Plan, x Exec) error {
 	}
 	for _, f := range p.Files {
 		err := t.placeFile(m, p.Accounts, f.File)
-		if durable.IsLink(err) {
+		if durable.IsLink(err) && homeOf(m, f.File) != "" {
 			// A link the user made in a home since the plan: that
 			// user's file waits, everyone else's activation goes on.
 			p.Conflicts = append(p.Conflicts, Conflict{Path: f.Path, Origin: f.Origin, Reason: t.homeLinkReason(m, f.File)})
@@ -301,7 +301,7 @@ func (t *Target) placeFile(m *manifest.Manifest, acc *Accounts, f manifest.File)
 		return err
 	}
 	defer done()
-	parentOwner := (*durable.Owner)(nil)
+	var parentOwner *durable.Owner
 	if in != t.Root {
 		parentOwner = own
 	}

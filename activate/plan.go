@@ -474,7 +474,7 @@ func (t *Target) fileState(m *manifest.Manifest, f manifest.File, acc *Accounts,
 	if errors.Is(err, fs.ErrNotExist) {
 		return "new", "", nil
 	}
-	if durable.IsLink(err) {
+	if durable.IsLink(err) && in != t.Root {
 		return "", t.homeLinkReason(m, f), nil
 	}
 	if err != nil {
