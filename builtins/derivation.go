@@ -12,6 +12,7 @@ import (
 	"go.starlark.net/starlark"
 	"go.starlark.net/syntax"
 
+	"github.com/nexisos/nexis/store/contentaddr"
 	"github.com/nexisos/nexis/store/storepath"
 	"github.com/nexisos/nexis/store/treehash"
 )
@@ -134,20 +135,37 @@ func (d *Derivation) seal() error {
 
 	d.paths = make(map[string]string, len(d.Outputs))
 	for _, o := range d.Outputs {
-		var seed string
-		if d.Fixed != nil {
-			seed = fmt.Sprintf("nexis-fixed-1:%s:%s:%t:%s:%s", d.Fixed.Algo, d.Fixed.Hash, d.Fixed.Unpack, d.Store, d.FullName())
-		} else {
-			seed = "nexis-out-1:" + o + ":" + d.id
-		}
-		sum := treehash.Sum([]byte(seed))
 		name := d.FullName()
 		if o != d.Outputs[0] {
 			name += "-" + o
 		}
+		if ca, ok := d.ContentAddress(); ok {
+			d.paths[o] = storepath.Join(d.Store, contentaddr.FixedHash(ca.Algo, ca.Hash, ca.Method != contentaddr.Flat, d.Store, d.FullName()), name)
+			continue
+		}
+		sum := treehash.Sum([]byte("nexis-out-1:" + o + ":" + d.id))
 		d.paths[o] = storepath.Join(d.Store, storepath.EncodeHash(sum[:]), name)
 	}
 	return nil
+}
+
+// ContentAddress is what a fixed-output derivation's path promises
+// about its contents (store/contentaddr): the file a fetch_url
+// downloads, the archive it unpacks, or the tree of a fetch_git
+// checkout (or of a fixed output a program builds). The path is derived
+// from it, and the store checks it wherever the path's bytes arrive.
+func (d *Derivation) ContentAddress() (contentaddr.CA, bool) {
+	if d.Fixed == nil {
+		return contentaddr.CA{}, false
+	}
+	m := contentaddr.Tree
+	if d.Builder == "builtin:fetchurl" {
+		m = contentaddr.Flat
+		if d.Fixed.Unpack {
+			m = contentaddr.Unpack
+		}
+	}
+	return contentaddr.CA{Method: m, Algo: d.Fixed.Algo, Hash: d.Fixed.Hash}, true
 }
 
 // CanonicalJSON encodes v as compact JSON without HTML escaping. Go's

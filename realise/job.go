@@ -300,12 +300,12 @@ func (j *job) ingest(outs map[string]string) error {
 	}
 	cands := append(append([]storepath.Path{}, closure...), targets...)
 	ca := ""
-	if f := d.Fixed; f != nil {
-		ca = "fixed:" + f.Algo + ":" + f.Hash
-		if f.Unpack {
-			ca = "fixed:unpack:" + f.Algo + ":" + f.Hash
-		}
+	if c, ok := d.ContentAddress(); ok {
+		ca = c.String()
 	}
+	// A secret is private from the moment it is in the store: never
+	// shared with a public copy of the same bytes, never readable.
+	private := d.Builder == "builtin:write_file" && d.Env["secret"] == "1"
 	reqs := make([]store.IngestRequest, 0, len(targets))
 	for i, o := range d.Outputs {
 		src, ok := outs[o]
@@ -316,18 +316,11 @@ func (j *job) ingest(outs map[string]string) error {
 			return fmt.Errorf("builder produced no output %q: %w", o, err)
 		}
 		reqs = append(reqs, store.IngestRequest{Src: src, Target: targets[i], IngestOptions: store.IngestOptions{
-			RefCandidates: cands, Deriver: d.ID(), ContentAddress: ca, Move: true,
+			RefCandidates: cands, Deriver: d.ID(), ContentAddress: ca, Move: true, Private: private,
 		}})
 	}
 	if _, err := j.s.st.IngestBatch(reqs); err != nil {
 		return fmt.Errorf("registering the outputs: %w", err)
-	}
-	if d.Builder == "builtin:write_file" && d.Env["secret"] == "1" {
-		// Ingest normalises every file to 0444; a secret must be
-		// readable by root only from the moment it is in the store.
-		if err := j.s.st.MakePrivate(targets[0]); err != nil {
-			return err
-		}
 	}
 	return nil
 }

@@ -21,6 +21,9 @@ const (
 	modeFile = 0o444
 	modeExec = 0o555
 	modeDir  = 0o555
+	// modePrivate is a secret's: readable by root only, on an inode no
+	// other file shares.
+	modePrivate = 0o400
 )
 
 // epochOne is the mtime of every stored file: 1 s after the epoch, as Nix

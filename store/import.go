@@ -96,6 +96,11 @@ func (s *Store) Import(reqs []ImportRequest) ([]*PathInfo, error) {
 		if got := treehash.Hash(r.Files); got != r.TreeHash {
 			return nil, fmt.Errorf("importing %s: its contents hash to %s, but its record says %s", s.Logical(r.Target), got, r.TreeHash)
 		}
+		// A signature says who vouches for the bytes; the content
+		// address, when the record gives one, says what they must be.
+		if err := s.checkContentAddress(r.Target, r.ContentAddress, r.Dir, r.Files, r.TreeHash, false); err != nil {
+			return nil, fmt.Errorf("importing %s: %w", s.Logical(r.Target), err)
+		}
 	}
 	for i := range reqs {
 		r := &reqs[i]
@@ -323,7 +328,7 @@ func (s *Store) stageImport(w *staged, perFile bool, pools *poolDirs) error {
 			if f.Path != "" {
 				p = filepath.Join(w.root, filepath.FromSlash(f.Path))
 			}
-			if err := s.normaliseInPlace(p, f, perFile, pools); err != nil {
+			if err := s.normaliseInPlace(p, f, share && f.Size > 0, perFile, pools); err != nil {
 				return err
 			}
 		}

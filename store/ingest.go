@@ -31,6 +31,12 @@ type IngestOptions struct {
 	// filesystem (else copied, then removed) and is gone afterwards, even
 	// when the target was already valid.
 	Move bool
+	// Private makes the path, which must be a single regular file (a
+	// secret), readable by root only from the moment it is in the store:
+	// mode 0400 on an inode of its own, never shared through the pool,
+	// so that no public copy of the same bytes becomes unreadable and
+	// the secret never becomes readable.
+	Private bool
 }
 
 // IngestRequest is one tree of an IngestBatch.
@@ -143,6 +149,9 @@ func (s *Store) ingest(reqs []IngestRequest, caName string) ([]*PathInfo, error)
 		}
 		if err := s.stageTree(w, cands, pools); err != nil {
 			return nil, fmt.Errorf("ingesting %s: %w", w.req.Src, err)
+		}
+		if err := s.checkContentAddress(w.req.Target, w.req.ContentAddress, w.root, w.tree.Files, w.tree.Hash, false); err != nil {
+			return nil, fmt.Errorf("ingesting %s as %s: %w", w.req.Src, s.Logical(w.req.Target), err)
 		}
 		syncAll = syncAll || !w.perFile
 		if caName != "" {
@@ -352,7 +361,10 @@ func (s *Store) stageTree(w *staged, cands map[string]struct{}, pools *poolDirs)
 			w.tree.Size += f.Size
 		}
 	}
-	share := s.dedup == DedupHardlink || s.dedup == DedupReflink
+	if w.req.Private && (len(files) != 1 || files[0].Type != treehash.Regular) {
+		return fmt.Errorf("only a single plain file can be private")
+	}
+	share := (s.dedup == DedupHardlink || s.dedup == DedupReflink) && !w.req.Private
 	var (
 		mu sync.Mutex
 		// first holds, per content, a channel closed once the first file
@@ -393,7 +405,8 @@ func (s *Store) stageTree(w *staged, cands map[string]struct{}, pools *poolDirs)
 			}
 			mu.Unlock()
 		}
-		if share && f.Size > 0 {
+		shareThis := share && f.Size > 0
+		if shareThis {
 			key := keyOf(f)
 			mu.Lock()
 			ch, waiting := first[key]
@@ -409,12 +422,19 @@ func (s *Store) stageTree(w *staged, cands map[string]struct{}, pools *poolDirs)
 			}
 		}
 		if move {
-			return s.normaliseInPlace(dst, f, w.perFile, pools)
+			return s.normaliseInPlace(dst, f, shareThis, w.perFile, pools)
 		}
-		return s.putFileFD(sfd, src, dst, f, w.perFile, pools)
+		return s.putFileFD(sfd, src, dst, f, shareThis, w.perFile, pools)
 	})
 	if err != nil {
 		return err
+	}
+	if w.req.Private {
+		// The file is ours alone (not shared, and copied when moved in
+		// with other links): narrowing its mode touches nothing else.
+		if err := os.Chmod(w.root, modePrivate); err != nil {
+			return err
+		}
 	}
 	// Children before parents; the root stays writable until placed.
 	for i := len(dirs) - 1; i >= 0; i-- {
@@ -492,17 +512,83 @@ func (s *Store) fromPool(k contentKey, dst string, mode uint32) error {
 	return s.linkOrClone(s.poolPath(k), dst, mode)
 }
 
-// shareExisting makes dst a copy of content k taken from a file staged
-// earlier in this batch or from the pool, and reports whether it could.
-// A missing pool entry means new content; EMLINK (too many links to one
-// inode) and the like mean a private copy.
-func (s *Store) shareExisting(k contentKey, dst string, mode uint32, pools *poolDirs) bool {
+// shareExisting makes dst a copy of content k (f's) taken from a file
+// staged earlier in this batch or from the pool, and reports whether it
+// could. A missing pool entry means new content; EMLINK (too many links
+// to one inode) and the like mean a private copy. A pool entry is
+// checked before anything links to it (checkPoolEntry): a damaged one
+// is dropped from the pool, so the caller's fresh copy takes its place.
+func (s *Store) shareExisting(k contentKey, f *treehash.File, dst string, pools *poolDirs) bool {
+	mode := fileMode(f)
 	if p := pools.firstOf(k); p != "" {
 		if s.linkOrClone(p, dst, mode) == nil {
 			return true
 		}
 	}
-	return s.fromPool(k, dst, mode) == nil
+	if !s.checkPoolEntry(k, f.Size) {
+		return false
+	}
+	if s.fromPool(k, dst, mode) != nil {
+		return false
+	}
+	// Later files of the batch with this content share dst: the entry
+	// is checked once per batch.
+	pools.setFirst(k, dst)
+	return true
+}
+
+// checkPoolEntry reports whether the pool's entry for k exists and holds
+// exactly content k: the right size and mode, and bytes that hash to
+// k's digest. Dedup trusts the pool with every later copy of a content,
+// so one flipped byte in an entry would otherwise spread to every path
+// that ever holds those bytes (and, with hard links, already did to the
+// paths sharing its inode, which verify --check-contents then reports).
+// A damaged entry is unlinked from the pool (its inode stays in the
+// paths that hold it) and reported.
+func (s *Store) checkPoolEntry(k contentKey, size int64) bool {
+	pool := s.poolPath(k)
+	fd, err := treehash.OpenRegular(pool)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	problem := ""
+	if err := unix.Fstat(fd, &st); err != nil {
+		return false
+	}
+	switch {
+	case st.Size != size:
+		problem = fmt.Sprintf("it has %d bytes, not %d", st.Size, size)
+	case st.Mode&0o7777 != fileModeOfKey(k):
+		problem = fmt.Sprintf("its mode is %04o, not %04o", st.Mode&0o7777, fileModeOfKey(k))
+	default:
+		d, n, err := treehash.HashFD(fd, pool, nil, nil)
+		if err != nil {
+			return false
+		}
+		if n != size || d != k.Digest() {
+			problem = fmt.Sprintf("its bytes hash to %s", d)
+		}
+	}
+	if problem == "" {
+		return true
+	}
+	if err := os.Remove(pool); err == nil {
+		s.damaged(fmt.Sprintf("content pool entry %s was damaged (%s): dropped from the pool and not linked to; `nexis store verify --check-contents` finds the paths that share it", pool, problem))
+	}
+	return false
+}
+
+// poolable reports whether the file at p may become a pool entry: a
+// normalised public file. A private one (a secret, 0400) never is.
+func poolable(p string) bool {
+	fi, err := os.Lstat(p)
+	if err != nil || !fi.Mode().IsRegular() {
+		return false
+	}
+	m := uint32(fi.Mode().Perm())
+	return m == modeFile || m == modeExec
 }
 
 // offer makes the normalised file at p the batch's copy of k, and the
@@ -615,10 +701,9 @@ func fileModeOfKey(k contentKey) uint32 {
 }
 
 // putFileFD creates dst with the contents of the open file sfd (src,
-// known to be f).
-func (s *Store) putFileFD(sfd int, src, dst string, f *treehash.File, perFile bool, pools *poolDirs) error {
-	share := (s.dedup == DedupHardlink || s.dedup == DedupReflink) && f.Size > 0
-	if share && s.shareExisting(keyOf(f), dst, fileMode(f), pools) {
+// known to be f), shared with other copies of the content when share.
+func (s *Store) putFileFD(sfd int, src, dst string, f *treehash.File, share, perFile bool, pools *poolDirs) error {
+	if share && s.shareExisting(keyOf(f), f, dst, pools) {
 		return nil
 	}
 	if err := s.copyFileFD(sfd, src, dst, f, perFile); err != nil {
@@ -669,19 +754,19 @@ func (s *Store) copyFileFD(sfd int, src, dst string, f *treehash.File, sync bool
 	return nil
 }
 
-// normaliseInPlace finishes a file of a tree that was moved in: it is
-// replaced by a shared copy when one exists; otherwise it gets its own
-// inode if it had other links (which may be outside the tree and must not
-// see our chmod), its final mode and mtime, and is offered to the pool.
-func (s *Store) normaliseInPlace(p string, f *treehash.File, perFile bool, pools *poolDirs) error {
+// normaliseInPlace finishes a file of a tree that was moved in: when
+// share, it is replaced by a shared copy if one exists; otherwise it gets
+// its own inode if it had other links (which may be outside the tree and
+// must not see our chmod), its final mode and mtime, and (when share) is
+// offered to the pool.
+func (s *Store) normaliseInPlace(p string, f *treehash.File, share, perFile bool, pools *poolDirs) error {
 	var st unix.Stat_t
 	if err := unix.Lstat(p, &st); err != nil {
 		return err
 	}
-	share := (s.dedup == DedupHardlink || s.dedup == DedupReflink) && f.Size > 0
 	tmp := p + ".nexis-tmp"
 	if share {
-		if s.shareExisting(keyOf(f), tmp, fileMode(f), pools) {
+		if s.shareExisting(keyOf(f), f, tmp, pools) {
 			return os.Rename(tmp, p)
 		}
 		os.Remove(tmp)
@@ -728,7 +813,9 @@ func (s *Store) ensurePool(regs []Registration) {
 			if _, err := os.Lstat(s.poolPath(k)); err == nil {
 				continue
 			}
-			s.toPool(k, filepath.Join(s.Physical(r.Path), filepath.FromSlash(f.Path)), pools)
+			if p := filepath.Join(s.Physical(r.Path), filepath.FromSlash(f.Path)); poolable(p) {
+				s.toPool(k, p, pools)
+			}
 		}
 	}
 }

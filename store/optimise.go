@@ -62,8 +62,12 @@ func (s *Store) Optimise(progress func(done, total int)) (*OptimiseReport, error
 			if !f.Type.IsRegular() || f.Size == 0 {
 				continue
 			}
-			rep.Files++
 			fp := filepath.Join(root, filepath.FromSlash(f.Path))
+			if !poolable(fp) {
+				// A secret (0400) keeps its own inode.
+				continue
+			}
+			rep.Files++
 			k := keyOf(f)
 			if _, err := os.Lstat(s.poolPath(k)); errors.Is(err, fs.ErrNotExist) {
 				if err := s.toPool(k, fp, pools); err != nil {
@@ -77,6 +81,12 @@ func (s *Store) Optimise(progress func(done, total int)) (*OptimiseReport, error
 				return rep, err
 			}
 			if shared {
+				continue
+			}
+			if !s.checkPoolEntry(k, f.Size) {
+				// Damaged and dropped; fp was not hashed here, so it does
+				// not take the entry's place: the next ingest of the
+				// content, or verify --repair after a check, does.
 				continue
 			}
 			tmp := filepath.Join(s.tmpDir(), randomName("opt-"))
