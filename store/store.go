@@ -69,6 +69,8 @@
 package store
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -146,6 +148,10 @@ type Options struct {
 	// OnWait is called once when another process holds the writer lock,
 	// with that process's "pid command". Nil prints to stderr.
 	OnWait func(holder string)
+	// OnDamage is told about damage found on the way (a content pool
+	// entry whose bytes changed), which the store worked around. Nil
+	// prints to stderr.
+	OnDamage func(msg string)
 }
 
 // ErrNotInitialised is returned by a read-only Open of a store that was
@@ -177,6 +183,8 @@ type Store struct {
 	closed bool
 
 	hot hotCache // writable stores only
+
+	onDamage func(string)
 }
 
 // Column family names.
@@ -231,7 +239,7 @@ func Open(physicalDir string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store directory %s: %w", physicalDir, err)
 	}
-	s := &Store{dir: dir, logical: opts.LogicalDir, ro: opts.ReadOnly, dedup: opts.Dedup}
+	s := &Store{dir: dir, logical: opts.LogicalDir, ro: opts.ReadOnly, dedup: opts.Dedup, onDamage: opts.OnDamage}
 	if s.logical == "" {
 		s.logical = storepath.DefaultDir
 	}
@@ -239,14 +247,17 @@ func Open(physicalDir string, opts Options) (*Store, error) {
 	if !filepath.IsAbs(s.logical) {
 		return nil, fmt.Errorf("logical store directory %q is not absolute", s.logical)
 	}
+	// Look before creating anything: a directory that is not a store,
+	// or a store whose metadata is lost, is refused unchanged.
+	state, err := diagnose(dir)
+	if err != nil {
+		return nil, err
+	}
 	if s.ro {
-		if _, err := os.Stat(filepath.Join(s.dbDir(), "CURRENT")); err != nil {
-			if errors.Is(err, os.ErrNotExist) {
-				return nil, fmt.Errorf("store %s: %w", dir, ErrNotInitialised)
-			}
-			return nil, fmt.Errorf("store %s: %w", dir, err)
+		if state == stateFresh {
+			return nil, fmt.Errorf("store %s: %w", dir, ErrNotInitialised)
 		}
-		if err := s.openDB(); err != nil {
+		if err := s.openDB(false); err != nil {
 			return nil, err
 		}
 		s.dedup = s.resolveDedupReadOnly()
@@ -260,12 +271,17 @@ func Open(physicalDir string, opts Options) (*Store, error) {
 	if err := s.acquireLock(opts.OnWait); err != nil {
 		return nil, err
 	}
+	// Another writer may have made the store while we waited.
+	if state, err = diagnose(dir); err != nil {
+		s.releaseLock()
+		return nil, err
+	}
 	spreadSubdirs(s.tmpDir())
 	if err := s.recoverTmp(); err != nil {
 		s.releaseLock()
 		return nil, err
 	}
-	if err := s.openDB(); err != nil {
+	if err := s.openDB(state == stateFresh); err != nil {
 		s.releaseLock()
 		return nil, err
 	}
@@ -395,10 +411,13 @@ func cfOptions(name string, cache *grocksdb.Cache, readOnly bool) *grocksdb.Opti
 	return o
 }
 
-func (s *Store) openDB() error {
+// openDB opens the database, creating it only when create (a fresh
+// store: diagnose found nothing). A database opened without create may
+// still lack column families a newer layout added; those are created.
+func (s *Store) openDB(create bool) error {
 	cache := grocksdb.NewLRUCache(32 << 20)
 	dbo := grocksdb.NewDefaultOptions()
-	dbo.SetCreateIfMissing(!s.ro)
+	dbo.SetCreateIfMissing(create && !s.ro)
 	dbo.SetCreateIfMissingColumnFamilies(!s.ro)
 	dbo.SetSkipStatsUpdateOnDBOpen(true)
 	// The default of 16 threads per column family to open table files
@@ -487,7 +506,7 @@ func (s *Store) openDB() error {
 			o.Destroy()
 		}
 		s.opts = nil
-		return fmt.Errorf("opening store database %s: %w", s.dbDir(), err)
+		return unreadable(s.dir, fmt.Errorf("opening store database %s: %w", s.dbDir(), err))
 	}
 	s.db = db
 	s.cfs = map[string]*grocksdb.ColumnFamilyHandle{}
@@ -506,20 +525,40 @@ func (s *Store) openDB() error {
 	case v > SchemaVersion:
 		s.closeAfterFailedOpen()
 		return fmt.Errorf("store %s has schema version %d, newer than this nexis understands (%d): use a newer nexis", s.dir, v, SchemaVersion)
-	case v == 0 && !s.ro:
+	case v == 0 && !create && !s.initialisable():
+		// A database that was never initialised where a store was
+		// expected: made by something else, or emptied.
+		s.closeAfterFailedOpen()
+		return &MetadataError{Dir: s.dir, Why: "its database is empty (no schema version)"}
+	case v == 0:
+		var id [16]byte
+		rand.Read(id[:])
 		b := grocksdb.NewWriteBatch()
 		b.PutCF(s.cfs[cfDefault], keySchema, appendUvarint(nil, SchemaVersion))
+		b.PutCF(s.cfs[cfDefault], keyID, []byte(hex.EncodeToString(id[:])))
 		err := s.db.Write(s.wo, b)
 		b.Destroy()
 		if err != nil {
 			s.closeAfterFailedOpen()
 			return fmt.Errorf("initialising store database: %w", err)
 		}
-	case v == 0 && s.ro:
+	}
+	if err := s.checkIdentity(); err != nil {
 		s.closeAfterFailedOpen()
-		return fmt.Errorf("store %s: %w", s.dir, ErrNotInitialised)
+		return err
 	}
 	return nil
+}
+
+// initialisable says whether a writable open may initialise a database
+// without a schema version: one a crash interrupted right after RocksDB
+// made it, in a store that holds nothing.
+func (s *Store) initialisable() bool {
+	if s.ro {
+		return false
+	}
+	held, err := holdsPaths(s.dir)
+	return err == nil && held == ""
 }
 
 // closeAfterFailedOpen releases the database without flushing, keeping
@@ -614,6 +653,15 @@ func (s *Store) recoverTmp() error {
 		}
 	}
 	return nil
+}
+
+// damaged reports damage the store worked around.
+func (s *Store) damaged(msg string) {
+	if s.onDamage != nil {
+		s.onDamage(msg)
+		return
+	}
+	fmt.Fprintf(os.Stderr, "nexis: warning: %s\n", msg)
 }
 
 func (s *Store) writable() error {
