@@ -1,7 +1,9 @@
 package store
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -34,21 +36,50 @@ func (s *Store) MakePrivate(p storepath.Path) error {
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
 		return fmt.Errorf("%s is not a single file: only a file can be made private", s.Logical(p))
 	}
-	if st.Mode&0o7777 == modePrivate && st.Nlink == 1 {
-		return nil
-	}
-	if st.Nlink == 1 {
-		if err := os.Chmod(phys, modePrivate); err != nil {
-			return fmt.Errorf("making %s private: %w", s.Logical(p), err)
-		}
-		return nil
-	}
 	// No writer lock is needed (activation may hold the store
 	// read-only): the bytes do not change, the path's registration
 	// neither, and a crash leaves at worst a ".private-" file in the
 	// bucket, which verify reports as garbage.
-	if err := s.privateCopy(phys); err != nil {
+	switch {
+	case st.Mode&0o7777 == modePrivate && st.Nlink == 1:
+	case st.Nlink == 1:
+		if err := os.Chmod(phys, modePrivate); err != nil {
+			return fmt.Errorf("making %s private: %w", s.Logical(p), err)
+		}
+	default:
+		if err := s.privateCopy(phys); err != nil {
+			return fmt.Errorf("making %s private: %w", s.Logical(p), err)
+		}
+	}
+	if err := s.dropSecretFromPool(p); err != nil {
 		return fmt.Errorf("making %s private: %w", s.Logical(p), err)
+	}
+	return nil
+}
+
+// dropSecretFromPool removes the pool entry of private p's content when
+// no other registered file holds those bytes: a pool entry is readable
+// by everyone, and a secret that came in public (imported, or made by an
+// older nexis) left one. An entry other files link to (hard links) or
+// count (reflinks) stays: those bytes are public already.
+func (s *Store) dropSecretFromPool(p storepath.Path) error {
+	files, err := s.Manifest(p)
+	if err != nil || len(files) != 1 || !files[0].Type.IsRegular() || files[0].Size == 0 {
+		return err
+	}
+	k := keyOf(&files[0])
+	var st unix.Stat_t
+	if err := unix.Lstat(s.poolPath(k), &st); err != nil {
+		return nil
+	}
+	if st.Nlink > 1 {
+		return nil
+	}
+	if n, err := s.ContentRefcount(files[0].Digest, files[0].Type); err != nil || n > 1 {
+		return err
+	}
+	if err := os.Remove(s.poolPath(k)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
 	}
 	return nil
 }

@@ -508,7 +508,7 @@ func (s *Store) openDB(create bool) error {
 		s.opts = nil
 		return unreadable(s.dir, fmt.Errorf("opening store database %s: %w", s.dbDir(), err))
 	}
-	s.db = db
+	s.db, s.closed = db, false
 	s.cfs = map[string]*grocksdb.ColumnFamilyHandle{}
 	for i, n := range names {
 		s.cfs[n] = handles[i]

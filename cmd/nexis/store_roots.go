@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 
 	"github.com/spf13/cobra"
 )
@@ -61,9 +62,10 @@ func init() {
 			return s.Close()
 		},
 	}
+	var prefix bool
 	remove := &cobra.Command{
 		Use:   "remove-root NAME",
-		Short: "Drop the root NAME",
+		Short: "Drop the root NAME (with --prefix, every root whose name starts with NAME)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s, err := openStore()
@@ -71,11 +73,18 @@ func init() {
 				return err
 			}
 			defer s.Close()
-			if err := s.RemoveRoot(args[0]); err != nil {
+			if prefix {
+				n, err := s.RemoveRootsWithPrefix(args[0])
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(os.Stderr, "dropped %d root(s)\n", n)
+			} else if err := s.RemoveRoot(args[0]); err != nil {
 				return err
 			}
 			return s.Close()
 		},
 	}
+	remove.Flags().BoolVar(&prefix, "prefix", false, "drop every root whose name starts with NAME")
 	storeCmd.AddCommand(roots, add, remove)
 }

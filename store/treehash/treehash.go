@@ -453,6 +453,28 @@ func (w *worker) hashFile(p string, cands, refs map[string]struct{}) (Digest, in
 }
 
 func (w *worker) hashFD(fd int, name string, cands, refs map[string]struct{}) (Digest, int64, error) {
+	if len(cands) == 0 {
+		return w.hashScan(fd, name, nil)
+	}
+	return w.hashScan(fd, name, func(b []byte) { scanRefs(b, cands, refs) })
+}
+
+// HashFDMentions hashes the open regular file fd as HashFD does and adds
+// to mentions every store path hash its contents mention as
+// "/<hash>-", whatever path it names: what recovering a store's lost
+// references needs (the mentions of paths it does not have are the
+// evidence of missing ones).
+func HashFDMentions(fd int, name string, mentions map[string]struct{}) (Digest, int64, error) {
+	w := newWorker()
+	defer w.release()
+	return w.hashScan(fd, name, func(b []byte) {
+		storepath.ScanHashes(b, func(h string) { mentions[h] = struct{}{} })
+	})
+}
+
+// hashScan hashes fd from offset 0, handing every stretch of contents
+// to scan (when set) so that a hash split across two reads is seen whole.
+func (w *worker) hashScan(fd int, name string, scan func([]byte)) (Digest, int64, error) {
 	var d Digest
 	w.h.Reset()
 	var n int64
@@ -474,12 +496,12 @@ func (w *worker) hashFD(fd int, name string, cands, refs map[string]struct{}) (D
 		chunk := w.buf[:m]
 		Write(w.h, chunk)
 		n += int64(m)
-		if len(cands) > 0 {
+		if scan != nil {
 			if len(carry) > 0 {
 				joined := append(carry, chunk[:min(len(chunk), keep)]...)
-				scanRefs(joined, cands, refs)
+				scan(joined)
 			}
-			scanRefs(chunk, cands, refs)
+			scan(chunk)
 			carry = append(carry[:0], chunk[max(0, len(chunk)-keep):]...)
 		}
 		if m == len(w.buf) && m < maxWorkerBuf {
