@@ -305,7 +305,7 @@ func (j *job) ingest(outs map[string]string) error {
 	}
 	// A secret is private from the moment it is in the store: never
 	// shared with a public copy of the same bytes, never readable.
-	private := d.Builder == "builtin:write_file" && d.Env["secret"] == "1"
+	private := isSecret(d)
 	reqs := make([]store.IngestRequest, 0, len(targets))
 	for i, o := range d.Outputs {
 		src, ok := outs[o]
@@ -323,6 +323,11 @@ func (j *job) ingest(outs map[string]string) error {
 		return fmt.Errorf("registering the outputs: %w", err)
 	}
 	return nil
+}
+
+// isSecret says whether d writes a secret, stored private.
+func isSecret(d *builtins.Derivation) bool {
+	return d.Builder == "builtin:write_file" && d.Env["secret"] == "1"
 }
 
 // safeName keeps a build directory name readable and harmless.

@@ -149,6 +149,10 @@ type Check struct {
 	Identical bool                 `json:"identical"`
 	Want      string               `json:"registered"` // tree hash in the store
 	Got       string               `json:"rebuilt"`    // tree hash of the rebuild
+	// Damaged says what is wrong with the store's copy on disk ("" when
+	// it is the registered one): a rebuild identical to the
+	// registration proves nothing about a copy that is gone or changed.
+	Damaged string `json:"damaged,omitempty"`
 }
 
 // Result is what Build did.
@@ -158,6 +162,8 @@ type Result struct {
 	// Failures in the order they happened.
 	Failures []*Failure
 	Checks   []Check
+	// Restored are the damaged outputs put back (Repair), with how.
+	Restored []Restoration
 }
 
 // Count returns how many derivations ended in status s.
@@ -181,6 +187,12 @@ var ErrFailed = errors.New("build failed")
 // ErrFailed and the Result lists the failures. Cancelling ctx stops
 // every running build; nothing partial is registered.
 func Build(ctx context.Context, st *store.Store, roots []*builtins.Derivation, opts Options) (*Result, error) {
+	return build(ctx, st, roots, opts, nil)
+}
+
+// build is Build; outputs whose hashes are in damaged are registered but
+// damaged on disk, and are restored (Repair) instead of taken as valid.
+func build(ctx context.Context, st *store.Store, roots []*builtins.Derivation, opts Options, damaged map[string]bool) (*Result, error) {
 	opts.fill(st)
 	for _, d := range builtins.Closure(roots...) {
 		if d.Store != st.LogicalDir() {
@@ -209,6 +221,7 @@ func Build(ctx context.Context, st *store.Store, roots []*builtins.Derivation, o
 		return nil, err
 	}
 	s := newScheduler(ctx, st, opts)
+	s.damaged = damaged
 	defer s.cancel(nil)
 	opts.Reporter.Planned(len(plan.Build)+len(plan.Fetch)+len(plan.Substitute), plan)
 	goals := make([]*goal, len(roots))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"sync"
 
 	"go.starlark.net/starlark"
@@ -11,6 +12,7 @@ import (
 	"github.com/nexisos/nexis/builtins"
 	"github.com/nexisos/nexis/store"
 	"github.com/nexisos/nexis/store/storepath"
+	"github.com/nexisos/nexis/store/treehash"
 )
 
 func starlarkString(s string) starlark.String { return starlark.String(s) }
@@ -48,6 +50,10 @@ type scheduler struct {
 	// slots hands out build user ids; holding one is holding a job slot.
 	slots      chan int
 	fetchSlots chan struct{}
+
+	// damaged holds the hashes of registered outputs that are damaged
+	// on disk: a goal restores them instead of taking them as valid.
+	damaged map[string]bool
 
 	mu       sync.Mutex
 	goals    map[string]*goal
@@ -133,8 +139,11 @@ func (s *scheduler) run(d *builtins.Derivation) (Status, error) {
 	if err != nil {
 		return Failed, s.fail(d, err, nil)
 	}
-	if valid {
+	if valid && s.damagedOutputs(d) == nil {
 		return Valid, nil
+	}
+	if valid {
+		return s.restore(d)
 	}
 	if status, ok, err := s.trySubstitute(d); ok {
 		return status, err
@@ -169,25 +178,11 @@ func (s *scheduler) run(d *builtins.Derivation) (Status, error) {
 			return Failed, s.fail(d, err, nil)
 		}
 	}
-	var uid int
-	if d.Fixed != nil || isBuiltin(d.Builder) {
-		select {
-		case s.fetchSlots <- struct{}{}:
-			defer func() { <-s.fetchSlots }()
-		case <-s.ctx.Done():
-			return Cancelled, context.Cause(s.ctx)
-		}
-	} else {
-		select {
-		case uid = <-s.slots:
-			defer func() { s.slots <- uid }()
-		case <-s.ctx.Done():
-			return Cancelled, context.Cause(s.ctx)
-		}
+	uid, release, err := s.slot(d)
+	if err != nil {
+		return Cancelled, err
 	}
-	if err := s.ctx.Err(); err != nil {
-		return Cancelled, context.Cause(s.ctx)
-	}
+	defer release()
 	j := &job{s: s, d: d, uid: uid}
 	status, err := j.realise()
 	if err != nil {
@@ -197,6 +192,31 @@ func (s *scheduler) run(d *builtins.Derivation) (Status, error) {
 		return Failed, s.fail(d, err, j.log)
 	}
 	return status, nil
+}
+
+// slot waits for a job slot for d: a fetch slot for fetches and
+// builtins, a build user's for the sandbox. release gives it back.
+func (s *scheduler) slot(d *builtins.Derivation) (uid int, release func(), err error) {
+	if d.Fixed != nil || isBuiltin(d.Builder) {
+		select {
+		case s.fetchSlots <- struct{}{}:
+			release = func() { <-s.fetchSlots }
+		case <-s.ctx.Done():
+			return 0, nil, context.Cause(s.ctx)
+		}
+	} else {
+		select {
+		case uid = <-s.slots:
+			release = func() { s.slots <- uid }
+		case <-s.ctx.Done():
+			return 0, nil, context.Cause(s.ctx)
+		}
+	}
+	if err := s.ctx.Err(); err != nil {
+		release()
+		return 0, nil, context.Cause(s.ctx)
+	}
+	return uid, release, nil
 }
 
 func shortErr(err error) string {
@@ -319,7 +339,19 @@ func (s *scheduler) check(d *builtins.Derivation) (Check, error) {
 	if err != nil {
 		return Check{}, s.fail(d, fmt.Errorf("--check rebuild: %w", err), j.log)
 	}
-	return Check{Drv: d, Path: d.Out(), Identical: got == pi.TreeHash.Hex(), Want: pi.TreeHash.Hex(), Got: got}, nil
+	c := Check{Drv: d, Path: d.Out(), Identical: got == pi.TreeHash.Hex(), Want: pi.TreeHash.Hex(), Got: got}
+	switch disk, err := treehash.TreeHash(s.st.Physical(p)); {
+	case errors.Is(err, fs.ErrNotExist):
+		c.Damaged = "it is missing"
+	case err != nil:
+		c.Damaged = err.Error()
+	case disk != pi.TreeHash:
+		c.Damaged = "it hashes to " + disk.String()
+	}
+	if c.Damaged != "" {
+		c.Identical = false
+	}
+	return c, nil
 }
 
 func (s *scheduler) result() *Result {

@@ -29,7 +29,19 @@ func (s *scheduler) trySubstitute(d *builtins.Derivation) (status Status, ok boo
 		}
 		outs = append(outs, p)
 	}
-	stats, err := sub.Substitute(s.ctx, s.st, outs)
+	var stats *cache.SubstituteStats
+	if ca, ok := d.ContentAddress(); ok {
+		// The derivation says what the bytes must be: a record cannot
+		// drop or change that, and an address that cannot be checked
+		// against a cache's copy (an unpacked archive) is fetched from
+		// its origin, where the archive's hash is checked.
+		if !ca.Checkable() {
+			return 0, false, nil
+		}
+		stats, err = sub.SubstituteFixed(s.ctx, s.st, outs[0], ca)
+	} else {
+		stats, err = sub.Substitute(s.ctx, s.st, outs)
+	}
 	if err == nil {
 		if stats.Paths > 0 {
 			s.opts.Reporter.Note(fmt.Sprintf("substituted %s (%d path(s), %s) from %v", d.FullName(), stats.Paths, humanSize(stats.Bytes), stats.From))

@@ -2,6 +2,8 @@ package realise_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +17,7 @@ import (
 	"github.com/nexisos/nexis/store/cache/cachetest"
 	"github.com/nexisos/nexis/store/sign"
 	"github.com/nexisos/nexis/store/storepath"
+	"github.com/nexisos/nexis/store/treehash"
 )
 
 // substConfig is a small closure: app needs lib, and mentions lib's
@@ -186,4 +189,104 @@ func (r *noteReporter) Note(msg string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	*r.notes = append(*r.notes, msg)
+}
+
+// TestFixedOutputCache: a trusted cache holds other bytes under the path
+// of a fixed-output fetch, with its record keeping the content address
+// or dropping it. Realising the fetch refuses the cache's copy either
+// way (the derivation says what the bytes must be) and fetches from the
+// origin; a fetch that unpacks an archive, whose address a cache's copy
+// cannot be checked against, is never substituted.
+func TestFixedOutputCache(t *testing.T) {
+	good := []byte("the real release\n")
+	archive := tarGz(t, map[string]string{"hello-1.0/README": "the real release\n"})
+	e := newEnv(t, map[string][]byte{"src.txt": good, "src.tar.gz": archive})
+	sys := e.eval(t, "[system]\nhostname = \"t\"\n", nil)
+	fetch := func(expr string) *builtins.Derivation {
+		v, err := sys.EvalExpr(strings.ReplaceAll(expr, "@URL@", e.srv.URL))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v.(*builtins.Derivation)
+	}
+	sum := func(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
+	flat := fetch(`fetch_url("@URL@/src.txt", sha256 = "` + sum(good) + `")`)
+	unpacked := fetch(`fetch_url("@URL@/src.tar.gz", sha256 = "` + sum(archive) + `", unpack = True)`)
+	key, _ := sign.Generate("compromised-1")
+	trusted, _ := sign.NewTrusted(key.Public().String())
+
+	for _, c := range []struct {
+		name string
+		d    *builtins.Derivation
+		ca   bool
+	}{{"flat, address kept", flat, true}, {"flat, address dropped", flat, false}, {"unpacked", unpacked, true}} {
+		t.Run(c.name, func(t *testing.T) {
+			p := mustParse(t, c.d.Out())
+			ca, _ := c.d.ContentAddress()
+			// The compromised side: other bytes at the path, signed.
+			bad, err := store.Open(filepath.Join(t.TempDir(), "bad"), store.Options{LogicalDir: "/store"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer bad.Close()
+			phys := bad.Physical(p)
+			os.MkdirAll(filepath.Dir(phys), 0o755)
+			evil := []byte("a back door\n")
+			if c.d == unpacked {
+				os.MkdirAll(phys, 0o755)
+				os.WriteFile(filepath.Join(phys, "README"), evil, 0o444)
+			} else {
+				os.WriteFile(phys, evil, 0o444)
+			}
+			tree, err := treehash.Scan(phys, treehash.ScanOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			reg := store.Registration{Path: p, TreeHash: tree.Hash, Files: tree.Files}
+			if c.ca {
+				reg.ContentAddress = ca.String()
+			}
+			if _, err := bad.Register([]store.Registration{reg}); err != nil {
+				t.Fatal(err)
+			}
+			cacheDir := filepath.Join(t.TempDir(), "cache")
+			dest, err := cache.OpenDest(context.Background(), "file://"+cacheDir, cache.SSHOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := cache.Copy(context.Background(), bad, dest, []storepath.Path{p}, cache.ExportOptions{Key: key, TempDir: t.TempDir()}); err != nil {
+				t.Fatal(err)
+			}
+			sub, err := cache.NewSubstituter([]string{"file://" + cacheDir}, trusted)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f := &env{dir: t.TempDir(), srv: e.srv}
+			if f.st, err = store.Open(filepath.Join(f.dir, "store"), store.Options{LogicalDir: "/store"}); err != nil {
+				t.Fatal(err)
+			}
+			defer f.st.Close()
+			var notes []string
+			res, err := realise.Build(context.Background(), f.st, []*builtins.Derivation{c.d}, realise.Options{
+				Jobs: 1, Substituter: sub, Reporter: &noteReporter{notes: &notes},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Status[c.d.ID()] != realise.Fetched {
+				t.Fatalf("status %v, want fetched from the origin; notes %q", res.Status[c.d.ID()], notes)
+			}
+			if c.d == flat {
+				if got := strings.Join(notes, "\n"); !strings.Contains(got, p.Hash) {
+					t.Errorf("no refusal naming the path among the notes: %q", notes)
+				}
+				if b, _ := os.ReadFile(f.st.Physical(p)); string(b) != string(good) {
+					t.Fatalf("stored %q", b)
+				}
+			} else if b, _ := os.ReadFile(filepath.Join(f.st.Physical(p), "README")); string(b) != "the real release\n" {
+				t.Fatalf("stored %q", b)
+			}
+			f.verify(t)
+		})
+	}
 }

@@ -181,6 +181,11 @@ func runBuild(cmd *cobra.Command, args []string) error {
 	}
 	differs := false
 	for _, c := range res.Checks {
+		if c.Damaged != "" {
+			differs = true
+			fmt.Fprintf(os.Stderr, "nexis: check: the store's copy of %s is damaged: %s (the rebuild hashes to blake3:%s, registered blake3:%s); nexis store verify --check-contents --repair restores it\n", c.Path, c.Damaged, c.Got, c.Want)
+			continue
+		}
 		if c.Identical {
 			fmt.Fprintf(os.Stderr, "nexis: check: %s is bit-identical when rebuilt\n", c.Path)
 		} else {

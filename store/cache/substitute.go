@@ -11,6 +11,7 @@ import (
 
 	"github.com/nexisos/nexis/store"
 	"github.com/nexisos/nexis/store/archive"
+	"github.com/nexisos/nexis/store/contentaddr"
 	"github.com/nexisos/nexis/store/sign"
 	"github.com/nexisos/nexis/store/storepath"
 )
@@ -182,6 +183,28 @@ func (s *Substituter) lookupInfo(ctx context.Context, st *store.Store, p storepa
 // had, the error wraps ErrNotFound (or says why a record was refused);
 // if any download fails, nothing is registered.
 func (s *Substituter) Substitute(ctx context.Context, st *store.Store, want []storepath.Path) (*SubstituteStats, error) {
+	return s.substitute(ctx, st, want, nil)
+}
+
+// SubstituteFixed is Substitute for the output p of a fixed-output
+// derivation, whose content address ca the consumer knows from the
+// derivation: a record that gives another address (or none, so that
+// nothing would be checked) is refused, whoever signed it, and the bytes
+// are checked against ca on arrival (store.Import). An address that
+// cannot be checked from the path (an unpacked archive) is refused too:
+// the consumer fetches such a path from its origin instead.
+func (s *Substituter) SubstituteFixed(ctx context.Context, st *store.Store, p storepath.Path, ca contentaddr.CA) (*SubstituteStats, error) {
+	if !ca.Checkable() {
+		return nil, fmt.Errorf("%s: its content address %s cannot be checked against a cache's copy: %w", st.Logical(p), ca, ErrNotFound)
+	}
+	return s.substitute(ctx, st, []storepath.Path{p}, map[string]string{p.Hash: ca.String()})
+}
+
+// ErrContentAddress is wrapped when a record gives a fixed output
+// another content address than its derivation.
+var ErrContentAddress = errors.New("the record's content address is not the derivation's")
+
+func (s *Substituter) substitute(ctx context.Context, st *store.Store, want []storepath.Path, expect map[string]string) (*SubstituteStats, error) {
 	s.run.Lock()
 	defer s.run.Unlock()
 	if len(s.Sources) == 0 {
@@ -262,6 +285,9 @@ func (s *Substituter) Substitute(ctx context.Context, st *store.Store, want []st
 			var src Source
 			if err == nil && !valid {
 				in, src, err = s.Info(ctx, st, p)
+			}
+			if ca, ok := expect[p.Hash]; ok && err == nil && !valid && in.ContentAddress != ca {
+				err = fmt.Errorf("%s: refusing %s's record: %w (the record says %q, the derivation %q)", st.Logical(p), src.URL(), ErrContentAddress, in.ContentAddress, ca)
 			}
 			<-lookups
 			if err != nil {
@@ -352,4 +378,35 @@ func (s *Substituter) download(ctx context.Context, st *store.Store, in *Info, s
 		return nil, fmt.Errorf("%w (after %d attempts; the first failed with: %v)", last, attempts, first)
 	}
 	return nil, last
+}
+
+// Restore fetches p, which is registered but damaged or missing on disk
+// (store.VerifyReport.Damaged), from the caches and swaps it in
+// (store.Restore): the record must be trusted, and the archive must be
+// the registered tree (or, for a content-addressed path registered with
+// other bytes, what its address names). It reports the cache used.
+func (s *Substituter) Restore(ctx context.Context, st *store.Store, p storepath.Path) (string, error) {
+	in, src, err := s.Info(ctx, st, p)
+	if err != nil {
+		return "", err
+	}
+	pi, err := st.QueryPathInfo(p)
+	if err != nil {
+		return "", err
+	}
+	if in.TreeHash != pi.TreeHash && pi.ContentAddress == "" {
+		return "", fmt.Errorf("%s: %s has another build of it (tree %s, registered %s)", st.Logical(p), src.URL(), in.TreeHash, pi.TreeHash)
+	}
+	if in.ContentAddress != pi.ContentAddress {
+		return "", fmt.Errorf("%s: refusing %s's record: %w (the record says %q, the store %q)", st.Logical(p), src.URL(), ErrContentAddress, in.ContentAddress, pi.ContentAddress)
+	}
+	rec, err := s.download(ctx, st, in, src)
+	if err != nil {
+		return "", err
+	}
+	defer rec.cleanup()
+	if _, err := st.Restore(store.RestoreRequest{Path: p, Src: rec.req.Dir, Move: true}); err != nil {
+		return "", err
+	}
+	return src.URL(), nil
 }
