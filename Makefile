@@ -5,7 +5,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all deps test vet fmt demo clean
+.PHONY: all deps test vet fmt demo clean fuzz-store
 
 all: bin/nexis
 
@@ -33,6 +33,11 @@ deps:
 test: deps
 	$(GO) vet ./...
 	$(GO) test -count=1 -p 4 -timeout 20m ./...
+
+# The store's fuzz targets (archive unpacking, export import), FUZZTIME
+# each (default 30s): what CI runs after the tests.
+fuzz-store: deps
+	FUZZTIME=$(or $(FUZZTIME),30s) scripts/fuzz-store
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

@@ -1,8 +1,6 @@
 package store
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -16,19 +14,21 @@ import (
 // or another store's must therefore never be taken for an empty store:
 // a writer would start generation 1 over the old ones and verify
 // --repair would move every path to the trash. Open tells these cases
-// apart before it creates anything:
+// apart before it creates or changes anything:
 //
-//	<store>/.nexis/store-id   the store's identity, random, written when its
-//	                          database is made and kept in the database too
-//	                          (default "id")
+//	<store>/.nexis/store-id   the identity of the store's database: a copy of
+//	                          the UUID RocksDB wrote to .nexis/db/IDENTITY when
+//	                          it made the database
 //
 // A store is created only in an empty or absent directory (our own
-// empty scaffolding aside). The database must hold the id the marker
-// names; a database without one (made by an older nexis) is adopted
-// unless it registers no path while the buckets hold some. Everything
-// else is refused with ErrMetadataLost, naming the store and `nexis
-// store recover` (Recover), which rebuilds the metadata and deletes
-// nothing.
+// empty scaffolding aside). A database whose IDENTITY is not the one the
+// store recorded is another one, refused before RocksDB opens it (a
+// writable open replays and rewrites its files). A database without a
+// recorded identity (made by an older nexis) is looked at read-only
+// first and adopted unless it registers no path while the buckets hold
+// some. Everything else is refused with ErrMetadataLost, naming the
+// store and `nexis store recover` (Recover), which rebuilds the metadata
+// and deletes nothing.
 
 // ErrMetadataLost is wrapped by the refusal to use a store whose
 // metadata is missing, unreadable or not its own.
@@ -51,8 +51,6 @@ func (e *MetadataError) Error() string {
 // Is makes errors.Is(err, ErrMetadataLost) true.
 func (e *MetadataError) Is(target error) bool { return target == ErrMetadataLost }
 
-var keyID = []byte("id")
-
 func idFile(dir string) string { return filepath.Join(dir, ".nexis", "store-id") }
 
 // storeState is what diagnose found.
@@ -61,24 +59,59 @@ type storeState int
 const (
 	// stateFresh: nothing there; a store may be created.
 	stateFresh storeState = iota
-	// stateDB: the database's CURRENT file is there: open it and check.
+	// stateDB: the store's own database (its identity matches).
 	stateDB
+	// stateUnrecorded: a database whose identity the store never
+	// recorded (an older nexis made it): look at it read-only first.
+	stateUnrecorded
 )
+
+// dbIdentity reads the IDENTITY file of the database directory db
+// ("" when there is none).
+func dbIdentity(db string) (string, error) {
+	b, err := os.ReadFile(filepath.Join(db, "IDENTITY"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	return strings.TrimSpace(string(b)), err
+}
+
+// recordedIdentity reads .nexis/store-id ("" when there is none).
+func recordedIdentity(dir string) (string, error) {
+	b, err := os.ReadFile(idFile(dir))
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	return strings.TrimSpace(string(b)), err
+}
 
 // diagnose looks at the store directory dir, changing nothing.
 func diagnose(dir string) (storeState, error) {
 	db := filepath.Join(dir, ".nexis", "db")
+	recorded, err := recordedIdentity(dir)
+	if err != nil {
+		return 0, fmt.Errorf("store %s: reading its identity: %w", dir, err)
+	}
 	if _, err := os.Stat(filepath.Join(db, "CURRENT")); err == nil {
+		ident, err := dbIdentity(db)
+		switch {
+		case err != nil:
+			return 0, fmt.Errorf("store %s: %w", dir, err)
+		case recorded == "":
+			return stateUnrecorded, nil
+		case ident == "":
+			return 0, &MetadataError{Dir: dir, Why: fmt.Sprintf("its database %s has no IDENTITY file", db)}
+		case ident != recorded:
+			return 0, &MetadataError{Dir: dir, Why: fmt.Sprintf("its database %s is another store's (identity %s, the store's is %s)", db, ident, recorded)}
+		}
 		return stateDB, nil
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return 0, fmt.Errorf("store %s: %w", dir, err)
 	}
-	dbFiles := nonEmptyDir(db)
-	_, markerErr := os.Lstat(idFile(dir))
 	switch {
-	case dbFiles:
+	case nonEmptyDir(db):
 		return 0, &MetadataError{Dir: dir, Why: fmt.Sprintf("its database %s has no CURRENT file (RocksDB's pointer to its manifest)", db)}
-	case markerErr == nil:
+	case recorded != "":
 		return 0, &MetadataError{Dir: dir, Why: fmt.Sprintf("its database %s is missing", db)}
 	}
 	held, err := holdsPaths(dir)
@@ -172,67 +205,40 @@ func foreignEntry(dir string) (string, error) {
 	return "", nil
 }
 
-// checkIdentity compares the opened database with the marker and the
-// buckets (see the top of this file). A writable store adopts a
-// database without an id and restores a lost marker.
-func (s *Store) checkIdentity() error {
-	id, err := s.get(cfDefault, keyID)
-	if err != nil {
+// checkUnrecorded looks at a database the store never recorded the
+// identity of, read-only: adopted unless it registers no path while the
+// buckets hold some.
+func checkUnrecorded(dir string) error {
+	r := &Store{dir: dir, ro: true}
+	if err := r.openDB(false); errors.Is(err, ErrNotInitialised) {
+		// Made and never initialised (a crash right after): empty,
+		// unless the buckets say otherwise.
+	} else if err != nil {
 		return err
-	}
-	marker, merr := os.ReadFile(idFile(s.dir))
-	if merr != nil && !errors.Is(merr, fs.ErrNotExist) {
-		return fmt.Errorf("store %s: reading its identity: %w", s.dir, merr)
-	}
-	have := strings.TrimSpace(string(marker))
-	switch {
-	case id != nil && merr == nil && have == string(id):
-		return nil
-	case id != nil && merr == nil:
-		return &MetadataError{Dir: s.dir, Why: fmt.Sprintf("its database is another store's (identity %s, the store's is %s)", id, have)}
-	case id != nil:
-		if s.ro {
-			return nil
-		}
-		return writeIDFile(s.dir, string(id))
-	case merr == nil:
-		return &MetadataError{Dir: s.dir, Why: "its database was replaced: it lacks the identity the store's was made with"}
-	}
-	// An older nexis made the database: adopt it, unless it registers
-	// nothing while the buckets hold paths.
-	st, err := s.readStats()
-	if err != nil {
-		return err
-	}
-	if st.Paths == 0 {
-		held, err := holdsPaths(s.dir)
-		if err != nil {
+	} else {
+		st, err := r.readStats()
+		r.closeAfterFailedOpen()
+		if err != nil || st.Paths > 0 {
 			return err
 		}
-		if held != "" {
-			return &MetadataError{Dir: s.dir, Why: fmt.Sprintf("its database registers no path, but it holds %s", held)}
-		}
 	}
-	if s.ro {
-		return nil
+	held, err := holdsPaths(dir)
+	if err != nil {
+		return err
 	}
-	return s.newIdentity()
+	if held != "" {
+		return &MetadataError{Dir: dir, Why: fmt.Sprintf("its database registers no path, but it holds %s", held)}
+	}
+	return nil
 }
 
-// newIdentity gives the store a fresh identity: in the database (synced)
-// first, then the marker, so a crash between leaves a database whose id
-// the next open copies to the marker.
-func (s *Store) newIdentity() error {
-	var b [16]byte
-	rand.Read(b[:])
-	id := hex.EncodeToString(b[:])
-	t := s.newTxn()
-	defer t.destroy()
-	t.put(cfDefault, keyID, []byte(id))
-	if err := t.commit(); err != nil {
-		return fmt.Errorf("recording the store's identity: %w", err)
+// recordIdentity records the open database's identity as the store's.
+func (s *Store) recordIdentity() error {
+	ident, err := dbIdentity(s.dbDir())
+	if err != nil || ident == "" {
+		return fmt.Errorf("store %s: reading its database's identity: %v", s.dir, err)
 	}
-	return writeIDFile(s.dir, id)
+	return writeIDFile(s.dir, ident)
 }
 
 // writeIDFile writes the marker durably: a temporary file, synced,

@@ -115,14 +115,22 @@ func Recover(physicalDir string, opts RecoverOptions) (*RecoverReport, error) {
 	}
 	defer s.releaseLock()
 	if derr == nil {
-		err := s.openDB(false)
-		if err == nil {
+		var err error
+		if state == stateUnrecorded {
+			err = checkUnrecorded(dir)
+		} else if err = s.openDB(false); err == nil {
 			s.closeDB()
+		}
+		if err == nil {
 			return &RecoverReport{Intact: true}, nil
 		}
 		if !errors.Is(err, ErrMetadataLost) {
 			return nil, err
 		}
+	}
+	recorded, err := recordedIdentity(dir)
+	if err != nil {
+		return nil, err
 	}
 	rep := &RecoverReport{Generations: []uint64{}, Unexplained: []Unexplained{}}
 	if nonEmptyDir(s.dbDir()) {
@@ -139,11 +147,11 @@ func Recover(physicalDir string, opts RecoverOptions) (*RecoverReport, error) {
 		if err := fsyncPath(s.metaDir()); err != nil {
 			return nil, err
 		}
-		rep.Salvaged = s.salvage(rep.KeptDatabase)
+		rep.Salvaged = s.salvage(rep.KeptDatabase, recorded)
 	}
 	if !rep.Salvaged {
-		// The marker names the lost database; the new one gets a new
-		// identity (the old one stays in the kept database).
+		// The recorded identity names the lost database, which stays
+		// in the kept directory; the new one is recorded instead.
 		if err := os.Remove(idFile(dir)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return nil, err
 		}
@@ -155,6 +163,9 @@ func Recover(physicalDir string, opts RecoverOptions) (*RecoverReport, error) {
 		}
 	}
 	defer s.closeDB()
+	if err := s.recordIdentity(); err != nil {
+		return rep, err
+	}
 	for _, d := range []string{s.tmpDir(), s.contentDir(), s.TrashDir()} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, err
@@ -187,12 +198,18 @@ func (s *Store) closeDB() {
 	s.closeAfterFailedOpen()
 }
 
-// salvage makes .nexis/db a copy of the kept database with CURRENT
-// naming its newest manifest, and reports whether that opens as this
-// store's database. The kept one is not touched.
-func (s *Store) salvage(kept string) bool {
-	if _, err := os.Stat(filepath.Join(kept, "CURRENT")); err == nil {
-		return false // CURRENT was there: the damage is elsewhere
+// salvage makes .nexis/db a copy of the kept database with what
+// RocksDB needs to find it again restored: CURRENT naming its newest
+// manifest, IDENTITY as the store recorded it. It reports whether that
+// opens as this store's database; the kept one is not touched.
+func (s *Store) salvage(kept, recorded string) bool {
+	_, cerr := os.Stat(filepath.Join(kept, "CURRENT"))
+	ident, _ := dbIdentity(kept)
+	if cerr == nil && ident != "" {
+		return false // both there: the damage is elsewhere
+	}
+	if ident != "" && recorded != "" && ident != recorded {
+		return false // another store's
 	}
 	ents, err := os.ReadDir(kept)
 	if err != nil {
@@ -213,19 +230,29 @@ func (s *Store) salvage(kept string) bool {
 	if err := os.RemoveAll(tmp); err != nil {
 		return false
 	}
-	if err := copyDir(kept, tmp); err != nil {
+	err = copyDir(kept, tmp)
+	if err == nil && cerr != nil {
+		err = os.WriteFile(filepath.Join(tmp, "CURRENT"), []byte(newest+"\n"), 0o644)
+	}
+	if err == nil && ident == "" && recorded != "" {
+		err = os.WriteFile(filepath.Join(tmp, "IDENTITY"), []byte(recorded+"\n"), 0o644)
+	}
+	if err == nil {
+		err = os.Rename(tmp, s.dbDir())
+	}
+	if err != nil {
 		os.RemoveAll(tmp)
 		return false
 	}
-	if err := os.WriteFile(filepath.Join(tmp, "CURRENT"), []byte(newest+"\n"), 0o644); err != nil {
-		os.RemoveAll(tmp)
-		return false
+	if recorded == "" {
+		// No identity to compare with: a database an older nexis made
+		// must at least know the paths the buckets hold.
+		err = checkUnrecorded(s.dir)
 	}
-	if err := os.Rename(tmp, s.dbDir()); err != nil {
-		os.RemoveAll(tmp)
-		return false
+	if err == nil {
+		err = s.openDB(false)
 	}
-	if err := s.openDB(false); err != nil {
+	if err != nil {
 		// Our own copy, not the kept original: it may go.
 		os.RemoveAll(s.dbDir())
 		return false

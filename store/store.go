@@ -69,8 +69,6 @@
 package store
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -254,6 +252,11 @@ func Open(physicalDir string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	if s.ro {
+		if state == stateUnrecorded {
+			if err := checkUnrecorded(dir); err != nil {
+				return nil, err
+			}
+		}
 		if state == stateFresh {
 			return nil, fmt.Errorf("store %s: %w", dir, ErrNotInitialised)
 		}
@@ -276,6 +279,12 @@ func Open(physicalDir string, opts Options) (*Store, error) {
 		s.releaseLock()
 		return nil, err
 	}
+	if state == stateUnrecorded {
+		if err := checkUnrecorded(dir); err != nil {
+			s.releaseLock()
+			return nil, err
+		}
+	}
 	spreadSubdirs(s.tmpDir())
 	if err := s.recoverTmp(); err != nil {
 		s.releaseLock()
@@ -284,6 +293,14 @@ func Open(physicalDir string, opts Options) (*Store, error) {
 	if err := s.openDB(state == stateFresh); err != nil {
 		s.releaseLock()
 		return nil, err
+	}
+	if state != stateDB {
+		// Made just now, or adopted: from here on the store knows its
+		// database.
+		if err := s.recordIdentity(); err != nil {
+			s.Close()
+			return nil, err
+		}
 	}
 	// Writers that never reached Close (killed, crashed, out of power)
 	// leave their WAL files behind; the first open after them flushes.
@@ -525,27 +542,23 @@ func (s *Store) openDB(create bool) error {
 	case v > SchemaVersion:
 		s.closeAfterFailedOpen()
 		return fmt.Errorf("store %s has schema version %d, newer than this nexis understands (%d): use a newer nexis", s.dir, v, SchemaVersion)
+	case v == 0 && s.ro:
+		s.closeAfterFailedOpen()
+		return fmt.Errorf("store %s: %w", s.dir, ErrNotInitialised)
 	case v == 0 && !create && !s.initialisable():
 		// A database that was never initialised where a store was
 		// expected: made by something else, or emptied.
 		s.closeAfterFailedOpen()
 		return &MetadataError{Dir: s.dir, Why: "its database is empty (no schema version)"}
 	case v == 0:
-		var id [16]byte
-		rand.Read(id[:])
 		b := grocksdb.NewWriteBatch()
 		b.PutCF(s.cfs[cfDefault], keySchema, appendUvarint(nil, SchemaVersion))
-		b.PutCF(s.cfs[cfDefault], keyID, []byte(hex.EncodeToString(id[:])))
 		err := s.db.Write(s.wo, b)
 		b.Destroy()
 		if err != nil {
 			s.closeAfterFailedOpen()
 			return fmt.Errorf("initialising store database: %w", err)
 		}
-	}
-	if err := s.checkIdentity(); err != nil {
-		s.closeAfterFailedOpen()
-		return err
 	}
 	return nil
 }
@@ -554,9 +567,6 @@ func (s *Store) openDB(create bool) error {
 // without a schema version: one a crash interrupted right after RocksDB
 // made it, in a store that holds nothing.
 func (s *Store) initialisable() bool {
-	if s.ro {
-		return false
-	}
 	held, err := holdsPaths(s.dir)
 	return err == nil && held == ""
 }
