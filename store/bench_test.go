@@ -158,3 +158,30 @@ func benchRegistrations(b *testing.B, s *Store) []Registration {
 	}
 	return regs
 }
+
+// BenchmarkIngestPoolHits stores the generated tree again under another
+// name into a store that already holds it: every file's content is in
+// the pool, so every file is a dedup hit, and each pool entry is checked
+// (its bytes hashed) before it is linked. BenchmarkCopyFloor is the floor.
+func BenchmarkIngestPoolHits(b *testing.B) {
+	src := filepath.Join(b.TempDir(), "tree")
+	n, err := treegen.Generate(src, *benchFiles, *benchSize, 0.3, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := Open(filepath.Join(b.TempDir(), "store"), Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.AddPath(src, "tree"); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(n)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := s.AddPath(src, fmt.Sprintf("again-%d", i)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
