@@ -4,21 +4,22 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
-	"path/filepath"
+	"path"
 
+	"github.com/nexisos/nexis/internal/durable"
 	"github.com/nexisos/nexis/store"
 	"github.com/nexisos/nexis/store/storepath"
 )
 
 // ProfileGenerations reads the generations the profile links of the
-// state directory stateDir name (<state>/profiles/system-N-link, each a
-// link to a logical path in storeDir): what `nexis store recover` roots
-// again when the store's metadata was lost. A generation's time is its
-// link's. Links that name no store path are returned as problems.
-func ProfileGenerations(stateDir, storeDir string) ([]store.Generation, []string, error) {
-	dir := filepath.Join(stateDir, "profiles")
-	ents, err := os.ReadDir(dir)
+// target's state directory name (<state>/profiles/system-N-link, each a
+// link to a logical path in storeDir), through root: what `nexis store
+// recover` roots again when the store's metadata was lost. A
+// generation's time is its link's. Links that name no store path are
+// returned as problems.
+func ProfileGenerations(root *durable.Root, stateDir, storeDir string) ([]store.Generation, []string, error) {
+	dir := path.Join(stateDir, "profiles")
+	ents, err := root.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil, nil
 	}
@@ -32,8 +33,8 @@ func ProfileGenerations(stateDir, storeDir string) ([]store.Generation, []string
 		if !ok || e.Type()&fs.ModeSymlink == 0 {
 			continue
 		}
-		link := filepath.Join(dir, e.Name())
-		target, err := os.Readlink(link)
+		link := path.Join(dir, e.Name())
+		target, err := root.Readlink(link)
 		if err != nil {
 			return nil, nil, fmt.Errorf("profiles: %w", err)
 		}
@@ -42,7 +43,7 @@ func ProfileGenerations(stateDir, storeDir string) ([]store.Generation, []string
 			problems = append(problems, fmt.Sprintf("%s points at %q, not a store path", link, target))
 			continue
 		}
-		fi, err := os.Lstat(link)
+		fi, err := root.Lstat(link)
 		if err != nil {
 			return nil, nil, fmt.Errorf("profiles: %w", err)
 		}

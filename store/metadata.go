@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/nexisos/nexis/internal/durable"
 )
 
 // A store's metadata is the truth about which paths exist; the disk
@@ -180,8 +182,9 @@ func holdsPaths(dir string) (string, error) {
 }
 
 // scaffolding are the top-level entries a store makes before (or
-// without) registering anything.
-var scaffolding = map[string]bool{".nexis": true, ".trash": true, ".build": true}
+// without) registering anything, and the lost+found of a filesystem
+// made for the store (mkfs.ext4 puts one at its top).
+var scaffolding = map[string]bool{".nexis": true, ".trash": true, ".build": true, "lost+found": true}
 
 // foreignEntry returns an entry of dir that no store would have made
 // without a database, "" when there is none.
@@ -241,30 +244,19 @@ func (s *Store) recordIdentity() error {
 	return writeIDFile(s.dir, ident)
 }
 
-// writeIDFile writes the marker durably: a temporary file, synced,
-// renamed into place, the directory synced.
+// writeIDFile records id as the store's database identity, durably
+// (internal/durable: a temporary file, synced, renamed, the directory
+// synced).
 func writeIDFile(dir, id string) error {
-	p := idFile(dir)
-	tmp := p + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	r, err := durable.OpenRoot(filepath.Join(dir, ".nexis"))
 	if err != nil {
 		return fmt.Errorf("recording the store's identity: %w", err)
 	}
-	_, err = f.WriteString(id + "\n")
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, p)
-	}
-	if err != nil {
-		os.Remove(tmp)
+	defer r.Close()
+	if err := r.WriteFile(filepath.Base(idFile(dir)), []byte(id+"\n"), 0o644, nil); err != nil {
 		return fmt.Errorf("recording the store's identity: %w", err)
 	}
-	return fsyncPath(filepath.Dir(p))
+	return nil
 }
 
 // unreadable turns a failure to open an existing database into a

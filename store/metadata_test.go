@@ -168,6 +168,7 @@ func TestStoreOnlyInEmptyDirectory(t *testing.T) {
 	os.MkdirAll(filepath.Join(scaffold, ".nexis", "tmp"), 0o755)
 	os.MkdirAll(filepath.Join(scaffold, ".trash"), 0o755)
 	os.MkdirAll(filepath.Join(scaffold, "ab", "cd"), 0o755)
+	os.MkdirAll(filepath.Join(scaffold, "lost+found"), 0o700)
 	openTest(t, scaffold, Options{}).Close()
 
 	foreign := t.TempDir()

@@ -45,14 +45,22 @@ nexis store verify --check-contents afterwards.`,
 }
 
 func runStoreRecover(cmd *cobra.Command, args []string) error {
-	gens, problems, err := activate.ProfileGenerations(physicalStateDir(), storeDir())
+	root, err := targetRoot()
+	if err != nil {
+		return err
+	}
+	dir, err := physicalStoreDir()
+	if err != nil {
+		return err
+	}
+	gens, problems, err := activate.ProfileGenerations(root, stateDir(), storeDir())
 	if err != nil {
 		return err
 	}
 	for _, p := range problems {
 		fmt.Fprintf(os.Stderr, "nexis: warning: %s\n", p)
 	}
-	rep, err := store.Recover(physicalStoreDir(), store.RecoverOptions{
+	rep, err := store.Recover(dir, store.RecoverOptions{
 		LogicalDir:  storeDir(),
 		Generations: gens,
 		Progress:    progressFunc("scanning"),

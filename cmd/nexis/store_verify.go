@@ -174,8 +174,12 @@ func printRepairReport(rr *realise.RepairReport) {
 // config (none given, none on the system) nothing is rebuilt or
 // substituted, and the report says so.
 func repairSources(args []string, plan *store.RepairPlan) ([]*builtins.Derivation, realise.Options, error) {
+	state, err := physicalStateDir()
+	if err != nil {
+		return nil, realise.Options{}, err
+	}
 	opts := realise.Options{
-		LogDir:   filepath.Join(physicalStateDir(), "logs"),
+		LogDir:   filepath.Join(state, "logs"),
 		Reporter: realise.NewReporter(os.Stderr, false),
 	}
 	if len(plan.Restore) == 0 {
