@@ -6,6 +6,9 @@
 //
 //	<store>/<h0h1>/<h2h3>/<hash>-<name>   registered paths (see storepath)
 //	<store>/.nexis/db/                   RocksDB
+//	<store>/.nexis/store-id              the database's identity (its IDENTITY): a database
+//	                                     that is not the store's own is refused (metadata.go)
+//	<store>/.nexis/db.lost-<time>/       an unusable database `store recover` kept aside
 //	<store>/.nexis/lock                  flock of the one writer; holds "pid command"
 //	<store>/.nexis/tmp/                  trees being ingested; emptied on every writable Open
 //	<store>/.nexis/content/<hh>/<hex><t> content pool: one inode (hard link mode) or one
