@@ -19,17 +19,25 @@ type Context struct {
 
 	// Resolve turns a path written in the module calling a builtin on
 	// thread (or, when relativeTo is set, in that config file) into a
-	// display name (relative to the config directory, used in errors and
-	// in nothing hashed) and an absolute path.
-	Resolve func(thread *starlark.Thread, rel, relativeTo string) (display, abs string, err error)
+	// File inside the config directory, or says why it is not one.
+	Resolve func(thread *starlark.Thread, rel, relativeTo string) (File, error)
+	// Local resolves an absolute path (a file:// URL) inside the config
+	// directory, or says why it is not one.
+	Local func(abs string) (File, error)
 	// ReadFile reads a resolved file; evaluation reads nothing else.
-	ReadFile func(abs string) ([]byte, error)
-	// TreeHash hashes a resolved file or tree that becomes a source;
-	// treehash.TreeHash when nil.
-	TreeHash func(abs string) (treehash.Digest, error)
+	ReadFile func(f File) ([]byte, error)
+	// TreeHash hashes a resolved file or tree that becomes a source.
+	TreeHash func(f File) (treehash.Digest, error)
 
 	known   map[string]starlark.Value // hash part → *Derivation or *Source
 	sources map[string]*Source        // abs path + name → source
+}
+
+// File is a file named by a module, resolved inside the config
+// directory.
+type File struct {
+	Display string // as written, relative to the config directory: for errors, hashed nowhere
+	Abs     string // where it is on this machine, links resolved: for realise, hashed nowhere
 }
 
 const contextKey = "nexis.builtins.context"

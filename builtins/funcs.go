@@ -296,6 +296,14 @@ func fetchURL(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple,
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "file") {
 		return nil, fmt.Errorf("%s: url %q: want an http, https or file URL", b.Name(), rawURL)
 	}
+	if u.Scheme == "file" {
+		// A hash does not make reading any file of the host harmless:
+		// whoever knows a secret file's digest would get it copied into
+		// the world-readable store.
+		if _, err := ctx.Local(u.Path); err != nil {
+			return nil, fmt.Errorf("%s(%q): %w", b.Name(), rawURL, err)
+		}
+	}
 	fixed, err := fixedFromArgs(b.Name(), rawURL, sha, b3)
 	if err != nil {
 		return nil, err
@@ -364,18 +372,18 @@ func pathFn(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "path", &rel, "name?", &name, "relative_to?", &relativeTo); err != nil {
 		return nil, err
 	}
-	display, abs, err := ctx.Resolve(thread, rel, relativeTo)
+	f, err := ctx.Resolve(thread, rel, relativeTo)
 	if err != nil {
 		return nil, fmt.Errorf("%s(%q): %w", b.Name(), rel, err)
 	}
 	if name == "" {
-		name = nameFromURL(abs)
+		name = nameFromURL(f.Display)
 	}
-	key := abs + "\x00" + name
+	key := f.Abs + "\x00" + name
 	if s, ok := ctx.sources[key]; ok {
 		return s, nil
 	}
-	s, err := newSource(ctx, name, display, abs)
+	s, err := newSource(ctx, name, f)
 	if err != nil {
 		return nil, fmt.Errorf("%s(%q): %w", b.Name(), rel, err)
 	}
@@ -441,11 +449,11 @@ func templateFn(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tupl
 	if err := starlark.UnpackArgs(b.Name(), args, kwargs, "src", &src, "vars?", &vars, "relative_to?", &relativeTo); err != nil {
 		return nil, err
 	}
-	display, abs, err := ctx.Resolve(thread, src, relativeTo)
+	f, err := ctx.Resolve(thread, src, relativeTo)
 	if err != nil {
 		return nil, fmt.Errorf("%s(%q): %w", b.Name(), src, err)
 	}
-	text, err := ctx.ReadFile(abs)
+	text, err := ctx.ReadFile(f)
 	if err != nil {
 		return nil, fmt.Errorf("%s(%q): %w", b.Name(), src, err)
 	}
@@ -464,7 +472,7 @@ func templateFn(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tupl
 		}
 	}
 	// text/template's errors already start with "template: <file>:<line>".
-	tmpl, err := template.New(display).Option("missingkey=error").Parse(string(text))
+	tmpl, err := template.New(f.Display).Option("missingkey=error").Parse(string(text))
 	if err != nil {
 		return nil, err
 	}

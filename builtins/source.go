@@ -25,14 +25,10 @@ var (
 	_ starlark.Comparable = (*Source)(nil)
 )
 
-// newSource hashes the file or tree at abs. Its path is the one `nexis
-// store add` gives the same tree under the same name.
-func newSource(ctx *Context, name, display, abs string) (*Source, error) {
-	hash := ctx.TreeHash
-	if hash == nil {
-		hash = treehash.TreeHash
-	}
-	tree, err := hash(abs)
+// newSource hashes the resolved file or tree f. Its path is the one
+// `nexis store add` gives the same tree under the same name.
+func newSource(ctx *Context, name string, f File) (*Source, error) {
+	tree, err := ctx.TreeHash(f)
 	if err != nil {
 		return nil, err
 	}
@@ -44,8 +40,8 @@ func newSource(ctx *Context, name, display, abs string) (*Source, error) {
 		Name:     name,
 		TreeHash: tree.Hex(),
 		Path:     p.In(ctx.StoreDir),
-		Display:  display,
-		Abs:      abs,
+		Display:  f.Display,
+		Abs:      f.Abs,
 	}, nil
 }
 

@@ -18,9 +18,10 @@ type Config struct {
 	Data  map[string]any
 	pos   map[string]Pos // key path → where it is written
 	Files []string       // display names of every file read, main first
-	Dir   string         // absolute directory of the main file
+	Dir   string         // absolute directory of the main file, links resolved
 
-	inputs *Inputs
+	dir   *configDir
+	given string // the directory as the config was named, when links made Dir differ
 }
 
 // Error is a user error with a position. Stack, when set, is a Starlark
@@ -65,27 +66,63 @@ func (c *Config) Errorf(k string, format string, args ...any) *Error {
 // LoadConfig reads path and the files named by its [includes] paths,
 // recursively, relative to the including file. Tables merge; arrays of
 // tables concatenate in include order; any other key defined in two files
-// is an error naming both.
+// is an error naming both. Every file is read inside the config directory
+// (see configDir).
 func LoadConfig(path string) (*Config, error) { return loadConfig(path, nil) }
 
 // loadConfig is LoadConfig recording what it reads in inputs (if set).
 func loadConfig(path string, inputs *Inputs) (*Config, error) {
-	abs, err := filepath.Abs(path)
+	dirAbs, base, err := configLocation(path)
+	if err != nil {
+		return nil, err
+	}
+	// The directory named through a link (/home linked elsewhere) is
+	// the same directory: file:// URLs may name it so.
+	given := ""
+	if abs, err := filepath.Abs(path); err == nil && filepath.Dir(abs) != dirAbs {
+		if real, err := filepath.EvalSymlinks(filepath.Dir(abs)); err == nil && real == dirAbs {
+			given = filepath.Dir(abs)
+		}
+	}
+	dir, err := openConfigDir(dirAbs, inputs)
 	if err != nil {
 		return nil, err
 	}
 	c := &Config{
-		Data: map[string]any{},
-		pos:  map[string]Pos{},
-		Dir:  filepath.Dir(abs),
-
-		inputs: inputs,
+		Data:  map[string]any{},
+		pos:   map[string]Pos{},
+		Dir:   dirAbs,
+		dir:   dir,
+		given: given,
 	}
-	if err := c.include(filepath.Base(abs), nil); err != nil {
+	if err := c.include(base, nil); err != nil {
 		return nil, err
 	}
 	delete(c.Data, "includes")
 	return c, nil
+}
+
+// configLocation is the directory the config at p really is in and its
+// name there. Links on the way are resolved: a config linked from
+// /etc/nexis reads its modules beside the file it links to.
+func configLocation(p string) (dir, base string, err error) {
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return "", "", err
+	}
+	if real, err := filepath.EvalSymlinks(abs); err == nil {
+		abs = real
+	}
+	return filepath.Dir(abs), filepath.Base(abs), nil
+}
+
+// configDirOf opens the directory of the config at p.
+func configDirOf(p string, inputs *Inputs) (*configDir, error) {
+	dir, _, err := configLocation(p)
+	if err != nil {
+		return nil, err
+	}
+	return openConfigDir(dir, inputs)
 }
 
 func (c *Config) include(display string, chain []string) error {
@@ -94,13 +131,14 @@ func (c *Config) include(display string, chain []string) error {
 			return &Error{Pos: c.Pos("includes.paths"), Msg: "include cycle: " + strings.Join(append(chain[i:], display), " → ")}
 		}
 	}
-	abs := filepath.Join(c.Dir, display)
-	src, err := os.ReadFile(abs)
-	c.inputs.file(abs, src, err)
+	src, err := c.dir.readFile(display)
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) && len(chain) > 0 {
+		if len(chain) > 0 {
 			parent := chain[len(chain)-1]
-			return &Error{Pos: c.Pos("includes.paths"), Msg: fmt.Sprintf("includes.paths: %s (included from %s) does not exist", display, parent)}
+			if errors.Is(err, os.ErrNotExist) {
+				return &Error{Pos: c.Pos("includes.paths"), Msg: fmt.Sprintf("includes.paths: %s (included from %s) does not exist", display, parent)}
+			}
+			return &Error{Pos: c.Pos("includes.paths"), Msg: fmt.Sprintf("includes.paths: %s (included from %s): %v", display, parent, err)}
 		}
 		return fmt.Errorf("read config: %w", err)
 	}
@@ -141,7 +179,12 @@ func (c *Config) include(display string, chain []string) error {
 			if !ok {
 				return &Error{Pos: positions[KeyPath("includes", "paths", index(i))], Msg: "includes.paths: every entry must be a file name string"}
 			}
-			includes = append(includes, filepath.ToSlash(filepath.Join(filepath.Dir(display), s)))
+			name, err := localName(display, s)
+			if err != nil {
+				k := KeyPath("includes", "paths", index(i))
+				return &Error{Pos: positions[k], Msg: fmt.Sprintf("%s: %v", k, err)}
+			}
+			includes = append(includes, name)
 		}
 		delete(data, "includes")
 	}

@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path"
 	"path/filepath"
 	"sort"
@@ -25,6 +24,7 @@ import (
 	"github.com/nexisos/nexis/builtins"
 	"github.com/nexisos/nexis/stdlib"
 	"github.com/nexisos/nexis/store/storepath"
+	"github.com/nexisos/nexis/store/treehash"
 )
 
 // DefaultMaxSteps bounds an evaluation; a config of 10,000 packages takes
@@ -97,7 +97,7 @@ func Eval(configPath string, opts Options) (*System, error) {
 	if err := cfg.Check(ConfigSchema); err != nil {
 		return nil, err
 	}
-	lock, err := loadLock(filepath.Join(cfg.Dir, LockFile), opts.Inputs)
+	lock, err := loadLock(cfg.dir, LockFile)
 	if err != nil {
 		return nil, err
 	}
@@ -142,11 +142,9 @@ func newEvaluator(cfg *Config, opts Options) *evaluator {
 		StoreDir: opts.StoreDir,
 		System:   opts.System,
 		Resolve:  ev.resolveFile,
-		ReadFile: os.ReadFile,
-	}
-	if in := opts.Inputs; in != nil {
-		ev.ctx.ReadFile = in.readFile
-		ev.ctx.TreeHash = in.treeHash
+		Local:    ev.localFile,
+		ReadFile: func(f builtins.File) ([]byte, error) { return cfg.dir.readFile(f.Display) },
+		TreeHash: func(f builtins.File) (treehash.Digest, error) { return cfg.dir.treeHash(f.Display) },
 	}
 	ev.ctx.Attach(ev.thread)
 	ev.pre = builtins.Predeclared()
@@ -178,29 +176,49 @@ func (ev *evaluator) declaredIn(thread *starlark.Thread, b *starlark.Builtin, ar
 }
 
 // resolveFile resolves a file name written in the module running on
-// thread (or relative to a config file given as relative_to).
-func (ev *evaluator) resolveFile(thread *starlark.Thread, rel, relativeTo string) (string, string, error) {
+// thread (or relative to a config file given as relative_to), inside the
+// config directory.
+func (ev *evaluator) resolveFile(thread *starlark.Thread, rel, relativeTo string) (builtins.File, error) {
 	from := relativeTo
 	if from == "" {
 		from = thread.CallFrame(1).Pos.Filename()
 	}
 	if strings.HasPrefix(from, stdlibPrefix) {
-		return "", "", fmt.Errorf("a stdlib module must name files relative_to a config file (declared_in(key))")
+		return builtins.File{}, fmt.Errorf("a stdlib module must name files relative_to a config file (declared_in(key))")
 	}
-	if path.IsAbs(rel) {
-		return "", "", fmt.Errorf("%s is absolute: name files relative to the config so the result does not depend on this machine", rel)
+	display, err := localName(from, rel)
+	if err != nil {
+		return builtins.File{}, err
 	}
-	display := path.Clean(path.Join(path.Dir(from), rel))
-	abs := filepath.Join(ev.cfg.Dir, filepath.FromSlash(display))
-	fi, err := os.Lstat(abs)
-	ev.opts.Inputs.stat(abs, fi, err)
+	resolved, _, err := ev.cfg.dir.stat(display)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return "", "", fmt.Errorf("%s does not exist (resolved relative to %s)", display, from)
+			return builtins.File{}, fmt.Errorf("%s does not exist (resolved relative to %s)", display, from)
 		}
-		return "", "", err
+		return builtins.File{}, err
 	}
-	return display, abs, nil
+	return ev.cfg.dir.file(display, resolved), nil
+}
+
+// localFile resolves the absolute path of a file:// URL inside the config
+// directory (as its real path, or as the path the config was named by).
+func (ev *evaluator) localFile(abs string) (builtins.File, error) {
+	outside := fmt.Errorf("%s is outside the config directory %s: evaluation reads only inside it (move the file there)", abs, ev.cfg.Dir)
+	rel, err := filepath.Rel(ev.cfg.Dir, filepath.Clean(abs))
+	if err != nil || !filepath.IsLocal(rel) {
+		if ev.cfg.given == "" {
+			return builtins.File{}, outside
+		}
+		if rel, err = filepath.Rel(ev.cfg.given, filepath.Clean(abs)); err != nil || !filepath.IsLocal(rel) {
+			return builtins.File{}, outside
+		}
+	}
+	display := filepath.ToSlash(rel)
+	resolved, _, err := ev.cfg.dir.stat(display)
+	if err != nil {
+		return builtins.File{}, err
+	}
+	return ev.cfg.dir.file(display, resolved), nil
 }
 
 func (ev *evaluator) loadFromThread(thread *starlark.Thread, name string) (starlark.StringDict, error) {
@@ -229,7 +247,11 @@ func resolveModule(from, name string) (string, error) {
 	if strings.HasPrefix(from, stdlibPrefix) {
 		return stdlibPrefix + path.Clean(path.Join(path.Dir(strings.TrimPrefix(from, stdlibPrefix)), name)), nil
 	}
-	return path.Clean(path.Join(path.Dir(from), name)), nil
+	display, err := localName(from, name)
+	if err != nil {
+		return "", fmt.Errorf("load(%q): %w", name, err)
+	}
+	return display, nil
 }
 
 // load evaluates a module once per evaluation and reports load cycles
@@ -250,9 +272,7 @@ func (ev *evaluator) load(name string) (starlark.StringDict, error) {
 			return nil, fmt.Errorf("no stdlib module %s", name)
 		}
 	} else {
-		abs := filepath.Join(ev.cfg.Dir, filepath.FromSlash(name))
-		src, err = os.ReadFile(abs)
-		ev.opts.Inputs.file(abs, src, err)
+		src, err = ev.cfg.dir.readFile(name)
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
 				return nil, fmt.Errorf("module %s does not exist", name)

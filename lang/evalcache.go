@@ -32,10 +32,10 @@ import (
 
 // Input is one thing an evaluation read, as it was.
 type Input struct {
-	Path string `json:"path"` // absolute
+	Path string `json:"path"` // relative to the config directory
 	// Kind is "file" (Digest: BLAKE3 of the contents), "tree" (Digest:
-	// the tree hash of a source) or "stat" (Digest: the file type, or
-	// "absent").
+	// the tree hash of a source) or "stat" (Digest: the file type and
+	// the name the path resolved to, or "absent").
 	Kind string `json:"kind"`
 	// Digest is "absent" when there was no such file and "error" when
 	// reading or hashing failed otherwise: an evaluation may go on after
@@ -81,34 +81,41 @@ func (in *Inputs) List() []Input {
 // file records a file the evaluation read; like stat, it does nothing
 // (and hashes nothing) when in is nil, as in every evaluation but a
 // switch's.
-func (in *Inputs) file(abs string, data []byte, err error) {
+func (in *Inputs) file(name string, data []byte, err error) {
 	if in != nil {
-		in.add(fileInput(abs, data, err))
+		in.add(fileInput(name, data, err))
 	}
 }
 
-// stat records what Lstat of abs gave.
-func (in *Inputs) stat(abs string, fi fs.FileInfo, err error) {
+// tree records a source's tree hash.
+func (in *Inputs) tree(name string, d treehash.Digest, err error) {
 	if in != nil {
-		in.add(statOf(abs, fi, err))
+		in.add(treeInput(name, d, err))
 	}
 }
 
-func fileInput(abs string, data []byte, err error) Input {
-	return input(abs, "file", err, func() string { return treehash.Sum(data).Hex() })
+// stat records what resolving name gave.
+func (in *Inputs) stat(name, resolved string, fi fs.FileInfo, err error) {
+	if in != nil {
+		in.add(statOf(name, resolved, fi, err))
+	}
 }
 
-func treeInput(abs string, d treehash.Digest, err error) Input {
-	return input(abs, "tree", err, d.Hex)
+func fileInput(name string, data []byte, err error) Input {
+	return input(name, "file", err, func() string { return treehash.Sum(data).Hex() })
 }
 
-func statOf(abs string, fi fs.FileInfo, err error) Input {
-	return input(abs, "stat", err, func() string { return fi.Mode().Type().String() })
+func treeInput(name string, d treehash.Digest, err error) Input {
+	return input(name, "tree", err, d.Hex)
 }
 
-// input records how abs read: "absent", "error", or what digest says of
+func statOf(name, resolved string, fi fs.FileInfo, err error) Input {
+	return input(name, "stat", err, func() string { return fi.Mode().Type().String() + " " + resolved })
+}
+
+// input records how name read: "absent", "error", or what digest says of
 // it when it read.
-func input(abs, kind string, err error, digest func() string) Input {
+func input(name, kind string, err error, digest func() string) Input {
 	d := "error"
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -116,35 +123,21 @@ func input(abs, kind string, err error, digest func() string) Input {
 	case err == nil:
 		d = digest()
 	}
-	return Input{Path: abs, Kind: kind, Digest: d}
+	return Input{Path: name, Kind: kind, Digest: d}
 }
 
-// readFile reads abs and records it.
-func (in *Inputs) readFile(abs string) ([]byte, error) {
-	b, err := os.ReadFile(abs)
-	in.add(fileInput(abs, b, err))
-	return b, err
-}
-
-// treeHash hashes a source and records it.
-func (in *Inputs) treeHash(abs string) (treehash.Digest, error) {
-	d, err := treehash.TreeHash(abs)
-	in.add(treeInput(abs, d, err))
-	return d, err
-}
-
-// now is what i would record if it were read now.
-func (i Input) now() Input {
+// now is what i would record if it were read now from dir.
+func (i Input) now(dir *configDir) Input {
 	switch i.Kind {
 	case "file":
-		b, err := os.ReadFile(i.Path)
+		b, err := dir.read(i.Path)
 		return fileInput(i.Path, b, err)
 	case "tree":
-		d, err := treehash.TreeHash(i.Path)
+		d, err := dir.hashTree(i.Path)
 		return treeInput(i.Path, d, err)
 	case "stat":
-		fi, err := os.Lstat(i.Path)
-		return statOf(i.Path, fi, err)
+		resolved, fi, err := dir.lstatResolved(i.Path)
+		return statOf(i.Path, resolved, fi, err)
 	}
 	return Input{}
 }
@@ -159,7 +152,7 @@ type CachedEval struct {
 }
 
 // evalCacheVersion changes when what an entry means changes.
-const evalCacheVersion = "nexis eval cache 1"
+const evalCacheVersion = "nexis eval cache 2"
 
 // evalCacheFile is where the entry for configPath under opts lives (""
 // when there is no cache directory or no way to tell this binary apart).
@@ -279,8 +272,13 @@ func LookupEval(configPath string, opts Options) (*CachedEval, bool) {
 	if _, rest, err := storepath.Parse(withDefaults(opts).StoreDir, c.Out); err != nil || rest != "" {
 		return nil, false
 	}
+	dir, err := configDirOf(configPath, nil)
+	if err != nil {
+		return nil, false
+	}
+	defer dir.close()
 	for _, i := range c.Inputs {
-		if i.now() != i {
+		if i.now(dir) != i {
 			return nil, false
 		}
 	}

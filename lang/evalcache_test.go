@@ -148,7 +148,7 @@ func TestEvalCache(t *testing.T) {
 	if sys, err = Eval(cfg, opts); err != nil {
 		t.Fatal(err)
 	}
-	in.add(Input{Path: cfg, Kind: "file", Digest: "something else"})
+	in.add(Input{Path: "config.toml", Kind: "file", Digest: "something else"})
 	SaveEval(cfg, opts, sys, nil)
 	if _, err := os.Stat(f); err == nil {
 		t.Error("an evaluation that saw a file change was cached")

@@ -37,13 +37,23 @@ type LockedPackage struct {
 }
 
 // LoadLock reads a lock file; a missing file is an empty lock.
-func LoadLock(path string) (*Lock, error) { return loadLock(path, nil) }
+func LoadLock(path string) (*Lock, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
+	dir, err := openConfigDir(filepath.Dir(abs), nil)
+	if err != nil {
+		return nil, err
+	}
+	defer dir.close()
+	return loadLock(dir, filepath.Base(abs))
+}
 
-// loadLock is LoadLock recording what it reads in inputs (if set).
-func loadLock(path string, inputs *Inputs) (*Lock, error) {
+// loadLock reads the lock file name inside dir.
+func loadLock(dir *configDir, name string) (*Lock, error) {
 	l := &Lock{Version: LockVersion, Packages: map[string]*LockedPackage{}}
-	src, err := os.ReadFile(path)
-	inputs.file(path, src, err)
+	src, err := dir.readFile(name)
 	if errors.Is(err, fs.ErrNotExist) {
 		return l, nil
 	}
