@@ -28,6 +28,8 @@ type Context struct {
 	ReadFile func(f File) ([]byte, error)
 	// TreeHash hashes a resolved file or tree that becomes a source.
 	TreeHash func(f File) (treehash.Digest, error)
+	// Limits bound the values builtins walk (see Measure).
+	Limits Limits
 
 	known   map[string]starlark.Value // hash part → *Derivation or *Source
 	sources map[string]*Source        // abs path + name → source

@@ -37,6 +37,9 @@ func derivationFn(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tu
 	if err != nil {
 		return nil, err
 	}
+	if err := CheckArgs(ctx.Limits, args, kwargs); err != nil {
+		return nil, fmt.Errorf("%s: %w", b.Name(), err)
+	}
 	var (
 		name, version, builder string
 		argv                   *starlark.List
@@ -285,6 +288,9 @@ func fetchURL(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple,
 	if err != nil {
 		return nil, err
 	}
+	if err := CheckArgs(ctx.Limits, args, kwargs); err != nil {
+		return nil, fmt.Errorf("%s: %w", b.Name(), err)
+	}
 	var rawURL, sha, b3, name string
 	var unpack bool
 	var passthru *starlark.Dict
@@ -338,6 +344,9 @@ func fetchGit(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple,
 	ctx, err := FromThread(thread)
 	if err != nil {
 		return nil, err
+	}
+	if err := CheckArgs(ctx.Limits, args, kwargs); err != nil {
+		return nil, fmt.Errorf("%s: %w", b.Name(), err)
 	}
 	var rawURL, rev, hash, name string
 	var passthru *starlark.Dict
@@ -414,6 +423,9 @@ func writeFile(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple
 	if err != nil {
 		return nil, err
 	}
+	if err := CheckArgs(ctx.Limits, args, kwargs); err != nil {
+		return nil, fmt.Errorf("%s: %w", b.Name(), err)
+	}
 	var name, content string
 	var mode starlark.Value = starlark.MakeInt(0o444)
 	var secret bool
@@ -443,6 +455,9 @@ func templateFn(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tupl
 	ctx, err := FromThread(thread)
 	if err != nil {
 		return nil, err
+	}
+	if err := CheckArgs(ctx.Limits, args, kwargs); err != nil {
+		return nil, fmt.Errorf("%s: %w", b.Name(), err)
 	}
 	var src, relativeTo string
 	var vars *starlark.Dict

@@ -20,8 +20,9 @@ type Config struct {
 	Files []string       // display names of every file read, main first
 	Dir   string         // absolute directory of the main file, links resolved
 
-	dir   *configDir
-	given string // the directory as the config was named, when links made Dir differ
+	dir      *configDir
+	given    string // the directory as the config was named, when links made Dir differ
+	maxDepth int
 }
 
 // Error is a user error with a position. Stack, when set, is a Starlark
@@ -68,10 +69,11 @@ func (c *Config) Errorf(k string, format string, args ...any) *Error {
 // tables concatenate in include order; any other key defined in two files
 // is an error naming both. Every file is read inside the config directory
 // (see configDir).
-func LoadConfig(path string) (*Config, error) { return loadConfig(path, nil) }
+func LoadConfig(path string) (*Config, error) { return loadConfig(path, nil, DefaultMaxDepth) }
 
-// loadConfig is LoadConfig recording what it reads in inputs (if set).
-func loadConfig(path string, inputs *Inputs) (*Config, error) {
+// loadConfig is LoadConfig recording what it reads in inputs (if set),
+// refusing values nested more than maxDepth deep.
+func loadConfig(path string, inputs *Inputs, maxDepth int) (*Config, error) {
 	dirAbs, base, err := configLocation(path)
 	if err != nil {
 		return nil, err
@@ -89,11 +91,12 @@ func loadConfig(path string, inputs *Inputs) (*Config, error) {
 		return nil, err
 	}
 	c := &Config{
-		Data:  map[string]any{},
-		pos:   map[string]Pos{},
-		Dir:   dirAbs,
-		dir:   dir,
-		given: given,
+		Data:     map[string]any{},
+		pos:      map[string]Pos{},
+		Dir:      dirAbs,
+		dir:      dir,
+		given:    given,
+		maxDepth: maxDepth,
 	}
 	if err := c.include(base, nil); err != nil {
 		return nil, err
@@ -141,6 +144,9 @@ func (c *Config) include(display string, chain []string) error {
 			return &Error{Pos: c.Pos("includes.paths"), Msg: fmt.Sprintf("includes.paths: %s (included from %s): %v", display, parent, err)}
 		}
 		return fmt.Errorf("read config: %w", err)
+	}
+	if err := checkNesting(display, src, c.maxDepth); err != nil {
+		return err
 	}
 	// Key positions are found while the TOML library parses: on a large
 	// config the two take about as long, and there are two cores.

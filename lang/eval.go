@@ -31,11 +31,26 @@ import (
 // well under a tenth of it.
 const DefaultMaxSteps = 500_000_000
 
+// DefaultMaxDepth bounds how deeply TOML values and the Starlark values
+// given to builtins nest. Configs nest a handful of levels; Go code that
+// walks a value recurses once per level, and thousands of levels are
+// where a crafted value starts to cost memory and time.
+const DefaultMaxDepth = 100
+
 // Options configure an evaluation.
 type Options struct {
 	StoreDir string // logical store directory; storepath.DefaultDir if empty
 	System   string // target platform; "x86_64-linux" if empty
 	MaxSteps uint64 // DefaultMaxSteps if zero
+	MaxDepth int    // DefaultMaxDepth if zero
+	// MaxMemory bounds the memory the evaluation allocates;
+	// DefaultMaxMemory if zero.
+	MaxMemory int64
+	// Runaway, when set, is called from another goroutine if one step
+	// of the evaluation runs past twice MaxMemory or nests Go calls
+	// toward a stack overflow, which nothing in the evaluation can stop
+	// any more: it should report msg and end the process (see guard.go).
+	Runaway func(msg string)
 	Print    func(msg string)
 	// Inputs, when set, records every file the evaluation reads (see
 	// LookupEval).
@@ -51,6 +66,12 @@ func withDefaults(opts Options) Options {
 	}
 	if opts.MaxSteps == 0 {
 		opts.MaxSteps = DefaultMaxSteps
+	}
+	if opts.MaxDepth <= 0 {
+		opts.MaxDepth = DefaultMaxDepth
+	}
+	if opts.MaxMemory <= 0 {
+		opts.MaxMemory = DefaultMaxMemory
 	}
 	return opts
 }
@@ -90,7 +111,7 @@ type evaluator struct {
 // Eval evaluates the config at configPath.
 func Eval(configPath string, opts Options) (*System, error) {
 	opts = withDefaults(opts)
-	cfg, err := loadConfig(configPath, opts.Inputs)
+	cfg, err := loadConfig(configPath, opts.Inputs, opts.MaxDepth)
 	if err != nil {
 		return nil, err
 	}
@@ -103,29 +124,38 @@ func Eval(configPath string, opts Options) (*System, error) {
 	}
 	ev := newEvaluator(cfg, opts)
 	sys := &System{Config: cfg, Lock: lock, ev: ev}
-	config := ToStarlark(cfg.Data)
-	if err := ev.packages(sys, lock); err != nil {
+	if err := ev.run(func() error { return ev.system(sys, lock) }); err != nil {
 		return nil, ev.wrap(err)
 	}
-	mod, err := ev.load(stdlibPrefix + "system.star")
-	if err != nil {
-		return nil, ev.wrap(err)
-	}
-	v, err := ev.call(mod, "@stdlib//system.star", "system", nil,
-		[]starlark.Tuple{{starlark.String("config"), config}, {starlark.String("packages"), sys.Packages}})
-	if err != nil {
-		return nil, ev.wrap(err)
-	}
-	drv, ok := v.(*builtins.Derivation)
-	if !ok {
-		return nil, &Error{Pos: Pos{File: "@stdlib//system.star"}, Msg: fmt.Sprintf("system() returned a %s, want a derivation", v.Type())}
-	}
-	sys.Drv = drv
-	sys.Globals = starlark.StringDict{"config": config, "packages": sys.Packages, "system": drv}
+	sys.Globals = starlark.StringDict{"config": sys.Globals["config"], "packages": sys.Packages, "system": sys.Drv}
 	for k, v := range ev.pre {
 		sys.Globals[k] = v
 	}
 	return sys, nil
+}
+
+// system evaluates the packages and the system derivation into sys.
+func (ev *evaluator) system(sys *System, lock *Lock) error {
+	config := ToStarlark(ev.cfg.Data)
+	sys.Globals = starlark.StringDict{"config": config}
+	if err := ev.packages(sys, lock); err != nil {
+		return err
+	}
+	mod, err := ev.load(stdlibPrefix + "system.star")
+	if err != nil {
+		return err
+	}
+	v, err := ev.call(mod, "@stdlib//system.star", "system", nil,
+		[]starlark.Tuple{{starlark.String("config"), config}, {starlark.String("packages"), sys.Packages}})
+	if err != nil {
+		return err
+	}
+	drv, ok := v.(*builtins.Derivation)
+	if !ok {
+		return &Error{Pos: Pos{File: "@stdlib//system.star"}, Msg: fmt.Sprintf("system() returned a %s, want a derivation", v.Type())}
+	}
+	sys.Drv = drv
+	return nil
 }
 
 func newEvaluator(cfg *Config, opts Options) *evaluator {
@@ -134,10 +164,7 @@ func newEvaluator(cfg *Config, opts Options) *evaluator {
 	if opts.Print != nil {
 		ev.thread.Print = func(_ *starlark.Thread, msg string) { opts.Print(msg) }
 	}
-	ev.thread.SetMaxExecutionSteps(opts.MaxSteps)
-	ev.thread.OnMaxSteps = func(t *starlark.Thread) {
-		t.Cancel(fmt.Sprintf("evaluation took more than %d steps: look for an endless loop or a huge range()", opts.MaxSteps))
-	}
+	limitSteps(ev.thread, opts.MaxSteps)
 	ev.ctx = &builtins.Context{
 		StoreDir: opts.StoreDir,
 		System:   opts.System,
@@ -145,6 +172,7 @@ func newEvaluator(cfg *Config, opts Options) *evaluator {
 		Local:    ev.localFile,
 		ReadFile: func(f builtins.File) ([]byte, error) { return cfg.dir.readFile(f.Display) },
 		TreeHash: func(f builtins.File) (treehash.Digest, error) { return cfg.dir.treeHash(f.Display) },
+		Limits:   builtins.Limits{MaxDepth: opts.MaxDepth, MaxBytes: opts.MaxMemory},
 	}
 	ev.ctx.Attach(ev.thread)
 	ev.pre = builtins.Predeclared()
@@ -152,6 +180,9 @@ func newEvaluator(cfg *Config, opts Options) *evaluator {
 	ev.pre["declared_in"] = starlark.NewBuiltin("declared_in", ev.declaredIn)
 	ev.pre["try_call"] = builtins.Checks()["try_call"]
 	ev.pre["target_system"] = starlark.String(opts.System)
+	for k, v := range guardedBuiltins(ev.ctx.Limits) {
+		ev.pre[k] = v
+	}
 	return ev
 }
 
@@ -290,7 +321,15 @@ func (ev *evaluator) load(name string) (starlark.StringDict, error) {
 	}
 	ev.loading = ev.loading[:len(ev.loading)-1]
 	m.done = true
-	if m.globals != nil {
+	if m.globals != nil && m.err == nil {
+		// Freezing walks every value, recursively.
+		for _, k := range m.globals.Keys() {
+			if err := builtins.Measure(m.globals[k], ev.ctx.Limits); err != nil {
+				m.err = fmt.Errorf("%s: global %s: %w", name, k, err)
+			}
+		}
+	}
+	if m.globals != nil && m.err == nil {
 		m.globals.Freeze()
 	}
 	return m.globals, m.err
@@ -380,7 +419,15 @@ func (ev *evaluator) wrap(err error) error {
 
 // EvalExpr evaluates a Starlark expression in the config's environment.
 func (s *System) EvalExpr(expr string) (starlark.Value, error) {
-	v, err := starlark.EvalOptions(fileOptions, s.ev.thread, "<expr>", expr, s.Globals)
+	e, err := fileOptions.ParseExpr("<expr>", expr, 0)
+	if err != nil {
+		return nil, s.ev.wrap(err)
+	}
+	var v starlark.Value
+	err = s.ev.run(func() (err error) {
+		v, err = starlark.EvalExprOptions(fileOptions, s.ev.thread, LowerExpr(e), s.Globals)
+		return err
+	})
 	if err != nil {
 		return nil, s.ev.wrap(err)
 	}
@@ -392,8 +439,7 @@ func (s *System) EvalExpr(expr string) (starlark.Value, error) {
 // out of steps, while derivations made there still see the evaluation's.
 func (s *System) NewThread() *starlark.Thread {
 	t := &starlark.Thread{Name: "nexis repl", Load: s.ev.loadFromThread, Print: s.ev.thread.Print}
-	t.SetMaxExecutionSteps(s.ev.opts.MaxSteps)
-	t.OnMaxSteps = s.ev.thread.OnMaxSteps
+	limitSteps(t, s.ev.opts.MaxSteps)
 	s.ev.ctx.Attach(t)
 	return t
 }

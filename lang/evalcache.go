@@ -179,9 +179,9 @@ func evalCacheFile(configPath string, opts Options) string {
 	// embeds, so that a rebuilt or upgraded nexis (other builtins,
 	// another stdlib) does not reuse an entry; hashing the 30 MB binary
 	// itself would cost more than the evaluation it saves.
-	id := fmt.Sprintf("%s\x00%s\x00%d\x00%d\x00%d\x00%s\x00%s\x00%s\x00%s\x00%d",
+	id := fmt.Sprintf("%s\x00%s\x00%d\x00%d\x00%d\x00%s\x00%s\x00%s\x00%s\x00%d\x00%d\x00%d",
 		evalCacheVersion, exe, inode(fi), fi.Size(), fi.ModTime().UnixNano(), buildIdentity(),
-		abs, opts.StoreDir, opts.System, opts.MaxSteps)
+		abs, opts.StoreDir, opts.System, opts.MaxSteps, opts.MaxDepth, opts.MaxMemory)
 	d := treehash.Sum([]byte(id))
 	return filepath.Join(dir, "eval", hex.EncodeToString(d[:16]))
 }

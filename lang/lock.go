@@ -60,6 +60,9 @@ func loadLock(dir *configDir, name string) (*Lock, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read lock: %w", err)
 	}
+	if err := checkNesting(name, src, DefaultMaxDepth); err != nil {
+		return nil, fmt.Errorf("%w (regenerate it with `nexis lock`)", err)
+	}
 	if _, err := toml.Decode(string(src), l); err != nil {
 		return nil, fmt.Errorf("%s: %w (regenerate it with `nexis lock`)", LockFile, err)
 	}

@@ -79,7 +79,12 @@ func compileModule(name string, src []byte, pre starlark.StringDict) (*starlark.
 			}
 		}
 	}
-	_, p, err := starlark.SourceProgramOptions(fileOptions, name, src, pre.Has)
+	f, err := fileOptions.Parse(name, src, 0)
+	if err != nil {
+		return nil, err
+	}
+	LowerFile(f)
+	p, err := starlark.FileProgram(f, pre.Has)
 	if err != nil {
 		return nil, err
 	}
@@ -90,10 +95,14 @@ func compileModule(name string, src []byte, pre starlark.StringDict) (*starlark.
 	return p, nil
 }
 
+// lowering names the rewriting of LowerFile: a cached program compiled
+// before it changed must not be used.
+const lowering = "lower-1"
+
 func programKey(name string, src []byte, pre starlark.StringDict) string {
 	names := pre.Keys()
 	sort.Strings(names)
-	return treehash.Sum([]byte(starlarkVersion()+"\x00"+name+"\x00"+strings.Join(names, ",")+"\x00"), src).Hex()
+	return treehash.Sum([]byte(starlarkVersion()+"\x00"+lowering+"\x00"+name+"\x00"+strings.Join(names, ",")+"\x00"), src).Hex()
 }
 
 // writeCompiled stores p at file (see writeCacheFile).

@@ -20,6 +20,8 @@ var evalFlags struct {
 	files     bool
 	showTrace bool
 	maxSteps  uint64
+	maxDepth  int
+	maxMemory int64 // MiB
 	system    string
 }
 
@@ -49,6 +51,8 @@ func addEvalFlags(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.BoolVar(&evalFlags.showTrace, "show-trace", false, "on error, show the whole Starlark stack, stdlib frames included")
 	f.Uint64Var(&evalFlags.maxSteps, "max-steps", lang.DefaultMaxSteps, "stop an evaluation after `N` Starlark steps")
+	f.IntVar(&evalFlags.maxDepth, "max-depth", lang.DefaultMaxDepth, "refuse TOML and Starlark values nested more than `N` deep")
+	f.Int64Var(&evalFlags.maxMemory, "max-memory", lang.DefaultMaxMemory>>20, "stop an evaluation that allocates more than `MIB` mebibytes")
 	f.StringVar(&evalFlags.system, "system", "x86_64-linux", "target `PLATFORM`")
 }
 

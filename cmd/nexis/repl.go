@@ -44,9 +44,20 @@ func evalOptions() lang.Options {
 	return lang.Options{
 		StoreDir: storeDir(),
 		System:   evalFlags.system,
-		MaxSteps: evalFlags.maxSteps,
-		Print:    func(msg string) { os.Stderr.WriteString(msg + "\n") },
+		MaxSteps:  evalFlags.maxSteps,
+		MaxDepth:  evalFlags.maxDepth,
+		MaxMemory: evalFlags.maxMemory << 20,
+		Print:     func(msg string) { os.Stderr.WriteString(msg + "\n") },
+		Runaway:   runaway,
 	}
+}
+
+// runaway ends nexis when one step of an evaluation ran past what the
+// evaluation itself can stop (see lang.Options.Runaway): a message, and
+// no Go stack trace.
+func runaway(msg string) {
+	os.Stderr.WriteString("error: " + msg + "\n")
+	os.Exit(1)
 }
 
 // historyFile follows the XDG base directory spec, like most shells'.

@@ -319,6 +319,12 @@ func buildThere(ctx context.Context, u *url.URL, sys *lang.System) error {
 	if evalFlags.showTrace {
 		remote = append(remote, "--show-trace")
 	}
+	if evalFlags.maxDepth != lang.DefaultMaxDepth {
+		remote = append(remote, "--max-depth", strconv.Itoa(evalFlags.maxDepth))
+	}
+	if evalFlags.maxMemory != lang.DefaultMaxMemory>>20 {
+		remote = append(remote, "--max-memory", strconv.FormatInt(evalFlags.maxMemory, 10))
+	}
 	if actFlags.jobs > 0 {
 		remote = append(remote, "-j", strconv.Itoa(actFlags.jobs))
 	}

@@ -1,0 +1,206 @@
+package builtins
+
+import (
+	"fmt"
+
+	"go.starlark.net/starlark"
+	"go.starlark.net/starlarkstruct"
+)
+
+// Go code that walks a Starlark value (str(), json.encode, freezing,
+// ToGo for a template, the encoding of a derivation) recurses once per
+// level of nesting and visits a value shared by two containers twice: a
+// list nested ten million deep overflowed the Go stack, which no recover
+// catches, and thirty rounds of x = [x, x] print as a billion elements.
+// So before such a walk a value is measured here, by a loop that visits
+// each container once and keeps its own stack, and refused when it nests
+// too deep or would print too large.
+
+// Limits bound the values an evaluation hands to Go code.
+type Limits struct {
+	MaxDepth int   // levels of nesting
+	MaxBytes int64 // bytes of a value printed, or of one repeated
+}
+
+// TooDeepError reports a value nested deeper than the limit.
+type TooDeepError struct{ Max int }
+
+func (e *TooDeepError) Error() string {
+	return fmt.Sprintf("the value nests more than %d deep (the limit of --max-depth): flatten it", e.Max)
+}
+
+// TooLargeError reports a value that would print larger than the limit.
+type TooLargeError struct{ Max int64 }
+
+func (e *TooLargeError) Error() string {
+	return fmt.Sprintf("the value would take more than %s as text (the limit of --max-memory)", FormatBytes(e.Max))
+}
+
+// FormatBytes writes a byte count for people.
+func FormatBytes(n int64) string {
+	switch {
+	case n >= 1<<30 && n%(1<<30) == 0:
+		return fmt.Sprintf("%d GiB", n>>30)
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%d MiB", n>>20)
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
+type measured struct {
+	depth int
+	size  int64
+}
+
+// frame is a container being measured: its children, the next one to
+// visit, and what its children measured so far.
+type frame struct {
+	key  any
+	kids func(i int) starlark.Value
+	n    int
+	i    int
+	m    measured
+}
+
+// CheckArgs measures every argument of a builtin call.
+func CheckArgs(lim Limits, args starlark.Tuple, kwargs []starlark.Tuple) error {
+	for _, a := range args {
+		if err := Measure(a, lim); err != nil {
+			return err
+		}
+	}
+	for _, kv := range kwargs {
+		if err := Measure(kv[1], lim); err != nil {
+			return fmt.Errorf("%s: %w", kv[0], err)
+		}
+	}
+	return nil
+}
+
+// Measure checks that v nests at most lim.MaxDepth deep and prints in at
+// most lim.MaxBytes, in time linear in the number of distinct containers.
+func Measure(v starlark.Value, lim Limits) error {
+	if key, _, _ := container(v); key == nil {
+		if leafSize(v) > lim.MaxBytes {
+			return &TooLargeError{lim.MaxBytes}
+		}
+		return nil
+	}
+	memo := map[any]measured{}
+	onStack := map[any]bool{}
+	var stack []*frame
+	push := func(v starlark.Value) (measured, bool, error) {
+		key, kids, n := container(v)
+		if key == nil {
+			return measured{size: leafSize(v)}, true, nil
+		}
+		if m, ok := memo[key]; ok {
+			return m, true, nil
+		}
+		if onStack[key] {
+			return measured{size: 5}, true, nil // a cycle prints as [...]
+		}
+		if len(stack) >= lim.MaxDepth {
+			return measured{}, false, &TooDeepError{lim.MaxDepth}
+		}
+		onStack[key] = true
+		stack = append(stack, &frame{key: key, kids: kids, n: n, m: measured{depth: 1, size: 2}})
+		return measured{}, false, nil
+	}
+	m, done, err := push(v)
+	if err != nil {
+		return err
+	}
+	for !done {
+		top := stack[len(stack)-1]
+		if top.i < top.n {
+			c := top.kids(top.i)
+			top.i++
+			cm, ok, err := push(c)
+			if err != nil {
+				return err
+			}
+			if ok {
+				top.m = combine(top.m, cm)
+			}
+		} else {
+			stack = stack[:len(stack)-1]
+			delete(onStack, top.key)
+			memo[top.key] = top.m
+			if len(stack) == 0 {
+				m, done = top.m, true
+			} else {
+				parent := stack[len(stack)-1]
+				parent.m = combine(parent.m, top.m)
+			}
+		}
+		if top.m.size > lim.MaxBytes {
+			return &TooLargeError{lim.MaxBytes}
+		}
+	}
+	if m.size > lim.MaxBytes {
+		return &TooLargeError{lim.MaxBytes}
+	}
+	return nil
+}
+
+// combine adds a child's measure to its container's: one level deeper,
+// its size and a separator (", " between elements, ": " in a dict).
+func combine(parent, child measured) measured {
+	parent.depth = max(parent.depth, child.depth+1)
+	parent.size = min(parent.size+child.size+2, 1<<62)
+	return parent
+}
+
+// container returns an identity, the children and their number for the
+// values Go code walks into; key is nil for a value walked as a whole.
+func container(v starlark.Value) (key any, kids func(int) starlark.Value, n int) {
+	switch x := v.(type) {
+	case *starlark.List:
+		return x, func(i int) starlark.Value { return x.Index(i) }, x.Len()
+	case starlark.Tuple:
+		if len(x) == 0 {
+			return nil, nil, 0
+		}
+		return tupleKey{&x[0], len(x)}, func(i int) starlark.Value { return x[i] }, len(x)
+	case *starlark.Dict:
+		items := x.Items()
+		return x, func(i int) starlark.Value { return items[i/2][i%2] }, 2 * len(items)
+	case *starlark.Set:
+		var elems []starlark.Value
+		for e := range starlark.Elements(x) {
+			elems = append(elems, e)
+		}
+		return x, func(i int) starlark.Value { return elems[i] }, len(elems)
+	case *starlarkstruct.Struct:
+		names := x.AttrNames()
+		return x, func(i int) starlark.Value {
+			f, _ := x.Attr(names[i])
+			return f
+		}, len(names)
+	}
+	return nil, nil, 0
+}
+
+type tupleKey struct {
+	first *starlark.Value
+	n     int
+}
+
+// leafSize estimates the printed size of a value that holds no others.
+func leafSize(v starlark.Value) int64 {
+	switch x := v.(type) {
+	case starlark.String:
+		return int64(len(x)) + 2
+	case starlark.Bytes:
+		return int64(len(x)) + 3
+	case starlark.Int:
+		if i, ok := x.Int64(); ok {
+			return int64(len(fmt.Sprint(i)))
+		}
+		return int64(x.BigInt().BitLen()/3 + 2)
+	}
+	return 32
+}
