@@ -51,7 +51,7 @@ type Options struct {
 	// toward a stack overflow, which nothing in the evaluation can stop
 	// any more: it should report msg and end the process (see guard.go).
 	Runaway func(msg string)
-	Print    func(msg string)
+	Print   func(msg string)
 	// Inputs, when set, records every file the evaluation reads (see
 	// LookupEval).
 	Inputs *Inputs

@@ -42,8 +42,8 @@ func evaluateQuiet(args []string) (*lang.System, error) {
 // evalOptions are the evaluation options the command line sets.
 func evalOptions() lang.Options {
 	return lang.Options{
-		StoreDir: storeDir(),
-		System:   evalFlags.system,
+		StoreDir:  storeDir(),
+		System:    evalFlags.system,
 		MaxSteps:  evalFlags.maxSteps,
 		MaxDepth:  evalFlags.maxDepth,
 		MaxMemory: evalFlags.maxMemory << 20,
