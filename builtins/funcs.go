@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"text/template"
+	"unicode/utf8"
 
 	"go.starlark.net/lib/json"
 	"go.starlark.net/starlark"
@@ -118,6 +119,9 @@ func finish(ctx *Context, fn string, d *Derivation, passthru *starlark.Dict) (*D
 	if d.Builder == "" {
 		return nil, fmt.Errorf("%s(%s): builder is empty", fn, d.Name)
 	}
+	if err := checkUTF8(d); err != nil {
+		return nil, fmt.Errorf("%s(%s): %w", fn, d.Name, err)
+	}
 	if passthru == nil {
 		passthru = starlark.NewDict(0)
 	}
@@ -131,6 +135,50 @@ func finish(ctx *Context, fn string, d *Derivation, passthru *starlark.Dict) (*D
 		ctx.remember(d.paths[o], d)
 	}
 	return d, nil
+}
+
+// checkUTF8 refuses strings that are not UTF-8 anywhere in d. The
+// canonical encoding is JSON, which would replace each invalid byte by
+// U+FFFD: two different byte strings would make one derivation, and the
+// file built would not hold the bytes the module wrote.
+func checkUTF8(d *Derivation) error {
+	check := func(what, s string) error {
+		if utf8.ValidString(s) {
+			return nil
+		}
+		i := 0
+		for i < len(s) {
+			r, n := utf8.DecodeRuneInString(s[i:])
+			if r == utf8.RuneError && n == 1 {
+				break
+			}
+			i += n
+		}
+		return fmt.Errorf("%s is not valid UTF-8 (byte 0x%02x at offset %d): a derivation holds text only; put binary data in a file and use path()", what, s[i], i)
+	}
+	for _, f := range [][2]string{{"name", d.Name}, {"version", d.Version}, {"builder", d.Builder}} {
+		if err := check(f[0], f[1]); err != nil {
+			return err
+		}
+	}
+	for i, a := range d.Args {
+		if err := check(fmt.Sprintf("args[%d]", i), a); err != nil {
+			return err
+		}
+	}
+	for _, k := range sortedKeys(d.Env) {
+		if err := check(fmt.Sprintf("env key %q", k), k); err != nil {
+			return err
+		}
+		what := fmt.Sprintf("env[%q]", k)
+		if d.Builder == "builtin:write_file" && k == "content" {
+			what = "content"
+		}
+		if err := check(what, d.Env[k]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // scanInputs adds every known derivation or source whose path is mentioned

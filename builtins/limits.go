@@ -73,7 +73,7 @@ func CheckArgs(lim Limits, args starlark.Tuple, kwargs []starlark.Tuple) error {
 	}
 	for _, kv := range kwargs {
 		if err := Measure(kv[1], lim); err != nil {
-			return fmt.Errorf("%s: %w", kv[0], err)
+			return fmt.Errorf("%s: %w", string(kv[0].(starlark.String)), err)
 		}
 	}
 	return nil

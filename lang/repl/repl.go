@@ -197,6 +197,7 @@ var errHandled = errors.New("command handled")
 
 func (s *Session) exec(f *syntax.File) error {
 	thread := s.sys.NewThread()
+	lang.LowerFile(f)
 	if len(f.Stmts) == 1 {
 		if es, ok := f.Stmts[0].(*syntax.ExprStmt); ok {
 			v, err := starlark.EvalExprOptions(fileOptions, thread, es.X, s.globals())
