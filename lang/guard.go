@@ -95,10 +95,11 @@ func watch(thread *starlark.Thread, maxMemory int64, runaway func(msg string)) (
 			case <-t.C:
 			}
 			heap, stacks := memory()
-			grown := int64(0)
-			if heap > base {
-				grown = int64(heap - base)
-			}
+			// The heap at the start may hold garbage of earlier work that
+			// a collection frees during the evaluation: growth counts from
+			// the lowest heap seen.
+			base = min(base, heap)
+			grown := int64(heap - base)
 			if grown > maxMemory {
 				thread.Cancel(fmt.Sprintf("evaluation used more than %s of memory (the limit of --max-memory): look for a list or string that grows without end", builtins.FormatBytes(maxMemory)))
 			}

@@ -251,3 +251,19 @@ func TestPanicBecomesError(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// TestWriteFileNotUTF8: bytes that are not UTF-8 (a string sliced inside
+// a character, a file read by template) are refused, not replaced: two different
+// contents made one derivation before.
+func TestWriteFileNotUTF8(t *testing.T) {
+	for _, content := range []string{"\"\u00ff\"[1:]", "\"ok\u00fe\"[:3]", "template(\"bin.tpl\", {})"} {
+		dir := t.TempDir()
+		os.WriteFile(filepath.Join(dir, "config.toml"), []byte("[[packages]]\nname = \"p\"\nmodule = \"m.star\"\n"), 0o644)
+		os.WriteFile(filepath.Join(dir, "bin.tpl"), []byte("\xff\xfe"), 0o644)
+		os.WriteFile(filepath.Join(dir, "m.star"), []byte("def package():\n    return write_file(\"p\", "+content+")\n"), 0o644)
+		_, err := Eval(filepath.Join(dir, "config.toml"), Options{})
+		if err == nil || !regexp.MustCompile(`^m\.star:2:22: write_file\(p\): content is not valid UTF-8 \(byte 0x(bf at offset 0|c3 at offset 2|ff at offset 0)\)`).MatchString(err.Error()) {
+			t.Errorf("%q: got %v", content, err)
+		}
+	}
+}

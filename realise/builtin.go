@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path"
 	"path/filepath"
 	"sort"
@@ -127,6 +128,9 @@ func (j *job) system() (map[string]string, error) {
 		if err := os.WriteFile(filepath.Join(out, "manifest.json"), []byte(m), 0o644); err != nil {
 			return nil, err
 		}
+		if err := j.checkFirewall(m); err != nil {
+			return nil, err
+		}
 	}
 	if k := d.Env["kernel"]; k != "" {
 		if _, err := j.physicalOf(k); err != nil {
@@ -137,6 +141,54 @@ func (j *job) system() (map[string]string, error) {
 		}
 	}
 	return map[string]string{d.Outputs[0]: out}, nil
+}
+
+// checkFirewall has nft check the generation's nftables ruleset, as it
+// will load it at boot: a ruleset nft rejects would leave the machine
+// without a firewall, since nft loads all of a file or nothing. The
+// evaluation cannot run nft (it is pure) and checks only that each of
+// extra_rules stays one rule inside the inbound chain; nft checks what
+// the rules say. It runs in a private network namespace, so it never
+// touches this machine's firewall. A build host without nft or without
+// namespaces (not root) says in the build log that it did not check.
+func (j *job) checkFirewall(manifest string) error {
+	var m struct {
+		Firewall struct {
+			Enable  bool   `json:"enable"`
+			Backend string `json:"backend"`
+			Ruleset string `json:"ruleset"`
+		} `json:"firewall"`
+	}
+	if err := json.Unmarshal([]byte(manifest), &m); err != nil {
+		return fmt.Errorf("builtin:system: manifest: %w", err)
+	}
+	fw := m.Firewall
+	if !fw.Enable || fw.Backend != "nftables" || fw.Ruleset == "" {
+		return nil
+	}
+	ruleset, err := j.physicalOf(fw.Ruleset)
+	if err != nil {
+		return fmt.Errorf("builtin:system: firewall ruleset: %w", err)
+	}
+	nft, err := exec.LookPath("nft")
+	if err != nil {
+		fmt.Fprintf(j.log, "nexis: the firewall ruleset is not checked: nft is not installed on this build host\n")
+		return nil
+	}
+	unshare, err := exec.LookPath("unshare")
+	if err == nil {
+		err = exec.Command(unshare, "-n", "true").Run()
+	}
+	if err != nil {
+		fmt.Fprintf(j.log, "nexis: the firewall ruleset is not checked: no private network namespace for nft -c here (%v)\n", err)
+		return nil
+	}
+	out, err := exec.Command(unshare, "-n", "--", nft, "-c", "-f", ruleset).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("[system.firewall]: nft rejects the generated ruleset, so the machine would boot without a firewall; look at system.firewall.extra_rules:\n%s", strings.TrimSpace(string(out)))
+	}
+	fmt.Fprintf(j.log, "nexis: nft -c accepts the firewall ruleset\n")
+	return nil
 }
 
 // physicalOf maps a logical path inside a valid store path to this

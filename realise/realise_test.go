@@ -924,3 +924,37 @@ def package():
 	}
 	e.verify(t)
 }
+
+// TestFirewallCheckedAtBuild: a generation whose nftables ruleset nft
+// rejects is not built (at boot nft would load none of it and leave the
+// machine open); the message is nft's own. Evaluation, which must stay
+// pure, accepts the rule: it is one rule inside the chain, misspelt.
+func TestFirewallCheckedAtBuild(t *testing.T) {
+	if _, err := exec.LookPath("nft"); err != nil {
+		t.Skip("nft is not installed (Debian: nftables): run scripts/install-deps")
+	}
+	if err := exec.Command("unshare", "-n", "true").Run(); err != nil {
+		t.Skipf("no private network namespace here for nft -c: %v", err)
+	}
+	e := newEnv(t, nil)
+	sys := e.eval(t, "[system.firewall]\nextra_rules = [\"tcp dport 22 acept\"]\n", nil)
+	res, err := e.build(t, realise.Options{}, sys.Drv)
+	if err == nil {
+		t.Fatal("a system whose ruleset nft rejects was built")
+	}
+	var msgs []string
+	for _, f := range res.Failures {
+		msgs = append(msgs, realise.FailureText(f))
+	}
+	all := err.Error() + strings.Join(msgs, "\n")
+	if !strings.Contains(all, "nft rejects the generated ruleset") || !strings.Contains(all, "acept") {
+		t.Fatalf("the failure does not show nft's verdict:\n%s", all)
+	}
+	if ok, _ := e.st.IsValid(mustParse(t, sys.Drv.Out())); ok {
+		t.Error("the rejected system was registered")
+	}
+
+	sys = e.eval(t, "[system.firewall]\nextra_rules = [\"tcp dport 22 accept\"]\n", nil)
+	e.mustBuild(t, sys.Drv)
+}
+

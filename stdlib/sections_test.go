@@ -2,6 +2,7 @@ package stdlib_test
 
 import (
 	"bufio"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -924,5 +925,63 @@ func TestSameSystemFromAnywhere(t *testing.T) {
 	b := evalConfig(t, abs)
 	if a.sys.Drv.ID() != b.sys.Drv.ID() {
 		t.Fatalf("relative and absolute config paths give different systems: %s vs %s", a.sys.Drv.Out(), b.sys.Drv.Out())
+	}
+}
+
+// TestFirewallExtraRules: an extra rule stays one rule inside the
+// inbound chain, whatever it says: a rule that would end the chain,
+// start another statement or table, read a file or replace the ruleset
+// is refused at its key. What evaluation accepts, nft then checks at
+// build time (realise); here the real nft confirms the refused rules are
+// the dangerous ones: each injection would load as a ruleset of its own.
+func TestFirewallExtraRules(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "config.toml")
+	eval := func(backend, rule string) error {
+		doc := fmt.Sprintf("[system.firewall]\nbackend = %q\nextra_rules = [%q]\n", backend, rule)
+		os.WriteFile(cfg, []byte(doc), 0o644)
+		_, err := lang.Eval(cfg, lang.Options{StoreDir: "/store"})
+		return err
+	}
+	injections := []struct{ backend, rule, want string }{
+		{"nftables", `accept; }; }; table ip evil { chain input { type filter hook input priority -10; policy accept; }; }; table inet again { chain input {`, "a ';' would start another statement"},
+		{"nftables", `accept } chain other {`, "a '}' without its '{' would close the inbound chain"},
+		{"nftables", `include "/etc/shadow"`, "include is an nft command, not a rule"},
+		{"nftables", `flush ruleset`, "flush is an nft command"},
+		{"nftables", `tcp dport { 22, 80 accept`, "a '{' is not closed"},
+		{"nftables", `meta mark set "x accept`, "a quote is not closed"},
+		{"iptables", `*nat`, "want an iptables-restore rule line"},
+		{"iptables", `COMMIT`, "want an iptables-restore rule line"},
+		{"iptables", `:OUTPUT DROP [0:0]`, "want an iptables-restore rule line"},
+		{"firewalld", `<zone target="ACCEPT"/>`, "want a firewalld rich rule"},
+	}
+	for _, c := range injections {
+		err := eval(c.backend, c.rule)
+		if err == nil || !strings.Contains(err.Error(), "system.firewall.extra_rules[0]: ") || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s %q: got %v, want %q at the key", c.backend, c.rule, err, c.want)
+		}
+	}
+	for _, rule := range []string{`tcp dport { 22, 80 } accept`, `ip saddr 10.0.0.0/8 meta l4proto { tcp, udp } th dport 53 accept`, `iifname "wg0" counter accept comment "vpn; ok"`} {
+		if err := eval("nftables", rule); err != nil {
+			t.Errorf("%q: %v", rule, err)
+		}
+	}
+
+	// With the real nft: an accepted rule loads inside the chain; the
+	// first injection, had it passed, would have loaded a second table
+	// accepting everything.
+	nft := tool(t, "nft", "nftables")
+	unshare := netns(t)
+	if err := eval("nftables", `tcp dport { 22, 80 } accept`); err != nil {
+		t.Fatal(err)
+	}
+	ev := evalConfig(t, cfg)
+	rules, _ := ev.etcFile(t, "nftables.conf")
+	if out, err := run(t, "", unshare, "-n", nft, "-c", "-f", writeTemp(t, "ok.nft", rules)); err != nil {
+		t.Fatalf("nft -c rejects an accepted rule: %v\n%s", err, out)
+	}
+	injected := strings.Replace(rules, "\t\ttcp dport { 22, 80 } accept\n", "\t\t"+injections[0].rule+"\n", 1)
+	if out, err := run(t, "", unshare, "-n", "sh", "-c", nft+" -f "+writeTemp(t, "evil.nft", injected)+" && "+nft+" list tables"); err != nil || !strings.Contains(out, "table ip evil") {
+		t.Fatalf("the injection did not load as a table of its own (so the test proves nothing): %v\n%s", err, out)
 	}
 }
