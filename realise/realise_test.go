@@ -957,4 +957,3 @@ func TestFirewallCheckedAtBuild(t *testing.T) {
 	sys = e.eval(t, "[system.firewall]\nextra_rules = [\"tcp dport 22 accept\"]\n", nil)
 	e.mustBuild(t, sys.Drv)
 }
-
