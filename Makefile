@@ -5,7 +5,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all deps test vet fmt demo clean fuzz-store
+.PHONY: all deps test vet fmt demo clean fuzz-store fuzz-eval
 
 all: bin/nexis
 
@@ -38,6 +38,10 @@ test: deps
 # each (default 30s): what CI runs after the tests.
 fuzz-store: deps
 	FUZZTIME=$(or $(FUZZTIME),30s) scripts/fuzz-store
+
+# The evaluator's fuzz targets (config loading, evaluation), the same way.
+fuzz-eval: deps
+	FUZZTIME=$(or $(FUZZTIME),30s) scripts/fuzz-eval
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

@@ -220,4 +220,5 @@ func TestScanPositionsTerminates(t *testing.T) {
 		scanPositions("config.toml", src[:i])
 	}
 	scanPositions("x", []byte("[[a\n= = {\n'''\n\"\\"))
+	scanPositions("x", []byte("x = [}]\ny = [1, }, 2]\n"))
 }

@@ -281,7 +281,13 @@ func (s *posScanner) value(path string) {
 			}
 			sub := path + index(n)
 			s.record(sub, s.pos())
+			start := s.i
 			s.value(sub)
+			if s.i == start {
+				// Not a value (x = [}]): the document does not parse,
+				// and the scan must still end.
+				s.next()
+			}
 			n++
 		}
 	case c == '"':
