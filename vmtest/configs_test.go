@@ -15,13 +15,13 @@ import (
 
 func TestConfigsEvaluate(t *testing.T) {
 	configs := []string{
-		"guest/configs/gen1/config.toml",
-		"guest/configs/gen2/config.toml",
+		"guest/configs/gen1.toml",
+		"guest/configs/gen2.toml",
 		"../buildroot/board/nexisos/rootfs-overlay/etc/nexis/config.toml",
 	}
 	for _, c := range configs {
 		for _, system := range []string{"x86_64-linux", "aarch64-linux", "riscv64-linux"} {
-			t.Run(filepath.Base(filepath.Dir(c))+"/"+system, func(t *testing.T) {
+			t.Run(strings.TrimSuffix(filepath.Base(c), ".toml")+"/"+system, func(t *testing.T) {
 				sys, err := lang.Eval(c, lang.Options{System: system})
 				if err != nil {
 					t.Fatal(err)
