@@ -5,7 +5,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all deps test vet fmt demo clean fuzz-store fuzz-eval
+.PHONY: all deps stdenv test vet fmt demo clean fuzz-store fuzz-eval
 
 all: bin/nexis
 
@@ -28,9 +28,15 @@ deps:
 	@scripts/install-deps
 	@$(GO) mod download
 
+# The stdenv builds run with (docs/build-model.md): tarballs packed from
+# Debian packages into .cache/stdenv, once per machine (a later run only
+# checks that Debian's package set did not move).
+stdenv:
+	@scripts/make-stdenv
+
 # -p 4: the longest packages (crash tests of the store and the collector)
 # mostly wait on fsync and child processes, so they overlap well.
-test: deps
+test: deps stdenv
 	$(GO) vet ./...
 	$(GO) test -count=1 -p 4 -timeout 20m ./...
 

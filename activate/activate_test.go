@@ -17,6 +17,7 @@ import (
 	"github.com/nexisos/nexis/internal/durable"
 	"github.com/nexisos/nexis/lang"
 	"github.com/nexisos/nexis/realise"
+	"github.com/nexisos/nexis/realise/stdenvtest"
 	"github.com/nexisos/nexis/store"
 	"github.com/nexisos/nexis/store/gc"
 	"github.com/nexisos/nexis/store/storepath"
@@ -52,7 +53,7 @@ func openRoot(t testing.TB, dir string) *durable.Root {
 
 func eval(t *testing.T, config string) *lang.System {
 	t.Helper()
-	sys, err := lang.Eval(config, lang.Options{StoreDir: "/store"})
+	sys, err := lang.Eval(config, lang.Options{StoreDir: "/store", Stdenv: stdenvtest.Spec(t)})
 	if err != nil {
 		t.Fatalf("evaluating %s: %v", config, err)
 	}
@@ -64,6 +65,7 @@ func eval(t *testing.T, config string) *lang.System {
 func realiseReal(t *testing.T, tg *activate.Target, config string) storepath.Path {
 	t.Helper()
 	sys := eval(t, config)
+	stdenvtest.Add(t, tg.Store)
 	if _, err := realise.Build(context.Background(), tg.Store, []*builtins.Derivation{sys.Drv}, realise.Options{Jobs: 2}); err != nil {
 		t.Fatalf("realising %s: %v", config, err)
 	}

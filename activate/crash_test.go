@@ -14,6 +14,7 @@ import (
 
 	"github.com/nexisos/nexis/activate"
 	"github.com/nexisos/nexis/internal/durable"
+	"github.com/nexisos/nexis/realise/stdenvtest"
 	"github.com/nexisos/nexis/store"
 	"github.com/nexisos/nexis/store/storepath"
 )
@@ -24,7 +25,9 @@ func TestMain(m *testing.M) {
 	if root := os.Getenv("NEXIS_ACTIVATE_CHILD_ROOT"); root != "" {
 		os.Exit(crashChild(root))
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	stdenvtest.Cleanup()
+	os.Exit(code)
 }
 
 func crashChild(root string) int {

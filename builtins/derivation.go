@@ -168,6 +168,14 @@ func (d *Derivation) ContentAddress() (contentaddr.CA, bool) {
 	return contentaddr.CA{Method: m, Algo: d.Fixed.Algo, Hash: d.Fixed.Hash}, true
 }
 
+// FixedOutputPath is the store path of a fixed-output derivation named
+// fullName: it depends on what the output is (the hash, and whether the
+// fetched file is unpacked), never on where it comes from, so `nexis store
+// add-fixed` can put a file there that no URL served.
+func FixedOutputPath(storeDir string, f Fixed, fullName string) string {
+	return storepath.Join(storeDir, contentaddr.FixedHash(f.Algo, f.Hash, f.Unpack, storeDir, fullName), fullName)
+}
+
 // CanonicalJSON encodes v as compact JSON without HTML escaping. Go's
 // encoder already sorts map keys and keeps struct field order.
 func CanonicalJSON(v any) ([]byte, error) {

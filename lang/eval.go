@@ -55,6 +55,10 @@ type Options struct {
 	// Inputs, when set, records every file the evaluation reads (see
 	// LookupEval).
 	Inputs *Inputs
+	// Stdenv, when set, replaces the config's [nexis] stdenv (same
+	// shape: version, url, sha256, tools): `--stdenv FILE`, and tests
+	// that build with the stdenv CI made (scripts/make-stdenv).
+	Stdenv map[string]any
 }
 
 func withDefaults(opts Options) Options {
@@ -183,7 +187,34 @@ func newEvaluator(cfg *Config, opts Options) *evaluator {
 	for k, v := range guardedBuiltins(ev.ctx.Limits) {
 		ev.pre[k] = v
 	}
+	ev.pre["build_settings"] = buildSettings(cfg, opts)
 	return ev
+}
+
+// buildSettings is what the stdlib's builders read of [nexis]: the
+// stdenv (Options.Stdenv winning over the config) and sandbox_paths.
+func buildSettings(cfg *Config, opts Options) starlark.Value {
+	nexis, _ := cfg.Data["nexis"].(map[string]any)
+	var stdenv any
+	if v, ok := nexis["stdenv"]; ok {
+		stdenv = v
+	}
+	if opts.Stdenv != nil {
+		stdenv = opts.Stdenv
+	}
+	paths, _ := nexis["sandbox_paths"].([]any)
+	if paths == nil {
+		paths = []any{}
+	}
+	d := starlark.NewDict(2)
+	if stdenv == nil {
+		_ = d.SetKey(starlark.String("stdenv"), starlark.None)
+	} else {
+		_ = d.SetKey(starlark.String("stdenv"), ToStarlark(stdenv))
+	}
+	_ = d.SetKey(starlark.String("sandbox_paths"), ToStarlark(paths))
+	d.Freeze()
+	return d
 }
 
 // configError lets a module report a problem at a config key's position:

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/nexisos/nexis/builtins"
 	"io"
 	"io/fs"
 	"os"
@@ -179,9 +180,10 @@ func evalCacheFile(configPath string, opts Options) string {
 	// embeds, so that a rebuilt or upgraded nexis (other builtins,
 	// another stdlib) does not reuse an entry; hashing the 30 MB binary
 	// itself would cost more than the evaluation it saves.
-	id := fmt.Sprintf("%s\x00%s\x00%d\x00%d\x00%d\x00%s\x00%s\x00%s\x00%s\x00%d\x00%d\x00%d",
+	stdenv, _ := builtins.CanonicalJSON(opts.Stdenv)
+	id := fmt.Sprintf("%s\x00%s\x00%d\x00%d\x00%d\x00%s\x00%s\x00%s\x00%s\x00%d\x00%d\x00%d\x00%s",
 		evalCacheVersion, exe, inode(fi), fi.Size(), fi.ModTime().UnixNano(), buildIdentity(),
-		abs, opts.StoreDir, opts.System, opts.MaxSteps, opts.MaxDepth, opts.MaxMemory)
+		abs, opts.StoreDir, opts.System, opts.MaxSteps, opts.MaxDepth, opts.MaxMemory, stdenv)
 	d := treehash.Sum([]byte(id))
 	return filepath.Join(dir, "eval", hex.EncodeToString(d[:16]))
 }

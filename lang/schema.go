@@ -87,7 +87,7 @@ var ConfigSchema = table(map[string]*Schema{
 		"patches": strList, "pre_build_script": str, "post_build_script": str,
 		"build_script": str, "env": mapOf(str), "prebuilt": str, "prebuilt_hash": str,
 		"fallback_to_source": boolean, "runtime_dirs": strList, "context_file": str,
-		"module": str, "args": mapOf(anything), "timeout": integer,
+		"module": str, "args": mapOf(anything), "timeout": integer, "tools": strList,
 	})),
 	"config_files": mapOf(table(map[string]*Schema{
 		"path": str, "source": str, "content": str, "owner": str, "group": str,
@@ -100,6 +100,10 @@ var ConfigSchema = table(map[string]*Schema{
 		"generations":   table(map[string]*Schema{"keep_last": integer, "auto_cleanup": boolean, "pinned": intList}),
 		"substituters":  table(map[string]*Schema{"urls": strList, "trusted_keys": strList}),
 		"sandbox_paths": strList,
+		"stdenv": table(map[string]*Schema{
+			"version": str, "name": str, "url": str, "sha256": str,
+			"tools": mapOf(table(map[string]*Schema{"name": str, "url": str, "sha256": str})),
+		}),
 	}),
 	"log_rotation": arrayOf(table(map[string]*Schema{
 		"path": str, "max_size_mb": integer, "max_files": integer, "compress": boolean,

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/url"
 	"os"
 	"os/exec"
 	"path"
@@ -30,9 +31,17 @@ func (j *job) fetchURL(ctx context.Context) (map[string]string, error) {
 	if d.Fixed == nil {
 		return nil, errors.New("builtin:fetchurl needs a fixed hash")
 	}
-	fmt.Fprintf(j.log, "nexis: fetch %s\n", u)
+	from := u
+	if f, ok := j.s.opts.LocalFiles[d.Fixed.Algo+":"+d.Fixed.Hash]; ok {
+		// A file made here stands in for the download; the hash is
+		// checked all the same.
+		from = (&url.URL{Scheme: "file", Path: f}).String()
+		fmt.Fprintf(j.log, "nexis: fetch %s (from the local file %s)\n", u, f)
+	} else {
+		fmt.Fprintf(j.log, "nexis: fetch %s\n", u)
+	}
 	dl := filepath.Join(j.dir, "download")
-	got, err := fetch.URL(ctx, u, dl, d.Fixed.Algo)
+	got, err := fetch.URL(ctx, from, dl, d.Fixed.Algo)
 	if err != nil {
 		return nil, err
 	}
@@ -92,6 +101,45 @@ func (j *job) writeFile() (map[string]string, error) {
 		return nil, err
 	}
 	return map[string]string{d.Outputs[0]: out}, nil
+}
+
+// copyInput copies env src (a path of an input) as the output: what a
+// package made of a prebuilt archive is, so its path is its own (the
+// archive's URL and hash are in its identity) and not the fetch's.
+func (j *job) copyInput() (map[string]string, error) {
+	from, err := j.physicalOf(j.d.Env["src"])
+	if err != nil {
+		return nil, fmt.Errorf("builtin:copy: src: %w", err)
+	}
+	out := filepath.Join(j.dir, "out")
+	err = filepath.WalkDir(from, func(p string, de fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(from, p)
+		dst := filepath.Join(out, rel)
+		switch {
+		case de.IsDir():
+			return os.Mkdir(dst, 0o755)
+		case de.Type()&fs.ModeSymlink != 0:
+			t, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			return os.Symlink(t, dst)
+		case de.Type().IsRegular():
+			fi, err := de.Info()
+			if err != nil {
+				return err
+			}
+			return copyFile(p, dst, fi.Mode()&0o555)
+		}
+		return fmt.Errorf("builtin:copy: %s is not a file, directory or symbolic link", p)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return map[string]string{j.d.Outputs[0]: out}, nil
 }
 
 // etcEntry is one file of the system's etc/.

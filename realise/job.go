@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -112,11 +113,13 @@ func (j *job) produce() (outs map[string]string, status Status, cleanup func(), 
 		outs, err = j.fetchGit(ctx)
 	case "builtin:write_file":
 		outs, err = j.writeFile()
+	case "builtin:copy":
+		outs, err = j.copyInput()
 	case "builtin:system":
 		outs, err = j.system()
 	default:
 		if isBuiltin(d.Builder) {
-			return nil, Failed, cleanup, fmt.Errorf("unknown builder %s (this nexis knows builtin:fetchurl, builtin:fetchgit, builtin:write_file and builtin:system)", d.Builder)
+			return nil, Failed, cleanup, fmt.Errorf("unknown builder %s (this nexis knows builtin:fetchurl, builtin:fetchgit, builtin:write_file, builtin:copy and builtin:system)", d.Builder)
 		}
 		outs, err = j.sandboxed(ctx)
 	}
@@ -172,6 +175,10 @@ func (j *job) sandboxed(ctx context.Context) (map[string]string, error) {
 		return nil, err
 	}
 	st := j.s.st
+	usr, err := j.usrLayers(closure)
+	if err != nil {
+		return nil, err
+	}
 	build := filepath.Join(j.dir, "build")
 	root := filepath.Join(j.dir, "root")
 	for _, p := range []string{build, root} {
@@ -186,7 +193,8 @@ func (j *job) sandboxed(ctx context.Context) (map[string]string, error) {
 		RootDir:   root,
 		Args:      append([]string{d.Builder}, d.Args...),
 		Dir:       sandboxBuildDir,
-		HostPaths: j.s.opts.SandboxPaths,
+		Usr:       usr,
+		HostPaths: strings.Fields(d.Env[SandboxPathsEnv]),
 		Network:   d.Fixed != nil,
 		UID:       j.uid,
 		GID:       j.uid,
@@ -206,6 +214,8 @@ func (j *job) sandboxed(ctx context.Context) (map[string]string, error) {
 		"NEXIS_BUILD_TOP":   sandboxBuildDir,
 		"SOURCE_DATE_EPOCH": "1",
 		"TERM":              "dumb",
+		"TZ":                "UTC",
+		"LC_ALL":            "C",
 	}
 	for k, v := range d.Env {
 		env[k] = v
@@ -251,6 +261,67 @@ func (j *job) sandboxed(ctx context.Context) (map[string]string, error) {
 		}
 	}
 	return outs, nil
+}
+
+// The derivation env keys realise reads besides running the builder.
+const (
+	// LayersEnv lists store paths (inputs of the derivation) whose usr/
+	// trees are merged at /usr in the sandbox, the first winning: the
+	// stdenv and the tool layers a build asked for.
+	LayersEnv = "NEXIS_FHS_LAYERS"
+	// SandboxPathsEnv lists host paths the build sees read-only
+	// ([nexis] sandbox_paths). They are in the derivation, so they are
+	// in its identity, and its outputs are impure: never substituted.
+	SandboxPathsEnv = "NEXIS_SANDBOX_PATHS"
+)
+
+// checkSystem refuses to run a builder of another system: its output
+// would be stored under an identity that says what it is not.
+func checkSystem(d *builtins.Derivation) error {
+	if d.Fixed != nil || isBuiltin(d.Builder) || d.System == HostSystem() {
+		return nil
+	}
+	return fmt.Errorf("%s is for %s, and this machine builds for %s: nexis does not cross-build; build it on a %s machine (switch --build-host) or evaluate with --system %s", d.FullName(), d.System, HostSystem(), d.System, HostSystem())
+}
+
+// HostSystem is the system this machine builds for, as derivations name
+// it ("x86_64-linux").
+func HostSystem() string {
+	arch := runtime.GOARCH
+	switch arch {
+	case "amd64":
+		arch = "x86_64"
+	case "arm64":
+		arch = "aarch64"
+	}
+	return arch + "-" + runtime.GOOS
+}
+
+// usrLayers maps LayersEnv to the layers' usr/ directories on this
+// machine. A layer must be in the build's input closure: what a build
+// sees is what its identity names.
+func (j *job) usrLayers(closure []storepath.Path) ([]string, error) {
+	names := strings.Fields(j.d.Env[LayersEnv])
+	if len(names) == 0 {
+		return nil, nil
+	}
+	in := make(map[string]storepath.Path, len(closure))
+	for _, p := range closure {
+		in[j.s.st.Logical(p)] = p
+	}
+	out := make([]string, 0, len(names))
+	for _, n := range names {
+		p, ok := in[n]
+		if !ok {
+			return nil, fmt.Errorf("%s names %s, which is not an input of %s", LayersEnv, n, j.d.FullName())
+		}
+		usr := filepath.Join(j.s.st.Physical(p), "usr")
+		if st, err := os.Stat(usr); err != nil || !st.IsDir() {
+			return nil, fmt.Errorf("layer %s has no usr/ directory: not a stdenv layer (see docs/build-model.md)", n)
+		}
+		out = append(out, usr)
+	}
+	return out, nil
 }
 
 // checkFixedTree verifies a fixed-output build made by a program: its

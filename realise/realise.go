@@ -13,7 +13,7 @@
 // takes what the build is about to use.
 //
 // Builders named "builtin:…" run in this process: fetchurl, fetchgit,
-// write_file and system. Everything else is a program run in the sandbox
+// write_file, copy (a prebuilt archive's package) and system. Everything else is a program run in the sandbox
 // with the derivation's args and a cleared environment.
 package realise
 
@@ -34,14 +34,11 @@ import (
 	"github.com/nexisos/nexis/store/storepath"
 )
 
-// DefaultSandboxPaths are the host directories every build sees
-// read-only: the bootstrap toolchain until NexisOS builds its own.
-// /etc/alternatives is there because Debian's /usr/bin/cc and friends are
-// links through it; a path missing on the host is skipped.
-var DefaultSandboxPaths = []string{"/bin", "/usr", "/lib", "/lib64", "/etc/alternatives"}
-
-// DefaultBuildUID is the first build user's uid (and gid); job slot i
-// runs as DefaultBuildUID+i, so concurrent builds never share a user.
+// DefaultBuildUID is the build user's uid (and gid). Every build runs as
+// this one user, so nothing of which job slot ran it reaches an output
+// (`id -u`, owners in an archive); concurrent builds are kept apart by
+// their namespaces (each has its own PID, mount, IPC and network
+// namespace, and sees no other build's files or processes).
 const DefaultBuildUID = 30001
 
 // Options tune Build.
@@ -49,7 +46,9 @@ type Options struct {
 	// Jobs is the number of builds run at once (runtime.NumCPU() if 0).
 	Jobs int
 	// Cores is NEXIS_BUILD_CORES, the parallelism a build may use inside
-	// itself (max(1, NumCPU/Jobs) if 0).
+	// itself (max(1, NumCPU/Jobs) if 0). Like Nix's NIX_BUILD_CORES it is
+	// not part of any identity: builders must give the same bytes for
+	// any value (the stdlib's do; tests build with 1 and 2).
 	Cores int
 	// KeepGoing builds everything that does not depend on a failure
 	// instead of stopping at the first one.
@@ -64,20 +63,25 @@ type Options struct {
 	// filesystem so outputs move into the store without a copy. Default
 	// <physical store>/.build.
 	BuildDir string
-	// SandboxPaths are the host paths builds see (DefaultSandboxPaths if
-	// nil).
-	SandboxPaths []string
-	// BuildUID is the uid and gid of the first build user
-	// (DefaultBuildUID if 0).
+	// BuildUID is the uid and gid of the build user (DefaultBuildUID if
+	// 0).
 	BuildUID int
-	// Check rebuilds the roots even when they are valid and compares the
-	// result with what the store holds, registering nothing.
-	Check bool
+	// Check rebuilds every derivation of the closure this machine can
+	// build (sandboxed builds, not fetches or builtins) once it is
+	// valid, and compares the result with what the store holds,
+	// registering nothing. CheckRoots limits that to the roots.
+	Check      bool
+	CheckRoots bool
 	// Reporter is told what happens (nil: nothing is reported).
 	Reporter Reporter
 	// Substituter, when set, is asked for every output before it is
 	// built ([nexis.substituters]); see trySubstitute.
 	Substituter *cache.Substituter
+	// LocalFiles are files on this machine that fixed-output fetches
+	// take instead of downloading, by "<algo>:<hex digest>" (a stdenv
+	// made by scripts/make-stdenv: StdenvManifest.LocalFiles). The hash
+	// is checked as for a download.
+	LocalFiles map[string]string
 }
 
 func (o *Options) fill(st *store.Store) {
@@ -89,9 +93,6 @@ func (o *Options) fill(st *store.Store) {
 	}
 	if o.BuildDir == "" {
 		o.BuildDir = filepath.Join(st.Dir(), ".build")
-	}
-	if o.SandboxPaths == nil {
-		o.SandboxPaths = DefaultSandboxPaths
 	}
 	if o.BuildUID == 0 {
 		o.BuildUID = DefaultBuildUID
@@ -223,7 +224,7 @@ func build(ctx context.Context, st *store.Store, roots []*builtins.Derivation, o
 	s := newScheduler(ctx, st, opts)
 	s.damaged = damaged
 	defer s.cancel(nil)
-	opts.Reporter.Planned(len(plan.Build)+len(plan.Fetch)+len(plan.Substitute), plan)
+	opts.Reporter.Planned(len(plan.Build)+len(plan.Fetch), plan)
 	goals := make([]*goal, len(roots))
 	for i, r := range roots {
 		goals[i] = s.want(r)
@@ -238,15 +239,8 @@ func build(ctx context.Context, st *store.Store, roots []*builtins.Derivation, o
 			}
 		}
 	}
-	if opts.Check && rootErr == nil {
-		for _, r := range roots {
-			c, err := s.check(r)
-			if err != nil {
-				rootErr = err
-				break
-			}
-			s.res.Checks = append(s.res.Checks, c)
-		}
+	if (opts.Check || opts.CheckRoots) && rootErr == nil {
+		rootErr = s.checkAll(roots)
 	}
 	s.wg.Wait()
 	res := s.result()
@@ -260,6 +254,34 @@ func build(ctx context.Context, st *store.Store, roots []*builtins.Derivation, o
 		return res, rootErr
 	}
 	return res, nil
+}
+
+// checkAll rebuilds, for --check, every derivation of the roots'
+// closure that this machine builds in a sandbox and that is valid (an
+// input a prebuilt or a cache stood in for may not be), inputs first;
+// with CheckRoots only the roots.
+func (s *scheduler) checkAll(roots []*builtins.Derivation) error {
+	todo := roots
+	if !s.opts.CheckRoots {
+		todo = builtins.Closure(roots...)
+	}
+	for _, d := range todo {
+		if !s.opts.CheckRoots && (d.Fixed != nil || isBuiltin(d.Builder)) {
+			continue
+		}
+		if valid, err := outputsValid(s.st, d); err != nil || !valid {
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		c, err := s.check(d)
+		if err != nil {
+			return err
+		}
+		s.res.Checks = append(s.res.Checks, c)
+	}
+	return nil
 }
 
 func clearBuildDir(dir, keep string) error {
@@ -280,15 +302,11 @@ func clearBuildDir(dir, keep string) error {
 
 // Plan is what Build would do, for --dry-run.
 type Plan struct {
-	Fetch      []*builtins.Derivation // fixed-output fetches
-	Build      []*builtins.Derivation // sandboxed builds and builtin steps
-	Substitute []*builtins.Derivation // packages whose prebuilt archive stands in for a build
+	Fetch []*builtins.Derivation // fixed-output fetches
+	Build []*builtins.Derivation // sandboxed builds and builtin steps
 }
 
-// MakePlan lists what realising roots would fetch, build and substitute,
-// assuming every prebuilt archive can be fetched (as Nix assumes of
-// substitutes): the inputs of a package with a prebuilt are then not
-// needed.
+// MakePlan lists what realising roots would fetch and build.
 func MakePlan(st *store.Store, roots []*builtins.Derivation) (*Plan, error) {
 	p := &Plan{}
 	seen := map[string]bool{}
@@ -301,13 +319,6 @@ func MakePlan(st *store.Store, roots []*builtins.Derivation) (*Plan, error) {
 		valid, err := outputsValid(st, d)
 		if err != nil || valid {
 			return err
-		}
-		if pre := prebuiltOf(d); pre != nil {
-			if err := visit(pre); err != nil {
-				return err
-			}
-			p.Substitute = append(p.Substitute, d)
-			return nil
 		}
 		for _, in := range d.Drvs {
 			if err := visit(in); err != nil {
@@ -326,7 +337,7 @@ func MakePlan(st *store.Store, roots []*builtins.Derivation) (*Plan, error) {
 			return nil, err
 		}
 	}
-	for _, l := range [][]*builtins.Derivation{p.Fetch, p.Build, p.Substitute} {
+	for _, l := range [][]*builtins.Derivation{p.Fetch, p.Build} {
 		sort.SliceStable(l, func(i, j int) bool { return l[i].Out() < l[j].Out() })
 	}
 	return p, nil
@@ -357,24 +368,4 @@ func outputsValid(st *store.Store, d *builtins.Derivation) (bool, error) {
 		}
 	}
 	return true, nil
-}
-
-// prebuiltOf returns the prebuilt archive derivation that may stand in
-// for d's build (passthru "prebuilt"), or nil. Only single-output
-// derivations can be substituted: an archive is one tree.
-func prebuiltOf(d *builtins.Derivation) *builtins.Derivation {
-	if d.Passthru == nil || len(d.Outputs) != 1 {
-		return nil
-	}
-	v, ok, _ := d.Passthru.Get(starlarkString("prebuilt"))
-	if !ok {
-		return nil
-	}
-	pre, _ := v.(*builtins.Derivation)
-	return pre
-}
-
-func fallbackToSource(d *builtins.Derivation) bool {
-	v, ok, _ := d.Passthru.Get(starlarkString("fallback_to_source"))
-	return ok && bool(v.Truth())
 }

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -27,6 +28,7 @@ import (
 	"github.com/nexisos/nexis/realise"
 	"github.com/nexisos/nexis/realise/resolve"
 	"github.com/nexisos/nexis/realise/sandbox"
+	"github.com/nexisos/nexis/realise/stdenvtest"
 	"github.com/nexisos/nexis/store"
 	"github.com/nexisos/nexis/store/storepath"
 )
@@ -110,17 +112,64 @@ type env struct {
 	logs string
 }
 
+// shared is the store most tests of this package build in: adding the
+// stdenv costs seconds, so it is added once per test binary. Tests that
+// need a store of their own (a fresh machine, a killed writer) use
+// ownStore.
+var shared struct {
+	once sync.Once
+	dir  string
+	st   *store.Store
+	err  error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if shared.st != nil {
+		shared.st.Close()
+		os.RemoveAll(shared.dir)
+	}
+	stdenvtest.Cleanup()
+	os.Exit(code)
+}
+
+func sharedStore(t *testing.T) *store.Store {
+	t.Helper()
+	shared.once.Do(func() {
+		shared.dir, shared.err = os.MkdirTemp("", "nexis-realise-test-")
+		if shared.err != nil {
+			return
+		}
+		shared.st, shared.err = store.Open(filepath.Join(shared.dir, "store"), store.Options{LogicalDir: "/store"})
+		if shared.err == nil {
+			stdenvtest.AddAll(t, shared.st)
+		}
+	})
+	if shared.err != nil {
+		t.Fatal(shared.err)
+	}
+	return shared.st
+}
+
+// ownStore opens a store in dir with the stdenv added.
+func ownStore(t *testing.T, dir string) *store.Store {
+	t.Helper()
+	st, err := store.Open(filepath.Join(dir, "store"), store.Options{LogicalDir: "/store"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	stdenvtest.Add(t, st)
+	return st
+}
+
 func newEnv(t *testing.T, files map[string][]byte) *env {
 	t.Helper()
 	if err := sandbox.Available(); err != nil {
 		t.Skip(err)
 	}
 	dir := t.TempDir()
-	st, err := store.Open(filepath.Join(dir, "store"), store.Options{LogicalDir: "/store"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := sharedStore(t)
 	mux := http.NewServeMux()
 	for name, body := range files {
 		body := body
@@ -147,11 +196,16 @@ func (e *env) eval(t *testing.T, config string, files map[string]string) *lang.S
 	if err := os.WriteFile(cfg, []byte(strings.ReplaceAll(config, "@URL@", e.srv.URL)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	sys, err := lang.Eval(cfg, lang.Options{StoreDir: "/store"})
+	sys, err := lang.Eval(cfg, evalOptions(t))
 	if err != nil {
 		t.Fatalf("eval: %v", err)
 	}
 	return sys
+}
+
+// evalOptions evaluate for the test store with the stdenv made here.
+func evalOptions(t testing.TB) lang.Options {
+	return lang.Options{StoreDir: "/store", Stdenv: stdenvtest.Spec(t)}
 }
 
 func pkg(t *testing.T, sys *lang.System, name string) *builtins.Derivation {
@@ -200,13 +254,43 @@ func (e *env) mustBuild(t *testing.T, drvs ...*builtins.Derivation) *realise.Res
 // runHello runs d's bin/hello from the store and checks what it says.
 func (e *env) runHello(t *testing.T, d *builtins.Derivation, want string) {
 	t.Helper()
-	out, err := exec.Command(e.physical(t, d.Out()+"/bin/hello")).Output()
+	out, err := runInStore(t, e.st, d.Out()+"/bin/hello")
 	if err != nil {
-		t.Fatalf("running %s: %v", d.FullName(), err)
+		t.Fatalf("running %s: %v\n%s", d.FullName(), err, out)
 	}
-	if strings.TrimSpace(string(out)) != want {
+	if strings.TrimSpace(out) != want {
 		t.Errorf("%s says %q, want %q", d.FullName(), out, want)
 	}
+}
+
+// runInStore runs a program of the store in a sandbox that holds only
+// its store closure, at the logical paths (/store/...): nothing of the
+// host, so it runs only when its closure is complete (its interpreter
+// and libraries in the store). It returns what it printed.
+func runInStore(t *testing.T, st *store.Store, prog string, args ...string) (string, error) {
+	t.Helper()
+	p := mustParse(t, prog)
+	closure, err := st.Closure([]storepath.Path{p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	spec := &sandbox.Spec{
+		RootDir: dir, Args: append([]string{prog}, args...), Dir: "/",
+		UID: realise.DefaultBuildUID, GID: realise.DefaultBuildUID, Hostname: sandbox.HostName,
+	}
+	for _, c := range closure {
+		spec.Binds = append(spec.Binds, sandbox.Bind{Source: st.Physical(c), Target: st.Logical(c)})
+	}
+	var out bytes.Buffer
+	err = sandbox.Run(context.Background(), spec, &out)
+	return out.String(), err
+}
+
+// isToolchain tells the stdenv's own derivations (its layers and the
+// runtime libc made from it), which are valid whatever a test did.
+func isToolchain(d *builtins.Derivation) bool {
+	return (d.Fixed != nil && strings.HasPrefix(d.Name, "stdenv")) || (d.Name == "libc" && d.Version == "stdenv")
 }
 
 func (e *env) verify(t *testing.T) {
@@ -275,9 +359,9 @@ env = { WHO = "pre-build and env" }
 	if res.Count(realise.Built) != 0 {
 		t.Errorf("second build rebuilt something: %v", res.Status)
 	}
-	if len(res.Checks) != 1 || !res.Checks[0].Identical {
-		t.Errorf("--check: %+v", res.Checks)
-	}
+	// --check rebuilds the whole closure this machine builds: the
+	// runtime libc made from the stdenv, and hello.
+	checkAll(t, res, hello)
 	e.verify(t)
 }
 
@@ -366,15 +450,25 @@ build_system = "meson"
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Checks) != 2 {
-		t.Errorf("--check: %+v", res.Checks)
-	}
+	checkAll(t, res, cm, me)
+	e.verify(t)
+}
+
+// checkAll wants every --check rebuild bit-identical, and ds among them.
+func checkAll(t *testing.T, res *realise.Result, ds ...*builtins.Derivation) {
+	t.Helper()
+	checked := map[string]bool{}
 	for _, c := range res.Checks {
+		checked[c.Path] = true
 		if !c.Identical {
 			t.Errorf("--check: not reproducible: %+v", c)
 		}
 	}
-	e.verify(t)
+	for _, d := range ds {
+		if !checked[d.Out()] {
+			t.Errorf("--check did not rebuild %s: %+v", d.FullName(), res.Checks)
+		}
+	}
 }
 
 func TestSandboxHasNoNetwork(t *testing.T) {
@@ -447,7 +541,7 @@ build_system = "make"
 func (e *env) onlyHelpersValid(t *testing.T, d *builtins.Derivation) {
 	t.Helper()
 	for _, x := range builtins.Closure(d) {
-		if x.Builder == "builtin:write_file" {
+		if x.Builder == "builtin:write_file" || isToolchain(x) {
 			continue
 		}
 		if ok, _ := e.st.IsValid(mustParse(t, x.Out())); ok {
@@ -543,7 +637,7 @@ func TestHelperBuild(t *testing.T) {
 	if cfg == "" {
 		t.Skip("helper process only")
 	}
-	sys, err := lang.Eval(cfg, lang.Options{StoreDir: "/store"})
+	sys, err := lang.Eval(cfg, evalOptions(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -557,6 +651,8 @@ func TestHelperBuild(t *testing.T) {
 
 func TestKillResume(t *testing.T) {
 	e := newEnv(t, nil)
+	// The helper takes the writer lock: a store of its own.
+	e.st = ownStore(t, e.dir)
 	sys := e.eval(t, killConfig, killFiles)
 	storeDir := e.st.Dir()
 	e.st.Close() // the helper takes the writer lock
@@ -726,7 +822,7 @@ build_flags = ["CC=gcc"]
 	os.MkdirAll(cdir, 0o755)
 	cfgPath := filepath.Join(cdir, "config.toml")
 	os.WriteFile(cfgPath, []byte(strings.ReplaceAll(config(true), "@URL@", e.srv.URL)), 0o644)
-	if _, err := lang.Eval(cfgPath, lang.Options{StoreDir: "/store"}); err == nil || !strings.Contains(err.Error(), "nexis update") {
+	if _, err := lang.Eval(cfgPath, evalOptions(t)); err == nil || !strings.Contains(err.Error(), "nexis update") {
 		t.Fatalf("eval without a lock: %v", err)
 	}
 	cfg, err := lang.LoadConfig(cfgPath)
@@ -744,64 +840,75 @@ build_flags = ["CC=gcc"]
 		t.Fatal(err)
 	}
 
-	// The prebuilt archive stands in for the build.
+	// The prebuilt archive is the package: a path of its own, made by
+	// copying the unpacked archive, with the archive's URL and hash in
+	// its identity.
 	sys := e.eval(t, config(true), nil)
 	hello := pkg(t, sys, "hello")
-	if hello.Version != "1.10" {
-		t.Fatalf("version %q", hello.Version)
+	if hello.Version != "1.10" || hello.Builder != "builtin:copy" {
+		t.Fatalf("hello %s built by %s, want version 1.10 from its prebuilt archive", hello.FullName(), hello.Builder)
 	}
-	res, err := e.build(t, realise.Options{}, hello)
-	if err != nil {
+	if _, err := e.build(t, realise.Options{}, hello); err != nil {
 		t.Fatal(err)
 	}
-	if res.Status[hello.ID()] != realise.Substituted {
-		t.Fatalf("status %v, want substituted", res.Status[hello.ID()])
-	}
-	out, err := exec.Command(e.physical(t, hello.Out()+"/bin/hello")).Output()
-	if err != nil || !strings.Contains(string(out), "prebuilt") {
-		t.Fatalf("substituted hello: %q %v", out, err)
+	if b, err := os.ReadFile(e.physical(t, hello.Out()+"/bin/hello")); err != nil || !strings.Contains(string(b), "prebuilt") {
+		t.Fatalf("prebuilt hello: %q %v", b, err)
 	}
 
-	// A prebuilt archive that fails its hash: build from source, and say so.
-	served = tarGzExec(t, map[string]string{"hello-bin/bin/hello": "#!/bin/sh\necho tampered\n"})
-	e2 := &env{dir: t.TempDir(), srv: e.srv, logs: filepath.Join(e.dir, "logs2")}
-	st2, err := store.Open(filepath.Join(e2.dir, "store"), store.Options{LogicalDir: "/store"})
-	if err != nil {
+	// Another archive (another hash) is another path; the source build
+	// (fallback_to_source, and a lock that pins no archive) a third.
+	lockPath := filepath.Join(cdir, lang.LockFile)
+	other := *lock.Packages["hello"]
+	other.PrebuiltHash = "sha256:" + strings.Repeat("0", 64)
+	if err := lang.WriteLock(lockPath, &lang.Lock{Packages: map[string]*lang.LockedPackage{"hello": &other}}); err != nil {
 		t.Fatal(err)
 	}
-	defer st2.Close()
-	e2.st = st2
-	var notes strings.Builder
-	opts := realise.Options{Reporter: &realise.PlainReporter{W: &notes}}
-	res, err = e2.build(t, opts, hello)
-	if err != nil {
-		t.Fatalf("fallback build: %v\n%s", err, notes.String())
+	otherHello := pkg(t, e.eval(t, config(true), nil), "hello")
+	noArchive := *lock.Packages["hello"]
+	noArchive.PrebuiltURL, noArchive.PrebuiltHash = "", ""
+	if err := lang.WriteLock(lockPath, &lang.Lock{Packages: map[string]*lang.LockedPackage{"hello": &noArchive}}); err != nil {
+		t.Fatal(err)
 	}
-	if res.Status[hello.ID()] != realise.Built || !strings.Contains(notes.String(), "building from source") {
-		t.Fatalf("status %v, notes:\n%s", res.Status[hello.ID()], notes.String())
+	fromSource := pkg(t, e.eval(t, config(true), nil), "hello")
+	if otherHello.Out() == hello.Out() || fromSource.Out() == hello.Out() || fromSource.Out() == otherHello.Out() {
+		t.Fatalf("prebuilt, other prebuilt and source build share paths: %s %s %s", hello.Out(), otherHello.Out(), fromSource.Out())
 	}
-	out, err = exec.Command(e2.physical(t, hello.Out()+"/bin/hello")).Output()
-	if err != nil || strings.TrimSpace(string(out)) != "hello, world" {
+	if fromSource.Builder == "builtin:copy" {
+		t.Fatal("a lock without an archive still gave the prebuilt package")
+	}
+
+	// An archive that fails its hash fails the build: no silent switch
+	// to the source build at build time.
+	served = tarGzExec(t, map[string]string{"hello-bin/bin/hello": "#!/bin/sh\necho tampered\n"})
+	e2 := &env{dir: t.TempDir(), srv: e.srv, logs: filepath.Join(e.dir, "logs2")}
+	e2.st = ownStore(t, e2.dir)
+	res, err := e2.build(t, realise.Options{}, hello)
+	if err == nil || res.Status[hello.ID()] != realise.DependencyFailed {
+		t.Fatalf("tampered archive: err %v, status %v", err, res.Status[hello.ID()])
+	}
+	if !strings.Contains(res.Failures[0].Err.Error(), "hash mismatch") {
+		t.Errorf("failure does not say the hash is wrong: %v", res.Failures[0].Err)
+	}
+
+	// The source build builds and runs.
+	if _, err := e2.build(t, realise.Options{}, fromSource); err != nil {
+		t.Fatal(err)
+	}
+	out, err := runInStore(t, e2.st, fromSource.Out()+"/bin/hello")
+	if err != nil || strings.TrimSpace(out) != "hello, world" {
 		t.Fatalf("hello built from source: %q %v", out, err)
 	}
 
-	// Without fallback_to_source the same is an error.
-	sys = e.eval(t, config(false), nil)
-	noFallback := pkg(t, sys, "hello")
-	e3 := &env{dir: t.TempDir(), srv: e.srv, logs: filepath.Join(e.dir, "logs3")}
-	st3, err := store.Open(filepath.Join(e3.dir, "store"), store.Options{LogicalDir: "/store"})
+	// Without fallback_to_source, an archive nexis update cannot hash is
+	// an error of the update, with what to do.
+	mux.HandleFunc("/dl/v1.10/missing", func(w http.ResponseWriter, r *http.Request) { http.NotFound(w, r) })
+	os.WriteFile(cfgPath, []byte(strings.ReplaceAll(strings.ReplaceAll(config(false), "@URL@", e.srv.URL), "{tag}/hello-{version}-{arch}.tar.gz", "{tag}/missing")), 0o644)
+	cfg, err = lang.LoadConfig(cfgPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st3.Close()
-	e3.st = st3
-	res, err = e3.build(t, realise.Options{}, noFallback)
-	if err == nil || res.Status[noFallback.ID()] != realise.Failed {
-		t.Fatalf("no fallback: err %v status %v", err, res.Status[noFallback.ID()])
-	}
-	last := res.Failures[len(res.Failures)-1]
-	if !strings.Contains(last.Err.Error(), "fallback_to_source") {
-		t.Errorf("error does not say how to fall back: %v", last.Err)
+	if _, _, err := resolve.Resolve(context.Background(), cfg, &lang.Lock{Packages: map[string]*lang.LockedPackage{}}, resolve.Options{TempDir: e.dir}); err == nil || !strings.Contains(err.Error(), "fallback_to_source") {
+		t.Errorf("resolving a missing archive without fallback: %v", err)
 	}
 }
 

@@ -90,7 +90,7 @@ func (r *PlainReporter) printf(format string, args ...any) {
 
 func (r *PlainReporter) Planned(n int, p *Plan) {
 	if n > 0 {
-		r.printf("nexis: %d to build, %d to fetch, %d to substitute\n", len(p.Build), len(p.Fetch), len(p.Substitute))
+		r.printf("nexis: %d to build, %d to fetch\n", len(p.Build), len(p.Fetch))
 	}
 }
 

@@ -47,7 +47,8 @@ type scheduler struct {
 	cancel context.CancelCauseFunc
 	wg     sync.WaitGroup
 
-	// slots hands out build user ids; holding one is holding a job slot.
+	// slots hands out the build user id; holding one is holding a job
+	// slot.
 	slots      chan int
 	fetchSlots chan struct{}
 
@@ -79,7 +80,7 @@ func newScheduler(ctx context.Context, st *store.Store, opts Options) *scheduler
 	}
 	s.ctx, s.cancel = context.WithCancelCause(ctx)
 	for i := 0; i < opts.Jobs; i++ {
-		s.slots <- opts.BuildUID + i
+		s.slots <- opts.BuildUID
 	}
 	return s
 }
@@ -148,23 +149,8 @@ func (s *scheduler) run(d *builtins.Derivation) (Status, error) {
 	if status, ok, err := s.trySubstitute(d); ok {
 		return status, err
 	}
-	if pre := prebuiltOf(d); pre != nil {
-		g := s.want(pre)
-		<-g.done
-		err := g.err
-		if err == nil {
-			if err = s.substitute(d, pre); err == nil {
-				s.opts.Reporter.Finished(d, Substituted)
-				return Substituted, nil
-			}
-		}
-		if s.ctx.Err() != nil {
-			return Cancelled, context.Cause(s.ctx)
-		}
-		if !fallbackToSource(d) {
-			return Failed, s.fail(d, fmt.Errorf("prebuilt archive %s could not be used: %w (set fallback_to_source = true to build from source instead)", pre.Env["url"], err), nil)
-		}
-		s.opts.Reporter.Note(fmt.Sprintf("prebuilt archive of %s could not be used (%v); building from source", d.FullName(), shortErr(err)))
+	if err := checkSystem(d); err != nil {
+		return Failed, s.fail(d, err, nil)
 	}
 	if err := s.need(d.Drvs); err != nil {
 		var de *depError
@@ -299,26 +285,6 @@ func (s *scheduler) addSource(src *builtins.Source) error {
 		}
 	})
 	return o.err
-}
-
-// substitute installs pre's unpacked archive as d's output.
-func (s *scheduler) substitute(d *builtins.Derivation, pre *builtins.Derivation) error {
-	s.opts.Reporter.Note(fmt.Sprintf("substituting %s from its prebuilt archive", d.FullName()))
-	from, err := outputPath(pre, pre.Outputs[0])
-	if err != nil {
-		return err
-	}
-	to, err := outputPath(d, d.Outputs[0])
-	if err != nil {
-		return err
-	}
-	// A copy through Ingest: the archive's path stays valid for the next
-	// substitution, and dedup shares the file contents.
-	_, err = s.st.Ingest(s.st.Physical(from), to, store.IngestOptions{Deriver: d.ID()})
-	if err != nil {
-		return fmt.Errorf("installing the prebuilt archive: %w", err)
-	}
-	return nil
 }
 
 // check rebuilds d (valid by now) and compares the result's tree hash

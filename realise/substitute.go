@@ -18,7 +18,12 @@ import (
 // or failed download (which is reported, then building goes on).
 func (s *scheduler) trySubstitute(d *builtins.Derivation) (status Status, ok bool, err error) {
 	sub := s.opts.Substituter
-	if sub == nil || len(sub.Sources) == 0 || s.opts.Check {
+	if sub == nil || len(sub.Sources) == 0 || s.opts.Check || s.opts.CheckRoots {
+		return 0, false, nil
+	}
+	if d.Env[SandboxPathsEnv] != "" {
+		// It saw host paths: what a cache holds under its path says
+		// nothing about what this machine's would give.
 		return 0, false, nil
 	}
 	outs := make([]storepath.Path, 0, len(d.Outputs))

@@ -12,6 +12,7 @@ import (
 
 	"github.com/nexisos/nexis/builtins"
 	"github.com/nexisos/nexis/realise"
+	"github.com/nexisos/nexis/realise/stdenvtest"
 	"github.com/nexisos/nexis/store"
 	"github.com/nexisos/nexis/store/cache"
 	"github.com/nexisos/nexis/store/cache/cachetest"
@@ -85,6 +86,12 @@ func TestSubstituteFromNginx(t *testing.T) {
 		t.Cleanup(func() { st.Close() })
 		return &env{dir: dir, st: st, srv: e.srv, logs: filepath.Join(dir, "logs")}
 	}
+	// A machine that builds what it cannot substitute has the stdenv.
+	freshWithStdenv := func(t *testing.T) *env {
+		f := fresh(t)
+		stdenvtest.Add(t, f.st)
+		return f
+	}
 	substituter := func(t *testing.T, trusted ...string) *cache.Substituter {
 		t.Helper()
 		tr, err := sign.NewTrusted(trusted...)
@@ -124,7 +131,7 @@ func TestSubstituteFromNginx(t *testing.T) {
 	})
 
 	t.Run("untrusted key: refused, built instead", func(t *testing.T) {
-		f := fresh(t)
+		f := freshWithStdenv(t)
 		other, _ := sign.Generate("someone-else-1")
 		var notes []string
 		rep := &noteReporter{notes: &notes}

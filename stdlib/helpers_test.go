@@ -155,6 +155,10 @@ func starlarkModule(t *testing.T, name string) starlark.StringDict {
 	})
 	pre["declared_in"] = pre["config_error"]
 	pre["target_system"] = starlark.String("x86_64-linux")
+	settings := starlark.NewDict(2)
+	settings.SetKey(starlark.String("stdenv"), starlark.None)
+	settings.SetKey(starlark.String("sandbox_paths"), starlark.NewList(nil))
+	pre["build_settings"] = settings
 	for k, v := range builtins.Checks() {
 		pre[k] = v
 	}
@@ -173,6 +177,8 @@ func starlarkModule(t *testing.T, name string) starlark.StringDict {
 		return g, err
 	}
 	th := &starlark.Thread{Name: "test", Load: load}
+	// build.star makes the stdenv's fetch derivations when it loads.
+	(&builtins.Context{StoreDir: "/store", System: "x86_64-linux"}).Attach(th)
 	g, err := load(th, "@stdlib//"+name)
 	if err != nil {
 		t.Fatalf("load %s: %v", name, err)

@@ -234,11 +234,11 @@ func realiseConfig(t *activate.Target, sys *lang.System) (storepath.Path, string
 		return storepath.Path{}, "", err
 	}
 	res, err := realise.Build(ctx, st, []*builtins.Derivation{sys.Drv}, realise.Options{
-		Jobs:         jobs,
-		LogDir:       filepath.Join(state, "logs"),
-		SandboxPaths: sandboxPaths(sys),
-		Reporter:     rep,
-		Substituter:  sub,
+		Jobs:        jobs,
+		LogDir:      filepath.Join(state, "logs"),
+		Reporter:    rep,
+		Substituter: sub,
+		LocalFiles:  stdenvFiles(),
 	})
 	realise.CloseReporter(rep)
 	if err != nil {

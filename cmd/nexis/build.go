@@ -21,17 +21,18 @@ import (
 )
 
 var buildFlags struct {
-	attr      string
-	outLink   string
-	noOutLink bool
-	dryRun    bool
-	jobs      int
-	keepGoing bool
-	printLogs bool
-	timeout   time.Duration
-	check     bool
-	json      bool
-	configTar string
+	attr       string
+	outLink    string
+	noOutLink  bool
+	dryRun     bool
+	jobs       int
+	keepGoing  bool
+	printLogs  bool
+	timeout    time.Duration
+	check      bool
+	checkRoots bool
+	json       bool
+	configTar  string
 }
 
 func init() {
@@ -45,9 +46,15 @@ store yet in sandboxes, -j at a time, and print the output path(s).
 that gives a derivation) instead of the whole system. --out-link makes a
 symlink to the output that is also a GC root; it replaces only an earlier
 out-link (a link into the store), never a file, a directory or another
-link. --dry-run lists what would
-be fetched, built and substituted. --check rebuilds outputs that are
-already valid and says whether the result is bit-identical.`,
+link. --dry-run lists what would be fetched and built. --check rebuilds
+every derivation of the closure this machine builds (not fetches) and
+says whether each result is bit-identical to what the store holds;
+--check-roots rebuilds only the outputs named.
+
+Builds see only their inputs: the stdenv (the toolchain, a store path
+named by its hash, see docs/build-model.md), the packages they depend on,
+their sources. --stdenv FILE evaluates with the stdenv a manifest made by
+scripts/make-stdenv names, and takes its tarballs from beside FILE.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: runBuild,
 	}
@@ -55,12 +62,13 @@ already valid and says whether the result is bit-identical.`,
 	f.StringVarP(&buildFlags.attr, "attr", "A", "", "build package `ATTR` (a name or an expression) instead of the system")
 	f.StringVarP(&buildFlags.outLink, "out-link", "o", "result", "make `PATH` a symlink to the output, registered as a GC root")
 	f.BoolVar(&buildFlags.noOutLink, "no-out-link", false, "make no out-link")
-	f.BoolVar(&buildFlags.dryRun, "dry-run", false, "list what would be fetched, built and substituted, and stop")
+	f.BoolVar(&buildFlags.dryRun, "dry-run", false, "list what would be fetched and built, and stop")
 	f.IntVarP(&buildFlags.jobs, "jobs", "j", runtime.NumCPU(), "run `N` builds at once")
 	f.BoolVarP(&buildFlags.keepGoing, "keep-going", "k", false, "keep building what does not depend on a failed build")
 	f.BoolVarP(&buildFlags.printLogs, "print-build-logs", "L", false, "print the builds' logs as they run")
 	f.DurationVar(&buildFlags.timeout, "timeout", 0, "stop a build that runs longer than `DURATION` (0: no limit; a package's own timeout wins)")
-	f.BoolVar(&buildFlags.check, "check", false, "rebuild valid outputs and report whether they are bit-identical")
+	f.BoolVar(&buildFlags.check, "check", false, "rebuild every valid derivation of the closure this machine builds and report whether each is bit-identical")
+	f.BoolVar(&buildFlags.checkRoots, "check-roots", false, "like --check, for the outputs named only")
 	f.BoolVar(&buildFlags.json, "json", false, "print the result as JSON")
 	f.StringVar(&buildFlags.configTar, "config-tar", "", "read the config's directory as a tar from stdin and build the config `FILE` in it, with no out-link (what switch --build-host runs)")
 	f.MarkHidden("config-tar")
@@ -85,22 +93,6 @@ func buildTarget(sys *lang.System) (*builtins.Derivation, error) {
 		return nil, fmt.Errorf("-A %s gives a %s, want a derivation", buildFlags.attr, v.Type())
 	}
 	return d, nil
-}
-
-// sandboxPaths reads [nexis] sandbox_paths, or the default.
-func sandboxPaths(sys *lang.System) []string {
-	nexis, _ := sys.Config.Data["nexis"].(map[string]any)
-	raw, ok := nexis["sandbox_paths"].([]any)
-	if !ok {
-		return nil
-	}
-	out := []string{}
-	for _, p := range raw {
-		if s, ok := p.(string); ok {
-			out = append(out, s)
-		}
-	}
-	return out
 }
 
 func runBuild(cmd *cobra.Command, args []string) error {
@@ -141,14 +133,15 @@ func runBuild(cmd *cobra.Command, args []string) error {
 	}
 	rep := realise.NewReporter(os.Stderr, buildFlags.printLogs)
 	res, err := realise.Build(ctx, st, []*builtins.Derivation{target}, realise.Options{
-		Jobs:         buildFlags.jobs,
-		KeepGoing:    buildFlags.keepGoing,
-		Timeout:      buildFlags.timeout,
-		LogDir:       filepath.Join(state, "logs"),
-		SandboxPaths: sandboxPaths(sys),
-		Check:        buildFlags.check,
-		Reporter:     rep,
-		Substituter:  sub,
+		Jobs:        buildFlags.jobs,
+		KeepGoing:   buildFlags.keepGoing,
+		Timeout:     buildFlags.timeout,
+		LogDir:      filepath.Join(state, "logs"),
+		Check:       buildFlags.check,
+		CheckRoots:  buildFlags.checkRoots,
+		Reporter:    rep,
+		Substituter: sub,
+		LocalFiles:  stdenvFiles(),
 	})
 	realise.CloseReporter(rep)
 	if err != nil {
@@ -170,7 +163,7 @@ func runBuild(cmd *cobra.Command, args []string) error {
 	}
 	// A --config-tar build runs for another machine, which takes the
 	// output away: a link in the ssh login's directory would only pin it.
-	if !buildFlags.noOutLink && buildFlags.outLink != "" && !buildFlags.check && buildFlags.configTar == "" {
+	if !buildFlags.noOutLink && buildFlags.outLink != "" && !buildFlags.check && !buildFlags.checkRoots && buildFlags.configTar == "" {
 		p, _, err := storepath.Parse(st.LogicalDir(), target.Out())
 		if err != nil {
 			return err
@@ -242,7 +235,7 @@ func dryRun(target *builtins.Derivation) error {
 			}
 			return out
 		}
-		return printJSON(map[string][]string{"fetch": paths(plan.Fetch), "build": paths(plan.Build), "substitute": paths(plan.Substitute)})
+		return printJSON(map[string][]string{"fetch": paths(plan.Fetch), "build": paths(plan.Build)})
 	}
 	section := func(title string, ds []*builtins.Derivation) {
 		if len(ds) == 0 {
@@ -255,8 +248,7 @@ func dryRun(target *builtins.Derivation) error {
 	}
 	section("these would be fetched", plan.Fetch)
 	section("these would be built", plan.Build)
-	section("these would be substituted from prebuilt archives", plan.Substitute)
-	if len(plan.Fetch)+len(plan.Build)+len(plan.Substitute) == 0 {
+	if len(plan.Fetch)+len(plan.Build) == 0 {
 		fmt.Printf("nothing to do: %s is valid\n", target.Out())
 	}
 	return nil

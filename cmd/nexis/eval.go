@@ -23,6 +23,7 @@ var evalFlags struct {
 	maxDepth  int
 	maxMemory int64 // MiB
 	system    string
+	stdenv    string
 }
 
 func init() {
@@ -54,6 +55,7 @@ func addEvalFlags(cmd *cobra.Command) {
 	f.IntVar(&evalFlags.maxDepth, "max-depth", lang.DefaultMaxDepth, "refuse TOML and Starlark values nested more than `N` deep")
 	f.Int64Var(&evalFlags.maxMemory, "max-memory", lang.DefaultMaxMemory>>20, "stop an evaluation that allocates more than `MIB` mebibytes")
 	f.StringVar(&evalFlags.system, "system", "x86_64-linux", "target `PLATFORM`")
+	f.StringVar(&evalFlags.stdenv, "stdenv", "", "build with the stdenv the manifest `FILE` names (written by scripts/make-stdenv) instead of [nexis] stdenv")
 }
 
 // configPath is the config named on the command line, or the system's

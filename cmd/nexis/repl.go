@@ -36,11 +36,19 @@ func init() {
 
 // evaluateQuiet evaluates without printing errors: the caller reports.
 func evaluateQuiet(args []string) (*lang.System, error) {
-	return lang.Eval(configPath(args), evalOptions())
+	opts, err := evalOptions()
+	if err != nil {
+		return nil, err
+	}
+	return lang.Eval(configPath(args), opts)
 }
 
 // evalOptions are the evaluation options the command line sets.
-func evalOptions() lang.Options {
+func evalOptions() (lang.Options, error) {
+	stdenv, err := evalStdenv()
+	if err != nil {
+		return lang.Options{}, err
+	}
 	return lang.Options{
 		StoreDir:  storeDir(),
 		System:    evalFlags.system,
@@ -49,7 +57,8 @@ func evalOptions() lang.Options {
 		MaxMemory: evalFlags.maxMemory << 20,
 		Print:     func(msg string) { os.Stderr.WriteString(msg + "\n") },
 		Runaway:   runaway,
-	}
+		Stdenv:    stdenv,
+	}, nil
 }
 
 // runaway ends nexis when one step of an evaluation ran past what the

@@ -6,11 +6,22 @@ import (
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/nexisos/nexis/realise/stdenvtest"
 )
 
 // TestMain lets testscript run this test binary as the nexis command, so
 // the scripts exercise the real CLI end to end.
+//
+// Builds use the stdenv scripts/make-stdenv made on this machine
+// ($NEXIS_STDENV, which nexis reads as the default of --stdenv), never
+// a download.
 func TestMain(m *testing.M) {
+	if os.Getenv("NEXIS_STDENV") == "" {
+		if p, err := stdenvtest.ManifestPath(); err == nil {
+			os.Setenv("NEXIS_STDENV", p)
+		}
+	}
 	testscript.Main(m, map[string]func(){
 		"nexis": func() { os.Exit(run()) },
 	})
@@ -31,6 +42,7 @@ func TestScripts(t *testing.T) {
 			env.Setenv("EXAMPLES", examples)
 			env.Setenv("NEXIS_ROOT", filepath.Join(env.WorkDir, "root"))
 			env.Setenv("HOME", filepath.Join(env.WorkDir, "home"))
+			env.Setenv("NEXIS_STDENV", os.Getenv("NEXIS_STDENV"))
 			return nil
 		},
 	})

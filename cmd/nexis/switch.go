@@ -140,7 +140,10 @@ func switchConfig(args []string, mode activate.Mode) error {
 // refreshes the cache.
 func evaluateForSwitch(args []string) (*lang.CachedEval, *lang.System, error) {
 	cfg := configPath(args)
-	opts := evalOptions()
+	opts, err := evalOptions()
+	if err != nil {
+		return nil, nil, err
+	}
 	if !switchNoEvalCache {
 		if c, ok := lang.LookupEval(cfg, opts); ok {
 			return c, nil, nil

@@ -39,7 +39,7 @@ func TestSwitchBuildHost(t *testing.T) {
 	trust(t, local, buildPub)
 	trust(t, remote, deployPub)
 	host := strings.TrimPrefix(sshd.URL(), "ssh://")
-	buildArgs := []string{"--build-host", host, "--build-program", "env NEXIS_ROOT=" + build + " NEXIS_SIGN_KEY=" + buildSecret + " " + l.bin}
+	buildArgs := []string{"--build-host", host, "--build-program", "env NEXIS_ROOT=" + build + " NEXIS_SIGN_KEY=" + buildSecret + " NEXIS_STDENV=" + os.Getenv("NEXIS_STDENV") + " " + l.bin}
 	l.env = []string{
 		"NEXIS_SSHOPTS=" + sshd.OptsString(),
 		"NEXIS_SIGN_KEY=" + deploySecret,

@@ -226,11 +226,11 @@ func buildHere(ctx context.Context, st *store.Store, sys *lang.System) (storepat
 	}
 	rep := realise.NewReporter(os.Stderr, false)
 	res, err := realise.Build(ctx, st, []*builtins.Derivation{sys.Drv}, realise.Options{
-		Jobs:         jobs,
-		LogDir:       filepath.Join(state, "logs"),
-		SandboxPaths: sandboxPaths(sys),
-		Reporter:     rep,
-		Substituter:  sub,
+		Jobs:        jobs,
+		LogDir:      filepath.Join(state, "logs"),
+		Reporter:    rep,
+		Substituter: sub,
+		LocalFiles:  stdenvFiles(),
 	})
 	realise.CloseReporter(rep)
 	if err != nil {

@@ -117,6 +117,11 @@ func isGit(e map[string]any) bool {
 // needsLock mirrors what stdlib/packages.star takes from the lock: the
 // version of "latest", a git commit, and hashes the entry leaves out.
 // Packages made by a user module pin their own sources.
+func fallback(e map[string]any) bool {
+	b, _ := e["fallback_to_source"].(bool)
+	return b
+}
+
 func needsLock(e map[string]any) bool {
 	if str(e, "module") != "" {
 		return false
@@ -181,10 +186,16 @@ func resolveOne(ctx context.Context, e map[string]any, opts Options) (*lang.Lock
 		u := strings.NewReplacer("{tag}", tag, "{version}", lp.Version, "{arch}", arch).Replace(tmpl)
 		opts.Note(fmt.Sprintf("%s: hashing prebuilt archive %s", name, u))
 		h, err := urlHash(ctx, u, opts)
-		if err != nil {
-			return nil, fmt.Errorf("prebuilt archive: %w (fix the prebuilt URL, or give prebuilt_hash)", err)
+		switch {
+		case err != nil && fallback(e) && ctx.Err() == nil:
+			// Pinned as "no archive": evaluation then picks the source
+			// build, until the next `nexis update` finds one.
+			opts.Note(fmt.Sprintf("%s: no prebuilt archive (%v); it builds from source (fallback_to_source)", name, err))
+		case err != nil:
+			return nil, fmt.Errorf("prebuilt archive: %w (fix the prebuilt URL, give prebuilt_hash, or set fallback_to_source = true)", err)
+		default:
+			lp.PrebuiltURL, lp.PrebuiltHash = u, "sha256:"+h
 		}
-		lp.PrebuiltURL, lp.PrebuiltHash = u, "sha256:"+h
 	}
 	return lp, nil
 }

@@ -240,6 +240,52 @@ static void host_path(const char *root, const char *p) {
 	free(dst);
 }
 
+// usr_layers makes the trees of layers (host directories, each a
+// layer's usr/) the sandbox's /usr, read-only, the first layer winning
+// where two hold the same file: one layer is bound, several are the
+// lower layers of a read-only overlay. /bin, /sbin, /lib and /lib64 link
+// into it (a merged-/usr root), so Debian's binaries run unmodified: the
+// ELF interpreter /lib64/ld-linux-x86-64.so.2 and /bin/sh are there.
+static void usr_layers(const char *root, char **layers, long n) {
+	if (n == 0)
+		return;
+	if (n == 1) {
+		bind_at(root, layers[0], "/usr", 0);
+	} else {
+		size_t len = strlen("lowerdir=") + 1;
+		for (long i = 0; i < n; i++) {
+			if (strchr(layers[i], ':') != NULL || strchr(layers[i], ',') != NULL)
+				fail("layer %s: an overlay cannot name a path holding ':' or ','", layers[i]);
+			len += strlen(layers[i]) + 1;
+		}
+		char *opts = malloc(len);
+		if (opts == NULL)
+			fail("out of memory");
+		strcpy(opts, "lowerdir=");
+		for (long i = 0; i < n; i++) {
+			if (i > 0)
+				strcat(opts, ":");
+			strcat(opts, layers[i]);
+		}
+		char *dst = inside(root, "/usr");
+		mkdir_all(dst);
+		do_mount("overlay", dst, "overlay", MS_RDONLY | MS_NOSUID, opts, "mounting the stdenv layers at /usr");
+		free(dst);
+		free(opts);
+	}
+	static const char *links[] = {"bin", "sbin", "lib", "lib64"};
+	for (size_t i = 0; i < sizeof links / sizeof *links; i++) {
+		char *name = xasprintf("/%s", links[i]);
+		char *target = xasprintf("usr/%s", links[i]);
+		char *p = inside(root, name);
+		if (symlink(target, p) != 0)
+			fail("linking %s: %s", name, strerror(errno));
+		free(p);
+		free(name);
+		free(target);
+	}
+}
+
 static void mkdir_mount(const char *root, const char *target, const char *source, const char *fstype, unsigned long flags, const char *data) {
 	char *p = inside(root, target);
 	mkdir_all(p);
@@ -353,19 +399,23 @@ static void run(void) {
 	char *root = field(), *dir = field(), *hostname = field();
 	long uid = number(), gid = number(), network = number();
 	char **args = list(NULL), **env = list(NULL);
-	long nhost, nbinds;
+	long nhost, nbinds, nusr;
+	char **usr = list(&nusr);
 	char **hosts = list(&nhost);
 	char **binds = list(&nbinds); // source, target, "1" when writable
 	if (args[0] == NULL)
 		fail("no builder");
 	if (uid == 0 || gid == 0)
 		fail("refusing to run a builder as root");
+	// Whatever umask nexis was started with, the sandbox's directories
+	// and the build's files get the same modes (under 077 the build user
+	// could not even enter its inputs' mount points).
+	umask(022);
 
 	// Nothing mounted here may propagate back to the host.
 	do_mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL, "making mounts private");
 	do_mount("tmpfs", root, "tmpfs", MS_NOSUID, "mode=0755,size=64m", "mounting the sandbox root");
-	for (long i = 0; i < nhost; i++)
-		host_path(root, hosts[i]);
+	usr_layers(root, usr, nusr);
 	if (nbinds % 3 != 0)
 		fail("reading spec: binds come in threes");
 	for (long i = 0; i < nbinds; i += 3)
@@ -374,6 +424,10 @@ static void run(void) {
 	mkdir_mount(root, "/proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
 	mkdir_mount(root, "/tmp", "tmpfs", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777");
 	make_etc(root, uid, gid, network);
+	// Last, so that a host path under /tmp or /etc is not hidden by the
+	// sandbox's own.
+	for (long i = 0; i < nhost; i++)
+		host_path(root, hosts[i]);
 	if (sethostname(hostname, strlen(hostname)) != 0)
 		fail("setting the hostname: %s", strerror(errno));
 	if (setdomainname("(none)", 6) != 0)

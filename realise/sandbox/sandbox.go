@@ -1,9 +1,11 @@
 // Package sandbox runs a builder in fresh Linux namespaces (mount, PID,
 // network, UTS, IPC) with a private root that holds only what the build
 // may see: its inputs read-only at their logical store paths, its outputs
-// and build directory writable, a minimal /dev, /proc, and the host tool
-// directories read-only. The builder runs as an unprivileged build user
-// with no way back to root (no_new_privs, nosuid mounts).
+// and build directory writable, a minimal /dev, /proc and /tmp, and at
+// /usr the stdenv's tree (a store path, see Spec.Usr); no host directory
+// unless a spec names one. The builder runs with umask 022 as an
+// unprivileged build user with no way back to root (no_new_privs, nosuid
+// mounts).
 //
 // The namespaces are made by clone(2) when the sandbox's init starts:
 // nexis-sandbox-init, or this same executable, started with argv[0] =
@@ -57,8 +59,13 @@ type Spec struct {
 	// Binds are the inputs (read-only), the outputs and the build
 	// directory (writable).
 	Binds []Bind
+	// Usr are host directories (the usr/ of the stdenv and of tool
+	// layers, in the store) merged read-only at /usr, the first winning;
+	// /bin, /sbin, /lib and /lib64 link into it. Empty: no /usr at all.
+	Usr []string
 	// HostPaths are host directories made visible read-only at the same
 	// place (host symbolic links such as /bin -> usr/bin are recreated).
+	// Only an explicit [nexis] sandbox_paths puts any here.
 	HostPaths []string
 	// Network keeps the host's network (fixed-output builds only);
 	// otherwise the sandbox has a loopback interface and nothing else.
@@ -270,6 +277,7 @@ func encodeSpec(spec *Spec) []byte {
 	field(network)
 	list(spec.Args)
 	list(spec.Env)
+	list(spec.Usr)
 	list(spec.HostPaths)
 	var binds []string
 	for _, bd := range spec.Binds {

@@ -1,0 +1,107 @@
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/nexisos/nexis/realise"
+)
+
+var storeAddFixedFlags struct {
+	name   string
+	unpack bool
+}
+
+func init() {
+	cmd := &cobra.Command{
+		Use:   "add-fixed --name NAME [--unpack] FILE",
+		Short: "Add a file at the path a fixed-output fetch of it would have",
+		Long: `Add FILE to the store at the path that fetch_url(url, sha256 = <its
+sha256>, unpack = --unpack, name = NAME) gives: that path depends on the hash
+and the name, never on the URL, so a file made or copied here stands in for
+a download (as nix-store --add-fixed). Prints the store path and the sha256.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if storeAddFixedFlags.name == "" {
+				return fmt.Errorf("--name is required: the name the evaluation gives the fetch (stdenv-2026.12 for the stdenv)")
+			}
+			s, err := openStore()
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			p, sum, _, err := realise.AddFixed(s, args[0], storeAddFixedFlags.name, storeAddFixedFlags.unpack, "")
+			if err != nil {
+				return err
+			}
+			fmt.Printf("%s\tsha256:%s\n", s.Logical(p), sum)
+			return s.Close()
+		},
+	}
+	cmd.Flags().StringVar(&storeAddFixedFlags.name, "name", "", "the store `NAME` (the fetch's name)")
+	cmd.Flags().BoolVar(&storeAddFixedFlags.unpack, "unpack", false, "store the unpacked archive, as fetch_url(unpack = True)")
+	storeCmd.AddCommand(cmd)
+
+	stdenvCmd := &cobra.Command{
+		Use:   "add-stdenv MANIFEST",
+		Short: "Add the tarballs of a stdenv made by scripts/make-stdenv",
+		Long: `Add every tarball a stdenv manifest (stdenv-<system>.json, written by
+scripts/make-stdenv beside them) names, unpacked, at the paths evaluation
+gives them; each must have the sha256 the manifest names. Evaluate with
+--stdenv MANIFEST (or put its url and sha256 in [nexis] stdenv) to build
+with it offline.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			m, err := realise.LoadStdenvManifest(args[0])
+			if err != nil {
+				return err
+			}
+			s, err := openStore()
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			n, err := m.AddTo(s)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(os.Stderr, "nexis: %d stdenv tarball(s) added\n", n)
+			return s.Close()
+		},
+	}
+	storeCmd.AddCommand(stdenvCmd)
+}
+
+// stdenvManifest is --stdenv's manifest, read once.
+var stdenvManifest *realise.StdenvManifest
+
+// evalStdenv reads --stdenv (default $NEXIS_STDENV) for the evaluation
+// options.
+func evalStdenv() (map[string]any, error) {
+	file := evalFlags.stdenv
+	if file == "" {
+		file = os.Getenv("NEXIS_STDENV")
+	}
+	if file == "" {
+		return nil, nil
+	}
+	if stdenvManifest == nil {
+		m, err := realise.LoadStdenvManifest(file)
+		if err != nil {
+			return nil, err
+		}
+		stdenvManifest = m
+	}
+	return stdenvManifest.Spec(), nil
+}
+
+// stdenvFiles are --stdenv's tarballs, which fetches of the stdenv take
+// instead of downloading (nil without --stdenv).
+func stdenvFiles() map[string]string {
+	if stdenvManifest == nil {
+		return nil
+	}
+	return stdenvManifest.LocalFiles()
+}
