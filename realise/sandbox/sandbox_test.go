@@ -235,3 +235,44 @@ func TestInitNameMatchesC(t *testing.T) {
 		t.Fatalf("init.c does not take over processes named %q", InitArg0)
 	}
 }
+
+// Layers are merged read-only at /usr, the first winning, with /bin,
+// /lib and /lib64 linking into it; nothing else of the host is there.
+func TestSandboxUsrLayers(t *testing.T) {
+	spec, out := testSpec(t, `
+cat /usr/share/layer/which > $out/which
+cat /bin/../share/layer/only-second > $out/second
+readlink /bin > $out/bin
+if touch /usr/share/layer/x 2>/dev/null; then echo usr writable; exit 3; fi
+umask > $out/umask
+`)
+	first, second := t.TempDir(), t.TempDir()
+	for dir, files := range map[string]map[string]string{
+		first:  {"which": "first\n"},
+		second: {"which": "second\n", "only-second": "from the second layer\n"},
+	} {
+		os.MkdirAll(filepath.Join(dir, "usr/share/layer"), 0o755)
+		for name, content := range files {
+			os.WriteFile(filepath.Join(dir, "usr/share/layer", name), []byte(content), 0o644)
+		}
+	}
+	// The host's /usr is the last layer: it has the shell.
+	spec.Usr = []string{filepath.Join(first, "usr"), filepath.Join(second, "usr"), "/usr"}
+	spec.HostPaths = nil
+	var log bytes.Buffer
+	old := syscall.Umask(0o077)
+	err := Run(context.Background(), spec, &log)
+	syscall.Umask(old)
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, log.String())
+	}
+	for name, want := range map[string]string{"which": "first", "second": "from the second layer", "bin": "usr/bin", "umask": "0022"} {
+		b, err := os.ReadFile(filepath.Join(out, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.TrimSpace(string(b)); got != want {
+			t.Errorf("%s = %q, want %q", name, got, want)
+		}
+	}
+}
