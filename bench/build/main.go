@@ -8,7 +8,13 @@
 // ratio, and the sandbox overhead per build (from a -j 1 run, minus the
 // evaluation time and the floor, divided by N).
 //
+// Builds run in the stdenv's sandbox (docs/build-model.md), from the
+// tarballs scripts/make-stdenv made: each fresh store gets them with
+// `nexis store add-stdenv` first, timed apart as the one-time import, so
+// the per-build overhead is the sandbox's and not the import's.
+//
 //	make            # bin/nexis and bin/nexis-sandbox-init
+//	scripts/make-stdenv
 //	go run ./bench/build -nexis bin/nexis
 //
 // Needs root (the sandbox does).
@@ -26,21 +32,23 @@ import (
 )
 
 var (
-	nexis = flag.String("nexis", "bin/nexis", "the nexis binary")
-	n     = flag.Int("n", 500, "number of derivations")
-	jobs  = flag.Int("j", 2, "parallel builds")
-	keep  = flag.Bool("keep", false, "keep the work directory")
+	nexis  = flag.String("nexis", "bin/nexis", "the nexis binary")
+	n      = flag.Int("n", 500, "number of derivations")
+	jobs   = flag.Int("j", 2, "parallel builds")
+	keep   = flag.Bool("keep", false, "keep the work directory")
+	stdenv = flag.String("stdenv", ".cache/stdenv/stdenv-x86_64-linux.json", "the stdenv manifest scripts/make-stdenv wrote")
 )
 
 // module makes one trivial derivation from its number and dependencies;
 // snippet() below is the same shell text with the floor's paths.
 const module = `
+load("@stdlib//build.star", "stdenv_derivation")
+
 def package(i, deps = {}):
     script = "mkdir -p $out; echo %d > $out/file" % i
     for name in sorted(deps.keys()):
         script += "; cat %s/file >> $out/file" % deps[name]
-    return derivation(name = "t%d" % i, version = "1", builder = "/bin/sh",
-                      args = ["-c", script], inputs = [deps[k] for k in sorted(deps.keys())])
+    return stdenv_derivation("t%d" % i, script, version = "1", inputs = [deps[k] for k in sorted(deps.keys())])
 `
 
 func snippet(i int, deps []string) string {
@@ -54,6 +62,8 @@ func snippet(i int, deps []string) string {
 func main() {
 	flag.Parse()
 	bin, err := filepath.Abs(*nexis)
+	check(err)
+	manifest, err := filepath.Abs(*stdenv)
 	check(err)
 	work, err := os.MkdirTemp("", "nexis-bench-build-")
 	check(err)
@@ -88,7 +98,8 @@ func main() {
 	}
 	cdir := filepath.Join(work, "config")
 	check(os.MkdirAll(cdir, 0o755))
-	check(os.WriteFile(filepath.Join(cdir, "config.toml"), []byte("[system]\nhostname = \"bench\"\n\n"+cfg.String()), 0o644))
+	check(os.WriteFile(filepath.Join(cdir, "config.toml"), []byte("[system]\nhostname = \"bench\"\n\n[[packages]]\nname = \"libc\"\nmodule = \"libc.star\"\n\n"+cfg.String()), 0o644))
+	check(os.WriteFile(filepath.Join(cdir, "libc.star"), []byte("load(\"@stdlib//build.star\", \"LIBC\")\n\ndef package():\n    return LIBC\n"), 0o644))
 	check(os.WriteFile(filepath.Join(cdir, "trivial.star"), []byte(module), 0o644))
 	cfgPath := filepath.Join(cdir, "config.toml")
 
@@ -119,6 +130,7 @@ func main() {
 	cpuOf := map[string]time.Duration{}
 	run := func(root string, args ...string) time.Duration {
 		cmd := exec.Command(bin, append([]string{"--root", root, "--state", "/state"}, args...)...)
+		cmd.Env = append(os.Environ(), "NEXIS_STDENV="+manifest)
 		cmd.Stderr = os.Stderr
 		cmd.Dir = work
 		t := time.Now()
@@ -130,10 +142,26 @@ func main() {
 		return time.Since(t)
 	}
 	eval := run(filepath.Join(work, "root-eval"), "build", "--dry-run", cfgPath)
+	imp := run(filepath.Join(work, "root-j"), "store", "add-stdenv", manifest)
+	run(filepath.Join(work, "root-1"), "store", "add-stdenv", manifest)
+	// The runtime libc, made once per store from the stdenv, is not one
+	// of the N: built here, it stays out of the per-build figures.
+	libc := run(filepath.Join(work, "root-j"), "build", "--no-out-link", "-A", "libc", cfgPath)
+	run(filepath.Join(work, "root-1"), "build", "--no-out-link", "-A", "libc", cfgPath)
 	wallJ := run(filepath.Join(work, "root-j"), "build", "--no-out-link", "-j", fmt.Sprint(*jobs), cfgPath)
 	wall1 := run(filepath.Join(work, "root-1"), "build", "--no-out-link", "-j", "1", cfgPath)
 	noop := run(filepath.Join(work, "root-j"), "build", "--no-out-link", "-j", fmt.Sprint(*jobs), cfgPath)
 
+	var tarballs int64
+	if ents, err := filepath.Glob(filepath.Join(filepath.Dir(manifest), "stdenv-*-x86_64-linux.tar.gz")); err == nil {
+		for _, f := range ents {
+			if fi, err := os.Stat(f); err == nil {
+				tarballs += fi.Size()
+			}
+		}
+	}
+	fmt.Printf("stdenv:                 %.0f MiB of tarballs; one-time import (store add-stdenv, every layer) %v; runtime libc %v\n",
+		float64(tarballs)/(1<<20), imp.Round(time.Millisecond), libc.Round(time.Millisecond))
 	fmt.Printf("derivations:            %d (plus the system and its /etc files)\n", *n)
 	fmt.Printf("floor (sh, sequential): %v (%.2f ms per snippet)\n", floor.Round(time.Millisecond), ms(floor)/float64(*n))
 	fmt.Printf("evaluation (dry run):   %v\n", eval.Round(time.Millisecond))
