@@ -75,7 +75,7 @@ BR_DIR  := buildroot/buildroot
 BR_EXT  := $(CURDIR)/buildroot
 BR_OUT  := $(CURDIR)/buildroot_backup_imgs/$(if $(filter x86_64,$(BR_ARCH)),x86,$(BR_ARCH))/output
 BR_MAKE  = $(MAKE) -C $(BR_DIR) O=$(BR_OUT) BR2_EXTERNAL=$(BR_EXT)
-VM_SHELL_SCRIPTS := vmtest/run vmtest/guest/init vmtest/guest/configs/extra.sh scripts/install-deps scripts/make-stdenv \
+VM_SHELL_SCRIPTS := vmtest/run vmtest/guest/init vmtest/guest/configs/extra.sh scripts/install-deps scripts/make-stdenv scripts/pack-stdenv \
 	$(wildcard buildroot/br-check buildroot/board/nexisos/*.sh buildroot/board/nexisos/*/*.sh \
 		buildroot/board/nexisos/rootfs-overlay/sbin/init buildroot/board/nexisos/rootfs-overlay/lib/nexisos/*.sh)
 
@@ -104,7 +104,7 @@ br-check:
 	shellcheck $(VM_SHELL_SCRIPTS)
 	buildroot/br-check
 
-vm-test: deps
+vm-test: deps stdenv
 	@scripts/install-deps --vm
 	shellcheck $(VM_SHELL_SCRIPTS)
 	vmtest/run
