@@ -52,7 +52,7 @@ fuzz-eval: deps
 fmt:
 	gofmt -w $$(git ls-files '*.go')
 
-demo: bin/nexis
+demo: bin/nexis stdenv
 	scripts/demo
 
 clean:
