@@ -287,6 +287,21 @@ func runInStore(t *testing.T, st *store.Store, prog string, args ...string) (str
 	return out.String(), err
 }
 
+// elfInStore fails the test for every ELF file of ds whose interpreter
+// or needed libraries are not found in the store.
+func (e *env) elfInStore(t *testing.T, ds ...*builtins.Derivation) {
+	t.Helper()
+	for _, d := range ds {
+		problems, err := stdenvtest.ELFProblems(e.st, d.Out())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range problems {
+			t.Error(p)
+		}
+	}
+}
+
 // isToolchain tells the stdenv's own derivations (its layers and the
 // runtime libc made from it), which are valid whatever a test did.
 func isToolchain(d *builtins.Derivation) bool {
@@ -339,6 +354,7 @@ env = { WHO = "pre-build and env" }
 	}
 	e.runHello(t, hello, "hello, patched world")
 	e.runHello(t, helloMake, "hello, pre-build and env")
+	e.elfInStore(t, hello, helloMake)
 	if b, err := os.ReadFile(e.physical(t, hello.Out()+"/share/doc/README")); err != nil || string(b) != "built by nexis\n" {
 		t.Errorf("post_build_script output: %q, %v", b, err)
 	}
@@ -434,6 +450,7 @@ build_system = "meson"
 	e.runHello(t, cm, "hello, cmake flags")
 	e.runHello(t, me, "hello, meson flags")
 	e.runHello(t, md, "hello from meson")
+	e.elfInStore(t, cm, me, md)
 	// The logs show the tools really ran.
 	for name, want := range map[string]string{"hello-cmake": "Build files have been written to", "hello-meson": "Build targets in project"} {
 		lp, err := realise.FindLog(e.logs, "/store", name)
