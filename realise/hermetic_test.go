@@ -395,3 +395,17 @@ func TestSandboxPathsEnterIdentity(t *testing.T) {
 		t.Errorf("the named host path was not visible: %q", b)
 	}
 }
+
+// A derivation that names no stdenv has no /bin/sh: the error says why
+// and what to use.
+func TestNoStdenvNoShell(t *testing.T) {
+	e := newEnv(t, nil)
+	sys := e.eval(t, "[[packages]]\nname = \"raw\"\nmodule = \"raw.star\"\n", map[string]string{"raw.star": `
+def package():
+    return derivation(name = "raw", builder = "/bin/sh", args = ["-c", "mkdir $out"])
+`})
+	res, err := e.build(t, realise.Options{}, pkg(t, sys, "raw"))
+	if err == nil || len(res.Failures) != 1 || !strings.Contains(res.Failures[0].Err.Error(), "stdenv_derivation") {
+		t.Fatalf("a builder outside the sandbox: %v %v", err, res.Failures)
+	}
+}

@@ -179,6 +179,10 @@ func (j *job) sandboxed(ctx context.Context) (map[string]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	if len(usr) == 0 && d.Env[SandboxPathsEnv] == "" && !strings.HasPrefix(d.Builder, st.LogicalDir()+"/") {
+		// Nothing but store paths is in this sandbox.
+		return nil, fmt.Errorf("builder %s is not in the sandbox: a build sees only its inputs, and this one names no stdenv (make it with stdenv_derivation or build_package, or give the builder as a store path; see docs/build-model.md)", d.Builder)
+	}
 	build := filepath.Join(j.dir, "build")
 	root := filepath.Join(j.dir, "root")
 	for _, p := range []string{build, root} {
