@@ -139,20 +139,13 @@ type Restoration struct {
 	How  string `json:"how"`
 }
 
-// producersOf maps the output paths of roots' closure (prebuilt
-// archives included) to their derivations, and their sources' paths to
+// producersOf maps the output paths of roots' closure to their
+// derivations, and their sources' paths to
 // the sources.
 func producersOf(roots []*builtins.Derivation) (map[string]*builtins.Derivation, map[string]*builtins.Source) {
 	producers := map[string]*builtins.Derivation{}
 	sources := map[string]*builtins.Source{}
-	var all []*builtins.Derivation
 	for _, d := range builtins.Closure(roots...) {
-		all = append(all, d)
-		if pre := prebuiltOf(d); pre != nil {
-			all = append(all, builtins.Closure(pre)...)
-		}
-	}
-	for _, d := range all {
 		for _, o := range d.Outputs {
 			if p, err := outputPath(d, o); err == nil {
 				producers[p.Hash] = d
@@ -179,8 +172,7 @@ func (s *scheduler) damagedOutputs(d *builtins.Derivation) []storepath.Path {
 }
 
 // restore puts back d's damaged outputs: from a cache when one has them
-// all, from its prebuilt archive when it stands in for a build, else
-// rebuilt (after its inputs, damaged ones restored first).
+// all, else rebuilt (after its inputs, damaged ones restored first).
 func (s *scheduler) restore(d *builtins.Derivation) (Status, error) {
 	damaged := s.damagedOutputs(d)
 	if sub := s.opts.Substituter; sub != nil && len(sub.Sources) > 0 {
@@ -198,21 +190,6 @@ func (s *scheduler) restore(d *builtins.Derivation) (Status, error) {
 				s.restored(p, "substituted from "+urls[i])
 			}
 			s.opts.Reporter.Finished(d, Substituted)
-			return Substituted, nil
-		}
-	}
-	if pre := prebuiltOf(d); pre != nil {
-		g := s.want(pre)
-		<-g.done
-		if g.err == nil {
-			from, err := outputPath(pre, pre.Outputs[0])
-			if err != nil {
-				return Failed, s.fail(d, err, nil)
-			}
-			if _, err := s.st.Restore(store.RestoreRequest{Path: damaged[0], Src: s.st.Physical(from)}); err != nil {
-				return Failed, s.fail(d, fmt.Errorf("restoring from the prebuilt archive: %w", err), nil)
-			}
-			s.restored(damaged[0], "copied from its prebuilt archive")
 			return Substituted, nil
 		}
 	}

@@ -197,7 +197,7 @@ func repairSources(args []string, plan *store.RepairPlan) ([]*builtins.Derivatio
 		return nil, opts, err
 	}
 	opts.Substituter = sub
-	opts.SandboxPaths = sandboxPaths(sys)
+	opts.LocalFiles = stdenvFiles()
 	roots := []*builtins.Derivation{sys.Drv}
 	for _, item := range sys.Packages.Items() {
 		if d, ok := item[1].(*builtins.Derivation); ok {
