@@ -178,7 +178,7 @@ func starlarkModule(t *testing.T, name string) starlark.StringDict {
 	}
 	th := &starlark.Thread{Name: "test", Load: load}
 	// build.star makes the stdenv's fetch derivations when it loads.
-	(&builtins.Context{StoreDir: "/store", System: "x86_64-linux"}).Attach(th)
+	(&builtins.Context{StoreDir: "/store", System: "x86_64-linux", Limits: builtins.Limits{MaxDepth: 100, MaxBytes: 1 << 30}}).Attach(th)
 	g, err := load(th, "@stdlib//"+name)
 	if err != nil {
 		t.Fatalf("load %s: %v", name, err)
