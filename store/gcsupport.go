@@ -7,10 +7,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sync"
+	"sort"
 	"sync/atomic"
 	"time"
 
+	"github.com/linxGnu/grocksdb"
 	"golang.org/x/sys/unix"
 
 	"github.com/nexisos/nexis/store/storepath"
@@ -62,6 +63,7 @@ func GCMarkerIn(dir string) string { return filepath.Join(dir, ".nexis", "gc-pen
 type GCNode struct {
 	Path       storepath.Path
 	Size       int64
+	Files      int
 	Registered time.Time
 	Refcount   uint64
 	// Refs are the hashes of the paths this one refers to, itself
@@ -75,38 +77,112 @@ type GCNode struct {
 // GCNode reads the node of the path with the given hash; nil when no
 // such path is registered.
 func (s *Store) GCNode(hash string) (*GCNode, error) {
-	pi, err := s.queryInfoHash(hash)
-	if err != nil || pi == nil {
-		return nil, err
-	}
-	n := &GCNode{Path: pi.Path, Size: pi.Size, Registered: pi.Registered}
-	if n.Refcount, err = s.getUint(cfRefcount, []byte(hash)); err != nil {
-		return nil, err
-	}
-	refs, err := s.refHashes(hash)
+	ns, err := s.GCNodes([]string{hash})
 	if err != nil {
 		return nil, err
 	}
-	for _, r := range refs {
-		if r != hash {
-			n.Refs = append(n.Refs, r)
+	return ns[0], nil
+}
+
+// GCNodes reads the nodes of many paths in four batched reads (one per
+// family), nil for hashes that are not registered: a collection reads
+// the garbage a wave at a time, not a path at a time.
+func (s *Store) GCNodes(hashes []string) ([]*GCNode, error) {
+	out := make([]*GCNode, len(hashes))
+	if len(hashes) == 0 {
+		return out, nil
+	}
+	keys := make([][]byte, len(hashes))
+	for i, h := range hashes {
+		keys[i] = []byte(h)
+	}
+	infos, err := s.multiGet(cfPaths, keys)
+	if err != nil {
+		return nil, err
+	}
+	var live [][]byte
+	var at []int
+	for i, b := range infos {
+		if b != nil {
+			live = append(live, keys[i])
+			at = append(at, i)
 		}
 	}
-	b, err := s.get(cfManifest, []byte(hash))
+	counts, err := s.multiGet(cfRefcount, live)
 	if err != nil {
 		return nil, err
 	}
-	files, err := decodeManifest(b)
+	refs, err := s.multiGet(cfRefs, live)
 	if err != nil {
-		return nil, fmt.Errorf("manifest of %s: %w", s.Logical(pi.Path), err)
+		return nil, err
 	}
-	for i := range files {
-		f := &files[i]
-		if f.Type.IsRegular() && f.Size > 0 {
-			n.Contents = append(n.Contents, ContentRef{Digest: f.Digest, Type: f.Type, Size: f.Size})
+	mans, err := s.multiGet(cfManifest, live)
+	if err != nil {
+		return nil, err
+	}
+	for j, i := range at {
+		h := hashes[i]
+		pi, err := decodeInfo(h, infos[i])
+		if err != nil {
+			return nil, err
 		}
+		n := &GCNode{Path: pi.Path, Size: pi.Size, Files: pi.Files, Registered: pi.Registered}
+		if counts[j] != nil {
+			d := decoder{b: counts[j]}
+			n.Refcount = d.uvarint()
+			if d.err != nil {
+				return nil, fmt.Errorf("refcount of %s: %w", h, d.err)
+			}
+		}
+		rs, err := unpackHashes(refs[j])
+		if err != nil {
+			return nil, fmt.Errorf("references of %s: %w", h, err)
+		}
+		for _, r := range rs {
+			if r != h {
+				n.Refs = append(n.Refs, r)
+			}
+		}
+		files, err := decodeManifest(mans[j])
+		if err != nil {
+			return nil, fmt.Errorf("manifest of %s: %w", s.Logical(pi.Path), err)
+		}
+		for k := range files {
+			f := &files[k]
+			if f.Type.IsRegular() && f.Size > 0 {
+				n.Contents = append(n.Contents, ContentRef{Digest: f.Digest, Type: f.Type, Size: f.Size})
+			}
+		}
+		out[i] = n
 	}
-	return n, nil
+	return out, nil
+}
+
+// RefcountsOf returns the refcounts of many paths in one batched read;
+// ok[i] is false for a hash that has no count (is not registered).
+func (s *Store) RefcountsOf(hashes []string) (counts []uint64, ok []bool, err error) {
+	keys := make([][]byte, len(hashes))
+	for i, h := range hashes {
+		keys[i] = []byte(h)
+	}
+	vals, err := s.multiGet(cfRefcount, keys)
+	if err != nil {
+		return nil, nil, err
+	}
+	counts = make([]uint64, len(hashes))
+	ok = make([]bool, len(hashes))
+	for i, b := range vals {
+		if b == nil {
+			continue
+		}
+		d := decoder{b: b}
+		counts[i] = d.uvarint()
+		if d.err != nil {
+			return nil, nil, fmt.Errorf("refcount of %s: %w", hashes[i], d.err)
+		}
+		ok[i] = true
+	}
+	return counts, ok, nil
 }
 
 // ContentCount is the number of registered files holding c.
@@ -310,23 +386,145 @@ func (s *Store) CollectBatch(ps []storepath.Path, dropRoots []string) (*CollectR
 	return res, nil
 }
 
-// FinishStats is what FinishCollect did.
+// FinishStats is what FinishCollect (or Collect) did on disk.
 type FinishStats struct {
 	// Moved directories went from their buckets into the trash.
 	Moved int
-	// PoolRemoved pool entries were deleted.
+	// PoolRemoved pool entries were deleted, or (with hard links) handed
+	// to the trash's release list.
 	PoolRemoved int
 	// Records were processed (some needed nothing: already done, or the
 	// path was registered again since).
 	Records int
+	// Where the time went: the synced batch (Collect only), the renames
+	// and pool releases, the syncfs, and the batch dropping the records.
+	Commit, Rename, Sync, Drop time.Duration
+}
+
+// gcRec is one collection record: a path (p) or a content (k).
+type gcRec struct {
+	p storepath.Path
+	k contentKey
+}
+
+func (r gcRec) key(content bool) []byte {
+	if content {
+		return append(bytes.Clone(gcContentPrefix), r.k[:]...)
+	}
+	return append(bytes.Clone(gcPathPrefix), r.p.Hash...)
+}
+
+// Collect is CollectBatch for nodes that GCNode read while this process
+// held the writer lock, followed at once by the disk work of
+// FinishCollect: the commit lock is held throughout, so no registration
+// of this process can come between, and the nodes' references, manifests
+// and counts are used as read instead of read again. The order of
+// work is the one FinishCollect keeps after a crash: one synced batch
+// unregisters the paths and records them; the directories are renamed
+// into the trash, grouped by bucket, in parallel; pool entries are
+// released; one syncfs makes the renames durable; and the records are
+// dropped in a batch that need not be synced (replaying the records is
+// idempotent).
+func (s *Store) Collect(nodes []*GCNode, dropRoots []string, workers int) (*CollectResult, FinishStats, error) {
+	var fst FinishStats
+	if err := s.writable(); err != nil {
+		return nil, fst, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := s.newTxn()
+	defer t.destroy()
+	st, err := t.loadStats()
+	if err != nil {
+		return nil, fst, err
+	}
+	for _, name := range dropRoots {
+		if err := s.removeRootTxn(t, name); err != nil {
+			return nil, fst, fmt.Errorf("dropping root: %w", err)
+		}
+	}
+	// The counts of the set (earlier batches of the same plan changed
+	// them since it was read), of what it refers to and of its contents,
+	// in a few batched reads.
+	var hs []string
+	var keys []contentKey
+	for _, n := range nodes {
+		hs = append(hs, n.Path.Hash)
+		hs = append(hs, n.Refs...)
+		for _, c := range n.Contents {
+			keys = append(keys, c.key())
+		}
+	}
+	if err := t.prefetch(hs, keys); err != nil {
+		return nil, fst, err
+	}
+	for _, n := range nodes {
+		for _, r := range n.Refs {
+			t.del(cfReferrers, []byte(r+n.Path.Hash))
+			if _, err := t.addRefcount(r, -1); err != nil {
+				return nil, fst, err
+			}
+		}
+	}
+	res := &CollectResult{}
+	zero := map[contentKey]ContentRef{}
+	var paths []gcRec
+	for _, n := range nodes {
+		rc, err := t.loadRefcount(n.Path.Hash)
+		if err != nil {
+			return nil, fst, err
+		}
+		if rc.n != 0 {
+			return nil, fst, fmt.Errorf("collecting %s: it is still referenced or rooted (count %d)", s.Logical(n.Path), rc.n)
+		}
+		for _, c := range n.Contents {
+			k := c.key()
+			v, err := t.addContent(k, c.Size, -1)
+			if err != nil {
+				return nil, fst, err
+			}
+			if v == 0 {
+				zero[k] = c
+			}
+		}
+		hk := []byte(n.Path.Hash)
+		t.del(cfPaths, hk)
+		t.del(cfRefs, hk)
+		t.del(cfManifest, hk)
+		t.dropPath(n.Path.Hash)
+		r := gcRec{p: n.Path}
+		t.put(cfDefault, r.key(false), []byte(n.Path.Name))
+		paths = append(paths, r)
+		st.Paths--
+		st.Files -= int64(n.Files)
+		st.Bytes -= n.Size
+		res.Paths = append(res.Paths, n.Path)
+		res.Bytes += n.Size
+	}
+	var contents []gcRec
+	for k, c := range zero {
+		if t.content[k].count == 0 {
+			r := gcRec{k: k}
+			t.put(cfDefault, r.key(true), appendUvarint(nil, uint64(c.Size)))
+			contents = append(contents, r)
+			res.Contents = append(res.Contents, c)
+		}
+	}
+	tc := time.Now()
+	if err := t.commit(); err != nil {
+		return nil, fst, err
+	}
+	commit := time.Since(tc)
+	fst, err = s.finishRecords(paths, contents, workers, false)
+	fst.Commit = commit
+	return res, fst, err
 }
 
 // FinishCollect does the disk work that collection records describe:
-// renames each unregistered directory into <trash>/<h0h1>/ (workers
-// buckets at a time, so renames into different trash buckets do not
-// queue on one directory lock) and removes each pool entry whose count is
-// still zero; then it drops the records. Idempotent: a record whose path
-// is registered again or whose directory is already gone is just dropped.
+// renames each unregistered directory into <trash>/<h0h1>/ and releases
+// each pool entry whose count is still zero; then it drops the records.
+// Idempotent: a record whose path is registered again or whose directory
+// is already gone is just dropped.
 func (s *Store) FinishCollect(workers int) (FinishStats, error) {
 	var fst FinishStats
 	if err := s.writable(); err != nil {
@@ -336,125 +534,255 @@ func (s *Store) FinishCollect(workers int) (FinishStats, error) {
 	// same path between our check and our rename.
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	type rec struct {
-		key []byte
-		p   storepath.Path
-		k   contentKey
-	}
-	var paths, contents []rec
+	var paths, contents []gcRec
 	err := s.iterate(cfDefault, []byte("gc/"), func(k, v []byte) error {
 		switch {
 		case bytes.HasPrefix(k, gcPathPrefix) && len(k) == len(gcPathPrefix)+storepath.HashLen:
-			paths = append(paths, rec{key: bytes.Clone(k), p: storepath.Path{Hash: string(k[len(gcPathPrefix):]), Name: string(v)}})
+			paths = append(paths, gcRec{p: storepath.Path{Hash: string(k[len(gcPathPrefix):]), Name: string(v)}})
 		case bytes.HasPrefix(k, gcContentPrefix) && len(k) == len(gcContentPrefix)+len(contentKey{}):
-			var ck contentKey
-			copy(ck[:], k[len(gcContentPrefix):])
-			contents = append(contents, rec{key: bytes.Clone(k), k: ck})
+			var r gcRec
+			copy(r.k[:], k[len(gcContentPrefix):])
+			contents = append(contents, r)
 		}
 		return nil
 	})
-	if err != nil {
+	if err != nil || len(paths)+len(contents) == 0 {
 		return fst, err
 	}
-	if len(paths)+len(contents) == 0 {
-		return fst, nil
-	}
+	return s.finishRecords(paths, contents, workers, true)
+}
+
+// finishRecords moves the recorded paths into the trash and releases the
+// recorded pool entries, makes that durable, and drops the records.
+// recheck looks each path and content up first (after a crash, other
+// commands may have registered them again since); right after the
+// collecting commit, under the same hold of s.mu, nothing can have.
+func (s *Store) finishRecords(paths, contents []gcRec, workers int, recheck bool) (fst FinishStats, err error) {
 	fst.Records = len(paths) + len(contents)
-	// Partition by bucket: worker w takes the paths whose first bucket
-	// index is w modulo workers.
 	if workers <= 0 {
 		workers = 2
 	}
-	var mu sync.Mutex
-	var moved int
-	byWorker := make([][]rec, workers)
-	for _, r := range paths {
-		w := (int(r.p.Hash[0])*32 + int(r.p.Hash[1])) % workers
-		byWorker[w] = append(byWorker[w], r)
-	}
-	err = parallelDoN(workers, workers, func(w int) error {
-		n := 0
-		for _, r := range byWorker[w] {
-			pi, err := s.queryInfoHash(r.p.Hash)
-			if err != nil {
-				return err
-			}
-			if pi != nil {
-				continue // registered again since: not ours any more
-			}
-			src := s.Physical(r.p)
-			dir := filepath.Join(s.TrashDir(), r.p.Hash[:2])
-			dst := filepath.Join(dir, r.p.Base())
-			err = os.Rename(src, dst)
-			if errors.Is(err, fs.ErrNotExist) {
-				if _, serr := os.Lstat(src); errors.Is(serr, fs.ErrNotExist) {
-					continue // moved before a crash, or never placed
-				}
-				// The trash bucket is missing.
-				if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
-					return fmt.Errorf("creating trash bucket: %w", err)
-				}
-				err = os.Rename(src, dst)
-			}
-			if err != nil && (errors.Is(err, fs.ErrExist) || errors.Is(err, unix.ENOTEMPTY)) {
-				// An earlier copy of the same path waits in the trash.
-				err = os.Rename(src, filepath.Join(dir, randomName(r.p.Base()+".")))
-			}
-			if err != nil {
-				return fmt.Errorf("moving %s to the trash: %w", src, err)
-			}
-			n++
+	if recheck {
+		if paths, err = s.stillUnregistered(paths); err != nil {
+			return fst, err
 		}
-		mu.Lock()
-		moved += n
-		mu.Unlock()
-		return nil
-	})
-	if err != nil {
-		return fst, err
 	}
+	tr := time.Now()
+	moved, err := s.renameToTrash(paths, workers)
 	fst.Moved = moved
-	var removed atomic.Int64
-	err = parallelDoN(len(contents), workers, func(i int) error {
-		r := contents[i]
-		b, err := s.get(cfContent, r.k[:])
-		if err != nil {
-			return err
-		}
-		if b != nil {
-			return nil // counted again by a later ingest
-		}
-		err = os.Remove(s.poolPath(r.k))
-		if err == nil {
-			removed.Add(1)
-		} else if !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("removing pool entry %s: %w", r.k.Digest(), err)
-		}
-		return nil
-	})
-	fst.PoolRemoved = int(removed.Load())
 	if err != nil {
 		return fst, err
 	}
-	// The renames must be durable before the records go, or a power cut
-	// could bring back directories nothing remembers.
-	if moved > 0 {
+	var release []gcRec
+	for _, r := range contents {
+		if recheck {
+			b, err := s.get(cfContent, r.k[:])
+			if err != nil {
+				return fst, err
+			}
+			if b != nil {
+				continue // counted again by a later ingest
+			}
+		}
+		release = append(release, r)
+	}
+	n, err := s.releasePool(release, workers)
+	fst.PoolRemoved = n
+	fst.Rename = time.Since(tr)
+	if err != nil {
+		return fst, err
+	}
+	ts := time.Now()
+	// The renames (and a release list) must be durable before the
+	// records go, or a power cut could bring back directories nothing
+	// remembers. One syncfs, not a fsync per bucket.
+	if moved > 0 || n > 0 {
 		if err := syncFS(s.dir); err != nil {
 			return fst, err
 		}
 	}
+	fst.Sync = time.Since(ts)
+	td := time.Now()
+	defer func() { fst.Drop = time.Since(td) }()
 	t := s.newTxn()
 	defer t.destroy()
 	for _, r := range paths {
-		t.del(cfDefault, r.key)
+		t.del(cfDefault, r.key(false))
 	}
 	for _, r := range contents {
-		t.del(cfDefault, r.key)
+		t.del(cfDefault, r.key(true))
 	}
-	if err := t.commit(); err != nil {
-		return fst, fmt.Errorf("dropping collection records: %w", err)
+	// Unsynced: a record that comes back after a power cut is finished
+	// again, finding nothing to do.
+	t.build()
+	if t.b.Count() > 0 {
+		wo := grocksdb.NewDefaultWriteOptions()
+		defer wo.Destroy()
+		if err := s.db.Write(wo, t.b); err != nil {
+			return fst, fmt.Errorf("dropping collection records: %w", err)
+		}
 	}
 	return fst, nil
+}
+
+// stillUnregistered keeps the records whose path is not registered (a
+// later ingest may have registered it again).
+func (s *Store) stillUnregistered(paths []gcRec) ([]gcRec, error) {
+	keys := make([][]byte, len(paths))
+	for i, r := range paths {
+		keys[i] = []byte(r.p.Hash)
+	}
+	vals, err := s.multiGet(cfPaths, keys)
+	if err != nil {
+		return nil, err
+	}
+	out := paths[:0:0]
+	for i, r := range paths {
+		if vals[i] == nil {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// renameToTrash moves the paths' directories into <trash>/<h0h1>/.
+// Workers take whole buckets, in hash order, so that no two rename in or
+// out of one directory and queue on its lock.
+func (s *Store) renameToTrash(paths []gcRec, workers int) (int, error) {
+	if len(paths) == 0 {
+		return 0, nil
+	}
+	sort.Slice(paths, func(i, j int) bool { return paths[i].p.Hash < paths[j].p.Hash })
+	var groups [][]gcRec
+	for i := 0; i < len(paths); {
+		j := i + 1
+		for j < len(paths) && paths[j].p.Hash[:2] == paths[i].p.Hash[:2] {
+			j++
+		}
+		groups = append(groups, paths[i:j])
+		i = j
+	}
+	var moved atomic.Int64
+	err := parallelDoN(len(groups), workers, func(g int) error {
+		n, err := s.renameGroup(groups[g])
+		moved.Add(int64(n))
+		return err
+	})
+	return int(moved.Load()), err
+}
+
+// renameGroup moves paths of one top bucket into their trash bucket,
+// from directory descriptors (one name lookup a side) with renameat2's
+// RENAME_NOREPLACE: os.Rename would stat the target first.
+func (s *Store) renameGroup(paths []gcRec) (int, error) {
+	b := paths[0].p.Hash[:2]
+	src, err := unix.Open(filepath.Join(s.dir, b), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if errors.Is(err, unix.ENOENT) {
+		return 0, nil // every directory of the bucket is gone already
+	}
+	if err != nil {
+		return 0, fmt.Errorf("moving to the trash: %w", err)
+	}
+	defer unix.Close(src)
+	dir := filepath.Join(s.TrashDir(), b)
+	dst, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if errors.Is(err, unix.ENOENT) {
+		// The worker removes empty trash buckets.
+		if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+			return 0, fmt.Errorf("creating trash bucket: %w", err)
+		}
+		dst, err = unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("moving to the trash: %w", err)
+	}
+	defer unix.Close(dst)
+	moved := 0
+	for _, r := range paths {
+		from := r.p.Hash[2:4] + "/" + r.p.Base()
+		err := renameNoReplace(src, from, dst, r.p.Base())
+		if errors.Is(err, unix.EEXIST) || errors.Is(err, unix.ENOTEMPTY) {
+			// An earlier copy of the same path waits in the trash.
+			err = renameNoReplace(src, from, dst, randomName(r.p.Base()+"."))
+		}
+		if errors.Is(err, unix.ENOENT) {
+			// The trash bucket went while we held it open (the worker
+			// removed it as empty): renames into it fail; make it again.
+			if _, serr := os.Lstat(dir); serr != nil {
+				unix.Close(dst)
+				if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+					return moved, fmt.Errorf("creating trash bucket: %w", err)
+				}
+				if dst, err = unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err != nil {
+					return moved, fmt.Errorf("moving to the trash: %w", err)
+				}
+				err = renameNoReplace(src, from, dst, r.p.Base())
+			}
+		}
+		if errors.Is(err, unix.ENOENT) {
+			continue // moved before a crash, or never placed
+		}
+		if err != nil {
+			return moved, fmt.Errorf("moving %s to the trash: %w", s.Physical(r.p), err)
+		}
+		moved++
+	}
+	return moved, nil
+}
+
+// renameNoReplace renames without replacing an existing target; where
+// the file system lacks RENAME_NOREPLACE, a plain rename (which cannot
+// replace a non-empty directory either) does.
+func renameNoReplace(olddir int, oldname string, newdir int, newname string) error {
+	err := unix.Renameat2(olddir, oldname, newdir, newname, unix.RENAME_NOREPLACE)
+	if errors.Is(err, unix.EINVAL) {
+		err = unix.Renameat(olddir, oldname, newdir, newname)
+	}
+	return err
+}
+
+// ReleaseListPrefix starts the names of the trash's release lists: files
+// of pool entries (one path relative to the store a line) whose content
+// no registered path counts any more. With hard links a pool entry is
+// the same inode as the files of the collected paths, so unlinking it
+// frees nothing while those wait in the trash: the trash's worker
+// unlinks each entry after deleting them, unless a new path has linked
+// the inode since (a link count above zero after the unlink; the entry
+// is linked back then). Deleting them here would cost the collection an
+// unlink per content, in the time the user waits.
+const ReleaseListPrefix = "release-"
+
+// releasePool removes the pool entries of contents whose count reached
+// zero: with hard links through a release list in the trash, otherwise
+// (clones are inodes of their own; copies have no pool) at once.
+func (s *Store) releasePool(rs []gcRec, workers int) (int, error) {
+	if len(rs) == 0 {
+		return 0, nil
+	}
+	if s.dedup == DedupHardlink {
+		var b bytes.Buffer
+		for _, r := range rs {
+			b.WriteString(".nexis/content/")
+			b.WriteString(r.k.poolRel())
+			b.WriteByte('\n')
+		}
+		p := filepath.Join(s.TrashDir(), randomName(ReleaseListPrefix))
+		if err := os.WriteFile(p, b.Bytes(), 0o644); err != nil {
+			return 0, fmt.Errorf("writing the trash's release list: %w", err)
+		}
+		return len(rs), nil
+	}
+	var removed atomic.Int64
+	err := parallelDoN(len(rs), workers, func(i int) error {
+		err := os.Remove(s.poolPath(rs[i].k))
+		if err == nil {
+			removed.Add(1)
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("removing pool entry %s: %w", rs[i].k.Digest(), err)
+		}
+		return nil
+	})
+	return int(removed.Load()), err
 }
 
 // PendingCollect reports whether collection records are waiting.
@@ -486,3 +814,31 @@ func (s *Store) RefcountOf(hash string) (uint64, bool, error) {
 	}
 	return n, true, nil
 }
+
+// AddRoots adds the named roots in one synced batch: for tools that root
+// many paths at once (benchmarks, imports of a root set), where a commit
+// per root would cost an fsync each.
+func (s *Store) AddRoots(roots map[string]storepath.Path) error {
+	if err := s.writable(); err != nil {
+		return err
+	}
+	for name := range roots {
+		if err := validRootName(name); err != nil {
+			return err
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := s.newTxn()
+	defer t.destroy()
+	for name, p := range roots {
+		if err := s.addRootTxn(t, name, p); err != nil {
+			return err
+		}
+	}
+	return t.commit()
+}
+
+// PoolEntry is the file of the content pool holding c (whether or not it
+// exists).
+func (s *Store) PoolEntry(c ContentRef) string { return s.poolPath(c.key()) }

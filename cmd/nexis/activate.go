@@ -159,9 +159,10 @@ func switchOptions(mode activate.Mode, configHash string) activate.SwitchOptions
 }
 
 // autoCleanup is what [nexis.generations] auto_cleanup runs after
-// retention dropped generations: a collection, trash emptied.
+// retention dropped generations: a collection, whose trash a background
+// worker deletes while the switch returns.
 func autoCleanup(st *store.Store) (string, error) {
-	s, err := gc.Run(st, gc.Options{})
+	s, err := gc.Run(st, gc.Options{Launch: trashLauncher()})
 	if err != nil {
 		return "", err
 	}

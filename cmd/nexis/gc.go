@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/nexisos/nexis/store"
 	"github.com/nexisos/nexis/store/gc"
+	"github.com/nexisos/nexis/store/trash"
 )
 
 var gcFlags struct {
@@ -25,6 +27,8 @@ var gcFlags struct {
 	workers   int
 	full      bool
 	repair    bool
+	wait      bool
+	uring     bool
 }
 
 func init() {
@@ -36,8 +40,11 @@ profile, out-link, 'nexis store add-root') reaches and no running nexis
 process is using. Collection starts from the paths whose reference count is
 zero and follows what they referenced, so its cost grows with the garbage,
 not with the store. Paths are unregistered and moved into <store>/.trash
-in one crash-safe step, then deleted by --workers in parallel; a collection
-killed at any point is finished by the next nexis command.
+in one crash-safe step, and the command returns; a background worker then
+deletes the trash with --workers in parallel, without holding any lock a
+build or a switch needs. --wait deletes it before returning instead. A
+collection or a worker killed at any point is finished by the next nexis
+command.
 
 An out-link root whose symlink is gone (or points elsewhere) is dropped and
 reported. --dry-run prints the plan (paths and sizes) and changes nothing.
@@ -55,41 +62,104 @@ registered (moved to the trash with --repair).`,
 	f.IntVar(&gcFlags.workers, "workers", runtime.NumCPU(), "delete with `N` workers in parallel")
 	f.BoolVar(&gcFlags.full, "full", false, "mark from the roots and sweep every bucket (slow: reads the whole store)")
 	f.BoolVar(&gcFlags.repair, "repair", false, "with --full: fix wrong counts, move unregistered directories to the trash")
+	f.BoolVar(&gcFlags.wait, "wait", false, "delete the trash before returning, instead of in the background")
+	f.BoolVar(&gcFlags.uring, "uring", false, "delete through io_uring (Linux 5.11 or later; measured slower here, see bench/gc)")
+	f.MarkHidden("uring")
 	rootCmd.AddCommand(cmd)
+
+	var lockFD int
+	worker := &cobra.Command{
+		Use:    "trash-worker",
+		Short:  "Delete the store's trash (started by nexis in the background)",
+		Long:   trashWorkerHelp,
+		Args:   cobra.NoArgs,
+		Hidden: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dir, err := physicalStoreDir()
+			if err != nil {
+				return err
+			}
+			_, err = trash.RunWorker(dir, lockFD, trash.Options{Workers: gcFlags.workers, Uring: gcFlags.uring})
+			return err
+		},
+	}
+	worker.Flags().IntVar(&lockFD, "lock-fd", -1, "descriptor of the trash lock the parent took (internal)")
+	worker.Flags().IntVar(&gcFlags.workers, "workers", runtime.NumCPU(), "delete with `N` workers in parallel")
+	worker.Flags().BoolVar(&gcFlags.uring, "uring", false, "delete through io_uring")
+	rootCmd.AddCommand(worker)
 	cobra.OnInitialize(finishInterruptedGC)
 }
 
+const trashWorkerHelp = `Delete everything in <store>/.trash, then exit. nexis starts it, detached,
+after a collection (and whenever a command finds trash that no worker is
+deleting); only one runs per store (<store>/.nexis/trash.lock). It takes no
+other lock. On NexisOS a dinit service runs it once at boot, to finish
+what a reboot interrupted:
+
+    type    = scripted
+    command = /usr/bin/nexis trash-worker
+    depends-on = local-fs
+`
+
+// trashLauncher starts this same binary as the trash worker of the store
+// at dir, with the flags that locate it.
+func trashLauncher() trash.Launcher {
+	return func(dir string) *exec.Cmd {
+		exe, err := os.Executable()
+		if err != nil {
+			exe = os.Args[0]
+		}
+		args := []string{"--root", flagRoot, "--store", storeDir(), "trash-worker", "--lock-fd", strconv.Itoa(trash.LockFD)}
+		if gcFlags.uring {
+			args = append(args, "--uring")
+		}
+		cmd := exec.Command(exe, args...)
+		// A profile asked for this command is not the worker's to
+		// overwrite.
+		for _, e := range os.Environ() {
+			if !strings.HasPrefix(e, "NEXIS_CPUPROFILE=") {
+				cmd.Env = append(cmd.Env, e)
+			}
+		}
+		return cmd
+	}
+}
+
 // finishInterruptedGC runs before every command: when a collection was
-// killed (its marker file is there), the next nexis command finishes it.
-// Without the marker it costs one stat; with it, it never waits for a
-// store lock another process holds.
+// killed (its marker file is there), the next nexis command finishes its
+// records; when the trash holds entries and no worker deletes them (a
+// worker was killed, the machine rebooted), it starts one. Without
+// either it costs one stat and one directory read; it never waits for a
+// lock another process holds.
 func finishInterruptedGC() {
+	if calledAs("trash-worker") {
+		return
+	}
 	dir, err := physicalStoreDir()
 	if err != nil {
 		return // the command says what is wrong with --root
 	}
-	if _, err := os.Stat(store.GCMarkerIn(dir)); err != nil {
-		return
-	}
 	// A user who cannot write the store leaves the work to one who can,
 	// without a warning on every command.
-	if unix.Access(filepath.Join(dir, ".nexis"), unix.W_OK) != nil {
-		return
+	if _, err := os.Stat(store.GCMarkerIn(dir)); err == nil && unix.Access(filepath.Join(dir, ".nexis"), unix.W_OK) == nil {
+		if _, err := gc.FinishInterrupted(dir, store.Options{LogicalDir: storeDir(), OnWait: func(string) {}}, runtime.NumCPU()); err != nil {
+			fmt.Fprintf(os.Stderr, "nexis: warning: %v\n", err)
+		}
 	}
-	progress := gcProgress()
-	if progress != nil {
-		fmt.Fprintln(os.Stderr, "nexis: finishing an interrupted garbage collection")
-	}
-	if _, err := gc.FinishInterrupted(dir, store.Options{LogicalDir: storeDir(), OnWait: func(string) {}}, runtime.NumCPU(), progress); err != nil {
+	if _, err := trash.Resume(dir, trashLauncher()); err != nil {
 		fmt.Fprintf(os.Stderr, "nexis: warning: %v\n", err)
-	}
-	if progress != nil {
-		fmt.Fprint(os.Stderr, "\r\033[K")
 	}
 }
 
+// calledAs reports whether the command being run is name (cobra's
+// OnInitialize hooks do not say).
+func calledAs(name string) bool {
+	c, _, err := rootCmd.Find(os.Args[1:])
+	return err == nil && c.Name() == name
+}
+
 func runGC(cmd *cobra.Command, args []string) error {
-	opts := gc.Options{DryRun: gcFlags.dryRun, Workers: gcFlags.workers, Progress: gcProgress()}
+	opts := gc.Options{DryRun: gcFlags.dryRun, Workers: gcFlags.workers, Progress: gcProgress(), Wait: gcFlags.wait, Uring: gcFlags.uring, Launch: trashLauncher()}
 	var err error
 	if gcFlags.maxFreed != "" {
 		if opts.MaxFreed, err = parseSize(gcFlags.maxFreed); err != nil {
@@ -128,17 +198,13 @@ func runGC(cmd *cobra.Command, args []string) error {
 	if err := s.Close(); err != nil {
 		return err
 	}
+	st.Seconds = time.Since(t0).Seconds()
 	if !opts.DryRun {
-		tt := time.Now()
-		n, err := gc.FinishTrash(s.Dir(), opts.Workers, opts.Progress)
-		st.TrashEntries = n
-		st.TrashSeconds = time.Since(tt).Seconds()
-		if err != nil {
+		if st.Trash, err = gc.HandOff(s.Dir(), opts); err != nil {
 			return err
 		}
 	}
 	endProgress()
-	st.Seconds = time.Since(t0).Seconds()
 	if gcFlags.json {
 		return printJSON(st)
 	}
@@ -156,6 +222,11 @@ func runGC(cmd *cobra.Command, args []string) error {
 		fmt.Printf("would delete %d paths, freeing %s\n", st.Paths, humanBytes(st.Bytes))
 	} else {
 		fmt.Printf("deleted %d paths, freed %s in %s\n", st.Paths, humanBytes(st.Bytes), time.Duration(st.Seconds*float64(time.Second)).Round(time.Millisecond))
+		if t := st.Trash; t != nil && t.Deleted != nil {
+			fmt.Printf("emptied the trash (%d entries) in %s\n", t.Deleted.Entries, time.Duration(t.Deleted.Seconds*float64(time.Second)).Round(time.Millisecond))
+		} else if st.Moved > 0 {
+			fmt.Fprintln(os.Stderr, "nexis: the trash is being emptied in the background")
+		}
 	}
 	if st.Limited {
 		fmt.Fprintf(os.Stderr, "nexis: stopped at --max-freed %s; more garbage is left\n", gcFlags.maxFreed)
@@ -178,7 +249,7 @@ func runGCFull(s *store.Store, opts gc.Options, t0 time.Time) error {
 		return err
 	}
 	if !opts.DryRun {
-		if _, err := gc.FinishTrash(s.Dir(), opts.Workers, opts.Progress); err != nil {
+		if _, err := gc.HandOff(s.Dir(), opts); err != nil {
 			return err
 		}
 	}

@@ -17,12 +17,13 @@ import (
 	"github.com/nexisos/nexis/internal/proctest"
 	"github.com/nexisos/nexis/store"
 	"github.com/nexisos/nexis/store/storepath"
+	"github.com/nexisos/nexis/store/trash"
 )
 
 // The test binary doubles as the child processes of the crash and
 // concurrency tests: real processes, killed for real.
 const (
-	envChild = "NEXIS_GC_TEST_CHILD" // "collector" or "builder"
+	envChild = "NEXIS_GC_TEST_CHILD" // "collector", "builder" or "worker"
 	envDir   = "NEXIS_GC_TEST_DIR"
 	envArg   = "NEXIS_GC_TEST_ARG"
 )
@@ -35,6 +36,12 @@ func TestMain(m *testing.M) {
 		os.Exit(collectorChild(os.Getenv(envDir), os.Getenv(envArg)))
 	case "builder":
 		os.Exit(builderChild(os.Getenv(envDir), os.Getenv(envArg)))
+	case "worker":
+		if _, err := trash.RunWorker(os.Getenv(envDir), trash.LockFD, trash.Options{Workers: 2}); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
 	}
 	os.Exit(2)
 }
@@ -77,8 +84,9 @@ func populate(s *store.Store, scratch string, tag string, n int, prev []storepat
 // collectorChild alternates, forever: add a batch of trees, root a few
 // (permanent roots "perm-K" are replaced, never removed), drop the
 // previous round's temporary-named roots, and collect exactly as `nexis
-// gc` does (collect, close the store, empty the trash). It prints "perm
-// K PATH" once a root is committed.
+// gc` does (collect, close the store, hand the trash to a background
+// worker). It prints "perm K PATH" once a root is committed, and "worker
+// PID" for each worker it starts.
 func collectorChild(dir, arg string) int {
 	seed, _ := strconv.Atoi(arg)
 	rng := rand.New(rand.NewPCG(uint64(seed), 11))
@@ -143,50 +151,82 @@ func collectorChild(dir, arg string) int {
 		if err := s.Close(); err != nil {
 			return fail(err)
 		}
-		if _, err := FinishTrash(dir, 2, nil); err != nil {
+		ts, err := HandOff(dir, Options{Workers: 2, Launch: testLauncher})
+		if err != nil {
 			return fail(err)
+		}
+		if ts.WorkerPID != 0 {
+			fmt.Fprintf(out, "worker %d\n", ts.WorkerPID)
+			out.Flush()
 		}
 		fmt.Fprintf(out, "round %d %d\n", round, time.Since(t0).Microseconds())
 		out.Flush()
 	}
 }
 
-// TestCrashDuringCollection kills a collecting child with SIGKILL at
-// random moments (200 times; 30 with -short). After each kill, the next
-// command's recovery runs; then the store must verify clean with contents
-// re-hashed, every root must hold a valid closure, and every permanent
-// root the child saw committed must still hold its path or a later one.
-func TestCrashDuringCollection(t *testing.T) {
-	kills := 200
-	if testing.Short() {
-		kills = 30
+// crashKills is how many processes TestCrashCollectorAndWorker kills:
+// NEXIS_GC_CRASH_KILLS sets it (the full run is 240: `NEXIS_GC_CRASH_KILLS=240
+// go test -run CrashCollectorAndWorker ./store/gc`); by default 40, 16 with
+// -short, so that the suite stays quick.
+func crashKills(t *testing.T) int {
+	if v := os.Getenv("NEXIS_GC_CRASH_KILLS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			t.Fatalf("NEXIS_GC_CRASH_KILLS=%q: want a positive number", v)
+		}
+		return n
 	}
+	if testing.Short() {
+		return 16
+	}
+	return 40
+}
+
+// testLauncher starts this test binary as a trash worker.
+func testLauncher(dir string) *exec.Cmd { return child("worker", dir, "") }
+
+// TestCrashCollectorAndWorker kills, with SIGKILL at random moments, a
+// collecting child (which hands its trash to detached background
+// workers, as `nexis gc` does) and those workers themselves, mid-
+// deletion. After each kill of the collector, what the next command does
+// runs (the records are finished, a worker is started for the trash);
+// then the store must verify clean with contents re-hashed, every root
+// must hold a valid closure, and every permanent root the child saw
+// committed must still hold its path. At the end the trash must empty
+// completely, with no pool entry left behind.
+func TestCrashCollectorAndWorker(t *testing.T) {
+	want := crashKills(t)
 	base := t.TempDir()
 	dir := filepath.Join(base, "store")
 	rng := rand.New(rand.NewPCG(3, 4))
 	perm := map[string]string{} // root name -> last announced base
-	finished, killedInGC := 0, 0
+	kills, collectorKills, workerKills, finished, aimed, killedInGC := 0, 0, 0, 0, 0, 0
 	gcMicros := int64(50000)
-	for k := 0; k < kills; k++ {
+	for k := 0; kills < want; k++ {
 		cmd := child("collector", dir, strconv.Itoa(k))
 		lines, stderr := proctest.Start(t, cmd)
-		// Two kills in three aim inside a collection: a random moment of
-		// its typical length after the child says it starts one. The
-		// rest land anywhere.
-		aim := k%3 != 2
+		// Every other round kills a trash worker the child started, a
+		// few milliseconds into its deletion, then the child at any
+		// moment. In the other rounds, two kills of the collector in
+		// three aim inside a collection: a random moment of its typical
+		// length after the child says it starts one. The rest land
+		// anywhere.
+		killWorker := k%2 == 0
+		aim := k%3 != 2 && !killWorker
 		deadline := time.After(2 * time.Minute)
-		var timer <-chan time.Time
-		if !aim {
+		var timer, workerTimer <-chan time.Time
+		if !aim && !killWorker {
 			timer = time.After(time.Duration(rng.IntN(600)) * time.Millisecond)
 		}
 		inGC := false
+		worker, tries := 0, 0
 	loop:
 		for {
 			select {
 			case l, ok := <-lines:
 				if !ok {
 					cmd.Wait()
-					t.Fatalf("kill %d: child exited: %s", k, stderr.String())
+					t.Fatalf("round %d: child exited: %s", k, stderr.String())
 				}
 				record(perm, l)
 				switch f := strings.Fields(l); {
@@ -195,101 +235,130 @@ func TestCrashDuringCollection(t *testing.T) {
 					if aim && timer == nil {
 						timer = time.After(time.Duration(rng.Int64N(max(gcMicros, 1000))) * time.Microsecond)
 					}
+				case f[0] == "worker" && killWorker && workerTimer == nil && timer == nil:
+					worker, _ = strconv.Atoi(f[1])
+					workerTimer = time.After(time.Duration(rng.IntN(4000)) * time.Microsecond)
 				case f[0] == "round":
 					inGC = false
 					if us, err := strconv.ParseInt(f[2], 10, 64); err == nil {
 						gcMicros = (gcMicros*7 + us) / 8
 					}
 				}
+			case <-workerTimer:
+				// A worker that finished first is no kill: try the next
+				// one; once one is killed (or after many tries), the
+				// collector goes too, at any moment.
+				workerTimer = nil
+				tries++
+				if killAlive(worker) {
+					kills++
+					workerKills++
+					timer = time.After(time.Duration(rng.IntN(300)) * time.Millisecond)
+				} else if tries == 20 {
+					timer = time.After(time.Duration(rng.IntN(300)) * time.Millisecond)
+				}
 			case <-timer:
 				break loop
 			case <-deadline:
-				t.Fatalf("kill %d: child made no progress: %s", k, stderr.String())
+				t.Fatalf("round %d: child made no progress: %s", k, stderr.String())
 			}
 		}
-		if inGC {
-			killedInGC++
+		if aim {
+			aimed++
+			if inGC {
+				killedInGC++
+			}
 		}
 		cmd.Process.Signal(syscall.SIGKILL)
 		cmd.Wait()
 		if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() {
-			t.Fatalf("kill %d: child ended by itself: %s", k, stderr.String())
+			t.Fatalf("round %d: child ended by itself: %s", k, stderr.String())
 		}
+		kills++
+		collectorKills++
 		for l := range lines {
 			record(perm, l)
 		}
 		// What the next nexis command does first.
-		if ran, err := FinishInterrupted(dir, store.Options{}, 2, nil); err != nil {
-			t.Fatalf("kill %d: finishing: %v", k, err)
+		if ran, err := FinishInterrupted(dir, store.Options{}, 2); err != nil {
+			t.Fatalf("round %d: finishing: %v", k, err)
 		} else if ran {
 			finished++
 		}
+		if _, err := trash.Resume(dir, testLauncher); err != nil {
+			t.Fatalf("round %d: resuming the trash: %v", k, err)
+		}
 		s, err := store.Open(dir, store.Options{})
 		if err != nil {
-			t.Fatalf("kill %d: open: %v", k, err)
+			t.Fatalf("round %d: open: %v", k, err)
 		}
 		rep, err := s.Verify(store.VerifyOptions{CheckContents: true})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if !rep.Clean() {
-			t.Fatalf("kill %d: verify: %v", k, rep.Errors)
+			t.Fatalf("round %d: verify: %v", k, rep.Errors)
 		}
 		if pending, _ := s.PendingCollect(); pending {
-			t.Fatalf("kill %d: collection records left after recovery", k)
+			t.Fatalf("round %d: collection records left after recovery", k)
 		}
 		for name, base := range perm {
 			rp, ok, err := s.Root(name)
 			if err != nil || !ok {
-				t.Fatalf("kill %d: permanent root %s is gone (%v)", k, name, err)
+				t.Fatalf("round %d: permanent root %s is gone (%v)", k, name, err)
 			}
 			if rp.Base() == base {
 				if ok, _ := s.IsValid(rp); !ok {
-					t.Fatalf("kill %d: %s, held by %s, was collected", k, base, name)
+					t.Fatalf("round %d: %s, held by %s, was collected", k, base, name)
 				}
 			}
 		}
 		s.Close()
-		if ents, _ := os.ReadDir(filepath.Join(dir, ".trash")); finishedTrashNonEmpty(dir, ents) {
-			t.Fatalf("kill %d: recovery left the trash non-empty", k)
-		}
 	}
-	t.Logf("%d kills, %d inside a collection, %d left work (marker) for the next command", kills, killedInGC, finished)
-	if killedInGC < kills/2 || finished == 0 {
-		t.Errorf("no kill landed inside a collection: the test does not test")
+	t.Logf("%d kills: %d collectors (%d of %d aimed inside a collection, %d left records for the next command), %d trash workers", kills, collectorKills, killedInGC, aimed, finished, workerKills)
+	if killedInGC < aimed/2 || finished == 0 || workerKills == 0 {
+		t.Errorf("the kills did not land where they should: the test does not test")
 	}
-	// A last collection, uninterrupted, must leave the store exact.
+	// The trash empties (waiting for the workers still running).
+	if _, err := trash.Empty(dir, trash.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if ents, _ := os.ReadDir(trash.Dir(dir)); len(ents) > 0 {
+		t.Fatalf("the trash is not empty: %d entries", len(ents))
+	}
+	// Killed ingests (the child ingests between collections) leave
+	// unregistered directories and uncounted pool entries, which only a
+	// full sweep finds; with those repaired, a last collection must leave
+	// the store exact: nothing in the trash, no pool entry nothing counts.
 	s, err := store.Open(dir, store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
+	if _, err := Full(s, FullOptions{Repair: true}); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := Run(s, Options{}); err != nil {
 		t.Fatal(err)
 	}
-	rep, err := s.Verify(store.VerifyOptions{CheckContents: true})
-	if err != nil || !rep.Clean() {
-		t.Fatalf("final verify: %v %v", err, rep.Errors)
-	}
+	mustVerify(t, s)
 }
 
-// finishedTrashNonEmpty reports trash entries left although no marker
-// remains: recovery ran (or was not needed) and must have emptied it.
-func finishedTrashNonEmpty(dir string, ents []os.DirEntry) bool {
-	if _, err := os.Stat(store.GCMarkerIn(dir)); err == nil {
+// killAlive SIGKILLs pid if it is still one of our trash workers (not
+// exited, not a reused pid), and reports whether it did.
+func killAlive(pid int) bool {
+	if pid <= 0 {
 		return false
 	}
-	for _, e := range ents {
-		if !e.IsDir() || !isBucket(e.Name()) {
-			// Ingest's own leftovers (a placed tree whose commit failed)
-			// are not the collector's.
-			continue
-		}
-		if sub, _ := os.ReadDir(filepath.Join(dir, ".trash", e.Name())); len(sub) > 0 {
-			return true
-		}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil || !strings.HasPrefix(string(b), os.Args[0]+"\x00") {
+		return false
 	}
-	return false
+	env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+	if err != nil || !strings.Contains(string(env), envChild+"=worker") {
+		return false
+	}
+	return syscall.Kill(pid, syscall.SIGKILL) == nil
 }
 
 func record(perm map[string]string, l string) {

@@ -197,6 +197,9 @@ func Full(s *store.Store, opts FullOptions) (*FullReport, error) {
 	if _, err := s.FinishCollect(opts.Workers); err != nil {
 		return rep, err
 	}
+	if err := removeMarker(s.GCMarker()); err != nil {
+		return rep, err
+	}
 	opts.Progress("collecting", len(ps), len(ps))
 	st.Paths = len(res.Paths)
 	st.Contents = len(res.Contents)
@@ -210,6 +213,10 @@ func Full(s *store.Store, opts FullOptions) (*FullReport, error) {
 	rep.Collected = st
 	rep.Seconds = time.Since(t0).Seconds()
 	return rep, nil
+}
+
+func isBucket(n string) bool {
+	return len(n) == 2 && storepath.IsHashChar(n[0]) && storepath.IsHashChar(n[1])
 }
 
 // sweepBuckets lists, in parallel, the bucket entries that known does

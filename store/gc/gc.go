@@ -15,18 +15,27 @@
 //     out-link roots whose symlink is gone, and plan: the paths in an
 //     order where every path comes after all of its referrers, so that
 //     any prefix of the plan is a valid collection.
-//  2. Execute the plan in chunks. Each chunk is one synced store batch
-//     that unregisters the paths and records them (store.CollectBatch);
-//     the directories are then renamed into <store>/.trash/<bucket>/ and
-//     pool entries whose count reached zero are removed
-//     (store.FinishCollect). A crash between the two leaves records that
-//     the next nexis command finishes.
-//  3. Without any store lock, workers partitioned by trash bucket delete
-//     the trash in parallel (EmptyTrash). A crash leaves trash that the
-//     next collection (or command) deletes.
+//  2. Execute the plan: one synced store batch unregisters the paths and
+//     records them (store.Collect, which reuses what planning read); the
+//     directories are then renamed into <store>/.trash/<bucket>/, whole
+//     buckets per worker; pool entries whose count reached zero go to the
+//     trash's release list; one syncfs makes the renames durable, and an
+//     unsynced batch drops the records. A crash before the records are
+//     dropped leaves them for the next nexis command (FinishInterrupted).
+//     This is all the user waits for: its cost is the garbage's
+//     metadata and one rename per path.
+//  3. Without any store lock, a detached worker (store/trash) deletes the
+//     trash, partitioned by bucket (HandOff); `nexis gc --wait` deletes
+//     it in the foreground instead. A killed worker is replaced by the
+//     next nexis command.
 //
 // Metadata first, deletion last, every step idempotent: a kill at any
 // point loses no registered path and leaves only work to finish.
+//
+// Locks, always taken in this order: the store's writer lock, then
+// gc.lock, then (without waiting) trash.lock, which the collector hands
+// to the worker it starts. The worker holds nothing else, so builds and
+// switches, which take the writer lock, never wait for a deletion.
 //
 // Full (`nexis gc --full`) is the other algorithm: a mark from the roots
 // and a parallel sweep of every bucket, with Bloom filters of the live
@@ -49,6 +58,7 @@ import (
 
 	"github.com/nexisos/nexis/store"
 	"github.com/nexisos/nexis/store/storepath"
+	"github.com/nexisos/nexis/store/trash"
 	"github.com/nexisos/nexis/store/treehash"
 )
 
@@ -65,10 +75,19 @@ type Options struct {
 	// Workers rename and delete in parallel (default: the number of
 	// cores).
 	Workers int
-	// BatchSize is the number of paths per store batch (default 4096):
-	// large enough that the synced commits are few, small enough that a
-	// batch's memory stays modest.
+	// BatchSize is the number of paths per store batch (default
+	// 100,000): a collection is one synced commit unless it is larger,
+	// when a batch's memory (about a kilobyte a path) would grow past a
+	// hundred megabytes.
 	BatchSize int
+	// Launch starts the background worker that deletes the trash
+	// (HandOff); nil deletes it in the collecting process.
+	Launch trash.Launcher
+	// Wait deletes the trash in the collecting process even when a
+	// worker could be started (`nexis gc --wait`).
+	Wait bool
+	// Uring deletes through io_uring (trash.Options.Uring).
+	Uring bool
 	// Progress, when set, is told what a long phase has done.
 	Progress func(phase string, done, total int)
 	// Now is the time --older-than counts from (default time.Now()).
@@ -85,7 +104,7 @@ func (o *Options) fill() {
 		o.Workers = runtime.NumCPU()
 	}
 	if o.BatchSize <= 0 {
-		o.BatchSize = 4096
+		o.BatchSize = 100_000
 	}
 	if o.Now.IsZero() {
 		o.Now = time.Now()
@@ -139,6 +158,9 @@ type Plan struct {
 	// Limited is set when MaxFreed stopped the plan before the garbage
 	// ran out.
 	Limited bool `json:"limited_by_max_freed"`
+
+	// nodes are what planning read of each path, for the batch.
+	nodes []*store.GCNode
 }
 
 // Stats is what a collection did: `nexis gc --json` prints it.
@@ -153,22 +175,32 @@ type Stats struct {
 	Limited      bool          `json:"limited_by_max_freed"`
 	// Resumed counts records of an interrupted collection finished first.
 	Resumed int `json:"resumed_records"`
-	// TrashEntries were deleted from the trash (this collection's paths
-	// and whatever earlier work left there).
-	TrashEntries int     `json:"trash_entries_deleted"`
-	Seconds      float64 `json:"seconds"`
-	// Phases: planning (reads only), the metadata batches with the
-	// renames into the trash, and the deletion of the trash.
+	// Moved directories went into the trash; PoolReleased pool entries
+	// were removed or listed for the worker to release.
+	Moved        int `json:"moved_to_trash"`
+	PoolReleased int `json:"pool_entries_released"`
+	// Seconds is the first phase, what the caller waits for: planning
+	// (reads only), then the batch with the renames into the trash.
+	Seconds        float64 `json:"seconds"`
 	PlanSeconds    float64 `json:"plan_seconds"`
 	CollectSeconds float64 `json:"collect_seconds"`
-	TrashSeconds   float64 `json:"trash_seconds"`
+	// The parts of CollectSeconds: the synced batch, the renames (and
+	// pool releases), the syncfs, and the unsynced batch that drops the
+	// records.
+	CommitSeconds float64 `json:"commit_seconds"`
+	RenameSeconds float64 `json:"rename_seconds"`
+	SyncSeconds   float64 `json:"sync_seconds"`
+	DropSeconds   float64 `json:"drop_seconds"`
+	// Trash is the second phase: the deletion (nil for a dry run).
+	Trash *TrashStats `json:"trash,omitempty"`
 	// Plan is set for a dry run.
 	Plan *Plan `json:"plan,omitempty"`
 }
 
 // Collect plans and (unless DryRun) executes a collection on s, which
-// must be open for writing; it does not empty the trash: call EmptyTrash
-// after closing the store, so that the slow deletion holds no lock.
+// must be open for writing; it does not empty the trash: call HandOff
+// (after closing the store, if the deletion is waited for), so that the
+// slow deletion holds no lock.
 func Collect(s *store.Store, opts Options) (*Stats, error) {
 	opts.fill()
 	t0 := time.Now()
@@ -210,23 +242,24 @@ func Collect(s *store.Store, opts Options) (*Stats, error) {
 	}
 	st.CollectSeconds = time.Since(te).Seconds()
 	st.Paths, st.Bytes, st.Contents = done.Paths, done.Bytes, done.Contents
+	st.Moved, st.PoolReleased = done.Moved, done.PoolReleased
+	st.CommitSeconds, st.RenameSeconds = done.Commit.Seconds(), done.Rename.Seconds()
+	st.SyncSeconds, st.DropSeconds = done.Sync.Seconds(), done.Drop.Seconds()
 	st.Seconds = time.Since(t0).Seconds()
 	return st, nil
 }
 
-// Run is Collect followed by EmptyTrash, for callers that keep the store
-// open (activation's automatic cleanup).
+// Run is Collect followed by HandOff, for callers that keep the store
+// open: activation's automatic cleanup (auto_cleanup) passes a Launch,
+// so the deletion runs in the background and the switch returns at
+// once; without one the trash is deleted before Run returns, with the
+// store's lock still held by the caller.
 func Run(s *store.Store, opts Options) (*Stats, error) {
 	st, err := Collect(s, opts)
 	if err != nil || opts.DryRun {
 		return st, err
 	}
-	opts.fill()
-	t0 := time.Now()
-	n, err := FinishTrash(s.Dir(), opts.Workers, opts.Progress)
-	st.TrashEntries = n
-	st.TrashSeconds = time.Since(t0).Seconds()
-	st.Seconds += st.TrashSeconds
+	st.Trash, err = HandOff(s.Dir(), opts)
 	return st, err
 }
 
@@ -239,6 +272,11 @@ type contentID struct {
 // MakePlan plans a collection: the paths to remove, in an order where
 // every path follows all of its referrers. temp are the temporary roots
 // of live processes (ReadTempRoots). Nothing changes.
+//
+// It reads in waves: the nodes of every candidate of a wave in one
+// batched read, then the counts of everything they refer to in another;
+// what those counts bring to zero is the next wave. A path's referrers
+// are all planned before it reaches zero, so the waves keep the order.
 func MakePlan(s *store.Store, temp map[string]store.TempRoot, opts Options) (*Plan, error) {
 	opts.fill()
 	plan := &Plan{DroppedRoots: []DroppedRoot{}, Paths: []PlannedPath{}}
@@ -247,24 +285,39 @@ func MakePlan(s *store.Store, temp map[string]store.TempRoot, opts Options) (*Pl
 	// Remaining counts of the paths this plan touched; unlisted paths
 	// have their stored count.
 	rc := map[string]uint64{}
-	count := func(h string) (uint64, bool, error) {
-		if n, ok := rc[h]; ok {
-			return n, true, nil
-		}
-		return s.RefcountOf(h)
-	}
 	var queue []string
-	decrement := func(h string) error {
-		n, ok, err := count(h)
-		if err != nil || !ok {
-			return err
+	// decrement lowers the counts of hs, reading in one batch those not
+	// yet known, and queues the paths that reach zero.
+	decrement := func(hs []string) error {
+		var unknown []string
+		for _, h := range hs {
+			if _, ok := rc[h]; !ok {
+				unknown = append(unknown, h)
+			}
 		}
-		if n == 0 {
-			return fmt.Errorf("refcount of %s would go below zero: run `nexis store verify --repair`", h)
+		if len(unknown) > 0 {
+			ns, oks, err := s.RefcountsOf(unknown)
+			if err != nil {
+				return err
+			}
+			for i, h := range unknown {
+				if oks[i] {
+					rc[h] = ns[i]
+				}
+			}
 		}
-		rc[h] = n - 1
-		if n == 1 {
-			queue = append(queue, h)
+		for _, h := range hs {
+			n, ok := rc[h]
+			if !ok {
+				continue // not registered
+			}
+			if n == 0 {
+				return fmt.Errorf("refcount of %s would go below zero: run `nexis store verify --repair`", h)
+			}
+			rc[h] = n - 1
+			if n == 1 {
+				queue = append(queue, h)
+			}
 		}
 		return nil
 	}
@@ -273,11 +326,13 @@ func MakePlan(s *store.Store, temp map[string]store.TempRoot, opts Options) (*Pl
 	if err != nil {
 		return nil, err
 	}
+	var droppedHashes []string
 	for _, d := range dropped {
 		plan.DroppedRoots = append(plan.DroppedRoots, d.DroppedRoot)
-		if err := decrement(d.hash); err != nil {
-			return nil, err
-		}
+		droppedHashes = append(droppedHashes, d.hash)
+	}
+	if err := decrement(droppedHashes); err != nil {
+		return nil, err
 	}
 	if err := s.ZeroHashes(func(h string) error {
 		queue = append(queue, h)
@@ -305,72 +360,76 @@ func MakePlan(s *store.Store, temp map[string]store.TempRoot, opts Options) (*Pl
 
 	cc := map[contentID]uint64{}
 	planned := map[string]bool{}
-	for i := 0; i < len(queue); i++ {
-		h := queue[i]
-		if planned[h] {
-			continue
+	for len(queue) > 0 && !plan.Limited {
+		var wave []string
+		for _, h := range queue {
+			if !planned[h] {
+				planned[h] = true
+				wave = append(wave, h)
+			}
 		}
-		if opts.MaxFreed > 0 && plan.Bytes >= opts.MaxFreed {
-			plan.Limited = true
-			break
-		}
-		n, ok, err := count(h)
+		queue = nil
+		nodes, err := s.GCNodes(wave)
 		if err != nil {
 			return nil, err
 		}
-		if !ok || n != 0 {
-			continue
-		}
-		if isTemp(h) {
-			plan.KeptTemp++
-			continue
-		}
-		node, err := s.GCNode(h)
-		if err != nil {
-			return nil, err
-		}
-		if node == nil {
-			continue
-		}
-		if opts.OlderThan > 0 && opts.Now.Sub(node.Registered) < opts.OlderThan {
-			plan.KeptYoung++
-			continue
-		}
-		pp := PlannedPath{Path: node.Path, Logical: s.Logical(node.Path), Size: node.Size, Registered: node.Registered}
-		for _, c := range node.Contents {
-			if !opts.needFreed() {
+		var refs []string
+		for i, h := range wave {
+			node := nodes[i]
+			if node == nil {
+				continue
+			}
+			if n, ok := rc[h]; (ok && n != 0) || (!ok && node.Refcount != 0) {
+				planned[h] = false
+				continue
+			}
+			if opts.MaxFreed > 0 && plan.Bytes >= opts.MaxFreed {
+				plan.Limited = true
 				break
 			}
-			id := contentID{c.Digest, c.Type}
-			v, ok := cc[id]
-			if !ok {
-				if v, err = s.ContentCount(c); err != nil {
-					return nil, err
+			if isTemp(h) {
+				plan.KeptTemp++
+				continue
+			}
+			if opts.OlderThan > 0 && opts.Now.Sub(node.Registered) < opts.OlderThan {
+				plan.KeptYoung++
+				continue
+			}
+			pp := PlannedPath{Path: node.Path, Logical: s.Logical(node.Path), Size: node.Size, Registered: node.Registered}
+			for _, c := range node.Contents {
+				if !opts.needFreed() {
+					break
+				}
+				id := contentID{c.Digest, c.Type}
+				v, ok := cc[id]
+				if !ok {
+					if v, err = s.ContentCount(c); err != nil {
+						return nil, err
+					}
+				}
+				if v == 0 {
+					return nil, fmt.Errorf("content count of %s would go below zero: run `nexis store verify --repair`", c.Digest)
+				}
+				v--
+				cc[id] = v
+				if v == 0 {
+					plan.Contents++
+					if shared {
+						pp.Freed += c.Size
+					}
 				}
 			}
-			if v == 0 {
-				return nil, fmt.Errorf("content count of %s would go below zero: run `nexis store verify --repair`", c.Digest)
+			if !shared {
+				pp.Freed = node.Size
 			}
-			v--
-			cc[id] = v
-			if v == 0 {
-				plan.Contents++
-				if shared {
-					pp.Freed += c.Size
-				}
-			}
+			rc[h] = 0
+			plan.Paths = append(plan.Paths, pp)
+			plan.nodes = append(plan.nodes, node)
+			plan.Bytes += pp.Freed
+			refs = append(refs, node.Refs...)
 		}
-		if !shared {
-			pp.Freed = node.Size
-		}
-		planned[h] = true
-		rc[h] = 0
-		plan.Paths = append(plan.Paths, pp)
-		plan.Bytes += pp.Freed
-		for _, r := range node.Refs {
-			if err := decrement(r); err != nil {
-				return nil, err
-			}
+		if err := decrement(refs); err != nil {
+			return nil, err
 		}
 	}
 	return plan, nil
@@ -420,16 +479,32 @@ func deadOutLinks(s *store.Store) ([]deadLink, error) {
 	return out, nil
 }
 
-// Execute does exactly what plan says: chunk by chunk, one synced batch
-// unregisters and records the paths (the first also drops the dead
-// out-link roots), then the directories move into the trash and the
-// unused pool entries go. The marker file tells later commands that work
-// may be left if this process dies.
+// Execute does exactly what plan says: one synced batch unregisters
+// and records the paths and drops the dead out-link roots, then the
+// directories move into the trash and the unused pool entries are
+// released (store.Collect); a plan larger than BatchSize takes several
+// such steps. The marker file tells later commands that records may be
+// left if this process dies. A plan that MakePlan did not make in this
+// process (no nodes) is read again.
 func Execute(s *store.Store, plan *Plan, opts Options) (*Done, error) {
 	opts.fill()
 	done := &Done{}
 	if len(plan.Paths) == 0 && len(plan.DroppedRoots) == 0 {
 		return done, nil
+	}
+	nodes := plan.nodes
+	if len(nodes) != len(plan.Paths) {
+		nodes = make([]*store.GCNode, len(plan.Paths))
+		for i, pp := range plan.Paths {
+			n, err := s.GCNode(pp.Path.Hash)
+			if err != nil {
+				return done, err
+			}
+			if n == nil {
+				return done, fmt.Errorf("collecting %s: %w", pp.Logical, store.ErrNotValid)
+			}
+			nodes[i] = n
+		}
 	}
 	if err := writeMarker(s.GCMarker()); err != nil {
 		return done, err
@@ -442,18 +517,19 @@ func Execute(s *store.Store, plan *Plan, opts Options) (*Done, error) {
 	total := len(plan.Paths)
 	opts.Progress("collecting", 0, total)
 	for i := 0; i < total || len(drop) > 0; i += opts.BatchSize {
-		chunk := plan.Paths[i:min(i+opts.BatchSize, total)]
-		ps := make([]storepath.Path, len(chunk))
-		for j := range chunk {
-			ps[j] = chunk[j].Path
-		}
-		res, err := s.CollectBatch(ps, drop)
+		res, fst, err := s.Collect(nodes[i:min(i+opts.BatchSize, total)], drop, opts.Workers)
 		if err != nil {
 			return done, err
 		}
 		drop = nil
 		done.Paths += len(res.Paths)
 		done.Contents += len(res.Contents)
+		done.Moved += fst.Moved
+		done.PoolReleased += fst.PoolRemoved
+		done.Commit += fst.Commit
+		done.Rename += fst.Rename
+		done.Sync += fst.Sync
+		done.Drop += fst.Drop
 		if shared {
 			for _, c := range res.Contents {
 				done.Bytes += c.Size
@@ -461,12 +537,9 @@ func Execute(s *store.Store, plan *Plan, opts Options) (*Done, error) {
 		} else {
 			done.Bytes += res.Bytes
 		}
-		if _, err := s.FinishCollect(opts.Workers); err != nil {
-			return done, err
-		}
 		opts.Progress("collecting", min(i+opts.BatchSize, total), total)
 	}
-	return done, nil
+	return done, removeMarker(s.GCMarker())
 }
 
 // Done is what Execute did.
@@ -474,27 +547,11 @@ type Done struct {
 	Paths    int
 	Contents int
 	// Bytes freed on disk (see PlannedPath.Freed).
-	Bytes int64
-}
-
-func writeMarker(p string) error {
-	if _, err := os.Stat(p); err == nil {
-		return nil
-	}
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE, 0o644)
-	if err != nil {
-		return fmt.Errorf("writing the collection marker: %w", err)
-	}
-	f.Close()
-	d, err := os.Open(filepath.Dir(p))
-	if err != nil {
-		return fmt.Errorf("writing the collection marker: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("writing the collection marker: %w", err)
-	}
-	return nil
+	Bytes        int64
+	Moved        int
+	PoolReleased int
+	// Time spent in the parts of store.Collect (store.FinishStats).
+	Commit, Rename, Sync, Drop time.Duration
 }
 
 // SortPlanBySize orders a dry run's listing, largest first, for people;

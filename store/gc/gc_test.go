@@ -14,6 +14,7 @@ import (
 
 	"github.com/nexisos/nexis/store"
 	"github.com/nexisos/nexis/store/storepath"
+	"github.com/nexisos/nexis/store/trash"
 )
 
 func fakePath(name string) storepath.Path {
@@ -473,7 +474,7 @@ func TestCyclesNeedFull(t *testing.T) {
 	if rep.Collected == nil || rep.Collected.Paths != 2 {
 		t.Fatalf("full: %+v", rep)
 	}
-	if _, err := FinishTrash(s.Dir(), 2, nil); err != nil {
+	if _, err := trash.Empty(s.Dir(), trash.Options{Workers: 2}); err != nil {
 		t.Fatal(err)
 	}
 	if got := g.valid(); !slices.Equal(got, []string{"root"}) {
@@ -507,7 +508,7 @@ func TestFullFindsUnregisteredAndRepairs(t *testing.T) {
 	if len(rep.Repaired) == 0 {
 		t.Fatalf("nothing repaired: %+v", rep)
 	}
-	if _, err := FinishTrash(s.Dir(), 2, nil); err != nil {
+	if _, err := trash.Empty(s.Dir(), trash.Options{Workers: 2}); err != nil {
 		t.Fatal(err)
 	}
 	if got := g.valid(); !slices.Equal(got, []string{"a", "b"}) {
@@ -534,12 +535,18 @@ func TestResumeAfterCommit(t *testing.T) {
 		t.Fatal("directory moved too early")
 	}
 	s.Close()
-	ran, err := FinishInterrupted(dir, store.Options{}, 2, nil)
+	ran, err := FinishInterrupted(dir, store.Options{}, 2)
 	if err != nil || !ran {
 		t.Fatalf("FinishInterrupted: %v %v", ran, err)
 	}
 	if _, err := os.Stat(store.GCMarkerIn(dir)); err == nil {
 		t.Errorf("marker left")
+	}
+	if !trash.Pending(dir) {
+		t.Errorf("nothing moved to the trash")
+	}
+	if _, err := trash.Empty(dir, trash.Options{}); err != nil {
+		t.Fatal(err)
 	}
 	s = openStore(t, dir)
 	g.s = s
@@ -547,7 +554,7 @@ func TestResumeAfterCommit(t *testing.T) {
 		t.Fatalf("live %v", got)
 	}
 	mustVerify(t, s)
-	if ran, _ := FinishInterrupted(dir, store.Options{}, 2, nil); ran {
+	if ran, _ := FinishInterrupted(dir, store.Options{}, 2); ran {
 		t.Errorf("ran without a marker")
 	}
 }
@@ -568,7 +575,7 @@ func TestReregisteredWhileRecordPending(t *testing.T) {
 	if got := g.valid(); !slices.Equal(got, []string{"x"}) {
 		t.Fatalf("live %v", got)
 	}
-	if _, err := FinishTrash(s.Dir(), 2, nil); err != nil {
+	if _, err := trash.Empty(s.Dir(), trash.Options{Workers: 2}); err != nil {
 		t.Fatal(err)
 	}
 	mustVerify(t, s)
@@ -611,7 +618,7 @@ func TestParallelDeletersManyPaths(t *testing.T) {
 	if !slices.Equal(live, want) {
 		t.Fatalf("live %v, want %v", live, want)
 	}
-	if st.Paths != 120-len(want) || st.TrashEntries != st.Paths {
+	if st.Paths != 120-len(want) || st.Trash == nil || st.Trash.Deleted == nil || st.Trash.Deleted.Entries != st.Paths {
 		t.Fatalf("stats %+v", st)
 	}
 	mustVerify(t, s)
