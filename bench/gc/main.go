@@ -1,330 +1,507 @@
-// Command gcbench measures `nexis gc` against its floor.
+// Command gcbench puts the workload of ../shared/bench/nixgc (gen.py's
+// manifest.jsonl and its tree of path directories) into a nexis store and
+// measures `nexis gc` there; bench/gc/run.sh runs it next to Nix's
+// `nix-store --gc` and the `rm -rf` floors of both stores, and prints one
+// table.
 //
-// It generates a store through nexis's own store API (store.IngestBatch:
-// hashing, dedup, reference scanning, registration) from a seed: N paths,
-// each a directory of 3 files of 1–8 KiB, 30% of the files identical to
-// others, references forming a DAG (0–5 references to earlier paths).
-// Live paths refer only to live paths; a few "profile" paths (one per
-// group, like generations) refer to the live paths nothing else refers
-// to, and only the profiles are rooted. Dead paths may refer to anything
-// earlier, so collecting them decrements live counts too.
+// Subcommands:
 //
-// Modes:
-//
-//	floor  the store is copied (cp -a, hard links kept); on one copy the
-//	       dead directories are deleted with rm -rf (the floor), on the
-//	       other `nexis gc` runs; both wall times are printed.
-//	flat   only `nexis gc`: with -garbage 1000 and growing -n, the time
-//	       must stay flat.
-//
-// The store is written under -work (a fresh directory is made in it);
-// -keep leaves it there.
+//	ingest -manifest M -tree T -root R
+//	    put every path of M, copied from T, into the store of root R
+//	    (logical directory /store) with the references M lists: same
+//	    names (gen.py's hash parts use nexis's alphabet), same bytes,
+//	    same reference graph.
+//	roots -manifest M -garbage K -out D [-root R]
+//	    choose the roots: with K=0 gen.py's own (its live/dead split);
+//	    with K>0 the last K paths are garbage (paths refer only to earlier
+//	    ones, so nothing else refers to them) and every other path that
+//	    no other remaining path refers to is a root. Writes D/roots.txt
+//	    ("name basename"), D/dead.txt and D/live.txt; with -root, adds the
+//	    roots to that store in one batch.
+//	floorlist -root R -dead F -out L
+//	    write (NUL-separated) what deleting F's paths removes from the
+//	    nexis store: their directories, and the pool entries of the
+//	    contents only they hold. rm -rf of L is nexis's floor.
+//	gc -root R -dead F -live F2 [-nexis bin/nexis] [-verify] [-flags "--uring"]
+//	    run `nexis gc --json` on R and time it (the wall time the user
+//	    waits), then wait for the background worker to empty the trash
+//	    (the full deletion); check that exactly the dead paths went.
+//	    Prints one JSON line.
+//	table FILE...
+//	    print the results (JSON lines) as one table.
 package main
 
 import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
-	"math/rand/v2"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/nexisos/nexis/store"
 	"github.com/nexisos/nexis/store/storepath"
+	"github.com/nexisos/nexis/store/treehash"
 )
 
+const logicalDir = "/store"
+
 func main() {
-	n := flag.Int("n", 10000, "store paths")
-	garbage := flag.Int("garbage", -1, "dead paths (default: half of -n)")
-	seed := flag.Uint64("seed", 1, "generator seed")
-	mode := flag.String("mode", "floor", "floor: nexis gc against rm -rf of the same directories; flat: nexis gc only; gen: generate and keep")
-	nexis := flag.String("nexis", "bin/nexis", "the nexis binary")
-	work := flag.String("work", os.TempDir(), "directory to build the stores in")
-	workers := flag.Int("workers", 0, "nexis gc --workers (0: its default)")
-	keep := flag.Bool("keep", false, "keep the generated stores")
-	flag.Parse()
-	if *garbage < 0 {
-		*garbage = *n / 2
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: gcbench ingest|roots|floorlist|gc|table [flags]")
+		os.Exit(2)
 	}
-	if err := run(*n, *garbage, *seed, *mode, *nexis, *work, *workers, *keep); err != nil {
+	fl := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
+	manifest := fl.String("manifest", "", "gen.py's manifest.jsonl")
+	tree := fl.String("tree", "", "directory holding the path directories")
+	root := fl.String("root", "", "nexis root (its store is <root>/store)")
+	garbage := fl.Int("garbage", 0, "garbage paths (0: gen.py's live/dead split)")
+	out := fl.String("out", "", "output file or directory")
+	dead := fl.String("dead", "", "dead.txt")
+	live := fl.String("live", "", "live.txt")
+	nexis := fl.String("nexis", "bin/nexis", "the nexis binary")
+	label := fl.String("label", "", "label of this run in the table")
+	verify := fl.Bool("verify", false, "after gc, run nexis store verify --check-contents")
+	gcFlags := fl.String("flags", "", "more flags for nexis gc (e.g. --uring)")
+	fl.Parse(os.Args[2:])
+	var err error
+	switch os.Args[1] {
+	case "ingest":
+		err = ingest(*manifest, *tree, *root)
+	case "roots":
+		err = chooseRoots(*manifest, *garbage, *out, *root)
+	case "floorlist":
+		err = floorList(*root, *dead, *out)
+	case "gc":
+		err = runGC(*root, *dead, *live, *nexis, *label, *verify, strings.Fields(*gcFlags))
+	case "table":
+		err = table(fl.Args())
+	default:
+		err = fmt.Errorf("unknown subcommand %q", os.Args[1])
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "gcbench:", err)
 		os.Exit(1)
 	}
 }
 
-const logicalDir = "/store"
-
-func run(n, garbage int, seed uint64, mode, nexis, work string, workers int, keep bool) error {
-	nexis, err := filepath.Abs(nexis)
-	if err != nil {
-		return err
-	}
-	base, err := os.MkdirTemp(work, "gcbench-")
-	if err != nil {
-		return err
-	}
-	if !keep && mode != "gen" {
-		defer os.RemoveAll(base)
-	}
-	rootA := filepath.Join(base, "a")
-	t0 := time.Now()
-	dead, err := generate(filepath.Join(rootA, logicalDir), filepath.Join(base, "scratch"), n, garbage, seed)
-	if err != nil {
-		return err
-	}
-	gen := time.Since(t0)
-	fmt.Printf("generated n=%d garbage=%d seed=%d in %s\n", n, garbage, seed, gen.Round(time.Millisecond))
-	if mode == "gen" {
-		fmt.Printf("store root: %s\n", rootA)
-		return nil
-	}
-
-	var floor time.Duration
-	if mode == "floor" {
-		// Both stores are fresh copies made back to back, so that
-		// neither deletion finds its inodes and directories colder in
-		// the caches than the other's: the generated original, written
-		// over minutes, would be.
-		rootB := filepath.Join(base, "b")
-		gen := filepath.Join(base, "gen")
-		if err := os.Rename(rootA, gen); err != nil {
-			return err
-		}
-		for _, dst := range []string{rootA, rootB} {
-			if out, err := exec.Command("cp", "-a", gen, dst).CombinedOutput(); err != nil {
-				return fmt.Errorf("cp -a: %v: %s", err, out)
-			}
-		}
-		if err := os.RemoveAll(gen); err != nil {
-			return err
-		}
-		list := filepath.Join(base, "dead.list")
-		var b bytes.Buffer
-		for _, rel := range dead {
-			b.WriteString(filepath.Join(rootB, logicalDir, rel))
-			b.WriteByte(0)
-		}
-		if err := os.WriteFile(list, b.Bytes(), 0o644); err != nil {
-			return err
-		}
-		syncAll()
-		t := time.Now()
-		cmd := exec.Command("sh", "-c", "xargs -0 rm -rf < "+list)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("rm -rf: %v: %s", err, out)
-		}
-		floor = time.Since(t)
-		// rm -rf deleted exactly the dead directories: check.
-		for _, rel := range dead[:min(len(dead), 100)] {
-			if _, err := os.Lstat(filepath.Join(rootB, logicalDir, rel)); err == nil {
-				return fmt.Errorf("rm -rf left %s", rel)
-			}
-		}
-		os.RemoveAll(rootB)
-	}
-
-	syncAll()
-	args := []string{"--root", rootA, "--store", logicalDir, "gc", "--json"}
-	if workers > 0 {
-		args = append(args, "--workers", fmt.Sprint(workers))
-	}
-	t := time.Now()
-	out, err := exec.Command(nexis, args...).Output()
-	if err != nil {
-		return fmt.Errorf("nexis gc: %v", err)
-	}
-	wall := time.Since(t)
-	var st struct {
-		Paths int     `json:"paths_deleted"`
-		Bytes int64   `json:"bytes_freed"`
-		Secs  float64 `json:"seconds"`
-		Plan  float64 `json:"plan_seconds"`
-		Coll  float64 `json:"collect_seconds"`
-		Trash float64 `json:"trash_seconds"`
-	}
-	if err := json.Unmarshal(out, &st); err != nil {
-		return fmt.Errorf("nexis gc --json: %v: %s", err, out)
-	}
-	if st.Paths != len(dead) {
-		return fmt.Errorf("nexis gc deleted %d paths, the generator made %d dead ones", st.Paths, len(dead))
-	}
-	for _, rel := range dead {
-		if _, err := os.Lstat(filepath.Join(rootA, logicalDir, rel)); err == nil {
-			return fmt.Errorf("nexis gc left %s", rel)
-		}
-	}
-	fmt.Printf("nexis gc: %d paths, %d bytes freed, wall %s (in-process %.3fs: plan %.3fs, unregister+rename %.3fs, trash %.3fs)\n", st.Paths, st.Bytes, wall.Round(time.Millisecond), st.Secs, st.Plan, st.Coll, st.Trash)
-	if mode == "floor" {
-		fmt.Printf("floor rm -rf: %s\nratio gc/floor: %.2f\n", floor.Round(time.Millisecond), wall.Seconds()/floor.Seconds())
-	}
-	if os.Getenv("GCBENCH_VERIFY") != "" {
-		vout, err := exec.Command(nexis, "--root", rootA, "--store", logicalDir, "store", "verify", "--check-contents").CombinedOutput()
-		fmt.Printf("verify: %s", vout)
-		if err != nil {
-			return fmt.Errorf("verify after gc: %v", err)
-		}
-	}
-	return nil
+type mpath struct {
+	Kind   string   `json:"kind"`
+	I      int      `json:"i"`
+	Name   string   `json:"name"`
+	Refs   []string `json:"refs"`
+	Live   bool     `json:"live"`
+	Root   string   `json:"root"`
+	Target string   `json:"target"`
+	Files  []struct {
+		Name string `json:"name"`
+	} `json:"files"`
 }
 
-func syncAll() { exec.Command("sync").Run() }
-
-// generate builds the store and returns the dead paths (relative to the
-// store directory).
-func generate(dir, scratch string, n, garbage int, seed uint64) ([]string, error) {
-	s, err := store.Open(dir, store.Options{LogicalDir: logicalDir})
+func readManifest(p string) (paths []mpath, roots []mpath, err error) {
+	f, err := os.Open(p)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<24)
+	for sc.Scan() {
+		var m mpath
+		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", p, err)
+		}
+		switch m.Kind {
+		case "path":
+			if m.I != len(paths) {
+				return nil, nil, fmt.Errorf("%s: path %d out of order", p, m.I)
+			}
+			paths = append(paths, m)
+		case "root":
+			roots = append(roots, m)
+		}
+	}
+	return paths, roots, sc.Err()
+}
+
+func parseName(base string) (storepath.Path, error) {
+	if len(base) < storepath.HashLen+2 || base[storepath.HashLen] != '-' {
+		return storepath.Path{}, fmt.Errorf("%q is not <hash>-<name>", base)
+	}
+	p := storepath.Path{Hash: base[:storepath.HashLen], Name: base[storepath.HashLen+1:]}
+	if !storepath.IsHash(p.Hash) {
+		return p, fmt.Errorf("%q: bad hash part", base)
+	}
+	return p, storepath.ValidName(p.Name)
+}
+
+func storeDir(root string) string { return filepath.Join(root, logicalDir) }
+
+func ingest(manifest, tree, root string) error {
+	paths, _, err := readManifest(manifest)
+	if err != nil {
+		return err
+	}
+	s, err := store.Open(storeDir(root), store.Options{LogicalDir: logicalDir})
+	if err != nil {
+		return err
 	}
 	defer s.Close()
-	rng := rand.New(rand.NewPCG(seed, 0x9c))
-	// Shared contents: 30% of all files are drawn from a pool, so that
-	// dedup and content counts are exercised.
-	shared := make([][]byte, max(n/10, 8))
-	for i := range shared {
-		shared[i] = randomBytes(rng, 1024+rng.IntN(7*1024))
-	}
-	deadAt := make([]bool, n)
-	for _, i := range rng.Perm(n)[:garbage] {
-		deadAt[i] = true
-	}
-	paths := make([]storepath.Path, n)
-	var live []int
-	referred := make([]bool, n)
-	const batch = 500
-	var reqs []store.IngestRequest
+	byName := map[string]storepath.Path{}
+	t0 := time.Now()
+	// Import, not Ingest: the references are the manifest's, given, not
+	// scanned, and a batch is made durable with one syncfs rather than
+	// an fsync per file of these small trees.
+	const batch = 2000
+	var reqs []store.ImportRequest
 	flush := func() error {
 		if len(reqs) == 0 {
 			return nil
 		}
-		if _, err := s.IngestBatch(reqs); err != nil {
+		if _, err := s.Import(reqs); err != nil {
 			return err
 		}
 		reqs = reqs[:0]
 		return nil
 	}
-	for i := 0; i < n; i++ {
-		name := fmt.Sprintf("pkg%d-1.0", i)
-		h := storepath.EncodeHash(randomBytes(rng, 20))
-		p := storepath.Path{Hash: h, Name: name}
-		paths[i] = p
-		// References: live paths refer only to live paths; dead ones to
-		// anything earlier.
-		var cands []storepath.Path
-		var text strings.Builder
-		for k, nrefs := 0, rng.IntN(6); k < nrefs && i > 0; k++ {
-			var j int
-			if deadAt[i] {
-				j = rng.IntN(i)
-			} else if len(live) > 0 {
-				j = live[rng.IntN(len(live))]
-			} else {
-				break
-			}
-			cands = append(cands, paths[j])
-			if !deadAt[i] {
-				referred[j] = true
-			}
-			fmt.Fprintf(&text, "%s/lib\n", s.Logical(paths[j]))
+	for i, m := range paths {
+		p, err := parseName(m.Name)
+		if err != nil {
+			return err
 		}
-		src := filepath.Join(scratch, h)
-		if err := os.MkdirAll(filepath.Join(src, "lib"), 0o755); err != nil {
-			return nil, err
+		byName[m.Name] = p
+		dir, err := s.TempPath()
+		if err != nil {
+			return err
 		}
-		files := []string{"bin", "lib/a", "lib/b"}
-		for k, f := range files {
-			var data []byte
-			if rng.IntN(10) < 3 {
-				data = shared[rng.IntN(len(shared))]
-			} else {
-				data = randomBytes(rng, 1024+rng.IntN(7*1024))
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			return err
+		}
+		for _, f := range m.Files {
+			b, err := os.ReadFile(filepath.Join(tree, m.Name, f.Name))
+			if err != nil {
+				return err
 			}
-			if k == 0 && text.Len() > 0 {
-				// The references live in the first file, which then is
-				// no longer identical to anything.
-				data = append([]byte(text.String()), data...)
-			}
-			if err := os.WriteFile(filepath.Join(src, f), data, 0o644); err != nil {
-				return nil, err
+			if err := os.WriteFile(filepath.Join(dir, f.Name), b, 0o644); err != nil {
+				return err
 			}
 		}
-		reqs = append(reqs, store.IngestRequest{Src: src, Target: p, IngestOptions: store.IngestOptions{RefCandidates: cands, Move: true}})
-		if !deadAt[i] {
-			live = append(live, i)
+		t, err := treehash.Scan(dir, treehash.ScanOptions{Workers: 1})
+		if err != nil {
+			return err
 		}
+		var refs []storepath.Path
+		for _, r := range m.Refs {
+			rp, ok := byName[r]
+			if !ok {
+				return fmt.Errorf("%s refers to %s, which comes later", m.Name, r)
+			}
+			refs = append(refs, rp)
+		}
+		reqs = append(reqs, store.ImportRequest{Dir: dir, Target: p, Files: t.Files, TreeHash: t.Hash, References: refs})
 		if len(reqs) == batch {
 			if err := flush(); err != nil {
-				return nil, err
+				return err
 			}
+			fmt.Fprintf(os.Stderr, "\ringested %d/%d", i+1, len(paths))
 		}
 	}
 	if err := flush(); err != nil {
-		return nil, err
+		return err
 	}
-	// Profiles: a few paths, like system generations, that refer to the
-	// live paths nothing else refers to; only they are rooted.
-	var tops []storepath.Path
-	for _, i := range live {
-		if !referred[i] {
-			tops = append(tops, paths[i])
-		}
-	}
-	const profiles = 4
-	for g := 0; g < profiles && len(tops) > 0; g++ {
-		part := tops[g*len(tops)/profiles : (g+1)*len(tops)/profiles]
-		if len(part) == 0 {
-			continue
-		}
-		p := storepath.Path{Hash: storepath.EncodeHash(randomBytes(rng, 20)), Name: fmt.Sprintf("profile-%d", g)}
-		src := filepath.Join(scratch, p.Hash)
-		var w bytes.Buffer
-		for _, t := range part {
-			fmt.Fprintf(&w, "%s\n", s.Logical(t))
-		}
-		os.MkdirAll(src, 0o755)
-		if err := os.WriteFile(filepath.Join(src, "manifest"), w.Bytes(), 0o644); err != nil {
-			return nil, err
-		}
-		if _, err := s.Ingest(src, p, store.IngestOptions{RefCandidates: part, Move: true}); err != nil {
-			return nil, err
-		}
-		if err := s.PutGeneration(store.Generation{Profile: "bench", Number: uint64(g + 1), Path: p, Time: time.Now()}); err != nil {
-			return nil, err
-		}
-	}
-	var dead []string
-	for i, d := range deadAt {
-		if d {
-			dead = append(dead, paths[i].Rel())
-		}
-	}
-	// Every dead path must be collectable and every live one kept: the
-	// generator's own check, so that the benchmark measures what it says.
 	st, err := s.Stats()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "\ringested %d paths, %d files, %d distinct contents in %s\n", st.Paths, st.Files, st.Contents, time.Since(t0).Round(time.Millisecond))
+	return nil
+}
+
+func chooseRoots(manifest string, garbage int, out, root string) error {
+	paths, groots, err := readManifest(manifest)
+	if err != nil {
+		return err
+	}
+	type rootT struct{ name, target string }
+	var roots []rootT
+	isDead := make([]bool, len(paths))
+	if garbage == 0 {
+		for _, r := range groots {
+			roots = append(roots, rootT{r.Root, r.Target})
+		}
+		for i, m := range paths {
+			isDead[i] = !m.Live
+		}
+	} else {
+		if garbage >= len(paths) {
+			return fmt.Errorf("-garbage %d: the manifest has %d paths", garbage, len(paths))
+		}
+		keep := len(paths) - garbage
+		idx := map[string]int{}
+		for i, m := range paths {
+			idx[m.Name] = i
+		}
+		referred := make([]bool, keep)
+		for _, m := range paths[:keep] {
+			for _, r := range m.Refs {
+				referred[idx[r]] = true
+			}
+		}
+		for i := 0; i < keep; i++ {
+			if !referred[i] {
+				roots = append(roots, rootT{fmt.Sprintf("r%06d", len(roots)), paths[i].Name})
+			}
+		}
+		for i := keep; i < len(paths); i++ {
+			isDead[i] = true
+		}
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return err
+	}
+	var rb, db, lb bytes.Buffer
+	for _, r := range roots {
+		fmt.Fprintf(&rb, "%s %s\n", r.name, r.target)
+	}
+	for i, m := range paths {
+		if isDead[i] {
+			db.WriteString(m.Name + "\n")
+		} else {
+			lb.WriteString(m.Name + "\n")
+		}
+	}
+	for name, b := range map[string][]byte{"roots.txt": rb.Bytes(), "dead.txt": db.Bytes(), "live.txt": lb.Bytes()} {
+		if err := os.WriteFile(filepath.Join(out, name), b, 0o644); err != nil {
+			return err
+		}
+	}
+	if root == "" {
+		return nil
+	}
+	s, err := store.Open(storeDir(root), store.Options{LogicalDir: logicalDir})
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	m := map[string]storepath.Path{}
+	for _, r := range roots {
+		p, err := parseName(r.target)
+		if err != nil {
+			return err
+		}
+		m["bench/"+r.name] = p
+	}
+	return s.AddRoots(m)
+}
+
+func readList(p string) ([]string, error) {
+	b, err := os.ReadFile(p)
 	if err != nil {
 		return nil, err
 	}
-	if st.Paths != int64(n+min(profiles, len(tops))) {
-		return nil, fmt.Errorf("generated %d paths, want %d", st.Paths, n+min(profiles, len(tops)))
-	}
-	w := bufio.NewWriter(os.Stderr)
-	fmt.Fprintf(w, "store: %d paths, %d files, %d distinct contents, %d bytes (%d deduplicated)\n", st.Paths, st.Files, st.Contents, st.Bytes, st.ContentBytes)
-	w.Flush()
-	return dead, nil
+	return strings.Fields(string(b)), nil
 }
 
-func randomBytes(rng *rand.Rand, n int) []byte {
-	b := make([]byte, n)
-	for i := 0; i < n; i += 8 {
-		v := rng.Uint64()
-		for j := 0; j < 8 && i+j < n; j++ {
-			b[i+j] = byte(v >> (8 * j))
+func floorList(root, dead, out string) error {
+	names, err := readList(dead)
+	if err != nil {
+		return err
+	}
+	s, err := store.Open(storeDir(root), store.Options{LogicalDir: logicalDir, ReadOnly: true})
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	left := map[store.ContentRef]uint64{}
+	var b bytes.Buffer
+	for _, n := range names {
+		p, err := parseName(n)
+		if err != nil {
+			return err
+		}
+		b.WriteString(s.Physical(p))
+		b.WriteByte(0)
+		node, err := s.GCNode(p.Hash)
+		if err != nil || node == nil {
+			return fmt.Errorf("%s: not registered (%v)", n, err)
+		}
+		for _, c := range node.Contents {
+			k := store.ContentRef{Digest: c.Digest, Type: c.Type}
+			v, ok := left[k]
+			if !ok {
+				if v, err = s.ContentCount(c); err != nil {
+					return err
+				}
+			}
+			left[k] = v - 1
 		}
 	}
-	return b
+	pool := 0
+	for c, v := range left {
+		if v == 0 {
+			if _, err := os.Lstat(s.PoolEntry(c)); err == nil {
+				b.WriteString(s.PoolEntry(c))
+				b.WriteByte(0)
+				pool++
+			}
+		}
+	}
+	fmt.Fprintf(os.Stderr, "floor list: %d directories, %d pool entries\n", len(names), pool)
+	return os.WriteFile(out, b.Bytes(), 0o644)
+}
+
+// Result is one measured run: a line of the table.
+type Result struct {
+	Label string `json:"label"`
+	What  string `json:"what"`
+	// Wall is the time the command made its caller wait; Full adds the
+	// background deletion (nexis gc only).
+	Wall  float64         `json:"wall_seconds"`
+	Full  float64         `json:"full_seconds,omitempty"`
+	Paths int             `json:"paths,omitempty"`
+	Stats json.RawMessage `json:"nexis_stats,omitempty"`
+}
+
+func runGC(root, dead, live, nexis, label string, verify bool, flags []string) error {
+	nexis, err := filepath.Abs(nexis)
+	if err != nil {
+		return err
+	}
+	deadNames, err := readList(dead)
+	if err != nil {
+		return err
+	}
+	liveNames, err := readList(live)
+	if err != nil {
+		return err
+	}
+	sd := storeDir(root)
+	exec.Command("sync").Run()
+	t0 := time.Now()
+	cmd := exec.Command(nexis, append([]string{"--root", root, "--store", logicalDir, "gc", "--json"}, flags...)...)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return fmt.Errorf("nexis gc: %v", err)
+	}
+	wall := time.Since(t0)
+	// The worker holds trash.lock from before `nexis gc` returns until the
+	// trash is empty.
+	lk, err := os.OpenFile(filepath.Join(sd, ".nexis", "trash.lock"), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return err
+	}
+	if err := unix.Flock(int(lk.Fd()), unix.LOCK_EX); err != nil {
+		return err
+	}
+	full := time.Since(t0)
+	lk.Close()
+	var st struct {
+		Paths int `json:"paths_deleted"`
+	}
+	if err := json.Unmarshal(out, &st); err != nil {
+		return fmt.Errorf("nexis gc --json: %v: %s", err, out)
+	}
+	if st.Paths != len(deadNames) {
+		return fmt.Errorf("nexis gc deleted %d paths, the workload has %d dead ones", st.Paths, len(deadNames))
+	}
+	for _, n := range deadNames {
+		p, _ := parseName(n)
+		if _, err := os.Lstat(filepath.Join(sd, p.Rel())); err == nil {
+			return fmt.Errorf("nexis gc left %s", n)
+		}
+	}
+	for _, n := range liveNames {
+		p, _ := parseName(n)
+		if _, err := os.Lstat(filepath.Join(sd, p.Rel())); err != nil {
+			return fmt.Errorf("nexis gc deleted live %s", n)
+		}
+	}
+	ents, err := os.ReadDir(filepath.Join(sd, ".trash"))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if len(ents) != 0 {
+		return fmt.Errorf("the trash is not empty after the worker: %d entries", len(ents))
+	}
+	if verify {
+		vout, err := exec.Command(nexis, "--root", root, "--store", logicalDir, "store", "verify", "--check-contents").CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("verify after gc: %v: %s", err, vout)
+		}
+		fmt.Fprintf(os.Stderr, "verify: %s", vout)
+	}
+	r := Result{Label: label, What: "nexis gc", Wall: wall.Seconds(), Full: full.Seconds(), Paths: st.Paths, Stats: json.RawMessage(bytes.TrimSpace(out))}
+	return json.NewEncoder(os.Stdout).Encode(r)
+}
+
+// table prints the results of run.sh: per workload, Nix's gc and floor,
+// nexis's gc (visible and full) and floor, and the ratios the targets
+// are stated in.
+func table(files []string) error {
+	type row struct {
+		nixGC, nixFloor, nexisGC, nexisFull, nexisFloor float64
+		paths                                           int
+	}
+	rows := map[string]*row{}
+	var order []string
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return err
+		}
+		for _, l := range bytes.Split(bytes.TrimSpace(b), []byte("\n")) {
+			if len(l) == 0 {
+				continue
+			}
+			var r Result
+			if err := json.Unmarshal(l, &r); err != nil {
+				return fmt.Errorf("%s: %w", f, err)
+			}
+			w := rows[r.Label]
+			if w == nil {
+				w = &row{}
+				rows[r.Label] = w
+				order = append(order, r.Label)
+			}
+			switch r.What {
+			case "nix gc":
+				w.nixGC = r.Wall
+			case "nix floor":
+				w.nixFloor = r.Wall
+			case "nexis gc":
+				w.nexisGC, w.nexisFull, w.paths = r.Wall, r.Full, r.Paths
+			case "nexis floor":
+				w.nexisFloor = r.Wall
+			}
+		}
+	}
+	f := func(v float64) string {
+		if v == 0 {
+			return "—"
+		}
+		return fmt.Sprintf("%.2f", v)
+	}
+	ratio := func(a, b float64) string {
+		if a == 0 || b == 0 {
+			return "—"
+		}
+		return fmt.Sprintf("%.2f", a/b)
+	}
+	fmt.Println("| workload | garbage | nix-store --gc s | Nix rm -rf floor s | nexis gc visible s | nexis full deletion s | nexis rm -rf floor s | visible / nexis floor | full / nexis floor | nix gc / nexis visible |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|---|")
+	for _, l := range order {
+		w := rows[l]
+		fmt.Printf("| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s |\n", l, w.paths, f(w.nixGC), f(w.nixFloor), f(w.nexisGC), f(w.nexisFull), f(w.nexisFloor),
+			ratio(w.nexisGC, w.nexisFloor), ratio(w.nexisFull, w.nexisFloor), ratio(w.nixGC, w.nexisGC))
+	}
+	return nil
 }
