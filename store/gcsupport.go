@@ -44,10 +44,16 @@ func (c ContentRef) key() contentKey {
 //
 //	default "gc/p/" hash        name of an unregistered path whose directory may still be in its bucket
 //	default "gc/c/" contentkey  a content whose count reached zero; its pool entry may still exist
+//	default "gc/b/" random      a whole batch of both (Collect): uvarint n, n × (hash, uvarint
+//	                            len, name), uvarint m, m × (contentkey, uvarint size)
+//
+// A batch record is one key to put and one to delete, where per-path
+// records cost two memtable inserts per path and per content.
 
 var (
 	gcPathPrefix    = []byte("gc/p/")
 	gcContentPrefix = []byte("gc/c/")
+	gcBatchPrefix   = []byte("gc/b/")
 )
 
 // GCMarker is the file that says a collection may have left work behind:
@@ -403,15 +409,45 @@ type FinishStats struct {
 
 // gcRec is one collection record: a path (p) or a content (k).
 type gcRec struct {
-	p storepath.Path
-	k contentKey
+	p    storepath.Path
+	k    contentKey
+	size int64
 }
 
-func (r gcRec) key(content bool) []byte {
-	if content {
-		return append(bytes.Clone(gcContentPrefix), r.k[:]...)
+func encodeBatchRecord(paths, contents []gcRec) []byte {
+	b := appendUvarint(nil, uint64(len(paths)))
+	for _, r := range paths {
+		b = append(b, r.p.Hash...)
+		b = appendUvarint(b, uint64(len(r.p.Name)))
+		b = append(b, r.p.Name...)
 	}
-	return append(bytes.Clone(gcPathPrefix), r.p.Hash...)
+	b = appendUvarint(b, uint64(len(contents)))
+	for _, r := range contents {
+		b = append(b, r.k[:]...)
+		b = appendUvarint(b, uint64(r.size))
+	}
+	return b
+}
+
+func decodeBatchRecord(v []byte) (paths, contents []gcRec, err error) {
+	d := decoder{b: v}
+	n := d.uvarint()
+	for i := uint64(0); i < n && d.err == nil; i++ {
+		h := d.bytes(storepath.HashLen)
+		name := d.bytes(int(d.uvarint()))
+		paths = append(paths, gcRec{p: storepath.Path{Hash: string(h), Name: string(name)}})
+	}
+	m := d.uvarint()
+	for i := uint64(0); i < m && d.err == nil; i++ {
+		var r gcRec
+		copy(r.k[:], d.bytes(len(contentKey{})))
+		r.size = int64(d.uvarint())
+		contents = append(contents, r)
+	}
+	if d.err != nil {
+		return nil, nil, fmt.Errorf("collection record: %w", d.err)
+	}
+	return paths, contents, nil
 }
 
 // Collect is CollectBatch for nodes that GCNode read while this process
@@ -492,9 +528,7 @@ func (s *Store) Collect(nodes []*GCNode, dropRoots []string, workers int) (*Coll
 		t.del(cfRefs, hk)
 		t.del(cfManifest, hk)
 		t.dropPath(n.Path.Hash)
-		r := gcRec{p: n.Path}
-		t.put(cfDefault, r.key(false), []byte(n.Path.Name))
-		paths = append(paths, r)
+		paths = append(paths, gcRec{p: n.Path})
 		st.Paths--
 		st.Files -= int64(n.Files)
 		st.Bytes -= n.Size
@@ -504,18 +538,18 @@ func (s *Store) Collect(nodes []*GCNode, dropRoots []string, workers int) (*Coll
 	var contents []gcRec
 	for k, c := range zero {
 		if t.content[k].count == 0 {
-			r := gcRec{k: k}
-			t.put(cfDefault, r.key(true), appendUvarint(nil, uint64(c.Size)))
-			contents = append(contents, r)
+			contents = append(contents, gcRec{k: k, size: c.Size})
 			res.Contents = append(res.Contents, c)
 		}
 	}
+	key := []byte(randomName(string(gcBatchPrefix)))
+	t.put(cfDefault, key, encodeBatchRecord(paths, contents))
 	tc := time.Now()
 	if err := t.commit(); err != nil {
 		return nil, fst, err
 	}
 	commit := time.Since(tc)
-	fst, err = s.finishRecords(paths, contents, workers, false)
+	fst, err = s.finishRecords(paths, contents, [][]byte{key}, workers, false)
 	fst.Commit = commit
 	return res, fst, err
 }
@@ -535,6 +569,7 @@ func (s *Store) FinishCollect(workers int) (FinishStats, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var paths, contents []gcRec
+	var keys [][]byte
 	err := s.iterate(cfDefault, []byte("gc/"), func(k, v []byte) error {
 		switch {
 		case bytes.HasPrefix(k, gcPathPrefix) && len(k) == len(gcPathPrefix)+storepath.HashLen:
@@ -543,13 +578,23 @@ func (s *Store) FinishCollect(workers int) (FinishStats, error) {
 			var r gcRec
 			copy(r.k[:], k[len(gcContentPrefix):])
 			contents = append(contents, r)
+		case bytes.HasPrefix(k, gcBatchPrefix):
+			ps, cs, err := decodeBatchRecord(v)
+			if err != nil {
+				return err
+			}
+			paths = append(paths, ps...)
+			contents = append(contents, cs...)
+		default:
+			return nil
 		}
+		keys = append(keys, bytes.Clone(k))
 		return nil
 	})
-	if err != nil || len(paths)+len(contents) == 0 {
+	if err != nil || len(keys) == 0 {
 		return fst, err
 	}
-	return s.finishRecords(paths, contents, workers, true)
+	return s.finishRecords(paths, contents, keys, workers, true)
 }
 
 // finishRecords moves the recorded paths into the trash and releases the
@@ -557,7 +602,7 @@ func (s *Store) FinishCollect(workers int) (FinishStats, error) {
 // recheck looks each path and content up first (after a crash, other
 // commands may have registered them again since); right after the
 // collecting commit, under the same hold of s.mu, nothing can have.
-func (s *Store) finishRecords(paths, contents []gcRec, workers int, recheck bool) (fst FinishStats, err error) {
+func (s *Store) finishRecords(paths, contents []gcRec, keys [][]byte, workers int, recheck bool) (fst FinishStats, err error) {
 	fst.Records = len(paths) + len(contents)
 	if workers <= 0 {
 		workers = 2
@@ -592,37 +637,55 @@ func (s *Store) finishRecords(paths, contents []gcRec, workers int, recheck bool
 	if err != nil {
 		return fst, err
 	}
-	ts := time.Now()
 	// The renames (and a release list) must be durable before the
 	// records go, or a power cut could bring back directories nothing
-	// remembers. One syncfs, not a fsync per bucket.
+	// remembers. A rename is one journal transaction on the file systems
+	// a store lives on, so fsyncing the trash buckets it renamed into
+	// makes it durable; the first fsync commits the journal and the
+	// others find their changes committed. That is cheaper than one
+	// syncfs, which also writes back every other dirty file of the file
+	// system (another process's build, say).
+	ts := time.Now()
 	if moved > 0 || n > 0 {
-		if err := syncFS(s.dir); err != nil {
+		if err := s.syncTrash(paths, workers); err != nil {
 			return fst, err
 		}
 	}
 	fst.Sync = time.Since(ts)
 	td := time.Now()
 	defer func() { fst.Drop = time.Since(td) }()
-	t := s.newTxn()
-	defer t.destroy()
-	for _, r := range paths {
-		t.del(cfDefault, r.key(false))
-	}
-	for _, r := range contents {
-		t.del(cfDefault, r.key(true))
+	b := grocksdb.NewWriteBatch()
+	defer b.Destroy()
+	for _, k := range keys {
+		b.DeleteCF(s.cfs[cfDefault], k)
 	}
 	// Unsynced: a record that comes back after a power cut is finished
 	// again, finding nothing to do.
-	t.build()
-	if t.b.Count() > 0 {
-		wo := grocksdb.NewDefaultWriteOptions()
-		defer wo.Destroy()
-		if err := s.db.Write(wo, t.b); err != nil {
-			return fst, fmt.Errorf("dropping collection records: %w", err)
-		}
+	wo := grocksdb.NewDefaultWriteOptions()
+	defer wo.Destroy()
+	if err := s.db.Write(wo, b); err != nil {
+		return fst, fmt.Errorf("dropping collection records: %w", err)
 	}
 	return fst, nil
+}
+
+// syncTrash fsyncs the trash and the trash buckets of paths.
+func (s *Store) syncTrash(paths []gcRec, workers int) error {
+	seen := map[string]bool{}
+	dirs := []string{s.TrashDir()}
+	for _, r := range paths {
+		if b := r.p.Hash[:2]; !seen[b] {
+			seen[b] = true
+			dirs = append(dirs, filepath.Join(s.TrashDir(), b))
+		}
+	}
+	return parallelDoN(len(dirs), workers, func(i int) error {
+		err := fsyncPath(dirs[i])
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil // a bucket the worker emptied and removed already
+		}
+		return err
+	})
 }
 
 // stillUnregistered keeps the records whose path is not registered (a
@@ -767,7 +830,11 @@ func (s *Store) releasePool(rs []gcRec, workers int) (int, error) {
 			b.WriteByte('\n')
 		}
 		p := filepath.Join(s.TrashDir(), randomName(ReleaseListPrefix))
-		if err := os.WriteFile(p, b.Bytes(), 0o644); err != nil {
+		err := os.WriteFile(p, b.Bytes(), 0o644)
+		if err == nil {
+			err = fsyncPath(p)
+		}
+		if err != nil {
 			return 0, fmt.Errorf("writing the trash's release list: %w", err)
 		}
 		return len(rs), nil

@@ -71,6 +71,7 @@ func main() {
 	label := fl.String("label", "", "label of this run in the table")
 	verify := fl.Bool("verify", false, "after gc, run nexis store verify --check-contents")
 	gcFlags := fl.String("flags", "", "more flags for nexis gc (e.g. --uring)")
+	what := fl.String("what", "nexis gc", "what the result line is called in the table")
 	fl.Parse(os.Args[2:])
 	var err error
 	switch os.Args[1] {
@@ -81,7 +82,7 @@ func main() {
 	case "floorlist":
 		err = floorList(*root, *dead, *out)
 	case "gc":
-		err = runGC(*root, *dead, *live, *nexis, *label, *verify, strings.Fields(*gcFlags))
+		err = runGC(*root, *dead, *live, *nexis, *label, *what, *verify, strings.Fields(*gcFlags))
 	case "table":
 		err = table(fl.Args())
 	default:
@@ -370,7 +371,7 @@ type Result struct {
 	Stats json.RawMessage `json:"nexis_stats,omitempty"`
 }
 
-func runGC(root, dead, live, nexis, label string, verify bool, flags []string) error {
+func runGC(root, dead, live, nexis, label, what string, verify bool, flags []string) error {
 	nexis, err := filepath.Abs(nexis)
 	if err != nil {
 		return err
@@ -439,7 +440,7 @@ func runGC(root, dead, live, nexis, label string, verify bool, flags []string) e
 		}
 		fmt.Fprintf(os.Stderr, "verify: %s", vout)
 	}
-	r := Result{Label: label, What: "nexis gc", Wall: wall.Seconds(), Full: full.Seconds(), Paths: st.Paths, Stats: json.RawMessage(bytes.TrimSpace(out))}
+	r := Result{Label: label, What: what, Wall: wall.Seconds(), Full: full.Seconds(), Paths: st.Paths, Stats: json.RawMessage(bytes.TrimSpace(out))}
 	return json.NewEncoder(os.Stdout).Encode(r)
 }
 
@@ -449,6 +450,7 @@ func runGC(root, dead, live, nexis, label string, verify bool, flags []string) e
 func table(files []string) error {
 	type row struct {
 		nixGC, nixFloor, nexisGC, nexisFull, nexisFloor float64
+		uringGC, uringFull                              float64
 		paths                                           int
 	}
 	rows := map[string]*row{}
@@ -479,6 +481,8 @@ func table(files []string) error {
 				w.nixFloor = r.Wall
 			case "nexis gc":
 				w.nexisGC, w.nexisFull, w.paths = r.Wall, r.Full, r.Paths
+			case "nexis gc uring":
+				w.uringGC, w.uringFull = r.Wall, r.Full
 			case "nexis floor":
 				w.nexisFloor = r.Wall
 			}
@@ -496,12 +500,16 @@ func table(files []string) error {
 		}
 		return fmt.Sprintf("%.2f", a/b)
 	}
-	fmt.Println("| workload | garbage | nix-store --gc s | Nix rm -rf floor s | nexis gc visible s | nexis full deletion s | nexis rm -rf floor s | visible / nexis floor | full / nexis floor | nix gc / nexis visible |")
-	fmt.Println("|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Println("| workload | garbage | nix-store --gc s | Nix rm -rf floor s | nexis gc visible s | nexis full deletion s | nexis rm -rf floor s | visible / nexis floor | full / nexis floor | nix gc / nexis visible | with --uring: visible, full s |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, l := range order {
 		w := rows[l]
-		fmt.Printf("| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s |\n", l, w.paths, f(w.nixGC), f(w.nixFloor), f(w.nexisGC), f(w.nexisFull), f(w.nexisFloor),
-			ratio(w.nexisGC, w.nexisFloor), ratio(w.nexisFull, w.nexisFloor), ratio(w.nixGC, w.nexisGC))
+		u := "—"
+		if w.uringFull != 0 {
+			u = f(w.uringGC) + ", " + f(w.uringFull)
+		}
+		fmt.Printf("| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", l, w.paths, f(w.nixGC), f(w.nixFloor), f(w.nexisGC), f(w.nexisFull), f(w.nexisFloor),
+			ratio(w.nexisGC, w.nexisFloor), ratio(w.nexisFull, w.nexisFloor), ratio(w.nixGC, w.nexisGC), u)
 	}
 	return nil
 }

@@ -7,6 +7,8 @@
 #   bench/gc/run.sh --full               the sizes: 10k and 100k at 50%,
 #                                        1,000 garbage in 10k, 100k and 300k
 #   bench/gc/run.sh --half "10000" --flat "10000 100000" [--nix-flat "100000"]
+#   --uring: nexis gc deletes through io_uring; --also-uring: the 50%
+#   workloads are collected a second time with it, for the comparison
 #
 # Workloads come from ../shared/bench/nixgc/gen.py (default options, seed 1;
 # set NIXGC to its directory if it is elsewhere). "half" uses gen.py's own
@@ -41,7 +43,7 @@ fi
 WORK=${GC_WORK:-/var/tmp/gcbench}
 NIXWORK=${NIXWORK:-/nix/nixgc-work}
 PAUSE=${GC_PAUSE:-5}
-half="10000" flat="10000" nixflat="10000 100000" flatgarbage=1000 gcflags=""
+half="10000" flat="10000" nixflat="10000 100000" flatgarbage=1000 gcflags="" uring=0
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--full) half="10000 100000" flat="10000 100000 300000" ;;
@@ -50,7 +52,8 @@ while [ $# -gt 0 ]; do
 	--nix-flat) nixflat=$2; shift ;;
 	--flat-garbage) flatgarbage=$2; shift ;;
 	--uring) gcflags="--uring" ;;
-	*) echo "usage: $0 [--full] [--half SIZES] [--flat SIZES] [--nix-flat SIZES] [--flat-garbage N] [--uring]" >&2; exit 2 ;;
+	--also-uring) uring=1 ;;
+	*) echo "usage: $0 [--full] [--half SIZES] [--flat SIZES] [--nix-flat SIZES] [--flat-garbage N] [--uring | --also-uring]" >&2; exit 2 ;;
 	esac
 	shift
 done
@@ -147,6 +150,12 @@ workload() { # workload LABEL N GARBAGE(0: gen.py's split) NIX(0|1)
 	nexis_fresh "$n" "$WORK/run" "$wl" "$garbage"
 	settle
 	"$gcbench" gc -root "$WORK/run" -dead "$wl/dead.txt" -live "$wl/live.txt" -nexis "$nexis" -label "$label" -verify -flags "$gcflags" >>"$results"
+	if [ "$uring" = 1 ] && [ "$garbage" = 0 ]; then
+		log "$label: nexis gc --uring"
+		nexis_fresh "$n" "$WORK/run" "$wl" "$garbage"
+		settle
+		"$gcbench" gc -root "$WORK/run" -dead "$wl/dead.txt" -live "$wl/live.txt" -nexis "$nexis" -label "$label" -what "nexis gc uring" -flags "--uring" >>"$results"
+	fi
 	log "$label: nexis floor"
 	nexis_fresh "$n" "$WORK/run" "$wl" "$garbage"
 	"$gcbench" floorlist -root "$WORK/run" -dead "$wl/dead.txt" -out "$wl/floor.list"

@@ -76,8 +76,10 @@ func Resume(store string, launch Launcher) (int, error) {
 // RunWorker is the body of `nexis trash-worker`: with the lock its
 // parent passed down on lockFD (Start), or else (lockFD < 0: started by
 // hand or by the service manager) the one it can take, it empties the
-// trash at low priority. When another worker holds the lock it has
-// nothing to do.
+// trash. When another worker holds the lock it has nothing to do. It
+// runs at the priority it was given: deletion is mostly the file
+// system's journal, and a niced worker only finishes later while holding
+// nothing anyone waits for.
 func RunWorker(store string, lockFD int, opts Options) (Stats, error) {
 	var lk *Lock
 	if lockFD >= 0 {
@@ -94,8 +96,5 @@ func RunWorker(store string, lockFD int, opts Options) (Stats, error) {
 			return Stats{}, err
 		}
 	}
-	// Deletion yields the processor to anything else: it is never what a
-	// user waits for.
-	unix.Setpriority(unix.PRIO_PROCESS, 0, 10)
 	return Work(store, lk, opts)
 }
