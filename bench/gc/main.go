@@ -450,7 +450,6 @@ func runGC(root, dead, live, nexis, label, what string, verify bool, flags []str
 func table(files []string) error {
 	type row struct {
 		nixGC, nixFloor, nexisGC, nexisFull, nexisFloor float64
-		uringGC, uringFull                              float64
 		paths                                           int
 	}
 	rows := map[string]*row{}
@@ -481,8 +480,6 @@ func table(files []string) error {
 				w.nixFloor = r.Wall
 			case "nexis gc":
 				w.nexisGC, w.nexisFull, w.paths = r.Wall, r.Full, r.Paths
-			case "nexis gc uring":
-				w.uringGC, w.uringFull = r.Wall, r.Full
 			case "nexis floor":
 				w.nexisFloor = r.Wall
 			}
@@ -500,16 +497,12 @@ func table(files []string) error {
 		}
 		return fmt.Sprintf("%.2f", a/b)
 	}
-	fmt.Println("| workload | garbage | nix-store --gc s | Nix rm -rf floor s | nexis gc visible s | nexis full deletion s | nexis rm -rf floor s | visible / nexis floor | full / nexis floor | nix gc / nexis visible | with --uring: visible, full s |")
-	fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|")
+	fmt.Println("| workload | garbage | nix-store --gc s | Nix rm -rf floor s | nexis gc visible s | nexis full deletion s | nexis rm -rf floor s | visible / nexis floor | full / nexis floor | nix gc / nexis visible |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|---|")
 	for _, l := range order {
 		w := rows[l]
-		u := "—"
-		if w.uringFull != 0 {
-			u = f(w.uringGC) + ", " + f(w.uringFull)
-		}
-		fmt.Printf("| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", l, w.paths, f(w.nixGC), f(w.nixFloor), f(w.nexisGC), f(w.nexisFull), f(w.nexisFloor),
-			ratio(w.nexisGC, w.nexisFloor), ratio(w.nexisFull, w.nexisFloor), ratio(w.nixGC, w.nexisGC), u)
+		fmt.Printf("| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s |\n", l, w.paths, f(w.nixGC), f(w.nixFloor), f(w.nexisGC), f(w.nexisFull), f(w.nexisFloor),
+			ratio(w.nexisGC, w.nexisFloor), ratio(w.nexisFull, w.nexisFloor), ratio(w.nixGC, w.nexisGC))
 	}
 	return nil
 }

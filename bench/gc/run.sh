@@ -7,8 +7,6 @@
 #   bench/gc/run.sh --full               the issue's sizes: 10k and 100k at 50%,
 #                                        1,000 garbage in 10k, 100k and 300k
 #   bench/gc/run.sh --half "10000" --flat "10000 100000" [--nix-flat "100000"]
-#   --uring: nexis gc deletes through io_uring; --also-uring: the 50%
-#   workloads are collected a second time with it, for the comparison
 #
 # Workloads come from ../shared/bench/nixgc/gen.py (default options, seed 1;
 # set NIXGC to its directory if it is elsewhere). "half" uses gen.py's own
@@ -43,7 +41,7 @@ fi
 WORK=${GC_WORK:-/var/tmp/gcbench}
 NIXWORK=${NIXWORK:-/nix/nixgc-work}
 PAUSE=${GC_PAUSE:-5}
-half="10000" flat="10000" nixflat="10000 100000" flatgarbage=1000 gcflags="" uring=0
+half="10000" flat="10000" nixflat="10000 100000" flatgarbage=1000
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--full) half="10000 100000" flat="10000 100000 300000" ;;
@@ -51,9 +49,7 @@ while [ $# -gt 0 ]; do
 	--flat) flat=$2; shift ;;
 	--nix-flat) nixflat=$2; shift ;;
 	--flat-garbage) flatgarbage=$2; shift ;;
-	--uring) gcflags="--uring" ;;
-	--also-uring) uring=1 ;;
-	*) echo "usage: $0 [--full] [--half SIZES] [--flat SIZES] [--nix-flat SIZES] [--flat-garbage N] [--uring | --also-uring]" >&2; exit 2 ;;
+	*) echo "usage: $0 [--full] [--half SIZES] [--flat SIZES] [--nix-flat SIZES] [--flat-garbage N]" >&2; exit 2 ;;
 	esac
 	shift
 done
@@ -98,7 +94,7 @@ result() { printf '{"label":"%s","what":"%s","wall_seconds":%s}\n' "$1" "$2" "$3
 timed() { # timed CMD...: runs it, prints its wall seconds
 	local t0 t1
 	t0=$(date +%s.%N)
-	"$@" >/dev/null
+	"$@" >/dev/null 2>&1
 	t1=$(date +%s.%N)
 	awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f\n", b - a }'
 }
@@ -111,6 +107,11 @@ nix_fresh() {
 	chmod 1775 /nix/store
 	cp -a "$w/db-snap" /nix/var/nix/db
 }
+
+# The database files are read once before a timed command, as the tree
+# just copied is in the page cache: both sides start warm (the copies of
+# the large stores otherwise push parts of either database out).
+warm() { find "$@" -type f -exec cat {} + >/dev/null; }
 
 nix_roots() {
 	mkdir -p /nix/var/nix/gcroots/nixgc
@@ -135,6 +136,7 @@ workload() { # workload LABEL N GARBAGE(0: gen.py's split) NIX(0|1)
 		log "$label: nix-store --gc"
 		nix_fresh "$n"
 		nix_roots "$wl/roots.txt"
+		warm /nix/var/nix/db
 		settle
 		t=$(timed nix-store --gc)
 		cmp -s <(ls /nix/store | grep -v '^\.links$' | sort) "$wl/live.sorted" || { echo "run.sh: nix-store --gc did not leave exactly the live set" >&2; exit 1; }
@@ -148,14 +150,9 @@ workload() { # workload LABEL N GARBAGE(0: gen.py's split) NIX(0|1)
 	fi
 	log "$label: nexis gc"
 	nexis_fresh "$n" "$WORK/run" "$wl" "$garbage"
+	warm "$WORK/run/store/.nexis/db"
 	settle
-	"$gcbench" gc -root "$WORK/run" -dead "$wl/dead.txt" -live "$wl/live.txt" -nexis "$nexis" -label "$label" -verify -flags "$gcflags" >>"$results"
-	if [ "$uring" = 1 ] && [ "$garbage" = 0 ]; then
-		log "$label: nexis gc --uring"
-		nexis_fresh "$n" "$WORK/run" "$wl" "$garbage"
-		settle
-		"$gcbench" gc -root "$WORK/run" -dead "$wl/dead.txt" -live "$wl/live.txt" -nexis "$nexis" -label "$label" -what "nexis gc uring" -flags "--uring" >>"$results"
-	fi
+	"$gcbench" gc -root "$WORK/run" -dead "$wl/dead.txt" -live "$wl/live.txt" -nexis "$nexis" -label "$label" -verify >>"$results"
 	log "$label: nexis floor"
 	nexis_fresh "$n" "$WORK/run" "$wl" "$garbage"
 	"$gcbench" floorlist -root "$WORK/run" -dead "$wl/dead.txt" -out "$wl/floor.list"

@@ -28,7 +28,6 @@ var gcFlags struct {
 	full      bool
 	repair    bool
 	wait      bool
-	uring     bool
 }
 
 func init() {
@@ -59,12 +58,10 @@ registered (moved to the trash with --repair).`,
 	f.StringVar(&gcFlags.maxFreed, "max-freed", "", "stop after freeing `SIZE` bytes (1024, 500M, 10G)")
 	f.StringVar(&gcFlags.olderThan, "older-than", "", "only delete garbage registered more than `DURATION` ago (90m, 12h, 30d, 2w)")
 	f.BoolVar(&gcFlags.json, "json", false, "print the result as JSON")
-	f.IntVar(&gcFlags.workers, "workers", runtime.NumCPU(), "delete with `N` workers in parallel")
+	f.IntVar(&gcFlags.workers, "workers", 0, "rename and delete with `N` workers in parallel (default: one per core to rename, four per core to delete)")
 	f.BoolVar(&gcFlags.full, "full", false, "mark from the roots and sweep every bucket (slow: reads the whole store)")
 	f.BoolVar(&gcFlags.repair, "repair", false, "with --full: fix wrong counts, move unregistered directories to the trash")
 	f.BoolVar(&gcFlags.wait, "wait", false, "delete the trash before returning, instead of in the background")
-	f.BoolVar(&gcFlags.uring, "uring", false, "delete through io_uring (Linux 5.11 or later; measured slower here, see bench/gc)")
-	f.MarkHidden("uring")
 	rootCmd.AddCommand(cmd)
 
 	var lockFD int
@@ -79,13 +76,12 @@ registered (moved to the trash with --repair).`,
 			if err != nil {
 				return err
 			}
-			_, err = trash.RunWorker(dir, lockFD, trash.Options{Workers: gcFlags.workers, Uring: gcFlags.uring})
+			_, err = trash.RunWorker(dir, lockFD, trash.Options{Workers: gcFlags.workers})
 			return err
 		},
 	}
 	worker.Flags().IntVar(&lockFD, "lock-fd", -1, "descriptor of the trash lock the parent took (internal)")
-	worker.Flags().IntVar(&gcFlags.workers, "workers", runtime.NumCPU(), "delete with `N` workers in parallel")
-	worker.Flags().BoolVar(&gcFlags.uring, "uring", false, "delete through io_uring")
+	worker.Flags().IntVar(&gcFlags.workers, "workers", 0, "delete with `N` workers in parallel (default: four per core)")
 	rootCmd.AddCommand(worker)
 	cobra.OnInitialize(finishInterruptedGC)
 }
@@ -105,13 +101,21 @@ what a reboot interrupted:
 // at dir, with the flags that locate it.
 func trashLauncher() trash.Launcher {
 	return func(dir string) *exec.Cmd {
-		exe, err := os.Executable()
+		// The name this process was started by, found as the shell found
+		// it; os.Executable would name the file behind a link, which is
+		// another program when one binary serves several names.
+		exe, err := exec.LookPath(os.Args[0])
+		if err == nil {
+			exe, err = filepath.Abs(exe)
+		}
 		if err != nil {
-			exe = os.Args[0]
+			if exe, err = os.Executable(); err != nil {
+				exe = os.Args[0]
+			}
 		}
 		args := []string{"--root", flagRoot, "--store", storeDir(), "trash-worker", "--lock-fd", strconv.Itoa(trash.LockFD)}
-		if gcFlags.uring {
-			args = append(args, "--uring")
+		if gcFlags.workers > 0 {
+			args = append(args, "--workers", strconv.Itoa(gcFlags.workers))
 		}
 		cmd := exec.Command(exe, args...)
 		// A profile asked for this command is not the worker's to
@@ -159,7 +163,7 @@ func calledAs(name string) bool {
 }
 
 func runGC(cmd *cobra.Command, args []string) error {
-	opts := gc.Options{DryRun: gcFlags.dryRun, Workers: gcFlags.workers, Progress: gcProgress(), Wait: gcFlags.wait, Uring: gcFlags.uring, Launch: trashLauncher()}
+	opts := gc.Options{DryRun: gcFlags.dryRun, Workers: gcFlags.workers, Progress: gcProgress(), Wait: gcFlags.wait, Launch: trashLauncher()}
 	var err error
 	if gcFlags.maxFreed != "" {
 		if opts.MaxFreed, err = parseSize(gcFlags.maxFreed); err != nil {
@@ -174,8 +178,8 @@ func runGC(cmd *cobra.Command, args []string) error {
 	if gcFlags.repair && !gcFlags.full {
 		return fmt.Errorf("--repair goes with --full")
 	}
-	if opts.Workers <= 0 {
-		return fmt.Errorf("--workers must be at least 1")
+	if opts.Workers < 0 {
+		return fmt.Errorf("--workers must be at least 1 (or 0 for the default)")
 	}
 	if opts.Progress == nil {
 		opts.Progress = func(string, int, int) {}

@@ -72,8 +72,9 @@ type Options struct {
 	// OlderThan keeps garbage registered less than this long ago (and so
 	// what it references).
 	OlderThan time.Duration
-	// Workers rename and delete in parallel (default: the number of
-	// cores).
+	// Workers rename in parallel (default: the number of cores), and
+	// delete the trash when the collection does that itself (default:
+	// trash.Options's).
 	Workers int
 	// BatchSize is the number of paths per store batch (default
 	// 100,000): a collection is one synced commit unless it is larger,
@@ -86,8 +87,6 @@ type Options struct {
 	// Wait deletes the trash in the collecting process even when a
 	// worker could be started (`nexis gc --wait`).
 	Wait bool
-	// Uring deletes through io_uring (trash.Options.Uring).
-	Uring bool
 	// Progress, when set, is told what a long phase has done.
 	Progress func(phase string, done, total int)
 	// Now is the time --older-than counts from (default time.Now()).

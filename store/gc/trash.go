@@ -34,6 +34,7 @@ type TrashStats struct {
 // open when a background worker is wanted (activation's automatic
 // cleanup), since then nothing waits.
 func HandOff(dir string, opts Options) (*TrashStats, error) {
+	workers := opts.Workers // 0: trash.Options's default, not fill's
 	opts.fill()
 	if opts.Launch != nil && !opts.Wait {
 		pid, err := trash.Start(dir, opts.Launch)
@@ -42,7 +43,7 @@ func HandOff(dir string, opts Options) (*TrashStats, error) {
 		}
 		return &TrashStats{Mode: "background", WorkerPID: pid}, nil
 	}
-	tst, err := trash.Empty(dir, trash.Options{Workers: opts.Workers, Uring: opts.Uring, Progress: func(done, total int) {
+	tst, err := trash.Empty(dir, trash.Options{Workers: workers, Progress: func(done, total int) {
 		opts.Progress("deleting", done, total)
 	}})
 	return &TrashStats{Mode: "waited", Deleted: &tst}, err
