@@ -474,11 +474,12 @@ func decodeBatchRecord(v []byte) (paths, contents []gcRec, err error) {
 	return paths, contents, nil
 }
 
-// Collect is CollectBatch for nodes that GCNode read while this process
+// Collect is CollectBatch for nodes that GCNodes read while this process
 // held the writer lock, followed at once by the disk work of
 // FinishCollect: the commit lock is held throughout, so no registration
-// of this process can come between, and the nodes' references, manifests
-// and counts are used as read instead of read again. The order of
+// of this process can come between, and the nodes' references and
+// manifests are used as read instead of read again (their counts are
+// read again: an earlier batch of the same plan changed them). The order of
 // work is the one FinishCollect keeps after a crash: one synced batch
 // unregisters the paths and records them; the directories are renamed
 // into the trash, grouped by bucket, in parallel; pool entries are
