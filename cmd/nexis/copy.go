@@ -36,8 +36,16 @@ paths it has already, references before the paths that need them:
   file:///dir               a binary cache in a local directory
   http(s)://host/prefix     a binary cache behind a web server that accepts
                             PUT (nginx: dav_methods PUT; create_full_put_path on)
+  s3://bucket/prefix?endpoint=HOST:PORT&region=REGION
+                            a binary cache in an S3 bucket (AWS or any S3
+                            server; scheme=http for a plain endpoint,
+                            profile=NAME for the shared credentials file)
   ssh://[user@]host[:port]  another machine's store, through
                             "ssh host nexis store serve --stdio"
+
+S3 credentials come from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, else
+the shared credentials file (~/.aws/credentials, AWS_PROFILE). The bucket
+must exist.
 
 Records are signed with --sign-key; substituters and remote machines
 accept only paths signed by a key they trust. For ssh://, NEXIS_SSHOPTS
@@ -47,7 +55,7 @@ over there (e.g. "env NEXIS_ROOT=/mnt /opt/nexis/bin/nexis").`,
 		RunE: runCopy,
 	}
 	f := cmd.Flags()
-	f.StringVar(&copyFlags.to, "to", "", "copy to `URL` (file://, http(s)://, ssh://)")
+	f.StringVar(&copyFlags.to, "to", "", "copy to `URL` (file://, http(s)://, s3://, ssh://)")
 	signKeyFlag(cmd, &copyFlags.signKey)
 	f.IntVarP(&copyFlags.jobs, "jobs", "j", 4, "archive and upload `N` paths at once")
 	f.StringVar(&copyFlags.compression, "compression", "zstd", "compress archives with `METHOD`: zstd or none")

@@ -1,6 +1,7 @@
 // Package cache moves store paths between machines: binary caches that
-// any static file or HTTP server can serve (file://, http://, https://),
-// export files, and a remote nexis over SSH (ssh://). Everything that
+// any static file or HTTP server can serve (file://, http://, https://)
+// or an S3 bucket holds (s3://, see s3.go), export files, and a remote
+// nexis over SSH (ssh://). Everything that
 // arrives is checked against a path-info record (Info) signed by a
 // trusted key (store/sign) before it is registered, in one atomic batch
 // with its references (store.Import).
@@ -86,7 +87,8 @@ type Dest interface {
 	Close() error
 }
 
-// OpenSource opens a binary cache by URL: file:///dir, http(s)://host/prefix.
+// OpenSource opens a binary cache by URL: file:///dir,
+// http(s)://host/prefix, s3://bucket/prefix?endpoint=...
 func OpenSource(rawURL string) (Source, error) {
 	u, err := parseURL(rawURL)
 	if err != nil {
@@ -97,12 +99,15 @@ func OpenSource(rawURL string) (Source, error) {
 		return &fileCache{url: rawURL, dir: u.Path}, nil
 	case "http", "https":
 		return newHTTPCache(rawURL, u), nil
+	case "s3":
+		return newS3Cache(rawURL, u)
 	}
-	return nil, fmt.Errorf("substituter %s: %s:// cannot be a substituter: use file://, http:// or https://", rawURL, u.Scheme)
+	return nil, fmt.Errorf("substituter %s: %s:// cannot be a substituter: use file://, http://, https:// or s3://", rawURL, u.Scheme)
 }
 
 // OpenDest opens a copy destination by URL: file:///dir,
-// http(s)://host/prefix or ssh://[user@]host[:port].
+// http(s)://host/prefix, s3://bucket/prefix?endpoint=... or
+// ssh://[user@]host[:port].
 func OpenDest(ctx context.Context, rawURL string, sshOpts SSHOptions) (Dest, error) {
 	u, err := parseURL(rawURL)
 	if err != nil {
@@ -113,10 +118,12 @@ func OpenDest(ctx context.Context, rawURL string, sshOpts SSHOptions) (Dest, err
 		return &fileCache{url: rawURL, dir: u.Path}, nil
 	case "http", "https":
 		return newHTTPCache(rawURL, u), nil
+	case "s3":
+		return newS3Cache(rawURL, u)
 	case "ssh":
 		return dialSSH(ctx, u, sshOpts)
 	}
-	return nil, fmt.Errorf("%s: unknown scheme %q: use file://, http://, https:// or ssh://", rawURL, u.Scheme)
+	return nil, fmt.Errorf("%s: unknown scheme %q: use file://, http://, https://, s3:// or ssh://", rawURL, u.Scheme)
 }
 
 func parseURL(raw string) (*url.URL, error) {
@@ -136,8 +143,12 @@ func parseURL(raw string) (*url.URL, error) {
 		if u.Host == "" {
 			return nil, fmt.Errorf("cache URL %s: no host", raw)
 		}
+	case "s3":
+		if u.Host == "" || u.User != nil || u.Port() != "" {
+			return nil, fmt.Errorf("cache URL %s: want s3://BUCKET[/PREFIX]?endpoint=HOST:PORT&region=REGION", raw)
+		}
 	case "":
-		return nil, fmt.Errorf("cache URL %q: no scheme: use file:///dir, http(s)://host/prefix or ssh://user@host", raw)
+		return nil, fmt.Errorf("cache URL %q: no scheme: use file:///dir, http(s)://host/prefix, s3://bucket/prefix or ssh://user@host", raw)
 	}
 	return u, nil
 }

@@ -1,10 +1,11 @@
 // Package cachetest starts the real servers the cache tests and
 // benchmarks talk to: Debian's nginx serving (and accepting PUTs into) a
-// cache directory, and Debian's OpenSSH server with a throwaway host key
-// and one authorised client key. Both listen on 127.0.0.1 high ports,
-// run from configuration files in a temporary directory, and stop when
-// the test ends. A missing server binary fails the test loudly: CI
-// installs them with scripts/install-deps.
+// cache directory, Debian's OpenSSH server with a throwaway host key
+// and one authorised client key, and versitygw, an S3 server over a
+// directory (built from its Go module). All listen on 127.0.0.1 high
+// ports, run from files in a temporary directory, and stop when the
+// test ends. A missing server binary fails the test loudly: CI installs
+// them with scripts/install-deps.
 package cachetest
 
 import (
@@ -33,7 +34,7 @@ func need(t T, prog string) string {
 	t.Helper()
 	p, err := exec.LookPath(prog)
 	if err != nil {
-		t.Fatalf("%s is not installed: run scripts/install-deps (it installs nginx, openssh-server, openssh-client and curl)", prog)
+		t.Fatalf("%s is not installed: run scripts/install-deps (it installs nginx, openssh-server, openssh-client, curl and versitygw)", prog)
 	}
 	return p
 }
@@ -323,3 +324,104 @@ func (s *SSHD) URL() string { return fmt.Sprintf("ssh://%s:%d", s.Host, s.Port) 
 
 // OptsString is Opts as NEXIS_SSHOPTS wants them (space-separated).
 func (s *SSHD) OptsString() string { return strings.Join(s.Opts, " ") }
+
+// S3 is a running versitygw, an S3 server over a directory (its posix
+// backend): every directory under Root is a bucket, every file below it
+// an object. Endpoint stays the same across Kill and Restart, as a
+// restarted server's would.
+type S3 struct {
+	Root string
+	// Endpoint is "127.0.0.1:<port>".
+	Endpoint  string
+	AccessKey string
+	SecretKey string
+	dir       string
+	cmd       *exec.Cmd
+	done      chan struct{}
+	out       *strings.Builder
+	t         T
+}
+
+// StartS3 serves root (created if missing) on a loopback port, with
+// one account whose keys are in AccessKey and SecretKey.
+func StartS3(t T, root string) *S3 {
+	t.Helper()
+	need(t, "versitygw")
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		t.Fatalf("%v", err)
+	}
+	s := &S3{Root: root, AccessKey: "nexis-test", SecretKey: "nexis-test-secret", dir: t.TempDir(), t: t}
+	for attempt := 0; ; attempt++ {
+		s.Endpoint = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+		err := s.start()
+		if err == nil {
+			break
+		}
+		if attempt < 3 && strings.Contains(s.out.String(), "address already in use") {
+			continue
+		}
+		t.Fatalf("versitygw %v:\n%s", err, s.out.String())
+	}
+	t.Cleanup(s.Stop)
+	return s
+}
+
+func (s *S3) start() error {
+	s.cmd = exec.Command("versitygw", "--port", s.Endpoint, "--quiet", "posix", s.Root)
+	s.cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY="+s.AccessKey, "ROOT_SECRET_KEY="+s.SecretKey)
+	s.out = &strings.Builder{}
+	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := s.cmd.Start(); err != nil {
+		return err
+	}
+	s.done = make(chan struct{})
+	go func(cmd *exec.Cmd, done chan struct{}) { cmd.Wait(); close(done) }(s.cmd, s.done)
+	return waitListening(s.Endpoint, s.done)
+}
+
+// Bucket makes the bucket name (a directory under Root).
+func (s *S3) Bucket(name string) {
+	if err := os.MkdirAll(filepath.Join(s.Root, name), 0o755); err != nil {
+		s.t.Fatalf("%v", err)
+	}
+}
+
+// Env is the environment that gives a client the server's credentials.
+func (s *S3) Env() []string {
+	return []string{"AWS_ACCESS_KEY_ID=" + s.AccessKey, "AWS_SECRET_ACCESS_KEY=" + s.SecretKey}
+}
+
+// URL is the s3:// URL of prefix in bucket on this server.
+func (s *S3) URL(bucket, prefix string) string {
+	return fmt.Sprintf("s3://%s/%s?endpoint=http://%s&region=us-east-1", bucket, prefix, s.Endpoint)
+}
+
+// Kill stops the server at once (SIGKILL), like a crash.
+func (s *S3) Kill() {
+	if s.cmd != nil && s.cmd.Process != nil {
+		s.cmd.Process.Kill()
+		<-s.done
+	}
+}
+
+// Restart starts the server again on the same endpoint.
+func (s *S3) Restart() {
+	s.t.Helper()
+	s.Kill()
+	if err := s.start(); err != nil {
+		s.t.Fatalf("restarting versitygw: %v:\n%s", err, s.out.String())
+	}
+}
+
+// Stop stops the server.
+func (s *S3) Stop() {
+	if s.cmd != nil && s.cmd.Process != nil {
+		s.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-s.done:
+		case <-time.After(5 * time.Second):
+			s.Kill()
+		}
+	}
+}
