@@ -32,7 +32,9 @@ func MarshalClosure(d *Derivation) ([]byte, error) {
 	for i, x := range c {
 		out[i] = wireDrv{Drv: x.encoding, Timeout: x.Timeout}
 	}
-	return json.Marshal(out)
+	// Not json.Marshal: it would escape <, > and & inside the
+	// encodings, which are then no longer the bytes that were hashed.
+	return CanonicalJSON(out)
 }
 
 // MaxWireDerivations bounds the closure UnmarshalClosure accepts.

@@ -104,6 +104,11 @@ var ConfigSchema = table(map[string]*Schema{
 			"version": str, "name": str, "url": str, "sha256": str,
 			"tools": mapOf(table(map[string]*Schema{"name": str, "url": str, "sha256": str})),
 		}),
+		"builders": mapOf(table(map[string]*Schema{
+			"url": str, "systems": strList, "max_jobs": integer, "speed_factor": integer,
+			"features": strList, "ssh_key": str, "host_key": str, "public_key": str,
+			"remote_program": str,
+		})),
 	}),
 	"log_rotation": arrayOf(table(map[string]*Schema{
 		"path": str, "max_size_mb": integer, "max_files": integer, "compress": boolean,

@@ -82,6 +82,9 @@ type Options struct {
 	// made by scripts/make-stdenv: StdenvManifest.LocalFiles). The hash
 	// is checked as for a download.
 	LocalFiles map[string]string
+	// Remote, when set, builds what its machines accept there
+	// ([nexis.builders]); see buildRemote.
+	Remote Remote
 }
 
 func (o *Options) fill(st *store.Store) {

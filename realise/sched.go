@@ -164,6 +164,9 @@ func (s *scheduler) run(d *builtins.Derivation) (Status, error) {
 			return Failed, s.fail(d, err, nil)
 		}
 	}
+	if status, done, err := s.buildRemote(d); done {
+		return status, err
+	}
 	uid, release, err := s.slot(d)
 	if err != nil {
 		return Cancelled, err

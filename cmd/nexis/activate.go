@@ -223,6 +223,11 @@ func realiseConfig(t *activate.Target, sys *lang.System) (storepath.Path, string
 	if err != nil {
 		return storepath.Path{}, "", err
 	}
+	builders, err := builderPool(sys)
+	if err != nil {
+		return storepath.Path{}, "", err
+	}
+	defer builders.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	rep := realise.NewReporter(os.Stderr, false)
@@ -240,6 +245,7 @@ func realiseConfig(t *activate.Target, sys *lang.System) (storepath.Path, string
 		Reporter:    rep,
 		Substituter: sub,
 		LocalFiles:  stdenvFiles(),
+		Remote:      remote(builders),
 	})
 	realise.CloseReporter(rep)
 	if err != nil {

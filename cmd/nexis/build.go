@@ -125,6 +125,11 @@ func runBuild(cmd *cobra.Command, args []string) error {
 	if err != nil {
 		return err
 	}
+	builders, err := builderPool(sys)
+	if err != nil {
+		return err
+	}
+	defer builders.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	state, err := physicalStateDir()
@@ -142,6 +147,7 @@ func runBuild(cmd *cobra.Command, args []string) error {
 		Reporter:    rep,
 		Substituter: sub,
 		LocalFiles:  stdenvFiles(),
+		Remote:      remote(builders),
 	})
 	realise.CloseReporter(rep)
 	if err != nil {

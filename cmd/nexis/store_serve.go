@@ -3,10 +3,14 @@ package main
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
+	"github.com/nexisos/nexis/realise"
+	"github.com/nexisos/nexis/realise/pool"
 	"github.com/nexisos/nexis/store/cache"
+	"github.com/nexisos/nexis/store/sign"
 )
 
 var storeServeFlags struct {
@@ -18,10 +22,13 @@ func init() {
 		Use:    "serve --stdio",
 		Short:  "Answer a remote nexis copy on stdin/stdout (run by ssh)",
 		Hidden: true,
-		Long: `The remote side of nexis copy --to ssh://: queries which paths are valid
-and receives signed archives, registering them atomically. It trusts only
-this machine's keys (<root>/etc/nexis/trusted-keys). The protocol is
-documented in store/cache.`,
+		Long: `The remote side of nexis copy --to ssh:// and of a builder pool
+([nexis.builders]): queries which paths are valid, receives signed
+archives and registers them atomically, builds the derivations a pool
+sends in this machine's sandbox, and sends their outputs back signed with
+$NEXIS_SIGN_KEY. It trusts only this machine's keys
+(<root>/etc/nexis/trusted-keys). The protocol is documented in
+store/cache.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if !storeServeFlags.stdio {
@@ -36,7 +43,18 @@ documented in store/cache.`,
 				return err
 			}
 			defer s.Close()
-			if err := cache.Serve(s, os.Stdin, os.Stdout, trusted); err != nil {
+			opts := cache.ServeOptions{Trusted: trusted}
+			if f := os.Getenv("NEXIS_SIGN_KEY"); f != "" {
+				if opts.Key, err = sign.ReadSecretKeyFile(f); err != nil {
+					return fmt.Errorf("NEXIS_SIGN_KEY: %w", err)
+				}
+			}
+			state, err := physicalStateDir()
+			if err != nil {
+				return err
+			}
+			opts.Build = pool.ServeBuild(s, realise.Options{LogDir: filepath.Join(state, "logs")})
+			if err := cache.ServeWith(s, os.Stdin, os.Stdout, opts); err != nil {
 				return err
 			}
 			return s.Close()

@@ -216,6 +216,11 @@ func buildHere(ctx context.Context, st *store.Store, sys *lang.System) (storepat
 	if err != nil {
 		return p, err
 	}
+	builders, err := builderPool(sys)
+	if err != nil {
+		return p, err
+	}
+	defer builders.Close()
 	jobs := actFlags.jobs
 	if jobs <= 0 {
 		jobs = runtime.NumCPU()
@@ -231,6 +236,7 @@ func buildHere(ctx context.Context, st *store.Store, sys *lang.System) (storepat
 		Reporter:    rep,
 		Substituter: sub,
 		LocalFiles:  stdenvFiles(),
+		Remote:      remote(builders),
 	})
 	realise.CloseReporter(rep)
 	if err != nil {

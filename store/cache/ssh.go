@@ -161,6 +161,9 @@ type sshDest struct {
 	lost    error         // why the reader stopped
 	gone    chan struct{} // closed when the reader stopped
 
+	abortOnce sync.Once
+	aborted   chan struct{} // closed by abort: what arrives is out of step
+
 	waitOnce sync.Once
 	waitErr  error
 }
@@ -179,7 +182,7 @@ func dialSSH(ctx context.Context, u *url.URL, opts SSHOptions) (*sshDest, error)
 	d := &sshDest{
 		url: u.String(), cmd: cmd, stderr: &tail{},
 		answers: make(chan string), taken: make(chan struct{}),
-		builds: map[int]*remoteBuild{}, gone: make(chan struct{}),
+		builds: map[int]*remoteBuild{}, gone: make(chan struct{}), aborted: make(chan struct{}),
 	}
 	cmd.Stderr = io.MultiWriter(opts.Stderr, d.stderr)
 	stdin, err := cmd.StdinPipe()
@@ -234,6 +237,12 @@ func dialSSH(ctx context.Context, u *url.URL, opts SSHOptions) (*sshDest, error)
 func (d *sshDest) readLoop() {
 	for {
 		l, err := readLine(d.r)
+		select {
+		case <-d.aborted:
+			d.stop(errors.New("hung up"))
+			return
+		default:
+		}
 		if err != nil {
 			d.stop(err)
 			return
@@ -268,8 +277,13 @@ func (d *sshDest) readLoop() {
 				rb.done <- &RemoteBuildError{Host: d.url, Msg: msg}
 			}
 		default:
-			d.answers <- l
-			<-d.taken
+			select {
+			case d.answers <- l:
+				<-d.taken
+			case <-d.aborted:
+				d.stop(errors.New("hung up"))
+				return
+			}
 		}
 	}
 }
@@ -349,6 +363,7 @@ func (d *sshDest) wait() error {
 // abort hangs up at once: the stream is out of step (or must stop), and
 // the remote registers nothing of a half-sent import.
 func (d *sshDest) abort() {
+	d.abortOnce.Do(func() { close(d.aborted) })
 	d.stdin.Close()
 	if d.cmd.Process != nil {
 		d.cmd.Process.Kill()
@@ -799,6 +814,10 @@ func (s *server) export(l string) error {
 	tmp := s.opts.TempDir
 	if tmp == "" {
 		tmp = os.TempDir()
+	}
+	// References first: an output may refer to another output.
+	if ps, err = TopoSort(s.st, ps); err != nil {
+		return s.fail(err)
 	}
 	items := make([]*Item, 0, len(ps))
 	defer func() {

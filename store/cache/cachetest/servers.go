@@ -211,9 +211,13 @@ type SSHD struct {
 	// Opts are the ssh client options that reach it: port excluded (in
 	// URLs), key, known hosts, no user config.
 	Opts []string
-	dir  string
-	cmd  *exec.Cmd
-	done chan struct{}
+	// ClientKey is the identity file it lets in; HostKey its public
+	// host key ("ssh-ed25519 AAAA...").
+	ClientKey string
+	HostKey   string
+	dir       string
+	cmd       *exec.Cmd
+	done      chan struct{}
 }
 
 // StartSSHD starts /usr/sbin/sshd on a loopback port with a host key
@@ -295,6 +299,7 @@ LogLevel ERROR
 		t.Fatalf("%v", err)
 	}
 	f := strings.Fields(string(hostPub))
+	s.ClientKey, s.HostKey = filepath.Join(dir, "client_key"), f[0]+" "+f[1]
 	known := fmt.Sprintf("[127.0.0.1]:%d %s %s\n", s.Port, f[0], f[1])
 	if err := os.WriteFile(filepath.Join(dir, "known_hosts"), []byte(known), 0o600); err != nil {
 		t.Fatalf("%v", err)
@@ -309,6 +314,11 @@ LogLevel ERROR
 		"-o", "LogLevel=ERROR",
 	}
 	t.Cleanup(func() {
+		select {
+		case <-s.done:
+			return // killed
+		default:
+		}
 		s.cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case <-s.done:
@@ -317,6 +327,51 @@ LogLevel ERROR
 		}
 	})
 	return s
+}
+
+// Kill stops the server and every session it started, the commands
+// run in them included, at once (SIGKILL): the machine went away.
+func (s *SSHD) Kill() {
+	for _, pid := range descendants(s.cmd.Process.Pid) {
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
+	s.cmd.Process.Kill()
+	<-s.done
+}
+
+// descendants lists the processes below pid, read from /proc.
+func descendants(pid int) []int {
+	children := map[int][]int{}
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: comm may hold spaces and parentheses.
+		rest := string(b[strings.LastIndexByte(string(b), ')')+1:])
+		f := strings.Fields(rest)
+		if len(f) < 2 {
+			continue
+		}
+		ppid, _ := strconv.Atoi(f[1])
+		children[ppid] = append(children[ppid], p)
+	}
+	var out []int
+	queue := []int{pid}
+	for len(queue) > 0 {
+		p := queue[0]
+		queue = queue[1:]
+		for _, c := range children[p] {
+			out = append(out, c)
+			queue = append(queue, c)
+		}
+	}
+	return out
 }
 
 // URL is the ssh:// URL of the server.
