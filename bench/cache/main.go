@@ -1,5 +1,8 @@
 // Command cache measures substitution from a binary cache against its
-// floor: curl fetching the same files from the same server.
+// floor: curl fetching the same files from the same server. The server
+// is Debian's nginx (-server nginx, the default) or versitygw, an S3
+// server (-server s3: the cache is an s3:// bucket, uploaded by nexis
+// copy's S3 client, and curl signs its requests with --aws-sigv4).
 //
 // It makes a store with a closure of -paths paths holding -mb MB in all
 // (each path a few files, half of them random bytes, half text; each path
@@ -23,7 +26,7 @@
 //
 //	go run ./bench/cache [-paths 1000] [-mb 100] [-runs 5] [-work DIR -keep]
 //
-// Needs nginx and curl (scripts/install-deps).
+// Needs nginx or versitygw, and curl (scripts/install-deps).
 //
 // On the 2-core development VM (ext4), 26 November 2026: with the
 // machine otherwise idle (load average about 1), curl 1.20 to 1.35 s
@@ -71,6 +74,7 @@ var (
 	keep    = flag.Bool("keep", false, "keep the work directory")
 	cpuProf = flag.String("cpuprofile", "", "write a CPU profile of the nexis runs to `FILE`")
 	workDir = flag.String("work", "", "work in `DIR` and reuse the closure made there before (with -keep)")
+	server  = flag.String("server", "nginx", "serve the cache with `SERVER`: nginx or s3 (versitygw)")
 )
 
 // bench adapts the program to cachetest's T.
@@ -114,7 +118,11 @@ func fakePath(name string) storepath.Path {
 
 func main() {
 	flag.Parse()
-	for _, p := range []string{"curl", "nginx"} {
+	prog := map[string]string{"nginx": "nginx", "s3": "versitygw"}[*server]
+	if prog == "" {
+		check(fmt.Errorf("-server %s: want nginx or s3", *server))
+	}
+	for _, p := range []string{"curl", prog} {
 		if _, err := exec.LookPath(p); err != nil {
 			check(fmt.Errorf("%s is not installed: run scripts/install-deps", p))
 		}
@@ -145,25 +153,46 @@ func main() {
 	check(err)
 	cacheRoot := filepath.Join(work, "www")
 	os.RemoveAll(cacheRoot)
-	dest, err := cache.OpenDest(context.Background(), "file://"+filepath.Join(cacheRoot, "c"), cache.SSHOptions{})
+	// base is where curl fetches the files; url is the cache nexis
+	// substitutes from.
+	var base, url string
+	var curlArgs []string
+	var upload time.Duration
+	if *server == "s3" {
+		srv := cachetest.StartS3(b, cacheRoot)
+		srv.Bucket("cache")
+		for _, kv := range srv.Env() {
+			k, v, _ := strings.Cut(kv, "=")
+			os.Setenv(k, v)
+		}
+		base, url = "http://"+srv.Endpoint+"/cache", srv.URL("cache", "")
+		curlArgs = []string{"--aws-sigv4", "aws:amz:us-east-1:s3", "--user", srv.AccessKey + ":" + srv.SecretKey, "-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD"}
+	} else {
+		url = "file://" + filepath.Join(cacheRoot, "cache")
+	}
+	dest, err := cache.OpenDest(context.Background(), url, cache.SSHOptions{})
 	check(err)
+	t1 := time.Now()
 	cs, err := cache.Copy(context.Background(), src, dest, []storepath.Path{root}, cache.ExportOptions{Key: key, TempDir: work})
 	check(err)
+	upload = time.Since(t1)
 	check(src.Close())
-	fmt.Printf("closure: %d paths, %.1f MB of files, %.1f MB stored in the cache (zstd); set up in %v\n",
-		cs.Closure, float64(total)/1e6, float64(cs.Bytes)/1e6, time.Since(t0).Round(time.Millisecond))
-
-	ng := cachetest.StartNginx(b, cacheRoot, cachetest.NginxOptions{})
-	base := ng.URL + "/c"
+	fmt.Printf("closure: %d paths, %.1f MB of files, %.1f MB stored in the cache (zstd); set up in %v, of which the copy to %s %v\n",
+		cs.Closure, float64(total)/1e6, float64(cs.Bytes)/1e6, time.Since(t0).Round(time.Millisecond), *server, upload.Round(time.Millisecond))
+	if *server == "nginx" {
+		ng := cachetest.StartNginx(b, cacheRoot, cachetest.NginxOptions{})
+		base = ng.URL + "/cache"
+		url = base
+	}
 	files := []string{cache.CacheInfoFile}
-	ents, err := os.ReadDir(filepath.Join(cacheRoot, "c"))
+	ents, err := os.ReadDir(filepath.Join(cacheRoot, "cache"))
 	check(err)
 	for _, e := range ents {
 		if strings.HasSuffix(e.Name(), ".info") {
 			files = append(files, e.Name())
 		}
 	}
-	arcs, err := os.ReadDir(filepath.Join(cacheRoot, "c", "archive"))
+	arcs, err := os.ReadDir(filepath.Join(cacheRoot, "cache", "archive"))
 	check(err)
 	for _, e := range arcs {
 		files = append(files, "archive/"+e.Name())
@@ -184,19 +213,19 @@ func main() {
 	}
 	var seq, par, nx, seqCPU, parCPU, nxCPU []time.Duration
 	for r := 0; r < *runs; r++ {
-		w, c := curl(work, cfg, false)
+		w, c := curl(work, cfg, false, curlArgs)
 		seq, seqCPU = append(seq, w), append(seqCPU, c)
-		w, c = curl(work, cfg, true)
+		w, c = curl(work, cfg, true, curlArgs)
 		par, parCPU = append(par, w), append(parCPU, c)
 		if *cpuProf != "" {
 			f, err := os.OpenFile(*cpuProf, os.O_WRONLY|os.O_TRUNC, 0)
 			check(err)
 			check(pprof.StartCPUProfile(f))
-			w, c = substitute(work, base, trusted, root, cs.Closure)
+			w, c = substitute(work, url, trusted, root, cs.Closure)
 			pprof.StopCPUProfile()
 			f.Close()
 		} else {
-			w, c = substitute(work, base, trusted, root, cs.Closure)
+			w, c = substitute(work, url, trusted, root, cs.Closure)
 		}
 		nx, nxCPU = append(nx, w), append(nxCPU, c)
 	}
@@ -232,11 +261,11 @@ func round(ds []time.Duration) []time.Duration {
 
 // curl fetches every file of the cache into a fresh directory and
 // returns the wall time and the CPU time (user and system) it took.
-func curl(work, cfg string, parallel bool) (time.Duration, time.Duration) {
+func curl(work, cfg string, parallel bool, extra []string) (time.Duration, time.Duration) {
 	dir := filepath.Join(work, "curl-out")
 	os.RemoveAll(dir)
 	check(os.MkdirAll(dir, 0o755))
-	args := []string{"-sS", "--no-progress-meter", "--fail", "-K", cfg}
+	args := append([]string{"-sS", "--no-progress-meter", "--fail", "-K", cfg}, extra...)
 	if parallel {
 		args = append(args, "--parallel", "--parallel-max", "16")
 	}
