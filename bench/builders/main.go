@@ -1,0 +1,199 @@
+// Command builders measures a build spread over a pool of builders
+// ([nexis.builders]) against the same build on one builder, and against
+// the floor: the same build on this machine alone, with as many jobs as
+// the two builders have together.
+//
+// The config has -n derivations in -layers layers (each derivation of a
+// layer needs two of the layer before), each a shell build that sleeps
+// -work-ms milliseconds (a build that waits: on a 2-core machine, where
+// the builders are roots of this machine behind their own Debian sshd on
+// loopback, CPU-bound builds could not go faster on two builders) and
+// writes a small output. Every run starts from empty stores. What is
+// timed is the whole `nexis build` process, as /usr/bin/time would:
+// input copies, remote builds, output fetches and their checks.
+//
+//	go run ./bench/builders [-n 200] [-layers 10] [-work-ms 300] [-jobs 4] [-runs 3]
+//
+// Needs openssh-server and openssh-client (scripts/install-deps), and
+// root for the build sandbox.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/nexisos/nexis/store/cache/cachetest"
+)
+
+var (
+	nDrv   = flag.Int("n", 200, "derivations")
+	layers = flag.Int("layers", 10, "layers of the graph")
+	workMS = flag.Int("work-ms", 300, "what each build waits, in milliseconds")
+	jobs   = flag.Int("jobs", 4, "max_jobs of each builder")
+	runs   = flag.Int("runs", 3, "measurements of each")
+	keep   = flag.Bool("keep", false, "keep the work directory")
+)
+
+// bench adapts the program to cachetest's T.
+type bench struct {
+	work     string
+	cleanups []func()
+	n        int
+}
+
+func (b *bench) Helper() {}
+func (b *bench) Fatalf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
+	b.cleanup()
+	os.Exit(1)
+}
+func (b *bench) TempDir() string {
+	b.n++
+	d := filepath.Join(b.work, fmt.Sprintf("tmp%d", b.n))
+	check(os.MkdirAll(d, 0o755))
+	return d
+}
+func (b *bench) Cleanup(f func()) { b.cleanups = append(b.cleanups, f) }
+func (b *bench) cleanup() {
+	for i := len(b.cleanups) - 1; i >= 0; i-- {
+		b.cleanups[i]()
+	}
+	b.cleanups = nil
+}
+
+func check(err error) {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(env []string, args ...string) string {
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.Output()
+	if err != nil {
+		if ee, ok := err.(*exec.ExitError); ok {
+			os.Stderr.Write(ee.Stderr)
+		}
+		check(fmt.Errorf("%s: %w", strings.Join(args, " "), err))
+	}
+	return string(out)
+}
+
+func main() {
+	flag.Parse()
+	work, err := os.MkdirTemp("", "nexis-bench-builders-")
+	check(err)
+	b := &bench{work: work}
+	defer func() {
+		b.cleanup()
+		if !*keep {
+			os.RemoveAll(work)
+		}
+	}()
+	nexis := filepath.Join(work, "nexis")
+	build := exec.Command("go", "build", "-o", nexis, "./cmd/nexis")
+	build.Stderr = os.Stderr
+	check(build.Run())
+
+	key := func(name string) (secret, public string) {
+		secret = filepath.Join(work, name+".secret")
+		return secret, strings.TrimSpace(run(nil, nexis, "key", "generate", name, "--secret-file", secret, "--public-file", filepath.Join(work, name+".public")))
+	}
+	localSecret, localPub := key("local-1")
+	type builder struct {
+		srv          *cachetest.SSHD
+		secret, pub  string
+		name, config string
+	}
+	var builders []*builder
+	for _, name := range []string{"a", "b"} {
+		bl := &builder{srv: cachetest.StartSSHD(b), name: name}
+		bl.secret, bl.pub = key("builder-" + name)
+		builders = append(builders, bl)
+	}
+	// section is the [nexis.builders] entry of a builder whose root is
+	// root (fresh for every run).
+	section := func(bl *builder, root string) string {
+		return fmt.Sprintf("\n[nexis.builders.%s]\nurl = %q\nsystems = [\"x86_64-linux\"]\nmax_jobs = %d\nssh_key = %q\nhost_key = %q\npublic_key = %q\nremote_program = %q\n",
+			bl.name, bl.srv.URL(), *jobs, bl.srv.ClientKey, bl.srv.HostKey, bl.pub,
+			"env NEXIS_ROOT="+root+" NEXIS_SIGN_KEY="+bl.secret+" "+nexis)
+	}
+	cfgDir := filepath.Join(work, "cfg")
+	check(os.MkdirAll(cfgDir, 0o755))
+	graph := makeGraph(cfgDir)
+
+	// measure builds the graph from empty stores with the given
+	// builders (none: here, with -j jobs) and returns the wall time.
+	measure := func(r int, use []*builder, localJobs int) time.Duration {
+		dir := filepath.Join(work, fmt.Sprintf("run%d-%d-%d", r, len(use), localJobs))
+		cfg := graph
+		for _, bl := range use {
+			root := filepath.Join(dir, bl.name)
+			check(os.MkdirAll(filepath.Join(root, "etc/nexis"), 0o755))
+			check(os.WriteFile(filepath.Join(root, "etc/nexis/trusted-keys"), []byte(localPub+"\n"), 0o644))
+			cfg += section(bl, root)
+		}
+		cfgFile := filepath.Join(cfgDir, "config.toml")
+		check(os.WriteFile(cfgFile, []byte(cfg), 0o644))
+		env := []string{"NEXIS_ROOT=" + filepath.Join(dir, "local"), "NEXIS_SIGN_KEY=" + localSecret,
+			"NEXIS_SSHOPTS=-F /dev/null -o BatchMode=yes -o LogLevel=ERROR"}
+		start := time.Now()
+		run(env, nexis, "build", cfgFile, "-A", "top", "--no-out-link", "-j", fmt.Sprint(localJobs))
+		d := time.Since(start)
+		check(os.RemoveAll(dir))
+		return d
+	}
+	var one, two, here []time.Duration
+	for r := 0; r < *runs; r++ {
+		here = append(here, measure(r, nil, 2**jobs))
+		one = append(one, measure(r, builders[:1], 1))
+		two = append(two, measure(r, builders, 1))
+	}
+	med := func(ds []time.Duration) time.Duration {
+		s := slices.Clone(ds)
+		slices.Sort(s)
+		return s[len(s)/2].Round(time.Millisecond)
+	}
+	ideal := time.Duration(*nDrv**workMS) * time.Millisecond
+	fmt.Printf("%d derivations in %d layers, each waiting %d ms; builders run %d jobs each\n", *nDrv+1, *layers, *workMS, *jobs)
+	fmt.Printf("here, -j %d (floor):   %v  (runs %v; pure waiting would take %v)\n", 2**jobs, med(here), here, ideal/time.Duration(2**jobs))
+	fmt.Printf("one builder:          %v  (runs %v; pure waiting %v)\n", med(one), one, ideal/time.Duration(*jobs))
+	fmt.Printf("two builders:         %v  (runs %v)\n", med(two), two)
+	fmt.Printf("two builders against one: %.2fx faster; against the floor: %.2fx\n",
+		float64(med(one))/float64(med(two)), float64(med(two))/float64(med(here)))
+}
+
+// makeGraph writes the build scripts and returns the packages of the
+// config: -n packages in -layers layers and "top", which needs the last
+// layer.
+func makeGraph(dir string) string {
+	var b strings.Builder
+	b.WriteString("[system]\nhostname = \"bench\"\n")
+	per := *nDrv / *layers
+	script := fmt.Sprintf("sleep %d.%03d\nmkdir -p $out\necho \"$out\" > $out/id\nfor d in $buildInputs; do cat $d/id >> $out/inputs; done\n", *workMS/1000, *workMS%1000)
+	check(os.WriteFile(filepath.Join(dir, "step.sh"), []byte(script), 0o644))
+	check(os.WriteFile(filepath.Join(dir, "top.sh"), []byte("mkdir -p $out\nfor d in $buildInputs; do cat $d/id >> $out/all; done\n"), 0o644))
+	name := func(l, i int) string { return fmt.Sprintf("s%02d-%03d", l, i) }
+	for l := 0; l < *layers; l++ {
+		for i := 0; i < per; i++ {
+			fmt.Fprintf(&b, "\n[[packages]]\nname = %q\nversion = \"1\"\nbuild_system = \"custom\"\nbuild_script = \"step.sh\"\n", name(l, i))
+			if l > 0 {
+				fmt.Fprintf(&b, "dependencies = [%q, %q]\n", name(l-1, i), name(l-1, (i+1)%per))
+			}
+		}
+	}
+	var last []string
+	for i := 0; i < per; i++ {
+		last = append(last, fmt.Sprintf("%q", name(*layers-1, i)))
+	}
+	fmt.Fprintf(&b, "\n[[packages]]\nname = \"top\"\nversion = \"1\"\nbuild_system = \"custom\"\nbuild_script = \"top.sh\"\ndependencies = [%s]\n", strings.Join(last, ", "))
+	return b.String()
+}
