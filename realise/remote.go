@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 
 	"github.com/nexisos/nexis/builtins"
 	"github.com/nexisos/nexis/store"
@@ -44,11 +45,19 @@ func RequiredFeatures(d *builtins.Derivation) []string {
 	return strings.Fields(d.Env[RequiredFeaturesEnv])
 }
 
-// buildRemote hands d to Options.Remote when it is a sandboxed build a
-// machine of the pool accepts; done is false when d is to be built here.
+// remoteAccepts says whether d goes to Options.Remote: a sandboxed
+// build a machine of the pool accepts (it may be for another system
+// than this machine's).
+func (s *scheduler) remoteAccepts(d *builtins.Derivation) bool {
+	r := s.opts.Remote
+	return r != nil && !s.opts.Check && !s.opts.CheckRoots && d.Fixed == nil && !isBuiltin(d.Builder) && r.Accepts(d)
+}
+
+// buildRemote hands d to Options.Remote when remoteAccepts; done is false
+// when d is to be built here.
 func (s *scheduler) buildRemote(d *builtins.Derivation) (status Status, done bool, err error) {
 	r := s.opts.Remote
-	if r == nil || s.opts.Check || d.Fixed != nil || isBuiltin(d.Builder) || !r.Accepts(d) {
+	if !s.remoteAccepts(d) {
 		return 0, false, nil
 	}
 	j := &job{s: s, d: d}
@@ -60,8 +69,10 @@ func (s *scheduler) buildRemote(d *builtins.Derivation) (status Status, done boo
 	if err != nil {
 		return Failed, true, s.fail(d, err, nil)
 	}
+	var once sync.Once
 	started := func(machine string) {
-		s.opts.Reporter.Started(d, "build")
+		// Once: a job started again on another machine is one build.
+		once.Do(func() { s.opts.Reporter.Started(d, "build") })
 		fmt.Fprintf(log, "nexis: building %s on %s\n", d.FullName(), machine)
 	}
 	err = r.Build(s.ctx, s.st, d, inputs, started, log)
@@ -73,6 +84,9 @@ func (s *scheduler) buildRemote(d *builtins.Derivation) (status Status, done boo
 	case s.ctx.Err() != nil:
 		return Cancelled, true, context.Cause(s.ctx)
 	case errors.Is(err, ErrNoMachine):
+		if serr := checkSystem(d); serr != nil {
+			return Failed, true, s.fail(d, fmt.Errorf("%w, and %v", err, serr), log)
+		}
 		s.opts.Reporter.Note(fmt.Sprintf("%s: %v; building it here", d.FullName(), err))
 		return 0, false, nil
 	}

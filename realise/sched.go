@@ -149,7 +149,7 @@ func (s *scheduler) run(d *builtins.Derivation) (Status, error) {
 	if status, ok, err := s.trySubstitute(d); ok {
 		return status, err
 	}
-	if err := checkSystem(d); err != nil {
+	if err := checkSystem(d); err != nil && !s.remoteAccepts(d) {
 		return Failed, s.fail(d, err, nil)
 	}
 	if err := s.need(d.Drvs); err != nil {

@@ -14,8 +14,10 @@
 //
 //	go run ./bench/builders [-n 200] [-layers 10] [-work-ms 300] [-jobs 4] [-runs 3]
 //
-// Needs openssh-server and openssh-client (scripts/install-deps), and
-// root for the build sandbox.
+// Needs openssh-server and openssh-client (scripts/install-deps), root
+// for the build sandbox, and the stdenv `make stdenv` makes (or
+// $NEXIS_STDENV): every derivation has it as an input, so it is copied
+// to each builder once per run.
 package main
 
 import (
@@ -28,6 +30,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nexisos/nexis/realise/stdenvtest"
 	"github.com/nexisos/nexis/store/cache/cachetest"
 )
 
@@ -98,6 +101,11 @@ func main() {
 			os.RemoveAll(work)
 		}
 	}()
+	if os.Getenv("NEXIS_STDENV") == "" {
+		p, err := stdenvtest.ManifestPath()
+		check(err)
+		check(os.Setenv("NEXIS_STDENV", p))
+	}
 	nexis := filepath.Join(work, "nexis")
 	build := exec.Command("go", "build", "-o", nexis, "./cmd/nexis")
 	build.Stderr = os.Stderr
