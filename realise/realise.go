@@ -26,6 +26,7 @@ import (
 	"runtime"
 	"sort"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/nexisos/nexis/builtins"
@@ -214,12 +215,11 @@ func build(ctx context.Context, st *store.Store, roots []*builtins.Derivation, o
 		return nil, err
 	}
 	opts.BuildDir = filepath.Join(opts.BuildDir, own)
-	if err := os.MkdirAll(opts.BuildDir, 0o711); err != nil {
-		return nil, fmt.Errorf("build directory: %w", err)
+	release, err := useBuildDir(opts.BuildDir)
+	if err != nil {
+		return nil, err
 	}
-	// Empty once every job cleaned up; another Build still running in
-	// this process keeps it.
-	defer os.Remove(opts.BuildDir)
+	defer release()
 	plan, err := MakePlan(st, roots)
 	if err != nil {
 		return nil, err
@@ -285,6 +285,33 @@ func (s *scheduler) checkAll(roots []*builtins.Derivation) error {
 		s.res.Checks = append(s.res.Checks, c)
 	}
 	return nil
+}
+
+// buildDirs counts the Builds of this process in each of its build
+// directories (a builder serving a pool runs many at once): the last
+// one out removes it, so that none removes it under another's feet.
+var buildDirs = struct {
+	sync.Mutex
+	n map[string]int
+}{n: map[string]int{}}
+
+// useBuildDir makes dir for a Build; release removes it when no other
+// Build of this process uses it.
+func useBuildDir(dir string) (release func(), err error) {
+	buildDirs.Lock()
+	defer buildDirs.Unlock()
+	if err := os.MkdirAll(dir, 0o711); err != nil {
+		return nil, fmt.Errorf("build directory: %w", err)
+	}
+	buildDirs.n[dir]++
+	return func() {
+		buildDirs.Lock()
+		defer buildDirs.Unlock()
+		if buildDirs.n[dir]--; buildDirs.n[dir] == 0 {
+			delete(buildDirs.n, dir)
+			os.Remove(dir)
+		}
+	}, nil
 }
 
 func clearBuildDir(dir, keep string) error {
