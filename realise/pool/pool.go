@@ -372,6 +372,11 @@ func (p *Pool) copyInputs(ctx context.Context, m *machine, conn cache.RemoteStor
 	}
 	m.upload.Lock()
 	defer m.upload.Unlock()
+	if p.opts.Key != nil {
+		// Copy asks the machine what it lacks and sends only that.
+		_, err := cache.Copy(ctx, st, conn, inputs, cache.ExportOptions{Key: p.opts.Key, TempDir: p.opts.TempDir})
+		return err
+	}
 	have, err := conn.Have(ctx, st.LogicalDir(), inputs)
 	if err != nil {
 		return err
@@ -385,10 +390,6 @@ func (p *Pool) copyInputs(ctx context.Context, m *machine, conn cache.RemoteStor
 	if len(missing) == 0 {
 		return nil
 	}
-	if p.opts.Key == nil {
-		sort.Slice(missing, func(i, j int) bool { return missing[i].Name < missing[j].Name })
-		return fmt.Errorf("the builder lacks %d input(s) (%s, ...) and there is no signing key to copy them with: set NEXIS_SIGN_KEY to a key the builder trusts", len(missing), missing[0].Name)
-	}
-	_, err = cache.Copy(ctx, st, conn, missing, cache.ExportOptions{Key: p.opts.Key, TempDir: p.opts.TempDir})
-	return err
+	sort.Slice(missing, func(i, j int) bool { return missing[i].Name < missing[j].Name })
+	return fmt.Errorf("the builder lacks %d input(s) (%s, ...) and there is no signing key to copy them with: set NEXIS_SIGN_KEY to a key the builder trusts", len(missing), missing[0].Name)
 }
