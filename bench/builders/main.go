@@ -18,6 +18,22 @@
 // for the build sandbox, and the stdenv `make stdenv` makes (or
 // $NEXIS_STDENV): every derivation has it as an input, so it is copied
 // to each builder once per run.
+//
+// On the 2-core development VM, 6 December 2026, shared with other
+// builds (load average 3 to 9), medians:
+//
+//	-work-ms 300 (runs 3):  here -j 8 15.2 s, one builder 32.3 s, two 30.7 s (1.05x);
+//	                        an earlier run, load about 5: 9.4 s, 21.2 s, 14.2 s (1.50x)
+//	-work-ms 1500 (runs 2): here -j 8 46.0 s, one builder 94.6 s, two 58.4 s (1.62x)
+//
+// Both builders and this machine share the same 2 cores, and every build
+// starts a sandbox (namespaces, the stdenv's /usr layers), which costs
+// CPU here as on a builder: with short builds on a loaded machine, that
+// CPU is the limit, and a second builder on the same cores cannot add
+// any. When builds mostly wait, the second builder nearly halves the
+// time; what remains over the floor is the round trips of each job
+// (query and copy of inputs, export of outputs), which one connection
+// per builder takes one at a time.
 package main
 
 import (
