@@ -147,7 +147,8 @@ func TestBuilderPool(t *testing.T) {
 
 // TestBuilderGoesAway: the builder running a job dies (its sshd, the
 // session and the build are killed); the job starts again on the other
-// builder and the build succeeds, verified.
+// builder and the build succeeds, verified. With both gone, the build
+// runs here.
 func TestBuilderGoesAway(t *testing.T) {
 	f := newFleet(t, map[string]int{"a": 4, "b": 1})
 	f.config(1, 3)
@@ -177,6 +178,15 @@ func TestBuilderGoesAway(t *testing.T) {
 	log := f.local.must("log", p)
 	if !strings.Contains(log, "builder a went away") || !strings.Contains(log, "building slow-1.0 on b") {
 		t.Fatalf("the log does not tell the story:\n%s", log)
+	}
+	f.local.must("store", "verify", "--check-contents")
+
+	// With every builder gone, this machine builds what it can itself.
+	f.sshd["b"].Kill()
+	os.WriteFile(filepath.Join(filepath.Dir(f.cfg), "slow.sh"), []byte("mkdir -p $out\necho here > $out/n\n"), 0o644)
+	_, stderr, err := f.local.run("build", f.cfg, "-A", "slow", "--no-out-link")
+	if err != nil || !strings.Contains(stderr, "no builder of the pool can build it; building it here") {
+		t.Fatalf("with no builder left: %v\n%s", err, stderr)
 	}
 	f.local.must("store", "verify", "--check-contents")
 }
