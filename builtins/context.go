@@ -67,3 +67,6 @@ func (c *Context) remember(path string, v starlark.Value) {
 		c.known[p.Hash] = v
 	}
 }
+
+// lookup returns the derivation or source whose store path has hash h.
+func (c *Context) lookup(h string) starlark.Value { return c.known[h] }

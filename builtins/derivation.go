@@ -5,9 +5,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
-	"sync"
 
 	"go.starlark.net/starlark"
 	"go.starlark.net/syntax"
@@ -43,9 +43,8 @@ type Derivation struct {
 	Passthru *starlark.Dict // frozen; not part of the identity
 	Timeout  int            // seconds, 0 for the default; not part of the identity
 
-	id       string
-	encoding []byte
-	paths    map[string]string // output name → store path
+	id    string
+	paths []string // store paths of Outputs, in order
 }
 
 var (
@@ -65,89 +64,59 @@ func (d *Derivation) FullName() string {
 func (d *Derivation) ID() string { return d.id }
 
 // Encoding returns the canonical encoding the identity is computed from.
-func (d *Derivation) Encoding() []byte { return d.encoding }
+// It is built again on each call (see encode.go).
+func (d *Derivation) Encoding() []byte { return d.appendEncoding(nil) }
 
 // Out returns the store path of the main output.
-func (d *Derivation) Out() string { return d.paths[d.Outputs[0]] }
+func (d *Derivation) Out() string { return d.paths[0] }
 
 // OutputPath returns the store path of output name.
 func (d *Derivation) OutputPath(name string) (string, bool) {
-	p, ok := d.paths[name]
-	return p, ok
-}
-
-type drvInput struct {
-	ID      string   `json:"id"`
-	Outputs []string `json:"outputs"`
-}
-
-type srcInput struct {
-	Path string `json:"path"`
-	Hash string `json:"hash"`
-}
-
-type encoded struct {
-	Name    string            `json:"name"`
-	Version string            `json:"version"`
-	System  string            `json:"system"`
-	Store   string            `json:"store"`
-	Builder string            `json:"builder"`
-	Args    []string          `json:"args"`
-	Env     map[string]string `json:"env"`
-	Inputs  struct {
-		Drvs []drvInput `json:"drvs"`
-		Srcs []srcInput `json:"srcs"`
-	} `json:"inputs"`
-	Outputs []string `json:"outputs"`
-	Fixed   *Fixed   `json:"fixed,omitempty"`
-}
-
-// seal computes the encoding, the identity and the output paths. It is
-// called once, after all fields are set.
-func (d *Derivation) seal() error {
-	sort.Slice(d.Drvs, func(i, j int) bool { return d.Drvs[i].id < d.Drvs[j].id })
-	sort.Slice(d.Srcs, func(i, j int) bool { return d.Srcs[i].Path < d.Srcs[j].Path })
-	var e encoded
-	e.Name, e.Version, e.System, e.Store = d.Name, d.Version, d.System, d.Store
-	e.Builder, e.Args, e.Env = d.Builder, d.Args, d.Env
-	if e.Args == nil {
-		e.Args = []string{}
-	}
-	if e.Env == nil {
-		e.Env = map[string]string{}
-	}
-	e.Inputs.Drvs = make([]drvInput, 0, len(d.Drvs))
-	for _, in := range d.Drvs {
-		e.Inputs.Drvs = append(e.Inputs.Drvs, drvInput{ID: in.id, Outputs: in.Outputs})
-	}
-	e.Inputs.Srcs = make([]srcInput, 0, len(d.Srcs))
-	for _, s := range d.Srcs {
-		e.Inputs.Srcs = append(e.Inputs.Srcs, srcInput{Path: s.Path, Hash: s.TreeHash})
-	}
-	e.Outputs, e.Fixed = d.Outputs, d.Fixed
-	enc, err := CanonicalJSON(e)
-	if err != nil {
-		return err
-	}
-	d.encoding = enc
-	id := treehash.Sum([]byte("nexis-drv-1\x00"), enc)
-	d.id = hex.EncodeToString(id[:])
-
-	d.paths = make(map[string]string, len(d.Outputs))
-	for _, o := range d.Outputs {
-		name := d.FullName()
-		if o != d.Outputs[0] {
-			name += "-" + o
+	for i, o := range d.Outputs {
+		if o == name {
+			return d.paths[i], true
 		}
-		if ca, ok := d.ContentAddress(); ok {
-			d.paths[o] = storepath.Join(d.Store, contentaddr.FixedHash(ca.Algo, ca.Hash, ca.Method != contentaddr.Flat, d.Store, d.FullName()), name)
+	}
+	return "", false
+}
+
+// seal computes the identity and the output paths. It is called once,
+// after all fields are set.
+func (d *Derivation) seal() error {
+	sortInputs(d)
+	id := d.identity()
+	d.id = hex.EncodeToString(id[:])
+	d.paths = make([]string, len(d.Outputs))
+	name := d.FullName()
+	ca, fixed := d.ContentAddress()
+	for i, o := range d.Outputs {
+		n := name
+		if i > 0 {
+			n += "-" + o
+		}
+		if fixed {
+			d.paths[i] = storepath.Join(d.Store, contentaddr.FixedHash(ca.Algo, ca.Hash, ca.Method != contentaddr.Flat, d.Store, name), n)
 			continue
 		}
 		sum := treehash.Sum([]byte("nexis-out-1:" + o + ":" + d.id))
-		d.paths[o] = storepath.Join(d.Store, storepath.EncodeHash(sum[:]), name)
+		d.paths[i] = storepath.Join(d.Store, storepath.EncodeHash(sum[:]), n)
 	}
 	return nil
 }
+
+// sortInputs puts the inputs in the order of the encoding: derivations
+// by id, sources by path.
+func sortInputs(d *Derivation) {
+	if !slices.IsSortedFunc(d.Drvs, cmpDrv) {
+		slices.SortFunc(d.Drvs, cmpDrv)
+	}
+	if !slices.IsSortedFunc(d.Srcs, cmpSrc) {
+		slices.SortFunc(d.Srcs, cmpSrc)
+	}
+}
+
+func cmpDrv(a, b *Derivation) int { return strings.Compare(a.id, b.id) }
+func cmpSrc(a, b *Source) int     { return strings.Compare(a.Path, b.Path) }
 
 // ContentAddress is what a fixed-output derivation's path promises
 // about its contents (store/contentaddr): the file a fetch_url
@@ -179,18 +148,14 @@ func FixedOutputPath(storeDir string, f Fixed, fullName string) string {
 // CanonicalJSON encodes v as compact JSON without HTML escaping. Go's
 // encoder already sorts map keys and keeps struct field order.
 func CanonicalJSON(v any) ([]byte, error) {
-	buf := bufPool.Get().(*bytes.Buffer)
-	defer bufPool.Put(buf)
-	buf.Reset()
-	enc := json.NewEncoder(buf)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(v); err != nil {
 		return nil, err
 	}
-	return bytes.Clone(bytes.TrimSuffix(buf.Bytes(), []byte("\n"))), nil
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
-
-var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // String is the main output path, so "%s/bin/vim" % drv works as in Nix.
 func (d *Derivation) String() string        { return d.Out() }
@@ -248,8 +213,8 @@ func (d *Derivation) Attr(name string) (starlark.Value, error) {
 		return in, nil
 	case "outputs":
 		outs := starlark.NewDict(len(d.Outputs))
-		for _, o := range d.Outputs {
-			_ = outs.SetKey(starlark.String(o), starlark.String(d.paths[o]))
+		for i, o := range d.Outputs {
+			_ = outs.SetKey(starlark.String(o), starlark.String(d.paths[i]))
 		}
 		outs.Freeze()
 		return outs, nil

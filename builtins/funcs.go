@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"text/template"
@@ -131,8 +132,8 @@ func finish(ctx *Context, fn string, d *Derivation, passthru *starlark.Dict) (*D
 	if err := d.seal(); err != nil {
 		return nil, fmt.Errorf("%s(%s): %w", fn, d.Name, err)
 	}
-	for _, o := range d.Outputs {
-		ctx.remember(d.paths[o], d)
+	for _, p := range d.paths {
+		ctx.remember(p, d)
 	}
 	return d, nil
 }
@@ -142,6 +143,17 @@ func finish(ctx *Context, fn string, d *Derivation, passthru *starlark.Dict) (*D
 // U+FFFD: two different byte strings would make one derivation, and the
 // file built would not hold the bytes the module wrote.
 func checkUTF8(d *Derivation) error {
+	valid := utf8.ValidString(d.Name) && utf8.ValidString(d.Version) && utf8.ValidString(d.Builder)
+	for _, a := range d.Args {
+		valid = valid && utf8.ValidString(a)
+	}
+	for k, v := range d.Env {
+		valid = valid && utf8.ValidString(k) && utf8.ValidString(v)
+	}
+	if valid {
+		return nil
+	}
+	// Which string is named must not depend on the map's order.
 	check := func(what, s string) error {
 		if utf8.ValidString(s) {
 			return nil
@@ -182,30 +194,21 @@ func checkUTF8(d *Derivation) error {
 }
 
 // scanInputs adds every known derivation or source whose path is mentioned
-// in the builder, args or env.
+// in the builder, args or env. The order they are found in does not
+// matter: seal sorts the inputs.
 func scanInputs(ctx *Context, d *Derivation) {
-	haveDrv := map[string]bool{}
-	for _, x := range d.Drvs {
-		haveDrv[x.id] = true
-	}
-	haveSrc := map[string]bool{}
-	for _, s := range d.Srcs {
-		haveSrc[s.Path] = true
-	}
 	scan := func(s string) {
 		if !strings.Contains(s, ctx.StoreDir) {
 			return
 		}
-		storepath.ScanHashes([]byte(s), func(h string) {
-			switch v := ctx.known[h].(type) {
+		scanHashes(s, func(h string) {
+			switch v := ctx.lookup(h).(type) {
 			case *Derivation:
-				if !haveDrv[v.id] {
-					haveDrv[v.id] = true
+				if !slices.Contains(d.Drvs, v) && !slices.ContainsFunc(d.Drvs, func(x *Derivation) bool { return x.id == v.id }) {
 					d.Drvs = append(d.Drvs, v)
 				}
 			case *Source:
-				if !haveSrc[v.Path] {
-					haveSrc[v.Path] = true
+				if !slices.ContainsFunc(d.Srcs, func(x *Source) bool { return x.Path == v.Path }) {
 					d.Srcs = append(d.Srcs, v)
 				}
 			}
@@ -215,8 +218,35 @@ func scanInputs(ctx *Context, d *Derivation) {
 	for _, a := range d.Args {
 		scan(a)
 	}
-	for _, k := range sortedKeys(d.Env) {
-		scan(d.Env[k])
+	for _, v := range d.Env {
+		scan(v)
+	}
+}
+
+// scanHashes calls fn with the hash part of every store path in s:
+// storepath.ScanHashes for a string, without copying it.
+func scanHashes(s string, fn func(hash string)) {
+	for i := 0; i < len(s); {
+		j := strings.IndexByte(s[i:], '/')
+		if j < 0 {
+			return
+		}
+		h := i + j + 1
+		i = h
+		if h+storepath.HashLen >= len(s) || s[h+storepath.HashLen] != '-' {
+			continue
+		}
+		ok := true
+		for k := h; k < h+storepath.HashLen; k++ {
+			if !storepath.IsHashChar(s[k]) {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			fn(s[h : h+storepath.HashLen])
+			i = h + storepath.HashLen
+		}
 	}
 }
 

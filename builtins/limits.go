@@ -82,6 +82,19 @@ func CheckArgs(lim Limits, args starlark.Tuple, kwargs []starlark.Tuple) error {
 // Measure checks that v nests at most lim.MaxDepth deep and prints in at
 // most lim.MaxBytes, in time linear in the number of distinct containers.
 func Measure(v starlark.Value, lim Limits) error {
+	// Almost every value a builtin gets is a small tree: walked as one,
+	// within a budget of visits, it needs none of the bookkeeping below.
+	// A value the quick walk cannot clear (too deep, too large, shared
+	// or cyclic past the budget) is measured again, as exactly as ever.
+	budget := quickBudget
+	if size, ok := quickMeasure(v, lim, 1, &budget); ok && size <= lim.MaxBytes {
+		return nil
+	}
+	return measureExact(v, lim)
+}
+
+// measureExact is Measure without the quick walk.
+func measureExact(v starlark.Value, lim Limits) error {
 	if key, _, _ := container(v); key == nil {
 		if leafSize(v) > lim.MaxBytes {
 			return &TooLargeError{lim.MaxBytes}
@@ -146,6 +159,55 @@ func Measure(v starlark.Value, lim Limits) error {
 	return nil
 }
 
+// quickBudget bounds the containers quickMeasure visits.
+const quickBudget = 256
+
+// quickMeasure is the printed size of v walked as a tree, if it nests at
+// most lim.MaxDepth deep (depth is v's own level) and holds at most
+// *budget containers counted with repetition; ok is false otherwise.
+func quickMeasure(v starlark.Value, lim Limits, depth int, budget *int) (size int64, ok bool) {
+	var n int64
+	add := func(c starlark.Value) bool {
+		s, ok := quickMeasure(c, lim, depth+1, budget)
+		n = min(n+s+2, 1<<62)
+		return ok
+	}
+	if t, ok := v.(starlark.Tuple); ok && len(t) == 0 {
+		return leafSize(v), true // as container() has it
+	}
+	switch x := v.(type) {
+	case *starlark.List, starlark.Tuple, *starlark.Dict, *starlark.Set, *starlarkstruct.Struct:
+		if *budget--; *budget < 0 || depth > lim.MaxDepth {
+			return 0, false
+		}
+		n = 2
+		switch x := x.(type) {
+		case *starlark.List:
+			for e := range x.Elements() {
+				if !add(e) {
+					return 0, false
+				}
+			}
+		case starlark.Tuple:
+			for _, e := range x {
+				if !add(e) {
+					return 0, false
+				}
+			}
+		case *starlark.Dict:
+			for k, e := range x.Entries() {
+				if !add(k) || !add(e) {
+					return 0, false
+				}
+			}
+		default:
+			return 0, false
+		}
+		return n, n <= lim.MaxBytes
+	}
+	return leafSize(v), true
+}
+
 // combine adds a child's measure to its container's: one level deeper,
 // its size and a separator (", " between elements, ": " in a dict).
 func combine(parent, child measured) measured {
@@ -198,7 +260,14 @@ func leafSize(v starlark.Value) int64 {
 		return int64(len(x)) + 3
 	case starlark.Int:
 		if i, ok := x.Int64(); ok {
-			return int64(len(fmt.Sprint(i)))
+			n, u := int64(1), uint64(i)
+			if i < 0 {
+				n, u = 2, uint64(-(i+1))+1
+			}
+			for ; u >= 10; u /= 10 {
+				n++
+			}
+			return n
 		}
 		return int64(x.BigInt().BitLen()/3 + 2)
 	}

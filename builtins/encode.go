@@ -1,0 +1,164 @@
+package builtins
+
+import (
+	"strconv"
+	"sync"
+	"unicode/utf8"
+
+	"github.com/nexisos/nexis/store/treehash"
+)
+
+// The canonical encoding (see the package documentation) is written by
+// hand rather than through encoding/json: reflection over a struct built
+// for the purpose was most of what sealing a derivation cost, and a
+// 100,000-package config seals 200,000 of them. The bytes are those
+// encoding/json gives with HTML escaping off (the tests compare the two
+// on every derivation of the examples and on random strings), and they
+// are not kept: the identity and the paths are computed from them once,
+// and Encoding builds them again for the few who print them.
+
+// drvPrefix starts the bytes a derivation's identity is hashed from.
+var drvPrefix = []byte("nexis-drv-1\x00")
+
+// encBufs recycles the buffers encodings are built in.
+var encBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
+
+// appendEncoding appends the canonical encoding of d, whose inputs are
+// sorted.
+func (d *Derivation) appendEncoding(b []byte) []byte {
+	b = append(b, `{"name":`...)
+	b = appendJSONString(b, d.Name)
+	b = append(b, `,"version":`...)
+	b = appendJSONString(b, d.Version)
+	b = append(b, `,"system":`...)
+	b = appendJSONString(b, d.System)
+	b = append(b, `,"store":`...)
+	b = appendJSONString(b, d.Store)
+	b = append(b, `,"builder":`...)
+	b = appendJSONString(b, d.Builder)
+	b = append(b, `,"args":`...)
+	b = appendStrings(b, d.Args)
+	b = append(b, `,"env":{`...)
+	for i, k := range sortedKeys(d.Env) {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, k)
+		b = append(b, ':')
+		b = appendJSONString(b, d.Env[k])
+	}
+	b = append(b, `},"inputs":{"drvs":[`...)
+	for i, in := range d.Drvs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"id":`...)
+		b = appendJSONString(b, in.id)
+		b = append(b, `,"outputs":`...)
+		b = appendStrings(b, in.Outputs)
+		b = append(b, '}')
+	}
+	b = append(b, `],"srcs":[`...)
+	for i, s := range d.Srcs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"path":`...)
+		b = appendJSONString(b, s.Path)
+		b = append(b, `,"hash":`...)
+		b = appendJSONString(b, s.TreeHash)
+		b = append(b, '}')
+	}
+	b = append(b, `]},"outputs":`...)
+	b = appendStrings(b, d.Outputs)
+	if f := d.Fixed; f != nil {
+		b = append(b, `,"fixed":{"algo":`...)
+		b = appendJSONString(b, f.Algo)
+		b = append(b, `,"hash":`...)
+		b = appendJSONString(b, f.Hash)
+		b = append(b, `,"unpack":`...)
+		b = strconv.AppendBool(b, f.Unpack)
+		b = append(b, '}')
+	}
+	return append(b, '}')
+}
+
+// identity hashes the canonical encoding of d.
+func (d *Derivation) identity() treehash.Digest {
+	bp := encBufs.Get().(*[]byte)
+	enc := d.appendEncoding((*bp)[:0])
+	sum := treehash.Sum(drvPrefix, enc)
+	if cap(enc) <= 1<<20 {
+		*bp = enc
+		encBufs.Put(bp)
+	}
+	return sum
+}
+
+func appendStrings(b []byte, ss []string) []byte {
+	b = append(b, '[')
+	for i, s := range ss {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, s)
+	}
+	return append(b, ']')
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONString appends s as encoding/json writes a string without
+// HTML escaping: quotes, backslashes and control characters escaped,
+// invalid UTF-8 as U+FFFD, and U+2028 and U+2029 escaped (JSONP).
+func appendJSONString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}

@@ -1,0 +1,145 @@
+package builtins
+
+import (
+	"bytes"
+	"encoding/hex"
+	"math/rand/v2"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/nexisos/nexis/store/treehash"
+)
+
+// reference is the canonical encoding as the documentation describes it,
+// written by encoding/json: what appendEncoding must give byte for byte.
+type reference struct {
+	Name    string            `json:"name"`
+	Version string            `json:"version"`
+	System  string            `json:"system"`
+	Store   string            `json:"store"`
+	Builder string            `json:"builder"`
+	Args    []string          `json:"args"`
+	Env     map[string]string `json:"env"`
+	Inputs  struct {
+		Drvs []refDrv `json:"drvs"`
+		Srcs []refSrc `json:"srcs"`
+	} `json:"inputs"`
+	Outputs []string `json:"outputs"`
+	Fixed   *Fixed   `json:"fixed,omitempty"`
+}
+
+type refDrv struct {
+	ID      string   `json:"id"`
+	Outputs []string `json:"outputs"`
+}
+
+type refSrc struct {
+	Path string `json:"path"`
+	Hash string `json:"hash"`
+}
+
+func referenceEncoding(t *testing.T, d *Derivation) []byte {
+	t.Helper()
+	e := reference{Name: d.Name, Version: d.Version, System: d.System, Store: d.Store, Builder: d.Builder,
+		Args: d.Args, Env: d.Env, Outputs: d.Outputs, Fixed: d.Fixed}
+	if e.Args == nil {
+		e.Args = []string{}
+	}
+	if e.Env == nil {
+		e.Env = map[string]string{}
+	}
+	e.Inputs.Drvs = []refDrv{}
+	for _, in := range d.Drvs {
+		e.Inputs.Drvs = append(e.Inputs.Drvs, refDrv{in.ID(), in.Outputs})
+	}
+	e.Inputs.Srcs = []refSrc{}
+	for _, s := range d.Srcs {
+		e.Inputs.Srcs = append(e.Inputs.Srcs, refSrc{s.Path, s.TreeHash})
+	}
+	b, err := CanonicalJSON(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// randomString mixes what JSON escapes (quotes, backslashes, control
+// characters, U+2028/9, invalid UTF-8) with plain text.
+func randomString(r *rand.Rand) string {
+	pieces := []string{"a", "Z", "/store/", " ", "\"", "\\", "\n", "\r", "\t", "\b", "\f", "\x00", "\x01", "\x1f",
+		"\x7f", "<", ">", "&", "é", "€", "\u2028", "\u2029", "\U0001F600", "\xff", "\xc3", "\xe2\x80", "\ufffd"}
+	var b []byte
+	for range r.IntN(12) {
+		b = append(b, pieces[r.IntN(len(pieces))]...)
+	}
+	return string(b)
+}
+
+// TestEncodingMatchesEncodingJSON: the hand-written encoding gives the
+// bytes encoding/json gives, for every kind of string and shape.
+func TestEncodingMatchesEncodingJSON(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	in := &Derivation{Name: "in", Outputs: []string{"out", "dev"}, id: hex.EncodeToString(make([]byte, 32))}
+	for i := range 5000 {
+		d := &Derivation{Name: randomString(r), Version: randomString(r), System: "x86_64-linux", Store: "/store",
+			Builder: randomString(r), Outputs: []string{"out"}}
+		for range r.IntN(3) {
+			d.Args = append(d.Args, randomString(r))
+		}
+		if r.IntN(4) > 0 {
+			d.Env = map[string]string{}
+			for range r.IntN(5) {
+				d.Env[randomString(r)] = randomString(r)
+			}
+		}
+		if r.IntN(2) == 0 {
+			d.Drvs = []*Derivation{in}
+			d.Srcs = []*Source{{Path: "/store/aa/bb/x-" + randomString(r), TreeHash: "00ff"}}
+		}
+		if r.IntN(3) == 0 {
+			d.Fixed = &Fixed{Algo: "sha256", Hash: randomString(r), Unpack: r.IntN(2) == 0}
+		}
+		got, want := d.Encoding(), referenceEncoding(t, d)
+		if !bytes.Equal(got, want) {
+			t.Fatalf("case %d:\n got %q\nwant %q", i, got, want)
+		}
+	}
+	for s := range 0x110000 {
+		if s >= 0xd800 && s < 0xe000 {
+			continue
+		}
+		str := string(rune(s))
+		got := appendJSONString(nil, str)
+		want, err := CanonicalJSON(str)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("rune %U: got %q, want %q", s, got, want)
+		}
+	}
+	for b := range 256 {
+		str := string([]byte{byte(b), 'x'})
+		if !utf8.ValidString(str) || b < 0x80 {
+			got := appendJSONString(nil, str)
+			want, _ := CanonicalJSON(str)
+			if !bytes.Equal(got, want) {
+				t.Fatalf("byte %#x: got %q, want %q", b, got, want)
+			}
+		}
+	}
+}
+
+// TestIdentityIsHashOfEncoding: the identity is BLAKE3 over the prefix
+// and the encoding, whichever way the encoding was built.
+func TestIdentityIsHashOfEncoding(t *testing.T) {
+	d := &Derivation{Name: "x", Version: "1", System: "x86_64-linux", Store: "/store", Builder: "/bin/sh",
+		Env: map[string]string{"b": "2", "a": "1"}, Outputs: []string{"out", "lib"}}
+	if err := d.seal(); err != nil {
+		t.Fatal(err)
+	}
+	sum := treehash.Sum([]byte("nexis-drv-1\x00"), referenceEncoding(t, d))
+	if d.ID() != hex.EncodeToString(sum[:]) {
+		t.Fatalf("id %s is not the hash of the documented encoding", d.ID())
+	}
+	if p, ok := d.OutputPath("lib"); !ok || p == d.Out() {
+		t.Fatalf("output lib: %q %v", p, ok)
+	}
+}
