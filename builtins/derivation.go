@@ -54,6 +54,12 @@ var (
 
 // FullName is "<name>-<version>", or the name alone without a version.
 func (d *Derivation) FullName() string {
+	if d.paths != nil {
+		// The main output's path ends in "<hash>-<full name>": printing
+		// a closure asks for every name many times.
+		p := d.paths[0]
+		return p[strings.LastIndexByte(p, '/')+storepath.HashLen+2:]
+	}
 	if d.Version == "" {
 		return d.Name
 	}
@@ -86,7 +92,7 @@ func (d *Derivation) seal() error {
 	sortInputs(d)
 	id := d.identity()
 	d.id = hex.EncodeToString(id[:])
-	d.paths = make([]string, len(d.Outputs))
+	paths := make([]string, len(d.Outputs))
 	name := d.FullName()
 	ca, fixed := d.ContentAddress()
 	for i, o := range d.Outputs {
@@ -95,12 +101,13 @@ func (d *Derivation) seal() error {
 			n += "-" + o
 		}
 		if fixed {
-			d.paths[i] = storepath.Join(d.Store, contentaddr.FixedHash(ca.Algo, ca.Hash, ca.Method != contentaddr.Flat, d.Store, name), n)
+			paths[i] = storepath.Join(d.Store, contentaddr.FixedHash(ca.Algo, ca.Hash, ca.Method != contentaddr.Flat, d.Store, name), n)
 			continue
 		}
 		sum := treehash.Sum([]byte("nexis-out-1:" + o + ":" + d.id))
-		d.paths[i] = storepath.Join(d.Store, storepath.EncodeHash(sum[:]), n)
+		paths[i] = storepath.Join(d.Store, storepath.EncodeHash(sum[:]), n)
 	}
+	d.paths = paths
 	return nil
 }
 

@@ -3,27 +3,66 @@ package lang
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/BurntSushi/toml"
+	tomlfast "github.com/pelletier/go-toml/v2"
 )
 
 // Config is a loaded TOML config with its includes merged.
 type Config struct {
 	Data  map[string]any
-	pos   map[string]Pos // key path → where it is written
-	Files []string       // display names of every file read, main first
-	Dir   string         // absolute directory of the main file, links resolved
+	Files []string // display names of every file read, main first
+	Dir   string   // absolute directory of the main file, links resolved
 
 	dir      *configDir
 	given    string // the directory as the config was named, when links made Dir differ
 	maxDepth int
+
+	// Where each key is written is found by scanning the files again,
+	// which costs as much as decoding them, and only errors and configs
+	// of several files ask: so it is done on the first question, from
+	// the files in the order they were merged.
+	posMu   sync.Mutex
+	pos     map[string]Pos // key path → where it is written
+	merged  []mergedFile   // files merged so far
+	adopted int            // how many of merged pos holds
+	// includedAt is where the includes line naming the file being read
+	// is (for errors about it), nil for the main file.
+	includedAt func() Pos
 }
+
+// mergedFile is a file as merged: its key positions (found when asked)
+// and the arrays of tables it continued (see merge).
+type mergedFile struct {
+	positions *filePositions
+	shift     map[string]int
+}
+
+// filePositions scans one file's key positions once, when first asked.
+type filePositions struct {
+	once    sync.Once
+	display string
+	src     []byte
+	m       map[string]Pos
+}
+
+func (f *filePositions) get() map[string]Pos {
+	f.once.Do(func() {
+		f.m = scanPositions(f.display, f.src)
+		f.src = nil
+	})
+	return f.m
+}
+
+func (f *filePositions) at(k string) Pos { return f.get()[k] }
 
 // Error is a user error with a position. Stack, when set, is a Starlark
 // backtrace; Trace is the full one, stdlib frames included.
@@ -42,8 +81,12 @@ func (e *Error) Error() string {
 }
 
 // Pos returns where key path k is written, or the nearest enclosing key
-// that is written somewhere, or the main file.
+// that is written somewhere, or the main file. It is safe for concurrent
+// use.
 func (c *Config) Pos(k string) Pos {
+	c.posMu.Lock()
+	defer c.posMu.Unlock()
+	c.adopt()
 	for {
 		if p, ok := c.pos[k]; ok {
 			return p
@@ -57,6 +100,15 @@ func (c *Config) Pos(k string) Pos {
 		}
 		k = k[:i]
 	}
+}
+
+// FileOf returns the display name of the file that declares key path k:
+// Pos(k).File, without finding positions in a config of one file.
+func (c *Config) FileOf(k string) string {
+	if len(c.Files) == 1 {
+		return c.Files[0]
+	}
+	return c.Pos(k).File
 }
 
 // Errorf makes a positioned error about key path k.
@@ -92,7 +144,6 @@ func loadConfig(path string, inputs *Inputs, maxDepth int) (*Config, error) {
 	}
 	c := &Config{
 		Data:     map[string]any{},
-		pos:      map[string]Pos{},
 		Dir:      dirAbs,
 		dir:      dir,
 		given:    given,
@@ -131,7 +182,7 @@ func configDirOf(p string, inputs *Inputs) (*configDir, error) {
 func (c *Config) include(display string, chain []string) error {
 	for i, f := range chain {
 		if f == display {
-			return &Error{Pos: c.Pos("includes.paths"), Msg: "include cycle: " + strings.Join(append(chain[i:], display), " → ")}
+			return &Error{Pos: c.includedAt(), Msg: "include cycle: " + strings.Join(append(chain[i:], display), " → ")}
 		}
 	}
 	src, err := c.dir.readFile(display)
@@ -139,22 +190,17 @@ func (c *Config) include(display string, chain []string) error {
 		if len(chain) > 0 {
 			parent := chain[len(chain)-1]
 			if errors.Is(err, os.ErrNotExist) {
-				return &Error{Pos: c.Pos("includes.paths"), Msg: fmt.Sprintf("includes.paths: %s (included from %s) does not exist", display, parent)}
+				return &Error{Pos: c.includedAt(), Msg: fmt.Sprintf("includes.paths: %s (included from %s) does not exist", display, parent)}
 			}
-			return &Error{Pos: c.Pos("includes.paths"), Msg: fmt.Sprintf("includes.paths: %s (included from %s): %v", display, parent, err)}
+			return &Error{Pos: c.includedAt(), Msg: fmt.Sprintf("includes.paths: %s (included from %s): %v", display, parent, err)}
 		}
 		return fmt.Errorf("read config: %w", err)
 	}
 	if err := checkNesting(display, src, c.maxDepth); err != nil {
 		return err
 	}
-	// Key positions are found while the TOML library parses: on a large
-	// config the two take about as long, and there are two cores.
-	scanned := make(chan map[string]Pos, 1)
-	go func() { scanned <- scanPositions(display, src) }()
-	var data map[string]any
-	if _, err := toml.Decode(string(src), &data); err != nil {
-		<-scanned
+	data, err := decodeTOML(src)
+	if err != nil {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
 			msg := pe.Message
@@ -166,29 +212,29 @@ func (c *Config) include(display string, chain []string) error {
 		return &Error{Pos: Pos{File: display}, Msg: err.Error()}
 	}
 	c.Files = append(c.Files, display)
-	positions := <-scanned
+	positions := &filePositions{display: display, src: src}
 
 	var includes []string
 	if inc, ok := data["includes"]; ok {
 		t, ok := inc.(map[string]any)
 		paths, ok2 := t["paths"].([]any)
 		if !ok || (!ok2 && t["paths"] != nil) {
-			return &Error{Pos: positions["includes"], Msg: "includes: want a table with paths = [\"file.toml\", ...]"}
+			return &Error{Pos: positions.at("includes"), Msg: "includes: want a table with paths = [\"file.toml\", ...]"}
 		}
 		for k := range t {
 			if k != "paths" {
-				return &Error{Pos: positions[KeyPath("includes", k)], Msg: fmt.Sprintf("includes.%s: unknown key (did you mean paths?)", k)}
+				return &Error{Pos: positions.at(KeyPath("includes", k)), Msg: fmt.Sprintf("includes.%s: unknown key (did you mean paths?)", k)}
 			}
 		}
 		for i, p := range paths {
 			s, ok := p.(string)
 			if !ok {
-				return &Error{Pos: positions[KeyPath("includes", "paths", index(i))], Msg: "includes.paths: every entry must be a file name string"}
+				return &Error{Pos: positions.at(KeyPath("includes", "paths", index(i))), Msg: "includes.paths: every entry must be a file name string"}
 			}
 			name, err := localName(display, s)
 			if err != nil {
 				k := KeyPath("includes", "paths", index(i))
-				return &Error{Pos: positions[k], Msg: fmt.Sprintf("%s: %v", k, err)}
+				return &Error{Pos: positions.at(k), Msg: fmt.Sprintf("%s: %v", k, err)}
 			}
 			includes = append(includes, name)
 		}
@@ -198,16 +244,18 @@ func (c *Config) include(display string, chain []string) error {
 	if err := c.merge(c.Data, data, nil, positions, shift); err != nil {
 		return err
 	}
-	c.adopt(positions, shift)
+	c.posMu.Lock()
+	c.merged = append(c.merged, mergedFile{positions, shift})
+	c.posMu.Unlock()
 	for _, inc := range includes {
 		// Errors about a missing include point at the includes line of the
 		// file that names it.
-		c.pos["includes.paths"] = positions["includes.paths"]
+		c.includedAt = func() Pos { return positions.at("includes.paths") }
 		if err := c.include(inc, append(chain, display)); err != nil {
 			return err
 		}
 	}
-	delete(c.pos, "includes.paths")
+	c.includedAt = nil
 	return nil
 }
 
@@ -215,7 +263,7 @@ func (c *Config) include(display string, chain []string) error {
 // tables that continue an array from an earlier file are recorded in
 // shift (key path → how many elements came before), so positions can be
 // renumbered in one pass afterwards.
-func (c *Config) merge(dst, src map[string]any, prefix []string, positions map[string]Pos, shift map[string]int) error {
+func (c *Config) merge(dst, src map[string]any, prefix []string, positions *filePositions, shift map[string]int) error {
 	for _, k := range sortedKeys(src) {
 		v := src[k]
 		path := append(append([]string(nil), prefix...), k)
@@ -233,27 +281,44 @@ func (c *Config) merge(dst, src map[string]any, prefix []string, positions map[s
 			dst[k] = append(oldArr, normalise(v).([]any)...)
 		default:
 			kp := KeyPath(path...)
-			return &Error{Pos: positions[kp], Msg: fmt.Sprintf("%s is defined in both %s and %s: keep one", kp, c.pos[kp], positions[kp])}
+			return &Error{Pos: positions.at(kp), Msg: fmt.Sprintf("%s is defined in both %s and %s: keep one", kp, c.Pos(kp), positions.at(kp))}
 		}
 	}
 	return nil
 }
 
-// adopt records a merged file's key positions, renumbering elements of
-// arrays of tables that continue an earlier file's array. A key already
-// placed keeps its first position (a table header shared by two files).
-func (c *Config) adopt(positions map[string]Pos, shift map[string]int) {
-	if len(c.pos) == 0 {
-		// The main file: its positions are the config's, no copy needed.
-		c.pos = positions
-		return
-	}
-	for k, p := range positions {
-		if len(shift) > 0 {
-			k = renumber(k, shift)
+// adopt records the key positions of the files merged since it last
+// ran, renumbering elements of arrays of tables that continue an earlier
+// file's array. A key already placed keeps its first position (a table
+// header shared by two files). c.posMu is held.
+func (c *Config) adopt() {
+	for ; c.adopted < len(c.merged); c.adopted++ {
+		f := c.merged[c.adopted]
+		positions := f.positions.get()
+		if c.pos == nil {
+			// The main file: its positions are the config's, copied only
+			// when another file adds to them. The includes line is
+			// where an include fails, and no key of the config.
+			c.pos = positions
+			if _, ok := c.pos["includes.paths"]; ok {
+				c.pos = maps.Clone(c.pos)
+				delete(c.pos, "includes.paths")
+			}
+			continue
 		}
-		if _, ok := c.pos[k]; !ok {
-			c.pos[k] = p
+		if c.adopted == 1 && len(c.merged) > 1 {
+			c.pos = maps.Clone(c.pos)
+		}
+		for k, p := range positions {
+			if k == "includes.paths" {
+				continue
+			}
+			if len(f.shift) > 0 {
+				k = renumber(k, f.shift)
+			}
+			if _, ok := c.pos[k]; !ok {
+				c.pos[k] = p
+			}
 		}
 	}
 }
@@ -320,8 +385,30 @@ func normalise(v any) any {
 		return x
 	case time.Time:
 		return x.Format(time.RFC3339Nano)
+	// The local date and time types of the fast decoder, as the TOML
+	// library has them (a time.Time at offset 0: year 0 for a time).
+	case tomlfast.LocalDateTime:
+		return x.AsTime(time.UTC).Format(time.RFC3339Nano)
+	case tomlfast.LocalDate:
+		return x.AsTime(time.UTC).Format(time.RFC3339Nano)
+	case tomlfast.LocalTime:
+		return time.Date(0, 1, 1, x.Hour, x.Minute, x.Second, x.Nanosecond, time.UTC).Format(time.RFC3339Nano)
 	}
 	return v
+}
+
+// decodeTOML parses a document. pelletier/go-toml decodes a large config
+// nine times faster than BurntSushi/toml, whose messages the errors and
+// the golden files are written in: a document the fast decoder refuses
+// is decoded again by BurntSushi/toml, whose result or error stands.
+func decodeTOML(src []byte) (map[string]any, error) {
+	var data map[string]any
+	if err := tomlfast.Unmarshal(src, &data); err == nil {
+		return data, nil
+	}
+	data = nil
+	_, err := toml.Decode(string(src), &data)
+	return data, err
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -142,7 +142,7 @@ func Eval(configPath string, opts Options) (*System, error) {
 func (ev *evaluator) system(sys *System, lock *Lock) error {
 	config := ToStarlark(ev.cfg.Data)
 	sys.Globals = starlark.StringDict{"config": config}
-	if err := ev.packages(sys, lock); err != nil {
+	if err := ev.packages(sys, lock, config.(*starlark.Dict)); err != nil {
 		return err
 	}
 	mod, err := ev.load(stdlibPrefix + "system.star")
@@ -234,7 +234,7 @@ func (ev *evaluator) declaredIn(thread *starlark.Thread, b *starlark.Builtin, ar
 	if err := starlark.UnpackPositionalArgs(b.Name(), args, kwargs, 1, &key); err != nil {
 		return nil, err
 	}
-	return starlark.String(ev.cfg.Pos(key).File), nil
+	return starlark.String(ev.cfg.FileOf(key)), nil
 }
 
 // resolveFile resolves a file name written in the module running on

@@ -13,8 +13,14 @@ import (
 // packages turns [[packages]] into derivations, dependencies first.
 // Ordering and cycle detection live here rather than in Starlark, which
 // forbids recursion.
-func (ev *evaluator) packages(sys *System, lock *Lock) error {
+func (ev *evaluator) packages(sys *System, lock *Lock, config *starlark.Dict) error {
 	raw, _ := ev.cfg.Data["packages"].([]any)
+	// The entries as Starlark values are those of config["packages"]:
+	// one frozen copy of the config, shared.
+	var values *starlark.List
+	if v, ok, _ := config.Get(starlark.String("packages")); ok {
+		values, _ = v.(*starlark.List)
+	}
 	entries := make([]map[string]any, len(raw))
 	byName := map[string]int{}
 	for i, r := range raw {
@@ -60,7 +66,7 @@ func (ev *evaluator) packages(sys *System, lock *Lock) error {
 	}
 	built := make([]*builtins.Derivation, len(entries))
 	for _, i := range order {
-		d, err := ev.onePackage(std, entries[i], i, deps[i], built, lock)
+		d, err := ev.onePackage(std, entries[i], values.Index(i), i, deps[i], built, lock)
 		if err != nil {
 			return err
 		}
@@ -122,7 +128,7 @@ func (ev *evaluator) topoOrder(entries []map[string]any, deps [][]int) ([]int, e
 	return order, nil
 }
 
-func (ev *evaluator) onePackage(std starlark.StringDict, e map[string]any, i int, depIdx []int, built []*builtins.Derivation, lock *Lock) (*builtins.Derivation, error) {
+func (ev *evaluator) onePackage(std starlark.StringDict, e map[string]any, value starlark.Value, i int, depIdx []int, built []*builtins.Derivation, lock *Lock) (*builtins.Derivation, error) {
 	key := KeyPath("packages", index(i))
 	name := e["name"].(string)
 	depDict := starlark.NewDict(len(depIdx))
@@ -130,7 +136,7 @@ func (ev *evaluator) onePackage(std starlark.StringDict, e map[string]any, i int
 		_ = depDict.SetKey(starlark.String(built[d].Name), built[d])
 	}
 	depDict.Freeze()
-	file := ev.cfg.Pos(key).File
+	file := ev.cfg.FileOf(key)
 
 	var v starlark.Value
 	var err error
@@ -169,7 +175,7 @@ func (ev *evaluator) onePackage(std starlark.StringDict, e map[string]any, i int
 			})
 		}
 		v, err = ev.call(std, "@stdlib//packages.star", "package", nil, []starlark.Tuple{
-			{starlark.String("entry"), ToStarlark(e)},
+			{starlark.String("entry"), value},
 			{starlark.String("deps"), depDict},
 			{starlark.String("key"), starlark.String(key)},
 			{starlark.String("file"), starlark.String(file)},

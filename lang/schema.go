@@ -119,7 +119,67 @@ var ConfigSchema = table(map[string]*Schema{
 
 // Check validates data against s, returning the first problem.
 func (c *Config) Check(s *Schema) error {
+	// Nearly every config is valid: it is walked once without naming
+	// anything, and only an invalid one again to say where it fails.
+	if valid(s, c.Data) {
+		return nil
+	}
 	return c.check(s, c.Data, nil)
+}
+
+// valid says whether v conforms to s.
+func valid(s *Schema, v any) bool {
+	switch s.Kind {
+	case KindAny:
+		return true
+	case KindString:
+		_, ok := v.(string)
+		return ok
+	case KindInt:
+		_, ok := v.(int64)
+		return ok
+	case KindBool:
+		_, ok := v.(bool)
+		return ok
+	case KindStringOrBool:
+		switch v.(type) {
+		case string, bool:
+			return true
+		}
+		return false
+	case KindTable:
+		t, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		for k, e := range t {
+			sub, ok := s.Fields[k]
+			if !ok || !valid(sub, e) {
+				return false
+			}
+		}
+	case KindMap:
+		t, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		for _, e := range t {
+			if !valid(s.Elem, e) {
+				return false
+			}
+		}
+	case KindArray:
+		a, ok := v.([]any)
+		if !ok {
+			return false
+		}
+		for _, e := range a {
+			if !valid(s.Elem, e) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func (c *Config) check(s *Schema, v any, path []string) error {

@@ -1,10 +1,12 @@
 package lang
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 
@@ -13,52 +15,79 @@ import (
 
 // WriteTree prints a derivation and its closure as a tree: name, version
 // and output path per line, each derivation's inputs below it. A
-// derivation already shown is named again without its inputs.
+// derivation already shown is named again without its inputs. Lines are
+// written as they are made: a tree of 100,000 packages is 200 MB of text.
 func WriteTree(w io.Writer, root *builtins.Derivation) error {
-	shown := map[string]bool{}
-	var b strings.Builder
-	var walk func(d *builtins.Derivation, prefix string, last, top bool)
-	walk = func(d *builtins.Derivation, prefix string, last, top bool) {
-		branch, next := "", ""
-		if !top {
-			branch, next = "├── ", "│   "
-			if last {
-				branch, next = "└── ", "    "
-			}
-		}
-		fmt.Fprintf(&b, "%s%s%s  %s", prefix, branch, d.FullName(), d.Out())
-		if d.Fixed != nil {
-			fmt.Fprintf(&b, "  (fetch %s)", fetchedFrom(d))
-		}
-		if shown[d.ID()] && len(d.Drvs)+len(d.Srcs) > 0 {
-			b.WriteString("  (inputs shown above)\n")
-			return
-		}
-		b.WriteString("\n")
-		shown[d.ID()] = true
-		n := len(d.Drvs) + len(d.Srcs)
-		// Inputs are kept in id order for the encoding; people read names.
-		drvs := append([]*builtins.Derivation(nil), d.Drvs...)
-		sort.SliceStable(drvs, func(i, j int) bool {
-			if drvs[i].FullName() != drvs[j].FullName() {
-				return drvs[i].FullName() < drvs[j].FullName()
-			}
-			return drvs[i].Out() < drvs[j].Out()
-		})
-		for i, in := range drvs {
-			walk(in, prefix+next, i == n-1, false)
-		}
-		for i, s := range d.Srcs {
-			br := "├── "
-			if len(d.Drvs)+i == n-1 {
-				br = "└── "
-			}
-			fmt.Fprintf(&b, "%s%s%s%s  %s  (source %s)\n", prefix, next, br, s.Name, s.Path, s.Display)
+	t := treeWriter{w: bufio.NewWriterSize(w, 256<<10), shown: map[string]bool{}}
+	t.walk(root, true, true)
+	return t.w.Flush()
+}
+
+type treeWriter struct {
+	w      *bufio.Writer
+	shown  map[string]bool
+	prefix []byte
+}
+
+func (t *treeWriter) walk(d *builtins.Derivation, last, top bool) {
+	w := t.w
+	w.Write(t.prefix)
+	mark := len(t.prefix)
+	if !top {
+		if last {
+			w.WriteString("└── ")
+			t.prefix = append(t.prefix, "    "...)
+		} else {
+			w.WriteString("├── ")
+			t.prefix = append(t.prefix, "│   "...)
 		}
 	}
-	walk(root, "", true, true)
-	_, err := io.WriteString(w, b.String())
-	return err
+	defer func() { t.prefix = t.prefix[:mark] }()
+	w.WriteString(d.FullName())
+	w.WriteString("  ")
+	w.WriteString(d.Out())
+	if d.Fixed != nil {
+		w.WriteString("  (fetch ")
+		w.WriteString(fetchedFrom(d))
+		w.WriteByte(')')
+	}
+	if t.shown[d.ID()] && len(d.Drvs)+len(d.Srcs) > 0 {
+		w.WriteString("  (inputs shown above)\n")
+		return
+	}
+	w.WriteByte('\n')
+	t.shown[d.ID()] = true
+	n := len(d.Drvs) + len(d.Srcs)
+	// Inputs are kept in id order for the encoding; people read names.
+	drvs := d.Drvs
+	if !slices.IsSortedFunc(drvs, byName) {
+		drvs = slices.Clone(drvs)
+		slices.SortStableFunc(drvs, byName)
+	}
+	for i, in := range drvs {
+		t.walk(in, i == n-1, false)
+	}
+	for i, s := range d.Srcs {
+		w.Write(t.prefix)
+		if len(d.Drvs)+i == n-1 {
+			w.WriteString("└── ")
+		} else {
+			w.WriteString("├── ")
+		}
+		w.WriteString(s.Name)
+		w.WriteString("  ")
+		w.WriteString(s.Path)
+		w.WriteString("  (source ")
+		w.WriteString(s.Display)
+		w.WriteString(")\n")
+	}
+}
+
+func byName(a, b *builtins.Derivation) int {
+	if c := strings.Compare(a.FullName(), b.FullName()); c != 0 {
+		return c
+	}
+	return strings.Compare(a.Out(), b.Out())
 }
 
 func fetchedFrom(d *builtins.Derivation) string {
