@@ -2,8 +2,11 @@ package builtins
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 
 	"go.starlark.net/starlark"
+	"go.starlark.net/starlarkstruct"
 
 	"github.com/nexisos/nexis/store/storepath"
 	"github.com/nexisos/nexis/store/treehash"
@@ -11,8 +14,9 @@ import (
 
 // Context is what the builtins need from the evaluation that runs them:
 // where the store is, how to find files named relative to the calling
-// module, and every derivation and source made so far (so a string that
-// mentions one of their paths can be turned into an input).
+// module, and the scope that says which derivations and sources a string
+// may mention to make them inputs. Each thread has its own Context; the
+// functions may be shared.
 type Context struct {
 	StoreDir string
 	System   string
@@ -30,9 +34,9 @@ type Context struct {
 	TreeHash func(f File) (treehash.Digest, error)
 	// Limits bound the values builtins walk (see Measure).
 	Limits Limits
-
-	known   map[string]starlark.Value // hash part → *Derivation or *Source
-	sources map[string]*Source        // abs path + name → source
+	// Scope remembers what the thread makes; Attach sets a new one if
+	// it is nil.
+	Scope *Scope
 }
 
 // File is a file named by a module, resolved inside the config
@@ -46,9 +50,8 @@ const contextKey = "nexis.builtins.context"
 
 // Attach makes c the context of thread.
 func (c *Context) Attach(thread *starlark.Thread) {
-	if c.known == nil {
-		c.known = map[string]starlark.Value{}
-		c.sources = map[string]*Source{}
+	if c.Scope == nil {
+		c.Scope = NewScope()
 	}
 	thread.SetLocal(contextKey, c)
 }
@@ -64,9 +67,187 @@ func FromThread(thread *starlark.Thread) (*Context, error) {
 
 func (c *Context) remember(path string, v starlark.Value) {
 	if p, _, err := storepath.Parse(c.StoreDir, path); err == nil {
-		c.known[p.Hash] = v
+		c.Scope.made[p.Hash] = v
 	}
 }
 
-// lookup returns the derivation or source whose store path has hash h.
-func (c *Context) lookup(h string) starlark.Value { return c.known[h] }
+// lookup returns the derivation or source whose store path has hash h,
+// if the thread can see it.
+func (c *Context) lookup(h string) starlark.Value { return c.Scope.lookup(h) }
+
+// A Scope is what one part of an evaluation (a module's load, a
+// package, the system) can name by path: what it made, what the modules
+// it loaded made, and what the values it was given (its dependencies)
+// reach. A string that mentions the path of anything else does not make
+// it an input. Evaluations of packages run in parallel, and with this
+// rule what one sees never depends on which ran first; nor on whether a
+// dependency was evaluated or taken from a cache, since what a value
+// reaches is the same either way.
+//
+// A scope is written by one thread; a module's scope is read by others
+// once the module has loaded.
+type Scope struct {
+	made    map[string]starlark.Value // hash part → *Derivation or *Source
+	parents []*Scope                  // the scopes of the modules loaded
+
+	// What the given values reach, indexed as far as lookups needed:
+	// nearly every path a package mentions is a direct dependency's.
+	values  []starlark.Value
+	reached map[string]starlark.Value
+	queue   []starlark.Value
+	visited map[any]bool
+}
+
+// NewScope returns an empty scope.
+func NewScope() *Scope { return &Scope{made: map[string]starlark.Value{}} }
+
+// Use makes what the scope of a loaded module knows visible in s.
+func (s *Scope) Use(m *Scope) {
+	if m != s && !slices.Contains(s.parents, m) {
+		s.parents = append(s.parents, m)
+	}
+}
+
+// See makes what v reaches (derivations, their inputs, sources, and what
+// their passthru holds) visible in s.
+func (s *Scope) See(v starlark.Value) {
+	s.values = append(s.values, v)
+	s.queue = append(s.queue, v)
+}
+
+// Made returns what the scope's own thread made, by hash part.
+func (s *Scope) Made() map[string]starlark.Value { return s.made }
+
+func (s *Scope) lookup(h string) starlark.Value {
+	if v := s.inModules(h, nil); v != nil {
+		return v
+	}
+	return s.inValues(h)
+}
+
+func (s *Scope) inModules(h string, seen map[*Scope]bool) starlark.Value {
+	if v, ok := s.made[h]; ok {
+		return v
+	}
+	for _, p := range s.parents {
+		if seen[p] {
+			continue
+		}
+		if len(s.parents) > 1 || len(p.parents) > 0 {
+			if seen == nil {
+				seen = map[*Scope]bool{}
+			}
+			seen[p] = true
+		}
+		if v := p.inModules(h, seen); v != nil {
+			return v
+		}
+	}
+	return nil
+}
+
+// inValues indexes what the given values reach, breadth first, until h
+// is found or everything is indexed.
+func (s *Scope) inValues(h string) starlark.Value {
+	if v, ok := s.reached[h]; ok {
+		return v
+	}
+	for len(s.queue) > 0 {
+		v := s.queue[0]
+		s.queue = s.queue[1:]
+		if s.reached == nil {
+			s.reached = map[string]starlark.Value{}
+			s.visited = map[any]bool{}
+		}
+		found := false
+		Walk(v, s.visited, func(x starlark.Value) {
+			switch x := x.(type) {
+			case *Derivation:
+				for _, p := range x.paths {
+					k := hashPart(p)
+					s.reached[k] = x
+					found = found || k == h
+				}
+				for _, in := range x.Drvs {
+					s.queue = append(s.queue, in)
+				}
+				for _, in := range x.Srcs {
+					s.queue = append(s.queue, in)
+				}
+				if x.Passthru != nil {
+					s.queue = append(s.queue, x.Passthru)
+				}
+			case *Source:
+				k := hashPart(x.Path)
+				s.reached[k] = x
+				found = found || k == h
+			}
+		})
+		if found {
+			return s.reached[h]
+		}
+	}
+	return nil
+}
+
+// hashPart is the hash part of a store path made by this evaluation.
+func hashPart(p string) string {
+	name := p[strings.LastIndexByte(p, '/')+1:]
+	return name[:min(len(name), storepath.HashLen)]
+}
+
+// Walk calls fn on v and, once each, on every value v holds through
+// lists, tuples, dicts, sets and structs (not through derivations: fn
+// decides where to go from them). seen records the containers visited.
+func Walk(v starlark.Value, seen map[any]bool, fn func(starlark.Value)) {
+	stack := []starlark.Value{v}
+	for len(stack) > 0 {
+		x := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		switch c := x.(type) {
+		case *starlark.List:
+			if seen[c] {
+				continue
+			}
+			seen[c] = true
+			stack = append(stack, slices.Collect(c.Elements())...)
+		case starlark.Tuple:
+			stack = append(stack, c...)
+		case *starlark.Dict:
+			if seen[c] {
+				continue
+			}
+			seen[c] = true
+			for k, e := range c.Entries() {
+				stack = append(stack, k, e)
+			}
+		case *starlark.Set:
+			if seen[c] {
+				continue
+			}
+			seen[c] = true
+			stack = append(stack, slices.Collect(starlark.Elements(c))...)
+		case *starlarkstruct.Struct:
+			if seen[c] {
+				continue
+			}
+			seen[c] = true
+			for _, n := range c.AttrNames() {
+				f, _ := c.Attr(n)
+				stack = append(stack, f)
+			}
+		case *Derivation:
+			if seen[c] {
+				continue
+			}
+			seen[c] = true
+			fn(c)
+		case *Source:
+			if seen[c] {
+				continue
+			}
+			seen[c] = true
+			fn(c)
+		}
+	}
+}

@@ -197,6 +197,19 @@ func checkUTF8(d *Derivation) error {
 // in the builder, args or env. The order they are found in does not
 // matter: seal sorts the inputs.
 func scanInputs(ctx *Context, d *Derivation) {
+	var haveDrv map[string]bool // by id, once there are more than a few
+	hasDrv := func(v *Derivation) bool {
+		if haveDrv == nil && len(d.Drvs) > 16 {
+			haveDrv = make(map[string]bool, len(d.Drvs))
+			for _, x := range d.Drvs {
+				haveDrv[x.id] = true
+			}
+		}
+		if haveDrv != nil {
+			return haveDrv[v.id]
+		}
+		return slices.ContainsFunc(d.Drvs, func(x *Derivation) bool { return x.id == v.id })
+	}
 	scan := func(s string) {
 		if !strings.Contains(s, ctx.StoreDir) {
 			return
@@ -204,8 +217,11 @@ func scanInputs(ctx *Context, d *Derivation) {
 		scanHashes(s, func(h string) {
 			switch v := ctx.lookup(h).(type) {
 			case *Derivation:
-				if !slices.Contains(d.Drvs, v) && !slices.ContainsFunc(d.Drvs, func(x *Derivation) bool { return x.id == v.id }) {
+				if !hasDrv(v) {
 					d.Drvs = append(d.Drvs, v)
+					if haveDrv != nil {
+						haveDrv[v.id] = true
+					}
 				}
 			case *Source:
 				if !slices.ContainsFunc(d.Srcs, func(x *Source) bool { return x.Path == v.Path }) {
@@ -466,15 +482,10 @@ func pathFn(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, k
 	if name == "" {
 		name = nameFromURL(f.Display)
 	}
-	key := f.Abs + "\x00" + name
-	if s, ok := ctx.sources[key]; ok {
-		return s, nil
-	}
 	s, err := newSource(ctx, name, f)
 	if err != nil {
 		return nil, fmt.Errorf("%s(%q): %w", b.Name(), rel, err)
 	}
-	ctx.sources[key] = s
 	ctx.remember(s.Path, s)
 	return s, nil
 }

@@ -15,8 +15,10 @@ import (
 	"io/fs"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	"go.starlark.net/starlark"
 	"go.starlark.net/syntax"
@@ -100,16 +102,32 @@ type module struct {
 	globals starlark.StringDict
 	err     error
 	done    bool
+	unit    *unit // what its load made, printed and loaded
 }
 
 type evaluator struct {
-	cfg     *Config
-	opts    Options
-	thread  *starlark.Thread
-	ctx     *builtins.Context
+	cfg  *Config
+	opts Options
+	pre  starlark.StringDict
+	// base is the context every thread's is copied from.
+	base builtins.Context
+
+	// Modules load one at a time (a load that loads another goes on
+	// on the same thread), so a load cycle is always on one thread's
+	// chain of loads, and a module is loaded once.
+	loadMu  sync.Mutex
+	modMu   sync.Mutex
 	modules map[string]*module
-	loading []string
-	pre     starlark.StringDict
+
+	// threads are the running threads, for the memory watchdog.
+	threadMu sync.Mutex
+	threads  map[*starlark.Thread]bool
+	stopped  string // why the watchdog stopped the evaluation
+
+	// thread is the system's thread, which -e expressions and the
+	// repl use after the evaluation.
+	thread *starlark.Thread
+	sys    *unit
 }
 
 // Eval evaluates the config at configPath.
@@ -142,14 +160,39 @@ func Eval(configPath string, opts Options) (*System, error) {
 func (ev *evaluator) system(sys *System, lock *Lock) error {
 	config := ToStarlark(ev.cfg.Data)
 	sys.Globals = starlark.StringDict{"config": config}
-	if err := ev.packages(sys, lock, config.(*starlark.Dict)); err != nil {
-		return err
-	}
-	mod, err := ev.load(stdlibPrefix + "system.star")
+	printed := map[string]bool{}
+	steps, err := ev.packages(sys, lock, config.(*starlark.Dict), printed)
 	if err != nil {
 		return err
 	}
-	v, err := ev.call(mod, "@stdlib//system.star", "system", nil,
+	u := newUnit()
+	if sys.Packages != nil {
+		u.scope.See(sys.Packages)
+	}
+	t := ev.newThread("nexis eval", u)
+	// The system's budget is what the packages left of --max-steps.
+	t.Steps = steps
+	ev.thread, ev.sys = t, u
+	done := ev.track(t)
+	defer func() {
+		done()
+		ev.flush(u, printed)
+		// -e expressions and the repl print as they go.
+		t.Print = func(_ *starlark.Thread, msg string) {
+			if ev.opts.Print != nil {
+				ev.opts.Print(msg)
+			}
+		}
+	}()
+	if sys.Packages == nil {
+		sys.Packages = starlark.NewDict(0)
+		sys.Packages.Freeze()
+	}
+	mod, err := ev.load(t, stdlibPrefix+"system.star")
+	if err != nil {
+		return err
+	}
+	v, err := callFn(t, mod, "@stdlib//system.star", "system", nil,
 		[]starlark.Tuple{{starlark.String("config"), config}, {starlark.String("packages"), sys.Packages}})
 	if err != nil {
 		return err
@@ -163,32 +206,114 @@ func (ev *evaluator) system(sys *System, lock *Lock) error {
 }
 
 func newEvaluator(cfg *Config, opts Options) *evaluator {
-	ev := &evaluator{cfg: cfg, opts: opts, modules: map[string]*module{}}
-	ev.thread = &starlark.Thread{Name: "nexis eval", Load: ev.loadFromThread}
-	if opts.Print != nil {
-		ev.thread.Print = func(_ *starlark.Thread, msg string) { opts.Print(msg) }
-	}
-	limitSteps(ev.thread, opts.MaxSteps)
-	ev.ctx = &builtins.Context{
+	ev := &evaluator{cfg: cfg, opts: opts, modules: map[string]*module{}, threads: map[*starlark.Thread]bool{}}
+	ev.base = builtins.Context{
 		StoreDir: opts.StoreDir,
 		System:   opts.System,
 		Resolve:  ev.resolveFile,
 		Local:    ev.localFile,
-		ReadFile: func(f builtins.File) ([]byte, error) { return cfg.dir.readFile(f.Display) },
-		TreeHash: func(f builtins.File) (treehash.Digest, error) { return cfg.dir.treeHash(f.Display) },
 		Limits:   builtins.Limits{MaxDepth: opts.MaxDepth, MaxBytes: opts.MaxMemory},
 	}
-	ev.ctx.Attach(ev.thread)
 	ev.pre = builtins.Predeclared()
 	ev.pre["config_error"] = starlark.NewBuiltin("config_error", ev.configError)
 	ev.pre["declared_in"] = starlark.NewBuiltin("declared_in", ev.declaredIn)
 	ev.pre["try_call"] = builtins.Checks()["try_call"]
 	ev.pre["target_system"] = starlark.String(opts.System)
-	for k, v := range guardedBuiltins(ev.ctx.Limits) {
+	for k, v := range guardedBuiltins(ev.base.Limits) {
 		ev.pre[k] = v
 	}
 	ev.pre["build_settings"] = buildSettings(cfg, opts)
 	return ev
+}
+
+// A unit is one part of an evaluation on a thread of its own: a
+// module's load, a package, the system. It keeps what the part made (its
+// scope), printed, loaded and read, so that parts running in parallel
+// give what running them one after the other gives, and so that a
+// package's result can be kept with what it depended on.
+type unit struct {
+	scope   *builtins.Scope
+	prints  []string
+	loaded  []string // modules asked for, in order, once each
+	loading []string // on a module's thread: the chain of loads
+	reads   []Input  // files read, resolved and hashed
+	keys    map[string]string
+	steps   uint64
+}
+
+func newUnit() *unit { return &unit{scope: builtins.NewScope()} }
+
+func (u *unit) asked(name string) {
+	if !slices.Contains(u.loaded, name) {
+		u.loaded = append(u.loaded, name)
+	}
+}
+
+func (u *unit) read(i Input) {
+	if !slices.Contains(u.reads, i) {
+		u.reads = append(u.reads, i)
+	}
+}
+
+const unitKey = "nexis.lang.unit"
+
+func unitOf(thread *starlark.Thread) *unit {
+	u, _ := thread.Local(unitKey).(*unit)
+	return u
+}
+
+// newThread returns a thread for u with its own step budget and context.
+func (ev *evaluator) newThread(name string, u *unit) *starlark.Thread {
+	t := &starlark.Thread{Name: name, Load: ev.loadFromThread}
+	t.Print = func(t *starlark.Thread, msg string) {
+		if u := unitOf(t); u != nil {
+			u.prints = append(u.prints, msg)
+		}
+	}
+	limitSteps(t, ev.opts.MaxSteps)
+	ctx := ev.base
+	ctx.Scope = u.scope
+	ctx.ReadFile = func(f builtins.File) ([]byte, error) {
+		b, err := ev.cfg.dir.readFile(f.Display)
+		u := unitOf(t)
+		u.read(fileInput(f.Display, b, err))
+		return b, err
+	}
+	ctx.TreeHash = func(f builtins.File) (treehash.Digest, error) {
+		d, err := ev.cfg.dir.treeHash(f.Display)
+		unitOf(t).read(treeInput(f.Display, d, err))
+		return d, err
+	}
+	ctx.Attach(t)
+	t.SetLocal(unitKey, u)
+	return t
+}
+
+// track registers a running thread with the watchdog, until done.
+func (ev *evaluator) track(t *starlark.Thread) (done func()) {
+	ev.threadMu.Lock()
+	ev.threads[t] = true
+	if ev.stopped != "" {
+		t.Cancel(ev.stopped)
+	}
+	ev.threadMu.Unlock()
+	return func() {
+		ev.threadMu.Lock()
+		delete(ev.threads, t)
+		ev.threadMu.Unlock()
+	}
+}
+
+// cancelAll stops every running thread, and every thread started after.
+func (ev *evaluator) cancelAll(reason string) {
+	ev.threadMu.Lock()
+	defer ev.threadMu.Unlock()
+	if ev.stopped == "" {
+		ev.stopped = reason
+	}
+	for t := range ev.threads {
+		t.Cancel(reason)
+	}
 }
 
 // buildSettings is what the stdlib's builders read of [nexis]: the
@@ -234,7 +359,14 @@ func (ev *evaluator) declaredIn(thread *starlark.Thread, b *starlark.Builtin, ar
 	if err := starlark.UnpackPositionalArgs(b.Name(), args, kwargs, 1, &key); err != nil {
 		return nil, err
 	}
-	return starlark.String(ev.cfg.FileOf(key)), nil
+	file := ev.cfg.FileOf(key)
+	if u := unitOf(thread); u != nil {
+		if u.keys == nil {
+			u.keys = map[string]string{}
+		}
+		u.keys[key] = file
+	}
+	return starlark.String(file), nil
 }
 
 // resolveFile resolves a file name written in the module running on
@@ -252,7 +384,10 @@ func (ev *evaluator) resolveFile(thread *starlark.Thread, rel, relativeTo string
 	if err != nil {
 		return builtins.File{}, err
 	}
-	resolved, _, err := ev.cfg.dir.stat(display)
+	resolved, fi, err := ev.cfg.dir.stat(display)
+	if u := unitOf(thread); u != nil {
+		u.read(statOf(display, resolved, fi, err))
+	}
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return builtins.File{}, fmt.Errorf("%s does not exist (resolved relative to %s)", display, from)
@@ -289,7 +424,7 @@ func (ev *evaluator) loadFromThread(thread *starlark.Thread, name string) (starl
 	if err != nil {
 		return nil, err
 	}
-	return ev.load(target)
+	return ev.load(thread, target)
 }
 
 // resolveModule turns a load() argument into a module display name.
@@ -316,14 +451,32 @@ func resolveModule(from, name string) (string, error) {
 	return display, nil
 }
 
-// load evaluates a module once per evaluation and reports load cycles
-// with their chain.
-func (ev *evaluator) load(name string) (starlark.StringDict, error) {
-	if m, ok := ev.modules[name]; ok {
-		if !m.done {
-			i := indexOf(ev.loading, name)
-			return nil, fmt.Errorf("load cycle: %s", strings.Join(append(ev.loading[i:], name), " → "))
+// load evaluates a module once per evaluation, for the unit on thread,
+// and reports load cycles with their chain. A module asked for by a
+// package or the system loads on a thread of its own; one asked for by a
+// module's load() loads on that module's thread, as its part.
+func (ev *evaluator) load(thread *starlark.Thread, name string) (starlark.StringDict, error) {
+	u := unitOf(thread)
+	u.asked(name)
+	nested := len(u.loading) > 0
+	if m := ev.loaded(name); m != nil {
+		u.scope.Use(m.unit.scope)
+		return m.globals, m.err
+	}
+	if !nested {
+		ev.loadMu.Lock()
+		defer ev.loadMu.Unlock()
+	}
+	ev.modMu.Lock()
+	m, ok := ev.modules[name]
+	done := ok && m.done
+	ev.modMu.Unlock()
+	if ok {
+		if !done {
+			i := indexOf(u.loading, name)
+			return nil, fmt.Errorf("load cycle: %s", strings.Join(append(u.loading[i:], name), " → "))
 		}
+		u.scope.Use(m.unit.scope)
 		return m.globals, m.err
 	}
 	var src []byte
@@ -335,6 +488,7 @@ func (ev *evaluator) load(name string) (starlark.StringDict, error) {
 		}
 	} else {
 		src, err = ev.cfg.dir.readFile(name)
+		u.read(fileInput(name, src, err))
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
 				return nil, fmt.Errorf("module %s does not exist", name)
@@ -342,20 +496,34 @@ func (ev *evaluator) load(name string) (starlark.StringDict, error) {
 			return nil, err
 		}
 	}
-	m := &module{}
+	m = &module{unit: newUnit()}
+	m.unit.loading = append(slices.Clone(u.loading), name)
+	ev.modMu.Lock()
 	ev.modules[name] = m
-	ev.loading = append(ev.loading, name)
+	ev.modMu.Unlock()
 	if prog, err := compileModule(name, src, ev.pre); err != nil {
 		m.err = err
+	} else if nested {
+		// The module's part runs on the loading module's thread, with
+		// its own scope and prints.
+		ctx, _ := builtins.FromThread(thread)
+		saved := ctx.Scope
+		ctx.Scope = m.unit.scope
+		thread.SetLocal(unitKey, m.unit)
+		m.globals, m.err = prog.Init(thread, ev.pre)
+		thread.SetLocal(unitKey, u)
+		ctx.Scope = saved
 	} else {
-		m.globals, m.err = prog.Init(ev.thread, ev.pre)
+		t := ev.newThread("load "+name, m.unit)
+		done := ev.track(t)
+		m.globals, m.err = prog.Init(t, ev.pre)
+		done()
+		m.unit.steps = t.Steps
 	}
-	ev.loading = ev.loading[:len(ev.loading)-1]
-	m.done = true
 	if m.globals != nil && m.err == nil {
 		// Freezing walks every value, recursively.
 		for _, k := range m.globals.Keys() {
-			if err := builtins.Measure(m.globals[k], ev.ctx.Limits); err != nil {
+			if err := builtins.Measure(m.globals[k], ev.base.Limits); err != nil {
 				m.err = fmt.Errorf("%s: global %s: %w", name, k, err)
 			}
 		}
@@ -363,7 +531,45 @@ func (ev *evaluator) load(name string) (starlark.StringDict, error) {
 	if m.globals != nil && m.err == nil {
 		m.globals.Freeze()
 	}
+	ev.modMu.Lock()
+	m.done = true
+	ev.modMu.Unlock()
+	u.scope.Use(m.unit.scope)
+	for _, r := range m.unit.reads {
+		u.read(r)
+	}
 	return m.globals, m.err
+}
+
+// loaded returns module name if it has finished loading.
+func (ev *evaluator) loaded(name string) *module {
+	ev.modMu.Lock()
+	defer ev.modMu.Unlock()
+	if m, ok := ev.modules[name]; ok && m.done {
+		return m
+	}
+	return nil
+}
+
+// flush prints what u printed, after what the modules it asked for
+// printed when they loaded (each once, a module's own loads first): the
+// order of a sequential evaluation, whichever thread ran first.
+func (ev *evaluator) flush(u *unit, printed map[string]bool) {
+	if ev.opts.Print == nil {
+		return
+	}
+	for _, name := range u.loaded {
+		if printed[name] {
+			continue
+		}
+		printed[name] = true
+		if m := ev.loaded(name); m != nil {
+			ev.flush(m.unit, printed)
+		}
+	}
+	for _, msg := range u.prints {
+		ev.opts.Print(msg)
+	}
 }
 
 func indexOf(list []string, s string) int {
@@ -375,13 +581,13 @@ func indexOf(list []string, s string) int {
 	return 0
 }
 
-// call calls function fn of a loaded module.
-func (ev *evaluator) call(mod starlark.StringDict, modName, fn string, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+// callFn calls function fn of a loaded module on thread.
+func callFn(thread *starlark.Thread, mod starlark.StringDict, modName, fn string, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	f, ok := mod[fn].(starlark.Callable)
 	if !ok {
 		return nil, &Error{Pos: Pos{File: modName}, Msg: fmt.Sprintf("%s defines no function %s()", modName, fn)}
 	}
-	return starlark.Call(ev.thread, f, args, kwargs)
+	return starlark.Call(thread, f, args, kwargs)
 }
 
 // FormatError renders an evaluation error as nexis prints it: "error:",
@@ -469,9 +675,8 @@ func (s *System) EvalExpr(expr string) (starlark.Value, error) {
 // budget: the repl runs each input on one, so a long session never runs
 // out of steps, while derivations made there still see the evaluation's.
 func (s *System) NewThread() *starlark.Thread {
-	t := &starlark.Thread{Name: "nexis repl", Load: s.ev.loadFromThread, Print: s.ev.thread.Print}
-	limitSteps(t, s.ev.opts.MaxSteps)
-	s.ev.ctx.Attach(t)
+	t := s.ev.newThread("nexis repl", s.ev.sys)
+	t.Print = s.ev.thread.Print
 	return t
 }
 

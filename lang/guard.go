@@ -69,7 +69,7 @@ func limitSteps(thread *starlark.Thread, maxSteps uint64) {
 // modules, an expression), under the watchdog, turning a panic into an
 // error.
 func (ev *evaluator) run(f func() error) (err error) {
-	stop := watch(ev.thread, ev.opts.MaxMemory, ev.opts.Runaway)
+	stop := watch(ev.cancelAll, ev.opts.MaxMemory, ev.opts.Runaway)
 	defer stop()
 	defer func() {
 		if r := recover(); r != nil {
@@ -82,7 +82,7 @@ func (ev *evaluator) run(f func() error) (err error) {
 // watch samples the heap and the stacks until stopped: past maxMemory of
 // growth it cancels thread; past what a cancel can stop it calls runaway
 // (if set), once.
-func watch(thread *starlark.Thread, maxMemory int64, runaway func(msg string)) (stop func()) {
+func watch(cancel func(reason string), maxMemory int64, runaway func(msg string)) (stop func()) {
 	base, _ := memory()
 	done := make(chan struct{})
 	go func() {
@@ -101,7 +101,7 @@ func watch(thread *starlark.Thread, maxMemory int64, runaway func(msg string)) (
 			base = min(base, heap)
 			grown := int64(heap - base)
 			if grown > maxMemory {
-				thread.Cancel(fmt.Sprintf("evaluation used more than %s of memory (the limit of --max-memory): look for a list or string that grows without end", builtins.FormatBytes(maxMemory)))
+				cancel(fmt.Sprintf("evaluation used more than %s of memory (the limit of --max-memory): look for a list or string that grows without end", builtins.FormatBytes(maxMemory)))
 			}
 			if runaway == nil {
 				continue

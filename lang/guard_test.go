@@ -222,7 +222,7 @@ func TestExprIsGuarded(t *testing.T) {
 // nothing inside the evaluation can stop, is reported through Runaway.
 func TestRunawayStep(t *testing.T) {
 	got := make(chan string, 1)
-	stop := watch(&starlark.Thread{}, 1<<20, func(msg string) { got <- msg })
+	stop := watch(func(string) {}, 1<<20, func(msg string) { got <- msg })
 	defer stop()
 	hold := make([][]byte, 0, 64)
 	var msg string

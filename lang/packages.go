@@ -3,17 +3,26 @@ package lang
 import (
 	"fmt"
 	"path"
+	"runtime"
 	"strings"
+	"sync"
 
 	"go.starlark.net/starlark"
 
 	"github.com/nexisos/nexis/builtins"
 )
 
-// packages turns [[packages]] into derivations, dependencies first.
-// Ordering and cycle detection live here rather than in Starlark, which
-// forbids recursion.
-func (ev *evaluator) packages(sys *System, lock *Lock, config *starlark.Dict) error {
+// packages turns [[packages]] into derivations, dependencies first, and
+// returns the Starlark steps they took. Ordering and cycle detection live
+// here rather than in Starlark, which forbids recursion.
+//
+// Packages whose dependencies are done are evaluated in parallel, each on
+// a thread of its own, and the result never depends on which ran first:
+// a package sees only its dependencies, the modules it loads and what it
+// makes itself (builtins.Scope); what is printed is printed in the order
+// of a sequential evaluation; and the error reported is the one that
+// comes first in that order (see schedule).
+func (ev *evaluator) packages(sys *System, lock *Lock, config *starlark.Dict, printed map[string]bool) (uint64, error) {
 	raw, _ := ev.cfg.Data["packages"].([]any)
 	// The entries as Starlark values are those of config["packages"]:
 	// one frozen copy of the config, shared.
@@ -29,10 +38,10 @@ func (ev *evaluator) packages(sys *System, lock *Lock, config *starlark.Dict) er
 		key := KeyPath("packages", index(i))
 		name, _ := e["name"].(string)
 		if name == "" {
-			return ev.cfg.Errorf(key, "a package needs a name")
+			return 0, ev.cfg.Errorf(key, "a package needs a name")
 		}
 		if j, dup := byName[name]; dup {
-			return ev.cfg.Errorf(key+".name", "package %q is declared twice (first at %s)", name, ev.cfg.Pos(KeyPath("packages", index(j))))
+			return 0, ev.cfg.Errorf(key+".name", "package %q is declared twice (first at %s)", name, ev.cfg.Pos(KeyPath("packages", index(j))))
 		}
 		byName[name] = i
 	}
@@ -49,28 +58,35 @@ func (ev *evaluator) packages(sys *System, lock *Lock, config *starlark.Dict) er
 				} else {
 					msg += ": declare it in [[packages]]"
 				}
-				return ev.cfg.Errorf(KeyPath("packages", index(i), "dependencies", index(j)), "%s", msg)
+				return 0, ev.cfg.Errorf(KeyPath("packages", index(i), "dependencies", index(j)), "%s", msg)
 			}
 			deps[i] = append(deps[i], k)
 		}
 	}
 	order, err := ev.topoOrder(entries, deps)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	var std starlark.StringDict
 	if len(entries) > 0 {
-		if std, err = ev.load(stdlibPrefix + "packages.star"); err != nil {
-			return err
+		prelude := newUnit()
+		t := ev.newThread("nexis eval", prelude)
+		done := ev.track(t)
+		_, err = ev.load(t, stdlibPrefix+"packages.star")
+		done()
+		ev.flush(prelude, printed)
+		if err != nil {
+			return 0, err
 		}
 	}
 	built := make([]*builtins.Derivation, len(entries))
-	for _, i := range order {
-		d, err := ev.onePackage(std, entries[i], values.Index(i), i, deps[i], built, lock)
-		if err != nil {
-			return err
-		}
+	run := func(i int, started func(*starlark.Thread)) (*unit, error) {
+		d, u, err := ev.onePackage(entries[i], values.Index(i), i, deps[i], built, lock, started)
 		built[i] = d
+		return u, err
+	}
+	steps, err := ev.schedule(order, deps, run, printed)
+	if err != nil {
+		return 0, err
 	}
 	pkgs := starlark.NewDict(len(entries))
 	for i, e := range entries {
@@ -78,7 +94,218 @@ func (ev *evaluator) packages(sys *System, lock *Lock, config *starlark.Dict) er
 	}
 	pkgs.Freeze()
 	sys.Packages = pkgs
-	return nil
+	return steps, nil
+}
+
+// schedule runs run(i) for every package i, each after its dependencies,
+// on as many goroutines as Go runs threads, lowest position in order
+// first, and returns the steps they took in all.
+//
+// It gives the outcome of running them one after the other in order:
+// when one fails, those after it in order are not started (or are
+// stopped), those before it all finish, and the error reported is the
+// first in order. The steps of the packages are added up in order as
+// they finish: the package where the sum passes --max-steps is run once
+// more, starting from that sum, to fail where a sequential evaluation
+// would have.
+func (ev *evaluator) schedule(order []int, deps [][]int, run func(int, func(*starlark.Thread)) (*unit, error), printed map[string]bool) (uint64, error) {
+	n := len(order)
+	pos := make([]int, n)
+	for k, i := range order {
+		pos[i] = k
+	}
+	pending := make([]int, n)
+	dependents := make([][]int, n)
+	for i, ds := range deps {
+		pending[i] = len(ds)
+		for _, d := range ds {
+			dependents[d] = append(dependents[d], i)
+		}
+	}
+	type job struct {
+		u       *unit
+		err     error
+		done    bool
+		running *starlark.Thread
+	}
+	jobs := make([]job, n)
+	var (
+		mu       sync.Mutex
+		cond     = sync.NewCond(&mu)
+		ready    = &posHeap{pos: pos}
+		inflight int
+		failedAt = n  // position of the first failure in order
+		byLimit  bool // the failure at failedAt is the sum of steps
+		prefix   int  // positions before it are done
+		sum      uint64
+		total    uint64 // steps of all done, in any order
+	)
+	for i := range n {
+		if pending[i] == 0 {
+			ready.push(i)
+		}
+	}
+	fail := func(p int) {
+		if p >= failedAt {
+			return
+		}
+		failedAt = p
+		for i := range jobs {
+			if t := jobs[i].running; t != nil && pos[i] > p {
+				t.Cancel("stopped: an earlier package failed")
+			}
+		}
+	}
+	// advance adds up, in order, the steps of the packages done, and
+	// prints what they printed.
+	advance := func() {
+		for prefix < failedAt && jobs[order[prefix]].done {
+			i := order[prefix]
+			if jobs[i].err != nil {
+				return
+			}
+			if sum+jobs[i].u.steps > ev.opts.MaxSteps {
+				byLimit = true
+				fail(prefix)
+				return
+			}
+			sum += jobs[i].u.steps
+			ev.flush(jobs[i].u, printed)
+			prefix++
+		}
+	}
+	worker := func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for {
+			for ready.len() == 0 && inflight > 0 {
+				cond.Wait()
+			}
+			if ready.len() == 0 {
+				cond.Broadcast()
+				return
+			}
+			i := ready.pop()
+			// Past --max-steps in all, only the first package not done
+			// runs, until the sum in order says where it was passed.
+			if pos[i] > failedAt || (total > ev.opts.MaxSteps && pos[i] > prefix) {
+				if pos[i] > failedAt {
+					continue
+				}
+				ready.push(i)
+				cond.Wait()
+				continue
+			}
+			inflight++
+			mu.Unlock()
+			u, err := runSafely(i, run, func(t *starlark.Thread) {
+				mu.Lock()
+				jobs[i].running = t
+				if pos[i] > failedAt {
+					t.Cancel("stopped: an earlier package failed")
+				}
+				mu.Unlock()
+			})
+			mu.Lock()
+			inflight--
+			jobs[i] = job{u: u, err: err, done: true}
+			if u != nil {
+				total += u.steps
+			}
+			if err != nil {
+				fail(pos[i])
+			} else {
+				for _, d := range dependents[i] {
+					if pending[d]--; pending[d] == 0 {
+						ready.push(d)
+					}
+				}
+			}
+			advance()
+			cond.Broadcast()
+		}
+	}
+	workers := min(runtime.GOMAXPROCS(0), n)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(worker)
+	}
+	wg.Wait()
+	if failedAt == n {
+		return sum, nil
+	}
+	i := order[failedAt]
+	if byLimit {
+		// Run it again from the sum before it: it stops where, and with
+		// the error that, a sequential evaluation would.
+		u, err := ev.again(i, sum, run)
+		if err == nil {
+			err = fmt.Errorf("evaluation took more than %d steps", ev.opts.MaxSteps)
+		}
+		jobs[i].u, jobs[i].err = u, err
+	}
+	if jobs[i].u != nil {
+		ev.flush(jobs[i].u, printed)
+	}
+	return 0, jobs[i].err
+}
+
+// runSafely is run with a panic made an internal error, as ev.run does
+// on the evaluation's own goroutine.
+func runSafely(i int, run func(int, func(*starlark.Thread)) (*unit, error), started func(*starlark.Thread)) (u *unit, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			u, err = nil, &Error{Msg: fmt.Sprintf("internal error: nexis failed while evaluating (%v); please report it with the config that caused it", r)}
+		}
+	}()
+	return run(i, started)
+}
+
+// again runs package i with its thread's steps starting at from.
+func (ev *evaluator) again(i int, from uint64, run func(int, func(*starlark.Thread)) (*unit, error)) (*unit, error) {
+	return run(i, func(t *starlark.Thread) { t.Steps = from })
+}
+
+// posHeap is a min-heap of package indices by their position in order.
+type posHeap struct {
+	pos []int
+	h   []int
+}
+
+func (p *posHeap) len() int { return len(p.h) }
+
+func (p *posHeap) push(i int) {
+	p.h = append(p.h, i)
+	for c := len(p.h) - 1; c > 0; {
+		par := (c - 1) / 2
+		if p.pos[p.h[par]] <= p.pos[p.h[c]] {
+			break
+		}
+		p.h[par], p.h[c] = p.h[c], p.h[par]
+		c = par
+	}
+}
+
+func (p *posHeap) pop() int {
+	top := p.h[0]
+	last := len(p.h) - 1
+	p.h[0] = p.h[last]
+	p.h = p.h[:last]
+	for c := 0; ; {
+		l, r, m := 2*c+1, 2*c+2, c
+		if l < len(p.h) && p.pos[p.h[l]] < p.pos[p.h[m]] {
+			m = l
+		}
+		if r < len(p.h) && p.pos[p.h[r]] < p.pos[p.h[m]] {
+			m = r
+		}
+		if m == c {
+			break
+		}
+		p.h[c], p.h[m] = p.h[m], p.h[c]
+		c = m
+	}
+	return top
 }
 
 func (ev *evaluator) topoOrder(entries []map[string]any, deps [][]int) ([]int, error) {
@@ -128,32 +355,41 @@ func (ev *evaluator) topoOrder(entries []map[string]any, deps [][]int) ([]int, e
 	return order, nil
 }
 
-func (ev *evaluator) onePackage(std starlark.StringDict, e map[string]any, value starlark.Value, i int, depIdx []int, built []*builtins.Derivation, lock *Lock) (*builtins.Derivation, error) {
+func (ev *evaluator) onePackage(e map[string]any, value starlark.Value, i int, depIdx []int, built []*builtins.Derivation, lock *Lock, started func(*starlark.Thread)) (*builtins.Derivation, *unit, error) {
 	key := KeyPath("packages", index(i))
 	name := e["name"].(string)
+	u := newUnit()
 	depDict := starlark.NewDict(len(depIdx))
 	for _, d := range depIdx {
 		_ = depDict.SetKey(starlark.String(built[d].Name), built[d])
+		u.scope.See(built[d])
 	}
 	depDict.Freeze()
 	file := ev.cfg.FileOf(key)
 
+	t := ev.newThread("package "+name, u)
+	started(t)
+	done := ev.track(t)
+	defer func() {
+		done()
+		u.steps = t.Steps
+	}()
 	var v starlark.Value
 	var err error
 	var what string
 	if modPath, ok := e["module"].(string); ok {
 		modName := path.Clean(path.Join(path.Dir(file), modPath))
 		what = modName + ": package()"
-		mod, lerr := ev.load(modName)
+		mod, lerr := ev.load(t, modName)
 		if lerr != nil {
 			if _, isEval := lerr.(*starlark.EvalError); !isEval {
-				return nil, ev.cfg.Errorf(key+".module", "%v", lerr)
+				return nil, u, ev.cfg.Errorf(key+".module", "%v", lerr)
 			}
-			return nil, lerr
+			return nil, u, lerr
 		}
 		fn, ok := mod["package"].(*starlark.Function)
 		if !ok {
-			return nil, ev.cfg.Errorf(key+".module", "%s must define a function package(...) that returns a derivation", modName)
+			return nil, u, ev.cfg.Errorf(key+".module", "%s must define a function package(...) that returns a derivation", modName)
 		}
 		var kwargs []starlark.Tuple
 		if args, ok := e["args"].(map[string]any); ok {
@@ -164,7 +400,7 @@ func (ev *evaluator) onePackage(std starlark.StringDict, e map[string]any, value
 		if hasParam(fn, "deps") {
 			kwargs = append(kwargs, starlark.Tuple{starlark.String("deps"), depDict})
 		}
-		v, err = starlark.Call(ev.thread, fn, nil, kwargs)
+		v, err = starlark.Call(t, fn, nil, kwargs)
 	} else {
 		what = "@stdlib//packages.star: package()"
 		var locked starlark.Value = starlark.None
@@ -174,7 +410,12 @@ func (ev *evaluator) onePackage(std starlark.StringDict, e map[string]any, value
 				"prebuilt_url": l.PrebuiltURL, "prebuilt_hash": l.PrebuiltHash,
 			})
 		}
-		v, err = ev.call(std, "@stdlib//packages.star", "package", nil, []starlark.Tuple{
+		// Asked again, so the package's scope holds what the module made.
+		std, lerr := ev.load(t, stdlibPrefix+"packages.star")
+		if lerr != nil {
+			return nil, u, lerr
+		}
+		v, err = callFn(t, std, "@stdlib//packages.star", "package", nil, []starlark.Tuple{
 			{starlark.String("entry"), value},
 			{starlark.String("deps"), depDict},
 			{starlark.String("key"), starlark.String(key)},
@@ -183,13 +424,13 @@ func (ev *evaluator) onePackage(std starlark.StringDict, e map[string]any, value
 		})
 	}
 	if err != nil {
-		return nil, err
+		return nil, u, err
 	}
 	d, ok := v.(*builtins.Derivation)
 	if !ok {
-		return nil, ev.cfg.Errorf(key, "package %q: %s returned a %s, want a derivation", name, what, v.Type())
+		return nil, u, ev.cfg.Errorf(key, "package %q: %s returned a %s, want a derivation", name, what, v.Type())
 	}
-	return d, nil
+	return d, u, nil
 }
 
 func hasParam(fn *starlark.Function, name string) bool {
