@@ -89,6 +89,7 @@ func (c *Context) lookup(h string) starlark.Value { return c.Scope.lookup(h) }
 type Scope struct {
 	made    map[string]starlark.Value // hash part → *Derivation or *Source
 	parents []*Scope                  // the scopes of the modules loaded
+	modules []*Scope                  // parents and theirs, each once (nil: to compute)
 
 	// What the given values reach, indexed as far as lookups needed:
 	// nearly every path a package mentions is a direct dependency's.
@@ -105,6 +106,7 @@ func NewScope() *Scope { return &Scope{made: map[string]starlark.Value{}} }
 func (s *Scope) Use(m *Scope) {
 	if m != s && !slices.Contains(s.parents, m) {
 		s.parents = append(s.parents, m)
+		s.modules = nil
 	}
 }
 
@@ -119,31 +121,32 @@ func (s *Scope) See(v starlark.Value) {
 func (s *Scope) Made() map[string]starlark.Value { return s.made }
 
 func (s *Scope) lookup(h string) starlark.Value {
-	if v := s.inModules(h, nil); v != nil {
-		return v
-	}
-	return s.inValues(h)
-}
-
-func (s *Scope) inModules(h string, seen map[*Scope]bool) starlark.Value {
 	if v, ok := s.made[h]; ok {
 		return v
 	}
-	for _, p := range s.parents {
-		if seen[p] {
-			continue
-		}
-		if len(s.parents) > 1 || len(p.parents) > 0 {
-			if seen == nil {
-				seen = map[*Scope]bool{}
+	if s.modules == nil && len(s.parents) > 0 {
+		seen := map[*Scope]bool{s: true}
+		var add func(p *Scope)
+		add = func(p *Scope) {
+			if seen[p] {
+				return
 			}
 			seen[p] = true
+			s.modules = append(s.modules, p)
+			for _, q := range p.parents {
+				add(q)
+			}
 		}
-		if v := p.inModules(h, seen); v != nil {
+		for _, p := range s.parents {
+			add(p)
+		}
+	}
+	for _, m := range s.modules {
+		if v, ok := m.made[h]; ok {
 			return v
 		}
 	}
-	return nil
+	return s.inValues(h)
 }
 
 // inValues indexes what the given values reach, breadth first, until h

@@ -57,6 +57,13 @@ type Options struct {
 	// Inputs, when set, records every file the evaluation reads (see
 	// LookupEval).
 	Inputs *Inputs
+	// Cache, when set, keeps each package's derivation on disk and
+	// takes it from there while what it was given and read is unchanged
+	// (see pkgcache.go).
+	Cache bool
+	// CacheDir, when set, is where the package cache is kept instead of
+	// the user's cache directory (tests).
+	CacheDir string
 	// Stdenv, when set, replaces the config's [nexis] stdenv (same
 	// shape: version, url, sha256, tools): `--stdenv FILE`, and tests
 	// that build with the stdenv CI made (scripts/make-stdenv).
@@ -128,6 +135,9 @@ type evaluator struct {
 	// repl use after the evaluation.
 	thread *starlark.Thread
 	sys    *unit
+
+	cache *pkgCache         // nil without Options.Cache
+	ids   []treehash.Digest // each package's identity (see identity)
 }
 
 // Eval evaluates the config at configPath.
@@ -145,9 +155,15 @@ func Eval(configPath string, opts Options) (*System, error) {
 		return nil, err
 	}
 	ev := newEvaluator(cfg, opts)
+	if opts.Cache {
+		ev.cache = openPkgCache(ev, configPath)
+	}
 	sys := &System{Config: cfg, Lock: lock, ev: ev}
 	if err := ev.run(func() error { return ev.system(sys, lock) }); err != nil {
 		return nil, ev.wrap(err)
+	}
+	if ev.cache != nil {
+		ev.cache.write()
 	}
 	sys.Globals = starlark.StringDict{"config": sys.Globals["config"], "packages": sys.Packages, "system": sys.Drv}
 	for k, v := range ev.pre {
@@ -232,6 +248,7 @@ func newEvaluator(cfg *Config, opts Options) *evaluator {
 // give what running them one after the other gives, and so that a
 // package's result can be kept with what it depended on.
 type unit struct {
+	cached  bool // taken from the package cache
 	scope   *builtins.Scope
 	prints  []string
 	loaded  []string // modules asked for, in order, once each
@@ -247,6 +264,31 @@ func (u *unit) asked(name string) {
 	if !slices.Contains(u.loaded, name) {
 		u.loaded = append(u.loaded, name)
 	}
+}
+
+// uses records that u depends on what loaded module m made and read.
+func (u *unit) uses(m *module) {
+	u.scope.Use(m.unit.scope)
+	for _, r := range m.unit.reads {
+		u.read(r)
+	}
+}
+
+// printed says whether u, or a module it asked for, printed.
+func (ev *evaluator) printed(u *unit, seen map[string]bool) bool {
+	if len(u.prints) > 0 {
+		return true
+	}
+	for _, name := range u.loaded {
+		if seen[name] {
+			continue
+		}
+		seen[name] = true
+		if m := ev.loaded(name); m == nil || ev.printed(m.unit, seen) {
+			return true
+		}
+	}
+	return false
 }
 
 func (u *unit) read(i Input) {
@@ -460,7 +502,7 @@ func (ev *evaluator) load(thread *starlark.Thread, name string) (starlark.String
 	u.asked(name)
 	nested := len(u.loading) > 0
 	if m := ev.loaded(name); m != nil {
-		u.scope.Use(m.unit.scope)
+		u.uses(m)
 		return m.globals, m.err
 	}
 	if !nested {
@@ -476,7 +518,7 @@ func (ev *evaluator) load(thread *starlark.Thread, name string) (starlark.String
 			i := indexOf(u.loading, name)
 			return nil, fmt.Errorf("load cycle: %s", strings.Join(append(u.loading[i:], name), " → "))
 		}
-		u.scope.Use(m.unit.scope)
+		u.uses(m)
 		return m.globals, m.err
 	}
 	var src []byte
@@ -488,8 +530,8 @@ func (ev *evaluator) load(thread *starlark.Thread, name string) (starlark.String
 		}
 	} else {
 		src, err = ev.cfg.dir.readFile(name)
-		u.read(fileInput(name, src, err))
 		if err != nil {
+			u.read(fileInput(name, src, err))
 			if errors.Is(err, fs.ErrNotExist) {
 				return nil, fmt.Errorf("module %s does not exist", name)
 			}
@@ -498,6 +540,9 @@ func (ev *evaluator) load(thread *starlark.Thread, name string) (starlark.String
 	}
 	m = &module{unit: newUnit()}
 	m.unit.loading = append(slices.Clone(u.loading), name)
+	if !strings.HasPrefix(name, stdlibPrefix) {
+		m.unit.read(fileInput(name, src, nil))
+	}
 	ev.modMu.Lock()
 	ev.modules[name] = m
 	ev.modMu.Unlock()
@@ -534,10 +579,7 @@ func (ev *evaluator) load(thread *starlark.Thread, name string) (starlark.String
 	ev.modMu.Lock()
 	m.done = true
 	ev.modMu.Unlock()
-	u.scope.Use(m.unit.scope)
-	for _, r := range m.unit.reads {
-		u.read(r)
-	}
+	u.uses(m)
 	return m.globals, m.err
 }
 

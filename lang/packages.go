@@ -10,6 +10,7 @@ import (
 	"go.starlark.net/starlark"
 
 	"github.com/nexisos/nexis/builtins"
+	"github.com/nexisos/nexis/store/treehash"
 )
 
 // packages turns [[packages]] into derivations, dependencies first, and
@@ -79,6 +80,7 @@ func (ev *evaluator) packages(sys *System, lock *Lock, config *starlark.Dict, pr
 		}
 	}
 	built := make([]*builtins.Derivation, len(entries))
+	ev.ids = make([]treehash.Digest, len(entries))
 	run := func(i int, started func(*starlark.Thread)) (*unit, error) {
 		d, u, err := ev.onePackage(entries[i], values.Index(i), i, deps[i], built, lock, started)
 		built[i] = d
@@ -261,8 +263,10 @@ func runSafely(i int, run func(int, func(*starlark.Thread)) (*unit, error), star
 	return run(i, started)
 }
 
-// again runs package i with its thread's steps starting at from.
+// again runs package i, never from the cache, with its thread's steps
+// starting at from. Nothing else runs by then.
 func (ev *evaluator) again(i int, from uint64, run func(int, func(*starlark.Thread)) (*unit, error)) (*unit, error) {
+	ev.cache = nil
 	return run(i, func(t *starlark.Thread) { t.Steps = from })
 }
 
@@ -367,6 +371,37 @@ func (ev *evaluator) onePackage(e map[string]any, value starlark.Value, i int, d
 	depDict.Freeze()
 	file := ev.cfg.FileOf(key)
 
+	var ckey treehash.Digest
+	keyed := false
+	if c := ev.cache; c != nil {
+		names := make([]string, len(depIdx))
+		ids := make([]treehash.Digest, len(depIdx))
+		for k, d := range depIdx {
+			names[k], ids[k] = built[d].Name, ev.ids[d]
+		}
+		ckey, keyed = c.packageKey(e, key, file, lock.Packages[name], names, ids)
+		if keyed {
+			if hit, ok := c.lookup(ckey); ok {
+				u.cached, u.steps, u.reads, u.keys = true, hit.steps, hit.reads, hit.keys
+				ev.ids[i] = identity(ckey, u.reads, u.keys)
+				c.put(ckey, hit, false)
+				return hit.drv, u, nil
+			}
+		}
+	}
+	d, err := ev.evalPackage(e, value, i, key, name, file, depDict, lock, u, started)
+	if err == nil && keyed {
+		ev.ids[i] = identity(ckey, u.reads, u.keys)
+		if !ev.printed(u, map[string]bool{}) {
+			ev.cache.put(ckey, &cacheEntry{drv: d, steps: u.steps, reads: u.reads, keys: u.keys}, true)
+		}
+	}
+	return d, u, err
+}
+
+// evalPackage evaluates package i on a thread of its own for u.
+func (ev *evaluator) evalPackage(e map[string]any, value starlark.Value, i int, key, name, file string, depDict *starlark.Dict, lock *Lock, u *unit, started func(*starlark.Thread)) (*builtins.Derivation, error) {
+
 	t := ev.newThread("package "+name, u)
 	started(t)
 	done := ev.track(t)
@@ -383,13 +418,13 @@ func (ev *evaluator) onePackage(e map[string]any, value starlark.Value, i int, d
 		mod, lerr := ev.load(t, modName)
 		if lerr != nil {
 			if _, isEval := lerr.(*starlark.EvalError); !isEval {
-				return nil, u, ev.cfg.Errorf(key+".module", "%v", lerr)
+				return nil, ev.cfg.Errorf(key+".module", "%v", lerr)
 			}
-			return nil, u, lerr
+			return nil, lerr
 		}
 		fn, ok := mod["package"].(*starlark.Function)
 		if !ok {
-			return nil, u, ev.cfg.Errorf(key+".module", "%s must define a function package(...) that returns a derivation", modName)
+			return nil, ev.cfg.Errorf(key+".module", "%s must define a function package(...) that returns a derivation", modName)
 		}
 		var kwargs []starlark.Tuple
 		if args, ok := e["args"].(map[string]any); ok {
@@ -413,7 +448,7 @@ func (ev *evaluator) onePackage(e map[string]any, value starlark.Value, i int, d
 		// Asked again, so the package's scope holds what the module made.
 		std, lerr := ev.load(t, stdlibPrefix+"packages.star")
 		if lerr != nil {
-			return nil, u, lerr
+			return nil, lerr
 		}
 		v, err = callFn(t, std, "@stdlib//packages.star", "package", nil, []starlark.Tuple{
 			{starlark.String("entry"), value},
@@ -424,13 +459,13 @@ func (ev *evaluator) onePackage(e map[string]any, value starlark.Value, i int, d
 		})
 	}
 	if err != nil {
-		return nil, u, err
+		return nil, err
 	}
 	d, ok := v.(*builtins.Derivation)
 	if !ok {
-		return nil, u, ev.cfg.Errorf(key, "package %q: %s returned a %s, want a derivation", name, what, v.Type())
+		return nil, ev.cfg.Errorf(key, "package %q: %s returned a %s, want a derivation", name, what, v.Type())
 	}
-	return d, u, nil
+	return d, nil
 }
 
 func hasParam(fn *starlark.Function, name string) bool {

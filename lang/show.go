@@ -59,13 +59,15 @@ func (t *treeWriter) walk(d *builtins.Derivation, last, top bool) {
 	t.shown[d.ID()] = true
 	n := len(d.Drvs) + len(d.Srcs)
 	// Inputs are kept in id order for the encoding; people read names.
-	drvs := d.Drvs
-	if !slices.IsSortedFunc(drvs, byName) {
-		drvs = slices.Clone(drvs)
-		slices.SortStableFunc(drvs, byName)
-	}
-	for i, in := range drvs {
-		t.walk(in, i == n-1, false)
+	if len(d.Drvs) > 0 {
+		named := make([]namedDrv, len(d.Drvs))
+		for i, in := range d.Drvs {
+			named[i] = namedDrv{in.FullName(), in.Out(), in}
+		}
+		slices.SortStableFunc(named, byName)
+		for i, in := range named {
+			t.walk(in.d, i == n-1, false)
+		}
 	}
 	for i, s := range d.Srcs {
 		w.Write(t.prefix)
@@ -83,11 +85,16 @@ func (t *treeWriter) walk(d *builtins.Derivation, last, top bool) {
 	}
 }
 
-func byName(a, b *builtins.Derivation) int {
-	if c := strings.Compare(a.FullName(), b.FullName()); c != 0 {
+type namedDrv struct {
+	name, out string
+	d         *builtins.Derivation
+}
+
+func byName(a, b namedDrv) int {
+	if c := strings.Compare(a.name, b.name); c != 0 {
 		return c
 	}
-	return strings.Compare(a.Out(), b.Out())
+	return strings.Compare(a.out, b.out)
 }
 
 func fetchedFrom(d *builtins.Derivation) string {

@@ -58,6 +58,9 @@ func evalOptions() (lang.Options, error) {
 		Print:     func(msg string) { os.Stderr.WriteString(msg + "\n") },
 		Runaway:   runaway,
 		Stdenv:    stdenv,
+		// Packages unchanged since the last evaluation come from the
+		// package cache; --no-eval-cache evaluates everything.
+		Cache: !switchNoEvalCache,
 	}, nil
 }
 

@@ -1,0 +1,861 @@
+package lang
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"path/filepath"
+	"slices"
+	"sync"
+
+	"go.starlark.net/starlark"
+	"go.starlark.net/starlarkstruct"
+
+	"github.com/nexisos/nexis/builtins"
+	"github.com/nexisos/nexis/store/treehash"
+)
+
+// Evaluating a package is a function of what it was given and what it
+// read: its TOML entry (with its key path and file, for the stdlib's
+// package()), its lock entry, its dependencies (their identities and
+// passthru), the modules it loaded and the files it read or hashed, the
+// stdlib and the options. So each package's derivation is kept, beside
+// the evaluation cache and under the same rules (openCacheFile), keyed
+// by a digest of what it was given, with the list of what it read as it
+// was. A later evaluation of the config takes a package from the cache
+// when its key is the same and every file it read is as it was: after
+// one package of 10,000 is edited, that package and those that depend
+// on it (whose key holds its identity) are evaluated, and nothing else.
+//
+// What a package printed cannot be replayed, so a package that printed,
+// or loaded a module that printed, is not kept. Errors are not kept.
+//
+// The cache is one file per config and options: a table of strings, of
+// sources and of derivations (each once, however many packages reach
+// it), then one entry per package. A file whose digest does not match
+// its contents, or that does not decode, is ignored; so is an entry one
+// of whose reads no longer matches.
+
+// pkgCacheVersion changes when the format or what a key holds changes.
+const pkgCacheVersion = "nexis package cache 1"
+
+var pkgCacheMagic = []byte(pkgCacheVersion + "\n")
+
+// pkgCache is the package cache of one evaluation: the entries read
+// from disk, and those made or confirmed by this evaluation, to write.
+type pkgCache struct {
+	file  string
+	ev    *evaluator
+	base  treehash.Digest // digest of the options, the stdlib and nexis
+	old   map[treehash.Digest]*cacheEntry
+	dec   *cacheDecoder
+	mu    sync.Mutex
+	now   map[[2]string]Input // reads checked in this evaluation
+	keep  map[treehash.Digest]*cacheEntry
+	fresh int // packages evaluated (and kept)
+	hits  int // packages taken from the cache
+}
+
+// cacheEntry is one package's result and what it read.
+type cacheEntry struct {
+	drv   *builtins.Derivation
+	steps uint64
+	reads []Input
+	keys  map[string]string // declared_in answers
+	// while decoded lazily: the derivation's index in the file
+	drvIndex int
+}
+
+func openPkgCache(ev *evaluator, configPath string) *pkgCache {
+	file := pkgCacheFile(configPath, ev.opts)
+	if file == "" {
+		return nil
+	}
+	c := &pkgCache{file: file, ev: ev, now: map[[2]string]Input{}, keep: map[treehash.Digest]*cacheEntry{}}
+	settings, _ := builtins.CanonicalJSON(ToGoValue(ev.pre["build_settings"]))
+	stdenv, _ := builtins.CanonicalJSON(ev.opts.Stdenv)
+	c.base = treehash.Sum([]byte(fmt.Sprintf("%s\x00%s\x00%s\x00%s\x00%d\x00%d\x00%d\x00", pkgCacheVersion, buildIdentity(),
+		ev.opts.StoreDir, ev.opts.System, ev.opts.MaxSteps, ev.opts.MaxDepth, ev.opts.MaxMemory)), settings, []byte{0}, stdenv)
+	c.read()
+	return c
+}
+
+// ToGoValue is builtins.ToGo for values known to convert.
+func ToGoValue(v starlark.Value) any {
+	g, _ := builtins.ToGo(v)
+	return g
+}
+
+// read loads the file, if it can be believed and is whole.
+func (c *pkgCache) read() {
+	f, size, ok := openCacheFile(c.file)
+	if !ok {
+		return
+	}
+	b := make([]byte, size)
+	_, err := io.ReadFull(f, b)
+	f.Close()
+	if err != nil || !bytes.HasPrefix(b, pkgCacheMagic) || len(b) < len(pkgCacheMagic)+32 {
+		return
+	}
+	body := b[len(pkgCacheMagic)+32:]
+	if sum := treehash.Sum(body); !bytes.Equal(sum[:], b[len(pkgCacheMagic):len(pkgCacheMagic)+32]) {
+		return
+	}
+	d := &cacheDecoder{b: body}
+	entries, err := d.decode()
+	if err != nil {
+		return
+	}
+	c.dec, c.old = d, entries
+}
+
+// packageKey is the digest of what a package is given: its entry, key
+// path, file and lock entry, and its dependencies (names and identities).
+func (c *pkgCache) packageKey(e map[string]any, key, file string, locked *LockedPackage, depNames []string, deps []treehash.Digest) (treehash.Digest, bool) {
+	entry, ok := appendTOML(nil, e)
+	if !ok {
+		return treehash.Digest{}, false
+	}
+	var lock []byte
+	if locked != nil {
+		lock = fmt.Appendf(nil, "%q %q %q %q %q %q", locked.Version, locked.Tag, locked.Rev, locked.SourceHash, locked.PrebuiltURL, locked.PrebuiltHash)
+	}
+	h := treehash.NewHasher()
+	h.Write(c.base[:])
+	writeField(h, entry)
+	writeField(h, []byte(key))
+	writeField(h, []byte(file))
+	writeField(h, lock)
+	for k, d := range deps {
+		writeField(h, []byte(depNames[k]))
+		h.Write(d[:])
+	}
+	var k treehash.Digest
+	h.Sum(k[:0])
+	return k, true
+}
+
+// appendTOML appends a decoded TOML value, unambiguously: the bytes of a
+// key, not an encoding anyone reads.
+func appendTOML(b []byte, v any) ([]byte, bool) {
+	switch x := v.(type) {
+	case string:
+		b = binary.AppendUvarint(append(b, 's'), uint64(len(x)))
+		return append(b, x...), true
+	case int64:
+		return binary.AppendVarint(append(b, 'i'), x), true
+	case float64:
+		return binary.LittleEndian.AppendUint64(append(b, 'f'), math.Float64bits(x)), true
+	case bool:
+		if x {
+			return append(b, 't'), true
+		}
+		return append(b, 'F'), true
+	case []any:
+		b = binary.AppendUvarint(append(b, 'a'), uint64(len(x)))
+		for _, e := range x {
+			var ok bool
+			if b, ok = appendTOML(b, e); !ok {
+				return b, false
+			}
+		}
+		return b, true
+	case map[string]any:
+		b = binary.AppendUvarint(append(b, 'm'), uint64(len(x)))
+		for _, k := range sortedKeys(x) {
+			b = binary.AppendUvarint(b, uint64(len(k)))
+			b = append(b, k...)
+			var ok bool
+			if b, ok = appendTOML(b, x[k]); !ok {
+				return b, false
+			}
+		}
+		return b, true
+	}
+	return b, false
+}
+
+func writeField(w io.Writer, b []byte) {
+	var n [binary.MaxVarintLen64]byte
+	w.Write(n[:binary.PutUvarint(n[:], uint64(len(b)))])
+	w.Write(b)
+}
+
+// lookup returns the kept result for key if everything it read is as it
+// was, recording those reads as the evaluation's.
+func (c *pkgCache) lookup(key treehash.Digest) (*cacheEntry, bool) {
+	e, ok := c.old[key]
+	if !ok {
+		return nil, false
+	}
+	for _, r := range e.reads {
+		if c.current(r) != r {
+			return nil, false
+		}
+	}
+	for k, file := range e.keys {
+		if c.ev.cfg.FileOf(k) != file {
+			return nil, false
+		}
+	}
+	if e.drv == nil {
+		c.mu.Lock()
+		d, err := c.dec.derivation(e.drvIndex)
+		c.mu.Unlock()
+		if err != nil {
+			return nil, false
+		}
+		e.drv = d
+	}
+	if in := c.ev.opts.Inputs; in != nil {
+		for _, r := range e.reads {
+			in.add(r)
+		}
+	}
+	return e, true
+}
+
+// current is what r would record now, each path checked once per
+// evaluation.
+func (c *pkgCache) current(r Input) Input {
+	k := [2]string{r.Kind, r.Path}
+	c.mu.Lock()
+	now, ok := c.now[k]
+	c.mu.Unlock()
+	if !ok {
+		now = r.now(c.ev.cfg.dir)
+		c.mu.Lock()
+		c.now[k] = now
+		c.mu.Unlock()
+	}
+	return now
+}
+
+// put keeps a package's result for the file written after evaluation.
+func (c *pkgCache) put(key treehash.Digest, e *cacheEntry, fresh bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.keep[key] = e
+	if fresh {
+		c.fresh++
+	} else {
+		c.hits++
+	}
+}
+
+// write stores what this evaluation kept, unless it is what was read.
+func (c *pkgCache) write() {
+	if c.fresh == 0 && len(c.keep) == len(c.old) {
+		return
+	}
+	keys := make([]treehash.Digest, 0, len(c.keep))
+	for k := range c.keep {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b treehash.Digest) int { return bytes.Compare(a[:], b[:]) })
+	enc := newCacheEncoder()
+	var entries []byte
+	entries = binary.AppendUvarint(entries, uint64(len(keys)))
+	for _, k := range keys {
+		e := c.keep[k]
+		di, ok := enc.derivation(e.drv)
+		if !ok {
+			continue
+		}
+		entries = append(entries, k[:]...)
+		entries = binary.AppendUvarint(entries, uint64(di))
+		entries = binary.AppendUvarint(entries, e.steps)
+		entries = binary.AppendUvarint(entries, uint64(len(e.reads)))
+		for _, r := range e.reads {
+			entries = binary.AppendUvarint(entries, uint64(enc.str(r.Path)))
+			entries = binary.AppendUvarint(entries, uint64(enc.str(r.Kind)))
+			entries = binary.AppendUvarint(entries, uint64(enc.str(r.Digest)))
+		}
+		entries = binary.AppendUvarint(entries, uint64(len(e.keys)))
+		for _, kk := range sortedKeys(e.keys) {
+			entries = binary.AppendUvarint(entries, uint64(enc.str(kk)))
+			entries = binary.AppendUvarint(entries, uint64(enc.str(e.keys[kk])))
+		}
+	}
+	body := enc.finish(entries)
+	sum := treehash.Sum(body)
+	out := make([]byte, 0, len(pkgCacheMagic)+32+len(body))
+	out = append(append(append(out, pkgCacheMagic...), sum[:]...), body...)
+	writeCacheFile(c.file, out)
+}
+
+// identity names a package's result as its dependents' keys hold it:
+// its own key, and what it read as it was. It changes whenever the result
+// may have.
+func identity(key treehash.Digest, reads []Input, keys map[string]string) treehash.Digest {
+	h := treehash.NewHasher()
+	h.Write(key[:])
+	for _, r := range reads {
+		writeField(h, []byte(r.Path))
+		writeField(h, []byte(r.Kind))
+		writeField(h, []byte(r.Digest))
+	}
+	for _, k := range sortedKeys(keys) {
+		writeField(h, []byte(k))
+		writeField(h, []byte(keys[k]))
+	}
+	var d treehash.Digest
+	h.Sum(d[:0])
+	return d
+}
+
+// The file's body: strings, sources, derivations (inputs before the
+// derivations that use them), each a table of varint-coded records that
+// name strings, sources and derivations by index; then the entries.
+
+type cacheEncoder struct {
+	strs    map[string]int
+	strList []string
+	srcs    map[*builtins.Source]int
+	srcBuf  []byte
+	nsrc    int
+	drvs    map[*builtins.Derivation]int
+	ids     map[string]int
+	drvBuf  []byte
+	ndrv    int
+	bad     bool
+}
+
+func newCacheEncoder() *cacheEncoder {
+	return &cacheEncoder{strs: map[string]int{}, srcs: map[*builtins.Source]int{}, drvs: map[*builtins.Derivation]int{}, ids: map[string]int{}}
+}
+
+func (e *cacheEncoder) str(s string) int {
+	if i, ok := e.strs[s]; ok {
+		return i
+	}
+	e.strs[s] = len(e.strList)
+	e.strList = append(e.strList, s)
+	return len(e.strList) - 1
+}
+
+func (e *cacheEncoder) uv(b []byte, n int) []byte { return binary.AppendUvarint(b, uint64(n)) }
+
+func (e *cacheEncoder) source(s *builtins.Source) int {
+	if i, ok := e.srcs[s]; ok {
+		return i
+	}
+	for _, f := range []string{s.Name, s.TreeHash, s.Path, s.Display, s.Abs} {
+		e.srcBuf = e.uv(e.srcBuf, e.str(f))
+	}
+	e.srcs[s] = e.nsrc
+	e.nsrc++
+	return e.nsrc - 1
+}
+
+// derivation adds d and what it reaches; false if its passthru cannot be
+// kept.
+func (e *cacheEncoder) derivation(d *builtins.Derivation) (int, bool) {
+	if i, ok := e.drvs[d]; ok {
+		return i, i >= 0
+	}
+	if i, ok := e.ids[d.ID()]; ok {
+		e.drvs[d] = i
+		return i, true
+	}
+	e.drvs[d] = -1 // a cycle through passthru is not kept
+	drvs := make([]int, len(d.Drvs))
+	for k, in := range d.Drvs {
+		i, ok := e.derivation(in)
+		if !ok {
+			return -1, false
+		}
+		drvs[k] = i
+	}
+	srcs := make([]int, len(d.Srcs))
+	for k, s := range d.Srcs {
+		srcs[k] = e.source(s)
+	}
+	passthru := e.appendValue(nil, d.Passthru)
+	if passthru == nil {
+		return -1, false
+	}
+	b := e.drvBuf
+	for _, f := range []string{d.Name, d.Version, d.System, d.Store, d.Builder, d.ID()} {
+		b = e.uv(b, e.str(f))
+	}
+	b = e.uv(b, len(d.Args))
+	for _, a := range d.Args {
+		b = e.uv(b, e.str(a))
+	}
+	b = e.uv(b, len(d.Env))
+	for _, k := range sortedKeys(d.Env) {
+		b = e.uv(e.uv(b, e.str(k)), e.str(d.Env[k]))
+	}
+	b = e.uv(b, len(drvs))
+	for _, i := range drvs {
+		b = e.uv(b, i)
+	}
+	b = e.uv(b, len(srcs))
+	for _, i := range srcs {
+		b = e.uv(b, i)
+	}
+	b = e.uv(b, len(d.Outputs))
+	for k, o := range d.Outputs {
+		b = e.uv(e.uv(b, e.str(o)), e.str(d.Paths()[k]))
+	}
+	if f := d.Fixed; f != nil {
+		b = append(b, 1)
+		b = e.uv(e.uv(b, e.str(f.Algo)), e.str(f.Hash))
+		if f.Unpack {
+			b = append(b, 1)
+		} else {
+			b = append(b, 0)
+		}
+	} else {
+		b = append(b, 0)
+	}
+	b = e.uv(b, d.Timeout)
+	b = e.uv(b, len(passthru))
+	b = append(b, passthru...)
+	e.drvBuf = b
+	i := e.ndrv
+	e.ndrv++
+	e.drvs[d] = i
+	e.ids[d.ID()] = i
+	return i, true
+}
+
+// Tags of passthru values.
+const (
+	tagNone byte = iota
+	tagTrue
+	tagFalse
+	tagInt
+	tagFloat
+	tagString
+	tagList
+	tagTuple
+	tagDict
+	tagStruct
+	tagDerivation
+	tagSource
+)
+
+// appendValue appends v, or returns nil if it cannot be kept.
+func (e *cacheEncoder) appendValue(b []byte, v starlark.Value) []byte {
+	if b == nil {
+		b = make([]byte, 0, 16)
+	}
+	var ok bool
+	b, ok = e.value(b, v, 0)
+	if !ok {
+		return nil
+	}
+	return b
+}
+
+func (e *cacheEncoder) value(b []byte, v starlark.Value, depth int) ([]byte, bool) {
+	if depth > 200 {
+		return b, false
+	}
+	switch x := v.(type) {
+	case nil:
+		return b, false
+	case starlark.NoneType:
+		return append(b, tagNone), true
+	case starlark.Bool:
+		if x {
+			return append(b, tagTrue), true
+		}
+		return append(b, tagFalse), true
+	case starlark.Int:
+		i, ok := x.Int64()
+		if !ok {
+			return b, false
+		}
+		return binary.AppendVarint(append(b, tagInt), i), true
+	case starlark.Float:
+		return binary.LittleEndian.AppendUint64(append(b, tagFloat), math.Float64bits(float64(x))), true
+	case starlark.String:
+		return e.uv(append(b, tagString), e.str(string(x))), true
+	case *starlark.List:
+		// Passthru is frozen, deeply, when its derivation is made.
+		b = e.uv(append(b, tagList), x.Len())
+		for el := range x.Elements() {
+			var ok bool
+			if b, ok = e.value(b, el, depth+1); !ok {
+				return b, false
+			}
+		}
+		return b, true
+	case starlark.Tuple:
+		b = e.uv(append(b, tagTuple), len(x))
+		for _, el := range x {
+			var ok bool
+			if b, ok = e.value(b, el, depth+1); !ok {
+				return b, false
+			}
+		}
+		return b, true
+	case *starlark.Dict:
+		b = e.uv(append(b, tagDict), x.Len())
+		for k, el := range x.Entries() {
+			var ok bool
+			if b, ok = e.value(b, k, depth+1); !ok {
+				return b, false
+			}
+			if b, ok = e.value(b, el, depth+1); !ok {
+				return b, false
+			}
+		}
+		return b, true
+	case *starlarkstruct.Struct:
+		if x.Constructor() != starlarkstruct.Default {
+			return b, false
+		}
+		names := x.AttrNames()
+		b = e.uv(append(b, tagStruct), len(names))
+		for _, n := range names {
+			f, _ := x.Attr(n)
+			var ok bool
+			b = e.uv(b, e.str(n))
+			if b, ok = e.value(b, f, depth+1); !ok {
+				return b, false
+			}
+		}
+		return b, true
+	case *builtins.Derivation:
+		i, ok := e.derivation(x)
+		if !ok {
+			return b, false
+		}
+		return e.uv(append(b, tagDerivation), i), true
+	case *builtins.Source:
+		return e.uv(append(b, tagSource), e.source(x)), true
+	}
+	return b, false
+}
+
+func (e *cacheEncoder) finish(entries []byte) []byte {
+	var b []byte
+	b = e.uv(b, len(e.strList))
+	for _, s := range e.strList {
+		b = e.uv(b, len(s))
+		b = append(b, s...)
+	}
+	b = e.uv(b, e.nsrc)
+	b = append(b, e.srcBuf...)
+	b = e.uv(b, e.ndrv)
+	b = e.uv(b, len(e.drvBuf))
+	b = append(b, e.drvBuf...)
+	return append(b, entries...)
+}
+
+var errDamaged = errors.New("damaged package cache")
+
+// cacheDecoder reads a body. Derivations are made when an entry that
+// reaches them is used, each once.
+type cacheDecoder struct {
+	b      []byte
+	i      int
+	strs   []string
+	srcs   []*builtins.Source
+	drvOff []int // offset of each derivation's record
+	drvs   []*builtins.Derivation
+}
+
+func (d *cacheDecoder) uv() int {
+	v, n := binary.Uvarint(d.b[d.i:])
+	if n <= 0 || v > math.MaxInt32 {
+		panic(errDamaged)
+	}
+	d.i += n
+	return int(v)
+}
+
+func (d *cacheDecoder) str() string {
+	i := d.uv()
+	if i >= len(d.strs) {
+		panic(errDamaged)
+	}
+	return d.strs[i]
+}
+
+func (d *cacheDecoder) byte1() byte {
+	if d.i >= len(d.b) {
+		panic(errDamaged)
+	}
+	d.i++
+	return d.b[d.i-1]
+}
+
+// decode reads the tables and the entries, not yet the derivations.
+func (d *cacheDecoder) decode() (entries map[treehash.Digest]*cacheEntry, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			entries, err = nil, errDamaged
+		}
+	}()
+	n := d.uv()
+	d.strs = make([]string, n)
+	for k := range d.strs {
+		l := d.uv()
+		if d.i+l > len(d.b) {
+			return nil, errDamaged
+		}
+		d.strs[k] = string(d.b[d.i : d.i+l])
+		d.i += l
+	}
+	d.srcs = make([]*builtins.Source, d.uv())
+	for k := range d.srcs {
+		d.srcs[k] = &builtins.Source{Name: d.str(), TreeHash: d.str(), Path: d.str(), Display: d.str(), Abs: d.str()}
+	}
+	nd := d.uv()
+	size := d.uv()
+	start := d.i
+	if start+size > len(d.b) {
+		return nil, errDamaged
+	}
+	d.drvOff = make([]int, 0, nd)
+	d.drvs = make([]*builtins.Derivation, nd)
+	for range nd {
+		d.drvOff = append(d.drvOff, d.i)
+		d.skipDerivation()
+	}
+	if d.i != start+size {
+		return nil, errDamaged
+	}
+	n = d.uv()
+	entries = make(map[treehash.Digest]*cacheEntry, n)
+	for range n {
+		var k treehash.Digest
+		if d.i+len(k) > len(d.b) {
+			return nil, errDamaged
+		}
+		copy(k[:], d.b[d.i:])
+		d.i += len(k)
+		e := &cacheEntry{drvIndex: d.uv()}
+		if e.drvIndex >= nd {
+			return nil, errDamaged
+		}
+		v, m := binary.Uvarint(d.b[d.i:])
+		if m <= 0 {
+			return nil, errDamaged
+		}
+		d.i += m
+		e.steps = v
+		e.reads = make([]Input, d.uv())
+		for r := range e.reads {
+			e.reads[r] = Input{Path: d.str(), Kind: d.str(), Digest: d.str()}
+		}
+		if nk := d.uv(); nk > 0 {
+			e.keys = make(map[string]string, nk)
+			for range nk {
+				k := d.str()
+				e.keys[k] = d.str()
+			}
+		}
+		entries[k] = e
+	}
+	if d.i != len(d.b) {
+		return nil, errDamaged
+	}
+	return entries, nil
+}
+
+// skipDerivation moves past a derivation's record, checking its shape.
+func (d *cacheDecoder) skipDerivation() {
+	for range 6 {
+		d.str()
+	}
+	for range d.uv() {
+		d.str()
+	}
+	for range d.uv() {
+		d.str()
+		d.str()
+	}
+	for range d.uv() {
+		d.uv()
+	}
+	for range d.uv() {
+		d.uv()
+	}
+	for range d.uv() {
+		d.str()
+		d.str()
+	}
+	if d.byte1() == 1 {
+		d.str()
+		d.str()
+		d.byte1()
+	}
+	d.uv()
+	l := d.uv()
+	if d.i+l > len(d.b) {
+		panic(errDamaged)
+	}
+	d.i += l
+}
+
+// derivation makes derivation k (and what it reaches) once.
+func (d *cacheDecoder) derivation(k int) (drv *builtins.Derivation, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			drv, err = nil, errDamaged
+		}
+	}()
+	return d.makeDerivation(k, 0), nil
+}
+
+func (d *cacheDecoder) makeDerivation(k, depth int) *builtins.Derivation {
+	if k >= len(d.drvs) || depth > 10000 {
+		panic(errDamaged)
+	}
+	if x := d.drvs[k]; x != nil {
+		return x
+	}
+	saved := d.i
+	defer func() { d.i = saved }()
+	d.i = d.drvOff[k]
+	x := &builtins.Derivation{Name: d.str(), Version: d.str(), System: d.str(), Store: d.str(), Builder: d.str()}
+	id := d.str()
+	if n := d.uv(); n > 0 {
+		x.Args = make([]string, n)
+		for a := range x.Args {
+			x.Args[a] = d.str()
+		}
+	}
+	if n := d.uv(); n > 0 {
+		x.Env = make(map[string]string, n)
+		for range n {
+			k := d.str()
+			x.Env[k] = d.str()
+		}
+	}
+	// Inputs come before what uses them: an index past k is damage.
+	for range d.uv() {
+		i := d.uv()
+		if i >= k {
+			panic(errDamaged)
+		}
+		x.Drvs = append(x.Drvs, d.makeDerivation(i, depth+1))
+	}
+	for range d.uv() {
+		i := d.uv()
+		if i >= len(d.srcs) {
+			panic(errDamaged)
+		}
+		x.Srcs = append(x.Srcs, d.srcs[i])
+	}
+	n := d.uv()
+	if n == 0 {
+		panic(errDamaged)
+	}
+	paths := make([]string, n)
+	for o := range paths {
+		x.Outputs = append(x.Outputs, d.str())
+		paths[o] = d.str()
+	}
+	if d.byte1() == 1 {
+		x.Fixed = &builtins.Fixed{Algo: d.str(), Hash: d.str(), Unpack: d.byte1() == 1}
+	}
+	x.Timeout = d.uv()
+	l := d.uv()
+	end := d.i + l
+	v := d.value(depth + 1)
+	if d.i != end {
+		panic(errDamaged)
+	}
+	p, ok := v.(*starlark.Dict)
+	if !ok {
+		panic(errDamaged)
+	}
+	x.Passthru = p
+	builtins.Restore(x, id, paths)
+	d.drvs[k] = x
+	return x
+}
+
+func (d *cacheDecoder) value(depth int) starlark.Value {
+	if depth > 10000 {
+		panic(errDamaged)
+	}
+	switch d.byte1() {
+	case tagNone:
+		return starlark.None
+	case tagTrue:
+		return starlark.True
+	case tagFalse:
+		return starlark.False
+	case tagInt:
+		v, n := binary.Varint(d.b[d.i:])
+		if n <= 0 {
+			panic(errDamaged)
+		}
+		d.i += n
+		return starlark.MakeInt64(v)
+	case tagFloat:
+		if d.i+8 > len(d.b) {
+			panic(errDamaged)
+		}
+		f := math.Float64frombits(binary.LittleEndian.Uint64(d.b[d.i:]))
+		d.i += 8
+		return starlark.Float(f)
+	case tagString:
+		return starlark.String(d.str())
+	case tagList, tagTuple:
+		tag := d.b[d.i-1]
+		elems := make([]starlark.Value, d.uv())
+		for k := range elems {
+			elems[k] = d.value(depth + 1)
+		}
+		if tag == tagTuple {
+			return starlark.Tuple(elems)
+		}
+		l := starlark.NewList(elems)
+		l.Freeze()
+		return l
+	case tagDict:
+		n := d.uv()
+		m := starlark.NewDict(n)
+		for range n {
+			k := d.value(depth + 1)
+			if err := m.SetKey(k, d.value(depth+1)); err != nil {
+				panic(errDamaged)
+			}
+		}
+		m.Freeze()
+		return m
+	case tagStruct:
+		fields := starlark.StringDict{}
+		for range d.uv() {
+			n := d.str()
+			fields[n] = d.value(depth + 1)
+		}
+		s := starlarkstruct.FromStringDict(starlarkstruct.Default, fields)
+		s.Freeze()
+		return s
+	case tagDerivation:
+		return d.makeDerivation(d.uv(), depth+1)
+	case tagSource:
+		i := d.uv()
+		if i >= len(d.srcs) {
+			panic(errDamaged)
+		}
+		return d.srcs[i]
+	}
+	panic(errDamaged)
+}
+
+// pkgCacheFile is where the package cache of configPath under opts is.
+func pkgCacheFile(configPath string, opts Options) string {
+	f := evalCacheFile(configPath, withDefaults(opts))
+	if f == "" {
+		return ""
+	}
+	if opts.CacheDir != "" {
+		return filepath.Join(opts.CacheDir, filepath.Base(f)+".pkgs")
+	}
+	return f + ".pkgs"
+}

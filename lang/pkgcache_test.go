@@ -1,0 +1,155 @@
+package lang
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// evalCached evaluates config with the package cache in dir and returns
+// the closure as JSON and as a tree, and how many packages were
+// evaluated rather than taken from the cache.
+func evalCached(t *testing.T, config, dir string) (string, int) {
+	t.Helper()
+	sys, err := Eval(config, Options{Cache: dir != "", CacheDir: dir})
+	if err != nil {
+		t.Fatalf("eval: %v", err)
+	}
+	var b bytes.Buffer
+	if err := WriteJSON(&b, sys.Drv); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteTree(&b, sys.Drv); err != nil {
+		t.Fatal(err)
+	}
+	fresh := -1
+	if c := sys.ev.cache; c != nil {
+		fresh = c.fresh
+	}
+	return b.String(), fresh
+}
+
+// TestPackageCacheStates: a config evaluates to the same bytes without
+// the cache, with a cold one, a warm one, and a damaged one.
+func TestPackageCacheStates(t *testing.T) {
+	config := generate(t, 200)
+	dir := t.TempDir()
+	want, _ := evalCached(t, config, "")
+	cold, fresh := evalCached(t, config, dir)
+	if cold != want || fresh != 200 {
+		t.Fatalf("cold: same output %v, %d evaluated, want 200", cold == want, fresh)
+	}
+	warm, fresh := evalCached(t, config, dir)
+	if warm != want || fresh != 0 {
+		t.Fatalf("warm: same output %v, %d evaluated, want 0", warm == want, fresh)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "*.pkgs"))
+	if len(files) != 1 {
+		t.Fatalf("cache files: %v", files)
+	}
+	good, err := os.ReadFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	damage := map[string][]byte{
+		"truncated":  good[:len(good)/2],
+		"empty":      nil,
+		"flipped":    append(append([]byte(nil), good[:len(good)/3]...), append([]byte{good[len(good)/3] ^ 0x40}, good[len(good)/3+1:]...)...),
+		"garbage":    bytes.Repeat([]byte{0xff}, 4096),
+		"old format": append([]byte("nexis package cache 0\n"), good[len(pkgCacheMagic):]...),
+	}
+	for name, b := range damage {
+		if err := os.WriteFile(files[0], b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		got, fresh := evalCached(t, config, dir)
+		if got != want || fresh != 200 {
+			t.Fatalf("%s cache: same output %v, %d evaluated, want all 200", name, got == want, fresh)
+		}
+	}
+	// A cache others may write is not believed.
+	if err := os.Chmod(files[0], 0o666); err != nil {
+		t.Fatal(err)
+	}
+	if got, fresh := evalCached(t, config, dir); got != want || fresh != 200 {
+		t.Fatalf("a world-writable cache was used: %d evaluated", fresh)
+	}
+}
+
+// TestPackageCacheIsIncremental: after one package is edited, it and
+// the packages that depend on it are evaluated, nothing else; after a
+// module is edited, the packages made by it.
+func TestPackageCacheIsIncremental(t *testing.T) {
+	config := generate(t, 200)
+	dir := t.TempDir()
+	evalCached(t, config, dir)
+	text, err := os.ReadFile(config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// pkg185 is built by the stdlib; those after it that depend on it,
+	// directly or not, are 192 and 199.
+	edited := strings.Replace(string(text), `version = "1.185"`, `version = "1.185.1"`, 1)
+	if edited == string(text) {
+		t.Fatal("no pkg185 to edit")
+	}
+	if err := os.WriteFile(config, []byte(edited), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, fresh := evalCached(t, config, dir)
+	if fresh != 3 {
+		t.Fatalf("editing one package evaluated %d packages, want 3", fresh)
+	}
+	want, _ := evalCached(t, config, "")
+	if got != want {
+		t.Fatal("the incremental evaluation differs from a full one")
+	}
+	mod := filepath.Join(filepath.Dir(config), "mod.star")
+	src, err := os.ReadFile(mod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(mod, []byte(strings.Replace(string(src), `version = "2.0"`, `version = "2.1"`, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, fresh = evalCached(t, config, dir)
+	want, _ = evalCached(t, config, "")
+	if got != want {
+		t.Fatal("after a module changed, the cached evaluation differs from a full one")
+	}
+	if fresh < 50 || fresh == 200 {
+		t.Fatalf("editing the module evaluated %d packages, want its 50 and their dependents", fresh)
+	}
+}
+
+// TestPackageCacheSeesFiles: a package that hashes a file of the config
+// is evaluated again when the file changes, and a whole-config cache of
+// a switch made with packages from the cache still sees the file.
+func TestPackageCacheSeesFiles(t *testing.T) {
+	dir := t.TempDir()
+	copyTree(t, "../examples/minimal", dir)
+	config := filepath.Join(dir, "config.toml")
+	cache := t.TempDir()
+	evalCached(t, config, cache)
+	if err := os.WriteFile(filepath.Join(dir, "files/motd/share/motd/motd"), []byte("changed\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, fresh := evalCached(t, config, cache)
+	want, _ := evalCached(t, config, "")
+	if got != want || fresh != 1 {
+		t.Fatalf("after a source changed: same output %v, %d evaluated, want 1", got == want, fresh)
+	}
+	inputs := &Inputs{}
+	if _, err := Eval(config, Options{Cache: true, CacheDir: cache, Inputs: inputs}); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, in := range inputs.List() {
+		found = found || in.Path == "files/motd" && in.Kind == "tree"
+	}
+	if !found {
+		t.Fatalf("a package from the cache did not record what it read: %v", inputs.List())
+	}
+}
