@@ -66,9 +66,7 @@ func FromThread(thread *starlark.Thread) (*Context, error) {
 }
 
 func (c *Context) remember(path string, v starlark.Value) {
-	if p, _, err := storepath.Parse(c.StoreDir, path); err == nil {
-		c.Scope.made[p.Hash] = v
-	}
+	c.Scope.made[hashPart(path)] = v
 }
 
 // lookup returns the derivation or source whose store path has hash h,
@@ -152,6 +150,18 @@ func (s *Scope) lookup(h string) starlark.Value {
 // inValues indexes what the given values reach, breadth first, until h
 // is found or everything is indexed.
 func (s *Scope) inValues(h string) starlark.Value {
+	if s.reached == nil {
+		// Nearly always a given derivation itself: found without an index.
+		for _, v := range s.values {
+			if d, ok := v.(*Derivation); ok {
+				for _, p := range d.paths {
+					if hashPart(p) == h {
+						return d
+					}
+				}
+			}
+		}
+	}
 	if v, ok := s.reached[h]; ok {
 		return v
 	}
@@ -213,7 +223,9 @@ func Walk(v starlark.Value, seen map[any]bool, fn func(starlark.Value)) {
 				continue
 			}
 			seen[c] = true
-			stack = append(stack, slices.Collect(c.Elements())...)
+			for i := range c.Len() {
+				stack = append(stack, c.Index(i))
+			}
 		case starlark.Tuple:
 			stack = append(stack, c...)
 		case *starlark.Dict:

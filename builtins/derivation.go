@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"path"
 	"slices"
 	"sort"
 	"strings"
@@ -101,14 +102,24 @@ func (d *Derivation) seal() error {
 			n += "-" + o
 		}
 		if fixed {
-			paths[i] = storepath.Join(d.Store, contentaddr.FixedHash(ca.Algo, ca.Hash, ca.Method != contentaddr.Flat, d.Store, name), n)
+			paths[i] = joinPath(d.Store, contentaddr.FixedHash(ca.Algo, ca.Hash, ca.Method != contentaddr.Flat, d.Store, name), n)
 			continue
 		}
 		sum := treehash.Sum([]byte("nexis-out-1:" + o + ":" + d.id))
-		paths[i] = storepath.Join(d.Store, storepath.EncodeHash(sum[:]), n)
+		paths[i] = joinPath(d.Store, storepath.EncodeHash(sum[:]), n)
 	}
 	d.paths = paths
 	return nil
+}
+
+// joinPath is storepath.Join, in one allocation when the store
+// directory is clean (as it is: the command line cleans it). A name that
+// passed storepath.ValidName has nothing to clean.
+func joinPath(store, hash, name string) string {
+	if store == "" || store == "/" || path.Clean(store) != store {
+		return storepath.Join(store, hash, name)
+	}
+	return store + "/" + hash[0:2] + "/" + hash[2:4] + "/" + hash + "-" + name
 }
 
 // sortInputs puts the inputs in the order of the encoding: derivations

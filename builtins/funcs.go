@@ -2,7 +2,6 @@ package builtins
 
 import (
 	"bytes"
-	"encoding/hex"
 	"fmt"
 	"net/url"
 	"path"
@@ -69,12 +68,12 @@ func derivationFn(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tu
 	}
 	if env != nil {
 		d.Env = make(map[string]string, env.Len())
-		for _, item := range env.Items() {
-			k, ok := starlark.AsString(item[0])
+		for key, val := range env.Entries() {
+			k, ok := starlark.AsString(key)
 			if !ok {
-				return nil, fmt.Errorf("%s: env key %s is a %s, want string", b.Name(), item[0], item[0].Type())
+				return nil, fmt.Errorf("%s: env key %s is a %s, want string", b.Name(), key, key.Type())
 			}
-			s, err := toEnvString(item[1])
+			s, err := toEnvString(val)
 			if err != nil {
 				return nil, fmt.Errorf("%s: env[%q]: %w", b.Name(), k, err)
 			}
@@ -124,7 +123,7 @@ func finish(ctx *Context, fn string, d *Derivation, passthru *starlark.Dict) (*D
 		return nil, fmt.Errorf("%s(%s): %w", fn, d.Name, err)
 	}
 	if passthru == nil {
-		passthru = starlark.NewDict(0)
+		passthru = emptyPassthru
 	}
 	passthru.Freeze()
 	d.Passthru = passthru
@@ -137,6 +136,14 @@ func finish(ctx *Context, fn string, d *Derivation, passthru *starlark.Dict) (*D
 	}
 	return d, nil
 }
+
+// emptyPassthru is the passthru of every derivation given none: frozen,
+// so one serves all.
+var emptyPassthru = func() *starlark.Dict {
+	d := starlark.NewDict(0)
+	d.Freeze()
+	return d
+}()
 
 // checkUTF8 refuses strings that are not UTF-8 anywhere in d. The
 // canonical encoding is JSON, which would replace each invalid byte by
@@ -348,8 +355,10 @@ func checkHex(digest string) error {
 	if len(digest) != 64 {
 		return fmt.Errorf("digest has %d hex digits, want 64", len(digest))
 	}
-	if _, err := hex.DecodeString(digest); err != nil || strings.ToLower(digest) != digest {
-		return fmt.Errorf("digest is not lowercase hex")
+	for i := 0; i < len(digest); i++ {
+		if c := digest[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return fmt.Errorf("digest is not lowercase hex")
+		}
 	}
 	return nil
 }

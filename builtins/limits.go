@@ -166,44 +166,48 @@ const quickBudget = 256
 // most lim.MaxDepth deep (depth is v's own level) and holds at most
 // *budget containers counted with repetition; ok is false otherwise.
 func quickMeasure(v starlark.Value, lim Limits, depth int, budget *int) (size int64, ok bool) {
-	var n int64
-	add := func(c starlark.Value) bool {
-		s, ok := quickMeasure(c, lim, depth+1, budget)
-		n = min(n+s+2, 1<<62)
-		return ok
-	}
 	if t, ok := v.(starlark.Tuple); ok && len(t) == 0 {
 		return leafSize(v), true // as container() has it
 	}
 	switch x := v.(type) {
-	case *starlark.List, starlark.Tuple, *starlark.Dict, *starlark.Set, *starlarkstruct.Struct:
+	case *starlark.List, starlark.Tuple, *starlark.Dict:
 		if *budget--; *budget < 0 || depth > lim.MaxDepth {
 			return 0, false
 		}
-		n = 2
+		n := int64(2)
 		switch x := x.(type) {
 		case *starlark.List:
-			for e := range x.Elements() {
-				if !add(e) {
+			for i := range x.Len() {
+				s, ok := quickMeasure(x.Index(i), lim, depth+1, budget)
+				if !ok {
 					return 0, false
 				}
+				n = min(n+s+2, 1<<62)
 			}
 		case starlark.Tuple:
 			for _, e := range x {
-				if !add(e) {
+				s, ok := quickMeasure(e, lim, depth+1, budget)
+				if !ok {
 					return 0, false
 				}
+				n = min(n+s+2, 1<<62)
 			}
 		case *starlark.Dict:
 			for k, e := range x.Entries() {
-				if !add(k) || !add(e) {
+				sk, ok := quickMeasure(k, lim, depth+1, budget)
+				if !ok {
 					return 0, false
 				}
+				se, ok := quickMeasure(e, lim, depth+1, budget)
+				if !ok {
+					return 0, false
+				}
+				n = min(n+sk+se+4, 1<<62)
 			}
-		default:
-			return 0, false
 		}
 		return n, n <= lim.MaxBytes
+	case *starlark.Set, *starlarkstruct.Struct:
+		return 0, false
 	}
 	return leafSize(v), true
 }

@@ -136,8 +136,9 @@ type evaluator struct {
 	thread *starlark.Thread
 	sys    *unit
 
-	cache *pkgCache         // nil without Options.Cache
-	ids   []treehash.Digest // each package's identity (see identity)
+	cache   *pkgCache         // nil without Options.Cache
+	ids     []treehash.Digest // each package's identity (see identity)
+	written chan struct{}     // closed when the package cache is written
 }
 
 // Eval evaluates the config at configPath.
@@ -159,11 +160,12 @@ func Eval(configPath string, opts Options) (*System, error) {
 		ev.cache = openPkgCache(ev, configPath)
 	}
 	sys := &System{Config: cfg, Lock: lock, ev: ev}
-	if err := ev.run(func() error { return ev.system(sys, lock) }); err != nil {
-		return nil, ev.wrap(err)
+	err = ev.run(func() error { return ev.system(sys, lock) })
+	if ev.written != nil {
+		<-ev.written
 	}
-	if ev.cache != nil {
-		ev.cache.write()
+	if err != nil {
+		return nil, ev.wrap(err)
 	}
 	sys.Globals = starlark.StringDict{"config": sys.Globals["config"], "packages": sys.Packages, "system": sys.Drv}
 	for k, v := range ev.pre {
@@ -180,6 +182,15 @@ func (ev *evaluator) system(sys *System, lock *Lock) error {
 	steps, err := ev.packages(sys, lock, config.(*starlark.Dict), printed)
 	if err != nil {
 		return err
+	}
+	if c := ev.cache; c != nil {
+		// The packages are final: they are written while the system is
+		// evaluated.
+		ev.written = make(chan struct{})
+		go func() {
+			defer close(ev.written)
+			c.write()
+		}()
 	}
 	u := newUnit()
 	if sys.Packages != nil {

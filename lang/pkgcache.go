@@ -1,12 +1,14 @@
 package lang
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -124,19 +126,16 @@ func (c *pkgCache) packageKey(e map[string]any, key, file string, locked *Locked
 	if locked != nil {
 		lock = fmt.Appendf(nil, "%q %q %q %q %q %q", locked.Version, locked.Tag, locked.Rev, locked.SourceHash, locked.PrebuiltURL, locked.PrebuiltHash)
 	}
-	h := treehash.NewHasher()
-	h.Write(c.base[:])
-	writeField(h, entry)
-	writeField(h, []byte(key))
-	writeField(h, []byte(file))
-	writeField(h, lock)
+	b := append(c.base[:len(c.base):len(c.base)], 0)
+	b = appendField(b, entry)
+	b = appendField(b, []byte(key))
+	b = appendField(b, []byte(file))
+	b = appendField(b, lock)
 	for k, d := range deps {
-		writeField(h, []byte(depNames[k]))
-		h.Write(d[:])
+		b = appendField(b, []byte(depNames[k]))
+		b = append(b, d[:]...)
 	}
-	var k treehash.Digest
-	h.Sum(k[:0])
-	return k, true
+	return treehash.Sum(b), true
 }
 
 // appendTOML appends a decoded TOML value, unambiguously: the bytes of a
@@ -179,10 +178,8 @@ func appendTOML(b []byte, v any) ([]byte, bool) {
 	return b, false
 }
 
-func writeField(w io.Writer, b []byte) {
-	var n [binary.MaxVarintLen64]byte
-	w.Write(n[:binary.PutUvarint(n[:], uint64(len(b)))])
-	w.Write(b)
+func appendField(b, f []byte) []byte {
+	return append(binary.AppendUvarint(b, uint64(len(f))), f...)
 }
 
 // lookup returns the kept result for key if everything it read is as it
@@ -281,31 +278,61 @@ func (c *pkgCache) write() {
 			entries = binary.AppendUvarint(entries, uint64(enc.str(e.keys[kk])))
 		}
 	}
-	body := enc.finish(entries)
-	sum := treehash.Sum(body)
-	out := make([]byte, 0, len(pkgCacheMagic)+32+len(body))
-	out = append(append(append(out, pkgCacheMagic...), sum[:]...), body...)
-	writeCacheFile(c.file, out)
+	writeStreamed(c.file, func(w io.Writer) error { return enc.finish(w, entries) })
+}
+
+// writeStreamed writes the magic, the digest of the body and the body
+// write gives, as writeCacheFile does (complete, then renamed), without
+// holding the body: at 100,000 packages it is 70 MB.
+func writeStreamed(file string, write func(io.Writer) error) {
+	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
+		return
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(file), ".tmp-*")
+	if err != nil {
+		return
+	}
+	defer os.Remove(tmp.Name())
+	h := treehash.NewHasher()
+	bw := bufio.NewWriterSize(tmp, 1<<20)
+	_, err = bw.Write(append(pkgCacheMagic[:len(pkgCacheMagic):len(pkgCacheMagic)], make([]byte, 32)...))
+	if err == nil {
+		err = write(io.MultiWriter(bw, h))
+	}
+	if err == nil {
+		err = bw.Flush()
+	}
+	if err == nil {
+		var sum treehash.Digest
+		h.Sum(sum[:0])
+		_, err = tmp.WriteAt(sum[:], int64(len(pkgCacheMagic)))
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		os.Rename(tmp.Name(), file)
+	}
 }
 
 // identity names a package's result as its dependents' keys hold it:
 // its own key, and what it read as it was. It changes whenever the result
 // may have.
 func identity(key treehash.Digest, reads []Input, keys map[string]string) treehash.Digest {
-	h := treehash.NewHasher()
-	h.Write(key[:])
+	if len(reads) == 0 && len(keys) == 0 {
+		return key
+	}
+	b := key[:len(key):len(key)]
 	for _, r := range reads {
-		writeField(h, []byte(r.Path))
-		writeField(h, []byte(r.Kind))
-		writeField(h, []byte(r.Digest))
+		b = appendField(b, []byte(r.Path))
+		b = appendField(b, []byte(r.Kind))
+		b = appendField(b, []byte(r.Digest))
 	}
 	for _, k := range sortedKeys(keys) {
-		writeField(h, []byte(k))
-		writeField(h, []byte(keys[k]))
+		b = appendField(b, []byte(k))
+		b = appendField(b, []byte(keys[k]))
 	}
-	var d treehash.Digest
-	h.Sum(d[:0])
-	return d
+	return treehash.Sum(b)
 }
 
 // The file's body: strings, sources, derivations (inputs before the
@@ -536,19 +563,30 @@ func (e *cacheEncoder) value(b []byte, v starlark.Value, depth int) ([]byte, boo
 	return b, false
 }
 
-func (e *cacheEncoder) finish(entries []byte) []byte {
-	var b []byte
+// finish writes the body: the tables, then entries.
+func (e *cacheEncoder) finish(w io.Writer, entries []byte) error {
+	b := make([]byte, 0, 64<<10)
 	b = e.uv(b, len(e.strList))
 	for _, s := range e.strList {
 		b = e.uv(b, len(s))
 		b = append(b, s...)
+		if len(b) > 60<<10 {
+			if _, err := w.Write(b); err != nil {
+				return err
+			}
+			b = b[:0]
+		}
 	}
 	b = e.uv(b, e.nsrc)
 	b = append(b, e.srcBuf...)
 	b = e.uv(b, e.ndrv)
 	b = e.uv(b, len(e.drvBuf))
-	b = append(b, e.drvBuf...)
-	return append(b, entries...)
+	for _, part := range [][]byte{b, e.drvBuf, entries} {
+		if _, err := w.Write(part); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 var errDamaged = errors.New("damaged package cache")
