@@ -148,19 +148,43 @@ func (s *Scope) lookup(h string) starlark.Value {
 }
 
 // inValues indexes what the given values reach, breadth first, until h
-// is found or everything is indexed.
+// is found or everything is indexed. The values themselves, and the
+// derivations a given dict or list holds (the system's packages), are
+// indexed first: nearly every path a part mentions is one of them.
 func (s *Scope) inValues(h string) starlark.Value {
 	if s.reached == nil {
-		// Nearly always a given derivation itself: found without an index.
-		for _, v := range s.values {
+		s.reached = map[string]starlark.Value{}
+		s.visited = map[any]bool{}
+		var deeper []starlark.Value
+		direct := func(v starlark.Value) {
 			if d, ok := v.(*Derivation); ok {
 				for _, p := range d.paths {
-					if hashPart(p) == h {
-						return d
+					if _, dup := s.reached[hashPart(p)]; !dup {
+						s.reached[hashPart(p)] = d
 					}
 				}
 			}
 		}
+		for _, v := range s.queue {
+			switch c := v.(type) {
+			case *starlark.Dict:
+				for _, e := range c.Entries() {
+					direct(e)
+				}
+			case *starlark.List:
+				for i := range c.Len() {
+					direct(c.Index(i))
+				}
+			case starlark.Tuple:
+				for _, e := range c {
+					direct(e)
+				}
+			default:
+				direct(v)
+			}
+			deeper = append(deeper, v)
+		}
+		s.queue = deeper
 	}
 	if v, ok := s.reached[h]; ok {
 		return v
@@ -168,18 +192,13 @@ func (s *Scope) inValues(h string) starlark.Value {
 	for len(s.queue) > 0 {
 		v := s.queue[0]
 		s.queue = s.queue[1:]
-		if s.reached == nil {
-			s.reached = map[string]starlark.Value{}
-			s.visited = map[any]bool{}
-		}
-		found := false
 		Walk(v, s.visited, func(x starlark.Value) {
 			switch x := x.(type) {
 			case *Derivation:
 				for _, p := range x.paths {
-					k := hashPart(p)
-					s.reached[k] = x
-					found = found || k == h
+					if _, dup := s.reached[hashPart(p)]; !dup {
+						s.reached[hashPart(p)] = x
+					}
 				}
 				for _, in := range x.Drvs {
 					s.queue = append(s.queue, in)
@@ -191,13 +210,13 @@ func (s *Scope) inValues(h string) starlark.Value {
 					s.queue = append(s.queue, x.Passthru)
 				}
 			case *Source:
-				k := hashPart(x.Path)
-				s.reached[k] = x
-				found = found || k == h
+				if _, dup := s.reached[hashPart(x.Path)]; !dup {
+					s.reached[hashPart(x.Path)] = x
+				}
 			}
 		})
-		if found {
-			return s.reached[h]
+		if v, ok := s.reached[h]; ok {
+			return v
 		}
 	}
 	return nil

@@ -105,6 +105,11 @@ func measureExact(v starlark.Value, lim Limits) error {
 	onStack := map[any]bool{}
 	var stack []*frame
 	push := func(v starlark.Value) (measured, bool, error) {
+		if len(stack)+1 < lim.MaxDepth {
+			if m, ok := smallLeaves(v, lim); ok {
+				return m, true, nil
+			}
+		}
 		key, kids, n := container(v)
 		if key == nil {
 			return measured{size: leafSize(v)}, true, nil
@@ -210,6 +215,73 @@ func quickMeasure(v starlark.Value, lim Limits, depth int, budget *int) (size in
 		return 0, false
 	}
 	return leafSize(v), true
+}
+
+// smallLeaves measures a container of at most 8 elements that holds no
+// containers as the walk below would, without its bookkeeping: most
+// containers of a large value are such (a package's entry in a
+// manifest). ok is false for anything else, or past the limit.
+func smallLeaves(v starlark.Value, lim Limits) (measured, bool) {
+	m := measured{depth: 1, size: 2}
+	add := func(c starlark.Value) bool {
+		if isContainer(c) {
+			// An empty list or dict measures as the walk would.
+			if l, ok := c.(*starlark.List); ok && l.Len() == 0 {
+				m = combine(m, measured{depth: 1, size: 2})
+				return true
+			}
+			if d, ok := c.(*starlark.Dict); ok && d.Len() == 0 {
+				m = combine(m, measured{depth: 1, size: 2})
+				return true
+			}
+			return false
+		}
+		m = combine(m, measured{size: leafSize(c)})
+		return true
+	}
+	switch x := v.(type) {
+	case *starlark.List:
+		if x.Len() > 8 {
+			return m, false
+		}
+		for i := range x.Len() {
+			if !add(x.Index(i)) {
+				return m, false
+			}
+		}
+	case starlark.Tuple:
+		if len(x) == 0 || len(x) > 8 {
+			return m, false
+		}
+		for _, e := range x {
+			if !add(e) {
+				return m, false
+			}
+		}
+	case *starlark.Dict:
+		if x.Len() > 8 {
+			return m, false
+		}
+		for k, e := range x.Entries() {
+			if !add(k) || !add(e) {
+				return m, false
+			}
+		}
+	default:
+		return m, false
+	}
+	return m, m.size <= lim.MaxBytes
+}
+
+// isContainer says whether container() walks into v.
+func isContainer(v starlark.Value) bool {
+	switch x := v.(type) {
+	case *starlark.List, *starlark.Dict, *starlark.Set, *starlarkstruct.Struct:
+		return true
+	case starlark.Tuple:
+		return len(x) > 0
+	}
+	return false
 }
 
 // combine adds a child's measure to its container's: one level deeper,

@@ -144,6 +144,12 @@ type evaluator struct {
 // Eval evaluates the config at configPath.
 func Eval(configPath string, opts Options) (*System, error) {
 	opts = withDefaults(opts)
+	var cached chan *pkgCacheFileData
+	if opts.Cache {
+		// The package cache is read while the config is.
+		cached = make(chan *pkgCacheFileData, 1)
+		go func() { cached <- readPkgCache(pkgCacheFile(configPath, opts)) }()
+	}
 	cfg, err := loadConfig(configPath, opts.Inputs, opts.MaxDepth)
 	if err != nil {
 		return nil, err
@@ -157,7 +163,7 @@ func Eval(configPath string, opts Options) (*System, error) {
 	}
 	ev := newEvaluator(cfg, opts)
 	if opts.Cache {
-		ev.cache = openPkgCache(ev, configPath)
+		ev.cache = openPkgCache(ev, configPath, <-cached)
 	}
 	sys := &System{Config: cfg, Lock: lock, ev: ev}
 	err = ev.run(func() error { return ev.system(sys, lock) })

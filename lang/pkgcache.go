@@ -71,18 +71,26 @@ type cacheEntry struct {
 	drvIndex int
 }
 
-func openPkgCache(ev *evaluator, configPath string) *pkgCache {
+func openPkgCache(ev *evaluator, configPath string, data *pkgCacheFileData) *pkgCache {
 	file := pkgCacheFile(configPath, ev.opts)
 	if file == "" {
 		return nil
 	}
 	c := &pkgCache{file: file, ev: ev, now: map[[2]string]Input{}, keep: map[treehash.Digest]*cacheEntry{}}
+	if data != nil {
+		c.dec, c.old = data.dec, data.entries
+	}
 	settings, _ := builtins.CanonicalJSON(ToGoValue(ev.pre["build_settings"]))
 	stdenv, _ := builtins.CanonicalJSON(ev.opts.Stdenv)
 	c.base = treehash.Sum([]byte(fmt.Sprintf("%s\x00%s\x00%s\x00%s\x00%d\x00%d\x00%d\x00", pkgCacheVersion, buildIdentity(),
 		ev.opts.StoreDir, ev.opts.System, ev.opts.MaxSteps, ev.opts.MaxDepth, ev.opts.MaxMemory)), settings, []byte{0}, stdenv)
-	c.read()
 	return c
+}
+
+// pkgCacheFileData is a package cache file as read.
+type pkgCacheFileData struct {
+	dec     *cacheDecoder
+	entries map[treehash.Digest]*cacheEntry
 }
 
 // ToGoValue is builtins.ToGo for values known to convert.
@@ -91,28 +99,34 @@ func ToGoValue(v starlark.Value) any {
 	return g
 }
 
-// read loads the file, if it can be believed and is whole.
-func (c *pkgCache) read() {
-	f, size, ok := openCacheFile(c.file)
+// readPkgCache loads file, if it can be believed and is whole (nil
+// otherwise). It also computes the identity of this nexis, which keys
+// need, while the config is read.
+func readPkgCache(file string) *pkgCacheFileData {
+	buildIdentity()
+	if file == "" {
+		return nil
+	}
+	f, size, ok := openCacheFile(file)
 	if !ok {
-		return
+		return nil
 	}
 	b := make([]byte, size)
 	_, err := io.ReadFull(f, b)
 	f.Close()
 	if err != nil || !bytes.HasPrefix(b, pkgCacheMagic) || len(b) < len(pkgCacheMagic)+32 {
-		return
+		return nil
 	}
 	body := b[len(pkgCacheMagic)+32:]
 	if sum := treehash.Sum(body); !bytes.Equal(sum[:], b[len(pkgCacheMagic):len(pkgCacheMagic)+32]) {
-		return
+		return nil
 	}
 	d := &cacheDecoder{b: body}
 	entries, err := d.decode()
 	if err != nil {
-		return
+		return nil
 	}
-	c.dec, c.old = d, entries
+	return &pkgCacheFileData{d, entries}
 }
 
 // packageKey is the digest of what a package is given: its entry, key

@@ -9,6 +9,11 @@
 //     values), then switched to: evaluated, as after any edit;
 //   - rollback:  nexis rollback to the generation before (one file
 //     differs), after an unmeasured switch made a new one;
+//   - packages:  a config of -packages packages (the workload of
+//     bench/evalcmp, with a hostname) whose last package's version is
+//     edited before each run, alternating two values, then switched to:
+//     that package is evaluated again, the others come from the package
+//     cache;
 //
 // against the floor of `cp -a` of the generation's etc/ into the root
 // (what any activation must at least do to put /etc in place) and of
@@ -42,6 +47,7 @@ import (
 
 func main() {
 	n := flag.Int("n", 21, "runs per measurement")
+	flag.IntVar(&packages, "packages", 10000, "packages of the generated config whose one-package edit is switched to (0: none)")
 	nexis := flag.String("nexis", "", "the nexis binary (default: go build ./cmd/nexis into a temporary directory)")
 	flag.BoolVar(&keep, "keep", false, "keep the root and configs (to profile a switch by hand) and print where")
 	flag.Parse()
@@ -51,7 +57,16 @@ func main() {
 	}
 }
 
-var keep bool
+var (
+	keep     bool
+	packages int
+)
+
+type result struct {
+	name string
+	ds   []time.Duration
+	cpu  []time.Duration
+}
 
 func run(n int, bin string) error {
 	tmp, err := os.MkdirTemp("", "bench-switch-")
@@ -137,11 +152,6 @@ func run(n int, bin string) error {
 
 	// CPU time (user + system of the child) beside wall time: on a
 	// shared machine the wall time mostly measures the neighbours.
-	type result struct {
-		name string
-		ds   []time.Duration
-		cpu  []time.Duration
-	}
 	var results []result
 	measure := func(name string, before func() error, cmd func(i int) *exec.Cmd) error {
 		r := result{name: name}
@@ -207,6 +217,12 @@ func run(n int, bin string) error {
 		return fmt.Errorf("after the runs the root does not match its generation: %v\n%s", err, out)
 	}
 
+	if packages > 0 {
+		if err := measurePackages(tmp, nx, measure, mustRun); err != nil {
+			return err
+		}
+	}
+
 	fmt.Printf("examples/full, %d runs each, the whole process (wall: median, min, max; CPU: median)\n", n)
 	fmt.Printf("%-45s %9s %9s %9s %9s\n", "", "median", "min", "max", "CPU")
 	for _, r := range results {
@@ -216,4 +232,69 @@ func run(n int, bin string) error {
 		fmt.Printf("%-45s %9s %9s %9s %9s\n", r.name, ms(r.ds[len(r.ds)/2]), ms(r.ds[0]), ms(r.ds[len(r.ds)-1]), ms(r.cpu[len(r.cpu)/2]))
 	}
 	return nil
+}
+
+// measurePackages realises a generated config of packages packages and
+// the same with its last package's version edited (FAKE package
+// outputs, real system derivations), then measures switching between
+// them as a user who edits that one package does.
+func measurePackages(tmp string, nx func(...string) *exec.Cmd, measure func(string, func() error, func(int) *exec.Cmd) error, mustRun func(*exec.Cmd) error) error {
+	dir := filepath.Join(tmp, "packages")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	var b strings.Builder
+	b.WriteString("[system]\nhostname = \"bench\"\n\n")
+	for i := range packages {
+		fmt.Fprintf(&b, "[[packages]]\nname = \"pkg%d\"\n", i)
+		var deps []string
+		for _, k := range []int{1, 2, 3} {
+			if i-k*7 >= 0 {
+				deps = append(deps, fmt.Sprintf("\"pkg%d\"", i-k*7))
+			}
+		}
+		if len(deps) > 0 {
+			fmt.Fprintf(&b, "dependencies = [%s]\n", strings.Join(deps, ", "))
+		}
+		fmt.Fprintf(&b, "version = \"1.%d\"\nsource = \"https://example.org/pkg%d-1.%d.tar.gz\"\n", i, i, i)
+		fmt.Fprintf(&b, "hash = \"sha256:%064x\"\nbuild_system = \"configure\"\nbuild_flags = [\"--enable-static\"]\n\n", i)
+	}
+	text := b.String()
+	last := fmt.Sprintf("version = \"1.%d\"\n", packages-1)
+	edited := strings.Replace(text, last, fmt.Sprintf("version = \"1.%d.1\"\n", packages-1), 1)
+	config := filepath.Join(dir, "config.toml")
+	// Realise both (the switches find everything built).
+	root := filepath.Join(tmp, "root")
+	st, err := store.Open(filepath.Join(root, "store"), store.Options{LogicalDir: "/store"})
+	if err != nil {
+		return err
+	}
+	for _, t := range []string{edited, text} {
+		if err := os.WriteFile(config, []byte(t), 0o644); err != nil {
+			st.Close()
+			return err
+		}
+		sys, err := lang.Eval(config, lang.Options{StoreDir: "/store"})
+		if err != nil {
+			st.Close()
+			return err
+		}
+		if _, _, err := activatetest.RealiseOffline(context.Background(), st, sys, tmp); err != nil {
+			st.Close()
+			return err
+		}
+	}
+	st.Close()
+	if err := mustRun(nx("switch", config)); err != nil {
+		return err
+	}
+	i := 0
+	return measure(fmt.Sprintf("nexis switch, 1 of %d packages edited", packages), func() error {
+		i++
+		next := edited
+		if i%2 == 0 {
+			next = text
+		}
+		return os.WriteFile(config, []byte(next), 0o644)
+	}, func(int) *exec.Cmd { return nx("switch", config) })
 }
