@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
-	tomlfast "github.com/pelletier/go-toml/v2"
 )
 
 // Config is a loaded TOML config with its includes merged.
@@ -385,30 +384,8 @@ func normalise(v any) any {
 		return x
 	case time.Time:
 		return x.Format(time.RFC3339Nano)
-	// The local date and time types of the fast decoder, as the TOML
-	// library has them (a time.Time at offset 0: year 0 for a time).
-	case tomlfast.LocalDateTime:
-		return x.AsTime(time.UTC).Format(time.RFC3339Nano)
-	case tomlfast.LocalDate:
-		return x.AsTime(time.UTC).Format(time.RFC3339Nano)
-	case tomlfast.LocalTime:
-		return time.Date(0, 1, 1, x.Hour, x.Minute, x.Second, x.Nanosecond, time.UTC).Format(time.RFC3339Nano)
 	}
 	return v
-}
-
-// decodeTOML parses a document. pelletier/go-toml decodes a large config
-// nine times faster than BurntSushi/toml, whose messages the errors and
-// the golden files are written in: a document the fast decoder refuses
-// is decoded again by BurntSushi/toml, whose result or error stands.
-func decodeTOML(src []byte) (map[string]any, error) {
-	var data map[string]any
-	if err := tomlfast.Unmarshal(src, &data); err == nil {
-		return data, nil
-	}
-	data = nil
-	_, err := toml.Decode(string(src), &data)
-	return data, err
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -393,22 +393,63 @@ func (e *cacheEncoder) source(s *builtins.Source) int {
 	return e.nsrc - 1
 }
 
-// derivation adds d and what it reaches; false if its passthru cannot be
-// kept.
-func (e *cacheEncoder) derivation(d *builtins.Derivation) (int, bool) {
-	if i, ok := e.drvs[d]; ok {
-		return i, i >= 0
+// derivation adds d and what it reaches, inputs first; false if a
+// passthru holds what cannot be kept. Dependency chains are as long as
+// the config (14,000 deep at 100,000 packages): no recursion.
+func (e *cacheEncoder) derivation(root *builtins.Derivation) (int, bool) {
+	stack := []*builtins.Derivation{root}
+	for len(stack) > 0 {
+		d := stack[len(stack)-1]
+		if i, ok := e.drvs[d]; ok && i != inProgress {
+			stack = stack[:len(stack)-1]
+			continue
+		}
+		if i, ok := e.ids[d.ID()]; ok {
+			e.drvs[d] = i
+			stack = stack[:len(stack)-1]
+			continue
+		}
+		if e.drvs[d] != inProgress {
+			e.drvs[d] = inProgress
+			n := len(stack)
+			for _, in := range d.Drvs {
+				if _, ok := e.drvs[in]; !ok {
+					stack = append(stack, in)
+				}
+			}
+			builtins.Walk(d.Passthru, map[any]bool{}, func(v starlark.Value) {
+				if in, ok := v.(*builtins.Derivation); ok {
+					if _, seen := e.drvs[in]; !seen {
+						stack = append(stack, in)
+					}
+				}
+			})
+			if len(stack) > n {
+				continue
+			}
+		}
+		// Its inputs have their indices.
+		stack = stack[:len(stack)-1]
+		if !e.encode(d) {
+			e.drvs[d] = failed
+		}
 	}
-	if i, ok := e.ids[d.ID()]; ok {
-		e.drvs[d] = i
-		return i, true
-	}
-	e.drvs[d] = -1 // a cycle through passthru is not kept
+	i := e.drvs[root]
+	return i, i >= 0
+}
+
+const (
+	inProgress = -1
+	failed     = -2
+)
+
+// encode adds d, whose inputs are added.
+func (e *cacheEncoder) encode(d *builtins.Derivation) bool {
 	drvs := make([]int, len(d.Drvs))
 	for k, in := range d.Drvs {
-		i, ok := e.derivation(in)
-		if !ok {
-			return -1, false
+		i, ok := e.drvs[in]
+		if !ok || i < 0 {
+			return false
 		}
 		drvs[k] = i
 	}
@@ -418,7 +459,7 @@ func (e *cacheEncoder) derivation(d *builtins.Derivation) (int, bool) {
 	}
 	passthru := e.appendValue(nil, d.Passthru)
 	if passthru == nil {
-		return -1, false
+		return false
 	}
 	b := e.drvBuf
 	for _, f := range []string{d.Name, d.Version, d.System, d.Store, d.Builder, d.ID()} {
@@ -459,11 +500,10 @@ func (e *cacheEncoder) derivation(d *builtins.Derivation) (int, bool) {
 	b = e.uv(b, len(passthru))
 	b = append(b, passthru...)
 	e.drvBuf = b
-	i := e.ndrv
+	e.drvs[d] = e.ndrv
+	e.ids[d.ID()] = e.ndrv
 	e.ndrv++
-	e.drvs[d] = i
-	e.ids[d.ID()] = i
-	return i, true
+	return true
 }
 
 // Tags of passthru values.
@@ -566,9 +606,11 @@ func (e *cacheEncoder) value(b []byte, v starlark.Value, depth int) ([]byte, boo
 		}
 		return b, true
 	case *builtins.Derivation:
-		i, ok := e.derivation(x)
-		if !ok {
-			return b, false
+		i, ok := e.drvs[x]
+		if !ok || i < 0 {
+			if i, ok = e.ids[x.ID()]; !ok {
+				return b, false
+			}
 		}
 		return e.uv(append(b, tagDerivation), i), true
 	case *builtins.Source:
@@ -614,6 +656,7 @@ type cacheDecoder struct {
 	srcs   []*builtins.Source
 	drvOff []int // offset of each derivation's record
 	drvs   []*builtins.Derivation
+	made   int // derivations made: those before it
 }
 
 func (d *cacheDecoder) uv() int {
@@ -750,25 +793,32 @@ func (d *cacheDecoder) skipDerivation() {
 	d.i += l
 }
 
-// derivation makes derivation k (and what it reaches) once.
+// derivation makes derivation k, and those before it, once: a
+// derivation's inputs and what its passthru names come before it.
 func (d *cacheDecoder) derivation(k int) (drv *builtins.Derivation, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			drv, err = nil, errDamaged
 		}
 	}()
-	return d.makeDerivation(k, 0), nil
+	if k >= len(d.drvs) {
+		return nil, errDamaged
+	}
+	for ; d.made <= k; d.made++ {
+		d.drvs[d.made] = d.makeDerivation(d.made)
+	}
+	return d.drvs[k], nil
 }
 
-func (d *cacheDecoder) makeDerivation(k, depth int) *builtins.Derivation {
-	if k >= len(d.drvs) || depth > 10000 {
+// before returns derivation i, which must come before the one being made.
+func (d *cacheDecoder) before(i int) *builtins.Derivation {
+	if i >= d.made {
 		panic(errDamaged)
 	}
-	if x := d.drvs[k]; x != nil {
-		return x
-	}
-	saved := d.i
-	defer func() { d.i = saved }()
+	return d.drvs[i]
+}
+
+func (d *cacheDecoder) makeDerivation(k int) *builtins.Derivation {
 	d.i = d.drvOff[k]
 	x := &builtins.Derivation{Name: d.str(), Version: d.str(), System: d.str(), Store: d.str(), Builder: d.str()}
 	id := d.str()
@@ -785,28 +835,30 @@ func (d *cacheDecoder) makeDerivation(k, depth int) *builtins.Derivation {
 			x.Env[k] = d.str()
 		}
 	}
-	// Inputs come before what uses them: an index past k is damage.
-	for range d.uv() {
-		i := d.uv()
-		if i >= k {
-			panic(errDamaged)
+	if n := d.uv(); n > 0 {
+		x.Drvs = make([]*builtins.Derivation, n)
+		for j := range x.Drvs {
+			x.Drvs[j] = d.before(d.uv())
 		}
-		x.Drvs = append(x.Drvs, d.makeDerivation(i, depth+1))
 	}
-	for range d.uv() {
-		i := d.uv()
-		if i >= len(d.srcs) {
-			panic(errDamaged)
+	if n := d.uv(); n > 0 {
+		x.Srcs = make([]*builtins.Source, n)
+		for j := range x.Srcs {
+			i := d.uv()
+			if i >= len(d.srcs) {
+				panic(errDamaged)
+			}
+			x.Srcs[j] = d.srcs[i]
 		}
-		x.Srcs = append(x.Srcs, d.srcs[i])
 	}
 	n := d.uv()
 	if n == 0 {
 		panic(errDamaged)
 	}
 	paths := make([]string, n)
+	x.Outputs = make([]string, n)
 	for o := range paths {
-		x.Outputs = append(x.Outputs, d.str())
+		x.Outputs[o] = d.str()
 		paths[o] = d.str()
 	}
 	if d.byte1() == 1 {
@@ -815,7 +867,7 @@ func (d *cacheDecoder) makeDerivation(k, depth int) *builtins.Derivation {
 	x.Timeout = d.uv()
 	l := d.uv()
 	end := d.i + l
-	v := d.value(depth + 1)
+	v := d.value(0)
 	if d.i != end {
 		panic(errDamaged)
 	}
@@ -825,7 +877,6 @@ func (d *cacheDecoder) makeDerivation(k, depth int) *builtins.Derivation {
 	}
 	x.Passthru = p
 	builtins.Restore(x, id, paths)
-	d.drvs[k] = x
 	return x
 }
 
@@ -889,7 +940,7 @@ func (d *cacheDecoder) value(depth int) starlark.Value {
 		s.Freeze()
 		return s
 	case tagDerivation:
-		return d.makeDerivation(d.uv(), depth+1)
+		return d.before(d.uv())
 	case tagSource:
 		i := d.uv()
 		if i >= len(d.srcs) {

@@ -1,0 +1,225 @@
+package lang
+
+import (
+	"bytes"
+	"runtime"
+	"sync"
+
+	"github.com/BurntSushi/toml"
+)
+
+// A large config is mostly [[packages]] entries, and BurntSushi/toml
+// decodes 13 MB/s on one core. Each entry is a table of its own: once the
+// first [[packages]] header is passed, every header of such a document
+// opens a package or a table inside the current one, and no key can
+// reach anything before it. So a document of that shape is cut at
+// [[packages]] headers into one part per core (and the part before the
+// first package), the parts are decoded in parallel and the packages
+// joined in order. A document of any other shape, or one a part of which
+// does not decode, is decoded whole: what decodes and the errors are
+// those of the whole document.
+
+// minSplit is the size below which a document is decoded whole.
+const minSplit = 256 << 10
+
+// decodeTOML decodes a document.
+func decodeTOML(src []byte) (map[string]any, error) {
+	if cuts := packageCuts(src, runtime.GOMAXPROCS(0)); cuts != nil {
+		if data, ok := decodeParts(src, cuts); ok {
+			return data, nil
+		}
+	}
+	var data map[string]any
+	_, err := toml.Decode(string(src), &data)
+	return data, err
+}
+
+// decodeParts decodes src[:cuts[0]] and the parts between cuts (each
+// starting at a [[packages]] header) in parallel.
+func decodeParts(src []byte, cuts []int) (map[string]any, bool) {
+	bounds := append(append([]int{0}, cuts...), len(src))
+	parts := make([]map[string]any, len(bounds)-1)
+	errs := make([]error, len(parts))
+	var wg sync.WaitGroup
+	for i := range parts {
+		wg.Go(func() {
+			_, errs[i] = toml.Decode(string(src[bounds[i]:bounds[i+1]]), &parts[i])
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, false
+		}
+	}
+	data := parts[0]
+	if data == nil {
+		data = map[string]any{}
+	}
+	if _, ok := data["packages"]; ok {
+		return nil, false
+	}
+	var pkgs []map[string]any
+	for _, p := range parts[1:] {
+		list, ok := p["packages"].([]map[string]any)
+		if !ok || len(p) != 1 {
+			return nil, false
+		}
+		pkgs = append(pkgs, list...)
+	}
+	data["packages"] = pkgs
+	return data, true
+}
+
+// packageCuts returns where to cut src into n parts of packages after
+// the part before the first [[packages]] header, or nil when src is
+// small or not of the shape described above.
+func packageCuts(src []byte, n int) []int {
+	if len(src) < minSplit || n < 2 {
+		return nil
+	}
+	var starts []int // offsets of the [[packages]] header lines
+	s := tomlLines{src: src}
+	for {
+		off, header, ok := s.nextHeader()
+		if !ok {
+			break
+		}
+		name, array := headerName(header)
+		switch {
+		case array && string(name) == "packages":
+			starts = append(starts, off)
+		case len(name) > len("packages.") && string(name[:len("packages.")]) == "packages.":
+			if len(starts) == 0 {
+				return nil
+			}
+		default:
+			if len(starts) > 0 {
+				return nil
+			}
+		}
+	}
+	if s.bad || len(starts) < 2*n {
+		return nil
+	}
+	first := starts[0]
+	size := (len(src) - first) / n
+	cuts := []int{first}
+	for _, off := range starts[1:] {
+		if off-cuts[len(cuts)-1] >= size && len(cuts) < n {
+			cuts = append(cuts, off)
+		}
+	}
+	return cuts
+}
+
+// headerName returns the key of a table header line ("[[ packages ]]" →
+// "packages", true), or nil for a key with quotes or anything unusual.
+func headerName(h []byte) ([]byte, bool) {
+	array := bytes.HasPrefix(h, []byte("[["))
+	h = bytes.TrimLeft(h, "[")
+	end := bytes.IndexByte(h, ']')
+	if end < 0 {
+		return nil, false
+	}
+	name := bytes.TrimSpace(h[:end])
+	for _, c := range name {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.') {
+			return nil, false
+		}
+	}
+	return name, array
+}
+
+// tomlLines finds the table headers of a document: a '[' that starts a
+// line outside strings, arrays and inline tables.
+type tomlLines struct {
+	src   []byte
+	i     int
+	depth int  // open arrays and inline tables of a value
+	bad   bool // a string did not end: the document is decoded whole
+}
+
+func (s *tomlLines) nextHeader() (int, []byte, bool) {
+	lineStart := true
+	for s.i < len(s.src) {
+		c := s.src[s.i]
+		switch {
+		case c == '\n':
+			lineStart = true
+			s.i++
+			continue
+		case c == ' ' || c == '\t' || c == '\r':
+			s.i++
+			continue
+		case c == '#':
+			for s.i < len(s.src) && s.src[s.i] != '\n' {
+				s.i++
+			}
+			continue
+		case c == '[' && lineStart && s.depth == 0:
+			start := s.i
+			end := bytes.IndexByte(s.src[s.i:], '\n')
+			if end < 0 {
+				end = len(s.src) - s.i
+			}
+			s.i += end
+			return start, s.src[start:s.i], true
+		case c == '[' || c == '{':
+			s.depth++
+		case c == ']' || c == '}':
+			if s.depth > 0 {
+				s.depth--
+			}
+		case c == '"' || c == '\'':
+			if !s.skipString(c) {
+				s.bad = true
+				return 0, nil, false
+			}
+			lineStart = false
+			continue
+		}
+		lineStart = false
+		s.i++
+	}
+	return 0, nil, false
+}
+
+// skipString moves past the string starting at s.i (one-line or
+// multi-line, basic or literal).
+func (s *tomlLines) skipString(q byte) bool {
+	triple := []byte{q, q, q}
+	if bytes.HasPrefix(s.src[s.i:], triple) {
+		s.i += 3
+		for s.i < len(s.src) {
+			if q == '"' && s.src[s.i] == '\\' {
+				s.i += 2
+				continue
+			}
+			if bytes.HasPrefix(s.src[s.i:], triple) {
+				s.i += 3
+				for s.i < len(s.src) && s.src[s.i] == q { // up to two quotes end the content
+					s.i++
+				}
+				return true
+			}
+			s.i++
+		}
+		return false
+	}
+	s.i++
+	for s.i < len(s.src) && s.src[s.i] != '\n' {
+		switch s.src[s.i] {
+		case '\\':
+			if q == '"' {
+				s.i += 2
+				continue
+			}
+		case q:
+			s.i++
+			return true
+		}
+		s.i++
+	}
+	return false
+}

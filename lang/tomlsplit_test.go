@@ -1,0 +1,101 @@
+package lang
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/BurntSushi/toml"
+	"github.com/google/go-cmp/cmp"
+	"go.starlark.net/starlark"
+
+	"github.com/nexisos/nexis/builtins"
+)
+
+// bigConfig is a config of n packages with what a cut could get wrong:
+// multi-line strings and TOML 1.1 multi-line inline tables holding
+// header-like lines, nested arrays at the start of a line, tables and
+// arrays of tables inside packages, comments and CRLF line ends.
+func bigConfig(n int, tail string) string {
+	var b strings.Builder
+	b.WriteString("# a config\n[system]\nhostname = \"big\"\n\n[users.root]\nshell = \"/bin/sh\"\n\n")
+	for i := range n {
+		fmt.Fprintf(&b, "[[packages]]\nname = \"pkg%d\"\nversion = \"1.%d\"\n", i, i)
+		switch i % 5 {
+		case 0:
+			b.WriteString("build_flags = [\n  \"--a\",\n  \"--b\", # [[packages]]\n]\n")
+		case 1:
+			b.WriteString("env = {\n  FOO = \"\"\"\n[[packages]]\nname = \"not\"\n\"\"\",\n  BAR = '''\n[x]'''\n}\n")
+		case 2:
+			b.WriteString("module = \"m.star\"\n[packages.args]\nn = [\n[1, 2],\n[3]\n]\n")
+		case 3:
+			b.WriteString("runtime_dirs = ['/run/x', \"/run/\\\"y\"]\r\n[[packages.more]]\nk = 1\r\n")
+		case 4:
+			b.WriteString("args = { a = { b = 1,\n c = \"}\" },\n}\n")
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString(tail)
+	return b.String()
+}
+
+// TestSplitDecodeAgrees: a document decoded in parts decodes to what it
+// decodes to whole, and one that cannot be cut safely, or does not
+// decode, gives what decoding it whole gives.
+func TestSplitDecodeAgrees(t *testing.T) {
+	for _, tc := range []struct {
+		name, tail string
+		cut        bool
+	}{
+		{"packages only after the first", "", true},
+		{"another table after the packages", "[network]\ndhcp = true\n", false},
+		{"a syntax error in a package", "[[packages]]\nname = \n", true},
+		{"a duplicate key in a package", "[[packages]]\nname = \"a\"\nname = \"b\"\n", true},
+	} {
+		src := []byte(bigConfig(4000, tc.tail))
+		cuts := packageCuts(src, 4)
+		if (cuts != nil) != tc.cut {
+			t.Fatalf("%s: cuts %v, want cut %v", tc.name, cuts, tc.cut)
+		}
+		var whole map[string]any
+		_, wantErr := toml.Decode(string(src), &whole)
+		got, err := decodeTOML(src)
+		if fmt.Sprint(err) != fmt.Sprint(wantErr) {
+			t.Fatalf("%s: error %v, want %v", tc.name, err, wantErr)
+		}
+		if diff := cmp.Diff(normalise(whole), normalise(got)); err == nil && diff != "" {
+			t.Fatalf("%s: decoded in parts differs (-whole +parts):\n%s", tc.name, diff)
+		}
+	}
+	// A packages key before the first [[packages]] is the document's
+	// error, not a merge.
+	src := []byte("packages = []\n" + bigConfig(4000, ""))
+	if _, err := decodeTOML(src); err == nil {
+		t.Fatal("a static packages array followed by [[packages]] decoded")
+	}
+}
+
+// TestMultilineInlineTable: TOML 1.1 inline tables that span lines, with
+// a trailing comma, keep working in configs.
+func TestMultilineInlineTable(t *testing.T) {
+	dir := t.TempDir()
+	files := map[string]string{
+		"config.toml": "[system]\nhostname = \"inline\"\n\n[[packages]]\nname = \"a\"\nmodule = \"a.star\"\nargs = {\n  greeting = \"hi\",\n  more = { n = 1,\n    m = 2 },\n}\n",
+		"a.star":      "def package(greeting, more):\n    return write_file(name = \"a\", content = greeting + str(more[\"m\"]))\n",
+	}
+	for name, text := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sys, err := Eval(filepath.Join(dir, "config.toml"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, _, _ := sys.Packages.Get(starlark.String("a"))
+	if d, ok := v.(*builtins.Derivation); !ok || d.Env["content"] != "hi2" {
+		t.Fatalf("package a: %v", v)
+	}
+}
