@@ -24,6 +24,7 @@ type Config struct {
 	dir      *configDir
 	given    string // the directory as the config was named, when links made Dir differ
 	maxDepth int
+	tc       *tomlCache // decoded parts of large files, nil for none
 
 	// Where each key is written is found by scanning the files again,
 	// which costs as much as decoding them, and only errors and configs
@@ -120,11 +121,11 @@ func (c *Config) Errorf(k string, format string, args ...any) *Error {
 // tables concatenate in include order; any other key defined in two files
 // is an error naming both. Every file is read inside the config directory
 // (see configDir).
-func LoadConfig(path string) (*Config, error) { return loadConfig(path, nil, DefaultMaxDepth) }
+func LoadConfig(path string) (*Config, error) { return loadConfig(path, nil, DefaultMaxDepth, nil) }
 
 // loadConfig is LoadConfig recording what it reads in inputs (if set),
 // refusing values nested more than maxDepth deep.
-func loadConfig(path string, inputs *Inputs, maxDepth int) (*Config, error) {
+func loadConfig(path string, inputs *Inputs, maxDepth int, tc *tomlCache) (*Config, error) {
 	dirAbs, base, err := configLocation(path)
 	if err != nil {
 		return nil, err
@@ -147,6 +148,7 @@ func loadConfig(path string, inputs *Inputs, maxDepth int) (*Config, error) {
 		dir:      dir,
 		given:    given,
 		maxDepth: maxDepth,
+		tc:       tc,
 	}
 	if err := c.include(base, nil); err != nil {
 		return nil, err
@@ -198,7 +200,7 @@ func (c *Config) include(display string, chain []string) error {
 	if err := checkNesting(display, src, c.maxDepth); err != nil {
 		return err
 	}
-	data, err := decodeTOML(src)
+	data, err := decodeTOML(src, c.tc)
 	if err != nil {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {

@@ -150,10 +150,22 @@ func Eval(configPath string, opts Options) (*System, error) {
 		cached = make(chan *pkgCacheFileData, 1)
 		go func() { cached <- readPkgCache(pkgCacheFile(configPath, opts)) }()
 	}
-	cfg, err := loadConfig(configPath, opts.Inputs, opts.MaxDepth)
+	var tc *tomlCache
+	if opts.Cache {
+		if f := pkgCacheFile(configPath, opts); f != "" {
+			tc = openTOMLCache(strings.TrimSuffix(f, ".pkgs") + ".toml")
+		}
+	}
+	cfg, err := loadConfig(configPath, opts.Inputs, opts.MaxDepth, tc)
 	if err != nil {
 		return nil, err
 	}
+	tomlWritten := make(chan struct{})
+	go func() {
+		defer close(tomlWritten)
+		tc.write()
+	}()
+	defer func() { <-tomlWritten }()
 	if err := cfg.Check(ConfigSchema); err != nil {
 		return nil, err
 	}

@@ -40,7 +40,7 @@ func FuzzLoadConfig(f *testing.F) {
 		dir := t.TempDir()
 		os.WriteFile(filepath.Join(dir, "config.toml"), doc, 0o644)
 		os.WriteFile(filepath.Join(dir, "inc.toml"), doc, 0o644)
-		cfg, err := loadConfig(filepath.Join(dir, "config.toml"), nil, DefaultMaxDepth)
+		cfg, err := loadConfig(filepath.Join(dir, "config.toml"), nil, DefaultMaxDepth, nil)
 		if err != nil {
 			return
 		}

@@ -2,6 +2,7 @@ package lang
 
 import (
 	"bytes"
+	"maps"
 	"runtime"
 	"sync"
 
@@ -13,19 +14,29 @@ import (
 // first [[packages]] header is passed, every header of such a document
 // opens a package or a table inside the current one, and no key can
 // reach anything before it. So a document of that shape is cut at
-// [[packages]] headers into one part per core (and the part before the
-// first package), the parts are decoded in parallel and the packages
-// joined in order. A document of any other shape, or one a part of which
-// does not decode, is decoded whole: what decodes and the errors are
-// those of the whole document.
+// [[packages]] headers into parts (and the part before the first
+// package), the parts are decoded in parallel and the packages joined in
+// order. A document of any other shape, or one a part of which does not
+// decode, is decoded whole: what decodes and the errors are those of the
+// whole document.
+//
+// Where a part ends depends on the text around it (a header whose next
+// bytes hash to a multiple of partEvery), not on where the document
+// starts, so an edit changes the part it is in and no other: the parts'
+// decoded values are kept in a cache (tomlcache.go) by their digest, and
+// after an edit one part of a large config is decoded again.
 
 // minSplit is the size below which a document is decoded whole.
 const minSplit = 256 << 10
 
-// decodeTOML decodes a document.
-func decodeTOML(src []byte) (map[string]any, error) {
-	if cuts := packageCuts(src, runtime.GOMAXPROCS(0)); cuts != nil {
-		if data, ok := decodeParts(src, cuts); ok {
+// partEvery is how many packages a part holds, on average.
+const partEvery = 32
+
+// decodeTOML decodes a document, the parts of a large one from cache
+// (if c is not nil) or in parallel.
+func decodeTOML(src []byte, c *tomlCache) (map[string]any, error) {
+	if cuts := packageCuts(src); cuts != nil {
+		if data, ok := decodeParts(src, cuts, c); ok {
 			return data, nil
 		}
 	}
@@ -36,14 +47,29 @@ func decodeTOML(src []byte) (map[string]any, error) {
 
 // decodeParts decodes src[:cuts[0]] and the parts between cuts (each
 // starting at a [[packages]] header) in parallel.
-func decodeParts(src []byte, cuts []int) (map[string]any, bool) {
+func decodeParts(src []byte, cuts []int, c *tomlCache) (map[string]any, bool) {
 	bounds := append(append([]int{0}, cuts...), len(src))
 	parts := make([]map[string]any, len(bounds)-1)
 	errs := make([]error, len(parts))
-	var wg sync.WaitGroup
+	next := make(chan int, len(parts))
 	for i := range parts {
+		next <- i
+	}
+	close(next)
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(parts)) {
 		wg.Go(func() {
-			_, errs[i] = toml.Decode(string(src[bounds[i]:bounds[i+1]]), &parts[i])
+			for i := range next {
+				text := src[bounds[i]:bounds[i+1]]
+				if v, ok := c.get(text); ok {
+					parts[i] = v
+					continue
+				}
+				_, errs[i] = toml.Decode(string(text), &parts[i])
+				if errs[i] == nil {
+					c.put(text, parts[i])
+				}
+			}
 		})
 	}
 	wg.Wait()
@@ -67,18 +93,21 @@ func decodeParts(src []byte, cuts []int) (map[string]any, bool) {
 		}
 		pkgs = append(pkgs, list...)
 	}
-	data["packages"] = pkgs
-	return data, true
+	// The prefix's map is the cache's: the result gets its own.
+	out := make(map[string]any, len(data)+1)
+	maps.Copy(out, data)
+	out["packages"] = pkgs
+	return out, true
 }
 
-// packageCuts returns where to cut src into n parts of packages after
-// the part before the first [[packages]] header, or nil when src is
-// small or not of the shape described above.
-func packageCuts(src []byte, n int) []int {
-	if len(src) < minSplit || n < 2 {
+// packageCuts returns where to cut src (the first [[packages]] header,
+// then the headers that end a part), or nil when src is small or not of
+// the shape described above.
+func packageCuts(src []byte) []int {
+	if len(src) < minSplit {
 		return nil
 	}
-	var starts []int // offsets of the [[packages]] header lines
+	var cuts []int
 	s := tomlLines{src: src}
 	for {
 		off, header, ok := s.nextHeader()
@@ -88,29 +117,39 @@ func packageCuts(src []byte, n int) []int {
 		name, array := headerName(header)
 		switch {
 		case array && string(name) == "packages":
-			starts = append(starts, off)
+			if len(cuts) == 0 || partEnds(src[off:]) {
+				cuts = append(cuts, off)
+			}
 		case len(name) > len("packages.") && string(name[:len("packages.")]) == "packages.":
-			if len(starts) == 0 {
+			if len(cuts) == 0 {
 				return nil
 			}
 		default:
-			if len(starts) > 0 {
+			if len(cuts) > 0 {
 				return nil
 			}
 		}
 	}
-	if s.bad || len(starts) < 2*n {
+	if s.bad || len(cuts) < 2 {
 		return nil
 	}
-	first := starts[0]
-	size := (len(src) - first) / n
-	cuts := []int{first}
-	for _, off := range starts[1:] {
-		if off-cuts[len(cuts)-1] >= size && len(cuts) < n {
-			cuts = append(cuts, off)
+	return cuts
+}
+
+// partEnds says whether a part starts at the [[packages]] header that
+// text starts with: FNV-1a of the header's line and the next one.
+func partEnds(text []byte) bool {
+	h := uint32(2166136261)
+	lines := 0
+	for _, c := range text[:min(len(text), 200)] {
+		h = (h ^ uint32(c)) * 16777619
+		if c == '\n' {
+			if lines++; lines == 2 {
+				break
+			}
 		}
 	}
-	return cuts
+	return h%partEvery == 0
 }
 
 // headerName returns the key of a table header line ("[[ packages ]]" →

@@ -55,13 +55,13 @@ func TestSplitDecodeAgrees(t *testing.T) {
 		{"a duplicate key in a package", "[[packages]]\nname = \"a\"\nname = \"b\"\n", true},
 	} {
 		src := []byte(bigConfig(4000, tc.tail))
-		cuts := packageCuts(src, 4)
+		cuts := packageCuts(src)
 		if (cuts != nil) != tc.cut {
 			t.Fatalf("%s: cuts %v, want cut %v", tc.name, cuts, tc.cut)
 		}
 		var whole map[string]any
 		_, wantErr := toml.Decode(string(src), &whole)
-		got, err := decodeTOML(src)
+		got, err := decodeTOML(src, nil)
 		if fmt.Sprint(err) != fmt.Sprint(wantErr) {
 			t.Fatalf("%s: error %v, want %v", tc.name, err, wantErr)
 		}
@@ -72,7 +72,7 @@ func TestSplitDecodeAgrees(t *testing.T) {
 	// A packages key before the first [[packages]] is the document's
 	// error, not a merge.
 	src := []byte("packages = []\n" + bigConfig(4000, ""))
-	if _, err := decodeTOML(src); err == nil {
+	if _, err := decodeTOML(src, nil); err == nil {
 		t.Fatal("a static packages array followed by [[packages]] decoded")
 	}
 }
@@ -97,5 +97,50 @@ func TestMultilineInlineTable(t *testing.T) {
 	v, _, _ := sys.Packages.Get(starlark.String("a"))
 	if d, ok := v.(*builtins.Derivation); !ok || d.Env["content"] != "hi2" {
 		t.Fatalf("package a: %v", v)
+	}
+}
+
+// TestTOMLCache: parts come from the cache when their text is unchanged,
+// decode to the same values, and an edit decodes one part again; a
+// damaged cache file is ignored.
+func TestTOMLCache(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "c.toml")
+	src := []byte(bigConfig(4000, ""))
+	var whole map[string]any
+	if _, err := toml.Decode(string(src), &whole); err != nil {
+		t.Fatal(err)
+	}
+	decode := func(src []byte) (map[string]any, *tomlCache) {
+		c := openTOMLCache(file)
+		got, err := decodeTOML(src, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.write()
+		return got, c
+	}
+	for i, want := range []int{len(packageCuts(src)) + 1, 0} {
+		got, c := decode(src)
+		if diff := cmp.Diff(normalise(whole), normalise(got)); diff != "" {
+			t.Fatalf("run %d differs (-whole +cached):\n%s", i, diff)
+		}
+		if c.fresh != want {
+			t.Fatalf("run %d decoded %d parts, want %d", i, c.fresh, want)
+		}
+	}
+	edited := []byte(strings.Replace(string(src), `name = "pkg2500"`, `name = "pkg2500x"`, 1))
+	if _, c := decode(edited); c.fresh != 1 {
+		t.Fatalf("after one edit %d parts were decoded, want 1", c.fresh)
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)/2] ^= 1
+	if err := os.WriteFile(file, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got, c := decode(src); c.fresh == 0 || cmp.Diff(normalise(whole), normalise(got)) != "" {
+		t.Fatalf("a damaged cache was used (%d parts decoded)", c.fresh)
 	}
 }

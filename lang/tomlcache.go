@@ -1,0 +1,266 @@
+package lang
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"io"
+	"math"
+	"slices"
+	"sync"
+
+	"github.com/nexisos/nexis/store/treehash"
+)
+
+// The decoded parts of a large config (see tomlsplit.go) are kept beside
+// the package cache, by the digest of their text, under the same rules
+// (openCacheFile; a digest of the file's contents): a part whose text is
+// unchanged is not decoded again. A part holding a date or time is not
+// kept. A damaged file is ignored.
+
+var tomlCacheMagic = []byte("nexis toml cache 1\n")
+
+// tomlCache holds the parts read from disk and those of this decoding;
+// its methods do nothing on a nil cache.
+type tomlCache struct {
+	file  string
+	mu    sync.Mutex
+	old   map[treehash.Digest][]byte // part digest → encoded value
+	now   map[treehash.Digest][]byte // the parts of this config
+	fresh int                        // parts decoded this time
+}
+
+// openTOMLCache reads file, if it can be believed and is whole.
+func openTOMLCache(file string) *tomlCache {
+	if file == "" {
+		return nil
+	}
+	c := &tomlCache{file: file, now: map[treehash.Digest][]byte{}}
+	f, size, ok := openCacheFile(file)
+	if !ok {
+		return c
+	}
+	b := make([]byte, size)
+	_, err := io.ReadFull(f, b)
+	f.Close()
+	n := len(tomlCacheMagic)
+	if err != nil || !bytes.HasPrefix(b, tomlCacheMagic) || len(b) < n+32 {
+		return c
+	}
+	body := b[n+32:]
+	if sum := treehash.Sum(body); !bytes.Equal(sum[:], b[n:n+32]) {
+		return c
+	}
+	old := map[treehash.Digest][]byte{}
+	for len(body) > 0 {
+		var k treehash.Digest
+		if len(body) < len(k) {
+			return c
+		}
+		copy(k[:], body)
+		body = body[len(k):]
+		l, m := binary.Uvarint(body)
+		if m <= 0 || l > uint64(len(body)-m) {
+			return c
+		}
+		old[k] = body[m : m+int(l)]
+		body = body[m+int(l):]
+	}
+	c.old = old
+	return c
+}
+
+// get returns the decoded value of a part kept with this text.
+func (c *tomlCache) get(text []byte) (map[string]any, bool) {
+	if c == nil {
+		return nil, false
+	}
+	k := treehash.Sum(text)
+	c.mu.Lock()
+	enc, ok := c.old[k]
+	c.mu.Unlock()
+	if !ok {
+		return nil, false
+	}
+	v, rest, err := decodeValue(enc, 0)
+	m, isMap := v.(map[string]any)
+	if err != nil || len(rest) != 0 || !isMap {
+		return nil, false
+	}
+	c.mu.Lock()
+	c.now[k] = enc
+	c.mu.Unlock()
+	return m, true
+}
+
+// put keeps what the part with this text decoded to.
+func (c *tomlCache) put(text []byte, v map[string]any) {
+	if c == nil {
+		return
+	}
+	enc, ok := encodeValue(nil, v)
+	if !ok {
+		return
+	}
+	k := treehash.Sum(text)
+	c.mu.Lock()
+	c.now[k] = enc
+	c.fresh++
+	c.mu.Unlock()
+}
+
+// write stores the parts of this config, unless they are what was read.
+func (c *tomlCache) write() {
+	if c == nil || (c.fresh == 0 && len(c.now) == len(c.old)) || len(c.now) == 0 {
+		return
+	}
+	keys := make([]treehash.Digest, 0, len(c.now))
+	for k := range c.now {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b treehash.Digest) int { return bytes.Compare(a[:], b[:]) })
+	var body []byte
+	for _, k := range keys {
+		body = append(body, k[:]...)
+		body = binary.AppendUvarint(body, uint64(len(c.now[k])))
+		body = append(body, c.now[k]...)
+	}
+	sum := treehash.Sum(body)
+	writeCacheFile(c.file, slices.Concat(tomlCacheMagic, sum[:], body))
+}
+
+// encodeValue appends a decoded TOML value (as BurntSushi/toml gives
+// it); false for a date or time, which is not kept.
+func encodeValue(b []byte, v any) ([]byte, bool) {
+	switch x := v.(type) {
+	case string:
+		b = binary.AppendUvarint(append(b, 's'), uint64(len(x)))
+		return append(b, x...), true
+	case int64:
+		return binary.AppendVarint(append(b, 'i'), x), true
+	case float64:
+		return binary.LittleEndian.AppendUint64(append(b, 'f'), math.Float64bits(x)), true
+	case bool:
+		if x {
+			return append(b, 't'), true
+		}
+		return append(b, 'F'), true
+	case []any:
+		b = binary.AppendUvarint(append(b, 'a'), uint64(len(x)))
+		for _, e := range x {
+			var ok bool
+			if b, ok = encodeValue(b, e); !ok {
+				return b, false
+			}
+		}
+		return b, true
+	case []map[string]any:
+		b = binary.AppendUvarint(append(b, 'A'), uint64(len(x)))
+		for _, e := range x {
+			var ok bool
+			if b, ok = encodeValue(b, e); !ok {
+				return b, false
+			}
+		}
+		return b, true
+	case map[string]any:
+		b = binary.AppendUvarint(append(b, 'm'), uint64(len(x)))
+		for _, k := range sortedKeys(x) {
+			b = binary.AppendUvarint(b, uint64(len(k)))
+			b = append(b, k...)
+			var ok bool
+			if b, ok = encodeValue(b, x[k]); !ok {
+				return b, false
+			}
+		}
+		return b, true
+	}
+	return b, false
+}
+
+var errTOMLCache = errors.New("damaged TOML cache entry")
+
+func decodeLen(b []byte) (int, []byte, error) {
+	n, m := binary.Uvarint(b)
+	if m <= 0 || n > uint64(len(b)-m) {
+		return 0, nil, errTOMLCache
+	}
+	return int(n), b[m:], nil
+}
+
+// decodeValue reads what encodeValue wrote.
+func decodeValue(b []byte, depth int) (any, []byte, error) {
+	if len(b) == 0 || depth > DefaultMaxDepth*2 {
+		return nil, nil, errTOMLCache
+	}
+	tag, b := b[0], b[1:]
+	switch tag {
+	case 's':
+		n, b, err := decodeLen(b)
+		if err != nil {
+			return nil, nil, err
+		}
+		return string(b[:n]), b[n:], nil
+	case 'i':
+		v, m := binary.Varint(b)
+		if m <= 0 {
+			return nil, nil, errTOMLCache
+		}
+		return v, b[m:], nil
+	case 'f':
+		if len(b) < 8 {
+			return nil, nil, errTOMLCache
+		}
+		return math.Float64frombits(binary.LittleEndian.Uint64(b)), b[8:], nil
+	case 't':
+		return true, b, nil
+	case 'F':
+		return false, b, nil
+	case 'a', 'A':
+		n, b, err := decodeLen(b)
+		if err != nil {
+			return nil, nil, err
+		}
+		list := make([]any, 0, min(n, len(b)))
+		tables := make([]map[string]any, 0, min(n, len(b)))
+		for range n {
+			var v any
+			if v, b, err = decodeValue(b, depth+1); err != nil {
+				return nil, nil, err
+			}
+			if tag == 'A' {
+				m, ok := v.(map[string]any)
+				if !ok {
+					return nil, nil, errTOMLCache
+				}
+				tables = append(tables, m)
+			} else {
+				list = append(list, v)
+			}
+		}
+		if tag == 'A' {
+			return tables, b, nil
+		}
+		return list, b, nil
+	case 'm':
+		n, b, err := decodeLen(b)
+		if err != nil {
+			return nil, nil, err
+		}
+		m := make(map[string]any, min(n, len(b)))
+		for range n {
+			l, rest, err := decodeLen(b)
+			if err != nil {
+				return nil, nil, err
+			}
+			k := string(rest[:l])
+			var v any
+			if v, b, err = decodeValue(rest[l:], depth+1); err != nil {
+				return nil, nil, err
+			}
+			m[k] = v
+		}
+		return m, b, nil
+	}
+	return nil, nil, errTOMLCache
+}
