@@ -132,16 +132,17 @@ func readPkgCache(file string) *pkgCacheFileData {
 // packageKey is the digest of what a package is given: its entry, key
 // path, file and lock entry, and its dependencies (names and identities).
 func (c *pkgCache) packageKey(e map[string]any, key, file string, locked *LockedPackage, depNames []string, deps []treehash.Digest) (treehash.Digest, bool) {
-	entry, ok := appendTOML(nil, e)
-	if !ok {
-		return treehash.Digest{}, false
-	}
 	var lock []byte
 	if locked != nil {
 		lock = fmt.Appendf(nil, "%q %q %q %q %q %q", locked.Version, locked.Tag, locked.Rev, locked.SourceHash, locked.PrebuiltURL, locked.PrebuiltHash)
 	}
-	b := append(c.base[:len(c.base):len(c.base)], 0)
-	b = appendField(b, entry)
+	b := make([]byte, 0, 1024)
+	b = append(b, c.base[:]...)
+	// The entry's encoding delimits itself.
+	b, ok := appendTOML(b, e)
+	if !ok {
+		return treehash.Digest{}, false
+	}
 	b = appendField(b, []byte(key))
 	b = appendField(b, []byte(file))
 	b = appendField(b, lock)
@@ -179,7 +180,13 @@ func appendTOML(b []byte, v any) ([]byte, bool) {
 		return b, true
 	case map[string]any:
 		b = binary.AppendUvarint(append(b, 'm'), uint64(len(x)))
-		for _, k := range sortedKeys(x) {
+		var buf [16]string
+		keys := buf[:0]
+		for k := range x {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
 			b = binary.AppendUvarint(b, uint64(len(k)))
 			b = append(b, k...)
 			var ok bool

@@ -64,7 +64,9 @@ func (t *treeWriter) walk(d *builtins.Derivation, last, top bool) {
 		for i, in := range d.Drvs {
 			named[i] = namedDrv{in.FullName(), in.Out(), in}
 		}
-		slices.SortStableFunc(named, byName)
+		// (name, path) never ties between two derivations: the path
+		// holds the identity.
+		slices.SortFunc(named, byName)
 		for i, in := range named {
 			t.walk(in.d, i == n-1, false)
 		}
