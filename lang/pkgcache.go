@@ -42,7 +42,7 @@ import (
 // of whose reads no longer matches.
 
 // pkgCacheVersion changes when the format or what a key holds changes.
-const pkgCacheVersion = "nexis package cache 1"
+const pkgCacheVersion = "nexis package cache 2"
 
 var pkgCacheMagic = []byte(pkgCacheVersion + "\n")
 
@@ -275,7 +275,7 @@ func (c *pkgCache) write() {
 		keys = append(keys, k)
 	}
 	slices.SortFunc(keys, func(a, b treehash.Digest) int { return bytes.Compare(a[:], b[:]) })
-	enc := newCacheEncoder()
+	enc := newCacheEncoder(len(c.keep))
 	var entries []byte
 	entries = binary.AppendUvarint(entries, uint64(len(keys)))
 	for _, k := range keys {
@@ -289,14 +289,14 @@ func (c *pkgCache) write() {
 		entries = binary.AppendUvarint(entries, e.steps)
 		entries = binary.AppendUvarint(entries, uint64(len(e.reads)))
 		for _, r := range e.reads {
-			entries = binary.AppendUvarint(entries, uint64(enc.str(r.Path)))
-			entries = binary.AppendUvarint(entries, uint64(enc.str(r.Kind)))
-			entries = binary.AppendUvarint(entries, uint64(enc.str(r.Digest)))
+			entries = enc.s(entries, r.Path)
+			entries = enc.s(entries, r.Kind)
+			entries = enc.s(entries, r.Digest)
 		}
 		entries = binary.AppendUvarint(entries, uint64(len(e.keys)))
 		for _, kk := range sortedKeys(e.keys) {
-			entries = binary.AppendUvarint(entries, uint64(enc.str(kk)))
-			entries = binary.AppendUvarint(entries, uint64(enc.str(e.keys[kk])))
+			entries = enc.s(entries, kk)
+			entries = enc.s(entries, e.keys[kk])
 		}
 	}
 	writeStreamed(c.file, func(w io.Writer) error { return enc.finish(w, entries) })
@@ -370,11 +370,28 @@ type cacheEncoder struct {
 	ids     map[string]int
 	drvBuf  []byte
 	ndrv    int
+	seen    map[any]bool // scratch for walking a passthru
 	bad     bool
 }
 
-func newCacheEncoder() *cacheEncoder {
-	return &cacheEncoder{strs: map[string]int{}, srcs: map[*builtins.Source]int{}, drvs: map[*builtins.Derivation]int{}, ids: map[string]int{}}
+func newCacheEncoder(n int) *cacheEncoder {
+	return &cacheEncoder{strs: make(map[string]int, n), srcs: map[*builtins.Source]int{}, drvs: make(map[*builtins.Derivation]int, 3*n), ids: make(map[string]int, 3*n)}
+}
+
+// longString is the length past which a string is written where it is
+// used rather than once in the table: long strings (paths, identities,
+// lists of paths) are nearly all used once, and hashing them into the
+// table cost more than they saved.
+const longString = 48
+
+// s appends string x: 2i for the table's string i, 2n+1 and the bytes
+// for one of n bytes written here.
+func (e *cacheEncoder) s(b []byte, x string) []byte {
+	if len(x) > longString {
+		b = binary.AppendUvarint(b, uint64(len(x))*2+1)
+		return append(b, x...)
+	}
+	return binary.AppendUvarint(b, uint64(e.str(x))*2)
 }
 
 func (e *cacheEncoder) str(s string) int {
@@ -393,7 +410,7 @@ func (e *cacheEncoder) source(s *builtins.Source) int {
 		return i
 	}
 	for _, f := range []string{s.Name, s.TreeHash, s.Path, s.Display, s.Abs} {
-		e.srcBuf = e.uv(e.srcBuf, e.str(f))
+		e.srcBuf = e.s(e.srcBuf, f)
 	}
 	e.srcs[s] = e.nsrc
 	e.nsrc++
@@ -424,7 +441,11 @@ func (e *cacheEncoder) derivation(root *builtins.Derivation) (int, bool) {
 					stack = append(stack, in)
 				}
 			}
-			builtins.Walk(d.Passthru, map[any]bool{}, func(v starlark.Value) {
+			if e.seen == nil {
+				e.seen = map[any]bool{}
+			}
+			clear(e.seen)
+			builtins.Walk(d.Passthru, e.seen, func(v starlark.Value) {
 				if in, ok := v.(*builtins.Derivation); ok {
 					if _, seen := e.drvs[in]; !seen {
 						stack = append(stack, in)
@@ -470,15 +491,15 @@ func (e *cacheEncoder) encode(d *builtins.Derivation) bool {
 	}
 	b := e.drvBuf
 	for _, f := range []string{d.Name, d.Version, d.System, d.Store, d.Builder, d.ID()} {
-		b = e.uv(b, e.str(f))
+		b = e.s(b, f)
 	}
 	b = e.uv(b, len(d.Args))
 	for _, a := range d.Args {
-		b = e.uv(b, e.str(a))
+		b = e.s(b, a)
 	}
 	b = e.uv(b, len(d.Env))
 	for _, k := range sortedKeys(d.Env) {
-		b = e.uv(e.uv(b, e.str(k)), e.str(d.Env[k]))
+		b = e.s(e.s(b, k), d.Env[k])
 	}
 	b = e.uv(b, len(drvs))
 	for _, i := range drvs {
@@ -490,11 +511,11 @@ func (e *cacheEncoder) encode(d *builtins.Derivation) bool {
 	}
 	b = e.uv(b, len(d.Outputs))
 	for k, o := range d.Outputs {
-		b = e.uv(e.uv(b, e.str(o)), e.str(d.Paths()[k]))
+		b = e.s(e.s(b, o), d.Paths()[k])
 	}
 	if f := d.Fixed; f != nil {
 		b = append(b, 1)
-		b = e.uv(e.uv(b, e.str(f.Algo)), e.str(f.Hash))
+		b = e.s(e.s(b, f.Algo), f.Hash)
 		if f.Unpack {
 			b = append(b, 1)
 		} else {
@@ -565,7 +586,7 @@ func (e *cacheEncoder) value(b []byte, v starlark.Value, depth int) ([]byte, boo
 	case starlark.Float:
 		return binary.LittleEndian.AppendUint64(append(b, tagFloat), math.Float64bits(float64(x))), true
 	case starlark.String:
-		return e.uv(append(b, tagString), e.str(string(x))), true
+		return e.s(append(b, tagString), string(x)), true
 	case *starlark.List:
 		// Passthru is frozen, deeply, when its derivation is made.
 		b = e.uv(append(b, tagList), x.Len())
@@ -606,7 +627,7 @@ func (e *cacheEncoder) value(b []byte, v starlark.Value, depth int) ([]byte, boo
 		for _, n := range names {
 			f, _ := x.Attr(n)
 			var ok bool
-			b = e.uv(b, e.str(n))
+			b = e.s(b, n)
 			if b, ok = e.value(b, f, depth+1); !ok {
 				return b, false
 			}
@@ -676,11 +697,20 @@ func (d *cacheDecoder) uv() int {
 }
 
 func (d *cacheDecoder) str() string {
-	i := d.uv()
-	if i >= len(d.strs) {
+	v := d.uv()
+	if v&1 == 1 {
+		n := v >> 1
+		if d.i+n > len(d.b) {
+			panic(errDamaged)
+		}
+		s := string(d.b[d.i : d.i+n])
+		d.i += n
+		return s
+	}
+	if v>>1 >= len(d.strs) {
 		panic(errDamaged)
 	}
-	return d.strs[i]
+	return d.strs[v>>1]
 }
 
 func (d *cacheDecoder) byte1() byte {
