@@ -277,7 +277,6 @@ func newEvaluator(cfg *Config, opts Options) *evaluator {
 // give what running them one after the other gives, and so that a
 // package's result can be kept with what it depended on.
 type unit struct {
-	cached  bool // taken from the package cache
 	scope   *builtins.Scope
 	prints  []string
 	loaded  []string // modules asked for, in order, once each

@@ -19,9 +19,10 @@ import (
 // nexis with a Go stack overflow (which no recover catches):
 //
 //   - Memory: while the evaluation runs, a watchdog samples the heap;
-//     past --max-memory more than when it started, it cancels the
-//     Starlark thread, which fails at its next step with an error naming
-//     the file and line it had reached.
+//     past --max-memory more than when it started, it cancels every
+//     running Starlark thread (packages evaluate in parallel), each of
+//     which fails at its next step with an error naming the file and
+//     line it had reached.
 //   - One step that allocates a lot before the next one: repeating a
 //     string or a list (`[0] * 1000000000`) is checked before it
 //     allocates, as are str(), repr(), print(), fail(), `%` and json of

@@ -382,7 +382,7 @@ func (ev *evaluator) onePackage(e map[string]any, value starlark.Value, i int, d
 		ckey, keyed = c.packageKey(e, key, file, lock.Packages[name], names, ids)
 		if keyed {
 			if hit, ok := c.lookup(ckey); ok {
-				u.cached, u.steps, u.reads, u.keys = true, hit.steps, hit.reads, hit.keys
+				u.steps, u.reads, u.keys = hit.steps, hit.reads, hit.keys
 				ev.ids[i] = identity(ckey, u.reads, u.keys)
 				c.put(ckey, hit, false)
 				return hit.drv, u, nil

@@ -80,10 +80,11 @@ func openPkgCache(ev *evaluator, configPath string, data *pkgCacheFileData) *pkg
 	if data != nil {
 		c.dec, c.old = data.dec, data.entries
 	}
-	settings, _ := builtins.CanonicalJSON(ToGoValue(ev.pre["build_settings"]))
+	settings, _ := builtins.ToGo(ev.pre["build_settings"])
+	settingsJSON, _ := builtins.CanonicalJSON(settings)
 	stdenv, _ := builtins.CanonicalJSON(ev.opts.Stdenv)
 	c.base = treehash.Sum([]byte(fmt.Sprintf("%s\x00%s\x00%s\x00%s\x00%d\x00%d\x00%d\x00", pkgCacheVersion, buildIdentity(),
-		ev.opts.StoreDir, ev.opts.System, ev.opts.MaxSteps, ev.opts.MaxDepth, ev.opts.MaxMemory)), settings, []byte{0}, stdenv)
+		ev.opts.StoreDir, ev.opts.System, ev.opts.MaxSteps, ev.opts.MaxDepth, ev.opts.MaxMemory)), settingsJSON, []byte{0}, stdenv)
 	return c
 }
 
@@ -91,12 +92,6 @@ func openPkgCache(ev *evaluator, configPath string, data *pkgCacheFileData) *pkg
 type pkgCacheFileData struct {
 	dec     *cacheDecoder
 	entries map[treehash.Digest]*cacheEntry
-}
-
-// ToGoValue is builtins.ToGo for values known to convert.
-func ToGoValue(v starlark.Value) any {
-	g, _ := builtins.ToGo(v)
-	return g
 }
 
 // readPkgCache loads file, if it can be believed and is whole (nil
