@@ -279,10 +279,10 @@ func newEvaluator(cfg *Config, opts Options) *evaluator {
 type unit struct {
 	scope   *builtins.Scope
 	prints  []string
-	loaded  []string // modules asked for, in order, once each
-	loading []string // on a module's thread: the chain of loads
-	reads   []Input  // files read, resolved and hashed
-	keys    map[string]string
+	loaded  []string          // modules asked for, in order, once each
+	loading []string          // on a module's thread: the chain of loads
+	reads   []Input           // files read, resolved and hashed
+	keys    map[string]string // declared_in answers: key → file
 	steps   uint64
 }
 
