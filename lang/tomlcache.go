@@ -109,9 +109,10 @@ func (c *tomlCache) put(text []byte, v map[string]any) {
 	c.mu.Unlock()
 }
 
-// write stores the parts of this config, unless they are what was read.
+// write stores the parts of this config, unless they are what was read
+// or nearly so (see worthWriting).
 func (c *tomlCache) write() {
-	if c == nil || (c.fresh == 0 && len(c.now) == len(c.old)) || len(c.now) == 0 {
+	if c == nil || len(c.now) == 0 || !worthWriting(c.fresh, len(c.now), len(c.old)) {
 		return
 	}
 	keys := make([]treehash.Digest, 0, len(c.now))
