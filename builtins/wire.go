@@ -30,7 +30,7 @@ func MarshalClosure(d *Derivation) ([]byte, error) {
 	c := Closure(d)
 	out := make([]wireDrv, len(c))
 	for i, x := range c {
-		out[i] = wireDrv{Drv: x.encoding, Timeout: x.Timeout}
+		out[i] = wireDrv{Drv: x.Encoding(), Timeout: x.Timeout}
 	}
 	// Not json.Marshal: it would escape <, > and & inside the
 	// encodings, which are then no longer the bytes that were hashed.
@@ -65,8 +65,33 @@ func UnmarshalClosure(b []byte) (*Derivation, error) {
 	return last, nil
 }
 
+// wireEncoding is the canonical encoding (doc.go) as JSON decodes it;
+// decodeDerivation re-encodes what it decoded and compares bytes, so a
+// field this struct lacked would be caught as a non-canonical encoding.
+type wireEncoding struct {
+	Name    string            `json:"name"`
+	Version string            `json:"version"`
+	System  string            `json:"system"`
+	Store   string            `json:"store"`
+	Builder string            `json:"builder"`
+	Args    []string          `json:"args"`
+	Env     map[string]string `json:"env"`
+	Inputs  struct {
+		Drvs []struct {
+			ID      string   `json:"id"`
+			Outputs []string `json:"outputs"`
+		} `json:"drvs"`
+		Srcs []struct {
+			Path string `json:"path"`
+			Hash string `json:"hash"`
+		} `json:"srcs"`
+	} `json:"inputs"`
+	Outputs []string `json:"outputs"`
+	Fixed   *Fixed   `json:"fixed,omitempty"`
+}
+
 func decodeDerivation(enc []byte, byID map[string]*Derivation) (*Derivation, error) {
-	var e encoded
+	var e wireEncoding
 	dec := json.NewDecoder(bytes.NewReader(enc))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&e); err != nil {
@@ -97,7 +122,7 @@ func decodeDerivation(enc []byte, byID map[string]*Derivation) (*Derivation, err
 	if err := d.seal(); err != nil {
 		return nil, err
 	}
-	if !bytes.Equal(d.encoding, enc) {
+	if !bytes.Equal(d.Encoding(), enc) {
 		return nil, fmt.Errorf("%s: not a canonical encoding (made by another version of nexis?)", d.FullName())
 	}
 	return d, nil
