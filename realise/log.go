@@ -30,6 +30,7 @@ type buildLog struct {
 	partial []byte
 	ring    []string
 	next    int
+	phase   string
 }
 
 // LogPath is where the log of the build of out (a store path) is kept.
@@ -88,6 +89,9 @@ func (l *buildLog) Write(b []byte) (int, error) {
 
 func (l *buildLog) line(s string) {
 	s = strings.TrimRight(s, "\r")
+	if rest, ok := strings.CutPrefix(s, "nexis: "); ok {
+		l.phase = phaseName(rest)
+	}
 	if len(l.ring) < tailLines {
 		l.ring = append(l.ring, s)
 	} else {
@@ -95,6 +99,28 @@ func (l *buildLog) line(s string) {
 		l.next = (l.next + 1) % tailLines
 	}
 	l.rep.Line(l.d, s)
+}
+
+// phaseName is the phase a builder's "nexis: " line names: its first
+// word, with a parenthesised word after it ("build (configure)"), and
+// without what follows a colon ("configure: no ./configure in ...").
+func phaseName(line string) string {
+	f := strings.Fields(line)
+	if len(f) == 0 {
+		return ""
+	}
+	name := f[0]
+	if !strings.HasSuffix(name, ":") && len(f) > 1 && strings.HasPrefix(f[1], "(") && strings.HasSuffix(f[1], ")") {
+		name += " " + f[1]
+	}
+	return strings.TrimSuffix(name, ":")
+}
+
+// lastPhase is the phase the builder last announced, "" if none.
+func (l *buildLog) lastPhase() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.phase
 }
 
 // tail returns the last lines of the log, oldest first.

@@ -141,6 +141,9 @@ type Failure struct {
 	Log string
 	// Tail is the end of the log.
 	Tail []string
+	// Phase is the builder's phase when it failed ("unpack", "build
+	// (configure)", ...: its last "nexis: " line), "" if it named none.
+	Phase string
 }
 
 func (f *Failure) Error() string {

@@ -45,7 +45,11 @@ func (nopReporter) Note(string)                           {}
 // wrong, the end of its log and where the rest is.
 func FailureText(f *Failure) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "error: %s of %s failed: %v\n", verb(f.Drv), f.Drv.Out(), f.Err)
+	if f.Phase != "" {
+		fmt.Fprintf(&b, "error: %s of %s failed in phase %s: %v\n", verb(f.Drv), f.Drv.Out(), f.Phase, f.Err)
+	} else {
+		fmt.Fprintf(&b, "error: %s of %s failed: %v\n", verb(f.Drv), f.Drv.Out(), f.Err)
+	}
 	fmt.Fprintf(&b, "  derivation %s (%s)\n", f.Drv.FullName(), f.Drv.ID())
 	if len(f.Tail) > 0 {
 		fmt.Fprintf(&b, "  last %d log lines:\n", len(f.Tail))

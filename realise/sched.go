@@ -225,6 +225,7 @@ func (s *scheduler) fail(d *builtins.Derivation, err error, log *buildLog) error
 	if log != nil {
 		f.Log = log.path
 		f.Tail = log.tail()
+		f.Phase = log.lastPhase()
 	}
 	s.mu.Lock()
 	s.failures = append(s.failures, f)
