@@ -88,6 +88,8 @@ var ConfigSchema = table(map[string]*Schema{
 		"build_script": str, "env": mapOf(str), "prebuilt": str, "prebuilt_hash": str,
 		"fallback_to_source": boolean, "runtime_dirs": strList, "context_file": str,
 		"module": str, "args": mapOf(anything), "timeout": integer, "tools": strList,
+		"make_flags": strList, "build_targets": strList, "install_flags": strList,
+		"install_targets": strList, "source_subdir": str,
 	})),
 	"config_files": mapOf(table(map[string]*Schema{
 		"path": str, "source": str, "content": str, "owner": str, "group": str,
