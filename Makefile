@@ -5,7 +5,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all deps stdenv test vet fmt demo clean fuzz-store fuzz-eval
+.PHONY: all deps stdenv test corpus vet fmt demo clean fuzz-store fuzz-eval
 
 all: bin/nexis
 
@@ -39,6 +39,16 @@ stdenv:
 test: deps stdenv
 	$(GO) vet ./...
 	$(GO) test -count=1 -p 4 -timeout 20m ./...
+
+# The corpus (realise/testdata/corpus): real releases (zlib, pcre2,
+# nginx, libpng, json-c, lua, expat) built from Debian's .orig tarballs,
+# fetched once into .cache/corpus, and run from the store. About 2-4
+# minutes on two cores; bench/corpus/run.sh compares it with a plain
+# shell script.
+corpus: deps stdenv
+	@scripts/fetch-corpus
+	$(GO) vet -tags realworld ./realise/
+	$(GO) test -tags realworld -count=1 -run '^TestCorpus' -timeout 30m ./realise/
 
 # The store's fuzz targets (archive unpacking, export import), FUZZTIME
 # each (default 30s): what CI runs after the tests.
