@@ -6,6 +6,7 @@ package realise_test
 
 import (
 	"archive/tar"
+	"archive/zip"
 	"bytes"
 	"compress/gzip"
 	"debug/elf"
@@ -82,8 +83,9 @@ install:
 `
 
 // A release's timestamps survive the unpack, so nothing generated looks
-// stale; a tree from the store (a local directory, a git checkout) has
-// the store's times, all equal, which looks stale to nothing either.
+// stale; a tree from the store (a local directory, a git checkout, a
+// zip) has the store's times, all equal, which look stale to nothing
+// either.
 func TestUnpackKeepsReleaseTimestamps(t *testing.T) {
 	// The generated files come first in the archive: a copy made in
 	// archive order would give the inputs the newer times.
@@ -93,7 +95,18 @@ func TestUnpackKeepsReleaseTimestamps(t *testing.T) {
 		{name: "gen-1.0/configure.ac", body: "AC_INIT([gen], [1.0])\n", mtime: 1_600_000_100},
 		{name: "gen-1.0/Makefile", body: generatedMakefile, mtime: 1_600_000_100},
 	})
-	e := newEnv(t, map[string][]byte{"gen-1.0.tar.gz": archive})
+	// A zip is unpacked when fetched (the stdenv has no unzip): a tree.
+	var zbuf bytes.Buffer
+	zw := zip.NewWriter(&zbuf)
+	for _, name := range []string{"configure", "aclocal.m4", "configure.ac", "Makefile"} {
+		w, _ := zw.Create("gen-1.0/" + name)
+		if name == "Makefile" {
+			w.Write([]byte(generatedMakefile))
+		}
+	}
+	zw.Close()
+	zipArchive := zbuf.Bytes()
+	e := newEnv(t, map[string][]byte{"gen-1.0.tar.gz": archive, "gen-1.0.zip": zipArchive})
 	sys := e.eval(t, fmt.Sprintf(`
 [[packages]]
 name = "gen"
@@ -102,22 +115,30 @@ source = "@URL@/gen-1.0.tar.gz"
 hash = "sha256:%s"
 
 [[packages]]
+name = "gen-zip"
+version = "1.0"
+source = "@URL@/gen-1.0.zip"
+hash = "sha256:%s"
+
+[[packages]]
 name = "gen-tree"
 version = "1.0"
 source = "tree"
-`, sha(archive)), map[string]string{
+`, sha(archive), sha(zipArchive)), map[string]string{
 		"tree/configure":    "#!/bin/sh\n",
 		"tree/aclocal.m4":   "dnl generated\n",
 		"tree/configure.ac": "AC_INIT([gen], [1.0])\n",
 		"tree/Makefile":     generatedMakefile,
 	})
-	gen, tree := pkg(t, sys, "gen"), pkg(t, sys, "gen-tree")
-	e.mustBuild(t, gen, tree)
+	gen, zipped, tree := pkg(t, sys, "gen"), pkg(t, sys, "gen-zip"), pkg(t, sys, "gen-tree")
+	e.mustBuild(t, gen, zipped, tree)
 	if got, want := e.read(t, gen, "times"), "configure.ac 1600000100\naclocal.m4 1600000200\nconfigure 1600000300\n"; got != want {
 		t.Errorf("the unpacked release's times:\n%s\nwant the archive's:\n%s", got, want)
 	}
-	if got, want := e.read(t, tree, "times"), "configure.ac 1\naclocal.m4 1\nconfigure 1\n"; got != want {
-		t.Errorf("the copied tree's times:\n%s\nwant the store's:\n%s", got, want)
+	for _, d := range []*builtins.Derivation{zipped, tree} {
+		if got, want := e.read(t, d, "times"), "configure.ac 1\naclocal.m4 1\nconfigure 1\n"; got != want {
+			t.Errorf("%s: the copied tree's times:\n%s\nwant the store's:\n%s", d.Name, got, want)
+		}
 	}
 }
 
