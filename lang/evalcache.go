@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/nexisos/nexis/builtins"
 	"io"
 	"io/fs"
 	"os"
@@ -15,6 +14,8 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/nexisos/nexis/builtins"
+	"github.com/nexisos/nexis/internal/durable"
 	"github.com/nexisos/nexis/stdlib"
 	"github.com/nexisos/nexis/store/storepath"
 	"github.com/nexisos/nexis/store/treehash"
@@ -302,25 +303,12 @@ func SaveEval(configPath string, opts Options, sys *System, prints []string) {
 	writeCacheFile(f, b)
 }
 
-// writeCacheFile stores data at file (mode 0600) by renaming a complete
-// temporary file over it, so a concurrent nexis never reads half an
-// entry. Failures only cost the next process the work the entry saves.
+// writeCacheFile stores data at file (mode 0600) atomically
+// (internal/durable), so a concurrent nexis never reads half an entry.
+// Failures only cost the next process the work the entry saves.
 func writeCacheFile(file string, data []byte) {
 	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
 		return
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(file), ".tmp-*")
-	if err != nil {
-		return
-	}
-	_, err = tmp.Write(data)
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), file)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-	}
+	durable.WriteFile(file, data, 0o600)
 }

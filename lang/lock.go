@@ -5,10 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/nexisos/nexis/internal/durable"
 )
 
 // LockFile is the name of the lock file beside a config.
@@ -75,9 +76,8 @@ func loadLock(dir *configDir, name string) (*Lock, error) {
 	return l, nil
 }
 
-// WriteLock writes l to path atomically (a temporary file beside it,
-// synced, then renamed over it), so that a crash leaves the old lock or
-// the new one, never half of one. Packages are written sorted by name,
+// WriteLock writes l to path atomically (internal/durable), so that a
+// crash leaves the old lock or the new one, never half of one. Packages are written sorted by name,
 // so the same lock is the same bytes.
 func WriteLock(path string, l *Lock) error {
 	out := *l
@@ -87,33 +87,8 @@ func WriteLock(path string, l *Lock) error {
 	if err := toml.NewEncoder(&buf).Encode(&out); err != nil {
 		return fmt.Errorf("encoding %s: %w", LockFile, err)
 	}
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+LockFile+".tmp-*")
-	if err != nil {
+	if err := durable.WriteFile(path, buf.Bytes(), 0o644); err != nil {
 		return fmt.Errorf("writing %s: %w", LockFile, err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(buf.Bytes()); err != nil {
-		tmp.Close()
-		return fmt.Errorf("writing %s: %w", LockFile, err)
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return fmt.Errorf("writing %s: %w", LockFile, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("writing %s: %w", LockFile, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("writing %s: %w", LockFile, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("writing %s: %w", LockFile, err)
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
 	}
 	return nil
 }

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nexisos/nexis/internal/durable"
 	"github.com/nexisos/nexis/store/storepath"
 )
 
@@ -88,32 +89,18 @@ func (c *fileCache) checkStoreDir(storeDir string) error {
 	return nil
 }
 
-// writeAtomic writes data to name under the cache: a temporary file,
-// fsync, rename, so a reader sees all of it or nothing.
+// writeAtomic writes data to name under the cache atomically
+// (internal/durable), so a reader sees all of it or nothing.
 func (c *fileCache) writeAtomic(name string, r io.Reader) error {
 	dst := filepath.Join(c.dir, filepath.FromSlash(name))
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(filepath.Dir(dst), ".tmp-")
-	if err != nil {
+	err := durable.Write(dst, 0o644, func(w io.Writer) error {
+		_, err := io.Copy(w, r)
 		return err
-	}
-	_, err = io.Copy(f, r)
-	if err == nil {
-		err = f.Chmod(0o644)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), dst)
-	}
+	})
 	if err != nil {
-		os.Remove(f.Name())
 		return fmt.Errorf("writing %s: %w", dst, err)
 	}
 	return nil

@@ -24,6 +24,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/nexisos/nexis/internal/durable"
 )
 
 // SecretKey signs.
@@ -168,27 +170,10 @@ func ReadSecretKeyFile(path string) (*SecretKey, error) {
 // WriteKeyFiles writes the secret key to secretPath (mode 0600, never
 // over an existing file) and the public key line to publicPath.
 func WriteKeyFiles(k *SecretKey, secretPath, publicPath string) error {
-	f, err := os.OpenFile(secretPath, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
+	if err := durable.WriteNew(secretPath, []byte(k.String()+"\n"), 0o600); err != nil {
 		return fmt.Errorf("secret key: %w", err)
 	}
-	_, err = fmt.Fprintln(f, k.String())
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(secretPath)
-		return fmt.Errorf("secret key: %w", err)
-	}
-	tmp := publicPath + ".tmp"
-	if err := os.WriteFile(tmp, []byte(k.Public().String()+"\n"), 0o644); err != nil {
-		return fmt.Errorf("public key: %w", err)
-	}
-	if err := os.Rename(tmp, publicPath); err != nil {
-		os.Remove(tmp)
+	if err := durable.WriteFile(publicPath, []byte(k.Public().String()+"\n"), 0o644); err != nil {
 		return fmt.Errorf("public key: %w", err)
 	}
 	return nil

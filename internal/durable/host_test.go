@@ -1,0 +1,82 @@
+package durable
+
+import (
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// TestHostWriteFile: a file of this machine is replaced whole, with its
+// mode, a link at its name is replaced rather than followed, and a fill
+// that fails leaves the old file and no temporary beside it.
+func TestHostWriteFile(t *testing.T) {
+	s := newScratch(t)
+	p := s.in("nexis.lock")
+	if err := WriteFile(p, []byte("one\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteFile(p, []byte("two\n"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.mustRead(t, "nexis.lock"); got != "two\n" {
+		t.Fatalf("content %q", got)
+	}
+	if fi, _ := os.Stat(p); fi.Mode().Perm() != 0o640 {
+		t.Fatalf("mode %v", fi.Mode().Perm())
+	}
+	err := Write(p, 0o644, func(w io.Writer) error {
+		w.Write([]byte("half"))
+		return errors.New("cut short")
+	})
+	if err == nil {
+		t.Fatal("a failing fill succeeded")
+	}
+	if got := s.mustRead(t, "nexis.lock"); got != "two\n" {
+		t.Fatalf("after a failed write: %q", got)
+	}
+	link := s.in("link")
+	os.Symlink(filepath.Join(s.outside, "passwd"), link)
+	if err := WriteFile(link, []byte("mine\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := os.Lstat(link); !fi.Mode().IsRegular() {
+		t.Fatalf("the link was followed, not replaced: %v", fi.Mode())
+	}
+	ents, _ := os.ReadDir(s.root)
+	for _, e := range ents {
+		if e.Name() != "nexis.lock" && e.Name() != "link" {
+			t.Errorf("left behind: %s", e.Name())
+		}
+	}
+}
+
+// TestHostWriteNew: a new file appears complete with its mode; an
+// existing one (a file, or a link to one outside) is never replaced.
+func TestHostWriteNew(t *testing.T) {
+	s := newScratch(t)
+	p := s.in("k.secret")
+	if err := WriteNew(p, []byte("secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := os.Stat(p); fi.Mode().Perm() != 0o600 {
+		t.Fatalf("mode %v", fi.Mode().Perm())
+	}
+	if err := WriteNew(p, []byte("other\n"), 0o600); !errors.Is(err, fs.ErrExist) {
+		t.Fatalf("over an existing file: %v", err)
+	}
+	if got := s.mustRead(t, "k.secret"); got != "secret\n" {
+		t.Fatalf("the existing file changed: %q", got)
+	}
+	link := s.in("link")
+	os.Symlink(filepath.Join(s.outside, "passwd"), link)
+	if err := WriteNew(link, []byte("x"), 0o600); !errors.Is(err, fs.ErrExist) {
+		t.Fatalf("over a link: %v", err)
+	}
+	ents, _ := os.ReadDir(s.root)
+	if len(ents) != 2 {
+		t.Errorf("left behind: %v", ents)
+	}
+}
