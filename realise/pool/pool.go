@@ -37,6 +37,7 @@ import (
 	"sync"
 
 	"github.com/nexisos/nexis/builtins"
+	"github.com/nexisos/nexis/internal/durable"
 	"github.com/nexisos/nexis/realise"
 	"github.com/nexisos/nexis/store"
 	"github.com/nexisos/nexis/store/cache"
@@ -149,7 +150,7 @@ func New(ms []Machine, opts Options) (*Pool, error) {
 		}
 		if m.HostKey != "" {
 			known := fmt.Sprintf("%s/known_hosts-%d", tmp, i)
-			if err := os.WriteFile(known, []byte(knownHostsLine(m.URL, m.HostKey)), 0o600); err != nil {
+			if err := durable.WriteFile(known, []byte(knownHostsLine(m.URL, m.HostKey)), 0o600); err != nil {
 				p.Close()
 				return nil, err
 			}
