@@ -17,9 +17,9 @@ import (
 
 // Config is a loaded TOML config with its includes merged.
 type Config struct {
-	Data  map[string]any
-	Files []string // display names of every file read, main first
-	Dir   string   // absolute directory of the main file, links resolved
+	data  map[string]any // the merged TOML: read through the typed accessors (settings.go)
+	Files []string       // display names of every file read, main first
+	Dir   string         // absolute directory of the main file, links resolved
 
 	dir      *configDir
 	given    string // the directory as the config was named, when links made Dir differ
@@ -143,7 +143,7 @@ func loadConfig(path string, inputs *Inputs, maxDepth int, tc *tomlCache) (*Conf
 		return nil, err
 	}
 	c := &Config{
-		Data:     map[string]any{},
+		data:     map[string]any{},
 		Dir:      dirAbs,
 		dir:      dir,
 		given:    given,
@@ -153,7 +153,7 @@ func loadConfig(path string, inputs *Inputs, maxDepth int, tc *tomlCache) (*Conf
 	if err := c.include(base, nil); err != nil {
 		return nil, err
 	}
-	delete(c.Data, "includes")
+	delete(c.data, "includes")
 	return c, nil
 }
 
@@ -242,7 +242,7 @@ func (c *Config) include(display string, chain []string) error {
 		delete(data, "includes")
 	}
 	shift := map[string]int{}
-	if err := c.merge(c.Data, data, nil, positions, shift); err != nil {
+	if err := c.merge(c.data, data, nil, positions, shift); err != nil {
 		return err
 	}
 	c.posMu.Lock()

@@ -199,7 +199,7 @@ func TestLinksInsideConfigDir(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if h, _ := sys.Config.Data["system"].(map[string]any)["hostname"]; h != "inside" {
+	if h, _ := sys.Config.data["system"].(map[string]any)["hostname"]; h != "inside" {
 		t.Errorf("hostname %v: the include through a link inside was not read", h)
 	}
 	v, _, _ := sys.Packages.Get(starlark.String("p"))

@@ -42,7 +42,7 @@ const DefaultMaxDepth = 100
 // Options configure an evaluation.
 type Options struct {
 	StoreDir string // logical store directory; storepath.DefaultDir if empty
-	System   string // target platform; "x86_64-linux" if empty
+	System   string // target platform; DefaultSystem if empty
 	MaxSteps uint64 // DefaultMaxSteps if zero
 	MaxDepth int    // DefaultMaxDepth if zero
 	// MaxMemory bounds the memory the evaluation allocates;
@@ -75,7 +75,7 @@ func withDefaults(opts Options) Options {
 		opts.StoreDir = storepath.DefaultDir
 	}
 	if opts.System == "" {
-		opts.System = "x86_64-linux"
+		opts.System = DefaultSystem
 	}
 	if opts.MaxSteps == 0 {
 		opts.MaxSteps = DefaultMaxSteps
@@ -194,7 +194,7 @@ func Eval(configPath string, opts Options) (*System, error) {
 
 // system evaluates the packages and the system derivation into sys.
 func (ev *evaluator) system(sys *System, lock *Lock) error {
-	config := ToStarlark(ev.cfg.Data)
+	config := ToStarlark(ev.cfg.data)
 	sys.Globals = starlark.StringDict{"config": config}
 	printed := map[string]bool{}
 	steps, err := ev.packages(sys, lock, config.(*starlark.Dict), printed)
@@ -389,25 +389,20 @@ func (ev *evaluator) cancelAll(reason string) {
 // buildSettings is what the stdlib's builders read of [nexis]: the
 // stdenv (Options.Stdenv winning over the config) and sandbox_paths.
 func buildSettings(cfg *Config, opts Options) starlark.Value {
-	nexis, _ := cfg.Data["nexis"].(map[string]any)
-	var stdenv any
-	if v, ok := nexis["stdenv"]; ok {
-		stdenv = v
+	var stdenv starlark.Value = starlark.None
+	if s := cfg.Stdenv(); s != nil {
+		stdenv = ToStarlark(s)
 	}
 	if opts.Stdenv != nil {
-		stdenv = opts.Stdenv
+		stdenv = ToStarlark(opts.Stdenv)
 	}
-	paths, _ := nexis["sandbox_paths"].([]any)
-	if paths == nil {
-		paths = []any{}
+	var paths []starlark.Value
+	for _, p := range cfg.SandboxPaths() {
+		paths = append(paths, starlark.String(p))
 	}
 	d := starlark.NewDict(2)
-	if stdenv == nil {
-		_ = d.SetKey(starlark.String("stdenv"), starlark.None)
-	} else {
-		_ = d.SetKey(starlark.String("stdenv"), ToStarlark(stdenv))
-	}
-	_ = d.SetKey(starlark.String("sandbox_paths"), ToStarlark(paths))
+	_ = d.SetKey(starlark.String("stdenv"), stdenv)
+	_ = d.SetKey(starlark.String("sandbox_paths"), starlark.NewList(paths))
 	d.Freeze()
 	return d
 }

@@ -47,7 +47,7 @@ func FuzzLoadConfig(f *testing.F) {
 		if err := cfg.Check(ConfigSchema); err != nil {
 			return
 		}
-		ToStarlark(cfg.Data)
+		ToStarlark(cfg.data)
 	})
 }
 

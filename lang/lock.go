@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
+	"strings"
 
 	"github.com/BurntSushi/toml"
 
@@ -91,4 +92,115 @@ func WriteLock(path string, l *Lock) error {
 		return fmt.Errorf("writing %s: %w", LockFile, err)
 	}
 	return nil
+}
+
+// PackageEntry is a [[packages]] entry as the lock rule reads it.
+type PackageEntry struct {
+	Index                                                            int // its position in [[packages]]
+	Name, Version, Source, Hash, Rev, Module, Prebuilt, PrebuiltHash string
+	FallbackToSource                                                 bool
+}
+
+// Packages are the config's [[packages]] entries, in order.
+func (c *Config) Packages() []PackageEntry {
+	raw, _ := c.data["packages"].([]any)
+	out := make([]PackageEntry, 0, len(raw))
+	for i, r := range raw {
+		e, _ := r.(map[string]any)
+		out = append(out, packageEntry(i, e))
+	}
+	return out
+}
+
+func packageEntry(i int, e map[string]any) PackageEntry {
+	s := func(k string) string {
+		v, _ := e[k].(string)
+		return v
+	}
+	fallback, _ := e["fallback_to_source"].(bool)
+	return PackageEntry{
+		Index: i, Name: s("name"), Version: s("version"), Source: s("source"), Hash: s("hash"), Rev: s("rev"),
+		Module: s("module"), Prebuilt: s("prebuilt"), PrebuiltHash: s("prebuilt_hash"), FallbackToSource: fallback,
+	}
+}
+
+// The lock rule: what a [[packages]] entry takes from nexis.lock. It is
+// written here once; the resolver asks NeedsLock what to pin, and the
+// stdlib's package() is given the Pin, never the lock itself.
+
+// Fetched reports whether the entry's source is downloaded (a URL)
+// rather than a file beside the config.
+func (e PackageEntry) Fetched() bool { return strings.Contains(e.Source, "://") }
+
+// Git reports whether the entry's source is a git repository: a URL
+// ending in .git, or one pinned to a commit, by the entry or by its lock
+// entry l (nil when there is none).
+func (e PackageEntry) Git(l *LockedPackage) bool {
+	return e.Fetched() && (strings.HasSuffix(e.Source, ".git") || e.Rev != "" || (l != nil && l.Rev != ""))
+}
+
+// NeedsLock reports whether evaluating the entry takes anything from the
+// lock: the release "latest" names, the commit of a git source, or a
+// hash the entry leaves out. Packages made by a user module pin their
+// own sources.
+func (e PackageEntry) NeedsLock() bool {
+	switch {
+	case e.Module != "":
+		return false
+	case e.Version == "latest":
+		return true
+	case e.Git(nil) && (e.Rev == "" || e.Hash == ""):
+		return true
+	case e.Fetched() && e.Hash == "":
+		return true
+	case e.Prebuilt != "" && e.PrebuiltHash == "":
+		return true
+	}
+	return false
+}
+
+// Pin is what evaluation uses for one entry: the entry's own values,
+// completed by its lock entry.
+type Pin struct {
+	Locked       bool   // the lock has an entry for the package
+	Version, Tag string // "latest" resolved when locked; Tag is what {tag} fills in
+	Git          bool
+	Rev          string
+	SourceHash   string
+	PrebuiltURL  string // the prebuilt template filled in for the target system
+	PrebuiltHash string
+}
+
+// Pin completes the entry with its lock entry l (nil when the lock has
+// none) for the target system.
+func (e PackageEntry) Pin(l *LockedPackage, system string) Pin {
+	p := Pin{Locked: l != nil, Version: e.Version, Tag: e.Version, Git: e.Git(l), Rev: e.Rev, SourceHash: e.Hash, PrebuiltHash: e.PrebuiltHash}
+	if l != nil {
+		if e.Version == "latest" {
+			p.Version, p.Tag = l.Version, l.Tag
+			if p.Tag == "" {
+				p.Tag = l.Version
+			}
+		}
+		if p.Rev == "" {
+			p.Rev = l.Rev
+		}
+		if p.SourceHash == "" {
+			p.SourceHash = l.SourceHash
+		}
+		if p.PrebuiltHash == "" {
+			p.PrebuiltHash = l.PrebuiltHash
+		}
+	}
+	if e.Prebuilt != "" {
+		p.PrebuiltURL = PrebuiltURL(e.Prebuilt, p.Tag, p.Version, system)
+	}
+	return p
+}
+
+// PrebuiltURL fills in a prebuilt template: {tag}, {version}, and {arch},
+// the first part of the system ("x86_64" of "x86_64-linux").
+func PrebuiltURL(template, tag, version, system string) string {
+	arch, _, _ := strings.Cut(system, "-")
+	return strings.NewReplacer("{tag}", tag, "{version}", version, "{arch}", arch).Replace(template)
 }

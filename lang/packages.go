@@ -24,7 +24,7 @@ import (
 // of a sequential evaluation; and the error reported is the one that
 // comes first in that order (see schedule).
 func (ev *evaluator) packages(sys *System, lock *Lock, config *starlark.Dict, printed map[string]bool) (uint64, error) {
-	raw, _ := ev.cfg.Data["packages"].([]any)
+	raw, _ := ev.cfg.data["packages"].([]any)
 	// The entries as Starlark values are those of config["packages"]:
 	// one frozen copy of the config, shared.
 	var values *starlark.List
@@ -438,13 +438,11 @@ func (ev *evaluator) evalPackage(e map[string]any, value starlark.Value, i int, 
 		v, err = starlark.Call(t, fn, nil, kwargs)
 	} else {
 		what = "@stdlib//packages.star: package()"
-		var locked starlark.Value = starlark.None
-		if l, ok := lock.Packages[name]; ok {
-			locked = ToStarlark(map[string]any{
-				"version": l.Version, "tag": l.Tag, "rev": l.Rev, "source_hash": l.SourceHash,
-				"prebuilt_url": l.PrebuiltURL, "prebuilt_hash": l.PrebuiltHash,
-			})
-		}
+		p := packageEntry(i, e).Pin(lock.Packages[name], ev.opts.System)
+		pin := ToStarlark(map[string]any{
+			"locked": p.Locked, "version": p.Version, "git": p.Git, "rev": p.Rev,
+			"source_hash": p.SourceHash, "prebuilt_url": p.PrebuiltURL, "prebuilt_hash": p.PrebuiltHash,
+		})
 		// Asked again, so the package's scope holds what the module made.
 		std, lerr := ev.load(t, stdlibPrefix+"packages.star")
 		if lerr != nil {
@@ -455,7 +453,7 @@ func (ev *evaluator) evalPackage(e map[string]any, value starlark.Value, i int, 
 			{starlark.String("deps"), depDict},
 			{starlark.String("key"), starlark.String(key)},
 			{starlark.String("file"), starlark.String(file)},
-			{starlark.String("lock"), locked},
+			{starlark.String("pin"), pin},
 		})
 	}
 	if err != nil {

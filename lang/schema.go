@@ -123,10 +123,10 @@ var ConfigSchema = table(map[string]*Schema{
 func (c *Config) Check(s *Schema) error {
 	// Nearly every config is valid: it is walked once without naming
 	// anything, and only an invalid one again to say where it fails.
-	if valid(s, c.Data) {
+	if valid(s, c.data) {
 		return nil
 	}
-	return c.check(s, c.Data, nil)
+	return c.check(s, c.data, nil)
 }
 
 // valid says whether v conforms to s.

@@ -15,12 +15,15 @@ import (
 // set); their outputs are accepted when signed by a key of
 // <root>/etc/nexis/trusted-keys or the builder's public_key.
 func builderPool(sys *lang.System) (*pool.Pool, error) {
-	nexis, _ := sys.Config.Data["nexis"].(map[string]any)
-	builders, _ := nexis["builders"].(map[string]any)
+	builders := sys.Config.Builders()
 	if len(builders) == 0 {
 		return nil, nil
 	}
-	ms, err := pool.ParseMachines(builders)
+	specs := make([]pool.Spec, len(builders))
+	for i, b := range builders {
+		specs[i] = pool.Spec(b)
+	}
+	ms, err := pool.ParseMachines(specs)
 	if err != nil {
 		return nil, err
 	}

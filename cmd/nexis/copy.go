@@ -136,27 +136,15 @@ func transferProgress(what string) func(done, total int, bytes int64) {
 // the keys it trusts besides <root>/etc/nexis/trusted-keys. Nil when the
 // config names no cache.
 func substituter(sys *lang.System) (*cache.Substituter, error) {
-	nexis, _ := sys.Config.Data["nexis"].(map[string]any)
-	subs, _ := nexis["substituters"].(map[string]any)
-	strs := func(key string) []string {
-		raw, _ := subs[key].([]any)
-		var out []string
-		for _, v := range raw {
-			if s, ok := v.(string); ok {
-				out = append(out, s)
-			}
-		}
-		return out
-	}
-	urls := strs("urls")
-	if len(urls) == 0 {
+	subs := sys.Config.Substituters()
+	if len(subs.URLs) == 0 {
 		return nil, nil
 	}
-	trusted, err := trustedKeys(strs("trusted_keys"))
+	trusted, err := trustedKeys(subs.TrustedKeys)
 	if err != nil {
 		return nil, fmt.Errorf("[nexis.substituters] trusted_keys: %w", err)
 	}
-	sub, err := cache.NewSubstituter(urls, trusted)
+	sub, err := cache.NewSubstituter(subs.URLs, trusted)
 	if err != nil {
 		return nil, fmt.Errorf("[nexis.substituters] urls: %w", err)
 	}

@@ -54,7 +54,7 @@ func addEvalFlags(cmd *cobra.Command) {
 	f.Uint64Var(&evalFlags.maxSteps, "max-steps", lang.DefaultMaxSteps, "stop an evaluation after `N` Starlark steps")
 	f.IntVar(&evalFlags.maxDepth, "max-depth", lang.DefaultMaxDepth, "refuse TOML and Starlark values nested more than `N` deep")
 	f.Int64Var(&evalFlags.maxMemory, "max-memory", lang.DefaultMaxMemory>>20, "stop an evaluation that allocates more than `MIB` mebibytes")
-	f.StringVar(&evalFlags.system, "system", "x86_64-linux", "target `PLATFORM`")
+	f.StringVar(&evalFlags.system, "system", lang.DefaultSystem, "target `PLATFORM`")
 	f.StringVar(&evalFlags.stdenv, "stdenv", "", "build with the stdenv the manifest `FILE` names (written by scripts/make-stdenv) instead of [nexis] stdenv")
 }
 

@@ -34,7 +34,7 @@ to move them.`,
 			return runLock(configPath(args), false, nil)
 		},
 	}
-	lock.Flags().StringVar(&lockFlags.system, "system", "x86_64-linux", "target `PLATFORM` ({arch} of prebuilt URLs)")
+	lock.Flags().StringVar(&lockFlags.system, "system", lang.DefaultSystem, "target `PLATFORM` ({arch} of prebuilt URLs)")
 	update := &cobra.Command{
 		Use:   "update [PKG...]",
 		Short: "Re-resolve pinned packages (all, or the ones named) in nexis.lock",
@@ -50,7 +50,7 @@ nexis.lock is rewritten. The config is --config, or the system's.`,
 		},
 	}
 	update.Flags().StringVarP(&lockFlags.config, "config", "c", "", "the config `FILE` (default: the system's)")
-	update.Flags().StringVar(&lockFlags.system, "system", "x86_64-linux", "target `PLATFORM` ({arch} of prebuilt URLs)")
+	update.Flags().StringVar(&lockFlags.system, "system", lang.DefaultSystem, "target `PLATFORM` ({arch} of prebuilt URLs)")
 	rootCmd.AddCommand(lock, update)
 }
 

@@ -2,14 +2,13 @@ package pool
 
 import (
 	"fmt"
-	"sort"
 	"strings"
 
 	"github.com/nexisos/nexis/store/cache"
 )
 
-// ParseMachines reads the [nexis.builders] table of a config (its shape
-// checked by lang's schema): one table per machine, by name,
+// Spec is one machine of [nexis.builders] as a config writes it
+// (lang.Builder), one table per machine, by name:
 //
 //	[nexis.builders.fast]
 //	url = "ssh://build@fast.example:22"   # required
@@ -21,45 +20,34 @@ import (
 //	host_key = "ssh-ed25519 AAAA..."
 //	public_key = "fast-1:BASE64"          # the key it signs outputs with
 //	remote_program = "nexis"
-//
-// Errors name the key.
-func ParseMachines(builders map[string]any) ([]Machine, error) {
-	names := make([]string, 0, len(builders))
-	for n := range builders {
-		names = append(names, n)
-	}
-	sort.Strings(names)
+type Spec struct {
+	Name, URL                                 string
+	Systems, Features                         []string
+	MaxJobs, SpeedFactor                      *int64 // nil when not given
+	SSHKey, HostKey, PublicKey, RemoteProgram string
+}
+
+// ParseMachines checks the machines of [nexis.builders] (their shape
+// checked by lang's schema) and gives them in order. Errors name the key.
+func ParseMachines(specs []Spec) ([]Machine, error) {
 	var out []Machine
-	for _, name := range names {
-		t, _ := builders[name].(map[string]any)
-		key := func(k string) string { return fmt.Sprintf("nexis.builders.%s.%s", name, k) }
-		str := func(k string) string { s, _ := t[k].(string); return s }
-		strs := func(k string) []string {
-			raw, _ := t[k].([]any)
-			var l []string
-			for _, v := range raw {
-				if s, ok := v.(string); ok {
-					l = append(l, s)
-				}
-			}
-			return l
-		}
-		integer := func(k string, def int) (int, error) {
-			v, ok := t[k].(int64)
-			if !ok {
+	for _, t := range specs {
+		key := func(k string) string { return fmt.Sprintf("nexis.builders.%s.%s", t.Name, k) }
+		integer := func(k string, v *int64, def int) (int, error) {
+			if v == nil {
 				return def, nil
 			}
-			if v < 1 || v > 1<<16 {
-				return 0, fmt.Errorf("%s = %d: want a number from 1 to 65536", key(k), v)
+			if *v < 1 || *v > 1<<16 {
+				return 0, fmt.Errorf("%s = %d: want a number from 1 to 65536", key(k), *v)
 			}
-			return int(v), nil
+			return int(*v), nil
 		}
-		m := Machine{Name: name, Systems: strs("systems"), Features: strs("features"),
-			SSHKey: str("ssh_key"), HostKey: str("host_key"), PublicKey: str("public_key"), RemoteProgram: str("remote_program")}
-		if str("url") == "" {
+		m := Machine{Name: t.Name, Systems: t.Systems, Features: t.Features,
+			SSHKey: t.SSHKey, HostKey: t.HostKey, PublicKey: t.PublicKey, RemoteProgram: t.RemoteProgram}
+		if t.URL == "" {
 			return nil, fmt.Errorf("%s is missing: the builder's ssh://[user@]host[:port]", key("url"))
 		}
-		u, err := cache.ParseSSHHost(str("url"))
+		u, err := cache.ParseSSHHost(t.URL)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", key("url"), err)
 		}
@@ -70,10 +58,10 @@ func ParseMachines(builders map[string]any) ([]Machine, error) {
 		if m.HostKey != "" && len(strings.Fields(m.HostKey)) < 2 {
 			return nil, fmt.Errorf("%s = %q: want the host's public key as ssh prints it, \"ssh-ed25519 AAAA...\"", key("host_key"), m.HostKey)
 		}
-		if m.MaxJobs, err = integer("max_jobs", 1); err != nil {
+		if m.MaxJobs, err = integer("max_jobs", t.MaxJobs, 1); err != nil {
 			return nil, err
 		}
-		if m.SpeedFactor, err = integer("speed_factor", 1); err != nil {
+		if m.SpeedFactor, err = integer("speed_factor", t.SpeedFactor, 1); err != nil {
 			return nil, err
 		}
 		out = append(out, m)

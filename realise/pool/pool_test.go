@@ -16,8 +16,8 @@ import (
 )
 
 func TestParseMachines(t *testing.T) {
-	ok := map[string]any{"url": "ssh://b@host:2222", "systems": []any{"x86_64-linux"}, "max_jobs": int64(3), "speed_factor": int64(2), "features": []any{"kvm"}}
-	ms, err := ParseMachines(map[string]any{"fast": ok})
+	n := func(v int64) *int64 { return &v }
+	ms, err := ParseMachines([]Spec{{Name: "fast", URL: "ssh://b@host:2222", Systems: []string{"x86_64-linux"}, MaxJobs: n(3), SpeedFactor: n(2), Features: []string{"kvm"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -25,18 +25,22 @@ func TestParseMachines(t *testing.T) {
 	if m.Name != "fast" || m.URL.Port() != "2222" || m.MaxJobs != 3 || m.SpeedFactor != 2 || m.Features[0] != "kvm" {
 		t.Fatalf("%+v", m)
 	}
+	if ms, err := ParseMachines([]Spec{{Name: "b", URL: "ssh://h", Systems: []string{"x"}}}); err != nil || ms[0].MaxJobs != 1 || ms[0].SpeedFactor != 1 {
+		t.Fatalf("defaults: %+v %v", ms, err)
+	}
 	for _, c := range []struct {
-		table map[string]any
-		want  string
+		spec Spec
+		want string
 	}{
-		{map[string]any{"systems": []any{"x86_64-linux"}}, "nexis.builders.b.url is missing"},
-		{map[string]any{"url": "ssh://h"}, "nexis.builders.b.systems is missing"},
-		{map[string]any{"url": "ssh://h/path", "systems": []any{"x"}}, "nexis.builders.b.url"},
-		{map[string]any{"url": "ssh://h", "systems": []any{"x"}, "max_jobs": int64(0)}, "nexis.builders.b.max_jobs = 0"},
-		{map[string]any{"url": "ssh://h", "systems": []any{"x"}, "host_key": "AAAA"}, "nexis.builders.b.host_key"},
+		{Spec{Systems: []string{"x86_64-linux"}}, "nexis.builders.b.url is missing"},
+		{Spec{URL: "ssh://h"}, "nexis.builders.b.systems is missing"},
+		{Spec{URL: "ssh://h/path", Systems: []string{"x"}}, "nexis.builders.b.url"},
+		{Spec{URL: "ssh://h", Systems: []string{"x"}, MaxJobs: n(0)}, "nexis.builders.b.max_jobs = 0"},
+		{Spec{URL: "ssh://h", Systems: []string{"x"}, HostKey: "AAAA"}, "nexis.builders.b.host_key"},
 	} {
-		if _, err := ParseMachines(map[string]any{"b": c.table}); err == nil || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("%v: got %v, want %q", c.table, err, c.want)
+		c.spec.Name = "b"
+		if _, err := ParseMachines([]Spec{c.spec}); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: got %v, want %q", c.spec, err, c.want)
 		}
 	}
 }

@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 
 	"github.com/nexisos/nexis/lang"
 	"github.com/nexisos/nexis/realise/fetch"
@@ -21,8 +20,8 @@ import (
 
 // Options tune Resolve.
 type Options struct {
-	// System is the target platform; {arch} in prebuilt URLs is its
-	// first part ("x86_64" of "x86_64-linux").
+	// System is the target platform (lang.DefaultSystem if empty), for
+	// {arch} in prebuilt URLs (lang.PrebuiltURL).
 	System string
 	// Update re-resolves packages that are already locked: all of them,
 	// or only those named in Only.
@@ -50,18 +49,17 @@ func Resolve(ctx context.Context, cfg *lang.Config, old *lang.Lock, opts Options
 		opts.Note = func(string) {}
 	}
 	if opts.System == "" {
-		opts.System = "x86_64-linux"
+		opts.System = lang.DefaultSystem
 	}
 	only := map[string]bool{}
 	for _, n := range opts.Only {
 		only[n] = true
 	}
-	raw, _ := cfg.Data["packages"].([]any)
+	entries := cfg.Packages()
 	names := map[string]bool{}
-	for _, r := range raw {
-		e, _ := r.(map[string]any)
-		if n := str(e, "name"); n != "" {
-			names[n] = true
+	for _, e := range entries {
+		if e.Name != "" {
+			names[e.Name] = true
 		}
 	}
 	for n := range only {
@@ -71,28 +69,23 @@ func Resolve(ctx context.Context, cfg *lang.Config, old *lang.Lock, opts Options
 	}
 	next := &lang.Lock{Version: lang.LockVersion, Packages: map[string]*lang.LockedPackage{}}
 	var changes []Change
-	for i, r := range raw {
-		e, _ := r.(map[string]any)
-		name, _ := e["name"].(string)
-		if name == "" {
+	for _, e := range entries {
+		if e.Name == "" || !e.NeedsLock() {
 			continue
 		}
-		if !needsLock(e) {
-			continue
-		}
-		prev := old.Packages[name]
-		redo := prev == nil || (opts.Update && (len(only) == 0 || only[name]))
+		prev := old.Packages[e.Name]
+		redo := prev == nil || (opts.Update && (len(only) == 0 || only[e.Name]))
 		if !redo {
-			next.Packages[name] = prev
+			next.Packages[e.Name] = prev
 			continue
 		}
 		lp, err := resolveOne(ctx, e, opts)
 		if err != nil {
-			return nil, nil, fmt.Errorf("packages[%d] (%s): %w", i, name, err)
+			return nil, nil, fmt.Errorf("packages[%d] (%s): %w", e.Index, e.Name, err)
 		}
-		next.Packages[name] = lp
+		next.Packages[e.Name] = lp
 		if prev == nil || *prev != *lp {
-			changes = append(changes, Change{Name: name, Old: prev, New: lp})
+			changes = append(changes, Change{Name: e.Name, Old: prev, New: lp})
 		}
 	}
 	for n, lp := range old.Packages {
@@ -104,47 +97,12 @@ func Resolve(ctx context.Context, cfg *lang.Config, old *lang.Lock, opts Options
 	return next, changes, nil
 }
 
-func str(e map[string]any, k string) string {
-	s, _ := e[k].(string)
-	return s
-}
-
-func isGit(e map[string]any) bool {
-	src := str(e, "source")
-	return strings.Contains(src, "://") && (strings.HasSuffix(src, ".git") || str(e, "rev") != "")
-}
-
-// needsLock mirrors what stdlib/packages.star takes from the lock: the
-// version of "latest", a git commit, and hashes the entry leaves out.
-// Packages made by a user module pin their own sources.
-func fallback(e map[string]any) bool {
-	b, _ := e["fallback_to_source"].(bool)
-	return b
-}
-
-func needsLock(e map[string]any) bool {
-	if str(e, "module") != "" {
-		return false
-	}
-	src := str(e, "source")
-	switch {
-	case str(e, "version") == "latest":
-		return true
-	case isGit(e) && (str(e, "rev") == "" || str(e, "hash") == ""):
-		return true
-	case strings.Contains(src, "://") && str(e, "hash") == "":
-		return true
-	case str(e, "prebuilt") != "" && str(e, "prebuilt_hash") == "":
-		return true
-	}
-	return false
-}
-
-func resolveOne(ctx context.Context, e map[string]any, opts Options) (*lang.LockedPackage, error) {
-	name, src := str(e, "name"), str(e, "source")
-	lp := &lang.LockedPackage{Version: str(e, "version"), Rev: str(e, "rev")}
+// resolveOne pins one entry that NeedsLock.
+func resolveOne(ctx context.Context, e lang.PackageEntry, opts Options) (*lang.LockedPackage, error) {
+	name, src := e.Name, e.Source
+	lp := &lang.LockedPackage{Version: e.Version, Rev: e.Rev}
 	tag := lp.Version
-	git := isGit(e)
+	git := e.Git(nil)
 	if lp.Version == "latest" {
 		if !git {
 			return nil, fmt.Errorf("version = \"latest\" needs a git source (ending in .git) to find releases in; %q is not one", src)
@@ -174,20 +132,19 @@ func resolveOne(ctx context.Context, e map[string]any, opts Options) (*lang.Lock
 			return nil, fmt.Errorf("no tag of %s names version %s: give rev = \"<commit>\"", src, lp.Version)
 		}
 	}
-	if strings.Contains(src, "://") && str(e, "hash") == "" {
+	if e.Fetched() && e.Hash == "" {
 		h, err := sourceHash(ctx, src, lp.Rev, git, opts)
 		if err != nil {
 			return nil, err
 		}
 		lp.SourceHash = h
 	}
-	if tmpl := str(e, "prebuilt"); tmpl != "" && str(e, "prebuilt_hash") == "" {
-		arch, _, _ := strings.Cut(opts.System, "-")
-		u := strings.NewReplacer("{tag}", tag, "{version}", lp.Version, "{arch}", arch).Replace(tmpl)
+	if e.Prebuilt != "" && e.PrebuiltHash == "" {
+		u := lang.PrebuiltURL(e.Prebuilt, tag, lp.Version, opts.System)
 		opts.Note(fmt.Sprintf("%s: hashing prebuilt archive %s", name, u))
 		h, err := urlHash(ctx, u, opts)
 		switch {
-		case err != nil && fallback(e) && ctx.Err() == nil:
+		case err != nil && e.FallbackToSource && ctx.Err() == nil:
 			// Pinned as "no archive": evaluation then picks the source
 			// build, until the next `nexis update` finds one.
 			opts.Note(fmt.Sprintf("%s: no prebuilt archive (%v); it builds from source (fallback_to_source)", name, err))
