@@ -146,7 +146,7 @@ func (d *Derivation) ContentAddress() (contentaddr.CA, bool) {
 		return contentaddr.CA{}, false
 	}
 	m := contentaddr.Tree
-	if d.Builder == "builtin:fetchurl" {
+	if d.Builder == BuilderFetchURL {
 		m = contentaddr.Flat
 		if d.Fixed.Unpack {
 			m = contentaddr.Unpack

@@ -190,7 +190,7 @@ func checkUTF8(d *Derivation) error {
 			return err
 		}
 		what := fmt.Sprintf("env[%q]", k)
-		if d.Builder == "builtin:write_file" && k == "content" {
+		if d.Builder == BuilderWriteFile && k == EnvContent {
 			what = "content"
 		}
 		if err := check(what, d.Env[k]); err != nil {
@@ -421,7 +421,7 @@ func fetchURL(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple,
 	if name == "" {
 		name = nameFromURL(rawURL)
 	}
-	d := &Derivation{Name: name, Builder: "builtin:fetchurl", Env: map[string]string{"url": rawURL}, Fixed: fixed}
+	d := &Derivation{Name: name, Builder: BuilderFetchURL, Env: map[string]string{EnvURL: rawURL}, Fixed: fixed}
 	return finish(ctx, b.Name(), d, passthru)
 }
 
@@ -470,7 +470,7 @@ func fetchGit(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple,
 	if name == "" {
 		name = nameFromURL(rawURL)
 	}
-	d := &Derivation{Name: name, Builder: "builtin:fetchgit", Env: map[string]string{"url": rawURL, "rev": rev},
+	d := &Derivation{Name: name, Builder: BuilderFetchGit, Env: map[string]string{EnvURL: rawURL, EnvRev: rev},
 		Fixed: &Fixed{Algo: algo, Hash: digest, Unpack: true}}
 	return finish(ctx, b.Name(), d, passthru)
 }
@@ -541,11 +541,11 @@ func writeFile(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple
 		// copies it into place with its owner.
 		m = 0o400
 	}
-	env := map[string]string{"content": content, "mode": fmt.Sprintf("%04o", m)}
+	env := map[string]string{EnvContent: content, EnvMode: fmt.Sprintf("%04o", m)}
 	if secret {
-		env["secret"] = "1"
+		env[EnvSecret] = "1"
 	}
-	d := &Derivation{Name: name, Builder: "builtin:write_file", Env: env}
+	d := &Derivation{Name: name, Builder: BuilderWriteFile, Env: env}
 	return finish(ctx, b.Name(), d, passthru)
 }
 

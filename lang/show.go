@@ -100,10 +100,10 @@ func byName(a, b namedDrv) int {
 }
 
 func fetchedFrom(d *builtins.Derivation) string {
-	if d.Env["rev"] != "" {
-		return d.Env["url"] + " @ " + d.Env["rev"][:12]
+	if d.Env[builtins.EnvRev] != "" {
+		return d.Env[builtins.EnvURL] + " @ " + d.Env[builtins.EnvRev][:12]
 	}
-	return d.Env["url"]
+	return d.Env[builtins.EnvURL]
 }
 
 // ClosureJSON is the --json form of an evaluation: the root's id and
@@ -143,7 +143,7 @@ func WriteJSON(w io.Writer, root *builtins.Derivation) error {
 			outs[o], _ = d.OutputPath(o)
 		}
 		dj := DerivationJSON{Name: d.FullName(), Outputs: outs, Encoding: d.Encoding()}
-		if d.Env["secret"] == "1" {
+		if d.IsSecret() {
 			enc, err := redact(d.Encoding())
 			if err != nil {
 				return err
@@ -174,7 +174,7 @@ func WriteJSON(w io.Writer, root *builtins.Derivation) error {
 func WriteFiles(w io.Writer, root *builtins.Derivation) error {
 	var files []*builtins.Derivation
 	for _, d := range builtins.Closure(root) {
-		if d.Builder == "builtin:write_file" {
+		if d.Builder == builtins.BuilderWriteFile {
 			files = append(files, d)
 		}
 	}
@@ -186,10 +186,10 @@ func WriteFiles(w io.Writer, root *builtins.Derivation) error {
 	})
 	var b strings.Builder
 	for _, f := range files {
-		fmt.Fprintf(&b, "\n=== %s (mode %s) %s\n", f.Name, f.Env["mode"], f.Out())
-		content := f.Env["content"]
+		fmt.Fprintf(&b, "\n=== %s (mode %s) %s\n", f.Name, f.Env[builtins.EnvMode], f.Out())
+		content := f.Env[builtins.EnvContent]
 		switch {
-		case f.Env["secret"] == "1":
+		case f.IsSecret():
 			fmt.Fprintf(&b, "(secret: %d bytes, readable by root only)\n", len(content))
 		case content == "":
 			b.WriteString("(empty)\n")

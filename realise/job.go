@@ -32,8 +32,6 @@ type job struct {
 	inputsSet bool
 }
 
-func isBuiltin(builder string) bool { return strings.HasPrefix(builder, "builtin:") }
-
 // sandboxBuildDir is where the build directory appears in the sandbox.
 const sandboxBuildDir = "/build"
 
@@ -102,23 +100,23 @@ func (j *job) produce() (outs map[string]string, status Status, cleanup func(), 
 	switch {
 	case d.Fixed != nil:
 		kind, status = "fetch", Fetched
-	case isBuiltin(d.Builder):
+	case builtins.IsBuiltin(d.Builder):
 		kind = "write"
 	}
 	j.s.opts.Reporter.Started(d, kind)
 	switch d.Builder {
-	case "builtin:fetchurl":
+	case builtins.BuilderFetchURL:
 		outs, err = j.fetchURL(ctx)
-	case "builtin:fetchgit":
+	case builtins.BuilderFetchGit:
 		outs, err = j.fetchGit(ctx)
-	case "builtin:write_file":
+	case builtins.BuilderWriteFile:
 		outs, err = j.writeFile()
-	case "builtin:copy":
+	case builtins.BuilderCopy:
 		outs, err = j.copyInput()
-	case "builtin:system":
+	case builtins.BuilderSystem:
 		outs, err = j.system()
 	default:
-		if isBuiltin(d.Builder) {
+		if builtins.IsBuiltin(d.Builder) {
 			return nil, Failed, cleanup, fmt.Errorf("unknown builder %s (this nexis knows builtin:fetchurl, builtin:fetchgit, builtin:write_file, builtin:copy and builtin:system)", d.Builder)
 		}
 		outs, err = j.sandboxed(ctx)
@@ -282,7 +280,7 @@ const (
 // checkSystem refuses to run a builder of another system: its output
 // would be stored under an identity that says what it is not.
 func checkSystem(d *builtins.Derivation) error {
-	if d.Fixed != nil || isBuiltin(d.Builder) || d.System == HostSystem() {
+	if d.Fixed != nil || builtins.IsBuiltin(d.Builder) || d.System == HostSystem() {
 		return nil
 	}
 	return fmt.Errorf("%s is for %s, and this machine builds for %s: nexis does not cross-build; build it on a %s machine (switch --build-host) or evaluate with --system %s", d.FullName(), d.System, HostSystem(), d.System, HostSystem())
@@ -380,7 +378,7 @@ func (j *job) ingest(outs map[string]string) error {
 	}
 	// A secret is private from the moment it is in the store: never
 	// shared with a public copy of the same bytes, never readable.
-	private := isSecret(d)
+	private := d.WritesSecret()
 	reqs := make([]store.IngestRequest, 0, len(targets))
 	for i, o := range d.Outputs {
 		src, ok := outs[o]
@@ -398,11 +396,6 @@ func (j *job) ingest(outs map[string]string) error {
 		return fmt.Errorf("registering the outputs: %w", err)
 	}
 	return nil
-}
-
-// isSecret says whether d writes a secret, stored private.
-func isSecret(d *builtins.Derivation) bool {
-	return d.Builder == "builtin:write_file" && d.Env["secret"] == "1"
 }
 
 // safeName keeps a build directory name readable and harmless.

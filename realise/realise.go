@@ -272,7 +272,7 @@ func (s *scheduler) checkAll(roots []*builtins.Derivation) error {
 		todo = builtins.Closure(roots...)
 	}
 	for _, d := range todo {
-		if !s.opts.CheckRoots && (d.Fixed != nil || isBuiltin(d.Builder)) {
+		if !s.opts.CheckRoots && (d.Fixed != nil || builtins.IsBuiltin(d.Builder)) {
 			continue
 		}
 		if valid, err := outputsValid(s.st, d); err != nil || !valid {

@@ -50,7 +50,7 @@ func RequiredFeatures(d *builtins.Derivation) []string {
 // than this machine's).
 func (s *scheduler) remoteAccepts(d *builtins.Derivation) bool {
 	r := s.opts.Remote
-	return r != nil && !s.opts.Check && !s.opts.CheckRoots && d.Fixed == nil && !isBuiltin(d.Builder) && r.Accepts(d)
+	return r != nil && !s.opts.Check && !s.opts.CheckRoots && d.Fixed == nil && !builtins.IsBuiltin(d.Builder) && r.Accepts(d)
 }
 
 // buildRemote hands d to Options.Remote when remoteAccepts; done is false

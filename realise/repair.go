@@ -222,7 +222,7 @@ func (s *scheduler) restore(d *builtins.Derivation) (Status, error) {
 				o = name
 			}
 		}
-		if _, err := s.st.Restore(store.RestoreRequest{Path: p, Src: outs[o], Move: true, Private: isSecret(d)}); err != nil {
+		if _, err := s.st.Restore(store.RestoreRequest{Path: p, Src: outs[o], Move: true, Private: d.WritesSecret()}); err != nil {
 			return Failed, s.fail(d, err, j.log)
 		}
 		s.restored(p, "rebuilt")

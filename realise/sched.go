@@ -186,7 +186,7 @@ func (s *scheduler) run(d *builtins.Derivation) (Status, error) {
 // slot waits for a job slot for d: a fetch slot for fetches and
 // builtins, a build user's for the sandbox. release gives it back.
 func (s *scheduler) slot(d *builtins.Derivation) (uid int, release func(), err error) {
-	if d.Fixed != nil || isBuiltin(d.Builder) {
+	if d.Fixed != nil || builtins.IsBuiltin(d.Builder) {
 		select {
 		case s.fetchSlots <- struct{}{}:
 			release = func() { <-s.fetchSlots }

@@ -59,7 +59,7 @@ type Faked struct {
 // network, and realises the rest for real. It returns the system path.
 func RealiseOffline(ctx context.Context, st *store.Store, sys *lang.System, tmp string) (storepath.Path, *Faked, error) {
 	var m manifest.Manifest
-	if err := json.Unmarshal([]byte(sys.Drv.Env["manifest"]), &m); err != nil {
+	if err := json.Unmarshal([]byte(sys.Drv.Env[builtins.EnvManifest]), &m); err != nil {
 		return storepath.Path{}, nil, fmt.Errorf("system manifest: %w", err)
 	}
 	kernel := ""
