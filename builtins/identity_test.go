@@ -1,0 +1,187 @@
+package builtins
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"go.starlark.net/starlark"
+	"go.starlark.net/syntax"
+
+	"github.com/nexisos/nexis/store/storepath"
+	"github.com/nexisos/nexis/store/treehash"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/identities.golden")
+
+// run executes src with the builtins and a context as evaluation makes
+// one, and returns its global "result". Files are not read: path()
+// resolves a name to itself and its tree hash is BLAKE3 of the name (a
+// stand-in for the evaluator's hashing, which store/treehash tests).
+func run(t *testing.T, src string) starlark.Value {
+	t.Helper()
+	ctx := &Context{
+		StoreDir: "/store",
+		System:   "x86_64-linux",
+		Resolve: func(_ *starlark.Thread, rel, _ string) (File, error) {
+			return File{Display: rel, Abs: "/config/" + rel}, nil
+		},
+		TreeHash: func(f File) (treehash.Digest, error) { return treehash.Sum([]byte(f.Display)), nil },
+		Limits:   Limits{MaxDepth: 100, MaxBytes: 1 << 30},
+	}
+	thread := &starlark.Thread{Name: "test"}
+	ctx.Attach(thread)
+	g, err := starlark.ExecFileOptions(fileOpts, thread, "test.star", src, Predeclared())
+	if err != nil {
+		t.Fatalf("%s: %v", src, err)
+	}
+	return g["result"]
+}
+
+var fileOpts = &syntax.FileOptions{}
+
+func drv(t *testing.T, src string) *Derivation {
+	t.Helper()
+	d, ok := run(t, src).(*Derivation)
+	if !ok {
+		t.Fatalf("%s: result is not a derivation", src)
+	}
+	return d
+}
+
+// identityCases are the derivations whose canonical encodings, identities
+// and output paths testdata/identities.golden holds byte for byte (see
+// doc.go): a change there changes every store path on every machine.
+var identityCases = []struct{ name, src string }{
+	{"minimal", `result = derivation(name = "hello", builder = "/bin/sh")`},
+	{"everything", `result = derivation(name = "hello", version = "2.12", builder = "/bin/sh",
+		args = ["-e", "build.sh"], env = {"Z": "last", "A": "first <&> \"quoted\" é \u2028"},
+		outputs = ["out", "dev", "man"], timeout = 30, passthru = {"not": "hashed"})`},
+	{"input by interpolation", `
+lib = derivation(name = "lib", version = "1", builder = "/bin/sh", outputs = ["out", "dev"])
+result = derivation(name = "app", builder = "/bin/sh", env = {"CFLAGS": "-I%s/include" % lib.outputs["dev"], "LIB": str(lib)})`},
+	{"fetch_url sha256", `result = fetch_url("https://example.org/src/hello-2.12.tar.gz", sha256 = "` + strings.Repeat("ab", 32) + `")`},
+	{"fetch_url unpacked", `result = fetch_url("https://example.org/src/hello-2.12.tar.gz", sha256 = "` + strings.Repeat("ab", 32) + `", unpack = True, name = "hello-src")`},
+	{"fetch_git", `result = fetch_git("https://example.org/hello.git", rev = "` + strings.Repeat("1", 40) + `", hash = "blake3:` + strings.Repeat("cd", 32) + `")`},
+	{"write_file", `result = write_file(name = "motd", content = "hello\n", mode = "0644")`},
+	{"write_file secret", `result = write_file(name = "shadow", content = "root:$6$x", secret = True)`},
+	{"source", `
+src = path("./src")
+result = derivation(name = "app", builder = "/bin/sh", args = [str(src) + "/build.sh"])`},
+}
+
+// TestIdentities compares every case's encoding, identity and output
+// paths with the golden file (go test ./builtins -update rewrites it).
+func TestIdentities(t *testing.T) {
+	var b bytes.Buffer
+	for _, c := range identityCases {
+		d := drv(t, c.src)
+		if !json.Valid(d.Encoding()) {
+			t.Errorf("%s: the encoding is not JSON: %s", c.name, d.Encoding())
+		}
+		// doc.go: the identity is BLAKE3 of a prefix and the encoding;
+		// a derivation's output path hashes the output name and it.
+		if id := treehash.Sum([]byte("nexis-drv-1\x00"), d.Encoding()); hex.EncodeToString(id[:]) != d.ID() {
+			t.Errorf("%s: identity %s is not BLAKE3(\"nexis-drv-1\\x00\" + encoding)", c.name, d.ID())
+		}
+		if d.Fixed == nil {
+			for _, o := range d.Outputs {
+				sum := treehash.Sum([]byte("nexis-out-1:" + o + ":" + d.ID()))
+				if p, _ := d.OutputPath(o); !strings.Contains(p, "/"+storepath.EncodeHash(sum[:])+"-") {
+					t.Errorf("%s: output %s at %s, not at the hash of its name and the identity", c.name, o, p)
+				}
+			}
+		}
+		fmt.Fprintf(&b, "== %s\n%s\nid %s\n", c.name, d.Encoding(), d.ID())
+		for _, o := range d.Outputs {
+			p, _ := d.OutputPath(o)
+			fmt.Fprintf(&b, "%s %s\n", o, p)
+		}
+	}
+	golden := filepath.Join("testdata", "identities.golden")
+	if *update {
+		if err := os.WriteFile(golden, b.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(b.Bytes(), want) {
+		t.Errorf("identities changed (go test ./builtins -update, then review the diff):\n%s", b.Bytes())
+	}
+}
+
+// TestIdentityRules: what enters an identity and what does not.
+func TestIdentityRules(t *testing.T) {
+	base := `derivation(name = "p", version = "1", builder = "/bin/sh", env = {"A": "1", "B": "2"}`
+	same := []struct{ what, a, b string }{
+		{"env order", base + `)`, `derivation(name = "p", version = "1", builder = "/bin/sh", env = {"B": "2", "A": "1"})`},
+		{"passthru", base + `)`, base + `, passthru = {"x": 1})`},
+		{"timeout", base + `)`, base + `, timeout = 99)`},
+		{"default outputs", base + `)`, base + `, outputs = ["out"])`},
+	}
+	for _, c := range same {
+		a, b := drv(t, "result = "+c.a), drv(t, "result = "+c.b)
+		if a.ID() != b.ID() || a.Out() != b.Out() {
+			t.Errorf("%s changed the identity or the path", c.what)
+		}
+	}
+	// A fixed output's path names what it holds, not where it came from.
+	a := drv(t, `result = fetch_url("https://a.example/x.tar", sha256 = "`+strings.Repeat("0", 64)+`", name = "x")`)
+	b := drv(t, `result = fetch_url("https://b.example/x.tar", sha256 = "`+strings.Repeat("0", 64)+`", name = "x")`)
+	if a.ID() == b.ID() || a.Out() != b.Out() {
+		t.Errorf("another URL: identities %s %s (want different), paths %s %s (want the same)", a.ID(), b.ID(), a.Out(), b.Out())
+	}
+	differ := []struct{ what, a, b string }{
+		{"an env value", base + `)`, `derivation(name = "p", version = "1", builder = "/bin/sh", env = {"A": "1", "B": "3"})`},
+		{"the version", base + `)`, `derivation(name = "p", version = "2", builder = "/bin/sh", env = {"A": "1", "B": "2"})`},
+		{"args", base + `)`, base + `, args = ["x"])`},
+		{"output order", base + `, outputs = ["out", "dev"])`, base + `, outputs = ["dev", "out"])`},
+		{"unpacking a fetch", `fetch_url("https://a.example/x.tar", sha256 = "` + strings.Repeat("0", 64) + `", name = "x")`,
+			`fetch_url("https://a.example/x.tar", sha256 = "` + strings.Repeat("0", 64) + `", name = "x", unpack = True)`},
+		{"a secret", `write_file(name = "f", content = "x", mode = "0400")`, `write_file(name = "f", content = "x", secret = True)`},
+	}
+	for _, c := range differ {
+		a, b := drv(t, "result = "+c.a), drv(t, "result = "+c.b)
+		if a.ID() == b.ID() || a.Out() == b.Out() {
+			t.Errorf("%s did not change the identity and path", c.what)
+		}
+	}
+}
+
+// TestEncodingContracts: the builtin builders' derivations carry the
+// names realise dispatches on and the env keys it reads.
+func TestEncodingContracts(t *testing.T) {
+	for _, c := range []struct {
+		src, builder string
+		env          map[string]string
+		secret       bool
+	}{
+		{`write_file(name = "f", content = "x", mode = 0o755)`, BuilderWriteFile, map[string]string{EnvContent: "x", EnvMode: "0755"}, false},
+		{`write_file(name = "f", content = "x", secret = True)`, BuilderWriteFile, map[string]string{EnvContent: "x", EnvMode: "0400", EnvSecret: "1"}, true},
+		{`fetch_url("https://e.org/f", sha256 = "` + strings.Repeat("0", 64) + `")`, BuilderFetchURL, map[string]string{EnvURL: "https://e.org/f"}, false},
+		{`fetch_git("https://e.org/r.git", rev = "` + strings.Repeat("a", 40) + `", hash = "blake3:` + strings.Repeat("0", 64) + `")`, BuilderFetchGit, map[string]string{EnvURL: "https://e.org/r.git", EnvRev: strings.Repeat("a", 40)}, false},
+	} {
+		d := drv(t, "result = "+c.src)
+		if d.Builder != c.builder || !IsBuiltin(d.Builder) {
+			t.Errorf("%s: builder %q, want %q", c.src, d.Builder, c.builder)
+		}
+		if fmt.Sprint(d.Env) != fmt.Sprint(c.env) {
+			t.Errorf("%s: env %v, want %v", c.src, d.Env, c.env)
+		}
+		if d.WritesSecret() != c.secret || d.IsSecret() != c.secret {
+			t.Errorf("%s: secret %v, want %v", c.src, d.WritesSecret(), c.secret)
+		}
+	}
+	if IsBuiltin("/bin/sh") {
+		t.Error("/bin/sh is not a builtin builder")
+	}
+}
