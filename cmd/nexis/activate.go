@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime"
 	"runtime/debug"
 	"syscall"
 
@@ -218,8 +217,7 @@ func realiseConfig(t *activate.Target, sys *lang.System) (storepath.Path, string
 	if err := t.Writable(); err != nil {
 		return storepath.Path{}, "", err
 	}
-	st := t.Store
-	sub, err := substituter(sys)
+	m, opts, err := systemBuild(sys)
 	if err != nil {
 		return storepath.Path{}, "", err
 	}
@@ -230,30 +228,8 @@ func realiseConfig(t *activate.Target, sys *lang.System) (storepath.Path, string
 	defer builders.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	rep := realise.NewReporter(os.Stderr, false)
-	jobs := actFlags.jobs
-	if jobs <= 0 {
-		jobs = runtime.NumCPU()
-	}
-	state, err := physicalStateDir()
-	if err != nil {
-		return storepath.Path{}, "", err
-	}
-	res, err := realise.Build(ctx, st, []*builtins.Derivation{sys.Drv}, realise.Options{
-		Jobs:        jobs,
-		LogDir:      filepath.Join(state, "logs"),
-		Reporter:    rep,
-		Substituter: sub,
-		LocalFiles:  stdenvFiles(),
-		Remote:      remote(builders),
-	})
-	realise.CloseReporter(rep)
-	if err != nil {
-		if res != nil && len(res.Failures) > 0 {
-			for _, f := range res.Failures {
-				fmt.Fprintf(os.Stderr, "nexis: failed: %s\n", f.Drv.FullName())
-			}
-		}
+	opts.Remote = remote(builders)
+	if _, err := m.Run(ctx, t.Store, []*builtins.Derivation{sys.Drv}, opts); err != nil {
 		if errors.Is(err, realise.ErrFailed) {
 			return storepath.Path{}, "", fmt.Errorf("the system was not built, nothing was activated: %w", err)
 		}

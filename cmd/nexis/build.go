@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"runtime"
 	"syscall"
 	"time"
@@ -121,43 +120,27 @@ func runBuild(cmd *cobra.Command, args []string) error {
 	}
 	defer st.Close()
 
-	sub, err := substituter(sys)
+	m, err := machine()
 	if err != nil {
 		return err
 	}
+	m.PrintLogs = buildFlags.printLogs
+	opts, err := m.Options(caches(sys))
+	if err != nil {
+		return err
+	}
+	opts.Jobs, opts.KeepGoing, opts.Timeout = buildFlags.jobs, buildFlags.keepGoing, buildFlags.timeout
+	opts.Check, opts.CheckRoots = buildFlags.check, buildFlags.checkRoots
 	builders, err := builderPool(sys)
 	if err != nil {
 		return err
 	}
 	defer builders.Close()
+	opts.Remote = remote(builders)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	state, err := physicalStateDir()
+	res, err := m.Run(ctx, st, []*builtins.Derivation{target}, opts)
 	if err != nil {
-		return err
-	}
-	rep := realise.NewReporter(os.Stderr, buildFlags.printLogs)
-	res, err := realise.Build(ctx, st, []*builtins.Derivation{target}, realise.Options{
-		Jobs:        buildFlags.jobs,
-		KeepGoing:   buildFlags.keepGoing,
-		Timeout:     buildFlags.timeout,
-		LogDir:      filepath.Join(state, "logs"),
-		Check:       buildFlags.check,
-		CheckRoots:  buildFlags.checkRoots,
-		Reporter:    rep,
-		Substituter: sub,
-		LocalFiles:  stdenvFiles(),
-		Remote:      remote(builders),
-	})
-	realise.CloseReporter(rep)
-	if err != nil {
-		if res != nil && len(res.Failures) > 0 {
-			fmt.Fprintf(os.Stderr, "nexis: %d failed:", len(res.Failures))
-			for _, f := range res.Failures {
-				fmt.Fprintf(os.Stderr, " %s", f.Drv.FullName())
-			}
-			fmt.Fprintln(os.Stderr)
-		}
 		if ctx.Err() != nil {
 			fmt.Fprintln(os.Stderr, "nexis: interrupted; nothing partial was registered")
 			return exitError{130}

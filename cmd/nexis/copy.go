@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -14,7 +15,9 @@ import (
 	"golang.org/x/term"
 
 	"github.com/nexisos/nexis/lang"
+	"github.com/nexisos/nexis/realise"
 	"github.com/nexisos/nexis/store/cache"
+	"github.com/nexisos/nexis/store/sign"
 )
 
 var copyFlags struct {
@@ -132,24 +135,36 @@ func transferProgress(what string) func(done, total int, bytes int64) {
 	}
 }
 
-// substituter is the [nexis.substituters] of a config: its caches, and
-// the keys it trusts besides <root>/etc/nexis/trusted-keys. Nil when the
-// config names no cache.
-func substituter(sys *lang.System) (*cache.Substituter, error) {
-	subs := sys.Config.Substituters()
-	if len(subs.URLs) == 0 {
-		return nil, nil
-	}
-	trusted, err := trustedKeys(subs.TrustedKeys)
+// machine is how this machine realises: logs under the state
+// directory, the root's trusted keys, --stdenv's tarballs, progress on
+// stderr.
+func machine() (*realise.Machine, error) {
+	state, err := physicalStateDir()
 	if err != nil {
-		return nil, fmt.Errorf("[nexis.substituters] trusted_keys: %w", err)
+		return nil, err
 	}
-	sub, err := cache.NewSubstituter(subs.URLs, trusted)
+	trusted, err := inRoot(sign.DefaultTrustedFile)
 	if err != nil {
-		return nil, fmt.Errorf("[nexis.substituters] urls: %w", err)
+		return nil, err
 	}
+	m := &realise.Machine{LogDir: filepath.Join(state, "logs"), TrustedFile: trusted, LocalFiles: stdenvFiles(), Progress: os.Stderr}
 	if p := transferProgress("downloading"); p != nil {
-		sub.Progress = func(sp cache.SubstituteProgress) { p(sp.Paths, sp.TotalPaths, sp.Bytes) }
+		m.Downloads = func(sp cache.SubstituteProgress) { p(sp.Paths, sp.TotalPaths, sp.Bytes) }
 	}
-	return sub, nil
+	return m, nil
+}
+
+// caches are the config's [nexis.substituters].
+func caches(sys *lang.System) realise.Caches { return realise.Caches(sys.Config.Substituters()) }
+
+// systemBuild is the machine and the options a switch builds its
+// system with: the config's caches, -j.
+func systemBuild(sys *lang.System) (*realise.Machine, realise.Options, error) {
+	m, err := machine()
+	if err != nil {
+		return nil, realise.Options{}, err
+	}
+	opts, err := m.Options(caches(sys))
+	opts.Jobs = actFlags.jobs
+	return m, opts, err
 }

@@ -88,18 +88,11 @@ func loadSignKey(path string) (*sign.SecretKey, error) {
 }
 
 // trustedKeys are the keys this machine trusts: <root>/etc/nexis/trusted-keys
-// and extra lines (flags, the config's trusted_keys).
-func trustedKeys(extra []string) (*sign.Trusted, error) {
-	t, err := sign.NewTrusted(extra...)
-	if err != nil {
-		return nil, err
-	}
+// and extra lines (--trusted-key).
+func trustedKeys(extra ...string) (*sign.Trusted, error) {
 	file, err := inRoot(sign.DefaultTrustedFile)
 	if err != nil {
 		return nil, err
 	}
-	if err := t.AddFile(file); err != nil {
-		return nil, err
-	}
-	return t, nil
+	return sign.LoadTrusted(file, extra...)
 }

@@ -34,7 +34,7 @@ store/cache.`,
 			if !storeServeFlags.stdio {
 				return fmt.Errorf("serve speaks only on stdin/stdout: pass --stdio")
 			}
-			trusted, err := trustedKeys(nil)
+			trusted, err := trustedKeys()
 			if err != nil {
 				return err
 			}

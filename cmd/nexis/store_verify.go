@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -15,7 +14,6 @@ import (
 	"github.com/nexisos/nexis/builtins"
 	"github.com/nexisos/nexis/realise"
 	"github.com/nexisos/nexis/store"
-	"github.com/nexisos/nexis/store/cache"
 )
 
 var storeVerifyFlags struct {
@@ -88,14 +86,13 @@ func runStoreVerify(cmd *cobra.Command, args []string) error {
 	}
 	final := rep
 	if storeVerifyFlags.repair && !rep.Plan.Empty() {
-		roots, opts, err := repairSources(args, rep.Plan)
+		m, roots, opts, err := repairSources(args, rep.Plan)
 		if err != nil {
 			return err
 		}
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
-		rr, err := realise.Repair(ctx, s, rep.Plan, roots, opts)
-		realise.CloseReporter(opts.Reporter)
+		rr, err := m.Repair(ctx, s, rep.Plan, roots, opts)
 		out.Repair = rr
 		if !storeVerifyFlags.json && rr != nil {
 			printRepairReport(rr)
@@ -173,36 +170,30 @@ func printRepairReport(rr *realise.RepairReport) {
 // opens its caches: only when the plan has paths to restore. Without a
 // config (none given, none on the system) nothing is rebuilt or
 // substituted, and the report says so.
-func repairSources(args []string, plan *store.RepairPlan) ([]*builtins.Derivation, realise.Options, error) {
-	state, err := physicalStateDir()
+func repairSources(args []string, plan *store.RepairPlan) (*realise.Machine, []*builtins.Derivation, realise.Options, error) {
+	m, err := machine()
 	if err != nil {
-		return nil, realise.Options{}, err
+		return nil, nil, realise.Options{}, err
 	}
-	opts := realise.Options{
-		LogDir:   filepath.Join(state, "logs"),
-		Reporter: realise.NewReporter(os.Stderr, false),
-	}
+	opts := realise.Options{LogDir: m.LogDir}
 	if len(plan.Restore) == 0 {
-		return nil, opts, nil
+		return m, nil, opts, nil
 	}
 	if _, err := os.Stat(configPath(args)); len(args) == 0 && errors.Is(err, fs.ErrNotExist) {
-		return nil, opts, nil
+		return m, nil, opts, nil
 	}
 	sys, err := evaluate(args)
 	if err != nil {
-		return nil, opts, err
+		return nil, nil, opts, err
 	}
-	var sub *cache.Substituter
-	if sub, err = substituter(sys); err != nil {
-		return nil, opts, err
+	if opts, err = m.Options(caches(sys)); err != nil {
+		return nil, nil, opts, err
 	}
-	opts.Substituter = sub
-	opts.LocalFiles = stdenvFiles()
 	roots := []*builtins.Derivation{sys.Drv}
 	for _, item := range sys.Packages.Items() {
 		if d, ok := item[1].(*builtins.Derivation); ok {
 			roots = append(roots, d)
 		}
 	}
-	return roots, opts, nil
+	return m, roots, opts, nil
 }

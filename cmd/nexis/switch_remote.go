@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -20,7 +19,6 @@ import (
 	"github.com/nexisos/nexis/activate"
 	"github.com/nexisos/nexis/builtins"
 	"github.com/nexisos/nexis/lang"
-	"github.com/nexisos/nexis/realise"
 	"github.com/nexisos/nexis/store"
 	"github.com/nexisos/nexis/store/cache"
 	"github.com/nexisos/nexis/store/sign"
@@ -212,7 +210,7 @@ func buildHere(ctx context.Context, st *store.Store, sys *lang.System) (storepat
 	if err != nil {
 		return p, err
 	}
-	sub, err := substituter(sys)
+	m, opts, err := systemBuild(sys)
 	if err != nil {
 		return p, err
 	}
@@ -221,30 +219,8 @@ func buildHere(ctx context.Context, st *store.Store, sys *lang.System) (storepat
 		return p, err
 	}
 	defer builders.Close()
-	jobs := actFlags.jobs
-	if jobs <= 0 {
-		jobs = runtime.NumCPU()
-	}
-	state, err := physicalStateDir()
-	if err != nil {
-		return p, err
-	}
-	rep := realise.NewReporter(os.Stderr, false)
-	res, err := realise.Build(ctx, st, []*builtins.Derivation{sys.Drv}, realise.Options{
-		Jobs:        jobs,
-		LogDir:      filepath.Join(state, "logs"),
-		Reporter:    rep,
-		Substituter: sub,
-		LocalFiles:  stdenvFiles(),
-		Remote:      remote(builders),
-	})
-	realise.CloseReporter(rep)
-	if err != nil {
-		if res != nil {
-			for _, f := range res.Failures {
-				fmt.Fprintf(os.Stderr, "nexis: failed: %s\n", f.Drv.FullName())
-			}
-		}
+	opts.Remote = remote(builders)
+	if _, err := m.Run(ctx, st, []*builtins.Derivation{sys.Drv}, opts); err != nil {
 		return p, fmt.Errorf("the system was not built, nothing was copied or activated: %w", err)
 	}
 	return p, nil
@@ -453,7 +429,7 @@ func fetchSystem(ctx context.Context, st *store.Store, u *url.URL, sys *lang.Sys
 	if err != nil {
 		return p, err
 	}
-	trusted, err := trustedKeys(nil)
+	trusted, err := trustedKeys()
 	if err != nil {
 		return p, err
 	}

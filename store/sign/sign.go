@@ -251,6 +251,20 @@ func (t *Trusted) AddFile(path string) error {
 	return nil
 }
 
+// LoadTrusted trusts the keys of file (a machine's trusted-keys; a
+// missing file adds none) and the extra lines (a config's trusted_keys,
+// --trusted-key).
+func LoadTrusted(file string, extra ...string) (*Trusted, error) {
+	t, err := NewTrusted(extra...)
+	if err != nil {
+		return nil, err
+	}
+	if err := t.AddFile(file); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
 // TrustedFileIn is DefaultTrustedFile under root.
 func TrustedFileIn(root string) string { return filepath.Join(root, DefaultTrustedFile) }
 
