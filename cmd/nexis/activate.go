@@ -13,7 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/nexisos/nexis/activate"
-	"github.com/nexisos/nexis/builtins"
+	"github.com/nexisos/nexis/deploy"
 	"github.com/nexisos/nexis/lang"
 	"github.com/nexisos/nexis/realise"
 	"github.com/nexisos/nexis/store"
@@ -189,53 +189,16 @@ func profileSystem() string {
 	return p
 }
 
-// validSystem reports whether the system at logical path out is already
-// realised (an unchanged config, a config switched before); a temporary
-// root holds it from here, checked valid after.
-func validSystem(t *activate.Target, out string) (storepath.Path, bool, error) {
-	p, _, err := storepath.Parse(t.Store.LogicalDir(), out)
-	if err != nil {
-		return storepath.Path{}, false, err
-	}
-	if ok, err := t.Store.IsValid(p); err != nil || !ok {
-		return p, false, err
-	}
-	if err := t.Store.AddTempRoots(p); err != nil {
-		return p, false, err
-	}
-	ok, err := t.Store.IsValid(p)
-	return p, ok && err == nil, nil
-}
-
 // realiseConfig realises the evaluated system, as nexis build does:
 // nothing is activated from an unbuilt or half-built system.
 func realiseConfig(t *activate.Target, sys *lang.System) (storepath.Path, string, error) {
-	p, ok, err := validSystem(t, sys.Drv.Out())
-	if err != nil || ok {
-		return p, sys.Drv.ID(), err
-	}
-	if err := t.Writable(); err != nil {
-		return storepath.Path{}, "", err
-	}
-	m, opts, err := systemBuild(sys)
-	if err != nil {
-		return storepath.Path{}, "", err
-	}
-	builders, err := builderPool(sys)
-	if err != nil {
-		return storepath.Path{}, "", err
-	}
-	defer builders.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	opts.Remote = remote(builders)
-	if _, err := m.Run(ctx, t.Store, []*builtins.Derivation{sys.Drv}, opts); err != nil {
-		if errors.Is(err, realise.ErrFailed) {
-			return storepath.Path{}, "", fmt.Errorf("the system was not built, nothing was activated: %w", err)
-		}
-		return storepath.Path{}, "", err
+	p, err := deploy.RealiseOn(ctx, t, sys.Drv, systemBuild(sys))
+	if errors.Is(err, realise.ErrFailed) {
+		return p, "", fmt.Errorf("the system was not built, nothing was activated: %w", err)
 	}
-	return p, sys.Drv.ID(), nil
+	return p, sys.Drv.ID(), err
 }
 
 // printResult prints the short summary every changing command ends with.

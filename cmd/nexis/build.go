@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"syscall"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"go.starlark.net/starlark"
 
 	"github.com/nexisos/nexis/builtins"
+	"github.com/nexisos/nexis/deploy"
 	"github.com/nexisos/nexis/lang"
 	"github.com/nexisos/nexis/realise"
 	"github.com/nexisos/nexis/store/storepath"
@@ -96,12 +98,19 @@ func buildTarget(sys *lang.System) (*builtins.Derivation, error) {
 
 func runBuild(cmd *cobra.Command, args []string) error {
 	if buildFlags.configTar != "" {
-		var cleanup func()
-		var err error
-		if args, cleanup, err = receiveConfigArg(buildFlags.configTar, args); err != nil {
+		if len(args) > 0 {
+			return errors.New("--config-tar takes no CONFIG: it names the config inside the tar on stdin")
+		}
+		state, err := physicalStateDir()
+		if err != nil {
+			return err
+		}
+		cfg, cleanup, err := deploy.ReceiveConfigIn(filepath.Join(state, "build-configs"), os.Stdin, buildFlags.configTar)
+		if err != nil {
 			return err
 		}
 		defer cleanup()
+		args = []string{cfg}
 	}
 	sys, err := evaluate(args)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/nexisos/nexis/deploy"
 	"github.com/nexisos/nexis/lang"
 	"github.com/nexisos/nexis/realise"
 	"github.com/nexisos/nexis/store/cache"
@@ -157,14 +158,24 @@ func machine() (*realise.Machine, error) {
 // caches are the config's [nexis.substituters].
 func caches(sys *lang.System) realise.Caches { return realise.Caches(sys.Config.Substituters()) }
 
-// systemBuild is the machine and the options a switch builds its
-// system with: the config's caches, -j.
-func systemBuild(sys *lang.System) (*realise.Machine, realise.Options, error) {
-	m, err := machine()
-	if err != nil {
-		return nil, realise.Options{}, err
+// systemBuild is how a switch builds its system: the machine, the
+// config's caches and builders, -j.
+func systemBuild(sys *lang.System) deploy.Builder {
+	return func() (*realise.Machine, realise.Options, func(), error) {
+		m, err := machine()
+		if err != nil {
+			return nil, realise.Options{}, nil, err
+		}
+		opts, err := m.Options(caches(sys))
+		if err != nil {
+			return nil, opts, nil, err
+		}
+		opts.Jobs = actFlags.jobs
+		builders, err := builderPool(sys)
+		if err != nil {
+			return nil, opts, nil, err
+		}
+		opts.Remote = remote(builders)
+		return m, opts, func() { builders.Close() }, nil
 	}
-	opts, err := m.Options(caches(sys))
-	opts.Jobs = actFlags.jobs
-	return m, opts, err
 }

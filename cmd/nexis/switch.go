@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/nexisos/nexis/activate"
+	"github.com/nexisos/nexis/deploy"
 	"github.com/nexisos/nexis/lang"
 	"github.com/nexisos/nexis/manifest"
 	"github.com/nexisos/nexis/store/storepath"
@@ -31,6 +32,9 @@ garbage collector runs after.
 evaluated or built.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if remote, err := remoteSwitch(cmd, args); remote {
+				return err
+			}
 			if cmd.Flags().Changed("generation") {
 				return switchToGeneration(switchFlags.generation, activate.ModeSwitch)
 			}
@@ -42,6 +46,8 @@ evaluated or built.`,
 	addActivateFlags(cmd)
 	addEvalFlags(cmd)
 	addEvalCacheFlag(cmd)
+	addRemoteSwitchFlags(cmd)
+	cmd.Long += remoteSwitchHelp
 	rootCmd.AddCommand(cmd)
 }
 
@@ -105,7 +111,7 @@ func switchConfig(args []string, mode activate.Mode) error {
 	var hash string
 	if cached != nil {
 		var ok bool
-		if p, ok, err = validSystem(t, cached.Out); err != nil {
+		if p, ok, err = deploy.Held(t.Store, cached.Out); err != nil {
 			return err
 		}
 		// A cached system collected since is evaluated again, for the

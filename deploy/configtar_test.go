@@ -1,4 +1,4 @@
-package main
+package deploy
 
 import (
 	"archive/tar"
@@ -23,11 +23,12 @@ func TestSwitchBuildHostConfigTar(t *testing.T) {
 	os.Symlink("../..", filepath.Join(src, "pkgs/up"))
 
 	var buf bytes.Buffer
-	if err := sendConfigDir(&buf, src); err != nil {
+	var skipped []string
+	if err := SendConfig(&buf, src, func(name string, _ error) { skipped = append(skipped, name) }); err != nil {
 		t.Fatal(err)
 	}
 	dst := t.TempDir()
-	if err := receiveConfigDir(&buf, dst); err != nil {
+	if err := ReceiveConfig(&buf, dst); err != nil {
 		t.Fatal(err)
 	}
 	if b, err := os.ReadFile(filepath.Join(dst, "pkgs/build.sh")); err != nil || string(b) != "#!/bin/sh\n" {
@@ -40,6 +41,9 @@ func TestSwitchBuildHostConfigTar(t *testing.T) {
 		if _, err := os.Lstat(filepath.Join(dst, gone)); err == nil {
 			t.Errorf("%s links out of the config directory but was sent", gone)
 		}
+	}
+	if strings.Join(skipped, " ") != "pkgs/up result" {
+		t.Errorf("the links left out were reported as %v", skipped)
 	}
 
 	type entry struct {
@@ -77,7 +81,7 @@ func TestSwitchBuildHostConfigTar(t *testing.T) {
 		dst, evil := filepath.Join(parent, "config"), filepath.Join(parent, "evil")
 		os.Mkdir(dst, 0o755)
 		os.Mkdir(evil, 0o755)
-		err := receiveConfigDir(&b, dst)
+		err := ReceiveConfig(&b, dst)
 		if err == nil || !strings.Contains(err.Error(), "the config tar") {
 			t.Errorf("%s: got %v, want a refusal", c.what, err)
 		}

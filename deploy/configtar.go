@@ -1,4 +1,4 @@
-package main
+package deploy
 
 import (
 	"archive/tar"
@@ -16,11 +16,11 @@ import (
 // their absolute paths, so the same directory anywhere evaluates to the
 // same system.
 
-// sendConfigDir writes dir as a tar to w: regular files, directories and
-// symlinks. A link that leads out of dir is left out (and said so on
-// stderr): the build host refuses such links, and what they point at is
-// not on the build host anyway (a `result` out-link, typically).
-func sendConfigDir(w io.Writer, dir string) error {
+// SendConfig writes dir as a tar to w: regular files, directories and
+// symlinks. A link that leads out of dir is left out (and skipped is
+// told why): the build host refuses such links, and what they point at
+// is not on the build host anyway (a `result` out-link, typically).
+func SendConfig(w io.Writer, dir string, skipped func(name string, why error)) error {
 	tw := tar.NewWriter(w)
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -30,7 +30,7 @@ func sendConfigDir(w io.Writer, dir string) error {
 		if err != nil || rel == "." {
 			return err
 		}
-		return sendEntry(tw, dir, path, filepath.ToSlash(rel), d)
+		return sendEntry(tw, dir, path, filepath.ToSlash(rel), d, skipped)
 	})
 	if err != nil {
 		return fmt.Errorf("sending the config directory %s: %w", dir, err)
@@ -38,7 +38,7 @@ func sendConfigDir(w io.Writer, dir string) error {
 	return tw.Close()
 }
 
-func sendEntry(tw *tar.Writer, dir, path, name string, d fs.DirEntry) error {
+func sendEntry(tw *tar.Writer, dir, path, name string, d fs.DirEntry, skipped func(string, error)) error {
 	info, err := d.Info()
 	if err != nil {
 		return err
@@ -53,7 +53,7 @@ func sendEntry(tw *tar.Writer, dir, path, name string, d fs.DirEntry) error {
 			return err
 		}
 		if err := linkInside(dir, path, name, target); err != nil {
-			fmt.Fprintf(os.Stderr, "nexis: not sending %s: %v\n", name, err)
+			skipped(name, err)
 			return nil
 		}
 		h.Typeflag, h.Linkname = tar.TypeSymlink, target
@@ -103,10 +103,10 @@ func linkInside(dir, path, name, target string) error {
 	return nil
 }
 
-// receiveConfigDir unpacks a tar written by sendConfigDir into dir, which
+// ReceiveConfig unpacks a tar written by SendConfig into dir, which
 // must be empty. It refuses what could reach outside dir: absolute names,
 // "..", links that lead out. The tar comes from another machine.
-func receiveConfigDir(r io.Reader, dir string) error {
+func ReceiveConfig(r io.Reader, dir string) error {
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return err
@@ -177,32 +177,24 @@ func receiveEntry(root *os.Root, tr *tar.Reader, h *tar.Header, name string) err
 	return fmt.Errorf("type %q is neither a file, a directory nor a link", h.Typeflag)
 }
 
-// receiveConfigArg is nexis build --config-tar REL: it unpacks the config
-// directory from stdin into a fresh directory under the state directory
-// and returns the config's path in it, and the function that removes it.
-func receiveConfigArg(rel string, args []string) ([]string, func(), error) {
-	if len(args) > 0 {
-		return nil, nil, errors.New("--config-tar takes no CONFIG: it names the config inside the tar on stdin")
-	}
+// ReceiveConfigIn unpacks the config tar r into a new directory under
+// parent (made when missing) and returns the path of the config rel in
+// it, and the function that removes the directory again.
+func ReceiveConfigIn(parent string, r io.Reader, rel string) (string, func(), error) {
 	if !filepath.IsLocal(rel) {
-		return nil, nil, fmt.Errorf("--config-tar %s: want a path relative to the config directory", rel)
+		return "", nil, fmt.Errorf("--config-tar %s: want a path relative to the config directory", rel)
 	}
-	state, err := physicalStateDir()
-	if err != nil {
-		return nil, nil, err
-	}
-	parent := filepath.Join(state, "build-configs")
 	if err := os.MkdirAll(parent, 0o755); err != nil {
-		return nil, nil, fmt.Errorf("--config-tar: %w (is the state directory writable?)", err)
+		return "", nil, fmt.Errorf("--config-tar: %w (is the state directory writable?)", err)
 	}
 	dir, err := os.MkdirTemp(parent, "config-")
 	if err != nil {
-		return nil, nil, fmt.Errorf("--config-tar: %w", err)
+		return "", nil, fmt.Errorf("--config-tar: %w", err)
 	}
 	cleanup := func() { os.RemoveAll(dir) }
-	if err := receiveConfigDir(os.Stdin, dir); err != nil {
+	if err := ReceiveConfig(r, dir); err != nil {
 		cleanup()
-		return nil, nil, err
+		return "", nil, err
 	}
-	return []string{filepath.Join(dir, rel)}, cleanup, nil
+	return filepath.Join(dir, rel), cleanup, nil
 }
