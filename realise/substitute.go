@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/nexisos/nexis/builtins"
+	"github.com/nexisos/nexis/store"
 	"github.com/nexisos/nexis/store/cache"
 	"github.com/nexisos/nexis/store/storepath"
 )
@@ -49,7 +50,7 @@ func (s *scheduler) trySubstitute(d *builtins.Derivation) (status Status, ok boo
 	}
 	if err == nil {
 		if stats.Paths > 0 {
-			s.opts.Reporter.Note(fmt.Sprintf("substituted %s (%d path(s), %s) from %v", d.FullName(), stats.Paths, humanSize(stats.Bytes), stats.From))
+			s.opts.Reporter.Note(fmt.Sprintf("substituted %s (%d path(s), %s) from %v", d.FullName(), stats.Paths, store.HumanSize(stats.Bytes), stats.From))
 		}
 		s.opts.Reporter.Finished(d, Substituted)
 		return Substituted, true, nil
@@ -61,16 +62,4 @@ func (s *scheduler) trySubstitute(d *builtins.Derivation) (status Status, ok boo
 		s.opts.Reporter.Note(fmt.Sprintf("substituting %s failed, building it instead: %v", d.FullName(), err))
 	}
 	return 0, false, nil
-}
-
-func humanSize(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
 }

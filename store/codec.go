@@ -43,6 +43,21 @@ type Stats struct {
 	Roots        int64 `json:"roots"`
 }
 
+// HumanSize writes a size in bytes (a path's, the store's, a transfer's)
+// for people: "512 B", "1.5 MiB".
+func HumanSize(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
 const infoVersion = 1
 
 func encodeInfo(pi *PathInfo) []byte {

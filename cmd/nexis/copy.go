@@ -7,12 +7,9 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
-	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/nexisos/nexis/deploy"
 	"github.com/nexisos/nexis/lang"
@@ -112,28 +109,6 @@ func runCopy(cmd *cobra.Command, args []string) error {
 	}
 	fmt.Fprintf(os.Stderr, "nexis: copied %d of %d path(s) to %s (%s); the rest were there\n", stats.Sent, stats.Closure, copyFlags.to, humanBytes(stats.Bytes))
 	return nil
-}
-
-// transferProgress prints paths and bytes on a terminal, at most ten
-// times a second; nil when stderr is not a terminal.
-func transferProgress(what string) func(done, total int, bytes int64) {
-	if !term.IsTerminal(int(os.Stderr.Fd())) {
-		return nil
-	}
-	var mu sync.Mutex
-	var last time.Time
-	return func(done, total int, bytes int64) {
-		mu.Lock()
-		defer mu.Unlock()
-		if done < total && time.Since(last) < 100*time.Millisecond {
-			return
-		}
-		last = time.Now()
-		fmt.Fprintf(os.Stderr, "\r\033[K%s %d/%d paths, %s", what, done, total, humanBytes(bytes))
-		if done == total {
-			fmt.Fprintln(os.Stderr)
-		}
-	}
 }
 
 // machine is how this machine realises: logs under the state

@@ -12,7 +12,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
-	"golang.org/x/term"
 
 	"github.com/nexisos/nexis/store"
 	"github.com/nexisos/nexis/store/gc"
@@ -283,80 +282,4 @@ func runGCFull(s *store.Store, opts gc.Options, t0 time.Time) error {
 		return exitError{1}
 	}
 	return nil
-}
-
-// gcProgress draws a bar per phase on a terminal; nil when stderr is not
-// one.
-func gcProgress() func(phase string, done, total int) {
-	if !term.IsTerminal(int(os.Stderr.Fd())) {
-		return nil
-	}
-	last := time.Time{}
-	return func(phase string, done, total int) {
-		now := time.Now()
-		if done != total && now.Sub(last) < 100*time.Millisecond {
-			return
-		}
-		last = now
-		if total <= 0 {
-			fmt.Fprintf(os.Stderr, "\r\033[K%s…", phase)
-			return
-		}
-		const width = 30
-		n := done * width / total
-		fmt.Fprintf(os.Stderr, "\r\033[K%-10s [%s%s] %d/%d", phase, strings.Repeat("#", n), strings.Repeat(".", width-n), done, total)
-	}
-}
-
-func endProgress() {
-	if term.IsTerminal(int(os.Stderr.Fd())) {
-		fmt.Fprint(os.Stderr, "\r\033[K")
-	}
-}
-
-// parseSize reads 1024, 500K, 500M, 10G, 1T (powers of 1024; a trailing
-// "B" or "iB" is accepted).
-func parseSize(s string) (int64, error) {
-	t := strings.TrimSpace(strings.ToUpper(s))
-	t = strings.TrimSuffix(strings.TrimSuffix(t, "B"), "I")
-	mult := int64(1)
-	if t != "" {
-		switch t[len(t)-1] {
-		case 'K':
-			mult = 1 << 10
-		case 'M':
-			mult = 1 << 20
-		case 'G':
-			mult = 1 << 30
-		case 'T':
-			mult = 1 << 40
-		}
-		if mult > 1 {
-			t = t[:len(t)-1]
-		}
-	}
-	v, err := strconv.ParseFloat(t, 64)
-	if err != nil || v <= 0 || v*float64(mult) > 1<<62 {
-		return 0, fmt.Errorf("%q is not a size: want a positive number of bytes, optionally with K, M, G or T", s)
-	}
-	return int64(v * float64(mult)), nil
-}
-
-// parseAge reads Go durations (90m, 12h) and days or weeks (30d, 2w).
-func parseAge(s string) (time.Duration, error) {
-	t := strings.TrimSpace(s)
-	for suffix, unit := range map[string]time.Duration{"d": 24 * time.Hour, "w": 7 * 24 * time.Hour} {
-		if n, ok := strings.CutSuffix(t, suffix); ok {
-			v, err := strconv.ParseFloat(n, 64)
-			if err != nil || v < 0 {
-				return 0, fmt.Errorf("%q is not a duration: want e.g. 90m, 12h, 30d or 2w", s)
-			}
-			return time.Duration(v * float64(unit)), nil
-		}
-	}
-	d, err := time.ParseDuration(t)
-	if err != nil || d < 0 {
-		return 0, fmt.Errorf("%q is not a duration: want e.g. 90m, 12h, 30d or 2w", s)
-	}
-	return d, nil
 }

@@ -43,11 +43,11 @@ func init() {
 		Use:   "delete N... | --older-than D",
 		Short: "Delete generations: their roots go, the garbage collector frees their paths",
 		Long: `Delete the named generations, or with --older-than those created more than
-D ago (30d, 12h, 90m). The current generation is never deleted. The boot
+D ago (2w, 30d, 12h, 90m). The current generation is never deleted. The boot
 menu is rewritten without them.`,
 		RunE: runGenDelete,
 	}
-	del.Flags().StringVar(&genFlags.olderThan, "older-than", "", "delete generations older than `D` (e.g. 30d, 12h)")
+	del.Flags().StringVar(&genFlags.olderThan, "older-than", "", "delete generations older than `D` (90m, 12h, 30d, 2w)")
 	pin := &cobra.Command{
 		Use:   "pin N...",
 		Short: "Keep generations whatever keep_last says",
@@ -197,21 +197,6 @@ func runGenDiff(cmd *cobra.Command, args []string) error {
 	return nil
 }
 
-// parseGenAge reads 30d, 12h, 90m, or any Go duration.
-func parseGenAge(s string) (time.Duration, error) {
-	if d, ok := strings.CutSuffix(s, "d"); ok {
-		n, err := strconv.ParseUint(d, 10, 32)
-		if err == nil {
-			return time.Duration(n) * 24 * time.Hour, nil
-		}
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d < 0 {
-		return 0, fmt.Errorf("--older-than %q: want a duration such as 30d, 12h or 90m", s)
-	}
-	return d, nil
-}
-
 func runGenDelete(cmd *cobra.Command, args []string) error {
 	if (len(args) == 0) == (genFlags.olderThan == "") {
 		return fmt.Errorf("name the generations to delete, or give --older-than (not both)")
@@ -220,8 +205,8 @@ func runGenDelete(cmd *cobra.Command, args []string) error {
 	var age time.Duration
 	var err error
 	if genFlags.olderThan != "" {
-		if age, err = parseGenAge(genFlags.olderThan); err != nil {
-			return err
+		if age, err = parseAge(genFlags.olderThan); err != nil {
+			return fmt.Errorf("--older-than: %w", err)
 		}
 	} else if ns, err = genNumbers(args); err != nil {
 		return err

@@ -1,13 +1,10 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/nexisos/nexis/store"
 	"github.com/nexisos/nexis/store/storepath"
@@ -77,39 +74,4 @@ func storeArgs(s *store.Store, args []string) ([]storepath.Path, error) {
 		out = append(out, p)
 	}
 	return out, nil
-}
-
-func printJSON(v any) error {
-	enc := json.NewEncoder(os.Stdout)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
-}
-
-// progressFunc returns a progress printer for a terminal, or nil.
-func progressFunc(what string) func(done, total int) {
-	if !term.IsTerminal(int(os.Stderr.Fd())) {
-		return nil
-	}
-	return func(done, total int) {
-		if done == total || done%64 == 0 {
-			fmt.Fprintf(os.Stderr, "\r%s %d/%d", what, done, total)
-			if done == total {
-				fmt.Fprintln(os.Stderr)
-			}
-		}
-	}
-}
-
-// humanBytes formats n for people.
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

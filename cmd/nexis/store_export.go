@@ -61,15 +61,10 @@ machine accepts them only when it trusts that key.`,
 					return err
 				}
 			}
-			prog := progressFunc("exporting")
 			return cache.Export(context.Background(), s, ps, os.Stdout, cache.ExportOptions{
 				Key:         key,
 				Compression: storeExportFlags.compression,
-				Progress: func(done, total int, _ int64) {
-					if prog != nil {
-						prog(done, total)
-					}
-				},
+				Progress:    transferProgress("exporting"),
 			})
 		},
 	}
