@@ -82,7 +82,6 @@ registered (moved to the trash with --repair).`,
 	worker.Flags().IntVar(&lockFD, "lock-fd", -1, "descriptor of the trash lock the parent took (internal)")
 	worker.Flags().IntVar(&gcFlags.workers, "workers", 0, "delete with `N` workers in parallel (default: four per core)")
 	rootCmd.AddCommand(worker)
-	cobra.OnInitialize(finishInterruptedGC)
 }
 
 const trashWorkerHelp = `Delete everything in <store>/.trash, then exit. nexis starts it, detached,
@@ -128,14 +127,14 @@ func trashLauncher() trash.Launcher {
 	}
 }
 
-// finishInterruptedGC runs before every command: when a collection was
-// killed (its marker file is there), the next nexis command finishes its
-// records; when the trash holds entries and no worker deletes them (a
+// finishInterruptedGC runs before every command (startUp) but the
+// trash worker: when a collection was killed (its marker file is there),
+// the next nexis command finishes its records; when the trash holds entries and no worker deletes them (a
 // worker was killed, the machine rebooted), it starts one. Without
 // either it costs one stat and one directory read; it never waits for a
 // lock another process holds.
-func finishInterruptedGC() {
-	if calledAs("trash-worker") {
+func finishInterruptedGC(cmd *cobra.Command) {
+	if cmd.Name() == "trash-worker" {
 		return
 	}
 	dir, err := physicalStoreDir()
@@ -152,13 +151,6 @@ func finishInterruptedGC() {
 	if _, err := trash.Resume(dir, trashLauncher()); err != nil {
 		fmt.Fprintf(os.Stderr, "nexis: warning: %v\n", err)
 	}
-}
-
-// calledAs reports whether the command being run is name (cobra's
-// OnInitialize hooks do not say).
-func calledAs(name string) bool {
-	c, _, err := rootCmd.Find(os.Args[1:])
-	return err == nil && c.Name() == name
 }
 
 func runGC(cmd *cobra.Command, args []string) error {

@@ -37,12 +37,19 @@ var rootCmd = &cobra.Command{
 	Version:       version,
 	SilenceUsage:  true,
 	SilenceErrors: true,
-	PersistentPreRunE: func(*cobra.Command, []string) error {
+	PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 		if flagRoot == "" {
 			return errEmptyRoot
 		}
+		startUp(cmd)
 		return nil
 	},
+}
+
+// startUp is what every command does first, before it touches the
+// store: finish the work a crash interrupted (a garbage collection).
+func startUp(cmd *cobra.Command) {
+	finishInterruptedGC(cmd)
 }
 
 var errEmptyRoot = errors.New("--root is empty: name the directory of the system to work on (--root / for this machine)")
