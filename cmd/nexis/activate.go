@@ -114,32 +114,21 @@ func openTargetFor(write bool) (*activate.Target, func(), error) {
 	// the evaluation's: collecting four times less often saves about a
 	// tenth of its CPU (measured on examples/full), for a few MB more.
 	debug.SetGCPercent(400)
+	t, err := newTarget()
+	if err != nil {
+		return nil, nil, err
+	}
+	done, err := t.Open(write, openStoreReadOnly)
+	return t, done, err
+}
+
+// newTarget is the target --root names, its store not open yet.
+func newTarget() (*activate.Target, error) {
 	r, err := targetRoot()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	t := &activate.Target{Root: r, StateDir: stateDir(), Version: version, Reopen: openStore}
-	lk, err := t.LockTarget()
-	if err != nil {
-		return nil, nil, err
-	}
-	var st *store.Store
-	if !write {
-		var dir string
-		if dir, err = physicalStoreDir(); err == nil {
-			st, err = store.Open(dir, store.Options{LogicalDir: storeDir(), ReadOnly: true})
-		}
-		t.ReadOnly = err == nil
-	}
-	if write || errors.Is(err, store.ErrNotInitialised) {
-		st, err = openStore()
-	}
-	if err != nil {
-		lk.Unlock()
-		return nil, nil, err
-	}
-	t.Store = st
-	return t, func() { lk.Unlock(); t.Store.Close() }, nil
+	return &activate.Target{Root: r, StateDir: stateDir(), Version: version, Reopen: openStore}, nil
 }
 
 func switchOptions(mode activate.Mode, configHash string) activate.SwitchOptions {
@@ -166,27 +155,6 @@ func autoCleanup(st *store.Store) (string, error) {
 		return "", err
 	}
 	return fmt.Sprintf("%d paths, %s freed", s.Paths, humanBytes(s.Bytes)), nil
-}
-
-// profileSystem is the logical system path the profile's current
-// generation links to ("" when there is none), read from the links
-// alone: whether a switch will write to the database is known before
-// the store is opened.
-func profileSystem() string {
-	r, err := targetRoot()
-	if err != nil {
-		return ""
-	}
-	dir := filepath.Join(stateDir(), "profiles")
-	gen, err := r.Readlink(filepath.Join(dir, activate.Profile))
-	if err != nil {
-		return ""
-	}
-	p, err := r.Readlink(filepath.Join(dir, filepath.Base(gen)))
-	if err != nil {
-		return ""
-	}
-	return p
 }
 
 // realiseConfig realises the evaluated system, as nexis build does:
@@ -234,23 +202,6 @@ func printResult(t *activate.Target, res *activate.Result, prev *activate.System
 	}
 }
 
-// activeSystem is the system the last activation made live, or nil.
-func activeSystem(t *activate.Target) *activate.System {
-	st, err := t.LoadState()
-	if err != nil || st.System == "" {
-		return nil
-	}
-	p, _, err := storepath.Parse(t.Store.LogicalDir(), st.System)
-	if err != nil {
-		return nil
-	}
-	sys, err := t.LoadSystem(p)
-	if err != nil {
-		return nil
-	}
-	return sys
-}
-
 // runActivateCheck walks the root against the current generation.
 func runActivateCheck() error {
 	t, done, err := openTargetRead()
@@ -258,30 +209,10 @@ func runActivateCheck() error {
 		return err
 	}
 	defer done()
-	cur, ok, err := t.Current()
+	cur, probs, err := t.CheckCurrent()
 	if err != nil {
 		return err
 	}
-	if !ok {
-		return fmt.Errorf("no generation is current on %s", flagRoot)
-	}
-	g, err := t.Generation(cur)
-	if err != nil {
-		return err
-	}
-	sys, err := t.LoadSystem(g.Path)
-	if err != nil {
-		return err
-	}
-	probs, err := t.Check(sys)
-	if err != nil {
-		return err
-	}
-	boot, err := t.CheckBoot()
-	if err != nil {
-		return err
-	}
-	probs = append(probs, boot...)
 	if len(probs) == 0 {
 		fmt.Printf("the root matches generation %d\n", cur)
 		return nil

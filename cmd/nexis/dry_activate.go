@@ -58,7 +58,7 @@ func runDryActivate(cmd *cobra.Command, args []string) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(plan)
 	}
-	if prev := activeSystem(t); prev != nil && prev.Logical != target.Logical {
+	if prev := t.ActiveSystem(); prev != nil && prev.Logical != target.Logical {
 		if d, err := t.DiffSystems(prev, target, false); err == nil {
 			os.Stdout.WriteString(d.Short() + "\n")
 		}

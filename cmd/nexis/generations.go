@@ -78,34 +78,19 @@ func genNumbers(args []string) ([]uint64, error) {
 
 // openTargetRead opens the target for queries: no lock is taken.
 func openTargetRead() (*activate.Target, func(), error) {
-	r, err := targetRoot()
+	t, err := newTarget()
 	if err != nil {
 		return nil, nil, err
 	}
-	dir, err := physicalStoreDir()
-	if err != nil {
-		return nil, nil, err
-	}
-	st, err := store.Open(dir, store.Options{LogicalDir: storeDir(), ReadOnly: true})
+	st, err := openStoreReadOnly()
 	if errors.Is(err, store.ErrNotInitialised) {
 		return nil, nil, fmt.Errorf("no generations yet on %s: nexis switch makes the first", flagRoot)
 	}
 	if err != nil {
 		return nil, nil, err
 	}
-	t := &activate.Target{Root: r, Store: st, StateDir: stateDir(), Version: version}
+	t.Store = st
 	return t, func() { st.Close() }, nil
-}
-
-type genJSON struct {
-	Number       uint64    `json:"number"`
-	Path         string    `json:"path"`
-	Time         time.Time `json:"time"`
-	ConfigHash   string    `json:"config_hash"`
-	NexisVersion string    `json:"nexis_version"`
-	Pinned       bool      `json:"pinned"`
-	Current      bool      `json:"current"`
-	Active       bool      `json:"active"`
 }
 
 func runGenList(cmd *cobra.Command, args []string) error {
@@ -114,25 +99,9 @@ func runGenList(cmd *cobra.Command, args []string) error {
 		return err
 	}
 	defer done()
-	gens, err := t.Generations()
+	out, err := t.ListGenerations()
 	if err != nil {
 		return err
-	}
-	cur, _, err := t.Current()
-	if err != nil {
-		return err
-	}
-	st, err := t.LoadState()
-	if err != nil {
-		return err
-	}
-	out := []genJSON{}
-	for _, g := range gens {
-		out = append(out, genJSON{
-			Number: g.Number, Path: t.Store.Logical(g.Path), Time: g.Time.UTC(), ConfigHash: g.ConfigHash,
-			NexisVersion: g.NexisVersion, Pinned: g.Pinned, Current: g.Number == cur,
-			Active: st.System == t.Store.Logical(g.Path),
-		})
 	}
 	if genFlags.json {
 		return printJSON(out)

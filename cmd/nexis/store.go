@@ -43,13 +43,18 @@ func openStore() (*store.Store, error) {
 	return store.Open(dir, store.Options{LogicalDir: storeDir(), Dedup: mode})
 }
 
-// openStoreRead opens the store for queries without taking the lock.
-func openStoreRead() (*store.Store, error) {
+// openStoreReadOnly opens the store without taking the lock.
+func openStoreReadOnly() (*store.Store, error) {
 	dir, err := physicalStoreDir()
 	if err != nil {
 		return nil, err
 	}
-	s, err := store.Open(dir, store.Options{LogicalDir: storeDir(), ReadOnly: true})
+	return store.Open(dir, store.Options{LogicalDir: storeDir(), ReadOnly: true})
+}
+
+// openStoreRead opens the store for queries without taking the lock.
+func openStoreRead() (*store.Store, error) {
+	s, err := openStoreReadOnly()
 	if errors.Is(err, store.ErrNotInitialised) {
 		return nil, fmt.Errorf("the store %s is empty: nothing was ever added to it", storeDir())
 	}

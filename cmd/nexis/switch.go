@@ -2,7 +2,6 @@ package main
 
 import (
 	"os"
-	"path/filepath"
 	"runtime/debug"
 
 	"github.com/spf13/cobra"
@@ -75,7 +74,10 @@ func switchConfig(args []string, mode activate.Mode) error {
 	// manifest is the dearest (encoding/json learns the types), so it no
 	// longer waits for the evaluation to end. Store paths never change,
 	// so reading before the activation lock is held is safe.
-	cur := profileSystem()
+	cur := ""
+	if t, err := newTarget(); err == nil {
+		cur = t.ProfileSystem()
+	}
 	curRead := make(chan map[storepath.Path]*manifest.Manifest, 1)
 	go func() { curRead <- readManifests(cur) }()
 	cached, sys, err := evaluateForSwitch(args)
@@ -130,7 +132,7 @@ func switchConfig(args []string, mode activate.Mode) error {
 			return err
 		}
 	}
-	prev := activeSystem(t)
+	prev := t.ActiveSystem()
 	res, err := t.Switch(p, switchOptions(mode, hash))
 	if err != nil {
 		return err
@@ -196,7 +198,7 @@ func switchToGenerationOf(pick func(*activate.Target) (uint64, error), mode acti
 	if err != nil {
 		return err
 	}
-	prev := activeSystem(t)
+	prev := t.ActiveSystem()
 	res, err := t.SwitchTo(n, switchOptions(mode, ""))
 	if err != nil {
 		return err
@@ -206,21 +208,11 @@ func switchToGenerationOf(pick func(*activate.Target) (uint64, error), mode acti
 }
 
 // readManifests reads the manifests of the system outputs at the given
-// logical paths that are in the store already (see activate.ReadManifest).
+// logical paths that are in the store already.
 func readManifests(logicals ...string) map[storepath.Path]*manifest.Manifest {
-	out := map[storepath.Path]*manifest.Manifest{}
 	dir, err := physicalStoreDir()
 	if err != nil {
-		return out
+		return nil
 	}
-	for _, l := range logicals {
-		p, rest, err := storepath.Parse(storeDir(), l)
-		if err != nil || rest != "" {
-			continue
-		}
-		if m, err := activate.ReadManifest(filepath.Join(dir, filepath.FromSlash(p.Rel()))); err == nil {
-			out[p] = m
-		}
-	}
-	return out
+	return activate.ReadManifests(dir, storeDir(), logicals...)
 }

@@ -115,7 +115,7 @@ func switchToSystemPath(arg, configHash string) error {
 // switchAndPrint records and activates the built system p and prints
 // what changed.
 func switchAndPrint(t *activate.Target, p storepath.Path, configHash string) error {
-	prev := activeSystem(t)
+	prev := t.ActiveSystem()
 	res, err := t.Switch(p, switchOptions(activate.ModeSwitch, configHash))
 	if err != nil {
 		return err
