@@ -170,16 +170,14 @@ func (s *Store) Import(reqs []ImportRequest) ([]*PathInfo, error) {
 // importStaged normalises, places and registers work, as ingest does,
 // with the references of the requests instead of scanned ones. A small
 // import is made durable file by file; a large one is placed whole and
-// then made durable with one syncfs before the commit: a crash before the
-// commit leaves unregistered directories in buckets, which verify
-// reports as garbage, never a registered path that is incomplete.
+// then made durable with one syncfs before the commit (commitStaged).
 func (s *Store) importStaged(reqs []ImportRequest, work []*staged, nfiles int) error {
 	refsOf := map[string][]storepath.Path{}
 	for i := range reqs {
 		refsOf[reqs[i].Target.Hash] = reqs[i].References
 	}
 	perFile := nfiles <= perFileSyncMax
-	pools := &poolDirs{perFile: perFile}
+	pools := &poolDirs{}
 	err := parallelDo(len(work), func(i int) error {
 		if err := s.stageImport(work[i], perFile, pools); err != nil {
 			return fmt.Errorf("importing %s: %w", s.Logical(work[i].req.Target), err)
@@ -194,94 +192,10 @@ func (s *Store) importStaged(reqs []ImportRequest, work []*staged, nfiles int) e
 			return err
 		}
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return errors.New("importing: store is closed")
-	}
-	var regs []Registration
-	var placed []*staged
-	buckets := map[string]bool{}
 	for _, w := range work {
-		if pi, err := s.queryValid(w.req.Target); err != nil {
-			return err
-		} else if pi != nil {
-			w.info = pi
-			continue
-		}
-		var err error
-		if perFile {
-			err = s.place(w.root, w.req.Target, w.tree.Files[0].Type)
-		} else {
-			err = s.placeUnsynced(w.root, w.req.Target, w.tree.Files[0].Type, buckets)
-		}
-		if err != nil {
-			s.trashPlaced(placed)
-			return fmt.Errorf("importing %s: %w", s.Logical(w.req.Target), err)
-		}
-		placed = append(placed, w)
-		regs = append(regs, Registration{
-			Path:           w.req.Target,
-			TreeHash:       w.tree.Hash,
-			Files:          w.tree.Files,
-			References:     refsOf[w.req.Target.Hash],
-			Deriver:        w.req.Deriver,
-			ContentAddress: w.req.ContentAddress,
-		})
+		w.refs = refsOf[w.req.Target.Hash]
 	}
-	if !perFile {
-		if err := syncFS(s.dir); err != nil {
-			s.trashPlaced(placed)
-			return err
-		}
-	}
-	infos, err := s.registerLocked(regs)
-	if err != nil {
-		s.trashPlaced(placed)
-		return err
-	}
-	if s.dedup == DedupHardlink || s.dedup == DedupReflink {
-		s.ensurePool(regs)
-	}
-	byHash := make(map[string]*PathInfo, len(infos))
-	for _, pi := range infos {
-		byHash[pi.Path.Hash] = pi
-	}
-	for _, w := range work {
-		if w.info == nil {
-			w.info = byHash[w.req.Target.Hash]
-		}
-	}
-	return nil
-}
-
-// placeUnsynced is place without its fsyncs, for a batch that syncs the
-// whole filesystem once before its commit.
-func (s *Store) placeUnsynced(root string, target storepath.Path, rootType treehash.Type, buckets map[string]bool) error {
-	final := s.Physical(target)
-	bucket := filepath.Dir(final)
-	if !buckets[bucket] {
-		if err := os.MkdirAll(bucket, 0o755); err != nil {
-			return err
-		}
-		buckets[bucket] = true
-	}
-	if _, err := os.Lstat(final); err == nil {
-		// An unregistered leftover of an interrupted ingest.
-		if err := s.moveToTrash(final); err != nil {
-			return err
-		}
-	}
-	if err := os.Rename(root, final); err != nil {
-		return fmt.Errorf("moving into the store: %w", err)
-	}
-	if rootType == treehash.Directory {
-		if err := os.Chmod(final, modeDir); err != nil {
-			return err
-		}
-		return setMtime(final)
-	}
-	return nil
+	return s.commitStaged(work, perFile, "importing", func(w *staged) string { return s.Logical(w.req.Target) })
 }
 
 // stageImport normalises an unpacked tree where it lies, in the tmp
@@ -298,7 +212,7 @@ func (s *Store) stageImport(w *staged, perFile bool, pools *poolDirs) error {
 	// pool, so that they link to it rather than race it.
 	var firsts, dups []int
 	seen := map[contentKey]bool{}
-	share := s.dedup == DedupHardlink || s.dedup == DedupReflink
+	share := s.dedup.Pools()
 	for i := range files {
 		f := &files[i]
 		p := w.root

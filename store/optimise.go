@@ -32,7 +32,7 @@ func (s *Store) Optimise(progress func(done, total int)) (*OptimiseReport, error
 	if err := s.writable(); err != nil {
 		return nil, err
 	}
-	if s.dedup != DedupHardlink && s.dedup != DedupReflink {
+	if !s.dedup.Pools() {
 		return nil, fmt.Errorf("optimise needs hard links or reflinks; the store uses %s", s.dedup)
 	}
 	s.mu.Lock()

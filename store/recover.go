@@ -307,39 +307,17 @@ type found struct {
 // one batch.
 func (s *Store) registerFromDisk(rep *RecoverReport, progress func(done, total int)) error {
 	var paths []*found
-	top, err := os.ReadDir(s.dir)
+	unexplained := func(p, why string) { rep.Unexplained = append(rep.Unexplained, Unexplained{Path: p, Why: why}) }
+	err := sweepBuckets(s.dir, func(rel, phys string) {
+		p, _, err := storepath.ParseRel(rel)
+		if err != nil {
+			unexplained(phys, "not a store path: "+err.Error())
+			return
+		}
+		paths = append(paths, &found{p: p, phys: phys})
+	}, func(phys string) { unexplained(phys, "not a bucket of the store") })
 	if err != nil {
 		return err
-	}
-	unexplained := func(p, why string) { rep.Unexplained = append(rep.Unexplained, Unexplained{Path: p, Why: why}) }
-	for _, b1 := range top {
-		if !b1.IsDir() || !isBucket(b1.Name()) {
-			continue
-		}
-		sub, err := os.ReadDir(filepath.Join(s.dir, b1.Name()))
-		if err != nil {
-			return err
-		}
-		for _, b2 := range sub {
-			d := filepath.Join(s.dir, b1.Name(), b2.Name())
-			if !b2.IsDir() || !isBucket(b2.Name()) {
-				unexplained(d, "not a bucket of the store")
-				continue
-			}
-			ents, err := os.ReadDir(d)
-			if err != nil {
-				return err
-			}
-			for _, e := range ents {
-				phys := filepath.Join(d, e.Name())
-				p, _, err := storepath.ParseRel(b1.Name() + "/" + b2.Name() + "/" + e.Name())
-				if err != nil {
-					unexplained(phys, "not a store path: "+err.Error())
-					continue
-				}
-				paths = append(paths, &found{p: p, phys: phys})
-			}
-		}
 	}
 	// Only paths as ingestion leaves them are candidates; the others
 	// changed after they were stored and cannot be vouched for.

@@ -105,7 +105,7 @@ func (s *Store) Restore(req RestoreRequest) (*PathInfo, error) {
 		}
 		pi.TreeHash, pi.Size, pi.Files = w.tree.Hash, w.tree.Size, len(w.tree.Files)
 	}
-	if (s.dedup == DedupHardlink || s.dedup == DedupReflink) && !req.Private {
+	if s.dedup.Pools() && !req.Private {
 		s.ensurePool([]Registration{reg})
 	}
 	return pi, nil
@@ -130,16 +130,8 @@ func (s *Store) swapIn(w *staged, p storepath.Path) error {
 	} else if err := os.Rename(w.root, final); err != nil {
 		return fmt.Errorf("moving into the store: %w", err)
 	}
-	if w.tree.Files[0].Type == treehash.Directory {
-		if err := os.Chmod(final, modeDir); err != nil {
-			return err
-		}
-		if err := setMtime(final); err != nil {
-			return err
-		}
-		if err := fsyncPath(final); err != nil {
-			return err
-		}
+	if err := settle(final, w.tree.Files[0].Type, true); err != nil {
+		return err
 	}
 	if err := fsyncPath(bucket); err != nil {
 		return err

@@ -127,6 +127,10 @@ func (m DedupMode) String() string {
 	return "dedup(" + strconv.Itoa(int(m)) + ")"
 }
 
+// Pools reports whether the mode shares contents through the content
+// pool: hard links or reflinks. Copy and None keep private copies.
+func (m DedupMode) Pools() bool { return m == DedupHardlink || m == DedupReflink }
+
 // ParseDedupMode parses the names String gives.
 func ParseDedupMode(s string) (DedupMode, error) {
 	for m := DedupAuto; m <= DedupNone; m++ {

@@ -475,39 +475,15 @@ func (v *verifyState) checkCounters(VerifyOptions) error {
 
 // findGarbage lists directories in the buckets that nothing registered.
 func (v *verifyState) findGarbage(VerifyOptions) error {
-	s := v.s
-	top, err := os.ReadDir(s.dir)
-	if err != nil {
-		return fmt.Errorf("reading store directory: %w", err)
-	}
 	var garbage []string
-	for _, b1 := range top {
-		n1 := b1.Name()
-		if !isBucket(n1) {
-			continue
+	err := sweepBuckets(v.s.dir, func(rel, phys string) {
+		p, _, err := storepath.ParseRel(rel)
+		if err != nil || v.infos[p.Hash] == nil || v.infos[p.Hash].Path.Name != p.Name {
+			garbage = append(garbage, phys)
 		}
-		sub, err := os.ReadDir(filepath.Join(s.dir, n1))
-		if err != nil {
-			return fmt.Errorf("reading store bucket: %w", err)
-		}
-		for _, b2 := range sub {
-			n2 := b2.Name()
-			d2 := filepath.Join(s.dir, n1, n2)
-			if !isBucket(n2) {
-				garbage = append(garbage, d2)
-				continue
-			}
-			ents, err := os.ReadDir(d2)
-			if err != nil {
-				return fmt.Errorf("reading store bucket: %w", err)
-			}
-			for _, e := range ents {
-				p, _, err := storepath.ParseRel(n1 + "/" + n2 + "/" + e.Name())
-				if err != nil || v.infos[p.Hash] == nil || v.infos[p.Hash].Path.Name != p.Name {
-					garbage = append(garbage, filepath.Join(d2, e.Name()))
-				}
-			}
-		}
+	}, func(phys string) { garbage = append(garbage, phys) })
+	if err != nil {
+		return err
 	}
 	v.rep.Garbage = append(v.rep.Garbage, garbage...)
 	v.rep.Plan.Trash = garbage
@@ -522,9 +498,19 @@ func (v *verifyState) checkPool(VerifyOptions) error {
 	s := v.s
 	var orphans []string
 	present := map[contentKey]bool{}
-	pdirs, _ := os.ReadDir(s.contentDir())
+	pdirs, err := os.ReadDir(s.contentDir())
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("reading the content pool: %w", err)
+	}
 	for _, pd := range pdirs {
-		ents, _ := os.ReadDir(filepath.Join(s.contentDir(), pd.Name()))
+		if !pd.IsDir() {
+			orphans = append(orphans, filepath.Join(s.contentDir(), pd.Name()))
+			continue
+		}
+		ents, err := os.ReadDir(filepath.Join(s.contentDir(), pd.Name()))
+		if err != nil {
+			return fmt.Errorf("reading the content pool: %w", err)
+		}
 		for _, e := range ents {
 			k, ok := parsePoolName(e.Name())
 			p := filepath.Join(s.contentDir(), pd.Name(), e.Name())
@@ -537,7 +523,7 @@ func (v *verifyState) checkPool(VerifyOptions) error {
 	}
 	v.rep.Garbage = append(v.rep.Garbage, orphans...)
 	v.rep.Plan.RemovePool = orphans
-	if s.dedup != DedupHardlink && s.dedup != DedupReflink {
+	if !s.dedup.Pools() {
 		return nil
 	}
 	need := map[contentKey]bool{}
@@ -672,10 +658,6 @@ func beUint64(b []byte) uint64 {
 		v = v<<8 | uint64(c)
 	}
 	return v
-}
-
-func isBucket(n string) bool {
-	return len(n) == 2 && storepath.IsHashChar(n[0]) && storepath.IsHashChar(n[1])
 }
 
 func parsePoolName(n string) (contentKey, bool) {
