@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os/exec"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -309,4 +310,57 @@ func ParseMenu(text string) (gens []uint64, def string) {
 	}
 	sort.Slice(gens, func(i, j int) bool { return gens[i] > gens[j] })
 	return gens, def
+}
+
+// CheckBoot reports how the boot menu differs from the kept generations
+// with a kernel, the current one the default.
+func (t *Target) CheckBoot() ([]string, error) {
+	var probs []string
+	gens, err := t.Generations()
+	if err != nil {
+		return nil, err
+	}
+	cur, _, err := t.Current()
+	if err != nil {
+		return nil, err
+	}
+	var want []uint64
+	for i := len(gens) - 1; i >= 0; i-- {
+		sys, err := t.LoadSystem(gens[i].Path)
+		if err != nil {
+			return nil, err
+		}
+		if sys.Manifest.Kernel != nil {
+			want = append(want, gens[i].Number)
+		}
+	}
+	b, err := t.Root.ReadFile(grubCfg)
+	if len(want) == 0 {
+		if err == nil && t.menuIsOurs() && strings.Contains(string(b), "menuentry") {
+			probs = append(probs, "grub.cfg has entries but no kept generation has a kernel")
+		}
+		return probs, nil
+	}
+	if err != nil {
+		return append(probs, fmt.Sprintf("grub.cfg: %v", err)), nil
+	}
+	got, def := ParseMenu(string(b))
+	if !slices.Equal(got, want) {
+		probs = append(probs, fmt.Sprintf("boot menu lists generations %v, want %v", got, want))
+	}
+	if slices.Contains(want, cur) && def != fmt.Sprintf("nexis-%d", cur) {
+		probs = append(probs, fmt.Sprintf("boot menu default is %q, want nexis-%d", def, cur))
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		l = strings.TrimSpace(l)
+		for _, kw := range []string{"linux ", "initrd "} {
+			if v, ok := strings.CutPrefix(l, kw); ok {
+				f := strings.Trim(strings.Fields(v)[0], "'")
+				if _, err := t.Root.Stat(path.Join("/boot", strings.TrimPrefix(f, "/boot"))); err != nil {
+					probs = append(probs, fmt.Sprintf("boot menu names %s: %v", f, err))
+				}
+			}
+		}
+	}
+	return probs, nil
 }

@@ -118,3 +118,36 @@ func setOf(l []string) map[string]bool {
 	}
 	return m
 }
+
+// nextState is the record an activation of p leaves: the /etc entries
+// and files nexis manages then, the users and groups it declared (and
+// the users it locked), the services with their sources.
+func nextState(p *Plan, st *State, newEtc, newFiles []string) *State {
+	m, acc := p.System.Manifest, p.Accounts
+	ns := &State{Version: 1, Status: statusActive, Generation: p.Options.Generation, System: p.System.Logical, Services: map[string]string{}}
+	ns.Etc = union(newEtc)
+	ns.Files = union(newFiles)
+	for _, u := range m.Users {
+		ns.Users = append(ns.Users, u.Name)
+	}
+	declared := setOf(ns.Users)
+	for _, u := range union(st.Users, st.Locked) {
+		if !declared[u] {
+			ns.Locked = append(ns.Locked, u)
+		}
+	}
+	for _, g := range m.Groups {
+		ns.Groups = append(ns.Groups, g.Name)
+	}
+	removedG := setOf(acc.RemoveGroups)
+	for _, g := range st.Groups {
+		if !removedG[g] && !contains(ns.Groups, g) {
+			ns.Groups = append(ns.Groups, g) // still some account's primary group
+		}
+	}
+	for _, s := range m.Services {
+		ns.Services[s.Name] = s.Source
+	}
+	ns.Dirs = st.Dirs
+	return ns
+}

@@ -1,6 +1,7 @@
 package activate
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -8,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/nexisos/nexis/internal/durable"
@@ -552,4 +554,223 @@ func HasBaseAccount(user bool, name, id string) bool {
 	}
 	g, ok := baseGroups[name]
 	return ok && strconv.FormatInt(g, 10) == id
+}
+
+// owner resolves a manifest file's owner and group with the planned
+// accounts.
+func (a *Accounts) owner(user, group string) (*durable.Owner, error) {
+	uid, ok := a.UID[user]
+	if !ok {
+		return nil, fmt.Errorf("unknown user %s", user)
+	}
+	gid, ok := a.GID[group]
+	if !ok {
+		return nil, fmt.Errorf("unknown group %s", group)
+	}
+	return &durable.Owner{UID: int(uid), GID: int(gid)}, nil
+}
+
+// fileIs reports whether the root's file p holds exactly text.
+func (t *Target) fileIs(p, text string) bool {
+	b, err := t.Root.ReadFile(p)
+	return err == nil && string(b) == text
+}
+
+// shadowMode is /etc/shadow's mode: readable by root and the shadow
+// group (for unix_chkpwd and friends), by nobody else.
+const shadowMode = 0o640
+
+func (t *Target) shadowModeOK(gid int64) bool {
+	fi, err := t.Root.Stat("/etc/shadow")
+	if err != nil {
+		return false
+	}
+	s, ok := fi.Sys().(*syscall.Stat_t)
+	return ok && fi.Mode().Perm() == shadowMode && s.Uid == 0 && int64(s.Gid) == gid
+}
+
+// planAccountFiles lists the account files whose content or mode
+// changes with acc, and the homes to make.
+func (t *Target) planAccountFiles(p *Plan, acc *Accounts) {
+	for _, f := range []struct{ name, text string }{{"group", acc.Group}, {"passwd", acc.Passwd}, {"shadow", acc.Shadow}} {
+		if !t.fileIs("/etc/"+f.name, f.text) {
+			p.AccountFiles = append(p.AccountFiles, f.name)
+		}
+	}
+	if !t.shadowModeOK(acc.ShadowGID) && !contains(p.AccountFiles, "shadow") {
+		p.AccountFiles = append(p.AccountFiles, "shadow")
+	}
+	for _, u := range keys(acc.Homes) {
+		if _, err := t.Root.Lstat(acc.Homes[u]); errors.Is(err, fs.ErrNotExist) {
+			p.Homes = append(p.Homes, u)
+		}
+	}
+}
+
+// writeAccounts replaces the account files that change, the id map
+// first so an id handed out is never handed out again.
+func (t *Target) writeAccounts(p *Plan) error {
+	a := p.Accounts
+	b, err := json.MarshalIndent(a.IDs, "", "  ")
+	if err != nil {
+		return err
+	}
+	if !t.fileIs(t.idMapPath(), string(b)+"\n") {
+		if err := t.Root.MkdirAll(t.StateDir, 0o755); err != nil {
+			return fmt.Errorf("state directory: %w", err)
+		}
+		if err := t.Root.WriteFile(t.idMapPath(), append(b, '\n'), 0o644, nil); err != nil {
+			return err
+		}
+	}
+	if len(p.AccountFiles) == 0 {
+		return nil
+	}
+	if err := t.Root.MkdirAll("/etc", 0o755); err != nil {
+		return err
+	}
+	for _, f := range p.AccountFiles {
+		var err error
+		switch f {
+		case "group":
+			err = t.Root.WriteFile("/etc/group", []byte(a.Group), 0o644, &durable.Owner{})
+		case "passwd":
+			err = t.Root.WriteFile("/etc/passwd", []byte(a.Passwd), 0o644, &durable.Owner{})
+		case "shadow":
+			err = t.Root.WriteFile("/etc/shadow", []byte(a.Shadow), shadowMode, &durable.Owner{GID: int(a.ShadowGID)})
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// makeHomes makes the homes the plan lists, owned by their users.
+func (t *Target) makeHomes(p *Plan) error {
+	m := p.System.Manifest
+	for _, u := range p.Homes {
+		own, err := p.Accounts.owner(u, groupOf(m, u))
+		if err != nil {
+			return err
+		}
+		home := m.Users[indexUser(m, u)].Home
+		if _, err := t.mkParents("", strings.TrimPrefix(home, "/"), nil); err != nil {
+			return err
+		}
+		if err := t.Root.Mkdir(home, 0o700, own); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func groupOf(m *manifest.Manifest, user string) string {
+	return m.Users[indexUser(m, user)].Group
+}
+
+func indexUser(m *manifest.Manifest, user string) int {
+	for i, u := range m.Users {
+		if u.Name == user {
+			return i
+		}
+	}
+	return -1
+}
+
+func (t *Target) checkAccounts(m *manifest.Manifest) []string {
+	var probs []string
+	bad := func(f string, a ...any) { probs = append(probs, fmt.Sprintf(f, a...)) }
+	pw, err1 := readDB(t.Root, "/etc/passwd", parsePw, func(e *pwEnt) string { return e.Name })
+	gr, err2 := readDB(t.Root, "/etc/group", parseGr, func(e *grEnt) string { return e.Name })
+	sp, err3 := readDB(t.Root, "/etc/shadow", parseSp, func(e *spEnt) string { return e.Name })
+	if err := errors.Join(err1, err2, err3); err != nil {
+		return []string{err.Error()}
+	}
+	if fi, err := t.Root.Stat("/etc/shadow"); err != nil {
+		bad("/etc/shadow: %v", err)
+	} else {
+		s := fi.Sys().(*syscall.Stat_t)
+		shadowGID := int64(-1)
+		if g, ok := gr.ents["shadow"]; ok {
+			shadowGID = g.GID
+		}
+		if fi.Mode().Perm()&0o037 != 0 || s.Uid != 0 || (s.Gid != 0 && int64(s.Gid) != shadowGID) {
+			bad("/etc/shadow is %v %d:%d, want 0640 root:shadow or stricter", fi.Mode().Perm(), s.Uid, s.Gid)
+		}
+	}
+	for _, b := range baseUsers {
+		e, ok := pw.ents[b.Name]
+		if !ok {
+			bad("base user %s is missing from /etc/passwd", b.Name)
+		} else if e.UID != b.UID {
+			bad("base user %s has uid %d, want %d", b.Name, e.UID, b.UID)
+		}
+	}
+	uids := map[int64]string{}
+	for n, e := range pw.ents {
+		if o, dup := uids[e.UID]; dup {
+			bad("uid %d is both %s and %s", e.UID, o, n)
+		}
+		uids[e.UID] = n
+	}
+	for _, u := range m.Users {
+		e, ok := pw.ents[u.Name]
+		if !ok {
+			bad("user %s is missing from /etc/passwd", u.Name)
+			continue
+		}
+		if u.UID != nil && e.UID != *u.UID {
+			bad("user %s has uid %d, want %d", u.Name, e.UID, *u.UID)
+		}
+		g, ok := gr.ents[u.Group]
+		if !ok || g.GID != e.GID {
+			bad("user %s: primary group %s (gid %d) does not match", u.Name, u.Group, e.GID)
+		}
+		if e.Home != u.Home || e.Shell != u.Shell || e.Gecos != u.Description {
+			bad("user %s: passwd line %s does not match the generation", u.Name, e.line())
+		}
+		for _, sg := range u.Groups {
+			if g, ok := gr.ents[sg]; !ok || !slices.Contains(g.Members, u.Name) {
+				bad("user %s is not a member of %s", u.Name, sg)
+			}
+		}
+		s, ok := sp.ents[u.Name]
+		wantPass := u.PasswordLock
+		if u.PasswordHashFile != "" {
+			src, err := t.storeFile(u.PasswordHashFile)
+			if err == nil {
+				b, _ := t.Root.ReadFile(src)
+				wantPass = strings.TrimSpace(string(b))
+				if fi, err := t.Root.Stat(src); err != nil || fi.Mode().Perm() != 0o400 || !ownedBy(fi, 0, 0) {
+					bad("user %s: the password hash's store file is not root-only (0400)", u.Name)
+				}
+			}
+		}
+		if !ok || s.Pass != wantPass || s.Rest[5] != "" {
+			bad("user %s: /etc/shadow does not hold the generation's password", u.Name)
+		}
+		if u.CreateHome {
+			fi, err := t.Root.Stat(u.Home)
+			if err != nil || !fi.IsDir() || !ownedBy(fi, e.UID, e.GID) {
+				bad("user %s: home %s missing or not owned by the user", u.Name, u.Home)
+			}
+		}
+	}
+	for _, g := range m.Groups {
+		e, ok := gr.ents[g.Name]
+		if !ok {
+			bad("group %s is missing from /etc/group", g.Name)
+			continue
+		}
+		if g.GID != nil && e.GID != *g.GID {
+			bad("group %s has gid %d, want %d", g.Name, e.GID, *g.GID)
+		}
+		for _, mb := range g.Members {
+			if !slices.Contains(e.Members, mb) {
+				bad("group %s lacks member %s", g.Name, mb)
+			}
+		}
+	}
+	return probs
 }
