@@ -33,7 +33,7 @@ func (t *Target) planEtc(p *Plan, st *State, opts Options) ([]string, error) {
 	managedEtc := setOf(st.Etc)
 	staticTarget := sys.Logical + "/etc"
 	if cur, err := t.Root.Readlink("/etc/static"); err != nil || cur != staticTarget {
-		p.Static = true
+		p.EtcStaticChanges = true
 	}
 	p.etcWant = map[string]etcWant{}
 	for _, e := range m.Etc {
@@ -71,8 +71,8 @@ func (t *Target) planEtc(p *Plan, st *State, opts Options) ([]string, error) {
 			}
 			if ok {
 				newEtc = append(newEtc, rel)
-				if w.link != "" && rel != "localtime" && p.Static && p.PrevSystem != "" {
-					if changed, _ := t.etcFileChanged(p.PrevSystem, sys, rel); changed {
+				if w.link != "" && rel != "localtime" && p.EtcStaticChanges && p.PreviousSystem != "" {
+					if changed, _ := t.etcFileChanged(p.PreviousSystem, sys, rel); changed {
 						p.EtcChanged = append(p.EtcChanged, rel)
 					}
 				}
@@ -92,9 +92,9 @@ func (t *Target) planEtc(p *Plan, st *State, opts Options) ([]string, error) {
 		case rel == "localtime":
 			p.Localtime = w.link
 		case w.link != "":
-			p.EtcLinks = append(p.EtcLinks, rel)
+			p.EtcAdd = append(p.EtcAdd, rel)
 		default:
-			p.EtcCopies = append(p.EtcCopies, rel)
+			p.EtcCopy = append(p.EtcCopy, rel)
 		}
 	}
 	for _, rel := range st.Etc {
@@ -162,13 +162,13 @@ func (t *Target) executeEtc(p *Plan) ([]string, error) {
 	if err := t.Root.MkdirAll("/etc", 0o755); err != nil {
 		return nil, err
 	}
-	if p.Static {
+	if p.EtcStaticChanges {
 		if err := t.Root.Symlink(p.System.Logical+"/etc", "/etc/static", nil); err != nil {
 			return nil, err
 		}
 	}
 	var dirs []string
-	for _, rel := range p.EtcLinks {
+	for _, rel := range p.EtcAdd {
 		made, err := t.mkParents("/etc", rel, nil)
 		if err != nil {
 			return nil, err
@@ -178,7 +178,7 @@ func (t *Target) executeEtc(p *Plan) ([]string, error) {
 			return nil, err
 		}
 	}
-	for _, rel := range p.EtcCopies {
+	for _, rel := range p.EtcCopy {
 		made, err := t.mkParents("/etc", rel, nil)
 		if err != nil {
 			return nil, err

@@ -63,7 +63,7 @@ func (t *Target) Execute(p *Plan, x Exec) error {
 		return err
 	}
 	// 2. Services that go or change stop while their old files are there.
-	if err := t.dinit(p.StopFirst, x); err != nil {
+	if err := t.dinit(p.ServicesBefore, x); err != nil {
 		return err
 	}
 	// 3. Accounts, before anything is chowned to them.
@@ -101,7 +101,7 @@ func (t *Target) Execute(p *Plan, x Exec) error {
 		return err
 	}
 	// 7. Services start from their new files.
-	if err := t.dinit(p.StartAfter, x); err != nil {
+	if err := t.dinit(p.ServicesAfter, x); err != nil {
 		return err
 	}
 	// 8. The record shrinks to the generation.
@@ -112,7 +112,7 @@ func (t *Target) Execute(p *Plan, x Exec) error {
 }
 
 func (t *Target) currentSystem(p *Plan) error {
-	if !p.CurrentSys {
+	if !p.CurrentSystem {
 		return nil
 	}
 	if err := t.Root.MkdirAll("/run", 0o755); err != nil {

@@ -30,16 +30,16 @@ type Conflict struct {
 // Plan is everything an activation changes, made by comparing the root
 // with the generation. Execute does exactly this.
 type Plan struct {
-	System     *System  `json:"-"`
-	Generation uint64   `json:"generation"`
-	Options    Options  `json:"-"`
-	Prev       *State   `json:"-"`
-	PrevSystem string   `json:"previous_system"`
-	NewSystem  string   `json:"system"`
-	Static     bool     `json:"etc_static_changes"`
-	EtcLinks   []string `json:"etc_add"`    // new links through /etc/static
-	EtcCopies  []string `json:"etc_copy"`   // copies with a mode, new or changed
-	EtcRemove  []string `json:"etc_remove"` // entries the generation dropped
+	System           *System  `json:"-"`
+	Generation       uint64   `json:"generation"`
+	Options          Options  `json:"-"`
+	Prev             *State   `json:"-"`
+	PreviousSystem   string   `json:"previous_system"`
+	NewSystem        string   `json:"system"`
+	EtcStaticChanges bool     `json:"etc_static_changes"` // /etc/static moves to the generation
+	EtcAdd           []string `json:"etc_add"`            // new links through /etc/static
+	EtcCopy          []string `json:"etc_copy"`           // copies with a mode, new or changed
+	EtcRemove        []string `json:"etc_remove"`         // entries the generation dropped
 	// EtcChanged are existing links whose file changes with the swap of
 	// /etc/static (for the summary; nothing is done to them).
 	EtcChanged  []string   `json:"etc_changed"`
@@ -49,17 +49,17 @@ type Plan struct {
 	FilesRemove []string   `json:"files_remove"`
 	Accounts    *Accounts  `json:"-"`
 	// AccountFiles are the account files whose content changes.
-	AccountFiles []string    `json:"account_files"`
-	Homes        []string    `json:"homes"`
-	RuntimeDirs  []string    `json:"runtime_dirs"`
-	StopFirst    []ServiceOp `json:"services_before"`
-	StartAfter   []ServiceOp `json:"services_after"`
+	AccountFiles   []string    `json:"account_files"`
+	Homes          []string    `json:"homes"`
+	RuntimeDirs    []string    `json:"runtime_dirs"`
+	ServicesBefore []ServiceOp `json:"services_before"`
+	ServicesAfter  []ServiceOp `json:"services_after"`
 	// Service names by what happens to them, for the summary.
-	SvcStart   []string `json:"services_start"`
-	SvcRestart []string `json:"services_restart"`
-	SvcStop    []string `json:"services_stop"`
-	SvcChanged []string `json:"services_changed"` // files changed (restarted when live)
-	CurrentSys bool     `json:"current_system"`   // /run/current-system moves
+	ServicesStart   []string `json:"services_start"`
+	ServicesRestart []string `json:"services_restart"`
+	ServicesStop    []string `json:"services_stop"`
+	ServicesChanged []string `json:"services_changed"` // files changed (restarted when live)
+	CurrentSystem   bool     `json:"current_system"`   // /run/current-system moves
 
 	newState *State
 	etcWant  map[string]etcWant
@@ -67,9 +67,9 @@ type Plan struct {
 
 // Empty reports whether the plan changes nothing on disk.
 func (p *Plan) Empty() bool {
-	return !p.Static && len(p.EtcLinks)+len(p.EtcCopies)+len(p.EtcRemove)+len(p.Files)+len(p.FilesRemove)+
-		len(p.AccountFiles)+len(p.Homes)+len(p.RuntimeDirs)+len(p.StopFirst)+len(p.StartAfter) == 0 &&
-		p.Localtime == "" && !p.CurrentSys && !p.stateChanges()
+	return !p.EtcStaticChanges && len(p.EtcAdd)+len(p.EtcCopy)+len(p.EtcRemove)+len(p.Files)+len(p.FilesRemove)+
+		len(p.AccountFiles)+len(p.Homes)+len(p.RuntimeDirs)+len(p.ServicesBefore)+len(p.ServicesAfter) == 0 &&
+		p.Localtime == "" && !p.CurrentSystem && !p.stateChanges()
 }
 
 func (p *Plan) stateChanges() bool {
@@ -95,7 +95,7 @@ func (t *Target) Plan(sys *System, opts Options) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Plan{System: sys, Generation: opts.Generation, Options: opts, Prev: st, PrevSystem: st.System, NewSystem: sys.Logical}
+	p := &Plan{System: sys, Generation: opts.Generation, Options: opts, Prev: st, PreviousSystem: st.System, NewSystem: sys.Logical}
 	newEtc, err := t.planEtc(p, st, opts)
 	if err != nil {
 		return nil, err
@@ -113,7 +113,7 @@ func (t *Target) Plan(sys *System, opts Options) (*Plan, error) {
 	}
 	p.planServices(st, opts)
 	if cur, err := t.Root.Readlink("/run/current-system"); err != nil || cur != sys.Logical {
-		p.CurrentSys = true
+		p.CurrentSystem = true
 	}
 	p.newState = nextState(p, st, newEtc, newFiles)
 	return p, nil

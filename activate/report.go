@@ -17,16 +17,16 @@ func (p *Plan) Print(w io.Writer) {
 		fmt.Fprintln(w, "nothing would change: the root already is this generation")
 	}
 	line := func(sign, what string) { fmt.Fprintf(w, "  %s %s\n", sign, what) }
-	if p.Static {
+	if p.EtcStaticChanges {
 		line("~", "/etc/static -> "+p.NewSystem+"/etc")
 	}
 	for _, r := range p.EtcChanged {
 		line("~", "/etc/"+r+" (new content through /etc/static)")
 	}
-	for _, r := range p.EtcLinks {
+	for _, r := range p.EtcAdd {
 		line("+", "/etc/"+r+" -> /etc/static/"+r)
 	}
-	for _, r := range p.EtcCopies {
+	for _, r := range p.EtcCopy {
 		line("+", "/etc/"+r+" (copy, mode "+p.etcWant[r].mode.Perm().String()+")")
 	}
 	if p.Localtime != "" {
@@ -66,20 +66,20 @@ func (p *Plan) Print(w io.Writer) {
 	for _, f := range p.FilesRemove {
 		line("-", f)
 	}
-	for _, s := range p.SvcStart {
+	for _, s := range p.ServicesStart {
 		line("+", "service "+s+" (started)")
 	}
-	for _, s := range p.SvcChanged {
+	for _, s := range p.ServicesChanged {
 		what := "file changed"
-		if contains(p.SvcRestart, s) {
+		if contains(p.ServicesRestart, s) {
 			what = "restarted"
 		}
 		line("~", "service "+s+" ("+what+")")
 	}
-	for _, s := range p.SvcStop {
+	for _, s := range p.ServicesStop {
 		line("-", "service "+s+" (stopped)")
 	}
-	for _, op := range append(append([]ServiceOp(nil), p.StopFirst...), p.StartAfter...) {
+	for _, op := range append(append([]ServiceOp(nil), p.ServicesBefore...), p.ServicesAfter...) {
 		line("$", "dinitctl "+op.Verb+" "+op.Name)
 	}
 	for _, c := range p.Conflicts {
@@ -90,7 +90,7 @@ func (p *Plan) Print(w io.Writer) {
 // Summary is the short account of what an activation changed.
 func (p *Plan) Summary() string {
 	var parts []string
-	nAdd := len(p.EtcLinks) + len(p.EtcCopies)
+	nAdd := len(p.EtcAdd) + len(p.EtcCopy)
 	if n := nAdd + len(p.EtcRemove) + len(p.EtcChanged); n > 0 {
 		parts = append(parts, fmt.Sprintf("/etc: %d added, %d changed, %d removed", nAdd, len(p.EtcChanged), len(p.EtcRemove)))
 	}
@@ -114,7 +114,7 @@ func (p *Plan) Summary() string {
 	for _, x := range []struct {
 		verb string
 		l    []string
-	}{{"start", p.SvcStart}, {"restart", p.SvcRestart}, {"stop", p.SvcStop}} {
+	}{{"start", p.ServicesStart}, {"restart", p.ServicesRestart}, {"stop", p.ServicesStop}} {
 		if len(x.l) > 0 {
 			svc = append(svc, x.verb+" "+strings.Join(x.l, ","))
 		}

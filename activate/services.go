@@ -30,40 +30,40 @@ func (p *Plan) planServices(st *State, opts Options) {
 	boot := setOf(m.Boot)
 	for _, n := range keys(st.Services) {
 		if _, ok := newSvc[n]; !ok {
-			p.SvcStop = append(p.SvcStop, n)
+			p.ServicesStop = append(p.ServicesStop, n)
 		}
 	}
 	for _, s := range m.Services {
 		old, had := st.Services[s.Name]
 		switch {
 		case !had && boot[s.Name]:
-			p.SvcStart = append(p.SvcStart, s.Name)
+			p.ServicesStart = append(p.ServicesStart, s.Name)
 		case had && old != s.Source:
-			p.SvcChanged = append(p.SvcChanged, s.Name)
+			p.ServicesChanged = append(p.ServicesChanged, s.Name)
 			if boot[s.Name] {
-				p.SvcRestart = append(p.SvcRestart, s.Name)
+				p.ServicesRestart = append(p.ServicesRestart, s.Name)
 			}
 		}
 	}
 	if !opts.Live {
 		return
 	}
-	for _, n := range p.SvcStop {
-		p.StopFirst = append(p.StopFirst, ServiceOp{"stop", n}, ServiceOp{"unload", n})
+	for _, n := range p.ServicesStop {
+		p.ServicesBefore = append(p.ServicesBefore, ServiceOp{"stop", n}, ServiceOp{"unload", n})
 	}
-	for _, n := range p.SvcChanged {
-		p.StopFirst = append(p.StopFirst, ServiceOp{"stop", n})
-		p.StartAfter = append(p.StartAfter, ServiceOp{"reload", n})
+	for _, n := range p.ServicesChanged {
+		p.ServicesBefore = append(p.ServicesBefore, ServiceOp{"stop", n})
+		p.ServicesAfter = append(p.ServicesAfter, ServiceOp{"reload", n})
 	}
-	for _, n := range p.SvcRestart {
-		p.StartAfter = append(p.StartAfter, ServiceOp{"start", n})
+	for _, n := range p.ServicesRestart {
+		p.ServicesAfter = append(p.ServicesAfter, ServiceOp{"start", n})
 	}
-	for _, n := range p.SvcStart {
-		p.StartAfter = append(p.StartAfter, ServiceOp{"start", n})
+	for _, n := range p.ServicesStart {
+		p.ServicesAfter = append(p.ServicesAfter, ServiceOp{"start", n})
 	}
-	if len(p.SvcStop)+len(p.SvcStart)+len(p.SvcChanged) > 0 && len(m.Boot) > 0 {
+	if len(p.ServicesStop)+len(p.ServicesStart)+len(p.ServicesChanged) > 0 && len(m.Boot) > 0 {
 		// boot's waits-for lines are the enablement set.
-		p.StartAfter = append(p.StartAfter, ServiceOp{"reload", "boot"})
+		p.ServicesAfter = append(p.ServicesAfter, ServiceOp{"reload", "boot"})
 	}
 }
 
