@@ -81,7 +81,7 @@ func realiseReal(t *testing.T, tg *activate.Target, config string) storepath.Pat
 func realiseFull(t *testing.T, tg *activate.Target) storepath.Path {
 	t.Helper()
 	sys := eval(t, filepath.Join(examples, "full/config.toml"))
-	p, _, err := activatetest.RealiseOffline(context.Background(), tg.Store, sys, t.TempDir())
+	p, _, err := activatetest.RealiseOffline(context.Background(), tg.Store, sys.Drv, t.TempDir())
 	if err != nil {
 		t.Fatalf("realising examples/full offline: %v", err)
 	}

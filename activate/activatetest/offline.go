@@ -20,7 +20,6 @@ import (
 	"path/filepath"
 
 	"github.com/nexisos/nexis/builtins"
-	"github.com/nexisos/nexis/lang"
 	"github.com/nexisos/nexis/manifest"
 	"github.com/nexisos/nexis/realise"
 	"github.com/nexisos/nexis/store"
@@ -54,12 +53,12 @@ type Faked struct {
 	Paths []string
 }
 
-// RealiseOffline evaluates nothing: it takes an evaluated system, fakes
-// the direct inputs of its system derivation that would need the
-// network, and realises the rest for real. It returns the system path.
-func RealiseOffline(ctx context.Context, st *store.Store, sys *lang.System, tmp string) (storepath.Path, *Faked, error) {
+// RealiseOffline evaluates nothing: it takes an evaluated system's
+// derivation, fakes its direct inputs that would need the network, and
+// realises the rest for real. It returns the system path.
+func RealiseOffline(ctx context.Context, st *store.Store, drv *builtins.Derivation, tmp string) (storepath.Path, *Faked, error) {
 	var m manifest.Manifest
-	if err := json.Unmarshal([]byte(sys.Drv.Env[builtins.EnvManifest]), &m); err != nil {
+	if err := json.Unmarshal([]byte(drv.Env[builtins.EnvManifest]), &m); err != nil {
 		return storepath.Path{}, nil, fmt.Errorf("system manifest: %w", err)
 	}
 	kernel := ""
@@ -69,7 +68,7 @@ func RealiseOffline(ctx context.Context, st *store.Store, sys *lang.System, tmp 
 	}
 	memo := map[string]bool{}
 	faked := &Faked{}
-	for _, in := range sys.Drv.Drvs {
+	for _, in := range drv.Drvs {
 		if !needsNetwork(in, memo) {
 			continue
 		}
@@ -112,9 +111,9 @@ func RealiseOffline(ctx context.Context, st *store.Store, sys *lang.System, tmp 
 			faked.Paths = append(faked.Paths, out)
 		}
 	}
-	if _, err := realise.Build(ctx, st, []*builtins.Derivation{sys.Drv}, realise.Options{Jobs: 2}); err != nil {
+	if _, err := realise.Build(ctx, st, []*builtins.Derivation{drv}, realise.Options{Jobs: 2}); err != nil {
 		return storepath.Path{}, nil, err
 	}
-	p, _, err := storepath.Parse(st.LogicalDir(), sys.Drv.Out())
+	p, _, err := storepath.Parse(st.LogicalDir(), drv.Out())
 	return p, faked, err
 }

@@ -121,7 +121,7 @@ func run(n int, bin string) error {
 			st.Close()
 			return err
 		}
-		p, _, err := activatetest.RealiseOffline(context.Background(), st, sys, tmp)
+		p, _, err := activatetest.RealiseOffline(context.Background(), st, sys.Drv, tmp)
 		if err != nil {
 			st.Close()
 			return err
