@@ -71,11 +71,7 @@ func (t *Target) bootMenu(write bool) (*BootReport, error) {
 	if err := t.Root.RemoveTemps(bootDir); err != nil {
 		return nil, err
 	}
-	gens, err := t.Generations()
-	if err != nil {
-		return nil, err
-	}
-	cur, _, err := t.Current()
+	gens, cur, err := t.generationsAndCurrent()
 	if err != nil {
 		return nil, err
 	}
@@ -316,11 +312,7 @@ func ParseMenu(text string) (gens []uint64, def string) {
 // with a kernel, the current one the default.
 func (t *Target) CheckBoot() ([]string, error) {
 	var probs []string
-	gens, err := t.Generations()
-	if err != nil {
-		return nil, err
-	}
-	cur, _, err := t.Current()
+	gens, cur, err := t.generationsAndCurrent()
 	if err != nil {
 		return nil, err
 	}

@@ -14,6 +14,17 @@ func (t *Target) Generations() ([]store.Generation, error) {
 	return t.Store.ListGenerations(Profile)
 }
 
+// generationsAndCurrent lists the generations, oldest first, and the
+// number of the current one (0 when there is none).
+func (t *Target) generationsAndCurrent() ([]store.Generation, uint64, error) {
+	gens, err := t.Generations()
+	if err != nil {
+		return nil, 0, err
+	}
+	cur, _, err := t.Current()
+	return gens, cur, err
+}
+
 // Generation returns generation n.
 func (t *Target) Generation(n uint64) (store.Generation, error) {
 	g, ok, err := t.Store.GetGeneration(Profile, n)
@@ -145,11 +156,7 @@ func (t *Target) DeleteGenerations(ns []uint64) error {
 // OlderThan lists the generations created before now-d, except the
 // current one and pinned ones.
 func (t *Target) OlderThan(d time.Duration, now time.Time) ([]uint64, error) {
-	gens, err := t.Generations()
-	if err != nil {
-		return nil, err
-	}
-	cur, _, err := t.Current()
+	gens, cur, err := t.generationsAndCurrent()
 	if err != nil {
 		return nil, err
 	}
@@ -172,11 +179,7 @@ type Retention struct {
 // (in the store's records or in the config's pinned list) and the
 // current one; the others are to be dropped.
 func (t *Target) PlanRetention(keepLast int64, pinned []int64) (*Retention, error) {
-	gens, err := t.Generations()
-	if err != nil {
-		return nil, err
-	}
-	cur, _, err := t.Current()
+	gens, cur, err := t.generationsAndCurrent()
 	if err != nil {
 		return nil, err
 	}

@@ -103,11 +103,7 @@ type GenerationInfo struct {
 
 // ListGenerations describes every generation, oldest first.
 func (t *Target) ListGenerations() ([]GenerationInfo, error) {
-	gens, err := t.Generations()
-	if err != nil {
-		return nil, err
-	}
-	cur, _, err := t.Current()
+	gens, cur, err := t.generationsAndCurrent()
 	if err != nil {
 		return nil, err
 	}

@@ -402,26 +402,32 @@ func (r *Root) WriteFile(p string, data []byte, mode fs.FileMode, owner *Owner) 
 // owner. When fill fails, p is left as it was.
 func (r *Root) Write(p string, mode fs.FileMode, owner *Owner, fill func(io.Writer) error) error {
 	return r.replace("write", p, func(dfd int, tmp string) error {
-		fd, err := unix.Openat(dfd, tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
-		if err != nil {
-			return err
-		}
-		f := os.NewFile(uintptr(fd), tmp)
-		err = fill(f)
-		if err == nil && owner != nil {
-			err = f.Chown(owner.UID, owner.GID)
-		}
-		if err == nil {
-			err = f.Chmod(mode)
-		}
-		if err == nil {
-			err = f.Sync()
-		}
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		return err
+		return writeTemp(dfd, tmp, mode, owner, fill)
 	})
+}
+
+// writeTemp creates the file tmp in the directory dfd, 0600 until it is
+// complete: what fill writes, then its owner and mode, then fsync.
+func writeTemp(dfd int, tmp string, mode fs.FileMode, owner *Owner, fill func(io.Writer) error) error {
+	fd, err := unix.Openat(dfd, tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		return err
+	}
+	f := os.NewFile(uintptr(fd), tmp)
+	err = fill(f)
+	if err == nil && owner != nil {
+		err = f.Chown(owner.UID, owner.GID)
+	}
+	if err == nil {
+		err = f.Chmod(mode)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // Symlink atomically makes p a symbolic link to target, the link itself

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
 
 	"golang.org/x/sys/unix"
@@ -77,25 +76,11 @@ func (r *Root) WriteNew(p string, data []byte, mode fs.FileMode, owner *Owner) e
 	}
 	defer unix.Close(dfd)
 	tmp := tmpName(name)
-	fd, err := unix.Openat(dfd, tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
-	if err != nil {
-		return r.pathErr("write", p, err)
-	}
 	defer unix.Unlinkat(dfd, tmp, 0)
-	f := os.NewFile(uintptr(fd), tmp)
-	_, err = f.Write(data)
-	if err == nil && owner != nil {
-		err = f.Chown(owner.UID, owner.GID)
-	}
-	if err == nil {
-		err = f.Chmod(mode)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
+	err = writeTemp(dfd, tmp, mode, owner, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
 	if err == nil {
 		// A link, unlike a rename, never replaces what is there.
 		err = unix.Linkat(dfd, tmp, dfd, name, 0)
