@@ -1,12 +1,16 @@
 package main
 
 import (
+	"context"
 	"os"
+	"os/signal"
 	"runtime/debug"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
 	"github.com/nexisos/nexis/activate"
+	"github.com/nexisos/nexis/builtins"
 	"github.com/nexisos/nexis/deploy"
 	"github.com/nexisos/nexis/lang"
 	"github.com/nexisos/nexis/manifest"
@@ -53,124 +57,66 @@ evaluated or built.`,
 // switchConfig evaluates, realises and switches in mode.
 func switchConfig(args []string, mode activate.Mode) error {
 	debug.SetGCPercent(400) // see openTargetFor
-	// Evaluating and opening the store writable are each about a third
-	// of a switch and need different cores (Go and RocksDB), so they run
-	// at once: a one-file switch takes 113 ms instead of 145. An
-	// unchanged config would do with a read-only open, but waiting for
-	// the evaluation to know that costs more than the writable open does
-	// beside it.
-	type opened struct {
-		t    *activate.Target
-		done func()
-		err  error
-	}
-	ch := make(chan opened, 1)
-	go func() {
-		t, done, err := openTargetFor(true)
-		ch <- opened{t, done, err}
-	}()
-	// The current system's manifest is read beside them too: the open
-	// spends milliseconds waiting on fsyncs, and decoding the first
-	// manifest is the dearest (encoding/json learns the types), so it no
-	// longer waits for the evaluation to end. Store paths never change,
-	// so reading before the activation lock is held is safe.
 	cur := ""
 	if t, err := newTarget(); err == nil {
 		cur = t.ProfileSystem()
 	}
-	curRead := make(chan map[storepath.Path]*manifest.Manifest, 1)
-	go func() { curRead <- readManifests(cur) }()
-	cached, sys, err := evaluateForSwitch(args)
-	if err != nil {
-		// Not waiting for the open: it may wait for a lock, and the
-		// store recovers from an open cut short like from any crash.
-		return err
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	l := &deploy.Local{
+		Open:      func() (*activate.Target, func(), error) { return openTargetFor(true) },
+		Current:   cur,
+		Manifests: readManifests,
+		Config:    switchedConfig(args),
+		Prints:    os.Stderr,
 	}
-	var out string
-	if cached != nil {
-		out = cached.Out
-	} else {
-		out = sys.Drv.Out()
-	}
-	// The core that evaluated is free while the open finishes: read the
-	// new system's manifest meanwhile.
-	var read map[storepath.Path]*manifest.Manifest
-	if out != cur {
-		read = readManifests(out)
-	}
-	o := <-ch
-	if o.err != nil {
-		return o.err
-	}
-	t := o.t
-	defer o.done()
-	for _, ms := range []map[storepath.Path]*manifest.Manifest{read, <-curRead} {
-		for p, m := range ms {
-			t.AdoptManifest(p, m)
-		}
-	}
-	var p storepath.Path
-	var hash string
-	if cached != nil {
-		var ok bool
-		if p, ok, err = deploy.Held(t.Store, cached.Out); err != nil {
-			return err
-		}
-		// A cached system collected since is evaluated again, for the
-		// derivations to build.
-		if ok {
-			hash = cached.ID
-			for _, m := range cached.Prints {
-				os.Stderr.WriteString(m + "\n")
-			}
-		} else if sys, err = evaluate(args); err != nil {
-			return err
-		}
-	}
-	if sys != nil {
-		if p, hash, err = realiseConfig(t, sys); err != nil {
-			return err
-		}
-	}
-	prev := t.ActiveSystem()
-	res, err := t.Switch(p, switchOptions(mode, hash))
+	sw, err := l.Switch(ctx, func(hash string) activate.SwitchOptions { return switchOptions(mode, hash) })
 	if err != nil {
 		return err
 	}
-	printResult(t, res, prev)
+	defer sw.Done()
+	printResult(sw.Target, sw.Result, sw.Prev)
 	return nil
 }
 
-// evaluateForSwitch gives what the config evaluates to: from the
-// evaluation cache when every file it read is unchanged (see
-// lang.LookupEval; the caller prints what the evaluation printed once it
-// uses the entry), else by evaluating it (sys, cached nil), which
-// refreshes the cache.
-func evaluateForSwitch(args []string) (*lang.CachedEval, *lang.System, error) {
+// switchedConfig is the config a switch evaluates: from the evaluation
+// cache when every file it read is unchanged (see lang.LookupEval), else
+// evaluated, which refreshes the cache.
+func switchedConfig(args []string) deploy.Config {
 	cfg := configPath(args)
-	opts, err := evalOptions()
-	if err != nil {
-		return nil, nil, err
+	return deploy.Config{
+		Cached: func() (deploy.Cached, bool) {
+			opts, err := evalOptions()
+			if err != nil || switchNoEvalCache {
+				return deploy.Cached{}, false
+			}
+			c, ok := lang.LookupEval(cfg, opts)
+			if !ok {
+				return deploy.Cached{}, false
+			}
+			return deploy.Cached{Out: c.Out, ID: c.ID, Prints: c.Prints}, true
+		},
+		Evaluate: func() (*builtins.Derivation, deploy.Builder, error) {
+			opts, err := evalOptions()
+			if err != nil {
+				return nil, nil, err
+			}
+			var prints []string
+			show := opts.Print
+			opts.Print = func(msg string) {
+				prints = append(prints, msg)
+				show(msg)
+			}
+			opts.Inputs = &lang.Inputs{}
+			sys, err := lang.Eval(cfg, opts)
+			if err != nil {
+				reportEvalError(os.Stderr, err)
+				return nil, nil, exitError{1}
+			}
+			lang.SaveEval(cfg, opts, sys, prints)
+			return sys.Drv, systemBuild(sys), nil
+		},
 	}
-	if !switchNoEvalCache {
-		if c, ok := lang.LookupEval(cfg, opts); ok {
-			return c, nil, nil
-		}
-	}
-	var prints []string
-	show := opts.Print
-	opts.Print = func(msg string) {
-		prints = append(prints, msg)
-		show(msg)
-	}
-	opts.Inputs = &lang.Inputs{}
-	sys, err := lang.Eval(cfg, opts)
-	if err != nil {
-		reportEvalError(os.Stderr, err)
-		return nil, nil, exitError{1}
-	}
-	lang.SaveEval(cfg, opts, sys, prints)
-	return nil, sys, nil
 }
 
 // switchNoEvalCache is --no-eval-cache of switch, boot and test.
