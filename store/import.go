@@ -57,11 +57,7 @@ func (s *Store) Import(reqs []ImportRequest) ([]*PathInfo, error) {
 	out := make([]*PathInfo, len(reqs))
 	var work []*staged
 	defer func() {
-		for _, w := range work {
-			if w.dir != "" {
-				removeTree(w.dir)
-			}
-		}
+		removeStaging(work)
 		// Whatever was not moved into the store is garbage now.
 		for i := range reqs {
 			if _, err := os.Lstat(reqs[i].Dir); err == nil {

@@ -104,13 +104,7 @@ func (s *Store) ingest(reqs []IngestRequest, caName string) ([]*PathInfo, error)
 	}
 	out := make([]*PathInfo, len(reqs))
 	var work []*staged
-	defer func() {
-		for _, w := range work {
-			if w.dir != "" {
-				removeTree(w.dir)
-			}
-		}
-	}()
+	defer func() { removeStaging(work) }()
 	for i := range reqs {
 		r := &reqs[i]
 		if _, err := os.Lstat(r.Src); err != nil {

@@ -80,6 +80,16 @@ func (s *Store) commitStaged(work []*staged, synced bool, verb string, name func
 	return nil
 }
 
+// removeStaging removes the private staging directories of work; what
+// was placed has left them.
+func removeStaging(work []*staged) {
+	for _, w := range work {
+		if w.dir != "" {
+			removeTree(w.dir)
+		}
+	}
+}
+
 // scannedRefs are the references ingest found in w's contents, as paths:
 // the target itself or one of the request's candidates.
 func scannedRefs(w *staged) []storepath.Path {

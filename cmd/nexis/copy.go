@@ -77,15 +77,11 @@ func runCopy(cmd *cobra.Command, args []string) error {
 	if err != nil {
 		return err
 	}
-	s, err := openStoreRead()
+	s, ps, err := openStorePaths(args)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	ps, err := storeArgs(s, args)
-	if err != nil {
-		return err
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	dest, err := cache.OpenDest(ctx, copyFlags.to, sshOptions(copyFlags.remoteProgram))

@@ -61,6 +61,21 @@ func openStoreRead() (*store.Store, error) {
 	return s, err
 }
 
+// openStorePaths opens the store for queries and parses args as valid
+// store paths.
+func openStorePaths(args []string) (*store.Store, []storepath.Path, error) {
+	s, err := openStoreRead()
+	if err != nil {
+		return nil, nil, err
+	}
+	ps, err := storeArgs(s, args)
+	if err != nil {
+		s.Close()
+		return nil, nil, err
+	}
+	return s, ps, nil
+}
+
 // storeArgs parses store path arguments and checks they are valid.
 func storeArgs(s *store.Store, args []string) ([]storepath.Path, error) {
 	var out []storepath.Path

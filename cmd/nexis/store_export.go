@@ -42,15 +42,11 @@ machine accepts them only when it trusts that key.`,
 			if err != nil {
 				return err
 			}
-			s, err := openStoreRead()
+			s, ps, err := openStorePaths(args)
 			if err != nil {
 				return err
 			}
 			defer s.Close()
-			ps, err := storeArgs(s, args)
-			if err != nil {
-				return err
-			}
 			if storeExportFlags.closure {
 				if ps, err = s.Closure(ps); err != nil {
 					return err

@@ -47,15 +47,11 @@ in the closure; --json prints all fields.`,
 }
 
 func runPathInfo(cmd *cobra.Command, args []string) error {
-	s, err := openStoreRead()
+	s, paths, err := openStorePaths(args)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	paths, err := storeArgs(s, args)
-	if err != nil {
-		return err
-	}
 	if pathInfoFlags.recursive {
 		if paths, err = s.Closure(paths); err != nil {
 			return err

@@ -36,15 +36,11 @@ func init() {
 }
 
 func listRelation(args []string, rel func(*store.Store, storepath.Path) ([]storepath.Path, error)) error {
-	s, err := openStoreRead()
+	s, paths, err := openStorePaths(args)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	paths, err := storeArgs(s, args)
-	if err != nil {
-		return err
-	}
 	for _, p := range paths {
 		rs, err := rel(s, p)
 		if err != nil {
@@ -58,15 +54,11 @@ func listRelation(args []string, rel func(*store.Store, storepath.Path) ([]store
 }
 
 func runWhyDepends(cmd *cobra.Command, args []string) error {
-	s, err := openStoreRead()
+	s, ps, err := openStorePaths(args)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	ps, err := storeArgs(s, args)
-	if err != nil {
-		return err
-	}
 	chain, err := s.WhyDepends(ps[0], ps[1])
 	if err != nil {
 		return err

@@ -22,15 +22,11 @@ to each other, down to PATH. A path no root reaches is dead: the next
 holds it).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := openStoreRead()
+			s, ps, err := openStorePaths(args)
 			if err != nil {
 				return err
 			}
 			defer s.Close()
-			ps, err := storeArgs(s, args)
-			if err != nil {
-				return err
-			}
 			l, err := gc.WhyAlive(s, ps[0])
 			if err != nil {
 				return err
