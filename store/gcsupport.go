@@ -235,21 +235,6 @@ func (s *Store) ZeroHashes(fn func(hash string) error) error {
 // ReferrerHashes returns the hashes of the paths referring to hash.
 func (s *Store) ReferrerHashes(hash string) ([]string, error) { return s.referrerHashes(hash) }
 
-// RefHashes returns the hashes hash refers to, itself excluded.
-func (s *Store) RefHashes(hash string) ([]string, error) {
-	refs, err := s.refHashes(hash)
-	if err != nil {
-		return nil, err
-	}
-	out := refs[:0]
-	for _, r := range refs {
-		if r != hash {
-			out = append(out, r)
-		}
-	}
-	return out, nil
-}
-
 // ForEachRefs calls fn for every registered path with the hashes it
 // refers to (itself excluded): one pass over the graph, for full sweeps.
 func (s *Store) ForEachRefs(fn func(hash string, refs []string) error) error {

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/nexisos/nexis/internal/durable"
+	"github.com/nexisos/nexis/store/storepath"
 )
 
 // A store's metadata is the truth about which paths exist; the disk
@@ -154,7 +155,7 @@ func holdsPaths(dir string) (string, error) {
 		return "", err
 	}
 	for _, b1 := range top {
-		if !b1.IsDir() || !isBucket(b1.Name()) {
+		if !b1.IsDir() || !storepath.IsBucket(b1.Name()) {
 			continue
 		}
 		sub, err := os.ReadDir(filepath.Join(dir, b1.Name()))
@@ -199,7 +200,7 @@ func foreignEntry(dir string) (string, error) {
 	for _, e := range top {
 		switch {
 		case scaffolding[e.Name()] && e.IsDir():
-		case isBucket(e.Name()) && e.IsDir():
+		case storepath.IsBucket(e.Name()) && e.IsDir():
 			// Empty buckets (holdsPaths looked inside).
 		default:
 			return filepath.Join(dir, e.Name()), nil

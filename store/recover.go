@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
 	"strconv"
@@ -307,21 +308,33 @@ type found struct {
 // one batch.
 func (s *Store) registerFromDisk(rep *RecoverReport, progress func(done, total int)) error {
 	var paths []*found
+	var strays []Unexplained
+	var mu sync.Mutex
 	unexplained := func(p, why string) { rep.Unexplained = append(rep.Unexplained, Unexplained{Path: p, Why: why}) }
-	err := sweepBuckets(s.dir, func(rel, phys string) {
+	stray := func(p, why string) {
+		mu.Lock()
+		strays = append(strays, Unexplained{Path: p, Why: why})
+		mu.Unlock()
+	}
+	err := SweepBuckets(s.dir, runtime.NumCPU(), func(rel, phys string) {
 		p, _, err := storepath.ParseRel(rel)
 		if err != nil {
-			unexplained(phys, "not a store path: "+err.Error())
+			stray(phys, "not a store path: "+err.Error())
 			return
 		}
+		mu.Lock()
 		paths = append(paths, &found{p: p, phys: phys})
-	}, func(phys string) { unexplained(phys, "not a bucket of the store") })
+		mu.Unlock()
+	}, func(phys string) { stray(phys, "not a bucket of the store") })
 	if err != nil {
 		return err
 	}
+	// In the order of the buckets, as a walk of them would give.
+	sort.Slice(paths, func(i, j int) bool { return paths[i].phys < paths[j].phys })
+	sort.Slice(strays, func(i, j int) bool { return strays[i].Path < strays[j].Path })
+	rep.Unexplained = append(rep.Unexplained, strays...)
 	// Only paths as ingestion leaves them are candidates; the others
 	// changed after they were stored and cannot be vouched for.
-	var mu sync.Mutex
 	done := 0
 	parallelDo(len(paths), func(i int) error {
 		f := paths[i]

@@ -11,9 +11,10 @@ import (
 	"testing"
 
 	"github.com/linxGnu/grocksdb"
+	"lukechampine.com/blake3"
+
 	"github.com/nexisos/nexis/store/storepath"
 	"github.com/nexisos/nexis/store/treehash"
-	"lukechampine.com/blake3"
 )
 
 func openTest(t *testing.T, dir string, opts Options) *Store {

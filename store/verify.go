@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -475,16 +476,23 @@ func (v *verifyState) checkCounters(VerifyOptions) error {
 
 // findGarbage lists directories in the buckets that nothing registered.
 func (v *verifyState) findGarbage(VerifyOptions) error {
+	var mu sync.Mutex
 	var garbage []string
-	err := sweepBuckets(v.s.dir, func(rel, phys string) {
+	add := func(phys string) {
+		mu.Lock()
+		garbage = append(garbage, phys)
+		mu.Unlock()
+	}
+	err := SweepBuckets(v.s.dir, runtime.NumCPU(), func(rel, phys string) {
 		p, _, err := storepath.ParseRel(rel)
 		if err != nil || v.infos[p.Hash] == nil || v.infos[p.Hash].Path.Name != p.Name {
-			garbage = append(garbage, phys)
+			add(phys)
 		}
-	}, func(phys string) { garbage = append(garbage, phys) })
+	}, add)
 	if err != nil {
 		return err
 	}
+	sort.Strings(garbage)
 	v.rep.Garbage = append(v.rep.Garbage, garbage...)
 	v.rep.Plan.Trash = garbage
 	return nil

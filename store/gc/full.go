@@ -2,8 +2,6 @@ package gc
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"sort"
 	"sync"
 	"time"
@@ -203,7 +201,7 @@ func Full(s *store.Store, opts FullOptions) (*FullReport, error) {
 	opts.Progress("collecting", len(ps), len(ps))
 	st.Paths = len(res.Paths)
 	st.Contents = len(res.Contents)
-	if s.Dedup() == store.DedupHardlink || s.Dedup() == store.DedupReflink {
+	if s.Dedup().Pools() {
 		for _, c := range res.Contents {
 			st.Bytes += c.Size
 		}
@@ -215,73 +213,21 @@ func Full(s *store.Store, opts FullOptions) (*FullReport, error) {
 	return rep, nil
 }
 
-func isBucket(n string) bool {
-	return len(n) == 2 && storepath.IsHashChar(n[0]) && storepath.IsHashChar(n[1])
-}
-
 // sweepBuckets lists, in parallel, the bucket entries that known does
 // not recognise as registered paths.
 func sweepBuckets(s *store.Store, workers int, known func(storepath.Path) bool) ([]string, error) {
-	top, err := os.ReadDir(s.Dir())
-	if err != nil {
-		return nil, fmt.Errorf("reading store directory: %w", err)
+	var mu sync.Mutex
+	out := []string{}
+	add := func(phys string) {
+		mu.Lock()
+		out = append(out, phys)
+		mu.Unlock()
 	}
-	var buckets []string
-	for _, e := range top {
-		if e.IsDir() && isBucket(e.Name()) {
-			buckets = append(buckets, e.Name())
+	err := store.SweepBuckets(s.Dir(), workers, func(rel, phys string) {
+		if p, _, err := storepath.ParseRel(rel); err != nil || !known(p) {
+			add(phys)
 		}
-	}
-	var (
-		mu    sync.Mutex
-		out   []string
-		first error
-		wg    sync.WaitGroup
-	)
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func(w int) {
-			defer wg.Done()
-			var mine []string
-			for i := w; i < len(buckets); i += workers {
-				b1 := buckets[i]
-				sub, err := os.ReadDir(filepath.Join(s.Dir(), b1))
-				if err != nil {
-					mu.Lock()
-					first = fmt.Errorf("reading store bucket: %w", err)
-					mu.Unlock()
-					return
-				}
-				for _, b2 := range sub {
-					d2 := filepath.Join(s.Dir(), b1, b2.Name())
-					if !isBucket(b2.Name()) {
-						mine = append(mine, d2)
-						continue
-					}
-					ents, err := os.ReadDir(d2)
-					if err != nil {
-						mu.Lock()
-						first = fmt.Errorf("reading store bucket: %w", err)
-						mu.Unlock()
-						return
-					}
-					for _, e := range ents {
-						p, _, err := storepath.ParseRel(b1 + "/" + b2.Name() + "/" + e.Name())
-						if err != nil || !known(p) {
-							mine = append(mine, filepath.Join(d2, e.Name()))
-						}
-					}
-				}
-			}
-			mu.Lock()
-			out = append(out, mine...)
-			mu.Unlock()
-		}(w)
-	}
-	wg.Wait()
+	}, add)
 	sort.Strings(out)
-	if out == nil {
-		out = []string{}
-	}
-	return out, first
+	return out, err
 }

@@ -279,7 +279,7 @@ type contentID struct {
 func MakePlan(s *store.Store, temp map[string]store.TempRoot, opts Options) (*Plan, error) {
 	opts.fill()
 	plan := &Plan{DroppedRoots: []DroppedRoot{}, Paths: []PlannedPath{}}
-	shared := s.Dedup() == store.DedupHardlink || s.Dedup() == store.DedupReflink
+	shared := s.Dedup().Pools()
 
 	// Remaining counts of the paths this plan touched; unlisted paths
 	// have their stored count.
@@ -508,7 +508,7 @@ func Execute(s *store.Store, plan *Plan, opts Options) (*Done, error) {
 	if err := writeMarker(s.GCMarker()); err != nil {
 		return done, err
 	}
-	shared := s.Dedup() == store.DedupHardlink || s.Dedup() == store.DedupReflink
+	shared := s.Dedup().Pools()
 	drop := make([]string, 0, len(plan.DroppedRoots))
 	for _, d := range plan.DroppedRoots {
 		drop = append(drop, d.Name)

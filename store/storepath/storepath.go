@@ -82,6 +82,11 @@ func IsHash(s string) bool {
 // IsHashChar reports whether c may appear in a hash part.
 func IsHashChar(c byte) bool { return decodeTable[c] >= 0 }
 
+// IsBucket reports whether n names a bucket of the store's layout: two
+// characters of the hash alphabet (<store>/<h0h1>/<h2h3>/<hash>-<name>,
+// and the trash's buckets).
+func IsBucket(n string) bool { return len(n) == 2 && IsHashChar(n[0]) && IsHashChar(n[1]) }
+
 // ValidName checks the name part of a store path: what follows the hash.
 // It is restricted to characters that need no quoting in a shell or a
 // Makefile, and may not start with a dot.

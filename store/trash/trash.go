@@ -258,7 +258,7 @@ func pass(store string, opts Options) (Stats, bool, error) {
 	for _, e := range top {
 		name := e.Name()
 		switch {
-		case e.IsDir() && isBucket(name):
+		case e.IsDir() && storepath.IsBucket(name):
 			d := filepath.Join(trash, name)
 			names, err := readNames(d)
 			if err != nil {
@@ -306,10 +306,6 @@ func pass(store string, opts Options) (Stats, bool, error) {
 		}
 	}
 	return st, Pending(store), nil
-}
-
-func isBucket(n string) bool {
-	return len(n) == 2 && storepath.IsHashChar(n[0]) && storepath.IsHashChar(n[1])
 }
 
 func readNames(dir string) ([]string, error) {
