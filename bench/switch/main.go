@@ -279,7 +279,7 @@ func measurePackages(tmp string, nx func(...string) *exec.Cmd, measure func(stri
 			st.Close()
 			return err
 		}
-		if _, _, err := activatetest.RealiseOffline(context.Background(), st, sys, tmp); err != nil {
+		if _, _, err := activatetest.RealiseOffline(context.Background(), st, sys.Drv, tmp); err != nil {
 			st.Close()
 			return err
 		}
