@@ -17,6 +17,7 @@ import (
 	"go.starlark.net/starlarkstruct"
 
 	"github.com/nexisos/nexis/builtins"
+	"github.com/nexisos/nexis/internal/durable"
 	"github.com/nexisos/nexis/store/treehash"
 )
 
@@ -300,37 +301,35 @@ func (c *pkgCache) write() {
 }
 
 // writeStreamed writes the magic, the digest of the body and the body
-// write gives, as writeCacheFile does (complete, then renamed), without
-// holding the body: at 100,000 packages it is 70 MB.
+// write gives, as writeCacheFile does (internal/durable: complete, then
+// renamed), without holding the body: at 100,000 packages it is 70 MB.
+// The digest goes in front once the body is written, through the
+// temporary file durable hands the filler.
 func writeStreamed(file string, write func(io.Writer) error) {
 	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
 		return
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(file), ".tmp-*")
-	if err != nil {
-		return
-	}
-	defer os.Remove(tmp.Name())
-	h := treehash.NewHasher()
-	bw := bufio.NewWriterSize(tmp, 1<<20)
-	_, err = bw.Write(append(pkgCacheMagic[:len(pkgCacheMagic):len(pkgCacheMagic)], make([]byte, 32)...))
-	if err == nil {
-		err = write(io.MultiWriter(bw, h))
-	}
-	if err == nil {
-		err = bw.Flush()
-	}
-	if err == nil {
+	durable.Write(file, 0o600, func(w io.Writer) error {
+		at, ok := w.(io.WriterAt)
+		if !ok {
+			return fmt.Errorf("package cache: %T cannot be written at an offset", w)
+		}
+		h := treehash.NewHasher()
+		bw := bufio.NewWriterSize(w, 1<<20)
+		if _, err := bw.Write(append(pkgCacheMagic[:len(pkgCacheMagic):len(pkgCacheMagic)], make([]byte, 32)...)); err != nil {
+			return err
+		}
+		if err := write(io.MultiWriter(bw, h)); err != nil {
+			return err
+		}
+		if err := bw.Flush(); err != nil {
+			return err
+		}
 		var sum treehash.Digest
 		h.Sum(sum[:0])
-		_, err = tmp.WriteAt(sum[:], int64(len(pkgCacheMagic)))
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		os.Rename(tmp.Name(), file)
-	}
+		_, err := at.WriteAt(sum[:], int64(len(pkgCacheMagic)))
+		return err
+	})
 }
 
 // worthWriting says whether a cache of now entries, fresh of them new,
