@@ -90,7 +90,7 @@ func runActivate(cmd *cobra.Command, args []string) error {
 			return cerr
 		}
 		if !ok {
-			return fmt.Errorf("no generation is current on %s: run nexis switch", flagRoot)
+			return fmt.Errorf("no generation is current on %s: run nexis switch", here.Root)
 		}
 		res, err = t.SwitchTo(cur, o)
 	}
@@ -114,25 +114,11 @@ func openTargetFor(write bool) (*activate.Target, func(), error) {
 	// the evaluation's: collecting four times less often saves about a
 	// tenth of its CPU (measured on examples/full), for a few MB more.
 	debug.SetGCPercent(400)
-	t, err := newTarget()
-	if err != nil {
-		return nil, nil, err
-	}
-	done, err := t.Open(write, openStoreReadOnly)
-	return t, done, err
-}
-
-// newTarget is the target --root names, its store not open yet.
-func newTarget() (*activate.Target, error) {
-	r, err := targetRoot()
-	if err != nil {
-		return nil, err
-	}
-	return &activate.Target{Root: r, StateDir: stateDir(), Version: version, Reopen: openStore}, nil
+	return here.OpenTarget(write)
 }
 
 func switchOptions(mode activate.Mode, configHash string) activate.SwitchOptions {
-	live := filepath.Clean(flagRoot) == "/"
+	live := filepath.Clean(here.Root) == "/"
 	if liveSet {
 		live = actFlags.live
 	}
@@ -204,7 +190,7 @@ func printResult(t *activate.Target, res *activate.Result, prev *activate.System
 
 // runActivateCheck walks the root against the current generation.
 func runActivateCheck() error {
-	t, done, err := openTargetRead()
+	t, done, err := here.OpenTargetRead()
 	if err != nil {
 		return err
 	}

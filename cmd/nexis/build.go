@@ -101,7 +101,7 @@ func runBuild(cmd *cobra.Command, args []string) error {
 		if len(args) > 0 {
 			return errors.New("--config-tar takes no CONFIG: it names the config inside the tar on stdin")
 		}
-		state, err := physicalStateDir()
+		state, err := here.PhysicalStateDir()
 		if err != nil {
 			return err
 		}
@@ -123,29 +123,23 @@ func runBuild(cmd *cobra.Command, args []string) error {
 	if buildFlags.dryRun {
 		return dryRun(target)
 	}
-	st, err := openStore()
+	st, err := here.OpenStore()
 	if err != nil {
 		return err
 	}
 	defer st.Close()
 
-	m, err := machine()
+	b := newBuild(sys)
+	b.PrintLogs = buildFlags.printLogs
+	b.Tune = func(o *realise.Options) {
+		o.Jobs, o.KeepGoing, o.Timeout = buildFlags.jobs, buildFlags.keepGoing, buildFlags.timeout
+		o.Check, o.CheckRoots = buildFlags.check, buildFlags.checkRoots
+	}
+	m, opts, release, err := b.Builder()()
 	if err != nil {
 		return err
 	}
-	m.PrintLogs = buildFlags.printLogs
-	opts, err := m.Options(caches(sys))
-	if err != nil {
-		return err
-	}
-	opts.Jobs, opts.KeepGoing, opts.Timeout = buildFlags.jobs, buildFlags.keepGoing, buildFlags.timeout
-	opts.Check, opts.CheckRoots = buildFlags.check, buildFlags.checkRoots
-	builders, err := builderPool(sys)
-	if err != nil {
-		return err
-	}
-	defer builders.Close()
-	opts.Remote = remote(builders)
+	defer release()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	res, err := m.Run(ctx, st, []*builtins.Derivation{target}, opts)
@@ -212,11 +206,11 @@ func runBuild(cmd *cobra.Command, args []string) error {
 }
 
 func dryRun(target *builtins.Derivation) error {
-	st, err := openStoreRead()
+	st, err := here.OpenStoreRead()
 	if err != nil {
 		// A store nothing was added to yet: everything is to do, which
 		// a fresh (writable) open tells just as well.
-		if st, err = openStore(); err != nil {
+		if st, err = here.OpenStore(); err != nil {
 			return err
 		}
 	}

@@ -5,17 +5,12 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"path/filepath"
-	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
 
-	"github.com/nexisos/nexis/deploy"
-	"github.com/nexisos/nexis/lang"
-	"github.com/nexisos/nexis/realise"
+	"github.com/nexisos/nexis/host"
 	"github.com/nexisos/nexis/store/cache"
-	"github.com/nexisos/nexis/store/sign"
 )
 
 var copyFlags struct {
@@ -60,16 +55,10 @@ over there (e.g. "env NEXIS_ROOT=/mnt /opt/nexis/bin/nexis").`,
 	signKeyFlag(cmd, &copyFlags.signKey)
 	f.IntVarP(&copyFlags.jobs, "jobs", "j", 4, "archive and upload `N` paths at once")
 	f.StringVar(&copyFlags.compression, "compression", "zstd", "compress archives with `METHOD`: zstd or none")
-	f.StringVar(&copyFlags.remoteProgram, "remote-program", envOr("NEXIS_REMOTE_PROGRAM", "nexis"), "the shell `COMMAND` that runs nexis on an ssh:// destination")
+	f.StringVar(&copyFlags.remoteProgram, "remote-program", host.RemoteProgram(), "the shell `COMMAND` that runs nexis on an ssh:// destination")
 	f.BoolVar(&copyFlags.json, "json", false, "print what was copied as JSON")
 	cmd.MarkFlagRequired("to")
 	rootCmd.AddCommand(cmd)
-}
-
-// sshOptions are the ssh settings of every command that reaches
-// another machine.
-func sshOptions(remoteProgram string) cache.SSHOptions {
-	return cache.SSHOptions{Args: strings.Fields(os.Getenv("NEXIS_SSHOPTS")), RemoteProgram: remoteProgram}
 }
 
 func runCopy(cmd *cobra.Command, args []string) error {
@@ -77,14 +66,14 @@ func runCopy(cmd *cobra.Command, args []string) error {
 	if err != nil {
 		return err
 	}
-	s, ps, err := openStorePaths(args)
+	s, ps, err := here.OpenStorePaths(args)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	dest, err := cache.OpenDest(ctx, copyFlags.to, sshOptions(copyFlags.remoteProgram))
+	dest, err := cache.OpenDest(ctx, copyFlags.to, host.SSH(copyFlags.remoteProgram))
 	if err != nil {
 		return err
 	}
@@ -105,48 +94,4 @@ func runCopy(cmd *cobra.Command, args []string) error {
 	}
 	fmt.Fprintf(os.Stderr, "nexis: copied %d of %d path(s) to %s (%s); the rest were there\n", stats.Sent, stats.Closure, copyFlags.to, humanBytes(stats.Bytes))
 	return nil
-}
-
-// machine is how this machine realises: logs under the state
-// directory, the root's trusted keys, --stdenv's tarballs, progress on
-// stderr.
-func machine() (*realise.Machine, error) {
-	state, err := physicalStateDir()
-	if err != nil {
-		return nil, err
-	}
-	trusted, err := inRoot(sign.DefaultTrustedFile)
-	if err != nil {
-		return nil, err
-	}
-	m := &realise.Machine{LogDir: filepath.Join(state, "logs"), TrustedFile: trusted, LocalFiles: stdenvFiles(), Progress: os.Stderr}
-	if p := transferProgress("downloading"); p != nil {
-		m.Downloads = func(sp cache.SubstituteProgress) { p(sp.Paths, sp.TotalPaths, sp.Bytes) }
-	}
-	return m, nil
-}
-
-// caches are the config's [nexis.substituters].
-func caches(sys *lang.System) realise.Caches { return realise.Caches(sys.Config.Substituters()) }
-
-// systemBuild is how a switch builds its system: the machine, the
-// config's caches and builders, -j.
-func systemBuild(sys *lang.System) deploy.Builder {
-	return func() (*realise.Machine, realise.Options, func(), error) {
-		m, err := machine()
-		if err != nil {
-			return nil, realise.Options{}, nil, err
-		}
-		opts, err := m.Options(caches(sys))
-		if err != nil {
-			return nil, opts, nil, err
-		}
-		opts.Jobs = actFlags.jobs
-		builders, err := builderPool(sys)
-		if err != nil {
-			return nil, opts, nil, err
-		}
-		opts.Remote = remote(builders)
-		return m, opts, func() { builders.Close() }, nil
-	}
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 	"go.starlark.net/starlark"
@@ -56,19 +55,6 @@ func addEvalFlags(cmd *cobra.Command) {
 	f.Int64Var(&evalFlags.maxMemory, "max-memory", lang.DefaultMaxMemory>>20, "stop an evaluation that allocates more than `MIB` mebibytes")
 	f.StringVar(&evalFlags.system, "system", lang.DefaultSystem, "target `PLATFORM`")
 	f.StringVar(&evalFlags.stdenv, "stdenv", "", "build with the stdenv the manifest `FILE` names (written by scripts/make-stdenv) instead of [nexis] stdenv")
-}
-
-// configPath is the config named on the command line, or the system's
-// (resolved inside the root; when the root cannot be opened, its plain
-// path, which then fails to read like any missing config).
-func configPath(args []string) string {
-	if len(args) > 0 {
-		return args[0]
-	}
-	if p, err := inRoot("/etc/nexis/config.toml"); err == nil {
-		return p
-	}
-	return filepath.Join(flagRoot, "etc/nexis/config.toml")
 }
 
 // evaluate evaluates a config; an error is printed and becomes exit 1.

@@ -71,7 +71,7 @@ registered (moved to the trash with --repair).`,
 		Args:   cobra.NoArgs,
 		Hidden: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			dir, err := physicalStoreDir()
+			dir, err := here.PhysicalStoreDir()
 			if err != nil {
 				return err
 			}
@@ -111,7 +111,7 @@ func trashLauncher() trash.Launcher {
 				exe = os.Args[0]
 			}
 		}
-		args := []string{"--root", flagRoot, "--store", storeDir(), "trash-worker", "--lock-fd", strconv.Itoa(trash.LockFD)}
+		args := []string{"--root", here.Root, "--store", here.StoreDir(), "trash-worker", "--lock-fd", strconv.Itoa(trash.LockFD)}
 		if gcFlags.workers > 0 {
 			args = append(args, "--workers", strconv.Itoa(gcFlags.workers))
 		}
@@ -137,14 +137,14 @@ func finishInterruptedGC(cmd *cobra.Command) {
 	if cmd.Name() == "trash-worker" {
 		return
 	}
-	dir, err := physicalStoreDir()
+	dir, err := here.PhysicalStoreDir()
 	if err != nil {
 		return // the command says what is wrong with --root
 	}
 	// A user who cannot write the store leaves the work to one who can,
 	// without a warning on every command.
 	if _, err := os.Stat(store.GCMarkerIn(dir)); err == nil && unix.Access(filepath.Join(dir, ".nexis"), unix.W_OK) == nil {
-		if _, err := gc.FinishInterrupted(dir, store.Options{LogicalDir: storeDir(), OnWait: func(string) {}}, runtime.NumCPU()); err != nil {
+		if _, err := gc.FinishInterrupted(dir, store.Options{LogicalDir: here.StoreDir(), OnWait: func(string) {}}, runtime.NumCPU()); err != nil {
 			fmt.Fprintf(os.Stderr, "nexis: warning: %v\n", err)
 		}
 	}
@@ -175,7 +175,7 @@ func runGC(cmd *cobra.Command, args []string) error {
 	if opts.Progress == nil {
 		opts.Progress = func(string, int, int) {}
 	}
-	s, err := openStore()
+	s, err := here.OpenStore()
 	if err != nil {
 		return err
 	}

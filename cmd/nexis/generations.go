@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -11,7 +10,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/nexisos/nexis/activate"
-	"github.com/nexisos/nexis/store"
 )
 
 var genFlags struct {
@@ -76,25 +74,8 @@ func genNumbers(args []string) ([]uint64, error) {
 	return out, nil
 }
 
-// openTargetRead opens the target for queries: no lock is taken.
-func openTargetRead() (*activate.Target, func(), error) {
-	t, err := newTarget()
-	if err != nil {
-		return nil, nil, err
-	}
-	st, err := openStoreReadOnly()
-	if errors.Is(err, store.ErrNotInitialised) {
-		return nil, nil, fmt.Errorf("no generations yet on %s: nexis switch makes the first", flagRoot)
-	}
-	if err != nil {
-		return nil, nil, err
-	}
-	t.Store = st
-	return t, func() { st.Close() }, nil
-}
-
 func runGenList(cmd *cobra.Command, args []string) error {
-	t, done, err := openTargetRead()
+	t, done, err := here.OpenTargetRead()
 	if err != nil {
 		return err
 	}
@@ -139,7 +120,7 @@ func runGenDiff(cmd *cobra.Command, args []string) error {
 	if err != nil {
 		return err
 	}
-	t, done, err := openTargetRead()
+	t, done, err := here.OpenTargetRead()
 	if err != nil {
 		return err
 	}

@@ -86,13 +86,3 @@ func loadSignKey(path string) (*sign.SecretKey, error) {
 	}
 	return sign.ReadSecretKeyFile(path)
 }
-
-// trustedKeys are the keys this machine trusts: <root>/etc/nexis/trusted-keys
-// and extra lines (--trusted-key).
-func trustedKeys(extra ...string) (*sign.Trusted, error) {
-	file, err := inRoot(sign.DefaultTrustedFile)
-	if err != nil {
-		return nil, err
-	}
-	return sign.LoadTrusted(file, extra...)
-}

@@ -31,7 +31,7 @@ config leaves out. Entries already in the lock are kept; use nexis update
 to move them.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runLock(configPath(args), false, nil)
+			return runLock(here.ConfigPath(args), false, nil)
 		},
 	}
 	lock.Flags().StringVar(&lockFlags.system, "system", lang.DefaultSystem, "target `PLATFORM` ({arch} of prebuilt URLs)")
@@ -44,7 +44,7 @@ nexis.lock is rewritten. The config is --config, or the system's.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg := lockFlags.config
 			if cfg == "" {
-				cfg = configPath(nil)
+				cfg = here.ConfigPath(nil)
 			}
 			return runLock(cfg, true, args)
 		},

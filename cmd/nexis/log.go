@@ -23,18 +23,18 @@ NAME-VERSION). Logs live under <state>/logs.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			arg := args[0]
 			// An out-link or a physical path names the same store path.
-			storeDirHere, err := physicalStoreDir()
+			storeDirHere, err := here.PhysicalStoreDir()
 			if err != nil {
 				return err
 			}
-			state, err := physicalStateDir()
+			state, err := here.PhysicalStateDir()
 			if err != nil {
 				return err
 			}
 			if resolved, err := filepath.EvalSymlinks(arg); err == nil && strings.HasPrefix(resolved, storeDirHere+"/") {
-				arg = storeDir() + strings.TrimPrefix(resolved, storeDirHere)
+				arg = here.StoreDir() + strings.TrimPrefix(resolved, storeDirHere)
 			}
-			p, err := realise.FindLog(filepath.Join(state, "logs"), storeDir(), arg)
+			p, err := realise.FindLog(filepath.Join(state, "logs"), here.StoreDir(), arg)
 			if err != nil {
 				return err
 			}

@@ -40,7 +40,7 @@ func evaluateQuiet(args []string) (*lang.System, error) {
 	if err != nil {
 		return nil, err
 	}
-	return lang.Eval(configPath(args), opts)
+	return lang.Eval(here.ConfigPath(args), opts)
 }
 
 // evalOptions are the evaluation options the command line sets.
@@ -50,7 +50,7 @@ func evalOptions() (lang.Options, error) {
 		return lang.Options{}, err
 	}
 	return lang.Options{
-		StoreDir:  storeDir(),
+		StoreDir:  here.StoreDir(),
 		System:    evalFlags.system,
 		MaxSteps:  evalFlags.maxSteps,
 		MaxDepth:  evalFlags.maxDepth,

@@ -22,7 +22,7 @@ device nodes, sockets and FIFOs are refused. Prints the store paths.`,
 			if storeAddFlags.name != "" && len(args) > 1 {
 				return fmt.Errorf("--name needs exactly one PATH")
 			}
-			s, err := openStore()
+			s, err := here.OpenStore()
 			if err != nil {
 				return err
 			}

@@ -27,7 +27,7 @@ a download (as nix-store --add-fixed). Prints the store path and the sha256.`,
 			if storeAddFixedFlags.name == "" {
 				return fmt.Errorf("--name is required: the name the evaluation gives the fetch (stdenv-2026.12 for the stdenv)")
 			}
-			s, err := openStore()
+			s, err := here.OpenStore()
 			if err != nil {
 				return err
 			}
@@ -58,7 +58,7 @@ with it offline.`,
 			if err != nil {
 				return err
 			}
-			s, err := openStore()
+			s, err := here.OpenStore()
 			if err != nil {
 				return err
 			}

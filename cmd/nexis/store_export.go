@@ -42,7 +42,7 @@ machine accepts them only when it trusts that key.`,
 			if err != nil {
 				return err
 			}
-			s, ps, err := openStorePaths(args)
+			s, ps, err := here.OpenStorePaths(args)
 			if err != nil {
 				return err
 			}

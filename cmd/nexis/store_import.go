@@ -25,11 +25,11 @@ every archive must match its record, and every reference must be in the
 store or in the file; anything else is refused and nothing registers.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			trusted, err := trustedKeys(storeImportFlags.trusted...)
+			trusted, err := here.TrustedKeys(storeImportFlags.trusted...)
 			if err != nil {
 				return err
 			}
-			s, err := openStore()
+			s, err := here.OpenStore()
 			if err != nil {
 				return err
 			}

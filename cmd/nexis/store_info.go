@@ -26,7 +26,7 @@ func init() {
 		Short: "Print counts, sizes and dedup savings",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := openStoreRead()
+			s, err := here.OpenStoreRead()
 			if err != nil {
 				return err
 			}

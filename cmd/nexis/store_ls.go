@@ -9,8 +9,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/nexisos/nexis/store"
-	"github.com/nexisos/nexis/store/storepath"
 	"github.com/nexisos/nexis/store/treehash"
 )
 
@@ -34,7 +32,7 @@ func init() {
 }
 
 func runStoreLs(cmd *cobra.Command, args []string) error {
-	s, p, rest, files, err := openManifest(args[0])
+	s, p, rest, files, err := here.OpenManifest(args[0])
 	if err != nil {
 		return err
 	}
@@ -81,7 +79,7 @@ func printEntry(f treehash.File, name string) {
 }
 
 func runStoreCat(cmd *cobra.Command, args []string) error {
-	s, p, rest, files, err := openManifest(args[0])
+	s, p, rest, files, err := here.OpenManifest(args[0])
 	if err != nil {
 		return err
 	}
@@ -106,23 +104,4 @@ func runStoreCat(cmd *cobra.Command, args []string) error {
 		return err
 	}
 	return fmt.Errorf("%s has no file %s", s.Logical(p), rest)
-}
-
-// openManifest opens the store for queries and reads the manifest of
-// the store path arg names; rest is what arg names inside it.
-func openManifest(arg string) (*store.Store, storepath.Path, string, []treehash.File, error) {
-	s, err := openStoreRead()
-	if err != nil {
-		return nil, storepath.Path{}, "", nil, err
-	}
-	p, rest, err := s.ParsePath(arg)
-	var files []treehash.File
-	if err == nil {
-		files, err = s.Manifest(p)
-	}
-	if err != nil {
-		s.Close()
-		return nil, p, "", nil, err
-	}
-	return s, p, rest, files, nil
 }

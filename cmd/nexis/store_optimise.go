@@ -19,7 +19,7 @@ reflink) of the pooled copy. Each replacement is an atomic rename of an
 identical file.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := openStore()
+			s, err := here.OpenStore()
 			if err != nil {
 				return err
 			}

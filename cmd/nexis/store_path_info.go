@@ -47,7 +47,7 @@ in the closure; --json prints all fields.`,
 }
 
 func runPathInfo(cmd *cobra.Command, args []string) error {
-	s, paths, err := openStorePaths(args)
+	s, paths, err := here.OpenStorePaths(args)
 	if err != nil {
 		return err
 	}

@@ -45,15 +45,15 @@ nexis store verify --check-contents afterwards.`,
 }
 
 func runStoreRecover(cmd *cobra.Command, args []string) error {
-	root, err := targetRoot()
+	root, err := here.OpenRoot()
 	if err != nil {
 		return err
 	}
-	dir, err := physicalStoreDir()
+	dir, err := here.PhysicalStoreDir()
 	if err != nil {
 		return err
 	}
-	gens, problems, err := activate.ProfileGenerations(root, stateDir(), storeDir())
+	gens, problems, err := activate.ProfileGenerations(root, here.StateDir(), here.StoreDir())
 	if err != nil {
 		return err
 	}
@@ -61,7 +61,7 @@ func runStoreRecover(cmd *cobra.Command, args []string) error {
 		fmt.Fprintf(os.Stderr, "nexis: warning: %s\n", p)
 	}
 	rep, err := store.Recover(dir, store.RecoverOptions{
-		LogicalDir:  storeDir(),
+		LogicalDir:  here.StoreDir(),
 		Generations: gens,
 		Progress:    progressFunc("scanning"),
 	})
@@ -72,7 +72,7 @@ func runStoreRecover(cmd *cobra.Command, args []string) error {
 		return printJSON(rep)
 	}
 	if rep.Intact {
-		fmt.Fprintf(os.Stderr, "the metadata of %s is intact: nothing to recover (nexis store verify checks it)\n", storeDir())
+		fmt.Fprintf(os.Stderr, "the metadata of %s is intact: nothing to recover (nexis store verify checks it)\n", here.StoreDir())
 		return nil
 	}
 	if rep.KeptDatabase != "" {
@@ -92,6 +92,6 @@ func runStoreRecover(cmd *cobra.Command, args []string) error {
 	for _, u := range rep.Unexplained {
 		fmt.Printf("unexplained: %s: %s\n", u.Path, u.Why)
 	}
-	fmt.Fprintf(os.Stderr, "recovered %s: %d unexplained, left in place; run nexis store verify --check-contents\n", storeDir(), len(rep.Unexplained))
+	fmt.Fprintf(os.Stderr, "recovered %s: %d unexplained, left in place; run nexis store verify --check-contents\n", here.StoreDir(), len(rep.Unexplained))
 	return nil
 }

@@ -36,7 +36,7 @@ func init() {
 }
 
 func listRelation(args []string, rel func(*store.Store, storepath.Path) ([]storepath.Path, error)) error {
-	s, paths, err := openStorePaths(args)
+	s, paths, err := here.OpenStorePaths(args)
 	if err != nil {
 		return err
 	}
@@ -54,7 +54,7 @@ func listRelation(args []string, rel func(*store.Store, storepath.Path) ([]store
 }
 
 func runWhyDepends(cmd *cobra.Command, args []string) error {
-	s, ps, err := openStorePaths(args)
+	s, ps, err := here.OpenStorePaths(args)
 	if err != nil {
 		return err
 	}

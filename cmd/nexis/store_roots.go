@@ -5,6 +5,8 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+
+	"github.com/nexisos/nexis/host"
 )
 
 var storeRootsFlags struct{ json bool }
@@ -15,7 +17,7 @@ func init() {
 		Short: "List the roots (generations included) and the paths they hold",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := openStoreRead()
+			s, err := here.OpenStoreRead()
 			if err != nil {
 				return err
 			}
@@ -47,12 +49,12 @@ func init() {
 		Short: "Keep PATH (and its closure) alive under the root NAME",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := openStore()
+			s, err := here.OpenStore()
 			if err != nil {
 				return err
 			}
 			defer s.Close()
-			ps, err := storeArgs(s, args[1:])
+			ps, err := host.ValidPaths(s, args[1:])
 			if err != nil {
 				return err
 			}
@@ -68,7 +70,7 @@ func init() {
 		Short: "Drop the root NAME (with --prefix, every root whose name starts with NAME)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := openStore()
+			s, err := here.OpenStore()
 			if err != nil {
 				return err
 			}

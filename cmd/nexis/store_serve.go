@@ -34,11 +34,11 @@ store/cache.`,
 			if !storeServeFlags.stdio {
 				return fmt.Errorf("serve speaks only on stdin/stdout: pass --stdio")
 			}
-			trusted, err := trustedKeys()
+			trusted, err := here.TrustedKeys()
 			if err != nil {
 				return err
 			}
-			s, err := openStore()
+			s, err := here.OpenStore()
 			if err != nil {
 				return err
 			}
@@ -49,7 +49,7 @@ store/cache.`,
 					return fmt.Errorf("NEXIS_SIGN_KEY: %w", err)
 				}
 			}
-			state, err := physicalStateDir()
+			state, err := here.PhysicalStateDir()
 			if err != nil {
 				return err
 			}

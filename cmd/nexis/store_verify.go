@@ -67,9 +67,9 @@ func runStoreVerify(cmd *cobra.Command, args []string) error {
 		err error
 	)
 	if storeVerifyFlags.repair {
-		s, err = openStore()
+		s, err = here.OpenStore()
 	} else {
-		s, err = openStoreRead()
+		s, err = here.OpenStoreRead()
 	}
 	if err != nil {
 		return err
@@ -179,14 +179,14 @@ func repairSources(args []string, plan *store.RepairPlan) (*realise.Machine, []*
 	if len(plan.Restore) == 0 {
 		return m, nil, opts, nil
 	}
-	if _, err := os.Stat(configPath(args)); len(args) == 0 && errors.Is(err, fs.ErrNotExist) {
+	if _, err := os.Stat(here.ConfigPath(args)); len(args) == 0 && errors.Is(err, fs.ErrNotExist) {
 		return m, nil, opts, nil
 	}
 	sys, err := evaluate(args)
 	if err != nil {
 		return nil, nil, opts, err
 	}
-	if opts, err = m.Options(caches(sys)); err != nil {
+	if opts, err = m.Options(settings(sys).Caches); err != nil {
 		return nil, nil, opts, err
 	}
 	roots := []*builtins.Derivation{sys.Drv}

@@ -22,7 +22,7 @@ to each other, down to PATH. A path no root reaches is dead: the next
 holds it).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, ps, err := openStorePaths(args)
+			s, ps, err := here.OpenStorePaths(args)
 			if err != nil {
 				return err
 			}

@@ -13,8 +13,6 @@ import (
 	"github.com/nexisos/nexis/builtins"
 	"github.com/nexisos/nexis/deploy"
 	"github.com/nexisos/nexis/lang"
-	"github.com/nexisos/nexis/manifest"
-	"github.com/nexisos/nexis/store/storepath"
 )
 
 var switchFlags struct {
@@ -58,7 +56,7 @@ evaluated or built.`,
 func switchConfig(args []string, mode activate.Mode) error {
 	debug.SetGCPercent(400) // see openTargetFor
 	cur := ""
-	if t, err := newTarget(); err == nil {
+	if t, err := here.Target(); err == nil {
 		cur = t.ProfileSystem()
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -66,7 +64,7 @@ func switchConfig(args []string, mode activate.Mode) error {
 	l := &deploy.Local{
 		Open:      func() (*activate.Target, func(), error) { return openTargetFor(true) },
 		Current:   cur,
-		Manifests: readManifests,
+		Manifests: here.ReadManifests,
 		Config:    switchedConfig(args),
 		Prints:    os.Stderr,
 	}
@@ -83,7 +81,7 @@ func switchConfig(args []string, mode activate.Mode) error {
 // cache when every file it read is unchanged (see lang.LookupEval), else
 // evaluated, which refreshes the cache.
 func switchedConfig(args []string) deploy.Config {
-	cfg := configPath(args)
+	cfg := here.ConfigPath(args)
 	return deploy.Config{
 		Cached: func() (deploy.Cached, bool) {
 			opts, err := evalOptions()
@@ -151,14 +149,4 @@ func switchToGenerationOf(pick func(*activate.Target) (uint64, error), mode acti
 	}
 	printResult(t, res, prev)
 	return nil
-}
-
-// readManifests reads the manifests of the system outputs at the given
-// logical paths that are in the store already.
-func readManifests(logicals ...string) map[storepath.Path]*manifest.Manifest {
-	dir, err := physicalStoreDir()
-	if err != nil {
-		return nil
-	}
-	return activate.ReadManifests(dir, storeDir(), logicals...)
 }

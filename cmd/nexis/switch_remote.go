@@ -13,6 +13,7 @@ import (
 
 	"github.com/nexisos/nexis/activate"
 	"github.com/nexisos/nexis/deploy"
+	"github.com/nexisos/nexis/host"
 	"github.com/nexisos/nexis/lang"
 	"github.com/nexisos/nexis/store"
 	"github.com/nexisos/nexis/store/cache"
@@ -40,7 +41,7 @@ func addRemoteSwitchFlags(sw *cobra.Command) {
 	f.StringVar(&remoteSwitchFlags.targetHost, "target-host", "", "copy the closure to `USER@HOST[:PORT]` over SSH and activate it there")
 	f.StringVar(&remoteSwitchFlags.buildHost, "build-host", "", "build on `USER@HOST[:PORT]` over SSH and bring the closure here")
 	signKeyFlag(sw, &remoteSwitchFlags.signKey)
-	f.StringVar(&remoteSwitchFlags.remoteProgram, "remote-program", envOr("NEXIS_REMOTE_PROGRAM", "nexis"), "the shell `COMMAND` that runs nexis on the target host")
+	f.StringVar(&remoteSwitchFlags.remoteProgram, "remote-program", host.RemoteProgram(), "the shell `COMMAND` that runs nexis on the target host")
 	f.StringVar(&remoteSwitchFlags.buildProgram, "build-program", "", "the shell `COMMAND` that runs nexis on the build host (default: --remote-program)")
 	f.StringVar(&remoteSwitchFlags.systemPath, "system-path", "", "switch to the built system `PATH` (what --target-host runs remotely)")
 	f.StringVar(&remoteSwitchFlags.configHash, "config-hash", "", "the identity of the config `HASH` --system-path was built from")
@@ -139,7 +140,7 @@ func switchRemote(args []string) error {
 		if err != nil {
 			return err
 		}
-		target = &deploy.TargetHost{URL: u, SSH: sshOptions(f.remoteProgram), Key: key, Stdout: os.Stdout, Stderr: os.Stderr}
+		target = &deploy.TargetHost{URL: u, SSH: host.SSH(f.remoteProgram), Key: key, Stdout: os.Stdout, Stderr: os.Stderr}
 		if actFlags.force {
 			target.SwitchArgs = append(target.SwitchArgs, "--force")
 		}
@@ -157,7 +158,7 @@ func switchRemote(args []string) error {
 		if program == "" {
 			program = f.remoteProgram
 		}
-		build = &deploy.BuildHost{URL: u, SSH: sshOptions(program), EvalArgs: remoteEvalArgs(), Stderr: os.Stderr, TrustedFile: sign.TrustedFileIn(flagRoot)}
+		build = &deploy.BuildHost{URL: u, SSH: host.SSH(program), EvalArgs: remoteEvalArgs(), Stderr: os.Stderr, TrustedFile: sign.TrustedFileIn(here.Root)}
 	}
 	sys, err := evaluate(args)
 	if err != nil {
@@ -184,7 +185,7 @@ func switchRemote(args []string) error {
 		}
 		return switchAndPrint(t, p, sys.Drv.ID())
 	}
-	st, err := openStore()
+	st, err := here.OpenStore()
 	if err != nil {
 		return err
 	}
@@ -215,7 +216,7 @@ func switchRemote(args []string) error {
 
 // fetchSystem brings the system the build host built into st.
 func fetchSystem(ctx context.Context, h *deploy.BuildHost, st *store.Store, sys deploy.System) (storepath.Path, error) {
-	trusted, err := trustedKeys()
+	trusted, err := here.TrustedKeys()
 	if err != nil {
 		return storepath.Path{}, err
 	}
