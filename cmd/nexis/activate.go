@@ -16,7 +16,6 @@ import (
 	"github.com/nexisos/nexis/deploy"
 	"github.com/nexisos/nexis/lang"
 	"github.com/nexisos/nexis/realise"
-	"github.com/nexisos/nexis/store"
 	"github.com/nexisos/nexis/store/gc"
 	"github.com/nexisos/nexis/store/storepath"
 )
@@ -128,19 +127,8 @@ func switchOptions(mode activate.Mode, configHash string) activate.SwitchOptions
 		ConfigHash: configHash,
 		Out:        os.Stderr,
 		Dinitctl:   actFlags.dinitctl,
-		Cleanup:    autoCleanup,
+		Cleanup:    gc.AutoCleanup(trashLauncher()),
 	}
-}
-
-// autoCleanup is what [nexis.generations] auto_cleanup runs after
-// retention dropped generations: a collection, whose trash a background
-// worker deletes while the switch returns.
-func autoCleanup(st *store.Store) (string, error) {
-	s, err := gc.Run(st, gc.Options{Launch: trashLauncher()})
-	if err != nil {
-		return "", err
-	}
-	return fmt.Sprintf("%d paths, %s freed", s.Paths, humanBytes(s.Bytes)), nil
 }
 
 // realiseConfig realises the evaluated system, as nexis build does:

@@ -3,15 +3,10 @@ package main
 import (
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/sys/unix"
 
 	"github.com/nexisos/nexis/store"
 	"github.com/nexisos/nexis/store/gc"
@@ -95,44 +90,18 @@ what a reboot interrupted:
     depends-on = local-fs
 `
 
-// trashLauncher starts this same binary as the trash worker of the store
-// at dir, with the flags that locate it.
+// trashLauncher starts this same binary as the trash worker of the
+// store, with the flags that locate it.
 func trashLauncher() trash.Launcher {
-	return func(dir string) *exec.Cmd {
-		// The name this process was started by, found as the shell found
-		// it; os.Executable would name the file behind a link, which is
-		// another program when one binary serves several names.
-		exe, err := exec.LookPath(os.Args[0])
-		if err == nil {
-			exe, err = filepath.Abs(exe)
-		}
-		if err != nil {
-			if exe, err = os.Executable(); err != nil {
-				exe = os.Args[0]
-			}
-		}
-		args := []string{"--root", here.Root, "--store", here.StoreDir(), "trash-worker", "--lock-fd", strconv.Itoa(trash.LockFD)}
-		if gcFlags.workers > 0 {
-			args = append(args, "--workers", strconv.Itoa(gcFlags.workers))
-		}
-		cmd := exec.Command(exe, args...)
-		// A profile asked for this command is not the worker's to
-		// overwrite.
-		for _, e := range os.Environ() {
-			if !strings.HasPrefix(e, "NEXIS_CPUPROFILE=") {
-				cmd.Env = append(cmd.Env, e)
-			}
-		}
-		return cmd
+	args := []string{"--root", here.Root, "--store", here.StoreDir(), "trash-worker", "--lock-fd", strconv.Itoa(trash.LockFD)}
+	if gcFlags.workers > 0 {
+		args = append(args, "--workers", strconv.Itoa(gcFlags.workers))
 	}
+	return gc.SelfLauncher(args)
 }
 
 // finishInterruptedGC runs before every command (startUp) but the
-// trash worker: when a collection was killed (its marker file is there),
-// the next nexis command finishes its records; when the trash holds entries and no worker deletes them (a
-// worker was killed, the machine rebooted), it starts one. Without
-// either it costs one stat and one directory read; it never waits for a
-// lock another process holds.
+// trash worker: see gc.Startup.
 func finishInterruptedGC(cmd *cobra.Command) {
 	if cmd.Name() == "trash-worker" {
 		return
@@ -141,14 +110,7 @@ func finishInterruptedGC(cmd *cobra.Command) {
 	if err != nil {
 		return // the command says what is wrong with --root
 	}
-	// A user who cannot write the store leaves the work to one who can,
-	// without a warning on every command.
-	if _, err := os.Stat(store.GCMarkerIn(dir)); err == nil && unix.Access(filepath.Join(dir, ".nexis"), unix.W_OK) == nil {
-		if _, err := gc.FinishInterrupted(dir, store.Options{LogicalDir: here.StoreDir(), OnWait: func(string) {}}, runtime.NumCPU()); err != nil {
-			fmt.Fprintf(os.Stderr, "nexis: warning: %v\n", err)
-		}
-	}
-	if _, err := trash.Resume(dir, trashLauncher()); err != nil {
+	for _, err := range gc.Startup(dir, here.StoreDir(), trashLauncher()) {
 		fmt.Fprintf(os.Stderr, "nexis: warning: %v\n", err)
 	}
 }
@@ -180,24 +142,12 @@ func runGC(cmd *cobra.Command, args []string) error {
 		return err
 	}
 	defer s.Close()
-	t0 := time.Now()
 	if gcFlags.full {
-		return runGCFull(s, opts, t0)
+		return runGCFull(s, opts)
 	}
-	st, err := gc.Collect(s, opts)
+	st, err := gc.CollectAndClose(s, opts)
 	if err != nil {
 		return err
-	}
-	// The store's lock is not needed to delete the trash: builds may
-	// proceed meanwhile.
-	if err := s.Close(); err != nil {
-		return err
-	}
-	st.Seconds = time.Since(t0).Seconds()
-	if !opts.DryRun {
-		if st.Trash, err = gc.HandOff(s.Dir(), opts); err != nil {
-			return err
-		}
 	}
 	endProgress()
 	if gcFlags.json {
@@ -235,21 +185,12 @@ func runGC(cmd *cobra.Command, args []string) error {
 	return nil
 }
 
-func runGCFull(s *store.Store, opts gc.Options, t0 time.Time) error {
-	rep, err := gc.Full(s, gc.FullOptions{Options: opts, Repair: gcFlags.repair})
+func runGCFull(s *store.Store, opts gc.Options) error {
+	rep, err := gc.FullAndClose(s, gc.FullOptions{Options: opts, Repair: gcFlags.repair})
 	if err != nil {
 		return err
 	}
-	if err := s.Close(); err != nil {
-		return err
-	}
-	if !opts.DryRun {
-		if _, err := gc.HandOff(s.Dir(), opts); err != nil {
-			return err
-		}
-	}
 	endProgress()
-	rep.Seconds = time.Since(t0).Seconds()
 	if gcFlags.json {
 		if err := printJSON(rep); err != nil {
 			return err
