@@ -15,7 +15,6 @@ import (
 	"github.com/nexisos/nexis/deploy"
 	"github.com/nexisos/nexis/host"
 	"github.com/nexisos/nexis/lang"
-	"github.com/nexisos/nexis/store"
 	"github.com/nexisos/nexis/store/cache"
 	"github.com/nexisos/nexis/store/sign"
 	"github.com/nexisos/nexis/store/storepath"
@@ -164,68 +163,17 @@ func switchRemote(args []string) error {
 	if err != nil {
 		return err
 	}
-	ds := deploySystem(sys)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if build != nil {
-		// This machine's store is not held while the build host works.
-		if err := build.Build(ctx, ds); err != nil {
-			return err
-		}
+	r := &deploy.Remote{
+		Host: here, Build: build, Builder: systemBuild(sys), Target: target, Prints: os.Stderr,
+		OpenTarget: func() (*activate.Target, func(), error) { return openTargetFor(true) },
+		SwitchHere: func(t *activate.Target, p storepath.Path) error { return switchAndPrint(t, p, sys.Drv.ID()) },
 	}
-	if target == nil {
-		t, done, err := openTargetFor(true)
-		if err != nil {
-			return err
-		}
-		defer done()
-		p, err := fetchSystem(ctx, build, t.Store, ds)
-		if err != nil {
-			return err
-		}
-		return switchAndPrint(t, p, sys.Drv.ID())
+	if target != nil {
+		r.Copying = transferProgress("copying to " + target.URL.Host)
 	}
-	st, err := here.OpenStore()
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	var p storepath.Path
-	if build != nil {
-		p, err = fetchSystem(ctx, build, st, ds)
-	} else {
-		if p, err = deploy.Realise(ctx, st, sys.Drv, systemBuild(sys)); err != nil {
-			err = fmt.Errorf("the system was not built, nothing was copied or activated: %w", err)
-		}
-	}
-	if err != nil {
-		return err
-	}
-	stats, err := target.Copy(ctx, st, p, transferProgress("copying to "+target.URL.Host))
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(os.Stderr, "nexis: copied %d of %d path(s) to %s (%s)\n", stats.Sent, stats.Closure, target.URL.Host, humanBytes(stats.Bytes))
-	// The store is not needed any more: release its lock before the
-	// remote side runs (the remote may be this machine).
-	if err := st.Close(); err != nil {
-		return err
-	}
-	return target.Activate(ctx, ds)
-}
-
-// fetchSystem brings the system the build host built into st.
-func fetchSystem(ctx context.Context, h *deploy.BuildHost, st *store.Store, sys deploy.System) (storepath.Path, error) {
-	trusted, err := here.TrustedKeys()
-	if err != nil {
-		return storepath.Path{}, err
-	}
-	got, err := h.Fetch(ctx, st, sys, trusted)
-	if err != nil {
-		return storepath.Path{}, err
-	}
-	fmt.Fprintf(os.Stderr, "nexis: copied %d of %d path(s) from %s (%s)\n", got.Registered, got.Closure, h.URL.Host, humanBytes(got.Bytes))
-	return got.Path, nil
+	return r.Switch(ctx, deploySystem(sys))
 }
 
 // deploySystem is what deploying takes of an evaluated system.
