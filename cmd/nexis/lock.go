@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -55,55 +54,29 @@ nexis.lock is rewritten. The config is --config, or the system's.`,
 }
 
 func runLock(configFile string, update bool, only []string) error {
-	cfg, err := lang.LoadConfig(configFile)
-	if err != nil {
-		return err
-	}
-	if err := cfg.Check(lang.ConfigSchema); err != nil {
-		return err
-	}
-	lockPath := filepath.Join(cfg.Dir, lang.LockFile)
-	old, err := lang.LoadLock(lockPath)
-	if err != nil {
-		return err
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	next, changes, err := resolve.Resolve(ctx, cfg, old, resolve.Options{
+	l, err := resolve.Lock(ctx, configFile, resolve.Options{
 		System: lockFlags.system,
 		Update: update,
 		Only:   only,
 		Note:   func(msg string) { fmt.Fprintf(os.Stderr, "nexis: %s\n", msg) },
 	})
 	if err != nil {
-		return fmt.Errorf("%s unchanged: %w", lang.LockFile, err)
+		return err
 	}
-	for _, c := range changes {
+	for _, c := range l.Changes {
 		switch {
 		case c.Old == nil:
-			fmt.Printf("%s: pinned %s\n", c.Name, describePin(c.New))
+			fmt.Printf("%s: pinned %s\n", c.Name, resolve.Describe(c.New))
 		case c.New == nil:
 			fmt.Printf("%s: no longer pinned\n", c.Name)
 		default:
-			fmt.Printf("%s: %s -> %s\n", c.Name, describePin(c.Old), describePin(c.New))
+			fmt.Printf("%s: %s -> %s\n", c.Name, resolve.Describe(c.Old), resolve.Describe(c.New))
 		}
 	}
-	if len(changes) == 0 {
-		fmt.Fprintf(os.Stderr, "nexis: %s is up to date\n", lockPath)
-		if _, err := os.Stat(lockPath); err == nil {
-			return nil
-		}
+	if len(l.Changes) == 0 {
+		fmt.Fprintf(os.Stderr, "nexis: %s is up to date\n", l.Path)
 	}
-	return lang.WriteLock(lockPath, next)
-}
-
-func describePin(p *lang.LockedPackage) string {
-	s := p.Version
-	if p.Tag != "" && p.Tag != p.Version {
-		s += " (" + p.Tag + ")"
-	}
-	if p.Rev != "" {
-		s += " at " + p.Rev[:min(12, len(p.Rev))]
-	}
-	return s
+	return l.Write()
 }
