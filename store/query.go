@@ -434,3 +434,21 @@ func (s *Store) newPrefixReadOptions() *grocksdb.ReadOptions {
 	ro.SetPrefixSameAsStart(true)
 	return ro
 }
+
+// ClosureSize is the size of p's closure: p and every path it refers
+// to, directly or not.
+func (s *Store) ClosureSize(p storepath.Path) (int64, error) {
+	cl, err := s.Closure([]storepath.Path{p})
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	for _, q := range cl {
+		pi, err := s.QueryPathInfo(q)
+		if err != nil {
+			return 0, err
+		}
+		n += pi.Size
+	}
+	return n, nil
+}

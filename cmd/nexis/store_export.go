@@ -1,12 +1,10 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
 	"os"
-	"strings"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -86,20 +84,8 @@ func exceptListed(storeDir string, ps []storepath.Path, file string) ([]storepat
 		defer f.Close()
 		r = f
 	}
-	has := map[string]bool{}
-	sc := bufio.NewScanner(r)
-	for sc.Scan() {
-		l := strings.TrimSpace(sc.Text())
-		if l == "" {
-			continue
-		}
-		p, rest, err := storepath.Parse(storeDir, l)
-		if err != nil || rest != "" {
-			return nil, fmt.Errorf("--except-from: %q is not a store path of %s", l, storeDir)
-		}
-		has[p.Hash] = true
-	}
-	if err := sc.Err(); err != nil {
+	has, err := storepath.ReadList(r, storeDir)
+	if err != nil {
 		return nil, fmt.Errorf("--except-from: %w", err)
 	}
 	var out []storepath.Path

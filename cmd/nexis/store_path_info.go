@@ -6,9 +6,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-
-	"github.com/nexisos/nexis/store"
-	"github.com/nexisos/nexis/store/storepath"
 )
 
 var pathInfoFlags struct {
@@ -65,7 +62,7 @@ func runPathInfo(cmd *cobra.Command, args []string) error {
 		}
 		var closure *int64
 		if pathInfoFlags.size && pathInfoFlags.recursive {
-			n, err := closureSize(s, p)
+			n, err := s.ClosureSize(p)
 			if err != nil {
 				return err
 			}
@@ -100,20 +97,4 @@ func runPathInfo(cmd *cobra.Command, args []string) error {
 		return printJSON(out)
 	}
 	return nil
-}
-
-func closureSize(s *store.Store, p storepath.Path) (int64, error) {
-	cl, err := s.Closure([]storepath.Path{p})
-	if err != nil {
-		return 0, err
-	}
-	var n int64
-	for _, q := range cl {
-		pi, err := s.QueryPathInfo(q)
-		if err != nil {
-			return 0, err
-		}
-		n += pi.Size
-	}
-	return n, nil
 }

@@ -15,9 +15,11 @@
 package storepath
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"path"
 	"strings"
 )
@@ -203,4 +205,23 @@ func ScanHashes(data []byte, fn func(hash string)) {
 			i = s + HashLen
 		}
 	}
+}
+
+// ReadList reads store paths of storeDir, one a line (blank lines
+// skipped), and gives their hashes: what a receiver says it has.
+func ReadList(r io.Reader, storeDir string) (map[string]bool, error) {
+	has := map[string]bool{}
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		l := strings.TrimSpace(sc.Text())
+		if l == "" {
+			continue
+		}
+		p, rest, err := Parse(storeDir, l)
+		if err != nil || rest != "" {
+			return nil, fmt.Errorf("%q is not a store path of %s", l, storeDir)
+		}
+		has[p.Hash] = true
+	}
+	return has, sc.Err()
 }
