@@ -14,9 +14,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 
 	"github.com/nexisos/nexis/internal/durable"
+	"github.com/nexisos/nexis/realise"
 	"github.com/nexisos/nexis/store"
 	"github.com/nexisos/nexis/store/sign"
 	"github.com/nexisos/nexis/store/storepath"
@@ -205,4 +207,22 @@ func (h *Host) TrustedKeys(extra ...string) (*sign.Trusted, error) {
 		return nil, err
 	}
 	return sign.LoadTrusted(file, extra...)
+}
+
+// FindLog finds the kept build log arg names (realise.FindLog): a
+// store path, anything inside one, an out-link or a physical path to
+// one, or a package's name.
+func (h *Host) FindLog(arg string) (string, error) {
+	physical, err := h.PhysicalStoreDir()
+	if err != nil {
+		return "", err
+	}
+	logs, err := h.LogDir()
+	if err != nil {
+		return "", err
+	}
+	if resolved, err := filepath.EvalSymlinks(arg); err == nil && strings.HasPrefix(resolved, physical+"/") {
+		arg = h.StoreDir() + strings.TrimPrefix(resolved, physical)
+	}
+	return realise.FindLog(logs, h.StoreDir(), arg)
 }

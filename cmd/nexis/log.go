@@ -4,12 +4,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
-	"strings"
 
 	"github.com/spf13/cobra"
-
-	"github.com/nexisos/nexis/realise"
 )
 
 func init() {
@@ -21,20 +17,7 @@ inside it), or of the newest build of a package named NAME (or
 NAME-VERSION). Logs live under <state>/logs.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			arg := args[0]
-			// An out-link or a physical path names the same store path.
-			storeDirHere, err := here.PhysicalStoreDir()
-			if err != nil {
-				return err
-			}
-			state, err := here.PhysicalStateDir()
-			if err != nil {
-				return err
-			}
-			if resolved, err := filepath.EvalSymlinks(arg); err == nil && strings.HasPrefix(resolved, storeDirHere+"/") {
-				arg = here.StoreDir() + strings.TrimPrefix(resolved, storeDirHere)
-			}
-			p, err := realise.FindLog(filepath.Join(state, "logs"), here.StoreDir(), arg)
+			p, err := here.FindLog(args[0])
 			if err != nil {
 				return err
 			}
