@@ -10,6 +10,8 @@ import (
 	"sort"
 	"strings"
 
+	"go.starlark.net/starlark"
+
 	"github.com/nexisos/nexis/builtins"
 )
 
@@ -217,4 +219,33 @@ func redact(enc []byte) ([]byte, error) {
 		}
 	}
 	return builtins.CanonicalJSON(m)
+}
+
+// WriteValue writes what `nexis eval -e` prints of v: a string raw (so
+// $(nexis eval -e ...) is a path), a derivation as its tree, anything
+// else as Starlark would; with asJSON, a derivation as WriteJSON and
+// anything else as indented JSON.
+func WriteValue(w io.Writer, v starlark.Value, asJSON bool) error {
+	if asJSON {
+		if d, ok := v.(*builtins.Derivation); ok {
+			return WriteJSON(w, d)
+		}
+		g, err := builtins.ToGo(v)
+		if err != nil {
+			return err
+		}
+		enc := json.NewEncoder(w)
+		enc.SetEscapeHTML(false)
+		enc.SetIndent("", "  ")
+		return enc.Encode(g)
+	}
+	switch x := v.(type) {
+	case starlark.String:
+		_, err := fmt.Fprintln(w, string(x))
+		return err
+	case *builtins.Derivation:
+		return WriteTree(w, x)
+	}
+	_, err := fmt.Fprintln(w, v.String())
+	return err
 }

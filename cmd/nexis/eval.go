@@ -1,15 +1,11 @@
 package main
 
 import (
-	"encoding/json"
-	"fmt"
 	"io"
 	"os"
 
 	"github.com/spf13/cobra"
-	"go.starlark.net/starlark"
 
-	"github.com/nexisos/nexis/builtins"
 	"github.com/nexisos/nexis/lang"
 )
 
@@ -83,7 +79,7 @@ func runEval(cmd *cobra.Command, args []string) error {
 			reportEvalError(os.Stderr, err)
 			return exitError{1}
 		}
-		return printValue(out, v, evalFlags.json)
+		return lang.WriteValue(out, v, evalFlags.json)
 	}
 	if evalFlags.json {
 		return lang.WriteJSON(out, sys.Drv)
@@ -95,31 +91,4 @@ func runEval(cmd *cobra.Command, args []string) error {
 		return lang.WriteFiles(out, sys.Drv)
 	}
 	return nil
-}
-
-// printValue prints a string raw (so $(nexis eval -e ...) is a path), a
-// derivation as its tree, and anything else as Starlark would.
-func printValue(w io.Writer, v starlark.Value, asJSON bool) error {
-	if asJSON {
-		if d, ok := v.(*builtins.Derivation); ok {
-			return lang.WriteJSON(w, d)
-		}
-		g, err := builtins.ToGo(v)
-		if err != nil {
-			return err
-		}
-		enc := json.NewEncoder(w)
-		enc.SetEscapeHTML(false)
-		enc.SetIndent("", "  ")
-		return enc.Encode(g)
-	}
-	switch x := v.(type) {
-	case starlark.String:
-		_, err := fmt.Fprintln(w, string(x))
-		return err
-	case *builtins.Derivation:
-		return lang.WriteTree(w, x)
-	}
-	_, err := fmt.Fprintln(w, v.String())
-	return err
 }
