@@ -212,3 +212,27 @@ func callCheck(t *testing.T, mod starlark.StringDict, fn, arg string) string {
 func netipParsePrefix(s string) (netip.Prefix, error) { return netip.ParsePrefix(s) }
 
 func starlarkString(s string) starlark.String { return starlark.String(s) }
+
+func mustRun(t *testing.T, name string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(name, args...).Output()
+	if err != nil {
+		t.Fatalf("%s %s: %v", name, strings.Join(args, " "), err)
+	}
+	return string(out)
+}
+
+// CryptVerifies says whether the system's crypt(3) (libxcrypt on
+// Debian, as on NexisOS) accepts password for hash, through Python's
+// crypt module, which calls it.
+func CryptVerifies(t *testing.T, password, hash string) bool {
+	t.Helper()
+	py := tool(t, "python3", "python3")
+	cmd := exec.Command(py, "-W", "ignore", "-c", "import crypt, sys; h = sys.argv[1]; print(crypt.crypt(sys.stdin.read(), h) == h)", hash)
+	cmd.Stdin = strings.NewReader(password)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("python3 crypt: %v", err)
+	}
+	return strings.TrimSpace(string(out)) == "True"
+}

@@ -368,40 +368,66 @@ func TestSSHKeyCheckAgainstSSHKeygen(t *testing.T) {
 	}
 }
 
-// check_password_hash accepts hashes made by the real tools and refuses
-// plaintext.
+// check_password_hash accepts hashes of every strong scheme made by the
+// real tools, each verified against its password by the system's
+// libxcrypt (the one that checks logins), and refuses plaintext,
+// argon2id (which libxcrypt cannot verify) and weak schemes.
 func TestPasswordHashCheck(t *testing.T) {
 	lib := starlarkModule(t, "lib.star")
+	mkpasswd := tool(t, "mkpasswd", "whois")
+	openssl := tool(t, "openssl", "openssl")
+	const pw = "correct horse battery staple"
 	var good []string
-	if openssl, err := exec.LookPath("openssl"); err == nil {
-		for _, alg := range []string{"-5", "-6"} {
-			out, err := run(t, "", openssl, "passwd", alg, "correct horse battery staple")
-			if err != nil {
-				t.Fatalf("openssl passwd %s: %v", alg, err)
-			}
-			good = append(good, strings.TrimSpace(out))
+	for _, m := range []string{"yescrypt", "gost-yescrypt", "scrypt", "bcrypt", "bcrypt-a", "sha512crypt", "sha256crypt"} {
+		cmd := exec.Command(mkpasswd, "-m", m, "-s")
+		cmd.Stdin = strings.NewReader(pw + "\n")
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("mkpasswd -m %s: %v", m, err)
 		}
-	} else {
-		t.Log("openssl is not installed: crypt hashes come from the fixed list only")
+		good = append(good, strings.TrimSpace(string(out)))
 	}
-	good = append(good,
-		"$6$rounds=656000$Xq3vJ8kLmN2pQr5s$3K/6JS09Tq0bKXkzFjJgUDCcYBAjLCwCX7qiq2EBsgLJ2YzHNqdRq3lUgV1qdfae8UVHaY1AQ6byFqGStjt4C.",
-		"$y$j9T$F5Jx7ZgG0yV2nL3hQ8kPz/$r6L2JaH3zO72f/1YJjVb/tmzb/VGLVQMvz8x8J0k3P.",
-		"$argon2id$v=19$m=65536,t=3,p=4$c29tZXNhbHRzb21lc2FsdA$6zVh2Gq0qL9m1X3cKQw7bD8yJrT5uN4eFaPiHsZoW2k",
-		"!", "*", "!$y$j9T$F5Jx7ZgG0yV2nL3hQ8kPz/$r6L2JaH3zO72f/1YJjVb/tmzb/VGLVQMvz8x8J0k3P.",
-	)
+	for _, alg := range []string{"-5", "-6"} {
+		out, err := run(t, "", openssl, "passwd", alg, pw)
+		if err != nil {
+			t.Fatalf("openssl passwd %s: %v", alg, err)
+		}
+		good = append(good, strings.TrimSpace(out))
+	}
+	// bcrypt's $2y$ is $2b$ under another name (PHP's); libxcrypt reads both.
 	for _, h := range good {
+		if strings.HasPrefix(h, "$2b$") {
+			good = append(good, "$2y$"+h[4:])
+			break
+		}
+	}
+	for _, h := range good {
+		if !CryptVerifies(t, pw, h) {
+			t.Fatalf("libxcrypt does not verify %q for its password: the test's hashes are wrong", h)
+		}
 		if msg := callCheck(t, lib, "check_password_hash", h); msg != "" {
 			t.Errorf("check_password_hash(%q) = %q, want accepted", h, msg)
 		}
 	}
+	for _, h := range []string{"!", "*", "!" + good[0], "$6$rounds=656000$Xq3vJ8kLmN2pQr5s$3K/6JS09Tq0bKXkzFjJgUDCcYBAjLCwCX7qiq2EBsgLJ2YzHNqdRq3lUgV1qdfae8UVHaY1AQ6byFqGStjt4C."} {
+		if msg := callCheck(t, lib, "check_password_hash", h); msg != "" {
+			t.Errorf("check_password_hash(%q) = %q, want accepted", h, msg)
+		}
+	}
+	argon := "$argon2id$v=19$m=65536,t=3,p=4$c29tZXNhbHRzb21lc2FsdA$6zVh2Gq0qL9m1X3cKQw7bD8yJrT5uN4eFaPiHsZoW2k"
+	if CryptVerifies(t, pw, argon) {
+		t.Fatal("libxcrypt verifies argon2id here: refusing it is no longer needed")
+	}
+	md5 := strings.TrimSpace(mustRun(t, mkpasswd, "-m", "md5crypt", pw))
 	for h, want := range map[string]string{
-		"hunter2":                            "plaintext",
-		"correct horse battery staple":       "plaintext",
-		"$argon2id$v=19$m=65536,t=3,p=4$...": "not a well-formed",
-		"$1$abc$def":                         "not an accepted hash scheme",
-		"$6$salt$short":                      "not a well-formed",
-		"":                                   "plaintext",
+		"hunter2":                           "plaintext",
+		"correct horse battery staple":      "plaintext",
+		argon:                               "cannot be verified by libxcrypt",
+		md5:                                 "too weak",
+		"$6$salt$short":                     "not a well-formed sha512-crypt",
+		"$2b$99$" + strings.Repeat("a", 53): "not a well-formed bcrypt",
+		"$y$j9T$salt$short":                 "not a well-formed yescrypt",
+		"":                                  "plaintext",
 	} {
 		msg := callCheck(t, lib, "check_password_hash", h)
 		if !strings.Contains(msg, want) {
@@ -990,5 +1016,27 @@ func TestFirewallExtraRules(t *testing.T) {
 	injected := strings.Replace(rules, "\t\ttcp dport { 22, 80 } accept\n", "\t\t"+injections[0].rule+"\n", 1)
 	if out, err := run(t, "", unshare, "-n", "sh", "-c", nft+" -f "+writeTemp(t, "evil.nft", injected)+" && "+nft+" list tables"); err != nil || !strings.Contains(out, "table ip evil") {
 		t.Fatalf("the injection did not load as a table of its own (so the test proves nothing): %v\n%s", err, out)
+	}
+}
+
+// Every example's password hash is one libxcrypt verifies, for the
+// password the examples document, so a user copying one can log in.
+func TestExamplePasswordsVerify(t *testing.T) {
+	n := 0
+	for _, config := range examples(t) {
+		ev := evalConfig(t, config)
+		for _, u := range ev.manifest.Users {
+			if u.PasswordHashFile == "" {
+				continue
+			}
+			n++
+			h := strings.TrimSpace(ev.content(t, u.PasswordHashFile))
+			if !CryptVerifies(t, "change-me", h) {
+				t.Errorf("%s: users.%s.password_hash does not verify for \"change-me\" with libxcrypt", exampleName(config), u.Name)
+			}
+		}
+	}
+	if n == 0 {
+		t.Fatal("no example sets a password")
 	}
 }
