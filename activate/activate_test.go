@@ -583,3 +583,45 @@ func TestBaseAccountsMatchStdlib(t *testing.T) {
 		}
 	}
 }
+
+// A deleted generation's number is never given to another system, even
+// the newest one's, and even after the store is closed and opened again.
+func TestGenerationNumbersNeverReused(t *testing.T) {
+	tg := newTarget(t)
+	var paths []storepath.Path
+	for i := 1; i <= 3; i++ {
+		cfg := minimalCopy(t, func(s string) string {
+			return strings.Replace(s, `hostname = "minimal"`, fmt.Sprintf(`hostname = "host%d"`, i), 1)
+		})
+		p := realiseReal(t, tg, cfg)
+		paths = append(paths, p)
+		if _, err := tg.Switch(p, opts()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Back to 1, then 2 and 3 (the newest) go.
+	if _, err := tg.SwitchTo(1, opts()); err != nil {
+		t.Fatal(err)
+	}
+	if err := tg.DeleteGenerations([]uint64{2, 3}); err != nil {
+		t.Fatal(err)
+	}
+	dir, logical := tg.Store.Dir(), tg.Store.LogicalDir()
+	if err := tg.Store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(dir, store.Options{LogicalDir: logical})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	tg.Store = st
+	res, err := tg.Switch(paths[2], opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Generation.Number != 4 {
+		t.Fatalf("the switch after deleting generations 2 and 3 made generation %d, want 4", res.Generation.Number)
+	}
+	check(t, tg, paths[2], "after the delete")
+}

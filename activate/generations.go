@@ -63,12 +63,14 @@ func (t *Target) AddGeneration(p storepath.Path, configHash string) (store.Gener
 	if n := len(gens); n > 0 && gens[n-1].Path == p && gens[n-1].Number > cur {
 		return gens[n-1], false, t.setGenLink(gens[n-1].Number, t.Store.Logical(p))
 	}
-	next := uint64(1)
-	if len(gens) > 0 {
-		next = gens[len(gens)-1].Number + 1
+	high, err := t.Store.MaxGeneration(Profile)
+	if err != nil {
+		return store.Generation{}, false, err
 	}
-	// The next number after the newest, as Nix counts; a number whose
-	// link is still there (a crash in the middle of a delete) is skipped.
+	// The next number after the highest ever recorded, deleted ones
+	// included, so no number names two systems; a number whose link is
+	// still there (a crash in the middle of a delete) is skipped.
+	next := high + 1
 	for {
 		if _, err := t.Root.Lstat(t.genLink(next)); err != nil {
 			break

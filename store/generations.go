@@ -25,6 +25,9 @@ func (g *Generation) RootName() string {
 	return fmt.Sprintf("%s%s/%d", GenerationRootPrefix, g.Profile, g.Number)
 }
 
+// genMaxKey holds the highest number profile ever recorded.
+func genMaxKey(profile string) []byte { return []byte("genmax/" + profile) }
+
 func genKey(profile string, n uint64) []byte {
 	k := append([]byte(profile), 0)
 	return binary.BigEndian.AppendUint64(k, n)
@@ -89,7 +92,36 @@ func (s *Store) PutGeneration(g Generation) error {
 		return err
 	}
 	t.put(cfGenerations, genKey(g.Profile, g.Number), encodeGen(&g))
+	high, err := s.getUint(cfDefault, genMaxKey(g.Profile))
+	if err != nil {
+		return err
+	}
+	if g.Number > high {
+		t.put(cfDefault, genMaxKey(g.Profile), appendUvarint(nil, g.Number))
+	}
 	return t.commit()
+}
+
+// MaxGeneration is the highest generation number profile ever recorded,
+// deleted ones included (0 for none): numbers are never reused, so a
+// number in a log or a boot menu names one system forever. A store from
+// before this record counts its remaining generations only.
+func (s *Store) MaxGeneration(profile string) (uint64, error) {
+	if err := validProfile(profile); err != nil {
+		return 0, err
+	}
+	high, err := s.getUint(cfDefault, genMaxKey(profile))
+	if err != nil {
+		return 0, err
+	}
+	gens, err := s.ListGenerations(profile)
+	if err != nil {
+		return 0, err
+	}
+	if n := len(gens); n > 0 && gens[n-1].Number > high {
+		high = gens[n-1].Number
+	}
+	return high, nil
 }
 
 // GetGeneration returns one generation.

@@ -45,6 +45,8 @@
 //
 //	default     "schema"                     uvarint schema version (a newer one refuses to open)
 //	default     "stats"                      Stats: counts and sizes, kept exact by every batch
+//	default     "genmax/" profile            uvarint highest generation number ever recorded,
+//	                                         so a deleted generation's number is never reused
 //	paths       hash                         PathInfo (name, tree hash, size, files, time, deriver, CA)
 //	refs        hash                         forward references: packed sorted hashes (self included)
 //	referrers   hash(target) hash(referrer)  empty; one key per edge, self-references excluded
