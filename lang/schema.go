@@ -51,7 +51,7 @@ var serviceSchema = table(map[string]*Schema{
 	"stop_timeout": integer, "working_directory": str, "log_file": str,
 	"restart": strOrB, "user": str, "group": str, "enable": boolean,
 	"env": mapOf(str), "description": str, "pid_file": str,
-	"restart_triggers": strList,
+	"restart_triggers": strList, "ports": intList, "open_firewall": boolean,
 })
 
 // ConfigSchema is the shape of a system config: the original README's

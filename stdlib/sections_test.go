@@ -1040,3 +1040,31 @@ func TestExamplePasswordsVerify(t *testing.T) {
 		t.Fatal("no example sets a password")
 	}
 }
+
+// A service that listens gets its port opened in every backend's
+// ruleset (NixOS's openFirewall), unless it says open_firewall = false;
+// sshd's port comes from its command line. TestFirewallRulesets checks
+// the same rulesets with each backend's checker.
+func TestServicePortsOpened(t *testing.T) {
+	for backend, files := range map[string][]string{
+		"nftables":  {"nftables.conf"},
+		"iptables":  {"iptables/rules.v4", "iptables/rules.v6"},
+		"firewalld": {"firewalld/zones/nexis.xml"},
+	} {
+		ev := evalConfig(t, "testdata/firewall/services-"+backend+"/config.toml")
+		for _, f := range files {
+			rules, ok := ev.etcFile(t, f)
+			if !ok {
+				t.Fatalf("%s: no etc/%s", backend, f)
+			}
+			for _, port := range []string{"2222", "8080", "8443"} {
+				if !strings.Contains(rules, port) {
+					t.Errorf("%s: etc/%s does not open port %s:\n%s", backend, f, port, rules)
+				}
+			}
+			if strings.Contains(rules, "5432") {
+				t.Errorf("%s: etc/%s opens 5432 though the service says open_firewall = false:\n%s", backend, f, rules)
+			}
+		}
+	}
+}
