@@ -625,3 +625,62 @@ func TestGenerationNumbersNeverReused(t *testing.T) {
 	}
 	check(t, tg, paths[2], "after the delete")
 }
+
+// A login shell (dash and bash) that sources the generated profile finds
+// the system's programs by name through /run/current-system/sw, and a
+// program of a package with an env runs with that env (through its
+// wrapper) while the session does not get it. The shells run chrooted
+// into the activated root (in a private mount namespace, with this
+// machine's /usr bound in for the shells), so /store and
+// /run/current-system are the root's own.
+func TestLoginProfileRunsPackagesWithTheirEnv(t *testing.T) {
+	unshare, err := exec.LookPath("unshare")
+	if err == nil {
+		err = exec.Command(unshare, "-m", "true").Run()
+	}
+	if err != nil {
+		t.Skipf("no private mount namespace here (not root?): %v", err)
+	}
+	tg := newTarget(t)
+	cfg := minimalCopy(t, func(s string) string {
+		return s + `
+[[packages]]
+name = "showenv"
+version = "1"
+build_system = "custom"
+build_script = "showenv.sh"
+env = { SHOWENV_RUNTIME = "it's set: $HOME stays literal" }
+`
+	})
+	script := "mkdir -p $out/bin\nprintf '#!/bin/sh\\necho \"runtime=$SHOWENV_RUNTIME\"\\n' > $out/bin/showenv\nchmod 555 $out/bin/showenv\n"
+	if err := os.WriteFile(filepath.Join(filepath.Dir(cfg), "showenv.sh"), []byte(script), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := realiseReal(t, tg, cfg)
+	if _, err := tg.Switch(p, opts()); err != nil {
+		t.Fatal(err)
+	}
+	root := tg.Root.Dir()
+	// The host's top directories, bound (or linked, for merged /usr's
+	// links) into the root, read-only.
+	setup := "set -e\nfor d in bin sbin lib lib32 lib64 usr dev; do\n" +
+		"  if [ -L /$d ]; then ln -sfn \"$(readlink /$d)\" \"$R/$d\"\n" +
+		"  elif [ -d /$d ]; then mkdir -p \"$R/$d\"; mount --rbind -o ro /$d \"$R/$d\"; fi\n" +
+		"done\n"
+	for _, sh := range []string{"dash", "bash"} {
+		if _, err := exec.LookPath(sh); err != nil {
+			t.Skipf("%s is not installed: run scripts/install-deps", sh)
+		}
+		login := `. /etc/profile.d/nexis-system.sh; hello; showenv; echo "session=${SHOWENV_RUNTIME-unset}"; echo "man=$MANPATH"; command -v showenv`
+		cmd := exec.Command(unshare, "-m", "--propagation", "private", "sh", "-c", setup+`exec chroot "$R" /usr/bin/env -i PATH=/usr/bin:/bin HOME=/home/alice /bin/`+sh+` -c '`+login+`'`)
+		cmd.Env = append(os.Environ(), "R="+root)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", sh, err, out)
+		}
+		want := "Hello from NexisOS\nruntime=it's set: $HOME stays literal\nsession=unset\nman=/run/current-system/sw/share/man:\n/run/current-system/sw/bin/showenv\n"
+		if string(out) != want {
+			t.Errorf("%s login shell printed\n%s\nwant\n%s", sh, out, want)
+		}
+	}
+}

@@ -13,7 +13,7 @@ const (
 	BuilderFetchGit  = BuilderPrefix + "fetchgit"   // env url, rev; a fixed output
 	BuilderWriteFile = BuilderPrefix + "write_file" // env content, mode, secret
 	BuilderCopy      = BuilderPrefix + "copy"       // env src
-	BuilderSystem    = BuilderPrefix + "system"     // env etc, packages, manifest, kernel
+	BuilderSystem    = BuilderPrefix + "system"     // env etc, packages, wrappers, manifest, kernel
 )
 
 // Env keys of the builtin builders' derivations.
@@ -28,6 +28,7 @@ const (
 	EnvPackages = "packages"
 	EnvManifest = "manifest"
 	EnvKernel   = "kernel"
+	EnvWrappers = "wrappers" // JSON: package output path → its runtime env
 )
 
 // IsBuiltin reports whether builder runs inside nexis.
