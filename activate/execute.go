@@ -89,6 +89,10 @@ func (t *Target) Execute(p *Plan, x Exec) error {
 	if err := t.executeFiles(p); err != nil {
 		return err
 	}
+	// The policy modules, once the files they label are in place.
+	if err := t.executeSELinux(p, x.Out); err != nil {
+		return err
+	}
 	// 6. What the generation dropped.
 	if err := t.removeEtc(p); err != nil {
 		return err

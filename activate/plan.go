@@ -3,6 +3,8 @@ package activate
 import (
 	"fmt"
 	"strings"
+
+	"github.com/nexisos/nexis/manifest"
 )
 
 // Options tune planning and execution.
@@ -60,6 +62,8 @@ type Plan struct {
 	ServicesStop    []string `json:"services_stop"`
 	ServicesChanged []string `json:"services_changed"` // files changed (restarted when live)
 	CurrentSystem   bool     `json:"current_system"`   // /run/current-system moves
+	// SELinux is what semodule installs and removes (nil: nothing).
+	SELinux *SELinuxOp `json:"selinux,omitempty"`
 
 	newState *State
 	etcWant  map[string]etcWant
@@ -69,7 +73,7 @@ type Plan struct {
 func (p *Plan) Empty() bool {
 	return !p.EtcStaticChanges && len(p.EtcAdd)+len(p.EtcCopy)+len(p.EtcRemove)+len(p.Files)+len(p.FilesRemove)+
 		len(p.AccountFiles)+len(p.Homes)+len(p.RuntimeDirs)+len(p.ServicesBefore)+len(p.ServicesAfter) == 0 &&
-		p.Localtime == "" && !p.CurrentSystem && !p.stateChanges()
+		p.Localtime == "" && !p.CurrentSystem && p.SELinux == nil && !p.stateChanges()
 }
 
 func (p *Plan) stateChanges() bool {
@@ -80,7 +84,7 @@ func (p *Plan) stateChanges() bool {
 		strings.Join(o.Users, "\x00") != strings.Join(n.Users, "\x00") ||
 		strings.Join(o.Groups, "\x00") != strings.Join(n.Groups, "\x00") ||
 		strings.Join(o.Locked, "\x00") != strings.Join(n.Locked, "\x00") ||
-		fmt.Sprint(o.Services) != fmt.Sprint(n.Services)
+		fmt.Sprint(o.Services) != fmt.Sprint(n.Services) || fmt.Sprint(o.SELinux) != fmt.Sprint(n.SELinux)
 }
 
 // Plan compares the root with sys and lists what activating it changes,
@@ -90,6 +94,9 @@ func (p *Plan) stateChanges() bool {
 func (t *Target) Plan(sys *System, opts Options) (*Plan, error) {
 	if err := t.guard(sys.Manifest); err != nil {
 		return nil, fmt.Errorf("%s: %w", sys.Logical, err)
+	}
+	if err := t.checkLogPaths(sys.Manifest); err != nil {
+		return nil, err
 	}
 	st, err := t.LoadState()
 	if err != nil {
@@ -112,6 +119,7 @@ func (t *Target) Plan(sys *System, opts Options) (*Plan, error) {
 		return nil, err
 	}
 	p.planServices(st, opts)
+	planSELinux(p, st)
 	if cur, err := t.Root.Readlink("/run/current-system"); err != nil || cur != sys.Logical {
 		p.CurrentSystem = true
 	}
@@ -126,4 +134,20 @@ func contains(l []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// checkLogPaths refuses a [[log_rotation]] path that is a directory on
+// the machine: logrotate rotates files, and would report an error on
+// every run while the directory's logs grow. Evaluation cannot know what
+// a path is on the machine; a path ending in / it refuses itself.
+func (t *Target) checkLogPaths(m *manifest.Manifest) error {
+	for i, p := range m.LogRotation {
+		if strings.ContainsAny(p, "*?[") {
+			continue
+		}
+		if fi, err := t.Root.Stat(p); err == nil && fi.IsDir() {
+			return fmt.Errorf("log_rotation[%d].path: %s is a directory on this machine, and logrotate rotates files: name its files with a glob, such as path = \"%s/*.log\"", i, p, p)
+		}
+	}
+	return nil
 }

@@ -39,6 +39,12 @@ type State struct {
 	// Dirs are directories activation created under /etc for its links,
 	// removed again when empty.
 	Dirs []string `json:"dirs"`
+	// SELinux maps the policy modules semodule installed to their CIL
+	// store files, and SELinuxPaths are the paths they label; on a
+	// kernel without SELinux both stay as they were, so the next
+	// activation on one installs the modules.
+	SELinux      map[string]string `json:"selinux,omitempty"`
+	SELinuxPaths []string          `json:"selinux_paths,omitempty"`
 }
 
 const (
@@ -149,5 +155,16 @@ func nextState(p *Plan, st *State, newEtc, newFiles []string) *State {
 		ns.Services[s.Name] = s.Source
 	}
 	ns.Dirs = st.Dirs
+	ns.SELinux, ns.SELinuxPaths = st.SELinux, st.SELinuxPaths
+	if op := p.SELinux; op != nil && op.Disabled == "" {
+		ns.SELinux = map[string]string{}
+		ns.SELinuxPaths = nil
+		if m.SELinux.Mode != "disabled" {
+			for _, mod := range m.SELinux.Modules {
+				ns.SELinux[mod.Name] = mod.CIL
+			}
+			ns.SELinuxPaths = m.SELinux.ImmutablePaths
+		}
+	}
 	return ns
 }

@@ -61,6 +61,11 @@ func (t *Target) Switch(p storepath.Path, o SwitchOptions) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	// What the machine refuses is refused before a generation is
+	// recorded.
+	if err := t.checkLogPaths(sys.Manifest); err != nil {
+		return nil, err
+	}
 	res := &Result{}
 	if o.Mode == ModeTest {
 		// Tested systems get no generation; one that already is a

@@ -69,8 +69,8 @@
 //	             "ruleset_v6": "<store path>" (iptables), "rich_rules": [...] (firewalld)},
 //	  "selinux": {"mode": "enforcing", "policy_type": "targeted",
 //	             "immutable_paths": ["/etc", "/usr", "/boot"],
-//	             "modules": [{"name": "immutable_paths", "format": "refpolicy",
-//	                          "te": "<store path>", "fc": "<store path>", "origin": ...},
+//	             "modules": [{"name": "immutable_paths", "format": "cil",
+//	                          "cil": "<store path>", "origin": "system.selinux.immutable_paths"},
 //	                         {"name": "vim", "format": "cil", "cil": "<store path>", "origin": ...}]},
 //	  "network": {"interface": "eth0", "dhcp": true, "address": "192.168.1.100/24",
 //	             "gateway": "192.168.1.1", "dns": ["9.9.9.9"]} | null,
@@ -101,8 +101,15 @@
 //     the generation becomes current (a failure aborts the switch),
 //     post_switch in order after.
 //   - system.localtime: /etc/localtime becomes a symlink to it.
-//   - selinux: with mode other than disabled, each module is compiled and
-//     installed with semodule; immutable_paths are relabelled.
+//   - selinux: every module was compiled with secilc when the system was
+//     built (realise refuses a module secilc rejects, naming its key).
+//     With mode other than disabled, on a kernel with SELinux enabled,
+//     activation installs the modules that changed since the last
+//     activation with semodule (-p ROOT for a mounted root), removes the
+//     ones dropped, and relabels immutable_paths (restorecon; setfiles -r
+//     for a mounted root). On a kernel without SELinux it says so once
+//     per activation, installs nothing, and keeps the modules pending
+//     for the next activation on a kernel with SELinux.
 //   - packages: an absolute runtime_dirs entry is created (root, 0755) if
 //     missing; one under $XDG_RUNTIME_DIR or $HOME is created in each
 //     user's session by the profile.
@@ -276,8 +283,11 @@ type SELinux struct {
 
 // Module formats.
 const (
-	FormatRefpolicy = "refpolicy" // Te and Fc, built against the policy's devel headers
-	FormatCIL       = "cil"       // CIL, installed as it is
+	// FormatRefpolicy (Te and Fc) is what generations of an older nexis
+	// hold for immutable_paths; it is read, never installed: switching
+	// to a system built by this nexis replaces it with CIL.
+	FormatRefpolicy = "refpolicy"
+	FormatCIL       = "cil" // CIL, compiled at build time, installed as it is
 )
 
 // Module is one SELinux policy module.

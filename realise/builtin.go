@@ -167,6 +167,9 @@ func (j *job) system() (map[string]string, error) {
 		if err := j.systemEtc(out, etc); err != nil {
 			return nil, err
 		}
+		if err := j.checkLogrotate(etc); err != nil {
+			return nil, err
+		}
 	}
 	var wrap map[string]map[string]string
 	if raw := d.Env[builtins.EnvWrappers]; raw != "" {
@@ -184,6 +187,9 @@ func (j *job) system() (map[string]string, error) {
 			return nil, err
 		}
 		if err := j.checkFirewall(m); err != nil {
+			return nil, err
+		}
+		if err := j.checkSELinux(m); err != nil {
 			return nil, err
 		}
 	}
