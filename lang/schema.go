@@ -117,6 +117,9 @@ var ConfigSchema = table(map[string]*Schema{
 		"rotate_interval_days": integer, "copytruncate": boolean, "missing_ok": boolean,
 	})),
 	"hooks": table(map[string]*Schema{"pre_switch": strList, "post_switch": strList}),
+	"filesystems": arrayOf(table(map[string]*Schema{
+		"device": str, "label": str, "uuid": str, "type": str, "options": strList, "mountpoint": str,
+	})),
 })
 
 // Check validates data against s, returning the first problem.
