@@ -428,16 +428,18 @@ func TestLiveServicesThroughDinitctl(t *testing.T) {
 	if _, err := tg.Switch(fullP, o); err != nil {
 		t.Fatal(err)
 	}
-	// full adds my-app, network and sshd (the firewall's service file is
-	// the same): the new ones start, boot is reloaded.
-	want := []string{"start_my-app", "start_network", "start_sshd", "reload_boot"}
+	// full adds keymap, locales, logrotate, my-app, network and sshd (the
+	// firewall's service file is the same): the new ones start, boot is
+	// reloaded.
+	want := []string{"start_keymap", "start_locales", "start_logrotate", "start_my-app", "start_network", "start_sshd", "reload_boot"}
 	if got := calls(); !slices.Equal(got, want) {
 		t.Errorf("switch to full: dinitctl %v, want %v", got, want)
 	}
 	if _, err := tg.SwitchTo(1, o); err != nil {
 		t.Fatal(err)
 	}
-	want = []string{"stop_my-app", "unload_my-app", "stop_network", "unload_network", "stop_sshd", "unload_sshd", "reload_boot"}
+	want = []string{"stop_keymap", "unload_keymap", "stop_locales", "unload_locales", "stop_logrotate", "unload_logrotate",
+		"stop_my-app", "unload_my-app", "stop_network", "unload_network", "stop_sshd", "unload_sshd", "reload_boot"}
 	if got := calls(); !slices.Equal(got, want) {
 		t.Errorf("rollback: dinitctl %v, want %v", got, want)
 	}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/nexisos/nexis/internal/durable"
 	"github.com/nexisos/nexis/manifest"
 )
 
@@ -102,7 +103,7 @@ func (t *Target) executeSELinux(p *Plan, out io.Writer) error {
 		}
 		// semodule names a module after its file.
 		f := filepath.Join(tmp, m.Name+".cil")
-		if err := os.WriteFile(f, b, 0o644); err != nil {
+		if err := durable.WriteNew(f, b, 0o644); err != nil {
 			return err
 		}
 		args = append(args, "-i", f)
