@@ -273,7 +273,7 @@ const (
 	LayersEnv = "NEXIS_FHS_LAYERS"
 	// SandboxPathsEnv lists host paths the build sees read-only
 	// ([nexis] sandbox_paths). They are in the derivation, so they are
-	// in its identity, and its outputs are impure: never substituted.
+	// in its identity, and its outputs are impure (impure.go).
 	SandboxPathsEnv = "NEXIS_SANDBOX_PATHS"
 )
 
@@ -376,6 +376,10 @@ func (j *job) ingest(outs map[string]string) error {
 	if c, ok := d.ContentAddress(); ok {
 		ca = c.String()
 	}
+	impure, err := j.impurity(closure)
+	if err != nil {
+		return err
+	}
 	// A secret is private from the moment it is in the store: never
 	// shared with a public copy of the same bytes, never readable.
 	private := d.WritesSecret()
@@ -389,7 +393,7 @@ func (j *job) ingest(outs map[string]string) error {
 			return fmt.Errorf("builder produced no output %q: %w", o, err)
 		}
 		reqs = append(reqs, store.IngestRequest{Src: src, Target: targets[i], IngestOptions: store.IngestOptions{
-			RefCandidates: cands, Deriver: d.ID(), ContentAddress: ca, Move: true, Private: private,
+			RefCandidates: cands, Deriver: d.ID(), ContentAddress: ca, Move: true, Private: private, Impure: impure,
 		}})
 	}
 	if _, err := j.s.st.IngestBatch(reqs); err != nil {

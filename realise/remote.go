@@ -47,10 +47,10 @@ func RequiredFeatures(d *builtins.Derivation) []string {
 
 // remoteAccepts says whether d goes to Options.Remote: a sandboxed
 // build a machine of the pool accepts (it may be for another system
-// than this machine's).
+// than this machine's) and that sees no host paths.
 func (s *scheduler) remoteAccepts(d *builtins.Derivation) bool {
 	r := s.opts.Remote
-	return r != nil && !s.opts.Check && !s.opts.CheckRoots && d.Fixed == nil && !builtins.IsBuiltin(d.Builder) && r.Accepts(d)
+	return r != nil && !s.opts.Check && !s.opts.CheckRoots && d.Fixed == nil && !builtins.IsBuiltin(d.Builder) && s.hostPaths.find(d) == nil && r.Accepts(d)
 }
 
 // buildRemote hands d to Options.Remote when remoteAccepts; done is false
@@ -58,6 +58,9 @@ func (s *scheduler) remoteAccepts(d *builtins.Derivation) bool {
 func (s *scheduler) buildRemote(d *builtins.Derivation) (status Status, done bool, err error) {
 	r := s.opts.Remote
 	if !s.remoteAccepts(d) {
+		if by := s.hostPaths.find(d); r != nil && by != nil && d.Fixed == nil && !builtins.IsBuiltin(d.Builder) {
+			s.opts.Reporter.Note(fmt.Sprintf("building %s here, not on a builder of the pool: its outputs are impure (%s), and an impure build never leaves this machine", d.FullName(), HostPathsImpurity(d, by)))
+		}
 		return 0, false, nil
 	}
 	j := &job{s: s, d: d}

@@ -56,6 +56,8 @@ type scheduler struct {
 	// on disk: a goal restores them instead of taking them as valid.
 	damaged map[string]bool
 
+	hostPaths hostPaths
+
 	mu       sync.Mutex
 	goals    map[string]*goal
 	sources  map[string]*sourceOnce

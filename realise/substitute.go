@@ -22,9 +22,10 @@ func (s *scheduler) trySubstitute(d *builtins.Derivation) (status Status, ok boo
 	if sub == nil || len(sub.Sources) == 0 || s.opts.Check || s.opts.CheckRoots {
 		return 0, false, nil
 	}
-	if d.Env[SandboxPathsEnv] != "" {
-		// It saw host paths: what a cache holds under its path says
-		// nothing about what this machine's would give.
+	if s.hostPaths.find(d) != nil {
+		// It, or what it is built from, sees host paths: what a cache
+		// holds under its path says nothing about what this machine's
+		// would give.
 		return 0, false, nil
 	}
 	outs := make([]storepath.Path, 0, len(d.Outputs))

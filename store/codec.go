@@ -23,6 +23,12 @@ type PathInfo struct {
 	Deriver string
 	// ContentAddress is set for content-addressed paths ("source:blake3:…").
 	ContentAddress string
+	// Impure, when set, says why the path's bytes may depend on the
+	// machine that made it rather than on its derivation alone: it was
+	// built seeing host paths ([nexis] sandbox_paths), or it refers to
+	// a path that was. Such a path is never signed, copied to a cache,
+	// exported, substituted or built for another machine (ErrImpure).
+	Impure string
 	// References are the store paths this one mentions, self included
 	// when it mentions itself; sorted by hash.
 	References []storepath.Path
@@ -58,10 +64,20 @@ func HumanSize(n int64) string {
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
-const infoVersion = 1
+// A path-info record is version 1, or version 2 when the path is
+// impure: version 1 followed by the reason. Pure paths keep writing
+// version 1, so their records read the same as before schema 2.
+const (
+	infoVersion       = 1
+	infoVersionImpure = 2
+)
 
 func encodeInfo(pi *PathInfo) []byte {
-	b := []byte{infoVersion}
+	v := byte(infoVersion)
+	if pi.Impure != "" {
+		v = infoVersionImpure
+	}
+	b := []byte{v}
 	b = appendString(b, pi.Path.Name)
 	b = append(b, pi.TreeHash[:]...)
 	b = appendUvarint(b, uint64(pi.Size))
@@ -69,6 +85,9 @@ func encodeInfo(pi *PathInfo) []byte {
 	b = binary.AppendVarint(b, pi.Registered.UnixNano())
 	b = appendString(b, pi.Deriver)
 	b = appendString(b, pi.ContentAddress)
+	if pi.Impure != "" {
+		b = appendString(b, pi.Impure)
+	}
 	return b
 }
 
@@ -76,7 +95,8 @@ var errCorrupt = errors.New("corrupt record")
 
 func decodeInfo(hash string, b []byte) (*PathInfo, error) {
 	d := decoder{b: b}
-	if v := d.byte(); v != infoVersion {
+	v := d.byte()
+	if v != infoVersion && v != infoVersionImpure {
 		return nil, fmt.Errorf("path info of %s: unknown record version %d", hash, v)
 	}
 	pi := &PathInfo{Path: storepath.Path{Hash: hash}}
@@ -87,6 +107,12 @@ func decodeInfo(hash string, b []byte) (*PathInfo, error) {
 	pi.Registered = time.Unix(0, d.varint())
 	pi.Deriver = d.string()
 	pi.ContentAddress = d.string()
+	if v == infoVersionImpure {
+		pi.Impure = d.string()
+		if pi.Impure == "" {
+			d.fail()
+		}
+	}
 	if d.err != nil {
 		return nil, fmt.Errorf("path info of %s: %w", hash, d.err)
 	}

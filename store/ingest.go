@@ -27,6 +27,8 @@ type IngestOptions struct {
 	Deriver string
 	// ContentAddress is recorded as given.
 	ContentAddress string
+	// Impure is recorded as given (PathInfo.Impure).
+	Impure string
 	// Move hands src over: it is renamed into the store when on the same
 	// filesystem (else copied, then removed) and is gone afterwards, even
 	// when the target was already valid.

@@ -52,6 +52,7 @@ func (s *Store) commitStaged(work []*staged, synced bool, verb string, name func
 			References:     w.refs,
 			Deriver:        w.req.Deriver,
 			ContentAddress: w.req.ContentAddress,
+			Impure:         w.req.Impure,
 		})
 	}
 	if !synced {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/nexisos/nexis/store/storepath"
@@ -23,6 +24,10 @@ type Registration struct {
 	References     []storepath.Path
 	Deriver        string
 	ContentAddress string
+	// Impure is PathInfo.Impure. A path that refers to an impure one is
+	// impure too, whatever this says: its bytes were made from bytes
+	// that depend on another machine's host.
+	Impure string
 }
 
 // Register registers regs in one atomic, synced batch: all or none. A
@@ -309,6 +314,7 @@ func (s *Store) prepareRegistration(regs []Registration, prev *txn) (t *txn, out
 			Registered:     now,
 			Deriver:        r.Deriver,
 			ContentAddress: r.ContentAddress,
+			Impure:         s.impurity(r, batch, known, map[string]bool{}),
 		}
 		hk := []byte(self)
 		t.put(cfPaths, hk, encodeInfo(pi))
@@ -340,6 +346,45 @@ func (s *Store) prepareRegistration(regs []Registration, prev *txn) (t *txn, out
 	}
 	return t, out, nil
 }
+
+// impurity is the Impure of registration r: its own reason, else the
+// first impure path among its references (in the store, or registered
+// in the same batch, followed through the batch), named with that
+// path's own reason so that the message leads to where the host came
+// in. visiting stops a cycle among the batch's paths.
+func (s *Store) impurity(r *Registration, batch map[string]*Registration, known map[string]*PathInfo, visiting map[string]bool) string {
+	if r.Impure != "" {
+		return r.Impure
+	}
+	visiting[r.Path.Hash] = true
+	for _, ref := range r.References {
+		if ref.Hash == r.Path.Hash || visiting[ref.Hash] {
+			continue
+		}
+		why := ""
+		if b, ok := batch[ref.Hash]; ok {
+			why = s.impurity(b, batch, known, visiting)
+		} else if pi := known[ref.Hash]; pi != nil {
+			why = pi.Impure
+		}
+		if why != "" {
+			return InheritedImpurity(s.Logical(ref), why)
+		}
+	}
+	return ""
+}
+
+// InheritedImpurity is the Impure of a path made from (or referring to)
+// the impure path from, whose reason is why: it names the path where
+// the host came in, not every step on the way.
+func InheritedImpurity(from, why string) string {
+	if strings.HasPrefix(why, inheritedPrefix) {
+		return why
+	}
+	return inheritedPrefix + from + ", which was " + why
+}
+
+const inheritedPrefix = "it depends on "
 
 // addedPath is the info of a path t registers; t may be nil.
 func (t *txn) addedPath(hash string) *PathInfo {

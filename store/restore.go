@@ -55,7 +55,7 @@ func (s *Store) Restore(req RestoreRequest) (*PathInfo, error) {
 		return nil, fmt.Errorf("restoring %s: %w", s.Logical(req.Path), err)
 	}
 	w := &staged{req: &IngestRequest{Src: req.Src, Target: req.Path, IngestOptions: IngestOptions{
-		Move: req.Move, Private: req.Private, ContentAddress: pi.ContentAddress, Deriver: pi.Deriver,
+		Move: req.Move, Private: req.Private, ContentAddress: pi.ContentAddress, Deriver: pi.Deriver, Impure: pi.Impure,
 	}}}
 	defer func() {
 		if w.dir != "" {
@@ -98,7 +98,7 @@ func (s *Store) Restore(req RestoreRequest) (*PathInfo, error) {
 	if err := s.swapIn(w, req.Path); err != nil {
 		return nil, fmt.Errorf("restoring %s: %w", s.Logical(req.Path), err)
 	}
-	reg := Registration{Path: req.Path, TreeHash: w.tree.Hash, Files: w.tree.Files, References: pi.References, Deriver: pi.Deriver, ContentAddress: pi.ContentAddress}
+	reg := Registration{Path: req.Path, TreeHash: w.tree.Hash, Files: w.tree.Files, References: pi.References, Deriver: pi.Deriver, ContentAddress: pi.ContentAddress, Impure: pi.Impure}
 	if reregister {
 		if err := s.reregisterLocked(pi, old, reg); err != nil {
 			return nil, err

@@ -91,7 +91,20 @@ import (
 )
 
 // SchemaVersion is the layout this code reads and writes.
-const SchemaVersion = 1
+//
+//  1. the first layout.
+//  2. path-info records of impure paths are version 2 (PathInfo.Impure);
+//     an older nexis, which would fail on such a record (or, worse,
+//     skip the refusal to share it), refuses the whole store instead.
+const SchemaVersion = 2
+
+// migrations[v] turns a store of schema v into one of schema v+1, in
+// the batch that records the new version: a crash leaves the old schema
+// or the new one, never a mix.
+var migrations = map[uint64]func(s *Store, b *grocksdb.WriteBatch) error{
+	// Version 1 records are valid version 2 records: nothing to rewrite.
+	1: func(*Store, *grocksdb.WriteBatch) error { return nil },
+}
 
 // DedupMode selects how identical file contents are shared.
 type DedupMode int
@@ -567,6 +580,34 @@ func (s *Store) openDB(create bool) error {
 		if err != nil {
 			s.closeAfterFailedOpen()
 			return fmt.Errorf("initialising store database: %w", err)
+		}
+	case v < SchemaVersion && !s.ro:
+		if err := s.migrate(v); err != nil {
+			s.closeAfterFailedOpen()
+			return err
+		}
+	}
+	return nil
+}
+
+// migrate brings a store of schema v to SchemaVersion, one numbered
+// step (one synced batch) at a time. A read-only open reads an older
+// schema as it is: every step so far keeps old records readable.
+func (s *Store) migrate(v uint64) error {
+	for ; v < SchemaVersion; v++ {
+		step := migrations[v]
+		if step == nil {
+			return fmt.Errorf("store %s has schema version %d, which this nexis cannot migrate", s.dir, v)
+		}
+		b := grocksdb.NewWriteBatch()
+		err := step(s, b)
+		if err == nil {
+			b.PutCF(s.cfs[cfDefault], keySchema, appendUvarint(nil, v+1))
+			err = s.db.Write(s.wo, b)
+		}
+		b.Destroy()
+		if err != nil {
+			return fmt.Errorf("store %s: migrating schema %d to %d: %w", s.dir, v, v+1, err)
 		}
 	}
 	return nil

@@ -22,6 +22,7 @@ type pathInfoJSON struct {
 	Registered     string   `json:"registered"`
 	Deriver        string   `json:"deriver,omitempty"`
 	ContentAddress string   `json:"content_address,omitempty"`
+	Impure         string   `json:"impure,omitempty"`
 	References     []string `json:"references"`
 	Refcount       uint64   `json:"refcount"`
 }
@@ -76,7 +77,7 @@ func runPathInfo(cmd *cobra.Command, args []string) error {
 			j := pathInfoJSON{
 				Path: s.Logical(p), TreeHash: pi.TreeHash.String(), Size: pi.Size, ClosureSize: closure,
 				Files: pi.Files, Registered: pi.Registered.UTC().Format(time.RFC3339Nano),
-				Deriver: pi.Deriver, ContentAddress: pi.ContentAddress, References: []string{}, Refcount: rc,
+				Deriver: pi.Deriver, ContentAddress: pi.ContentAddress, Impure: pi.Impure, References: []string{}, Refcount: rc,
 			}
 			for _, r := range pi.References {
 				j.References = append(j.References, s.Logical(r))

@@ -27,6 +27,9 @@ func ServeBuild(st *store.Store, opts realise.Options) func(ctx context.Context,
 		if d.Store != st.LogicalDir() {
 			return fmt.Errorf("%s was evaluated for the store %s, this builder's is %s", d.FullName(), d.Store, st.LogicalDir())
 		}
+		if by := realise.SeesHostPaths(d); by != nil {
+			return fmt.Errorf("refusing to build %s for another machine: its outputs would be impure (%s), made from this builder's host paths and sent as pure; build it on the machine whose config names them", d.FullName(), realise.HostPathsImpurity(d, by))
+		}
 		if err := inputsHere(st, d); err != nil {
 			return err
 		}

@@ -20,11 +20,17 @@ type CopyStats struct {
 }
 
 // Copy sends the closure of roots to dest, skipping what dest has, in
-// dependency order, each record signed with opts.Key.
+// dependency order, each record signed with opts.Key. A closure that
+// holds an impure path (store.ErrImpure) is refused whole.
 func Copy(ctx context.Context, st *store.Store, dest Dest, roots []storepath.Path, opts ExportOptions) (*CopyStats, error) {
 	opts.fill()
 	closure, err := st.Closure(roots)
 	if err != nil {
+		return nil, err
+	}
+	// Before the destination is asked anything: nothing of a closure
+	// that holds an impure path goes, not even its pure part.
+	if err := st.RefuseImpure(closure, "copy it to "+dest.URL()); err != nil {
 		return nil, err
 	}
 	ordered, err := TopoSort(st, closure)

@@ -63,11 +63,15 @@ func (c *hashCounter) sum() (d treehash.Digest) {
 // Prepare archives p from st into a temporary file under tmpDir,
 // compressed, and makes its record, signed by key (unsigned when nil).
 // Contents that no longer hash to the registered tree hash are refused:
-// a damaged path must not spread.
+// a damaged path must not spread. So is an impure path (store.ErrImpure):
+// whatever sends or signs a path prepares it here.
 func Prepare(st *store.Store, p storepath.Path, key *sign.SecretKey, compression, tmpDir string) (*Item, error) {
 	pi, err := st.QueryPathInfo(p)
 	if err != nil {
 		return nil, err
+	}
+	if pi.Impure != "" {
+		return nil, &store.ImpureError{Path: st.Logical(p), Why: pi.Impure, Doing: "sign or send it"}
 	}
 	f, err := os.CreateTemp(tmpDir, "nexis-archive-")
 	if err != nil {
@@ -472,6 +476,9 @@ func (o *ExportOptions) fill() {
 // references are not added) as an export file to w.
 func Export(ctx context.Context, st *store.Store, ps []storepath.Path, w io.Writer, opts ExportOptions) error {
 	opts.fill()
+	if err := st.RefuseImpure(ps, "export it"); err != nil {
+		return err
+	}
 	ordered, err := TopoSort(st, ps)
 	if err != nil {
 		return err
