@@ -38,9 +38,5 @@ aarch64 | riscv64) ;;
 	;;
 esac
 
-# The image's toolchain as a nexis stdenv, when a native one is given
-# (stdenv.sh says why Buildroot alone has none).
-"$board/stdenv.sh" "$images" "$arch-linux"
-
 install -m 0755 "$board/$arch/run-qemu.sh" "$images/run-qemu.sh"
 echo "post-image: $images/run-qemu.sh boots the image ($arch)"
