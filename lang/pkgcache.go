@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"unsafe"
 
 	"go.starlark.net/starlark"
 	"go.starlark.net/starlarkstruct"
@@ -715,7 +716,7 @@ func (d *cacheDecoder) str() string {
 		if d.i+n > len(d.b) {
 			panic(errDamaged)
 		}
-		s := string(d.b[d.i : d.i+n])
+		s := d.view(d.i, n)
 		d.i += n
 		return s
 	}
@@ -723,6 +724,17 @@ func (d *cacheDecoder) str() string {
 		panic(errDamaged)
 	}
 	return d.strs[v>>1]
+}
+
+// view is the n bytes of the body at i as a string, without copying
+// them: the body is never written after it is read, and the strings
+// made from it (a derivation's paths, its environment) are most of it,
+// so it is kept either way.
+func (d *cacheDecoder) view(i, n int) string {
+	if n == 0 {
+		return ""
+	}
+	return unsafe.String(&d.b[i], n)
 }
 
 func (d *cacheDecoder) byte1() byte {
@@ -747,7 +759,7 @@ func (d *cacheDecoder) decode() (entries map[treehash.Digest]*cacheEntry, err er
 		if d.i+l > len(d.b) {
 			return nil, errDamaged
 		}
-		d.strs[k] = string(d.b[d.i : d.i+l])
+		d.strs[k] = d.view(d.i, l)
 		d.i += l
 	}
 	d.srcs = make([]*builtins.Source, d.uv())
