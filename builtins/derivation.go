@@ -46,6 +46,9 @@ type Derivation struct {
 
 	id    string
 	paths []string // store paths of Outputs, in order
+	// fullName is the end of the main output's path, "<name>-<version>":
+	// printing a closure asks for every name many times.
+	fullName string
 }
 
 var (
@@ -56,10 +59,7 @@ var (
 // FullName is "<name>-<version>", or the name alone without a version.
 func (d *Derivation) FullName() string {
 	if d.paths != nil {
-		// The main output's path ends in "<hash>-<full name>": printing
-		// a closure asks for every name many times.
-		p := d.paths[0]
-		return p[strings.LastIndexByte(p, '/')+storepath.HashLen+2:]
+		return d.fullName
 	}
 	if d.Version == "" {
 		return d.Name
@@ -108,8 +108,16 @@ func (d *Derivation) seal() error {
 		sum := treehash.Sum([]byte("nexis-out-1:" + o + ":" + d.id))
 		paths[i] = joinPath(d.Store, storepath.EncodeHash(sum[:]), n)
 	}
-	d.paths = paths
+	d.setPaths(paths)
 	return nil
+}
+
+// setPaths sets the output paths, of which the main one ends in
+// "<hash>-<full name>".
+func (d *Derivation) setPaths(paths []string) {
+	d.paths = paths
+	p := paths[0]
+	d.fullName = p[strings.LastIndexByte(p, '/')+storepath.HashLen+2:]
 }
 
 // joinPath is storepath.Join, in one allocation when the store
@@ -308,7 +316,8 @@ func validOutputName(s string) bool {
 // evaluation cache is (lang/evalcache.go): it is the user's own, checked
 // by a digest of its contents.
 func Restore(d *Derivation, id string, paths []string) {
-	d.id, d.paths = id, paths
+	d.id = id
+	d.setPaths(paths)
 }
 
 // Paths returns the store paths of the outputs, in the order of Outputs.

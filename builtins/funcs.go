@@ -217,11 +217,25 @@ func scanInputs(ctx *Context, d *Derivation) {
 		}
 		return slices.ContainsFunc(d.Drvs, func(x *Derivation) bool { return x.id == v.id })
 	}
+	// A large value (the system's manifest) names most paths more than
+	// once, and a lookup may ask every scope loaded: each hash is looked
+	// up once, past the first few.
+	var looked map[string]bool
+	n := 0
 	scan := func(s string) {
 		if !strings.Contains(s, ctx.StoreDir) {
 			return
 		}
 		scanHashes(s, func(h string) {
+			if n++; n > 32 {
+				if looked == nil {
+					looked = map[string]bool{}
+				}
+				if looked[h] {
+					return
+				}
+				looked[h] = true
+			}
 			switch v := ctx.lookup(h).(type) {
 			case *Derivation:
 				if !hasDrv(v) {

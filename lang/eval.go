@@ -15,6 +15,7 @@ import (
 	"io/fs"
 	"path"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -745,6 +746,33 @@ func (s *System) NewThread() *starlark.Thread {
 	return t
 }
 
+// convertEach sets elems[i] to ToStarlark(x[i]): on every core for a
+// long array ([[packages]] of a large config), the values being
+// independent and frozen.
+func convertEach(elems []starlark.Value, x []any) {
+	workers := min(runtime.GOMAXPROCS(0), len(x)/parallelArray)
+	if workers < 2 {
+		for i, e := range x {
+			elems[i] = ToStarlark(e)
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	for w := range workers {
+		lo, hi := w*len(x)/workers, (w+1)*len(x)/workers
+		wg.Go(func() {
+			for i := lo; i < hi; i++ {
+				elems[i] = ToStarlark(x[i])
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// parallelArray is the length from which an array is converted by more
+// than one goroutine per this many elements.
+const parallelArray = 512
+
 // ToStarlark converts a TOML value to frozen Starlark values: tables
 // become dicts with sorted keys, arrays lists.
 func ToStarlark(v any) starlark.Value {
@@ -763,9 +791,7 @@ func ToStarlark(v any) starlark.Value {
 		out = d
 	case []any:
 		elems := make([]starlark.Value, len(x))
-		for i, e := range x {
-			elems[i] = ToStarlark(e)
-		}
+		convertEach(elems, x)
 		out = starlark.NewList(elems)
 	case string:
 		out = starlark.String(x)
