@@ -439,10 +439,20 @@ func (ev *evaluator) evalPackage(e map[string]any, value starlark.Value, i int, 
 	} else {
 		what = "@stdlib//packages.star: package()"
 		p := packageEntry(i, e).Pin(lock.Packages[name], ev.opts.System)
-		pin := ToStarlark(map[string]any{
-			"locked": p.Locked, "version": p.Version, "git": p.Git, "rev": p.Rev,
-			"source_hash": p.SourceHash, "prebuilt_url": p.PrebuiltURL, "prebuilt_hash": p.PrebuiltHash,
-		})
+		// The keys in sorted order, as ToStarlark would set them.
+		pin := starlark.NewDict(7)
+		for _, kv := range [...]struct {
+			k string
+			v starlark.Value
+		}{
+			{"git", starlark.Bool(p.Git)}, {"locked", starlark.Bool(p.Locked)},
+			{"prebuilt_hash", starlark.String(p.PrebuiltHash)}, {"prebuilt_url", starlark.String(p.PrebuiltURL)},
+			{"rev", starlark.String(p.Rev)}, {"source_hash", starlark.String(p.SourceHash)},
+			{"version", starlark.String(p.Version)},
+		} {
+			_ = pin.SetKey(starlark.String(kv.k), kv.v)
+		}
+		pin.Freeze()
 		// Asked again, so the package's scope holds what the module made.
 		std, lerr := ev.load(t, stdlibPrefix+"packages.star")
 		if lerr != nil {
