@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"strconv"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -153,35 +152,7 @@ func runGC(cmd *cobra.Command, args []string) error {
 	if gcFlags.json {
 		return printJSON(st)
 	}
-	for _, d := range st.DroppedRoots {
-		verb := "dropped"
-		if opts.DryRun {
-			verb = "would drop"
-		}
-		fmt.Fprintf(os.Stderr, "nexis: %s root %s (%s): %s\n", verb, d.Name, d.Path, d.Reason)
-	}
-	if opts.DryRun {
-		for _, pp := range st.Plan.Paths {
-			fmt.Printf("%s\t%s\n", humanBytes(pp.Freed), pp.Logical)
-		}
-		fmt.Printf("would delete %d paths, freeing %s\n", st.Paths, humanBytes(st.Bytes))
-	} else {
-		fmt.Printf("deleted %d paths, freed %s in %s\n", st.Paths, humanBytes(st.Bytes), time.Duration(st.Seconds*float64(time.Second)).Round(time.Millisecond))
-		if t := st.Trash; t != nil && t.Deleted != nil {
-			fmt.Printf("emptied the trash (%d entries) in %s\n", t.Deleted.Entries, time.Duration(t.Deleted.Seconds*float64(time.Second)).Round(time.Millisecond))
-		} else if st.Moved > 0 {
-			fmt.Fprintln(os.Stderr, "nexis: the trash is being emptied in the background")
-		}
-	}
-	if st.Limited {
-		fmt.Fprintf(os.Stderr, "nexis: stopped at --max-freed %s; more garbage is left\n", gcFlags.maxFreed)
-	}
-	if st.KeptTemp > 0 {
-		fmt.Fprintf(os.Stderr, "nexis: kept %d unreferenced paths that running nexis processes use\n", st.KeptTemp)
-	}
-	if st.KeptYoung > 0 {
-		fmt.Fprintf(os.Stderr, "nexis: kept %d unreferenced paths younger than %s\n", st.KeptYoung, gcFlags.olderThan)
-	}
+	st.Print(os.Stdout, os.Stderr, gcFlags.maxFreed, gcFlags.olderThan)
 	return nil
 }
 
@@ -196,21 +167,9 @@ func runGCFull(s *store.Store, opts gc.Options) error {
 			return err
 		}
 	} else {
-		fmt.Printf("%d registered paths, %d live, %d unreachable (%d held only by reference cycles)\n", rep.Registered, rep.Live, rep.Unreachable, rep.InCycles)
-		for _, e := range rep.RefcountErrors {
-			fmt.Printf("count error: %s\n", e)
-		}
-		for _, u := range rep.Unregistered {
-			fmt.Printf("unregistered: %s\n", u)
-		}
-		for _, r := range rep.Repaired {
-			fmt.Printf("repaired: %s\n", r)
-		}
-		if c := rep.Collected; c != nil {
-			fmt.Printf("deleted %d paths, freed %s in %s\n", c.Paths, humanBytes(c.Bytes), time.Duration(rep.Seconds*float64(time.Second)).Round(time.Millisecond))
-		}
+		rep.Print(os.Stdout)
 	}
-	if (len(rep.RefcountErrors) > 0 || len(rep.Unregistered) > 0) && !gcFlags.repair {
+	if rep.NeedsRepair() && !gcFlags.repair {
 		fmt.Fprintln(os.Stderr, "nexis: the store needs repair: run `nexis gc --full --repair`")
 		return exitError{1}
 	}
