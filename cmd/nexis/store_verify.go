@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io/fs"
 	"os"
 	"os/signal"
@@ -53,14 +52,6 @@ status says whether it is clean.`,
 	storeCmd.AddCommand(cmd)
 }
 
-// verifyJSON is the --json form: the report, and what a repair did.
-type verifyJSON struct {
-	*store.VerifyReport
-	Repair *realise.RepairReport `json:"repair,omitempty"`
-	// After is the verification that follows a repair.
-	After *store.VerifyReport `json:"after,omitempty"`
-}
-
 func runStoreVerify(cmd *cobra.Command, args []string) error {
 	var (
 		s   *store.Store
@@ -75,125 +66,63 @@ func runStoreVerify(cmd *cobra.Command, args []string) error {
 		return err
 	}
 	defer s.Close()
-	vopts := store.VerifyOptions{CheckContents: storeVerifyFlags.checkContents, Progress: progressFunc("verifying")}
-	rep, err := s.Verify(vopts)
+	opts := realise.VerifyOptions{
+		Verify:  store.VerifyOptions{CheckContents: storeVerifyFlags.checkContents, Progress: progressFunc("verifying")},
+		Repair:  storeVerifyFlags.repair,
+		Sources: func(plan *store.RepairPlan) (realise.RepairSources, error) { return repairSources(args, plan) },
+		Context: func() (context.Context, context.CancelFunc) {
+			return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		},
+	}
+	if !storeVerifyFlags.json {
+		opts.Out, opts.Diag = os.Stdout, os.Stderr
+	}
+	v, err := realise.VerifyStore(s, opts)
 	if err != nil {
 		return err
 	}
-	out := verifyJSON{VerifyReport: rep}
-	if !storeVerifyFlags.json {
-		printVerifyReport(rep)
-	}
-	final := rep
-	if storeVerifyFlags.repair && !rep.Plan.Empty() {
-		m, roots, opts, err := repairSources(args, rep.Plan)
-		if err != nil {
-			return err
-		}
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-		defer stop()
-		rr, err := m.Repair(ctx, s, rep.Plan, roots, opts)
-		out.Repair = rr
-		if !storeVerifyFlags.json && rr != nil {
-			printRepairReport(rr)
-		}
-		if err != nil {
-			return err
-		}
-		if final, err = s.Verify(vopts); err != nil {
-			return err
-		}
-		out.After = final
-		if !storeVerifyFlags.json {
-			fmt.Fprintf(os.Stderr, "after the repair: %d errors, %d garbage\n", len(final.Errors), len(final.Garbage))
-		}
-	}
 	if storeVerifyFlags.json {
-		if err := printJSON(out); err != nil {
+		if err := printJSON(v); err != nil {
 			return err
 		}
 	}
 	if err := s.Close(); err != nil {
 		return err
 	}
-	if !final.Clean() {
+	if !v.Final().Clean() {
 		return exitError{1}
 	}
 	return nil
-}
-
-func printVerifyReport(rep *store.VerifyReport) {
-	for _, e := range rep.Errors {
-		fmt.Println("error:", e)
-	}
-	for _, g := range rep.Garbage {
-		fmt.Println("garbage:", g)
-	}
-	for _, w := range rep.Warnings {
-		fmt.Println("warning:", w)
-	}
-	p := rep.Plan
-	if !p.Empty() {
-		fmt.Println("plan (--repair does this):")
-		if p.RewriteCounters {
-			fmt.Println("  rewrite the counters from edges, roots and manifests")
-		}
-		if n := len(p.Trash); n > 0 {
-			fmt.Printf("  move %d unregistered directories to the trash\n", n)
-		}
-		if n := len(p.RemovePool); n > 0 {
-			fmt.Printf("  remove %d unused pool entries\n", n)
-		}
-		if p.RestorePool > 0 {
-			fmt.Printf("  restore %d pool entries\n", p.RestorePool)
-		}
-		for _, d := range p.Restore {
-			fmt.Printf("  restore %s (rebuild or substitute)\n", d.StorePath)
-		}
-	}
-	fmt.Fprintf(os.Stderr, "verified %d paths: %d errors, %d garbage\n", rep.Paths, len(rep.Errors), len(rep.Garbage))
-}
-
-func printRepairReport(rr *realise.RepairReport) {
-	for _, r := range rr.Store {
-		fmt.Println("repaired:", r)
-	}
-	for _, r := range rr.Restored {
-		fmt.Printf("restored: %s: %s\n", r.Path, r.How)
-	}
-	for _, r := range rr.NotRestored {
-		fmt.Printf("not restored: %s: %s\n", r.Path, r.How)
-	}
 }
 
 // repairSources evaluates the config that may rebuild damaged paths, and
 // opens its caches: only when the plan has paths to restore. Without a
 // config (none given, none on the system) nothing is rebuilt or
 // substituted, and the report says so.
-func repairSources(args []string, plan *store.RepairPlan) (*realise.Machine, []*builtins.Derivation, realise.Options, error) {
+func repairSources(args []string, plan *store.RepairPlan) (realise.RepairSources, error) {
 	m, err := machine()
 	if err != nil {
-		return nil, nil, realise.Options{}, err
+		return realise.RepairSources{}, err
 	}
-	opts := realise.Options{LogDir: m.LogDir}
+	src := realise.RepairSources{Machine: m, Options: realise.Options{LogDir: m.LogDir}}
 	if len(plan.Restore) == 0 {
-		return m, nil, opts, nil
+		return src, nil
 	}
 	if _, err := os.Stat(here.ConfigPath(args)); len(args) == 0 && errors.Is(err, fs.ErrNotExist) {
-		return m, nil, opts, nil
+		return src, nil
 	}
 	sys, err := evaluate(args)
 	if err != nil {
-		return nil, nil, opts, err
+		return src, err
 	}
-	if opts, err = m.Options(settings(sys).Caches); err != nil {
-		return nil, nil, opts, err
+	if src.Options, err = m.Options(settings(sys).Caches); err != nil {
+		return src, err
 	}
-	roots := []*builtins.Derivation{sys.Drv}
+	src.Roots = []*builtins.Derivation{sys.Drv}
 	for _, item := range sys.Packages.Items() {
 		if d, ok := item[1].(*builtins.Derivation); ok {
-			roots = append(roots, d)
+			src.Roots = append(src.Roots, d)
 		}
 	}
-	return m, roots, opts, nil
+	return src, nil
 }
