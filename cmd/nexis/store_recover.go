@@ -1,13 +1,9 @@
 package main
 
 import (
-	"fmt"
 	"os"
 
 	"github.com/spf13/cobra"
-
-	"github.com/nexisos/nexis/activate"
-	"github.com/nexisos/nexis/store"
 )
 
 var storeRecoverFlags struct{ json bool }
@@ -45,53 +41,13 @@ nexis store verify --check-contents afterwards.`,
 }
 
 func runStoreRecover(cmd *cobra.Command, args []string) error {
-	root, err := here.OpenRoot()
-	if err != nil {
-		return err
-	}
-	dir, err := here.PhysicalStoreDir()
-	if err != nil {
-		return err
-	}
-	gens, problems, err := activate.ProfileGenerations(root, here.StateDir(), here.StoreDir())
-	if err != nil {
-		return err
-	}
-	for _, p := range problems {
-		fmt.Fprintf(os.Stderr, "nexis: warning: %s\n", p)
-	}
-	rep, err := store.Recover(dir, store.RecoverOptions{
-		LogicalDir:  here.StoreDir(),
-		Generations: gens,
-		Progress:    progressFunc("scanning"),
-	})
+	rep, err := here.Recover(os.Stderr, progressFunc("scanning"))
 	if err != nil {
 		return err
 	}
 	if storeRecoverFlags.json {
 		return printJSON(rep)
 	}
-	if rep.Intact {
-		fmt.Fprintf(os.Stderr, "the metadata of %s is intact: nothing to recover (nexis store verify checks it)\n", here.StoreDir())
-		return nil
-	}
-	if rep.KeptDatabase != "" {
-		fmt.Printf("kept the unusable database as %s\n", rep.KeptDatabase)
-	}
-	if rep.Salvaged {
-		fmt.Println("restored the database from its own files (its CURRENT file was missing)")
-	} else {
-		fmt.Printf("registered %d paths found on disk (%d content-addressed, checked against their address)\n", rep.Registered, rep.ContentAddressed)
-	}
-	if len(rep.Generations) > 0 {
-		fmt.Printf("re-rooted generations %v from the profile links\n", rep.Generations)
-	}
-	if rep.RecoveredRoots > 0 {
-		fmt.Printf("kept %d unreferenced paths under roots %s<hash>-<name> (drop them with nexis store remove-root --prefix %s)\n", rep.RecoveredRoots, store.RecoveredRootPrefix, store.RecoveredRootPrefix)
-	}
-	for _, u := range rep.Unexplained {
-		fmt.Printf("unexplained: %s: %s\n", u.Path, u.Why)
-	}
-	fmt.Fprintf(os.Stderr, "recovered %s: %d unexplained, left in place; run nexis store verify --check-contents\n", here.StoreDir(), len(rep.Unexplained))
+	rep.Print(os.Stdout, os.Stderr, here.StoreDir())
 	return nil
 }
