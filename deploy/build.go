@@ -1,9 +1,16 @@
 package deploy
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/nexisos/nexis/builtins"
 	"github.com/nexisos/nexis/host"
 	"github.com/nexisos/nexis/realise"
 	"github.com/nexisos/nexis/realise/pool"
+	"github.com/nexisos/nexis/store/storepath"
 )
 
 // Settings are what building takes of a config: its
@@ -50,5 +57,95 @@ func (b *Build) Builder() Builder {
 		}
 		opts.Remote = host.Remote(builders)
 		return m, opts, func() { builders.Close() }, nil
+	}
+}
+
+// ErrInterrupted is the error of a build its context stopped: nothing
+// partial was registered.
+var ErrInterrupted = errors.New("interrupted; nothing partial was registered")
+
+// Built is what `nexis build` built (its --json form).
+type Built struct {
+	Outputs     map[string]string `json:"outputs"`
+	Built       int               `json:"built"`
+	Fetched     int               `json:"fetched"`
+	Substituted int               `json:"substituted"`
+	Checks      []realise.Check   `json:"checks,omitempty"`
+	// paths are the outputs' paths in the derivation's order.
+	paths []string
+}
+
+// Run builds target into the host's store, as nexis build does: the
+// store opened for writing (waiting for another writer), target's
+// closure realised, and, unless link is "", an out-link to its output
+// made, a GC root. ctx gives the build's context once the store is
+// open. A build ctx stopped fails with ErrInterrupted.
+func (b *Build) Run(target *builtins.Derivation, link string, ctx func() (context.Context, context.CancelFunc)) (*Built, error) {
+	st, err := b.Host.OpenStore()
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	m, opts, release, err := b.Builder()()
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	c, stop := ctx()
+	defer stop()
+	res, err := m.Run(c, st, []*builtins.Derivation{target}, opts)
+	if err != nil {
+		if c.Err() != nil {
+			return nil, ErrInterrupted
+		}
+		return nil, err
+	}
+	if link != "" {
+		p, _, err := storepath.Parse(st.LogicalDir(), target.Out())
+		if err != nil {
+			return nil, err
+		}
+		if err := realise.OutLink(st, p, link); err != nil {
+			return nil, err
+		}
+	}
+	out := &Built{Outputs: map[string]string{}, Built: res.Count(realise.Built), Fetched: res.Count(realise.Fetched), Substituted: res.Count(realise.Substituted), Checks: res.Checks}
+	for _, name := range target.Outputs {
+		p, _ := target.OutputPath(name)
+		out.Outputs[name] = p
+		out.paths = append(out.paths, p)
+	}
+	return out, nil
+}
+
+// PrintChecks writes what --check found of each rebuild.
+func (b *Built) PrintChecks(w io.Writer) {
+	for _, c := range b.Checks {
+		switch {
+		case c.Damaged != "":
+			fmt.Fprintf(w, "nexis: check: the store's copy of %s is damaged: %s (the rebuild hashes to blake3:%s, registered blake3:%s); nexis store verify --check-contents --repair restores it\n", c.Path, c.Damaged, c.Got, c.Want)
+		case c.Identical:
+			fmt.Fprintf(w, "nexis: check: %s is bit-identical when rebuilt\n", c.Path)
+		default:
+			fmt.Fprintf(w, "nexis: check: %s differs when rebuilt:\n  registered tree: blake3:%s\n  rebuilt tree:    blake3:%s\n", c.Path, c.Want, c.Got)
+		}
+	}
+}
+
+// Differs tells whether a rebuild differed from the store, or found the
+// store's copy damaged.
+func (b *Built) Differs() bool {
+	for _, c := range b.Checks {
+		if c.Damaged != "" || !c.Identical {
+			return true
+		}
+	}
+	return false
+}
+
+// Print writes the output paths, one a line.
+func (b *Built) Print(w io.Writer) {
+	for _, p := range b.paths {
+		fmt.Fprintln(w, p)
 	}
 }

@@ -301,3 +301,34 @@ func CloseReporter(r Reporter) {
 		t.Close()
 	}
 }
+
+// Print writes the plan of a dry run: what would be fetched, what built,
+// or that target is valid already.
+func (p *Plan) Print(w io.Writer, target *builtins.Derivation) {
+	section := func(title string, ds []*builtins.Derivation) {
+		if len(ds) == 0 {
+			return
+		}
+		fmt.Fprintf(w, "%s (%d):\n", title, len(ds))
+		for _, d := range ds {
+			fmt.Fprintf(w, "  %s\n", d.Out())
+		}
+	}
+	section("these would be fetched", p.Fetch)
+	section("these would be built", p.Build)
+	if len(p.Fetch)+len(p.Build) == 0 {
+		fmt.Fprintf(w, "nothing to do: %s is valid\n", target.Out())
+	}
+}
+
+// JSON is the plan's --json form: the outputs to fetch and to build.
+func (p *Plan) JSON() map[string][]string {
+	paths := func(ds []*builtins.Derivation) []string {
+		out := []string{}
+		for _, d := range ds {
+			out = append(out, d.Out())
+		}
+		return out
+	}
+	return map[string][]string{"fetch": paths(p.Fetch), "build": paths(p.Build)}
+}

@@ -1,14 +1,11 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"runtime"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -18,7 +15,6 @@ import (
 	"github.com/nexisos/nexis/deploy"
 	"github.com/nexisos/nexis/lang"
 	"github.com/nexisos/nexis/realise"
-	"github.com/nexisos/nexis/store/storepath"
 )
 
 var buildFlags struct {
@@ -123,83 +119,37 @@ func runBuild(cmd *cobra.Command, args []string) error {
 	if buildFlags.dryRun {
 		return dryRun(target)
 	}
-	st, err := here.OpenStore()
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-
 	b := newBuild(sys)
 	b.PrintLogs = buildFlags.printLogs
 	b.Tune = func(o *realise.Options) {
 		o.Jobs, o.KeepGoing, o.Timeout = buildFlags.jobs, buildFlags.keepGoing, buildFlags.timeout
 		o.Check, o.CheckRoots = buildFlags.check, buildFlags.checkRoots
 	}
-	m, opts, release, err := b.Builder()()
-	if err != nil {
-		return err
-	}
-	defer release()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	res, err := m.Run(ctx, st, []*builtins.Derivation{target}, opts)
-	if err != nil {
-		if ctx.Err() != nil {
-			fmt.Fprintln(os.Stderr, "nexis: interrupted; nothing partial was registered")
-			return exitError{130}
-		}
-		if errors.Is(err, realise.ErrFailed) {
-			return exitError{1}
-		}
-		return err
-	}
 	// A --config-tar build runs for another machine, which takes the
 	// output away: a link in the ssh login's directory would only pin it.
-	if !buildFlags.noOutLink && buildFlags.outLink != "" && !buildFlags.check && !buildFlags.checkRoots && buildFlags.configTar == "" {
-		p, _, err := storepath.Parse(st.LogicalDir(), target.Out())
-		if err != nil {
-			return err
-		}
-		if err := realise.OutLink(st, p, buildFlags.outLink); err != nil {
-			return err
-		}
+	link := buildFlags.outLink
+	if buildFlags.noOutLink || buildFlags.check || buildFlags.checkRoots || buildFlags.configTar != "" {
+		link = ""
 	}
-	differs := false
-	for _, c := range res.Checks {
-		if c.Damaged != "" {
-			differs = true
-			fmt.Fprintf(os.Stderr, "nexis: check: the store's copy of %s is damaged: %s (the rebuild hashes to blake3:%s, registered blake3:%s); nexis store verify --check-contents --repair restores it\n", c.Path, c.Damaged, c.Got, c.Want)
-			continue
-		}
-		if c.Identical {
-			fmt.Fprintf(os.Stderr, "nexis: check: %s is bit-identical when rebuilt\n", c.Path)
-		} else {
-			differs = true
-			fmt.Fprintf(os.Stderr, "nexis: check: %s differs when rebuilt:\n  registered tree: blake3:%s\n  rebuilt tree:    blake3:%s\n", c.Path, c.Want, c.Got)
-		}
+	built, err := b.Run(target, link, interruptible)
+	switch {
+	case errors.Is(err, deploy.ErrInterrupted):
+		fmt.Fprintf(os.Stderr, "nexis: %v\n", err)
+		return exitError{130}
+	case errors.Is(err, realise.ErrFailed):
+		return exitError{1}
+	case err != nil:
+		return err
 	}
+	built.PrintChecks(os.Stderr)
 	if buildFlags.json {
-		type out struct {
-			Outputs     map[string]string `json:"outputs"`
-			Built       int               `json:"built"`
-			Fetched     int               `json:"fetched"`
-			Substituted int               `json:"substituted"`
-			Checks      []realise.Check   `json:"checks,omitempty"`
-		}
-		o := out{Outputs: map[string]string{}, Built: res.Count(realise.Built), Fetched: res.Count(realise.Fetched), Substituted: res.Count(realise.Substituted)}
-		for _, name := range target.Outputs {
-			o.Outputs[name], _ = target.OutputPath(name)
-		}
-		if err := printJSON(o); err != nil {
+		if err := printJSON(built); err != nil {
 			return err
 		}
 	} else {
-		for _, name := range target.Outputs {
-			p, _ := target.OutputPath(name)
-			fmt.Println(p)
-		}
+		built.Print(os.Stdout)
 	}
-	if differs {
+	if built.Differs() {
 		return exitError{1}
 	}
 	return nil
@@ -220,28 +170,8 @@ func dryRun(target *builtins.Derivation) error {
 		return err
 	}
 	if buildFlags.json {
-		paths := func(ds []*builtins.Derivation) []string {
-			out := []string{}
-			for _, d := range ds {
-				out = append(out, d.Out())
-			}
-			return out
-		}
-		return printJSON(map[string][]string{"fetch": paths(plan.Fetch), "build": paths(plan.Build)})
+		return printJSON(plan.JSON())
 	}
-	section := func(title string, ds []*builtins.Derivation) {
-		if len(ds) == 0 {
-			return
-		}
-		fmt.Printf("%s (%d):\n", title, len(ds))
-		for _, d := range ds {
-			fmt.Printf("  %s\n", d.Out())
-		}
-	}
-	section("these would be fetched", plan.Fetch)
-	section("these would be built", plan.Build)
-	if len(plan.Fetch)+len(plan.Build) == 0 {
-		fmt.Printf("nothing to do: %s is valid\n", target.Out())
-	}
+	plan.Print(os.Stdout, target)
 	return nil
 }

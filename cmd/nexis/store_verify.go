@@ -1,12 +1,9 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"io/fs"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -70,9 +67,7 @@ func runStoreVerify(cmd *cobra.Command, args []string) error {
 		Verify:  store.VerifyOptions{CheckContents: storeVerifyFlags.checkContents, Progress: progressFunc("verifying")},
 		Repair:  storeVerifyFlags.repair,
 		Sources: func(plan *store.RepairPlan) (realise.RepairSources, error) { return repairSources(args, plan) },
-		Context: func() (context.Context, context.CancelFunc) {
-			return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-		},
+		Context: interruptible,
 	}
 	if !storeVerifyFlags.json {
 		opts.Out, opts.Diag = os.Stdout, os.Stderr
