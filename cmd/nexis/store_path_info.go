@@ -1,30 +1,14 @@
 package main
 
 import (
-	"fmt"
-	"strings"
-	"time"
+	"os"
 
+	"github.com/nexisos/nexis/store"
 	"github.com/spf13/cobra"
 )
 
 var pathInfoFlags struct {
 	json, recursive, size bool
-}
-
-// pathInfoJSON is the --json form of one path.
-type pathInfoJSON struct {
-	Path           string   `json:"path"`
-	TreeHash       string   `json:"tree_hash"`
-	Size           int64    `json:"size"`
-	ClosureSize    *int64   `json:"closure_size,omitempty"`
-	Files          int      `json:"files"`
-	Registered     string   `json:"registered"`
-	Deriver        string   `json:"deriver,omitempty"`
-	ContentAddress string   `json:"content_address,omitempty"`
-	Impure         string   `json:"impure,omitempty"`
-	References     []string `json:"references"`
-	Refcount       uint64   `json:"refcount"`
 }
 
 func init() {
@@ -55,44 +39,17 @@ func runPathInfo(cmd *cobra.Command, args []string) error {
 			return err
 		}
 	}
-	var out []pathInfoJSON
+	var out []*store.PathReport
 	for _, p := range paths {
-		pi, err := s.QueryPathInfo(p)
+		r, err := s.Describe(p, pathInfoFlags.size && pathInfoFlags.recursive)
 		if err != nil {
 			return err
 		}
-		var closure *int64
-		if pathInfoFlags.size && pathInfoFlags.recursive {
-			n, err := s.ClosureSize(p)
-			if err != nil {
-				return err
-			}
-			closure = &n
-		}
 		if pathInfoFlags.json {
-			rc, err := s.Refcount(p)
-			if err != nil {
-				return err
-			}
-			j := pathInfoJSON{
-				Path: s.Logical(p), TreeHash: pi.TreeHash.String(), Size: pi.Size, ClosureSize: closure,
-				Files: pi.Files, Registered: pi.Registered.UTC().Format(time.RFC3339Nano),
-				Deriver: pi.Deriver, ContentAddress: pi.ContentAddress, Impure: pi.Impure, References: []string{}, Refcount: rc,
-			}
-			for _, r := range pi.References {
-				j.References = append(j.References, s.Logical(r))
-			}
-			out = append(out, j)
+			out = append(out, r)
 			continue
 		}
-		line := []string{s.Logical(p)}
-		if pathInfoFlags.size {
-			line = append(line, fmt.Sprint(pi.Size))
-			if closure != nil {
-				line = append(line, fmt.Sprint(*closure))
-			}
-		}
-		fmt.Println(strings.Join(line, "\t"))
+		r.Print(os.Stdout, pathInfoFlags.size)
 	}
 	if pathInfoFlags.json {
 		return printJSON(out)

@@ -1,0 +1,67 @@
+package store
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/nexisos/nexis/store/storepath"
+)
+
+// PathReport is what `nexis store path-info` says of a path (its --json
+// form).
+type PathReport struct {
+	Path           string   `json:"path"`
+	TreeHash       string   `json:"tree_hash"`
+	Size           int64    `json:"size"`
+	ClosureSize    *int64   `json:"closure_size,omitempty"`
+	Files          int      `json:"files"`
+	Registered     string   `json:"registered"`
+	Deriver        string   `json:"deriver,omitempty"`
+	ContentAddress string   `json:"content_address,omitempty"`
+	Impure         string   `json:"impure,omitempty"`
+	References     []string `json:"references"`
+	Refcount       uint64   `json:"refcount"`
+}
+
+// Describe reports what the store knows of p; with closure, the size of
+// its closure too.
+func (s *Store) Describe(p storepath.Path, closure bool) (*PathReport, error) {
+	pi, err := s.QueryPathInfo(p)
+	if err != nil {
+		return nil, err
+	}
+	r := &PathReport{
+		Path: s.Logical(p), TreeHash: pi.TreeHash.String(), Size: pi.Size,
+		Files: pi.Files, Registered: pi.Registered.UTC().Format(time.RFC3339Nano),
+		Deriver: pi.Deriver, ContentAddress: pi.ContentAddress, Impure: pi.Impure, References: []string{},
+	}
+	if closure {
+		n, err := s.ClosureSize(p)
+		if err != nil {
+			return nil, err
+		}
+		r.ClosureSize = &n
+	}
+	if r.Refcount, err = s.Refcount(p); err != nil {
+		return nil, err
+	}
+	for _, ref := range pi.References {
+		r.References = append(r.References, s.Logical(ref))
+	}
+	return r, nil
+}
+
+// Print writes the path and, with size, its size and closure size (when
+// known), tab-separated on one line.
+func (r *PathReport) Print(w io.Writer, size bool) {
+	line := []string{r.Path}
+	if size {
+		line = append(line, fmt.Sprint(r.Size))
+		if r.ClosureSize != nil {
+			line = append(line, fmt.Sprint(*r.ClosureSize))
+		}
+	}
+	fmt.Fprintln(w, strings.Join(line, "\t"))
+}
