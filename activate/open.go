@@ -102,7 +102,7 @@ type GenerationInfo struct {
 }
 
 // ListGenerations describes every generation, oldest first.
-func (t *Target) ListGenerations() ([]GenerationInfo, error) {
+func (t *Target) ListGenerations() (Generations, error) {
 	gens, cur, err := t.generationsAndCurrent()
 	if err != nil {
 		return nil, err
@@ -111,7 +111,7 @@ func (t *Target) ListGenerations() ([]GenerationInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := []GenerationInfo{}
+	out := Generations{}
 	for _, g := range gens {
 		logical := t.Store.Logical(g.Path)
 		out = append(out, GenerationInfo{

@@ -141,3 +141,77 @@ func (p *Plan) ReportConflicts(w io.Writer) {
 		fmt.Fprintf(w, "nexis: warning: %s %s (from %s): left alone\n", c.Path, c.Reason, c.Origin)
 	}
 }
+
+// Print writes the short summary every command that changes the root
+// ends with: the generation, what changed since prev (nil: not shown),
+// what the activation did, retention and the boot menu on out; the
+// entries left alone on diag.
+func (r *Result) Print(out, diag io.Writer, t *Target, prev *System) {
+	g := r.Generation
+	switch {
+	case g.Number == 0:
+		fmt.Fprintf(out, "activated %s (not a generation)\n", r.Plan.NewSystem)
+	case r.New:
+		fmt.Fprintf(out, "generation %d (new): %s\n", g.Number, t.Store.Logical(g.Path))
+	default:
+		fmt.Fprintf(out, "generation %d: %s\n", g.Number, t.Store.Logical(g.Path))
+	}
+	if prev != nil && r.Plan != nil && prev.Logical != r.Plan.NewSystem {
+		if sys, err := t.LoadSystem(r.Plan.System.Path); err == nil {
+			if d, err := t.DiffSystems(prev, sys, false); err == nil {
+				fmt.Fprintf(out, "  %s\n", d.Short())
+			}
+		}
+	}
+	if r.Plan != nil {
+		fmt.Fprintf(out, "  %s\n", r.Plan.Summary())
+		r.Plan.ReportConflicts(diag)
+	}
+	if x := r.Retention; x != nil && len(x.Drop) > 0 {
+		fmt.Fprintf(out, "  retention: dropped generation(s) %v, kept %v\n", x.Drop, x.Keep)
+		if r.Cleaned != "" {
+			fmt.Fprintf(out, "  auto_cleanup: %s\n", r.Cleaned)
+		}
+	}
+	r.Boot.Print(out)
+}
+
+// Print writes the boot menu's line of a summary; nothing when the
+// menu was not written.
+func (b *BootReport) Print(w io.Writer) {
+	if b != nil && !b.Skipped {
+		fmt.Fprintf(w, "  boot menu: %d entries, default generation %d\n", len(b.Entries), b.Default)
+	}
+}
+
+// Generations are the generations as listed, oldest first.
+type Generations []GenerationInfo
+
+// Print writes one generation a line, the current one marked.
+func (gs Generations) Print(w io.Writer) {
+	if len(gs) == 0 {
+		fmt.Fprintln(w, "no generations yet: nexis switch makes the first")
+		return
+	}
+	for _, g := range gs {
+		var flags []string
+		if g.Current {
+			flags = append(flags, "current")
+		}
+		if g.Active {
+			flags = append(flags, "active")
+		}
+		if g.Pinned {
+			flags = append(flags, "pinned")
+		}
+		mark := " "
+		if g.Current {
+			mark = "*"
+		}
+		fmt.Fprintf(w, "%s %4d  %s  %s", mark, g.Number, g.Time.Local().Format("2006-01-02 15:04:05"), g.Path)
+		if len(flags) > 0 {
+			fmt.Fprintf(w, "  (%s)", strings.Join(flags, ", "))
+		}
+		fmt.Fprintln(w)
+	}
+}

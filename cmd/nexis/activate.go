@@ -96,7 +96,7 @@ func runActivate(cmd *cobra.Command, args []string) error {
 	if err != nil {
 		return err
 	}
-	printResult(t, res, nil)
+	res.Print(os.Stdout, os.Stderr, t, nil)
 	return nil
 }
 
@@ -141,39 +141,6 @@ func realiseConfig(t *activate.Target, sys *lang.System) (storepath.Path, string
 		return p, "", fmt.Errorf("the system was not built, nothing was activated: %w", err)
 	}
 	return p, sys.Drv.ID(), err
-}
-
-// printResult prints the short summary every changing command ends with.
-func printResult(t *activate.Target, res *activate.Result, prev *activate.System) {
-	g := res.Generation
-	switch {
-	case g.Number == 0:
-		fmt.Printf("activated %s (not a generation)\n", res.Plan.NewSystem)
-	case res.New:
-		fmt.Printf("generation %d (new): %s\n", g.Number, t.Store.Logical(g.Path))
-	default:
-		fmt.Printf("generation %d: %s\n", g.Number, t.Store.Logical(g.Path))
-	}
-	if prev != nil && res.Plan != nil && prev.Logical != res.Plan.NewSystem {
-		if sys, err := t.LoadSystem(res.Plan.System.Path); err == nil {
-			if d, err := t.DiffSystems(prev, sys, false); err == nil {
-				fmt.Printf("  %s\n", d.Short())
-			}
-		}
-	}
-	if res.Plan != nil {
-		fmt.Printf("  %s\n", res.Plan.Summary())
-		res.Plan.ReportConflicts(os.Stderr)
-	}
-	if r := res.Retention; r != nil && len(r.Drop) > 0 {
-		fmt.Printf("  retention: dropped generation(s) %v, kept %v\n", r.Drop, r.Keep)
-		if res.Cleaned != "" {
-			fmt.Printf("  auto_cleanup: %s\n", res.Cleaned)
-		}
-	}
-	if b := res.Boot; b != nil && !b.Skipped {
-		fmt.Printf("  boot menu: %d entries, default generation %d\n", len(b.Entries), b.Default)
-	}
 }
 
 // runActivateCheck walks the root against the current generation.

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -87,31 +86,7 @@ func runGenList(cmd *cobra.Command, args []string) error {
 	if genFlags.json {
 		return printJSON(out)
 	}
-	if len(out) == 0 {
-		fmt.Println("no generations yet: nexis switch makes the first")
-		return nil
-	}
-	for _, g := range out {
-		var flags []string
-		if g.Current {
-			flags = append(flags, "current")
-		}
-		if g.Active {
-			flags = append(flags, "active")
-		}
-		if g.Pinned {
-			flags = append(flags, "pinned")
-		}
-		mark := " "
-		if g.Current {
-			mark = "*"
-		}
-		fmt.Printf("%s %4d  %s  %s", mark, g.Number, g.Time.Local().Format("2006-01-02 15:04:05"), g.Path)
-		if len(flags) > 0 {
-			fmt.Printf("  (%s)", strings.Join(flags, ", "))
-		}
-		fmt.Println()
-	}
+	out.Print(os.Stdout)
 	return nil
 }
 
@@ -183,9 +158,7 @@ func runGenDelete(cmd *cobra.Command, args []string) error {
 	if err != nil {
 		return fmt.Errorf("boot menu: %w", err)
 	}
-	if !rep.Skipped {
-		fmt.Printf("  boot menu: %d entries, default generation %d\n", len(rep.Entries), rep.Default)
-	}
+	rep.Print(os.Stdout)
 	return nil
 }
 

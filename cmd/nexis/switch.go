@@ -73,7 +73,7 @@ func switchConfig(args []string, mode activate.Mode) error {
 		return err
 	}
 	defer sw.Done()
-	printResult(sw.Target, sw.Result, sw.Prev)
+	sw.Result.Print(os.Stdout, os.Stderr, sw.Target, sw.Prev)
 	return nil
 }
 
@@ -147,6 +147,6 @@ func switchToGenerationOf(pick func(*activate.Target) (uint64, error), mode acti
 	if err != nil {
 		return err
 	}
-	printResult(t, res, prev)
+	res.Print(os.Stdout, os.Stderr, t, prev)
 	return nil
 }

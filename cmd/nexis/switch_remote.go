@@ -120,7 +120,7 @@ func switchAndPrint(t *activate.Target, p storepath.Path, configHash string) err
 	if err != nil {
 		return err
 	}
-	printResult(t, res, prev)
+	res.Print(os.Stdout, os.Stderr, t, prev)
 	return nil
 }
 
