@@ -1,23 +1,15 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"runtime/debug"
-	"syscall"
 
 	"github.com/spf13/cobra"
 
 	"github.com/nexisos/nexis/activate"
-	"github.com/nexisos/nexis/deploy"
-	"github.com/nexisos/nexis/lang"
-	"github.com/nexisos/nexis/realise"
 	"github.com/nexisos/nexis/store/gc"
-	"github.com/nexisos/nexis/store/storepath"
 )
 
 // Flags shared by the commands that activate.
@@ -129,18 +121,6 @@ func switchOptions(mode activate.Mode, configHash string) activate.SwitchOptions
 		Dinitctl:   actFlags.dinitctl,
 		Cleanup:    gc.AutoCleanup(trashLauncher()),
 	}
-}
-
-// realiseConfig realises the evaluated system, as nexis build does:
-// nothing is activated from an unbuilt or half-built system.
-func realiseConfig(t *activate.Target, sys *lang.System) (storepath.Path, string, error) {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	p, err := deploy.RealiseOn(ctx, t, sys.Drv, systemBuild(sys))
-	if errors.Is(err, realise.ErrFailed) {
-		return p, "", fmt.Errorf("the system was not built, nothing was activated: %w", err)
-	}
-	return p, sys.Drv.ID(), err
 }
 
 // runActivateCheck walks the root against the current generation.

@@ -1,12 +1,12 @@
 package main
 
 import (
-	"encoding/json"
 	"os"
 
 	"github.com/spf13/cobra"
 
 	"github.com/nexisos/nexis/activate"
+	"github.com/nexisos/nexis/deploy"
 )
 
 var dryFlags struct {
@@ -40,29 +40,13 @@ func runDryActivate(cmd *cobra.Command, args []string) error {
 		return err
 	}
 	defer done()
-	p, _, err := realiseConfig(t, sys)
-	if err != nil {
-		return err
-	}
-	target, err := t.LoadSystem(p)
-	if err != nil {
-		return err
-	}
-	o := switchOptions(activate.ModeTest, "")
-	plan, err := t.Plan(target, o.Options)
+	pv, err := deploy.NewPreview(t, sys.Drv, systemBuild(sys), switchOptions(activate.ModeTest, "").Options, interruptible)
 	if err != nil {
 		return err
 	}
 	if dryFlags.json {
-		enc := json.NewEncoder(os.Stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(plan)
+		return printJSON(pv.Plan)
 	}
-	if prev := t.ActiveSystem(); prev != nil && prev.Logical != target.Logical {
-		if d, err := t.DiffSystems(prev, target, false); err == nil {
-			os.Stdout.WriteString(d.Short() + "\n")
-		}
-	}
-	plan.Print(os.Stdout)
+	pv.Print(os.Stdout)
 	return nil
 }
