@@ -65,18 +65,6 @@ func runLock(configFile string, update bool, only []string) error {
 	if err != nil {
 		return err
 	}
-	for _, c := range l.Changes {
-		switch {
-		case c.Old == nil:
-			fmt.Printf("%s: pinned %s\n", c.Name, resolve.Describe(c.New))
-		case c.New == nil:
-			fmt.Printf("%s: no longer pinned\n", c.Name)
-		default:
-			fmt.Printf("%s: %s -> %s\n", c.Name, resolve.Describe(c.Old), resolve.Describe(c.New))
-		}
-	}
-	if len(l.Changes) == 0 {
-		fmt.Fprintf(os.Stderr, "nexis: %s is up to date\n", l.Path)
-	}
+	l.Print(os.Stdout, os.Stderr)
 	return l.Write()
 }

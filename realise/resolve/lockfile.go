@@ -3,6 +3,7 @@ package resolve
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
@@ -59,4 +60,22 @@ func Describe(p *lang.LockedPackage) string {
 		s += " at " + p.Rev[:min(12, len(p.Rev))]
 	}
 	return s
+}
+
+// Print writes what changed, one package a line, on out; that nothing
+// did on diag.
+func (l *LockFile) Print(out, diag io.Writer) {
+	for _, c := range l.Changes {
+		switch {
+		case c.Old == nil:
+			fmt.Fprintf(out, "%s: pinned %s\n", c.Name, Describe(c.New))
+		case c.New == nil:
+			fmt.Fprintf(out, "%s: no longer pinned\n", c.Name)
+		default:
+			fmt.Fprintf(out, "%s: %s -> %s\n", c.Name, Describe(c.Old), Describe(c.New))
+		}
+	}
+	if len(l.Changes) == 0 {
+		fmt.Fprintf(diag, "nexis: %s is up to date\n", l.Path)
+	}
 }
