@@ -1,7 +1,7 @@
 package main
 
 import (
-	"fmt"
+	"os"
 
 	"github.com/spf13/cobra"
 
@@ -34,21 +34,7 @@ holds it).`,
 			if whyAliveFlags.json {
 				return printJSON(l)
 			}
-			switch {
-			case l.Alive:
-				fmt.Printf("%s is alive: root %s\n", l.Path, l.Root)
-				for i, c := range l.Chain {
-					if i == 0 {
-						fmt.Printf("  %s\n", c)
-					} else {
-						fmt.Printf("  -> %s\n", c)
-					}
-				}
-			case l.Cycle:
-				fmt.Printf("%s is dead: no root reaches it; only a reference cycle holds it, which `nexis gc --full` collects\n", l.Path)
-			default:
-				fmt.Printf("%s is dead: no root reaches it; the next `nexis gc` deletes it\n", l.Path)
-			}
+			l.Print(os.Stdout)
 			return nil
 		},
 	}

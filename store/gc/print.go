@@ -70,3 +70,23 @@ func (r *FullReport) NeedsRepair() bool {
 func seconds(s float64) time.Duration {
 	return time.Duration(s * float64(time.Second)).Round(time.Millisecond)
 }
+
+// Print writes the chain from the root down to the path, or why the
+// path is dead.
+func (l *Liveness) Print(w io.Writer) {
+	switch {
+	case l.Alive:
+		fmt.Fprintf(w, "%s is alive: root %s\n", l.Path, l.Root)
+		for i, c := range l.Chain {
+			if i == 0 {
+				fmt.Fprintf(w, "  %s\n", c)
+			} else {
+				fmt.Fprintf(w, "  -> %s\n", c)
+			}
+		}
+	case l.Cycle:
+		fmt.Fprintf(w, "%s is dead: no root reaches it; only a reference cycle holds it, which `nexis gc --full` collects\n", l.Path)
+	default:
+		fmt.Fprintf(w, "%s is dead: no root reaches it; the next `nexis gc` deletes it\n", l.Path)
+	}
+}
