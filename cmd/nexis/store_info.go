@@ -1,24 +1,12 @@
 package main
 
 import (
-	"fmt"
+	"os"
 
 	"github.com/spf13/cobra"
-
-	"github.com/nexisos/nexis/store"
 )
 
 var storeInfoFlags struct{ json bool }
-
-// storeInfoJSON is the --json form of `nexis store info`.
-type storeInfoJSON struct {
-	Store        string `json:"store"`
-	Physical     string `json:"physical"`
-	Dedup        string `json:"dedup"`
-	Schema       int    `json:"schema"`
-	store.Stats  `json:"stats"`
-	DedupSavings int64 `json:"dedup_savings"`
-}
 
 func init() {
 	cmd := &cobra.Command{
@@ -31,25 +19,14 @@ func init() {
 				return err
 			}
 			defer s.Close()
-			st, err := s.Stats()
+			info, err := s.Info()
 			if err != nil {
 				return err
 			}
-			j := storeInfoJSON{
-				Store: s.LogicalDir(), Physical: s.Dir(), Dedup: s.Dedup().String(), Schema: store.SchemaVersion,
-				Stats: st, DedupSavings: st.Bytes - st.ContentBytes,
-			}
 			if storeInfoFlags.json {
-				return printJSON(j)
+				return printJSON(info)
 			}
-			fmt.Printf("store:          %s (at %s)\n", j.Store, j.Physical)
-			fmt.Printf("dedup:          %s\n", j.Dedup)
-			fmt.Printf("paths:          %d\n", st.Paths)
-			fmt.Printf("roots:          %d\n", st.Roots)
-			fmt.Printf("files:          %d\n", st.Files)
-			fmt.Printf("size:           %s (%d bytes)\n", humanBytes(st.Bytes), st.Bytes)
-			fmt.Printf("unique content: %d, %s\n", st.Contents, humanBytes(st.ContentBytes))
-			fmt.Printf("dedup savings:  %s\n", humanBytes(j.DedupSavings))
+			info.Print(os.Stdout)
 			return nil
 		},
 	}

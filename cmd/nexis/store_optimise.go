@@ -1,7 +1,7 @@
 package main
 
 import (
-	"fmt"
+	"os"
 
 	"github.com/spf13/cobra"
 )
@@ -33,8 +33,7 @@ identical file.`,
 					return err
 				}
 			} else {
-				fmt.Printf("%d paths, %d files: %d now shared, %s saved, %d contents pooled\n",
-					rep.Paths, rep.Files, rep.Shared, humanBytes(rep.BytesSaved), rep.PoolAdded)
+				rep.Print(os.Stdout)
 			}
 			return s.Close()
 		},
