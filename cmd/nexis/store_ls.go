@@ -37,45 +37,14 @@ func runStoreLs(cmd *cobra.Command, args []string) error {
 		return err
 	}
 	defer s.Close()
-	dir := strings.Trim(rest, "/")
-	found := false
-	for _, f := range files {
-		if f.Path == dir {
-			found = true
-			if f.Type != treehash.Directory {
-				printEntry(f, f.Path)
-				return nil
-			}
-		}
-	}
-	if !found {
+	entries, ok := treehash.ListDir(files, strings.Trim(rest, "/"), storeLsFlags.recursive)
+	if !ok {
 		return fmt.Errorf("%s has no %s", s.Logical(p), rest)
 	}
-	prefix := dir
-	if prefix != "" {
-		prefix += "/"
-	}
-	for _, f := range files {
-		rel, ok := strings.CutPrefix(f.Path, prefix)
-		if !ok || f.Path == dir || (!storeLsFlags.recursive && strings.Contains(rel, "/")) {
-			continue
-		}
-		printEntry(f, rel)
+	for _, e := range entries {
+		e.Print(os.Stdout)
 	}
 	return nil
-}
-
-func printEntry(f treehash.File, name string) {
-	switch f.Type {
-	case treehash.Directory:
-		fmt.Printf("dr-xr-xr-x %12s %s/\n", "", name)
-	case treehash.Executable:
-		fmt.Printf("-r-xr-xr-x %12d %s\n", f.Size, name)
-	case treehash.Regular:
-		fmt.Printf("-r--r--r-- %12d %s\n", f.Size, name)
-	case treehash.Symlink:
-		fmt.Printf("lrwxrwxrwx %12s %s -> %s\n", "", name, f.Target)
-	}
 }
 
 func runStoreCat(cmd *cobra.Command, args []string) error {
