@@ -65,3 +65,48 @@ func (r *PathReport) Print(w io.Writer, size bool) {
 	}
 	fmt.Fprintln(w, strings.Join(line, "\t"))
 }
+
+// Dependence is a shortest chain of references from one path to
+// another, with the files of each path that mention the next.
+type Dependence struct {
+	Chain []string
+	// Files[i] are the files of Chain[i] that mention Hashes[i], the
+	// hash part of Chain[i+1].
+	Files  [][]string
+	Hashes []string
+}
+
+// ExplainDepends finds why a depends on b (WhyDepends) and the files
+// that hold each reference; nil when a does not depend on b.
+func (s *Store) ExplainDepends(a, b storepath.Path) (*Dependence, error) {
+	chain, err := s.WhyDepends(a, b)
+	if err != nil || chain == nil {
+		return nil, err
+	}
+	d := &Dependence{}
+	for i, p := range chain {
+		d.Chain = append(d.Chain, s.Logical(p))
+		if i+1 < len(chain) {
+			files, err := s.FilesReferring(p, chain[i+1])
+			if err != nil {
+				return nil, err
+			}
+			d.Files = append(d.Files, files)
+			d.Hashes = append(d.Hashes, chain[i+1].Hash)
+		}
+	}
+	return d, nil
+}
+
+// Print writes the chain, each path indented under the one that refers
+// to it, with the files that hold the reference.
+func (d *Dependence) Print(w io.Writer) {
+	for i, p := range d.Chain {
+		fmt.Fprintf(w, "%*s%s\n", 2*i, "", p)
+		if i < len(d.Files) {
+			for _, f := range d.Files[i] {
+				fmt.Fprintf(w, "%*s  %s mentions %s\n", 2*i, "", f, d.Hashes[i])
+			}
+		}
+	}
+}

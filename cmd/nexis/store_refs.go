@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 
 	"github.com/spf13/cobra"
 
@@ -59,24 +60,13 @@ func runWhyDepends(cmd *cobra.Command, args []string) error {
 		return err
 	}
 	defer s.Close()
-	chain, err := s.WhyDepends(ps[0], ps[1])
+	d, err := s.ExplainDepends(ps[0], ps[1])
 	if err != nil {
 		return err
 	}
-	if chain == nil {
+	if d == nil {
 		return fmt.Errorf("%s does not depend on %s", s.Logical(ps[0]), s.Logical(ps[1]))
 	}
-	for i, p := range chain {
-		fmt.Printf("%*s%s\n", 2*i, "", s.Logical(p))
-		if i+1 < len(chain) {
-			files, err := s.FilesReferring(p, chain[i+1])
-			if err != nil {
-				return err
-			}
-			for _, f := range files {
-				fmt.Printf("%*s  %s mentions %s\n", 2*i, "", f, chain[i+1].Hash)
-			}
-		}
-	}
+	d.Print(os.Stdout)
 	return nil
 }
