@@ -1,11 +1,7 @@
 package main
 
 import (
-	"context"
-	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -71,27 +67,20 @@ func runCopy(cmd *cobra.Command, args []string) error {
 		return err
 	}
 	defer s.Close()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := interruptible()
 	defer stop()
-	dest, err := cache.OpenDest(ctx, copyFlags.to, host.SSH(copyFlags.remoteProgram))
-	if err != nil {
-		return err
-	}
-	stats, err := cache.Copy(ctx, s, dest, ps, cache.ExportOptions{
+	stats, err := cache.CopyTo(ctx, s, copyFlags.to, host.SSH(copyFlags.remoteProgram), ps, cache.ExportOptions{
 		Key:         key,
 		Compression: copyFlags.compression,
 		Jobs:        copyFlags.jobs,
 		Progress:    transferProgress("copying"),
 	})
-	if cerr := dest.Close(); err == nil {
-		err = cerr
-	}
 	if err != nil {
 		return err
 	}
 	if copyFlags.json {
 		return printJSON(stats)
 	}
-	fmt.Fprintf(os.Stderr, "nexis: copied %d of %d path(s) to %s (%s); the rest were there\n", stats.Sent, stats.Closure, copyFlags.to, humanBytes(stats.Bytes))
+	stats.Print(os.Stderr, copyFlags.to)
 	return nil
 }

@@ -1,0 +1,33 @@
+package cache
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/nexisos/nexis/store"
+	"github.com/nexisos/nexis/store/storepath"
+)
+
+// CopyTo opens the destination at rawURL (OpenDest), copies the closure
+// of roots there (Copy) and closes it: a copy whose close fails did
+// not happen.
+func CopyTo(ctx context.Context, st *store.Store, rawURL string, sshOpts SSHOptions, roots []storepath.Path, opts ExportOptions) (*CopyStats, error) {
+	dest, err := OpenDest(ctx, rawURL, sshOpts)
+	if err != nil {
+		return nil, err
+	}
+	stats, err := Copy(ctx, st, dest, roots, opts)
+	if cerr := dest.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, err
+	}
+	return stats, nil
+}
+
+// Print writes how much of the closure was copied to to, on one line.
+func (s *CopyStats) Print(w io.Writer, to string) {
+	fmt.Fprintf(w, "nexis: copied %d of %d path(s) to %s (%s); the rest were there\n", s.Sent, s.Closure, to, store.HumanSize(s.Bytes))
+}
