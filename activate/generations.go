@@ -221,3 +221,29 @@ func (t *Target) Previous() (uint64, error) {
 	}
 	return prev, nil
 }
+
+// Removal is what RemoveGenerations did.
+type Removal struct {
+	Deleted []uint64
+	Boot    *BootReport
+}
+
+// RemoveGenerations deletes the generations ns (DeleteGenerations) and
+// writes the boot menu without them. When only the menu fails, the
+// removal is returned with the error.
+func (t *Target) RemoveGenerations(ns []uint64) (*Removal, error) {
+	r := &Removal{}
+	if len(ns) == 0 {
+		return r, nil
+	}
+	if err := t.DeleteGenerations(ns); err != nil {
+		return nil, err
+	}
+	r.Deleted = ns
+	b, err := t.WriteBootMenu()
+	if err != nil {
+		return r, fmt.Errorf("boot menu: %w", err)
+	}
+	r.Boot = b
+	return r, nil
+}

@@ -215,3 +215,13 @@ func (gs Generations) Print(w io.Writer) {
 		fmt.Fprintln(w)
 	}
 }
+
+// Print writes which generations went, and the boot menu's line.
+func (r *Removal) Print(w io.Writer) {
+	if len(r.Deleted) == 0 {
+		fmt.Fprintln(w, "no generation to delete")
+		return
+	}
+	fmt.Fprintf(w, "deleted generation(s) %v; nexis gc frees what only they used\n", r.Deleted)
+	r.Boot.Print(w)
+}

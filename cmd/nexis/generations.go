@@ -146,20 +146,11 @@ func runGenDelete(cmd *cobra.Command, args []string) error {
 			return err
 		}
 	}
-	if len(ns) == 0 {
-		fmt.Println("no generation to delete")
-		return nil
+	r, err := t.RemoveGenerations(ns)
+	if r != nil {
+		r.Print(os.Stdout)
 	}
-	if err := t.DeleteGenerations(ns); err != nil {
-		return err
-	}
-	fmt.Printf("deleted generation(s) %v; nexis gc frees what only they used\n", ns)
-	rep, err := t.WriteBootMenu()
-	if err != nil {
-		return fmt.Errorf("boot menu: %w", err)
-	}
-	rep.Print(os.Stdout)
-	return nil
+	return err
 }
 
 func runGenPin(args []string, pinned bool) error {
