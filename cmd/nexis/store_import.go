@@ -1,12 +1,9 @@
 package main
 
 import (
-	"fmt"
 	"os"
 
 	"github.com/spf13/cobra"
-
-	"github.com/nexisos/nexis/store/cache"
 )
 
 var storeImportFlags struct {
@@ -25,24 +22,15 @@ every archive must match its record, and every reference must be in the
 store or in the file; anything else is refused and nothing registers.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			trusted, err := here.TrustedKeys(storeImportFlags.trusted...)
-			if err != nil {
-				return err
-			}
-			s, err := here.OpenStore()
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			stats, err := cache.Import(s, os.Stdin, trusted)
+			stats, err := here.Import(os.Stdin, storeImportFlags.trusted...)
 			if err != nil {
 				return err
 			}
 			if storeImportFlags.json {
 				return printJSON(stats)
 			}
-			fmt.Fprintf(os.Stderr, "nexis: imported %d path(s) (%d already valid), %s\n", stats.Registered, stats.Items-stats.Registered, humanBytes(stats.Bytes))
-			return s.Close()
+			stats.Print(os.Stderr)
+			return nil
 		},
 	}
 	cmd.Flags().StringArrayVar(&storeImportFlags.trusted, "trusted-key", nil, "also trust the public key `NAME:BASE64` (repeatable)")

@@ -3,14 +3,8 @@ package main
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
-
-	"github.com/nexisos/nexis/realise"
-	"github.com/nexisos/nexis/realise/pool"
-	"github.com/nexisos/nexis/store/cache"
-	"github.com/nexisos/nexis/store/sign"
 )
 
 var storeServeFlags struct {
@@ -34,30 +28,7 @@ store/cache.`,
 			if !storeServeFlags.stdio {
 				return fmt.Errorf("serve speaks only on stdin/stdout: pass --stdio")
 			}
-			trusted, err := here.TrustedKeys()
-			if err != nil {
-				return err
-			}
-			s, err := here.OpenStore()
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			opts := cache.ServeOptions{Trusted: trusted}
-			if f := os.Getenv("NEXIS_SIGN_KEY"); f != "" {
-				if opts.Key, err = sign.ReadSecretKeyFile(f); err != nil {
-					return fmt.Errorf("NEXIS_SIGN_KEY: %w", err)
-				}
-			}
-			state, err := here.PhysicalStateDir()
-			if err != nil {
-				return err
-			}
-			opts.Build = pool.ServeBuild(s, realise.Options{LogDir: filepath.Join(state, "logs")})
-			if err := cache.ServeWith(s, os.Stdin, os.Stdout, opts); err != nil {
-				return err
-			}
-			return s.Close()
+			return here.Serve(os.Stdin, os.Stdout, os.Getenv("NEXIS_SIGN_KEY"))
 		},
 	}
 	cmd.Flags().BoolVar(&storeServeFlags.stdio, "stdio", false, "speak the protocol on stdin and stdout")

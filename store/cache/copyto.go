@@ -2,8 +2,6 @@ package cache
 
 import (
 	"context"
-	"fmt"
-	"io"
 
 	"github.com/nexisos/nexis/store"
 	"github.com/nexisos/nexis/store/storepath"
@@ -25,9 +23,4 @@ func CopyTo(ctx context.Context, st *store.Store, rawURL string, sshOpts SSHOpti
 		return nil, err
 	}
 	return stats, nil
-}
-
-// Print writes how much of the closure was copied to to, on one line.
-func (s *CopyStats) Print(w io.Writer, to string) {
-	fmt.Fprintf(w, "nexis: copied %d of %d path(s) to %s (%s); the rest were there\n", s.Sent, s.Closure, to, store.HumanSize(s.Bytes))
 }
