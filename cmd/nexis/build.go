@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"go.starlark.net/starlark"
 
 	"github.com/nexisos/nexis/builtins"
 	"github.com/nexisos/nexis/deploy"
@@ -78,16 +77,9 @@ func buildTarget(sys *lang.System) (*builtins.Derivation, error) {
 	if buildFlags.attr == "" {
 		return sys.Drv, nil
 	}
-	if v, ok, _ := sys.Packages.Get(starlark.String(buildFlags.attr)); ok {
-		return v.(*builtins.Derivation), nil
-	}
-	v, err := sys.EvalExpr(buildFlags.attr)
+	d, err := sys.Derivation(buildFlags.attr)
 	if err != nil {
-		return nil, fmt.Errorf("-A %s: not a package of the config, and as an expression: %w", buildFlags.attr, err)
-	}
-	d, ok := v.(*builtins.Derivation)
-	if !ok {
-		return nil, fmt.Errorf("-A %s gives a %s, want a derivation", buildFlags.attr, v.Type())
+		return nil, fmt.Errorf("-A %w", err)
 	}
 	return d, nil
 }

@@ -7,7 +7,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/nexisos/nexis/builtins"
 	"github.com/nexisos/nexis/realise"
 	"github.com/nexisos/nexis/store"
 )
@@ -113,11 +112,6 @@ func repairSources(args []string, plan *store.RepairPlan) (realise.RepairSources
 	if src.Options, err = m.Options(settings(sys).Caches); err != nil {
 		return src, err
 	}
-	src.Roots = []*builtins.Derivation{sys.Drv}
-	for _, item := range sys.Packages.Items() {
-		if d, ok := item[1].(*builtins.Derivation); ok {
-			src.Roots = append(src.Roots, d)
-		}
-	}
+	src.Roots = sys.Roots()
 	return src, nil
 }

@@ -99,19 +99,11 @@ func switchedConfig(args []string) deploy.Config {
 			if err != nil {
 				return nil, nil, err
 			}
-			var prints []string
-			show := opts.Print
-			opts.Print = func(msg string) {
-				prints = append(prints, msg)
-				show(msg)
-			}
-			opts.Inputs = &lang.Inputs{}
-			sys, err := lang.Eval(cfg, opts)
+			sys, err := lang.EvalAndSave(cfg, opts)
 			if err != nil {
 				reportEvalError(os.Stderr, err)
 				return nil, nil, exitError{1}
 			}
-			lang.SaveEval(cfg, opts, sys, prints)
 			return sys.Drv, systemBuild(sys), nil
 		},
 	}

@@ -1,0 +1,58 @@
+package lang
+
+import (
+	"fmt"
+
+	"go.starlark.net/starlark"
+
+	"github.com/nexisos/nexis/builtins"
+)
+
+// Derivation is what the attribute attr names: a package of the config
+// by its name, else a Starlark expression that gives a derivation
+// (nexis build -A).
+func (s *System) Derivation(attr string) (*builtins.Derivation, error) {
+	if v, ok, _ := s.Packages.Get(starlark.String(attr)); ok {
+		return v.(*builtins.Derivation), nil
+	}
+	v, err := s.EvalExpr(attr)
+	if err != nil {
+		return nil, fmt.Errorf("%s: not a package of the config, and as an expression: %w", attr, err)
+	}
+	d, ok := v.(*builtins.Derivation)
+	if !ok {
+		return nil, fmt.Errorf("%s gives a %s, want a derivation", attr, v.Type())
+	}
+	return d, nil
+}
+
+// Roots are the system's derivation and every package's: what may
+// rebuild a path of the system's closure.
+func (s *System) Roots() []*builtins.Derivation {
+	roots := []*builtins.Derivation{s.Drv}
+	for _, item := range s.Packages.Items() {
+		if d, ok := item[1].(*builtins.Derivation); ok {
+			roots = append(roots, d)
+		}
+	}
+	return roots
+}
+
+// EvalAndSave evaluates the config at configPath, recording what it
+// reads and prints, and keeps the result for LookupEval (SaveEval).
+// What the evaluation prints still goes to opts.Print.
+func EvalAndSave(configPath string, opts Options) (*System, error) {
+	var prints []string
+	show := opts.Print
+	opts.Print = func(msg string) {
+		prints = append(prints, msg)
+		show(msg)
+	}
+	opts.Inputs = &Inputs{}
+	sys, err := Eval(configPath, opts)
+	if err != nil {
+		return nil, err
+	}
+	SaveEval(configPath, opts, sys, prints)
+	return sys, nil
+}
