@@ -123,27 +123,30 @@ func (t *Target) ListGenerations() (Generations, error) {
 }
 
 // CheckCurrent walks the root against the current generation (Check
-// and CheckBoot) and returns its number and every way the root differs.
-func (t *Target) CheckCurrent() (uint64, []string, error) {
+// and CheckBoot) and returns every way the root differs from it.
+func (t *Target) CheckCurrent() (*Drift, error) {
 	cur, ok, err := t.Current()
 	if err != nil {
-		return 0, nil, err
+		return nil, err
 	}
 	if !ok {
-		return 0, nil, fmt.Errorf("no generation is current on %s", t.Root.Dir())
+		return nil, fmt.Errorf("no generation is current on %s", t.Root.Dir())
 	}
 	g, err := t.Generation(cur)
 	if err != nil {
-		return cur, nil, err
+		return nil, err
 	}
 	sys, err := t.LoadSystem(g.Path)
 	if err != nil {
-		return cur, nil, err
+		return nil, err
 	}
 	probs, err := t.Check(sys)
 	if err != nil {
-		return cur, nil, err
+		return nil, err
 	}
 	boot, err := t.CheckBoot()
-	return cur, append(probs, boot...), err
+	if err != nil {
+		return nil, err
+	}
+	return &Drift{Generation: cur, Problems: append(probs, boot...)}, nil
 }

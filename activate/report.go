@@ -225,3 +225,23 @@ func (r *Removal) Print(w io.Writer) {
 	fmt.Fprintf(w, "deleted generation(s) %v; nexis gc frees what only they used\n", r.Deleted)
 	r.Boot.Print(w)
 }
+
+// Drift is how the root differs from the current generation
+// (CheckCurrent).
+type Drift struct {
+	Generation uint64
+	Problems   []string
+}
+
+// Print writes each difference on out and their count on diag, or that
+// there is none.
+func (d *Drift) Print(out, diag io.Writer) {
+	if len(d.Problems) == 0 {
+		fmt.Fprintf(out, "the root matches generation %d\n", d.Generation)
+		return
+	}
+	for _, p := range d.Problems {
+		fmt.Fprintf(out, "%s\n", p)
+	}
+	fmt.Fprintf(diag, "nexis: the root differs from generation %d in %d way(s): nexis activate repairs it\n", d.Generation, len(d.Problems))
+}

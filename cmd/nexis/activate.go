@@ -130,17 +130,13 @@ func runActivateCheck() error {
 		return err
 	}
 	defer done()
-	cur, probs, err := t.CheckCurrent()
+	d, err := t.CheckCurrent()
 	if err != nil {
 		return err
 	}
-	if len(probs) == 0 {
-		fmt.Printf("the root matches generation %d\n", cur)
-		return nil
+	d.Print(os.Stdout, os.Stderr)
+	if len(d.Problems) > 0 {
+		return exitError{1}
 	}
-	for _, p := range probs {
-		fmt.Printf("%s\n", p)
-	}
-	fmt.Fprintf(os.Stderr, "nexis: the root differs from generation %d in %d way(s): nexis activate repairs it\n", cur, len(probs))
-	return exitError{1}
+	return nil
 }
