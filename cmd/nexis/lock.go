@@ -1,11 +1,8 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -54,7 +51,7 @@ nexis.lock is rewritten. The config is --config, or the system's.`,
 }
 
 func runLock(configFile string, update bool, only []string) error {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := interruptible()
 	defer stop()
 	l, err := resolve.Lock(ctx, configFile, resolve.Options{
 		System: lockFlags.system,

@@ -1,11 +1,8 @@
 package main
 
 import (
-	"context"
 	"os"
-	"os/signal"
 	"runtime/debug"
-	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -59,7 +56,7 @@ func switchConfig(args []string, mode activate.Mode) error {
 	if t, err := here.Target(); err == nil {
 		cur = t.ProfileSystem()
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := interruptible()
 	defer stop()
 	l := &deploy.Local{
 		Open:      func() (*activate.Target, func(), error) { return openTargetFor(true) },
