@@ -110,3 +110,27 @@ func (d *Dependence) Print(w io.Writer) {
 		}
 	}
 }
+
+// RootReport is a root as `nexis store roots --json` lists it.
+type RootReport struct {
+	Name string `json:"name"`
+	Path string `json:"path"`
+}
+
+// ListRoots lists every root with its logical path, sorted by name.
+func (s *Store) ListRoots() ([]RootReport, error) {
+	rs, err := s.Roots()
+	if err != nil {
+		return nil, err
+	}
+	out := []RootReport{}
+	for _, r := range rs {
+		out = append(out, RootReport{r.Name, s.Logical(r.Path)})
+	}
+	return out, nil
+}
+
+// Print writes the root's name and path, tab-separated.
+func (r RootReport) Print(w io.Writer) {
+	fmt.Fprintf(w, "%s\t%s\n", r.Name, r.Path)
+}

@@ -22,23 +22,15 @@ func init() {
 				return err
 			}
 			defer s.Close()
-			rs, err := s.Roots()
+			rs, err := s.ListRoots()
 			if err != nil {
 				return err
 			}
 			if storeRootsFlags.json {
-				type rootJSON struct {
-					Name string `json:"name"`
-					Path string `json:"path"`
-				}
-				out := []rootJSON{}
-				for _, r := range rs {
-					out = append(out, rootJSON{r.Name, s.Logical(r.Path)})
-				}
-				return printJSON(out)
+				return printJSON(rs)
 			}
 			for _, r := range rs {
-				fmt.Printf("%s\t%s\n", r.Name, s.Logical(r.Path))
+				r.Print(os.Stdout)
 			}
 			return nil
 		},
