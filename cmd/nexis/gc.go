@@ -81,12 +81,8 @@ registered (moved to the trash with --repair).`,
 const trashWorkerHelp = `Delete everything in <store>/.trash, then exit. nexis starts it, detached,
 after a collection (and whenever a command finds trash that no worker is
 deleting); only one runs per store (<store>/.nexis/trash.lock). It takes no
-other lock. On NexisOS a dinit service runs it once at boot, to finish
-what a reboot interrupted:
-
-    type    = scripted
-    command = /usr/bin/nexis trash-worker
-    depends-on = local-fs
+other lock. On NexisOS the generated dinit service nexis-trash runs it
+once at boot, to finish what a reboot interrupted.
 `
 
 // trashLauncher starts this same binary as the trash worker of the
