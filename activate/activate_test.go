@@ -422,7 +422,7 @@ func TestLiveServicesThroughDinitctl(t *testing.T) {
 	if _, err := tg.Switch(minP, o); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := calls(), []string{"start_firewall", "reload_boot"}; !slices.Equal(got, want) {
+	if got, want := calls(), []string{"start_firewall", "start_nexis-trash", "reload_boot"}; !slices.Equal(got, want) {
 		t.Errorf("first switch: dinitctl %v, want %v", got, want)
 	}
 	if _, err := tg.Switch(fullP, o); err != nil {

@@ -202,7 +202,12 @@ func TestCrashCollectorAndWorker(t *testing.T) {
 	perm := map[string]string{} // root name -> last announced base
 	kills, collectorKills, workerKills, finished, aimed, killedInGC := 0, 0, 0, 0, 0, 0
 	gcMicros := int64(50000)
-	for k := 0; kills < want; k++ {
+	// The kills must also land where the test means them to: inside
+	// collections, in workers, and leaving records for the next command.
+	// On a loaded machine the aim is worse, so rounds go on until they
+	// have (or five times the kills asked for, and then it fails).
+	covered := func() bool { return killedInGC >= 3 && finished > 0 && workerKills > 0 }
+	for k := 0; kills < want || (!covered() && kills < 5*want); k++ {
 		cmd := child("collector", dir, strconv.Itoa(k))
 		lines, stderr := proctest.Start(t, cmd)
 		// Every other round kills a trash worker the child started, a
@@ -316,7 +321,7 @@ func TestCrashCollectorAndWorker(t *testing.T) {
 		s.Close()
 	}
 	t.Logf("%d kills: %d collectors (%d of %d aimed inside a collection, %d left records for the next command), %d trash workers", kills, collectorKills, killedInGC, aimed, finished, workerKills)
-	if killedInGC < aimed/2 || finished == 0 || workerKills == 0 {
+	if !covered() {
 		t.Errorf("the kills did not land where they should: the test does not test")
 	}
 	// The trash empties (waiting for the workers still running).
