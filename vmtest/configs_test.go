@@ -17,6 +17,7 @@ func TestConfigsEvaluate(t *testing.T) {
 	configs := []string{
 		"guest/configs/gen1.toml",
 		"guest/configs/gen2.toml",
+		"guest/configs/gen3.toml",
 		"../buildroot/board/nexisos/rootfs-overlay/etc/nexis/config.toml",
 	}
 	for _, c := range configs {
@@ -27,7 +28,11 @@ func TestConfigsEvaluate(t *testing.T) {
 					// No stdenv is pinned for riscv64 (no Debian 12
 					// release): the image build names its Buildroot
 					// toolchain. A stand-in, for evaluation only.
-					opts.Stdenv = map[string]any{"url": "https://example.invalid/stdenv-riscv64.tar.gz", "sha256": strings.Repeat("0", 64)}
+					// The guest's kernel builds with a "kernel" tool layer.
+					opts.Stdenv = map[string]any{
+						"url": "https://example.invalid/stdenv-riscv64.tar.gz", "sha256": strings.Repeat("0", 64),
+						"tools": map[string]any{"kernel": map[string]any{"url": "https://example.invalid/stdenv-kernel-riscv64.tar.gz", "sha256": strings.Repeat("1", 64)}},
+					}
 				}
 				sys, err := lang.Eval(c, opts)
 				if err != nil {
