@@ -75,7 +75,9 @@ clean:
 # buildroot_backup_imgs/<x86|aarch64|riscv64>/output/images/.
 # `make br-check` configures every defconfig offline and fails when Kconfig
 # dropped a wanted option; `make vm-test` boots Debian's kernel with a
-# static nexis on XFS (offline; CI runs it after `make test`).
+# static nexis on XFS, then the installed generations from GRUB's
+# generated menu under OVMF, and proves the config in force inside the
+# booted system (offline; CI runs it after `make test`).
 
 .PHONY: iso run-qemu br-check vm-test
 
@@ -85,7 +87,8 @@ BR_DIR  := buildroot/buildroot
 BR_EXT  := $(CURDIR)/buildroot
 BR_OUT  := $(CURDIR)/buildroot_backup_imgs/$(if $(filter x86_64,$(BR_ARCH)),x86,$(BR_ARCH))/output
 BR_MAKE  = $(MAKE) -C $(BR_DIR) O=$(BR_OUT) BR2_EXTERNAL=$(BR_EXT)
-VM_SHELL_SCRIPTS := vmtest/run vmtest/guest/init vmtest/guest/configs/extra.sh scripts/install-deps scripts/make-stdenv scripts/pack-stdenv \
+VM_SHELL_SCRIPTS := vmtest/run vmtest/guest/init vmtest/guest/stage1 vmtest/guest/image/init vmtest/guest/image/proofs \
+	vmtest/guest/image/su-with-password vmtest/guest/configs/extra.sh scripts/install-deps scripts/make-stdenv scripts/pack-stdenv \
 	$(wildcard buildroot/br-check buildroot/board/nexisos/*.sh buildroot/board/nexisos/*/*.sh \
 		buildroot/board/nexisos/rootfs-overlay/sbin/init buildroot/board/nexisos/rootfs-overlay/lib/nexisos/*.sh)
 
