@@ -28,4 +28,28 @@ if command -v load_policy >/dev/null && [ -f /etc/selinux/config ] &&
 		restorecon -R /store /home /var/lib/nexis 2>/dev/null || true
 	fi
 fi
+
+# The generation this boot runs. /run is a fresh tmpfs, so
+# /run/current-system (the profile every login shell's PATH goes
+# through) is remade by activating the current generation again; a boot
+# menu entry of another generation (nexis.generation=N on the kernel
+# command line, which nexis' GRUB menu passes) is a boot-time rollback
+# to it. Services are only written here: dinit starts the generation's
+# "boot" once early is done.
+gen=
+read -r cmdline </proc/cmdline
+for arg in $cmdline; do
+	case "$arg" in
+	nexis.generation=*) gen=${arg#nexis.generation=} ;;
+	esac
+done
+if [ -e /var/lib/nexis/profiles/system ]; then
+	cur=$(nexis generations list | sed -n 's/^\* *\([0-9][0-9]*\) .*/\1/p')
+	if [ -n "$gen" ] && [ "$gen" != "$cur" ]; then
+		echo "early: the boot menu picked generation $gen (current: $cur): rolling back to it" >&2
+		nexis switch --live=false --generation "$gen" || echo "early: nexis switch --generation $gen failed" >&2
+	else
+		nexis activate --live=false || echo "early: nexis activate failed" >&2
+	fi
+fi
 exit 0
