@@ -88,7 +88,7 @@ BR_EXT  := $(CURDIR)/buildroot
 BR_OUT  := $(CURDIR)/buildroot_backup_imgs/$(if $(filter x86_64,$(BR_ARCH)),x86,$(BR_ARCH))/output
 BR_MAKE  = $(MAKE) -C $(BR_DIR) O=$(BR_OUT) BR2_EXTERNAL=$(BR_EXT)
 VM_SHELL_SCRIPTS := vmtest/run vmtest/guest/init vmtest/guest/stage1 vmtest/guest/image/init vmtest/guest/image/proofs \
-	vmtest/guest/image/su-with-password vmtest/guest/configs/extra.sh scripts/install-deps scripts/make-stdenv scripts/pack-stdenv \
+	vmtest/guest/image/su-with-password vmtest/guest/image/profile vmtest/guest/configs/extra.sh scripts/install-deps scripts/make-stdenv scripts/pack-stdenv \
 	$(wildcard buildroot/br-check buildroot/board/nexisos/*.sh buildroot/board/nexisos/*/*.sh \
 		buildroot/board/nexisos/rootfs-overlay/sbin/init buildroot/board/nexisos/rootfs-overlay/lib/nexisos/*.sh)
 
