@@ -263,6 +263,7 @@ func newEvaluator(cfg *Config, opts Options) *evaluator {
 	ev.pre = builtins.Predeclared()
 	ev.pre["config_error"] = starlark.NewBuiltin("config_error", ev.configError)
 	ev.pre["declared_in"] = starlark.NewBuiltin("declared_in", ev.declaredIn)
+	ev.pre["default"] = DefaultBuiltin
 	ev.pre["try_call"] = builtins.Checks()["try_call"]
 	ev.pre["target_system"] = starlark.String(opts.System)
 	for k, v := range guardedBuiltins(ev.base.Limits) {
@@ -417,6 +418,36 @@ func (ev *evaluator) configError(thread *starlark.Thread, b *starlark.Builtin, a
 	}
 	return nil, ev.cfg.Errorf(key, "%s", msg)
 }
+
+// DefaultBuiltin is default("system.locale.lang"): the value the schema
+// declares for a key the config leaves out, so the stdlib never writes
+// a default of its own.
+var DefaultBuiltin = starlark.NewBuiltin("default", schemaDefault)
+
+func schemaDefault(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	var key string
+	if err := starlark.UnpackPositionalArgs(b.Name(), args, kwargs, 1, &key); err != nil {
+		return nil, err
+	}
+	if v, ok := declaredDefaults()[key]; ok {
+		return v, nil
+	}
+	if _, err := ConfigSchema.DefaultOf(key); err != nil {
+		return nil, fmt.Errorf("%s: %w", b.Name(), err)
+	}
+	return nil, fmt.Errorf("%s(%q): name the key as the schema declares it (<name> for a table's names, [] for an array's elements)", b.Name(), key)
+}
+
+// declaredDefaults maps each declared key with a default to it, frozen.
+var declaredDefaults = sync.OnceValue(func() map[string]starlark.Value {
+	m := map[string]starlark.Value{}
+	for _, o := range ConfigSchema.Options() {
+		if o.Schema.Default != nil {
+			m[o.Key] = ToStarlark(o.Schema.Default)
+		}
+	}
+	return m
+})
 
 // declaredIn returns the display name of the config file that defines a
 // key, so modules can resolve file names relative to it.
