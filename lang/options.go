@@ -281,3 +281,63 @@ func TOMLValue(v any) string {
 	}
 	return fmt.Sprint(v)
 }
+
+// OptionValue is a key's value in a config.
+type OptionValue struct {
+	Key   string // as the config names it: users.alice.shell
+	Value any    // as written, or the declared default when not Set (nil for none)
+	Set   bool
+	Pos   Pos // where it is written, when Set
+}
+
+// Values returns a key's values in the config, after includes: one for
+// every name and element the key's <name> and [] stand for (a key of a
+// config, "users.alice.shell", has one). A key the config leaves out is
+// there with its default.
+func (c *Config) Values(key string) ([]OptionValue, error) {
+	segs, err := SplitKeyPath(key)
+	if err != nil {
+		return nil, err
+	}
+	if _, _, err := ConfigSchema.Lookup(key); err != nil {
+		return nil, err
+	}
+	var out []OptionValue
+	c.values(ConfigSchema, c.data, true, segs, nil, &out)
+	return out, nil
+}
+
+func (c *Config) values(s *Schema, v any, present bool, segs, at []string, out *[]OptionValue) {
+	if len(segs) == 0 {
+		k := KeyPath(at...)
+		o := OptionValue{Key: k, Value: v, Set: present}
+		if present {
+			o.Pos = c.Pos(k)
+		} else {
+			o.Value = s.Default
+		}
+		*out = append(*out, o)
+		return
+	}
+	seg, rest := segs[0], segs[1:]
+	switch s.Kind {
+	case KindArray:
+		a, _ := v.([]any)
+		for i, e := range a {
+			if seg == "[]" || seg == index(i) {
+				c.values(s.Elem, e, true, rest, append(at[:len(at):len(at)], index(i)), out)
+			}
+		}
+	case KindMap:
+		m, _ := v.(map[string]any)
+		for _, k := range sortedKeys(m) {
+			if strings.HasPrefix(seg, "<") || seg == k {
+				c.values(s.Elem, m[k], true, rest, append(at[:len(at):len(at)], k), out)
+			}
+		}
+	case KindTable:
+		m, _ := v.(map[string]any)
+		e, ok := m[seg]
+		c.values(s.Fields[seg], e, present && ok, rest, append(at[:len(at):len(at)], seg), out)
+	}
+}
