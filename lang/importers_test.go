@@ -13,13 +13,16 @@ import (
 
 // langImporters are the packages that may import lang: the commands,
 // which evaluate and pass typed values on, the resolver that writes the
-// lock, and the REPL. Everything else takes derivations and typed
+// lock, the REPL, and the tools that read the schema (lint, the
+// generated reference). Everything else takes derivations and typed
 // settings (docs/architecture.md), so what a config means is read in
 // one place.
 var langImporters = map[string]bool{
 	"cmd/nexis":       true,
 	"realise/resolve": true,
 	"lang/repl":       true,
+	"lang/source":     true, // fmt and lint: the schema names the keys default() may read
+	"internal/docgen": true, // the option reference and nexis-config(5), rendered from the schema
 	"bench/switch":    true, // a benchmark command: it evaluates examples/full
 }
 

@@ -5,6 +5,8 @@
 // package, printing.
 package main
 
+//go:generate go test -run TestReferenceDocs -update .
+
 import (
 	"context"
 	"errors"
