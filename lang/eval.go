@@ -838,3 +838,32 @@ func ToStarlark(v any) starlark.Value {
 	out.Freeze()
 	return out
 }
+
+// BuiltinDocs are the docstrings of every Go builtin a module sees:
+// builtins.Docs and the evaluator's own.
+func BuiltinDocs() map[string]string {
+	d := map[string]string{
+		"config_error": `config_error(key, message)
+
+Stops the evaluation with message, at the position where the config
+writes key ("users.alice.shell"): how a module says a value is wrong.`,
+		"declared_in": `declared_in(key)
+
+The config file that writes key, for file names relative to it.`,
+		"default": `default(key)
+
+The default the schema declares for key ("system.locale.lang",
+"users.<name>.files.<path>.mode"): the stdlib's one source of defaults.
+` + "`nexis option KEY`" + ` shows it.`,
+		"target_system": `target_system
+
+The platform the evaluation is for ("x86_64-linux"; --system).`,
+		"build_settings": `build_settings
+
+What the builders read of [nexis]: {"stdenv": ..., "sandbox_paths": [...]}.`,
+	}
+	for k, v := range builtins.Docs {
+		d[k] = v
+	}
+	return d
+}

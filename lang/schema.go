@@ -470,13 +470,23 @@ func describe(v any) string {
 
 // didYouMean returns the allowed key closest to k, if close enough.
 func didYouMean(k string, allowed map[string]*Schema) string {
-	best, bestD := "", 3
 	keys := make([]string, 0, len(allowed))
 	for a := range allowed {
 		keys = append(keys, a)
 	}
+	return Closest(k, keys)
+}
+
+// Closest returns the name closest to k (by edit distance, or of which
+// k is a prefix), "" when none is close enough to suggest.
+func Closest(k string, names []string) string {
+	best, bestD := "", 3
+	keys := append([]string(nil), names...)
 	sort.Strings(keys)
 	for _, a := range keys {
+		if a == k {
+			continue
+		}
 		d := levenshtein(strings.ToLower(k), a)
 		if d < bestD || (strings.HasPrefix(a, k) && len(k) >= 3 && bestD > 1) {
 			best, bestD = a, d

@@ -14,6 +14,7 @@ import (
 
 	"github.com/nexisos/nexis/internal/docgen"
 	"github.com/nexisos/nexis/lang"
+	"github.com/nexisos/nexis/lang/source"
 )
 
 var updateDocs = flag.Bool("update", false, "rewrite the generated docs (go generate ./cmd/nexis)")
@@ -56,11 +57,12 @@ func TestReferenceDocs(t *testing.T) {
 		}
 	}
 	write("options.md", docgen.OptionsMarkdown(lang.ConfigSchema))
+	write("builtins.md", docgen.BuiltinsMarkdown(lang.BuiltinDocs(), source.StdlibDocs()))
 	write("man/nexis-config.5", docgen.ConfigManPage(lang.ConfigSchema))
 
 	docs := filepath.Join("..", "..", "docs")
 	if *updateDocs {
-		for _, old := range []string{"man", "options.md"} {
+		for _, old := range []string{"man", "options.md", "builtins.md"} {
 			if err := os.RemoveAll(filepath.Join(docs, old)); err != nil {
 				t.Fatal(err)
 			}

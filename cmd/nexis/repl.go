@@ -1,14 +1,17 @@
 package main
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/nexisos/nexis/builtins"
 	"github.com/nexisos/nexis/lang"
 	"github.com/nexisos/nexis/lang/repl"
+	"github.com/nexisos/nexis/realise"
 )
 
 func init() {
@@ -18,9 +21,10 @@ func init() {
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s := &repl.Session{
-				Load: func() (*lang.System, error) { return evaluateQuiet(args) },
-				Out:  cmd.OutOrStdout(),
-				Err:  os.Stderr,
+				Load:  func() (*lang.System, error) { return evaluateQuiet(args) },
+				Out:   cmd.OutOrStdout(),
+				Err:   os.Stderr,
+				Build: replBuild,
 			}
 			if err := s.Start(); err != nil {
 				reportEvalError(os.Stderr, err)
@@ -32,6 +36,34 @@ func init() {
 	}
 	addEvalFlags(cmd)
 	rootCmd.AddCommand(cmd)
+}
+
+// replBuild is the repl's :b: realise one derivation in the store of
+// --root, as nexis build does (without an out-link: the repl is not a
+// GC root).
+func replBuild(d *builtins.Derivation) ([]string, error) {
+	st, err := openStore()
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	m, err := machine()
+	if err != nil {
+		return nil, err
+	}
+	opts, err := m.Options(realise.Caches{})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := m.Run(context.Background(), st, []*builtins.Derivation{d}, opts); err != nil {
+		return nil, err
+	}
+	var outs []string
+	for _, name := range d.Outputs {
+		p, _ := d.OutputPath(name)
+		outs = append(outs, p)
+	}
+	return outs, nil
 }
 
 // evaluateQuiet evaluates without printing errors: the caller reports.

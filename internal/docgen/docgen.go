@@ -1,6 +1,7 @@
 // Package docgen renders the reference pages that are generated from
 // the code, so they cannot drift from it: docs/options.md and
-// nexis-config(5) from the config schema. The man pages of the commands
+// nexis-config(5) from the config schema, docs/builtins.md from the
+// docstrings of the builtins and the stdlib. The man pages of the commands
 // are cobra's (cmd/nexis); docs_test.go there writes all of them and
 // fails when a checked-in copy is stale.
 package docgen
@@ -8,11 +9,13 @@ package docgen
 import (
 	"bytes"
 	"fmt"
+	"sort"
 	"strings"
 
 	"github.com/cpuguy83/go-md2man/v2/md2man"
 
 	"github.com/nexisos/nexis/lang"
+	"github.com/nexisos/nexis/lang/source"
 )
 
 // OptionsMarkdown is docs/options.md: every key of the config with its
@@ -69,4 +72,33 @@ func ConfigManPage(s *lang.Schema) []byte {
 	}
 	b.WriteString("\n# SEE ALSO\n\n**nexis**(1), **nexis-option**(1), **nexis-schema**(1)\n")
 	return md2man.Render(b.Bytes())
+}
+
+// BuiltinsMarkdown is docs/builtins.md: the Go builtins and the stdlib's
+// public functions, from their docstrings (what the repl's :doc shows).
+func BuiltinsMarkdown(builtins map[string]string, stdlib []source.FuncDoc) []byte {
+	var b bytes.Buffer
+	b.WriteString("<!-- Generated from the builtins' and the stdlib's docstrings by `go generate ./cmd/nexis`; do not edit. -->\n\n")
+	b.WriteString("# Builtins and the stdlib\n\nWhat every module sees, and what it can load from `@stdlib//`. In `nexis repl`, `:doc NAME` shows the same.\n\n## Builtins\n")
+	names := make([]string, 0, len(builtins))
+	for k := range builtins {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		sig, rest, _ := strings.Cut(builtins[n], "\n\n")
+		fmt.Fprintf(&b, "\n### `%s`\n\n```\n%s\n```\n\n%s\n", n, sig, strings.TrimSpace(rest))
+	}
+	module := ""
+	for _, f := range stdlib {
+		if f.Module != module {
+			module = f.Module
+			fmt.Fprintf(&b, "\n## `@stdlib//%s`\n", module)
+		}
+		fmt.Fprintf(&b, "\n### `%s`\n\n```\n%s\n```\n", f.Name, f.Signature)
+		if f.Doc != "" {
+			fmt.Fprintf(&b, "\n%s\n", f.Doc)
+		}
+	}
+	return b.Bytes()
 }

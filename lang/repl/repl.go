@@ -21,16 +21,24 @@ import (
 	"go.starlark.net/starlark"
 	"go.starlark.net/syntax"
 
+	"github.com/nexisos/nexis/builtins"
 	"github.com/nexisos/nexis/lang"
+	"github.com/nexisos/nexis/lang/source"
 )
 
 const help = `Type Starlark expressions or statements; results are printed.
 Preloaded: config (the TOML as dicts), packages (name → derivation),
 system (the system derivation), and every builtin (derivation, fetch_url,
-fetch_git, path, write_file, template, struct, json).
-  :help      this text
-  :reload    evaluate the config again (your own variables are kept)
-  :quit      leave (or Ctrl-D)
+fetch_git, path, write_file, template, struct, json, try_call,
+config_error, declared_in, default, target_system, build_settings).
+  :doc NAME   what a builtin or stdlib function does (:doc alone lists them)
+  :t EXPR     the type of EXPR
+  :p EXPR     EXPR printed with indentation
+  :b EXPR     build the derivation EXPR and print its output paths
+  :l FILE     run a .star file here; its globals become yours
+  :help       this text
+  :reload     evaluate the config again (your own variables are kept)
+  :quit       leave (or Ctrl-D)
 Tab completes names, attributes (packages["vim"].<TAB>) and dict keys
 (packages["<TAB>).`
 
@@ -38,8 +46,11 @@ Tab completes names, attributes (packages["vim"].<TAB>) and dict keys
 type Session struct {
 	// Load evaluates the config; :reload calls it again.
 	Load func() (*lang.System, error)
-	Out  io.Writer
-	Err  io.Writer
+	// Build realises a derivation and returns its output paths; nil
+	// when the session cannot build (:b then says so).
+	Build func(*builtins.Derivation) ([]string, error)
+	Out   io.Writer
+	Err   io.Writer
 
 	sys  *lang.System
 	user starlark.StringDict
@@ -171,8 +182,24 @@ func (s *Session) one(read func(prompt string) (string, error)) error {
 	return readErr
 }
 
-func (s *Session) command(cmd string) error {
+func (s *Session) command(line string) error {
+	cmd, arg, _ := strings.Cut(line, " ")
+	arg = strings.TrimSpace(arg)
 	switch cmd {
+	case ":doc", ":d":
+		s.doc(arg)
+	case ":t", ":type":
+		if v, ok := s.evalArg(cmd, arg); ok {
+			fmt.Fprintln(s.Out, v.Type())
+		}
+	case ":p", ":print":
+		if v, ok := s.evalArg(cmd, arg); ok {
+			fmt.Fprintln(s.Out, lang.Indent(v))
+		}
+	case ":b", ":build":
+		s.build(cmd, arg)
+	case ":l", ":load":
+		s.loadFile(arg)
 	case ":q", ":quit", ":exit":
 		return errQuit
 	case ":h", ":help", ":?":
@@ -187,10 +214,196 @@ func (s *Session) command(cmd string) error {
 			fmt.Fprintln(s.Err, "config reloaded")
 		}
 	default:
-		fmt.Fprintf(s.Err, "unknown command %s (try :help)\n", cmd)
+		msg := fmt.Sprintf("unknown command %s", cmd)
+		if m := lang.Closest(cmd, commands); m != "" {
+			msg += fmt.Sprintf(" (did you mean %s?)", m)
+		}
+		fmt.Fprintln(s.Err, msg+"; :help lists them")
 	}
 	return errHandled
 }
+
+var commands = []string{":doc", ":t", ":p", ":b", ":l", ":help", ":reload", ":quit"}
+
+// evalArg evaluates a command's expression, reporting what goes wrong.
+func (s *Session) evalArg(cmd, expr string) (starlark.Value, bool) {
+	if expr == "" {
+		fmt.Fprintf(s.Err, "%s needs an expression: %s EXPR\n", cmd, cmd)
+		return nil, false
+	}
+	v, err := starlark.EvalOptions(fileOptions, s.sys.NewThread(), "<repl>", expr, s.globals())
+	if err != nil {
+		s.report(err)
+		return nil, false
+	}
+	return v, true
+}
+
+// doc prints what a builtin or a stdlib function does.
+func (s *Session) doc(name string) {
+	docs := lang.BuiltinDocs()
+	stdlib := source.StdlibDocs()
+	if name == "" {
+		names := make([]string, 0, len(docs))
+		for k := range docs {
+			names = append(names, k)
+		}
+		sort.Strings(names)
+		fmt.Fprintf(s.Out, "builtins: %s\n", strings.Join(names, ", "))
+		byModule := map[string][]string{}
+		var mods []string
+		for _, f := range stdlib {
+			if byModule[f.Module] == nil {
+				mods = append(mods, f.Module)
+			}
+			byModule[f.Module] = append(byModule[f.Module], f.Name)
+		}
+		for _, m := range mods {
+			fmt.Fprintf(s.Out, "@stdlib//%s: %s\n", m, strings.Join(byModule[m], ", "))
+		}
+		return
+	}
+	if d, ok := docs[name]; ok {
+		fmt.Fprintln(s.Out, d)
+		return
+	}
+	found := false
+	for _, f := range stdlib {
+		if f.Name == name {
+			found = true
+			fmt.Fprintf(s.Out, "%s  (load(\"@stdlib//%s\", %q))\n", f.Signature, f.Module, f.Name)
+			if f.Doc != "" {
+				fmt.Fprintf(s.Out, "\n%s\n", f.Doc)
+			}
+		}
+	}
+	if found {
+		return
+	}
+	if fn, ok := s.globals()[name].(*starlark.Function); ok {
+		fmt.Fprintf(s.Out, "%s (defined at %s)\n", fn.Name(), fn.Position())
+		if fn.Doc() != "" {
+			fmt.Fprintf(s.Out, "\n%s\n", fn.Doc())
+		}
+		return
+	}
+	known := make([]string, 0, len(docs)+len(stdlib))
+	for k := range docs {
+		known = append(known, k)
+	}
+	for _, f := range stdlib {
+		known = append(known, f.Name)
+	}
+	msg := fmt.Sprintf("no builtin or stdlib function %q", name)
+	if m := lang.Closest(name, known); m != "" {
+		msg += fmt.Sprintf(" (did you mean %s?)", m)
+	}
+	fmt.Fprintln(s.Err, msg+"; :doc lists them")
+}
+
+// build realises a derivation from the repl.
+func (s *Session) build(cmd, expr string) {
+	v, ok := s.evalArg(cmd, expr)
+	if !ok {
+		return
+	}
+	d, ok := v.(*builtins.Derivation)
+	if !ok {
+		fmt.Fprintf(s.Err, "%s is a %s, not a derivation\n", expr, v.Type())
+		return
+	}
+	if s.Build == nil {
+		fmt.Fprintln(s.Err, "this session cannot build")
+		return
+	}
+	outs, err := s.Build(d)
+	if err != nil {
+		fmt.Fprintf(s.Err, "error: %v\n", err)
+		return
+	}
+	for _, o := range outs {
+		fmt.Fprintln(s.Out, o)
+	}
+}
+
+// loadFile runs a .star file in the session, as a chunk typed here
+// would run.
+func (s *Session) loadFile(name string) {
+	if name == "" {
+		fmt.Fprintln(s.Err, ":l needs a file: :l FILE.star")
+		return
+	}
+	src, err := os.ReadFile(name)
+	if err != nil {
+		fmt.Fprintf(s.Err, "error: %v\n", err)
+		return
+	}
+	f, err := fileOptions.Parse(name, src, 0)
+	if err != nil {
+		s.report(err)
+		return
+	}
+	if err := s.exec(f); err != nil {
+		s.report(err)
+		return
+	}
+	fmt.Fprintf(s.Err, "loaded %s\n", name)
+}
+
+// hint is a did-you-mean for an undefined name or a missing dict key.
+func (s *Session) hint(err error) string {
+	msg := err.Error()
+	if m := undefinedRE.FindStringSubmatch(msg); m != nil {
+		names := make([]string, 0, len(s.sys.Globals)+len(s.user)+len(lang.BuiltinDocs()))
+		for k := range s.globals() {
+			names = append(names, k)
+		}
+		for k := range lang.BuiltinDocs() {
+			names = append(names, k)
+		}
+		names = append(names, starlark.Universe.Keys()...)
+		if c := lang.Closest(m[1], names); c != "" {
+			return fmt.Sprintf(" (did you mean %s?)", c)
+		}
+	}
+	if m := missingKeyRE.FindStringSubmatch(msg); m != nil {
+		if c := lang.Closest(m[1], dictKeys(s.globals())); c != "" {
+			return fmt.Sprintf(" (did you mean %q?)", c)
+		}
+	}
+	return ""
+}
+
+// dictKeys are the keys of the dicts the globals hold (config, packages
+// and what they contain), for a did-you-mean on a missing key.
+func dictKeys(g starlark.StringDict) []string {
+	seen := map[string]bool{}
+	var walk func(v starlark.Value, depth int)
+	walk = func(v starlark.Value, depth int) {
+		d, ok := v.(*starlark.Dict)
+		if !ok || depth > 6 {
+			return
+		}
+		for _, kv := range d.Items() {
+			if k, ok := starlark.AsString(kv[0]); ok {
+				seen[k] = true
+			}
+			walk(kv[1], depth+1)
+		}
+	}
+	for _, v := range g {
+		walk(v, 0)
+	}
+	out := make([]string, 0, len(seen))
+	for k := range seen {
+		out = append(out, k)
+	}
+	return out
+}
+
+var missingKeyRE = regexp.MustCompile(`key "([^"]+)" not in dict`)
+
+var undefinedRE = regexp.MustCompile(`undefined: (\w+)`)
 
 // errHandled ends an input that was a colon command.
 var errHandled = errors.New("command handled")
@@ -223,15 +436,16 @@ func (s *Session) exec(f *syntax.File) error {
 }
 
 func (s *Session) report(err error) {
+	hint := s.hint(err)
 	var le *lang.Error
 	if errors.As(lang.AsError(err), &le) {
-		fmt.Fprintf(s.Err, "error: %s\n", le.Error())
+		fmt.Fprintf(s.Err, "error: %s%s\n", le.Error(), hint)
 		if le.Stack != "" {
 			fmt.Fprintln(s.Err, le.Stack)
 		}
 		return
 	}
-	fmt.Fprintf(s.Err, "error: %v\n", err)
+	fmt.Fprintf(s.Err, "error: %v%s\n", err, hint)
 }
 
 type completer struct{ s *Session }
