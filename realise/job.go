@@ -338,7 +338,7 @@ func (j *job) checkFixedTree(p string) error {
 		return err
 	}
 	if h.Hex() != f.Hash {
-		return fmt.Errorf("hash mismatch in fixed-output derivation %s:\n  specified: blake3:%s\n  got:       blake3:%s", j.d.FullName(), f.Hash, h.Hex())
+		return fmt.Errorf("%w in fixed-output derivation %s:\n  specified: blake3:%s\n  got:       blake3:%s", ErrHashMismatch, j.d.FullName(), f.Hash, h.Hex())
 	}
 	return nil
 }

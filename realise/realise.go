@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/nexisos/nexis/builtins"
+	"github.com/nexisos/nexis/realise/fetch"
 	"github.com/nexisos/nexis/store"
 	"github.com/nexisos/nexis/store/cache"
 	"github.com/nexisos/nexis/store/storepath"
@@ -188,6 +189,10 @@ func (r *Result) Count(s Status) int {
 // ErrFailed is wrapped by Build's error when some build failed.
 var ErrFailed = errors.New("build failed")
 
+// ErrHashMismatch is wrapped by a fixed-output build's error when its
+// output is not what its hash names, and then by Build's.
+var ErrHashMismatch = fetch.ErrHashMismatch
+
 // Build realises roots (and everything they need) in st, which must be
 // open for writing with the logical store directory the derivations were
 // evaluated for. It returns when every root is valid, or when a build
@@ -252,6 +257,11 @@ func build(ctx context.Context, st *store.Store, roots []*builtins.Derivation, o
 	res := s.result()
 	if rootErr != nil {
 		if n := len(res.Failures); n > 0 {
+			for _, f := range res.Failures {
+				if errors.Is(f.Err, ErrHashMismatch) {
+					return res, fmt.Errorf("%w: %d derivation(s) failed (%w)", ErrFailed, n, ErrHashMismatch)
+				}
+			}
 			return res, fmt.Errorf("%w: %d derivation(s) failed", ErrFailed, n)
 		}
 		if ctx.Err() != nil {

@@ -129,7 +129,7 @@ func runBuild(cmd *cobra.Command, args []string) error {
 		fmt.Fprintf(os.Stderr, "nexis: %v\n", err)
 		return exitError{130}
 	case errors.Is(err, realise.ErrFailed):
-		return exitError{1}
+		return exitError{exitCode(err)}
 	case err != nil:
 		return err
 	}
@@ -142,7 +142,7 @@ func runBuild(cmd *cobra.Command, args []string) error {
 		built.Print(os.Stdout)
 	}
 	if built.Differs() {
-		return exitError{1}
+		return exitError{exitCheckDiffers}
 	}
 	return nil
 }

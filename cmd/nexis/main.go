@@ -32,8 +32,11 @@ var version = "dev"
 var here = &host.Host{Version: version}
 
 var rootCmd = &cobra.Command{
-	Use:           "nexis",
-	Short:         "Evaluate, build, store and activate NexisOS systems",
+	Use:   "nexis",
+	Short: "Evaluate, build, store and activate NexisOS systems",
+	Long: `Evaluate, build, store and activate NexisOS systems.
+
+` + exitCodesHelp,
 	Version:       version,
 	SilenceUsage:  true,
 	SilenceErrors: true,
@@ -87,6 +90,7 @@ func run() int {
 		}
 		defer stop()
 	}
+	markUsageErrors(rootCmd)
 	err := rootCmd.Execute()
 	if err == nil {
 		return 0
@@ -96,7 +100,7 @@ func run() int {
 		return ee.code
 	}
 	fmt.Fprintf(os.Stderr, "nexis: %v\n", err)
-	return 1
+	return exitCode(err)
 }
 
 func startCPUProfile(name string) (stop func(), err error) {

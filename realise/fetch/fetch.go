@@ -57,6 +57,11 @@ type HashMismatchError struct {
 	URL, Algo, Want, Got string
 }
 
+// ErrHashMismatch is what every HashMismatchError is (errors.Is).
+var ErrHashMismatch = errors.New("hash mismatch")
+
+func (e *HashMismatchError) Is(target error) bool { return target == ErrHashMismatch }
+
 func (e *HashMismatchError) Error() string {
 	return fmt.Sprintf("hash mismatch for %s:\n  specified: %s:%s\n  got:       %s:%s", e.URL, e.Algo, e.Want, e.Algo, e.Got)
 }
