@@ -65,12 +65,69 @@ func (f *filePositions) get() map[string]Pos {
 func (f *filePositions) at(k string) Pos { return f.get()[k] }
 
 // Error is a user error with a position. Stack, when set, is a Starlark
-// backtrace; Trace is the full one, stdlib frames included.
+// backtrace; Trace is the full one, stdlib frames included. Source is
+// the line at Pos, when it could be read.
 type Error struct {
-	Pos   Pos
-	Msg   string
-	Stack string
-	Trace string
+	Pos    Pos
+	Msg    string
+	Stack  string
+	Trace  string
+	Source string
+}
+
+// withSource reads the line an error points at, from the config
+// directory dir (positions name files relative to it).
+func withSource(err error, dir string) {
+	var le *Error
+	if !errors.As(err, &le) || le.Source != "" || le.Pos.Line < 1 || le.Pos.File == "" || strings.HasPrefix(le.Pos.File, "@") {
+		return
+	}
+	b, rerr := os.ReadFile(filepath.Join(dir, le.Pos.File))
+	if rerr != nil {
+		return
+	}
+	lines := strings.Split(string(b), "\n")
+	if le.Pos.Line > len(lines) {
+		return
+	}
+	line := strings.TrimRight(lines[le.Pos.Line-1], "\r")
+	// A line that may hold a secret (a password hash, a secret file's
+	// content) is not repeated: errors end up in logs.
+	key, _, _ := strings.Cut(strings.TrimSpace(line), "=")
+	switch strings.TrimSpace(key) {
+	case "password_hash", "content":
+		return
+	}
+	if strings.Contains(strings.ToLower(line), "secret") {
+		return
+	}
+	le.Source = line
+}
+
+// caret shows the source line with a caret under the column:
+//
+//	7 | build_sytem = "make"
+//	  | ^
+func (e *Error) caret() string {
+	if e.Source == "" {
+		return ""
+	}
+	num := strconv.Itoa(e.Pos.Line)
+	pad := strings.Repeat(" ", len(num))
+	col := max(e.Pos.Col, 1)
+	// Tabs stay tabs so the caret lines up under them.
+	under := []rune{}
+	for i, r := range []rune(e.Source) {
+		if i >= col-1 {
+			break
+		}
+		if r == '\t' {
+			under = append(under, '\t')
+		} else {
+			under = append(under, ' ')
+		}
+	}
+	return fmt.Sprintf("  %s | %s\n  %s | %s^\n", num, e.Source, pad, string(under))
 }
 
 func (e *Error) Error() string {

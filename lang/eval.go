@@ -144,6 +144,14 @@ type evaluator struct {
 
 // Eval evaluates the config at configPath.
 func Eval(configPath string, opts Options) (*System, error) {
+	sys, err := eval(configPath, opts)
+	if err != nil {
+		withSource(err, filepath.Dir(configPath))
+	}
+	return sys, err
+}
+
+func eval(configPath string, opts Options) (*System, error) {
 	opts = withDefaults(opts)
 	var cached chan *pkgCacheFileData
 	if opts.Cache {
@@ -695,7 +703,7 @@ func FormatError(err error, trace bool) string {
 	if !errors.As(err, &le) {
 		return fmt.Sprintf("error: %v\n", err)
 	}
-	out := "error: " + le.Error() + "\n"
+	out := "error: " + le.Error() + "\n" + le.caret()
 	switch {
 	case trace && le.Trace != "":
 		out += le.Trace + "\n"
