@@ -17,6 +17,9 @@ func (s *System) Derivation(attr string) (*builtins.Derivation, error) {
 	}
 	v, err := s.EvalExpr(attr)
 	if err != nil {
+		if m := Closest(attr, s.PackageNames()); m != "" {
+			return nil, fmt.Errorf("%s: no such package (did you mean %s?)", attr, m)
+		}
 		return nil, fmt.Errorf("%s: not a package of the config, and as an expression: %w", attr, err)
 	}
 	d, ok := v.(*builtins.Derivation)
@@ -24,6 +27,18 @@ func (s *System) Derivation(attr string) (*builtins.Derivation, error) {
 		return nil, fmt.Errorf("%s gives a %s, want a derivation", attr, v.Type())
 	}
 	return d, nil
+}
+
+// PackageNames are the names of the config's packages: what -A
+// completes and suggests.
+func (s *System) PackageNames() []string {
+	var names []string
+	for _, k := range s.Packages.Keys() {
+		if n, ok := starlark.AsString(k); ok {
+			names = append(names, n)
+		}
+	}
+	return names
 }
 
 // Roots are the system's derivation and every package's: what may

@@ -91,6 +91,7 @@ func run() int {
 		defer stop()
 	}
 	markUsageErrors(rootCmd)
+	registerCompletions(rootCmd)
 	err := rootCmd.Execute()
 	if err == nil {
 		return 0
