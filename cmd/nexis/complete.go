@@ -73,11 +73,11 @@ func optionKeys() []cobra.Completion {
 // generationNumbers are the generations of --root, newest first, and
 // the names every generation argument takes.
 func generationNumbers() []cobra.Completion {
-	r, err := targetRoot()
+	r, err := here.OpenRoot()
 	if err != nil {
 		return nil
 	}
-	gens, _, err := activate.ProfileGenerations(r, stateDir(), storeDir())
+	gens, _, err := activate.ProfileGenerations(r, here.StateDir(), here.StoreDir())
 	if err != nil {
 		return nil
 	}
@@ -105,7 +105,7 @@ func configPackages(args []string) []cobra.Completion {
 
 // configCaches are the system config's substituters, for copy --to.
 func configCaches() []cobra.Completion {
-	cfg, err := lang.LoadConfig(configPath(nil))
+	cfg, err := lang.LoadConfig(here.ConfigPath(nil))
 	if err != nil {
 		return nil
 	}

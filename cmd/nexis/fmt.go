@@ -71,7 +71,7 @@ func runFmt(cmd *cobra.Command, args []string) error {
 // walked; none names the system config's directory.
 func sourceFiles(args []string) ([]string, error) {
 	if len(args) == 0 {
-		args = []string{filepath.Dir(configPath(nil))}
+		args = []string{filepath.Dir(here.ConfigPath(nil))}
 	}
 	var files []string
 	for _, a := range args {

@@ -71,7 +71,7 @@ func runOption(cmd *cobra.Command, args []string) error {
 		return printOptions(out, found)
 	}
 	var cfg *lang.Config
-	cfgPath := configPath(args[1:])
+	cfgPath := here.ConfigPath(args[1:])
 	if len(args) > 1 {
 		if cfg, err = lang.LoadConfig(cfgPath); err != nil {
 			reportEvalError(os.Stderr, err)

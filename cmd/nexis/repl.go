@@ -11,7 +11,6 @@ import (
 	"github.com/nexisos/nexis/builtins"
 	"github.com/nexisos/nexis/lang"
 	"github.com/nexisos/nexis/lang/repl"
-	"github.com/nexisos/nexis/realise"
 )
 
 func init() {
@@ -39,22 +38,19 @@ func init() {
 }
 
 // replBuild is the repl's :b: realise one derivation in the store of
-// --root, as nexis build does (without an out-link: the repl is not a
-// GC root).
-func replBuild(d *builtins.Derivation) ([]string, error) {
-	st, err := openStore()
+// --root with the config's caches and builders, as nexis build does
+// (without an out-link: the repl is not a GC root).
+func replBuild(sys *lang.System, d *builtins.Derivation) ([]string, error) {
+	st, err := here.OpenStore()
 	if err != nil {
 		return nil, err
 	}
 	defer st.Close()
-	m, err := machine()
+	m, opts, release, err := newBuild(sys).Builder()()
 	if err != nil {
 		return nil, err
 	}
-	opts, err := m.Options(realise.Caches{})
-	if err != nil {
-		return nil, err
-	}
+	defer release()
 	if _, err := m.Run(context.Background(), st, []*builtins.Derivation{d}, opts); err != nil {
 		return nil, err
 	}

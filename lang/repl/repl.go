@@ -46,9 +46,10 @@ Tab completes names, attributes (packages["vim"].<TAB>) and dict keys
 type Session struct {
 	// Load evaluates the config; :reload calls it again.
 	Load func() (*lang.System, error)
-	// Build realises a derivation and returns its output paths; nil
-	// when the session cannot build (:b then says so).
-	Build func(*builtins.Derivation) ([]string, error)
+	// Build realises a derivation with the evaluated config's caches
+	// and builders and returns its output paths; nil when the session
+	// cannot build (:b then says so).
+	Build func(*lang.System, *builtins.Derivation) ([]string, error)
 	Out   io.Writer
 	Err   io.Writer
 
@@ -316,7 +317,7 @@ func (s *Session) build(cmd, expr string) {
 		fmt.Fprintln(s.Err, "this session cannot build")
 		return
 	}
-	outs, err := s.Build(d)
+	outs, err := s.Build(s.sys, d)
 	if err != nil {
 		fmt.Fprintf(s.Err, "error: %v\n", err)
 		return
