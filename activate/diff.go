@@ -17,7 +17,8 @@ type Upgrade struct {
 
 // Diff is what differs between two generations (or systems).
 type Diff struct {
-	From, To         string
+	From             string    `json:"from"`
+	To               string    `json:"to"`
 	PackagesAdded    []string  `json:"packages_added"`
 	PackagesRemoved  []string  `json:"packages_removed"`
 	PackagesUpgraded []Upgrade `json:"packages_upgraded"`
@@ -37,6 +38,20 @@ type Diff struct {
 	ClosurePathsTo   int       `json:"closure_paths_to"`
 	HostnameFrom     string    `json:"hostname_from"`
 	HostnameTo       string    `json:"hostname_to"`
+}
+
+// emptyLists makes every list that has nothing [] rather than null in
+// JSON, as every query's JSON is.
+func (d *Diff) emptyLists() {
+	for _, l := range []*[]string{&d.PackagesAdded, &d.PackagesRemoved, &d.PackagesRebuilt, &d.EtcAdded, &d.EtcRemoved,
+		&d.EtcChanged, &d.FilesChanged, &d.ServicesAdded, &d.ServicesRemoved, &d.ServicesChanged, &d.UsersAdded, &d.UsersRemoved} {
+		if *l == nil {
+			*l = []string{}
+		}
+	}
+	if d.PackagesUpgraded == nil {
+		d.PackagesUpgraded = []Upgrade{}
+	}
 }
 
 // DiffSystems compares two realised systems.
@@ -99,6 +114,7 @@ func (t *Target) DiffSystems(a, b *System, closure bool) (*Diff, error) {
 		ub[u.Name] = ""
 	}
 	d.UsersAdded, d.UsersRemoved, _ = mapDiff(ua, ub)
+	d.emptyLists()
 	if !closure {
 		return d, nil
 	}
