@@ -148,5 +148,5 @@ func (t *Target) CheckCurrent() (*Drift, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Drift{Generation: cur, Problems: append(probs, boot...)}, nil
+	return &Drift{Generation: cur, Problems: append(append([]string{}, probs...), boot...)}, nil
 }

@@ -229,8 +229,8 @@ func (r *Removal) Print(w io.Writer) {
 // Drift is how the root differs from the current generation
 // (CheckCurrent).
 type Drift struct {
-	Generation uint64
-	Problems   []string
+	Generation uint64   `json:"generation"`
+	Problems   []string `json:"problems"`
 }
 
 // Print writes each difference on out and their count on diag, or that

@@ -30,12 +30,12 @@ type Lock struct {
 
 // LockedPackage is one pinned package.
 type LockedPackage struct {
-	Version      string `toml:"version"`                 // e.g. "9.1.0"
-	Tag          string `toml:"tag,omitempty"`           // e.g. "v9.1.0"
-	Rev          string `toml:"rev,omitempty"`           // commit of Tag, for git sources
-	SourceHash   string `toml:"source_hash,omitempty"`   // "blake3:…" or "sha256:…"
-	PrebuiltURL  string `toml:"prebuilt_url,omitempty"`  // the template, filled in
-	PrebuiltHash string `toml:"prebuilt_hash,omitempty"` // "sha256:…"
+	Version      string `toml:"version" json:"version"`                                 // e.g. "9.1.0"
+	Tag          string `toml:"tag,omitempty" json:"tag,omitempty"`                     // e.g. "v9.1.0"
+	Rev          string `toml:"rev,omitempty" json:"rev,omitempty"`                     // commit of Tag, for git sources
+	SourceHash   string `toml:"source_hash,omitempty" json:"source_hash,omitempty"`     // "blake3:…" or "sha256:…"
+	PrebuiltURL  string `toml:"prebuilt_url,omitempty" json:"prebuilt_url,omitempty"`   // the template, filled in
+	PrebuiltHash string `toml:"prebuilt_hash,omitempty" json:"prebuilt_hash,omitempty"` // "sha256:…"
 }
 
 // LoadLock reads a lock file; a missing file is an empty lock.

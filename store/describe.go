@@ -69,11 +69,11 @@ func (r *PathReport) Print(w io.Writer, size bool) {
 // Dependence is a shortest chain of references from one path to
 // another, with the files of each path that mention the next.
 type Dependence struct {
-	Chain []string
+	Chain []string `json:"chain"`
 	// Files[i] are the files of Chain[i] that mention Hashes[i], the
 	// hash part of Chain[i+1].
-	Files  [][]string
-	Hashes []string
+	Files  [][]string `json:"files"`
+	Hashes []string   `json:"hashes"`
 }
 
 // ExplainDepends finds why a depends on b (WhyDepends) and the files
@@ -83,7 +83,7 @@ func (s *Store) ExplainDepends(a, b storepath.Path) (*Dependence, error) {
 	if err != nil || chain == nil {
 		return nil, err
 	}
-	d := &Dependence{}
+	d := &Dependence{Files: [][]string{}, Hashes: []string{}}
 	for i, p := range chain {
 		d.Chain = append(d.Chain, s.Logical(p))
 		if i+1 < len(chain) {
@@ -91,7 +91,7 @@ func (s *Store) ExplainDepends(a, b storepath.Path) (*Dependence, error) {
 			if err != nil {
 				return nil, err
 			}
-			d.Files = append(d.Files, files)
+			d.Files = append(d.Files, append([]string{}, files...))
 			d.Hashes = append(d.Hashes, chain[i+1].Hash)
 		}
 	}

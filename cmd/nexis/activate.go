@@ -21,6 +21,7 @@ var actFlags struct {
 	jobs     int
 	repair   bool
 	check    bool
+	json     bool
 }
 
 // liveSet records that --live was given (true or false) to the command
@@ -58,6 +59,7 @@ root and report every way it differs from the current generation.`,
 	}
 	cmd.Flags().BoolVar(&actFlags.repair, "repair", false, "finish the activation a crash interrupted")
 	cmd.Flags().BoolVar(&actFlags.check, "check", false, "report how the root differs from the current generation, change nothing")
+	cmd.Flags().BoolVar(&actFlags.json, "json", false, "with --check, print the differences as JSON")
 	addActivateFlags(cmd)
 	rootCmd.AddCommand(cmd)
 }
@@ -134,7 +136,13 @@ func runActivateCheck() error {
 	if err != nil {
 		return err
 	}
-	d.Print(os.Stdout, os.Stderr)
+	if actFlags.json {
+		if err := printJSON(d); err != nil {
+			return err
+		}
+	} else {
+		d.Print(os.Stdout, os.Stderr)
+	}
 	if len(d.Problems) > 0 {
 		return exitError{1}
 	}

@@ -13,6 +13,7 @@ import (
 var lockFlags struct {
 	config string
 	system string
+	json   bool
 }
 
 func init() {
@@ -30,6 +31,7 @@ to move them.`,
 			return runLock(here.ConfigPath(args), false, nil)
 		},
 	}
+	lock.Flags().BoolVar(&lockFlags.json, "json", false, "print the changes as JSON")
 	lock.Flags().StringVar(&lockFlags.system, "system", lang.DefaultSystem, "target `PLATFORM` ({arch} of prebuilt URLs)")
 	update := &cobra.Command{
 		Use:   "update [PKG...]",
@@ -46,6 +48,7 @@ nexis.lock is rewritten. The config is --config, or the system's.`,
 		},
 	}
 	update.Flags().StringVarP(&lockFlags.config, "config", "c", "", "the config `FILE` (default: the system's)")
+	update.Flags().BoolVar(&lockFlags.json, "json", false, "print the changes as JSON")
 	update.Flags().StringVar(&lockFlags.system, "system", lang.DefaultSystem, "target `PLATFORM` ({arch} of prebuilt URLs)")
 	rootCmd.AddCommand(lock, update)
 }
@@ -62,6 +65,12 @@ func runLock(configFile string, update bool, only []string) error {
 	if err != nil {
 		return err
 	}
+	if err := l.Write(); err != nil {
+		return err
+	}
+	if lockFlags.json {
+		return printJSON(l)
+	}
 	l.Print(os.Stdout, os.Stderr)
-	return l.Write()
+	return nil
 }

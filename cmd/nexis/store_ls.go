@@ -12,7 +12,7 @@ import (
 	"github.com/nexisos/nexis/store/treehash"
 )
 
-var storeLsFlags struct{ recursive bool }
+var storeLsFlags struct{ recursive, json bool }
 
 func init() {
 	ls := &cobra.Command{
@@ -22,6 +22,7 @@ func init() {
 		RunE:  runStoreLs,
 	}
 	ls.Flags().BoolVarP(&storeLsFlags.recursive, "recursive", "R", false, "list everything below, not only the directory's entries")
+	ls.Flags().BoolVar(&storeLsFlags.json, "json", false, "print JSON")
 	cat := &cobra.Command{
 		Use:   "cat PATH/FILE",
 		Short: "Print a file of a store path",
@@ -40,6 +41,12 @@ func runStoreLs(cmd *cobra.Command, args []string) error {
 	entries, ok := treehash.ListDir(files, strings.Trim(rest, "/"), storeLsFlags.recursive)
 	if !ok {
 		return fmt.Errorf("%s has no %s", s.Logical(p), rest)
+	}
+	if storeLsFlags.json {
+		if entries == nil {
+			entries = []treehash.Entry{}
+		}
+		return printJSON(entries)
 	}
 	for _, e := range entries {
 		e.Print(os.Stdout)

@@ -10,6 +10,8 @@ import (
 	"github.com/nexisos/nexis/store/storepath"
 )
 
+var relFlags struct{ json bool }
+
 func init() {
 	refs := &cobra.Command{
 		Use:   "refs PATH...",
@@ -33,6 +35,9 @@ func init() {
 		Args:  cobra.ExactArgs(2),
 		RunE:  runWhyDepends,
 	}
+	for _, c := range []*cobra.Command{refs, referrers, why} {
+		c.Flags().BoolVar(&relFlags.json, "json", false, "print JSON")
+	}
 	storeCmd.AddCommand(refs, referrers, why)
 }
 
@@ -42,14 +47,27 @@ func listRelation(args []string, rel func(*store.Store, storepath.Path) ([]store
 		return err
 	}
 	defer s.Close()
+	// --json: each path named, with the paths it relates to.
+	byPath := map[string][]string{}
 	for _, p := range paths {
 		rs, err := rel(s, p)
 		if err != nil {
 			return err
 		}
+		related := []string{}
 		for _, r := range rs {
-			fmt.Println(s.Logical(r))
+			related = append(related, s.Logical(r))
 		}
+		if relFlags.json {
+			byPath[s.Logical(p)] = related
+			continue
+		}
+		for _, r := range related {
+			fmt.Println(r)
+		}
+	}
+	if relFlags.json {
+		return printJSON(byPath)
 	}
 	return nil
 }
@@ -66,6 +84,9 @@ func runWhyDepends(cmd *cobra.Command, args []string) error {
 	}
 	if d == nil {
 		return fmt.Errorf("%s does not depend on %s", s.Logical(ps[0]), s.Logical(ps[1]))
+	}
+	if relFlags.json {
+		return printJSON(d)
 	}
 	d.Print(os.Stdout)
 	return nil

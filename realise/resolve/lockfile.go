@@ -13,9 +13,9 @@ import (
 // LockFile is what `nexis lock` and `nexis update` make of a config's
 // nexis.lock: where it is, what it becomes and what changed.
 type LockFile struct {
-	Path    string
-	Next    *lang.Lock
-	Changes []Change
+	Path    string     `json:"path"`
+	Next    *lang.Lock `json:"-"`
+	Changes []Change   `json:"changes"`
 }
 
 // Lock resolves the lock of the config at configFile, starting from the
@@ -36,6 +36,9 @@ func Lock(ctx context.Context, configFile string, opts Options) (*LockFile, erro
 	}
 	if l.Next, l.Changes, err = Resolve(ctx, cfg, old, opts); err != nil {
 		return nil, fmt.Errorf("%s unchanged: %w", lang.LockFile, err)
+	}
+	if l.Changes == nil {
+		l.Changes = []Change{}
 	}
 	return l, nil
 }

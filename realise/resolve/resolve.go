@@ -36,8 +36,10 @@ type Options struct {
 
 // Change is one package whose pin changed.
 type Change struct {
-	Name     string
-	Old, New *lang.LockedPackage // Old is nil for a new entry, New nil for a removed one
+	Name string `json:"name"`
+	// Old is nil for a new entry, New nil for a removed one.
+	Old *lang.LockedPackage `json:"old"`
+	New *lang.LockedPackage `json:"new"`
 }
 
 // Resolve returns the lock cfg needs, starting from old: entries of

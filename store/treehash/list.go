@@ -1,6 +1,7 @@
 package treehash
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -40,6 +41,25 @@ func ListDir(files []File, dir string, recursive bool) (entries []Entry, ok bool
 		entries = append(entries, Entry{f, rel})
 	}
 	return entries, true
+}
+
+// MarshalJSON is the entry as `nexis store ls --json` lists it: the
+// digest of a file in hex, the fields a type has no meaning for left
+// out.
+func (e Entry) MarshalJSON() ([]byte, error) {
+	type entry struct {
+		Name   string `json:"name"`
+		Type   string `json:"type"`
+		Size   *int64 `json:"size,omitempty"`
+		BLAKE3 string `json:"blake3,omitempty"`
+		Target string `json:"target,omitempty"`
+	}
+	out := entry{Name: e.Name, Type: e.Type.String(), Target: e.Target}
+	if e.Type.IsRegular() {
+		out.Size = &e.Size
+		out.BLAKE3 = fmt.Sprintf("%x", e.Digest[:])
+	}
+	return json.Marshal(out)
 }
 
 // Print writes the entry as ls -l would, without owners and times.
