@@ -3,6 +3,7 @@ package activate
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/nexisos/nexis/store"
@@ -220,6 +221,42 @@ func (t *Target) Previous() (uint64, error) {
 		return 0, fmt.Errorf("generation %d is the oldest there is: nothing to roll back to", cur)
 	}
 	return prev, nil
+}
+
+// ResolveGeneration is the generation number arg names: a number,
+// "current" or "previous" (the one a rollback goes to).
+func (t *Target) ResolveGeneration(arg string) (uint64, error) {
+	switch arg {
+	case "current":
+		cur, ok, err := t.Current()
+		if err != nil {
+			return 0, err
+		}
+		if !ok {
+			return 0, fmt.Errorf("no generation is current yet")
+		}
+		return cur, nil
+	case "previous":
+		return t.Previous()
+	}
+	n, err := strconv.ParseUint(arg, 10, 64)
+	if err != nil || n == 0 {
+		return 0, fmt.Errorf("%q is not a generation: want its number, current or previous (see nexis generations list)", arg)
+	}
+	return n, nil
+}
+
+// ResolveGenerations resolves each of args (ResolveGeneration).
+func (t *Target) ResolveGenerations(args []string) ([]uint64, error) {
+	var out []uint64
+	for _, a := range args {
+		n, err := t.ResolveGeneration(a)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }
 
 // Removal is what RemoveGenerations did.

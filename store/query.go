@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -236,9 +239,18 @@ func (s *Store) Closure(ps []storepath.Path) ([]storepath.Path, error) {
 }
 
 // ParsePath parses a store path given on a command line: a full logical
-// path, a path inside the physical store, or "<hash>-<name>". A remainder
-// inside the path ("/bin/sh") is returned too.
+// path, a path inside the physical store, "<hash>-<name>", or a link to
+// one (an out-link, /run/current-system). A remainder inside the path
+// ("/bin/sh") is returned too.
 func (s *Store) ParsePath(arg string) (storepath.Path, string, error) {
+	return s.parsePath(arg, maxLinks)
+}
+
+// maxLinks is how many symbolic links ParsePath follows, as Linux's
+// MAXSYMLINKS: a loop of links ends there.
+const maxLinks = 40
+
+func (s *Store) parsePath(arg string, links int) (storepath.Path, string, error) {
 	if p, rest, err := storepath.Parse(s.logical, arg); err == nil {
 		return p, rest, nil
 	}
@@ -251,7 +263,46 @@ func (s *Store) ParsePath(arg string) (storepath.Path, string, error) {
 			return p, r, nil
 		}
 	}
-	return storepath.Path{}, "", fmt.Errorf("%s is not a path in the store %s", arg, s.logical)
+	if resolved, ok := followLink(arg); ok && links > 0 {
+		if p, rest, err := s.parsePath(resolved, links-1); err == nil {
+			return p, rest, nil
+		}
+	}
+	return storepath.Path{}, "", fmt.Errorf("%s is not a path in the store %s, nor a link to one", arg, s.logical)
+}
+
+// followLink replaces the first symbolic link of arg (an out-link,
+// result/bin/app) with its target; ok is false when arg has none.
+func followLink(arg string) (string, bool) {
+	parts := strings.Split(filepath.Clean(arg), string(filepath.Separator))
+	prefix := ""
+	for i, part := range parts {
+		switch {
+		case i == 0 && part == "":
+			prefix = "/"
+			continue
+		case prefix == "":
+			prefix = part
+		default:
+			prefix = filepath.Join(prefix, part)
+		}
+		fi, err := os.Lstat(prefix)
+		if err != nil {
+			return "", false
+		}
+		if fi.Mode()&fs.ModeSymlink == 0 {
+			continue
+		}
+		target, err := os.Readlink(prefix)
+		if err != nil {
+			return "", false
+		}
+		if !filepath.IsAbs(target) {
+			target = filepath.Join(filepath.Dir(prefix), target)
+		}
+		return filepath.Join(append([]string{target}, parts[i+1:]...)...), true
+	}
+	return "", false
 }
 
 // Roots.

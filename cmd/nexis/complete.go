@@ -46,6 +46,11 @@ func registerCompletions(root *cobra.Command) {
 				return configPackages(args), cobra.ShellCompDirectiveNoFileComp
 			})
 		}
+		if c.Flags().Lookup("generation") != nil {
+			_ = c.RegisterFlagCompletionFunc("generation", func(*cobra.Command, []string, string) ([]cobra.Completion, cobra.ShellCompDirective) {
+				return generationNumbers(), cobra.ShellCompDirectiveNoFileComp
+			})
+		}
 		if c.Flags().Lookup("to") != nil && path == "copy" {
 			_ = c.RegisterFlagCompletionFunc("to", func(*cobra.Command, []string, string) ([]cobra.Completion, cobra.ShellCompDirective) {
 				return configCaches(), cobra.ShellCompDirectiveNoFileComp
@@ -85,6 +90,10 @@ func generationNumbers() []cobra.Completion {
 	for i := len(gens) - 1; i >= 0; i-- {
 		g := gens[i]
 		out = append(out, cobra.CompletionWithDesc(strconv.FormatUint(g.Number, 10), g.Time.Format("2006-01-02 15:04")+" "+g.Path.Base()))
+	}
+	if len(gens) > 0 {
+		out = append(out, cobra.CompletionWithDesc("current", "the current generation"),
+			cobra.CompletionWithDesc("previous", "the one before the current (where rollback goes)"))
 	}
 	return out
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -61,18 +60,6 @@ menu is rewritten without them.`,
 	rootCmd.AddCommand(generationsCmd)
 }
 
-func genNumbers(args []string) ([]uint64, error) {
-	var out []uint64
-	for _, a := range args {
-		n, err := strconv.ParseUint(a, 10, 64)
-		if err != nil || n == 0 {
-			return nil, fmt.Errorf("%q is not a generation number (see nexis generations list)", a)
-		}
-		out = append(out, n)
-	}
-	return out, nil
-}
-
 func runGenList(cmd *cobra.Command, args []string) error {
 	t, done, err := here.OpenTargetRead()
 	if err != nil {
@@ -91,15 +78,15 @@ func runGenList(cmd *cobra.Command, args []string) error {
 }
 
 func runGenDiff(cmd *cobra.Command, args []string) error {
-	ns, err := genNumbers(args)
-	if err != nil {
-		return err
-	}
 	t, done, err := here.OpenTargetRead()
 	if err != nil {
 		return err
 	}
 	defer done()
+	ns, err := t.ResolveGenerations(args)
+	if err != nil {
+		return err
+	}
 	var syss [2]*activate.System
 	for i, n := range ns {
 		g, err := t.Generation(n)
@@ -126,25 +113,26 @@ func runGenDelete(cmd *cobra.Command, args []string) error {
 	if (len(args) == 0) == (genFlags.olderThan == "") {
 		return fmt.Errorf("name the generations to delete, or give --older-than (not both)")
 	}
-	var ns []uint64
 	var age time.Duration
 	var err error
 	if genFlags.olderThan != "" {
 		if age, err = parseAge(genFlags.olderThan); err != nil {
 			return fmt.Errorf("--older-than: %w", err)
 		}
-	} else if ns, err = genNumbers(args); err != nil {
-		return err
 	}
 	t, done, err := openTarget()
 	if err != nil {
 		return err
 	}
 	defer done()
+	var ns []uint64
 	if genFlags.olderThan != "" {
-		if ns, err = t.OlderThan(age, time.Now()); err != nil {
-			return err
-		}
+		ns, err = t.OlderThan(age, time.Now())
+	} else {
+		ns, err = t.ResolveGenerations(args)
+	}
+	if err != nil {
+		return err
 	}
 	r, err := t.RemoveGenerations(ns)
 	if r != nil {
@@ -154,15 +142,15 @@ func runGenDelete(cmd *cobra.Command, args []string) error {
 }
 
 func runGenPin(args []string, pinned bool) error {
-	ns, err := genNumbers(args)
-	if err != nil {
-		return err
-	}
 	t, done, err := openTarget()
 	if err != nil {
 		return err
 	}
 	defer done()
+	ns, err := t.ResolveGenerations(args)
+	if err != nil {
+		return err
+	}
 	for _, n := range ns {
 		if err := t.SetPinned(n, pinned); err != nil {
 			return err

@@ -13,7 +13,7 @@ import (
 )
 
 var switchFlags struct {
-	generation uint64
+	generation string
 }
 
 func init() {
@@ -34,12 +34,14 @@ evaluated or built.`,
 				return err
 			}
 			if cmd.Flags().Changed("generation") {
-				return switchToGeneration(switchFlags.generation, activate.ModeSwitch)
+				return switchToGenerationOf(func(t *activate.Target) (uint64, error) {
+					return t.ResolveGeneration(switchFlags.generation)
+				}, activate.ModeSwitch)
 			}
 			return switchConfig(args, activate.ModeSwitch)
 		},
 	}
-	cmd.Flags().Uint64Var(&switchFlags.generation, "generation", 0, "switch to generation `N` (see nexis generations list)")
+	cmd.Flags().StringVar(&switchFlags.generation, "generation", "", "switch to generation `N` (a number, current or previous; see nexis generations list)")
 	cmd.Flags().IntVarP(&actFlags.jobs, "jobs", "j", 0, "run `N` builds at once (default: the number of cores)")
 	addActivateFlags(cmd)
 	addEvalFlags(cmd)
@@ -111,11 +113,6 @@ var switchNoEvalCache bool
 
 func addEvalCacheFlag(cmd *cobra.Command) {
 	cmd.Flags().BoolVar(&switchNoEvalCache, "no-eval-cache", false, "evaluate the config even when no file it reads changed since it was last evaluated")
-}
-
-// switchToGeneration switches to a recorded generation.
-func switchToGeneration(n uint64, mode activate.Mode) error {
-	return switchToGenerationOf(func(*activate.Target) (uint64, error) { return n, nil }, mode)
 }
 
 // switchToGenerationOf switches to the generation pick names, picked
