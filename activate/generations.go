@@ -121,21 +121,8 @@ func (t *Target) SetPinned(n uint64, pinned bool) error {
 // DeleteGenerations drops generations: their records and roots, their
 // profile links. The current generation cannot be deleted.
 func (t *Target) DeleteGenerations(ns []uint64) error {
-	cur, _, err := t.Current()
-	if err != nil {
+	if err := t.checkDeletable(ns); err != nil {
 		return err
-	}
-	for _, n := range ns {
-		if n == cur {
-			return fmt.Errorf("generation %d is the current one; switch to another first", n)
-		}
-		g, err := t.Generation(n)
-		if err != nil {
-			return err
-		}
-		if g.Pinned {
-			return fmt.Errorf("generation %d is pinned: nexis generations unpin %d first", n, n)
-		}
 	}
 	if len(ns) == 0 {
 		return nil
@@ -259,10 +246,42 @@ func (t *Target) ResolveGenerations(args []string) ([]uint64, error) {
 	return out, nil
 }
 
+// checkDeletable refuses to delete the current generation, a pinned
+// one or one that does not exist.
+func (t *Target) checkDeletable(ns []uint64) error {
+	cur, _, err := t.Current()
+	if err != nil {
+		return err
+	}
+	for _, n := range ns {
+		if n == cur {
+			return fmt.Errorf("generation %d is the current one; switch to another first", n)
+		}
+		g, err := t.Generation(n)
+		if err != nil {
+			return err
+		}
+		if g.Pinned {
+			return fmt.Errorf("generation %d is pinned: nexis generations unpin %d first", n, n)
+		}
+	}
+	return nil
+}
+
+// PlanRemoval is what RemoveGenerations(ns) would delete, refused as
+// it would be; nothing changes.
+func (t *Target) PlanRemoval(ns []uint64) (*Removal, error) {
+	if err := t.checkDeletable(ns); err != nil {
+		return nil, err
+	}
+	return &Removal{Deleted: ns, DryRun: true}, nil
+}
+
 // Removal is what RemoveGenerations did.
 type Removal struct {
 	Deleted []uint64
 	Boot    *BootReport
+	DryRun  bool // PlanRemoval's: nothing was deleted
 }
 
 // RemoveGenerations deletes the generations ns (DeleteGenerations) and

@@ -222,6 +222,10 @@ func (r *Removal) Print(w io.Writer) {
 		fmt.Fprintln(w, "no generation to delete")
 		return
 	}
+	if r.DryRun {
+		fmt.Fprintf(w, "would delete generation(s) %v (dry run: nothing changed)\n", r.Deleted)
+		return
+	}
 	fmt.Fprintf(w, "deleted generation(s) %v; nexis gc frees what only they used\n", r.Deleted)
 	r.Boot.Print(w)
 }

@@ -43,6 +43,24 @@ func NewPreview(t *activate.Target, drv *builtins.Derivation, b Builder, o activ
 	return &Preview{Plan: plan, t: t, sys: sys}, nil
 }
 
+// GenerationPreview plans switching t to its generation n (a rollback,
+// switch --generation), changing nothing.
+func GenerationPreview(t *activate.Target, n uint64, o activate.Options) (*Preview, error) {
+	g, err := t.Generation(n)
+	if err != nil {
+		return nil, err
+	}
+	sys, err := t.LoadSystem(g.Path)
+	if err != nil {
+		return nil, fmt.Errorf("generation %d: %w", n, err)
+	}
+	plan, err := t.Plan(sys, o)
+	if err != nil {
+		return nil, err
+	}
+	return &Preview{Plan: plan, t: t, sys: sys}, nil
+}
+
 // Print writes what changes from the active system, in short, then the
 // whole plan.
 func (p *Preview) Print(w io.Writer) {

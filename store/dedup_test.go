@@ -88,7 +88,7 @@ func TestDedupNoneThenOptimise(t *testing.T) {
 	if s.Dedup() != DedupHardlink {
 		t.Skipf("optimise test needs hard links; the store uses %v", s.Dedup())
 	}
-	rep, err := s.Optimise(nil)
+	rep, err := s.Optimise(false, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,7 +210,7 @@ func TestOptimiseReflinkXFS(t *testing.T) {
 	if s.Dedup() != DedupReflink {
 		t.Fatalf("auto dedup picked %v on XFS with reflink=1", s.Dedup())
 	}
-	rep, err := s.Optimise(nil)
+	rep, err := s.Optimise(false, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,16 +21,21 @@ type OptimiseReport struct {
 	Shared     int   `json:"shared"`
 	BytesSaved int64 `json:"bytes_saved"`
 	PoolAdded  int   `json:"pool_added"`
+	// DryRun: the counts are what Optimise would do; nothing changed.
+	DryRun bool `json:"dry_run"`
 }
 
 // Optimise dedupes registered paths that predate dedup or came in with
 // it off: each file whose content has a pool entry becomes a link (or a
 // clone) of it; a content without one gets one. Each replacement is an
 // atomic rename of an identical file, so a crash leaves every path
-// complete.
-func (s *Store) Optimise(progress func(done, total int)) (*OptimiseReport, error) {
-	if err := s.writable(); err != nil {
-		return nil, err
+// complete. With dryRun it only counts: nothing is pooled, replaced or
+// dropped, and a read-only store will do.
+func (s *Store) Optimise(dryRun bool, progress func(done, total int)) (*OptimiseReport, error) {
+	if !dryRun {
+		if err := s.writable(); err != nil {
+			return nil, err
+		}
 	}
 	if !s.dedup.Pools() {
 		return nil, fmt.Errorf("optimise needs hard links or reflinks; the store uses %s", s.dedup)
@@ -48,7 +53,7 @@ func (s *Store) Optimise(progress func(done, total int)) (*OptimiseReport, error
 	}); err != nil {
 		return nil, err
 	}
-	rep := &OptimiseReport{Paths: len(paths)}
+	rep := &OptimiseReport{Paths: len(paths), DryRun: dryRun}
 	pools := &poolDirs{}
 	for i, p := range paths {
 		files, err := s.Manifest(p)
@@ -70,6 +75,10 @@ func (s *Store) Optimise(progress func(done, total int)) (*OptimiseReport, error
 			rep.Files++
 			k := keyOf(f)
 			if _, err := os.Lstat(s.poolPath(k)); errors.Is(err, fs.ErrNotExist) {
+				if dryRun {
+					rep.PoolAdded++
+					continue
+				}
 				if err := s.toPool(k, fp, pools); err != nil {
 					return rep, err
 				}
@@ -81,6 +90,11 @@ func (s *Store) Optimise(progress func(done, total int)) (*OptimiseReport, error
 				return rep, err
 			}
 			if shared {
+				continue
+			}
+			if dryRun {
+				rep.Shared++
+				rep.BytesSaved += f.Size
 				continue
 			}
 			if !s.checkPoolEntry(k, f.Size) {

@@ -7,6 +7,11 @@ import (
 
 // Print writes what Optimise shared, on one line.
 func (r *OptimiseReport) Print(w io.Writer) {
+	if r.DryRun {
+		fmt.Fprintf(w, "%d paths, %d files: %d would be shared, %s saved, %d contents pooled (dry run: nothing changed)\n",
+			r.Paths, r.Files, r.Shared, HumanSize(r.BytesSaved), r.PoolAdded)
+		return
+	}
 	fmt.Fprintf(w, "%d paths, %d files: %d now shared, %s saved, %d contents pooled\n",
 		r.Paths, r.Files, r.Shared, HumanSize(r.BytesSaved), r.PoolAdded)
 }

@@ -13,6 +13,7 @@ import (
 var genFlags struct {
 	json      bool
 	olderThan string
+	dryRun    bool
 }
 
 var generationsCmd = &cobra.Command{
@@ -43,6 +44,7 @@ D ago (2w, 30d, 12h, 90m). The current generation is never deleted. The boot
 menu is rewritten without them.`,
 		RunE: runGenDelete,
 	}
+	del.Flags().BoolVar(&genFlags.dryRun, "dry-run", false, "print the generations that would be deleted, and change nothing")
 	del.Flags().StringVar(&genFlags.olderThan, "older-than", "", "delete generations older than `D` (90m, 12h, 30d, 2w)")
 	pin := &cobra.Command{
 		Use:   "pin N...",
@@ -134,7 +136,11 @@ func runGenDelete(cmd *cobra.Command, args []string) error {
 	if err != nil {
 		return err
 	}
-	r, err := t.RemoveGenerations(ns)
+	remove := t.RemoveGenerations
+	if genFlags.dryRun {
+		remove = t.PlanRemoval
+	}
+	r, err := remove(ns)
 	if r != nil {
 		r.Print(os.Stdout)
 	}

@@ -19,5 +19,6 @@ command away too: nexis switch --generation N.`,
 		},
 	}
 	addActivateFlags(cmd)
+	addDryRunFlag(cmd)
 	rootCmd.AddCommand(cmd)
 }

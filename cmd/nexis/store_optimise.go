@@ -6,7 +6,7 @@ import (
 	"github.com/spf13/cobra"
 )
 
-var storeOptimiseFlags struct{ json bool }
+var storeOptimiseFlags struct{ json, dryRun bool }
 
 func init() {
 	cmd := &cobra.Command{
@@ -19,12 +19,16 @@ reflink) of the pooled copy. Each replacement is an atomic rename of an
 identical file.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := here.OpenStore()
+			open := here.OpenStore
+			if storeOptimiseFlags.dryRun {
+				open = here.OpenStoreRead
+			}
+			s, err := open()
 			if err != nil {
 				return err
 			}
 			defer s.Close()
-			rep, err := s.Optimise(progressFunc("optimising"))
+			rep, err := s.Optimise(storeOptimiseFlags.dryRun, progressFunc("optimising"))
 			if err != nil {
 				return err
 			}
@@ -39,5 +43,6 @@ identical file.`,
 		},
 	}
 	cmd.Flags().BoolVar(&storeOptimiseFlags.json, "json", false, "print JSON")
+	cmd.Flags().BoolVar(&storeOptimiseFlags.dryRun, "dry-run", false, "count what would be shared, and change nothing")
 	storeCmd.AddCommand(cmd)
 }

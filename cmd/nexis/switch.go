@@ -1,6 +1,8 @@
 package main
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"runtime/debug"
 
@@ -14,6 +16,7 @@ import (
 
 var switchFlags struct {
 	generation string
+	dryRun     bool
 }
 
 func init() {
@@ -30,6 +33,14 @@ garbage collector runs after.
 evaluated or built.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if switchFlags.dryRun {
+				if remoteSwitchFlags.targetHost != "" || remoteSwitchFlags.buildHost != "" {
+					return usageError{errors.New("--dry-run plans on this root only: leave out --target-host and --build-host, or run nexis dry-activate on the target")}
+				}
+				if !cmd.Flags().Changed("generation") {
+					return runDryActivate(cmd, args)
+				}
+			}
 			if remote, err := remoteSwitch(cmd, args); remote {
 				return err
 			}
@@ -41,6 +52,7 @@ evaluated or built.`,
 			return switchConfig(args, activate.ModeSwitch)
 		},
 	}
+	addDryRunFlag(cmd)
 	cmd.Flags().StringVar(&switchFlags.generation, "generation", "", "switch to generation `N` (a number, current or previous; see nexis generations list)")
 	cmd.Flags().IntVarP(&actFlags.jobs, "jobs", "j", 0, "run `N` builds at once (default: the number of cores)")
 	addActivateFlags(cmd)
@@ -115,6 +127,11 @@ func addEvalCacheFlag(cmd *cobra.Command) {
 	cmd.Flags().BoolVar(&switchNoEvalCache, "no-eval-cache", false, "evaluate the config even when no file it reads changed since it was last evaluated")
 }
 
+// addDryRunFlag gives a command that switches --dry-run.
+func addDryRunFlag(cmd *cobra.Command) {
+	cmd.Flags().BoolVar(&switchFlags.dryRun, "dry-run", false, "print what activating would change on the root, and change nothing (a config's system is still built, as dry-activate does)")
+}
+
 // switchToGenerationOf switches to the generation pick names, picked
 // with the target open (one store open per command: it is most of a
 // rollback's cost).
@@ -127,6 +144,15 @@ func switchToGenerationOf(pick func(*activate.Target) (uint64, error), mode acti
 	n, err := pick(t)
 	if err != nil {
 		return err
+	}
+	if switchFlags.dryRun {
+		pv, err := deploy.GenerationPreview(t, n, switchOptions(mode, "").Options)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("generation %d:\n", n)
+		pv.Print(os.Stdout)
+		return nil
 	}
 	prev := t.ActiveSystem()
 	res, err := t.SwitchTo(n, switchOptions(mode, ""))
