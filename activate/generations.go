@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/nexisos/nexis/hint"
 	"github.com/nexisos/nexis/store"
 	"github.com/nexisos/nexis/store/storepath"
 )
@@ -262,7 +263,7 @@ func (t *Target) checkDeletable(ns []uint64) error {
 			return err
 		}
 		if g.Pinned {
-			return fmt.Errorf("generation %d is pinned: nexis generations unpin %d first", n, n)
+			return fmt.Errorf("generation %d is pinned: %s first", n, hint.Command("generations unpin", fmt.Sprint(n)))
 		}
 	}
 	return nil

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/nexisos/nexis/hint"
 )
 
 // Print writes the whole plan, one change a line (dry-activate).
@@ -190,7 +192,7 @@ type Generations []GenerationInfo
 // Print writes one generation a line, the current one marked.
 func (gs Generations) Print(w io.Writer) {
 	if len(gs) == 0 {
-		fmt.Fprintln(w, "no generations yet: nexis switch makes the first")
+		fmt.Fprintf(w, "no generations yet: %s makes the first\n", hint.Command("switch"))
 		return
 	}
 	for _, g := range gs {
@@ -226,7 +228,7 @@ func (r *Removal) Print(w io.Writer) {
 		fmt.Fprintf(w, "would delete generation(s) %v (dry run: nothing changed)\n", r.Deleted)
 		return
 	}
-	fmt.Fprintf(w, "deleted generation(s) %v; nexis gc frees what only they used\n", r.Deleted)
+	fmt.Fprintf(w, "deleted generation(s) %v; %s frees what only they used\n", r.Deleted, hint.Command("gc"))
 	r.Boot.Print(w)
 }
 
@@ -247,5 +249,5 @@ func (d *Drift) Print(out, diag io.Writer) {
 	for _, p := range d.Problems {
 		fmt.Fprintf(out, "%s\n", p)
 	}
-	fmt.Fprintf(diag, "nexis: the root differs from generation %d in %d way(s): nexis activate repairs it\n", d.Generation, len(d.Problems))
+	fmt.Fprintf(diag, "nexis: the root differs from generation %d in %d way(s): %s repairs it\n", d.Generation, len(d.Problems), hint.Command("activate"))
 }

@@ -5,6 +5,7 @@ import (
 	"io"
 	"path"
 
+	"github.com/nexisos/nexis/hint"
 	"github.com/nexisos/nexis/store"
 	"github.com/nexisos/nexis/store/storepath"
 )
@@ -200,7 +201,7 @@ func (t *Target) Repair(o SwitchOptions) (*Result, error) {
 			return nil, err
 		}
 		if !ok {
-			return nil, fmt.Errorf("nothing was ever activated on %s: run nexis switch", t.Root.Dir())
+			return nil, fmt.Errorf("nothing was ever activated on %s: run %s", t.Root.Dir(), hint.Command("switch"))
 		}
 		return t.SwitchTo(cur, o)
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 
 	"github.com/nexisos/nexis/builtins"
+	"github.com/nexisos/nexis/hint"
 	"github.com/nexisos/nexis/host"
 	"github.com/nexisos/nexis/realise"
 	"github.com/nexisos/nexis/realise/pool"
@@ -123,7 +124,7 @@ func (b *Built) PrintChecks(w io.Writer) {
 	for _, c := range b.Checks {
 		switch {
 		case c.Damaged != "":
-			fmt.Fprintf(w, "nexis: check: the store's copy of %s is damaged: %s (the rebuild hashes to blake3:%s, registered blake3:%s); nexis store verify --check-contents --repair restores it\n", c.Path, c.Damaged, c.Got, c.Want)
+			fmt.Fprintf(w, "nexis: check: the store's copy of %s is damaged: %s (the rebuild hashes to blake3:%s, registered blake3:%s); %s restores it\n", c.Path, c.Damaged, c.Got, c.Want, hint.Command("store verify", "--check-contents", "--repair"))
 		case c.Identical:
 			fmt.Fprintf(w, "nexis: check: %s is bit-identical when rebuilt\n", c.Path)
 		default:

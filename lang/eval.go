@@ -25,6 +25,7 @@ import (
 	"go.starlark.net/syntax"
 
 	"github.com/nexisos/nexis/builtins"
+	"github.com/nexisos/nexis/hint"
 	"github.com/nexisos/nexis/stdlib"
 	"github.com/nexisos/nexis/store/storepath"
 	"github.com/nexisos/nexis/store/treehash"
@@ -272,6 +273,7 @@ func newEvaluator(cfg *Config, opts Options) *evaluator {
 	ev.pre["config_error"] = starlark.NewBuiltin("config_error", ev.configError)
 	ev.pre["declared_in"] = starlark.NewBuiltin("declared_in", ev.declaredIn)
 	ev.pre["default"] = DefaultBuiltin
+	ev.pre["nexis_command"] = NexisCommandBuiltin
 	ev.pre["try_call"] = builtins.Checks()["try_call"]
 	ev.pre["target_system"] = starlark.String(opts.System)
 	for k, v := range guardedBuiltins(ev.base.Limits) {
@@ -426,6 +428,24 @@ func (ev *evaluator) configError(thread *starlark.Thread, b *starlark.Builtin, a
 	}
 	return nil, ev.cfg.Errorf(key, "%s", msg)
 }
+
+// NexisCommandBuiltin is nexis_command("update", name): a command an
+// error message suggests, as the user must type it (hint.Command). It
+// changes no value the evaluation makes, only what its errors say.
+var NexisCommandBuiltin = starlark.NewBuiltin("nexis_command", func(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	if len(kwargs) > 0 || len(args) == 0 {
+		return nil, fmt.Errorf("%s: want the verb and its arguments, as strings", b.Name())
+	}
+	words := make([]string, len(args))
+	for i, a := range args {
+		s, ok := starlark.AsString(a)
+		if !ok {
+			return nil, fmt.Errorf("%s: argument %d is a %s, want a string", b.Name(), i+1, a.Type())
+		}
+		words[i] = s
+	}
+	return starlark.String(hint.Command(words[0], words[1:]...)), nil
+})
 
 // DefaultBuiltin is default("system.locale.lang"): the value the schema
 // declares for a key the config leaves out, so the stdlib never writes
@@ -863,6 +883,11 @@ The config file that writes key, for file names relative to it.`,
 The default the schema declares for key ("system.locale.lang",
 "users.<name>.files.<path>.mode"): the stdlib's one source of defaults.
 ` + "`nexis option KEY`" + ` shows it.`,
+		"nexis_command": `nexis_command(verb, *args)
+
+The command line ` + "`nexis VERB ARGS...`" + ` as the user must type it to act on
+the system being evaluated (with its --root, --state and -c): what an
+error message suggests.`,
 		"target_system": `target_system
 
 The platform the evaluation is for ("x86_64-linux"; --system).`,

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/nexisos/nexis/builtins"
+	"github.com/nexisos/nexis/hint"
 )
 
 // Reporter is told what a Build does. Its methods are called from many
@@ -58,7 +59,7 @@ func FailureText(f *Failure) string {
 		}
 	}
 	if f.Log != "" {
-		fmt.Fprintf(&b, "  full log: nexis log %s\n", f.Drv.Out())
+		fmt.Fprintf(&b, "  full log: %s\n", hint.Command("log", f.Drv.Out()))
 	}
 	return b.String()
 }

@@ -156,6 +156,7 @@ func starlarkModule(t *testing.T, name string) starlark.StringDict {
 	pre["declared_in"] = pre["config_error"]
 	pre["target_system"] = starlark.String("x86_64-linux")
 	pre["default"] = lang.DefaultBuiltin
+	pre["nexis_command"] = lang.NexisCommandBuiltin
 	settings := starlark.NewDict(2)
 	settings.SetKey(starlark.String("stdenv"), starlark.None)
 	settings.SetKey(starlark.String("sandbox_paths"), starlark.NewList(nil))

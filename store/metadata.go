@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/nexisos/nexis/hint"
 	"github.com/nexisos/nexis/internal/durable"
 	"github.com/nexisos/nexis/store/storepath"
 )
@@ -48,7 +49,7 @@ type MetadataError struct {
 }
 
 func (e *MetadataError) Error() string {
-	return fmt.Sprintf("store %s: %s: refusing to use it, nothing was changed; `nexis store recover` rebuilds its metadata from the paths on disk and deletes nothing (see docs/security.md)", e.Dir, e.Why)
+	return fmt.Sprintf("store %s: %s: refusing to use it, nothing was changed; `%s` rebuilds its metadata from the paths on disk and deletes nothing (see docs/security.md)", e.Dir, e.Why, hint.Command("store recover"))
 }
 
 // Is makes errors.Is(err, ErrMetadataLost) true.

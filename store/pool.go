@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/nexisos/nexis/hint"
 	"github.com/nexisos/nexis/store/treehash"
 )
 
@@ -111,7 +112,7 @@ func (s *Store) checkPoolEntry(k contentKey, size int64) bool {
 		return true
 	}
 	if err := os.Remove(pool); err == nil {
-		s.damaged(fmt.Sprintf("content pool entry %s was damaged (%s): dropped from the pool and not linked to; `nexis store verify --check-contents` finds the paths that share it", pool, problem))
+		s.damaged(fmt.Sprintf("content pool entry %s was damaged (%s): dropped from the pool and not linked to; `%s` finds the paths that share it", pool, problem, hint.Command("store verify", "--check-contents")))
 	}
 	return false
 }

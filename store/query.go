@@ -12,6 +12,7 @@ import (
 
 	"github.com/linxGnu/grocksdb"
 
+	"github.com/nexisos/nexis/hint"
 	"github.com/nexisos/nexis/store/storepath"
 	"github.com/nexisos/nexis/store/treehash"
 )
@@ -89,7 +90,7 @@ func (s *Store) pathsOf(hashes []string) ([]storepath.Path, error) {
 			return nil, err
 		}
 		if !ok {
-			return nil, fmt.Errorf("reference %s is not registered: run `nexis store verify`", h)
+			return nil, fmt.Errorf("reference %s is not registered: run `%s`", h, hint.Command("store verify"))
 		}
 		out = append(out, p)
 	}
@@ -224,7 +225,7 @@ func (s *Store) Closure(ps []storepath.Path) ([]storepath.Path, error) {
 				return nil, err
 			}
 			if !ok {
-				return nil, fmt.Errorf("reference %s of %s is not registered: run `nexis store verify`", r, h)
+				return nil, fmt.Errorf("reference %s of %s is not registered: run `%s`", r, h, hint.Command("store verify"))
 			}
 			seen[r] = p
 			stack = append(stack, r)

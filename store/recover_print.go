@@ -3,13 +3,15 @@ package store
 import (
 	"fmt"
 	"io"
+
+	"github.com/nexisos/nexis/hint"
 )
 
 // Print writes what `nexis store recover` says of a recovery of the
 // store logicalDir: what was done on out, the outcome on diag.
 func (r *RecoverReport) Print(out, diag io.Writer, logicalDir string) {
 	if r.Intact {
-		fmt.Fprintf(diag, "the metadata of %s is intact: nothing to recover (nexis store verify checks it)\n", logicalDir)
+		fmt.Fprintf(diag, "the metadata of %s is intact: nothing to recover (%s checks it)\n", logicalDir, hint.Command("store verify"))
 		return
 	}
 	if r.KeptDatabase != "" {
@@ -24,10 +26,10 @@ func (r *RecoverReport) Print(out, diag io.Writer, logicalDir string) {
 		fmt.Fprintf(out, "re-rooted generations %v from the profile links\n", r.Generations)
 	}
 	if r.RecoveredRoots > 0 {
-		fmt.Fprintf(out, "kept %d unreferenced paths under roots %s<hash>-<name> (drop them with nexis store remove-root --prefix %s)\n", r.RecoveredRoots, RecoveredRootPrefix, RecoveredRootPrefix)
+		fmt.Fprintf(out, "kept %d unreferenced paths under roots %s<hash>-<name> (drop them with %s)\n", r.RecoveredRoots, RecoveredRootPrefix, hint.Command("store remove-root", "--prefix", RecoveredRootPrefix))
 	}
 	for _, u := range r.Unexplained {
 		fmt.Fprintf(out, "unexplained: %s: %s\n", u.Path, u.Why)
 	}
-	fmt.Fprintf(diag, "recovered %s: %d unexplained, left in place; run nexis store verify --check-contents\n", logicalDir, len(r.Unexplained))
+	fmt.Fprintf(diag, "recovered %s: %d unexplained, left in place; run %s\n", logicalDir, len(r.Unexplained), hint.Command("store verify", "--check-contents"))
 }

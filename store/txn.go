@@ -7,6 +7,8 @@ import (
 	"slices"
 
 	"github.com/linxGnu/grocksdb"
+
+	"github.com/nexisos/nexis/hint"
 )
 
 // txn accumulates one atomic write batch. Counters are read from the
@@ -119,7 +121,7 @@ func (t *txn) addRefcount(hash string, delta int) (uint64, error) {
 		return 0, fmt.Errorf("store path with hash %s is not registered", hash)
 	}
 	if delta < 0 && v.n < uint64(-delta) {
-		return 0, fmt.Errorf("refcount of %s would go below zero: the store metadata is inconsistent, run `nexis store verify --repair`", hash)
+		return 0, fmt.Errorf("refcount of %s would go below zero: the store metadata is inconsistent, run `%s`", hash, hint.Command("store verify", "--repair"))
 	}
 	v.n = uint64(int64(v.n) + int64(delta))
 	v.dirty = true
@@ -174,7 +176,7 @@ func (t *txn) addContent(k contentKey, size int64, delta int) (uint64, error) {
 		return 0, err
 	}
 	if delta < 0 && v.count < uint64(-delta) {
-		return 0, fmt.Errorf("content count of %s would go below zero: run `nexis store verify --repair`", k.Digest())
+		return 0, fmt.Errorf("content count of %s would go below zero: run `%s`", k.Digest(), hint.Command("store verify", "--repair"))
 	}
 	old := v.count
 	v.count = uint64(int64(v.count) + int64(delta))

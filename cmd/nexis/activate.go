@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/nexisos/nexis/activate"
+	"github.com/nexisos/nexis/hint"
 	"github.com/nexisos/nexis/store/gc"
 )
 
@@ -83,7 +84,7 @@ func runActivate(cmd *cobra.Command, args []string) error {
 			return cerr
 		}
 		if !ok {
-			return fmt.Errorf("no generation is current on %s: run nexis switch", here.Root)
+			return fmt.Errorf("no generation is current on %s: run %s", here.Root, hint.Command("switch"))
 		}
 		res, err = t.SwitchTo(cur, o)
 	}

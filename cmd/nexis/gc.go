@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/nexisos/nexis/hint"
 	"github.com/nexisos/nexis/store"
 	"github.com/nexisos/nexis/store/gc"
 	"github.com/nexisos/nexis/store/trash"
@@ -166,7 +167,7 @@ func runGCFull(s *store.Store, opts gc.Options) error {
 		rep.Print(os.Stdout)
 	}
 	if rep.NeedsRepair() && !gcFlags.repair {
-		fmt.Fprintln(os.Stderr, "nexis: the store needs repair: run `nexis gc --full --repair`")
+		fmt.Fprintf(os.Stderr, "nexis: the store needs repair: run `%s`\n", hint.Command("gc", "--full", "--repair"))
 		return exitError{1}
 	}
 	return nil

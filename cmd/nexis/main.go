@@ -14,10 +14,12 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
 
+	"github.com/nexisos/nexis/hint"
 	"github.com/nexisos/nexis/host"
 	"github.com/nexisos/nexis/store/storepath"
 )
@@ -40,13 +42,33 @@ var rootCmd = &cobra.Command{
 	Version:       version,
 	SilenceUsage:  true,
 	SilenceErrors: true,
-	PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+	PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
 		if here.Root == "" {
 			return host.ErrEmptyRoot
 		}
+		setHintContext(cmd, args)
 		startUp(cmd)
 		return nil
 	},
+}
+
+// setHintContext makes the commands printed hints suggest carry what
+// the user gave this one: --root, --store and --state when set on the
+// command line (the environment still holds those set there), and the
+// CONFIG argument.
+func setHintContext(cmd *cobra.Command, args []string) {
+	var global []string
+	for _, name := range []string{"root", "store", "state"} {
+		if f := cmd.Flag(name); f != nil && f.Changed {
+			global = append(global, "--"+name, f.Value.String())
+		}
+	}
+	hint.SetGlobal(global...)
+	for i, w := range strings.Fields(cmd.Use)[1:] {
+		if (w == "CONFIG" || w == "[CONFIG]") && i < len(args) {
+			hint.SetConfig(args[i])
+		}
+	}
 }
 
 // startUp is what every command does first, before it touches the

@@ -30,7 +30,7 @@ const help = `Type Starlark expressions or statements; results are printed.
 Preloaded: config (the TOML as dicts), packages (name → derivation),
 system (the system derivation), and every builtin (derivation, fetch_url,
 fetch_git, path, write_file, template, struct, json, try_call,
-config_error, declared_in, default, target_system, build_settings).
+config_error, declared_in, default, nexis_command, target_system, build_settings).
   :doc NAME   what a builtin or stdlib function does (:doc alone lists them)
   :t EXPR     the type of EXPR
   :p EXPR     EXPR printed with indentation

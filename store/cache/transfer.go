@@ -14,6 +14,7 @@ import (
 
 	"lukechampine.com/blake3"
 
+	"github.com/nexisos/nexis/hint"
 	"github.com/nexisos/nexis/store"
 	"github.com/nexisos/nexis/store/archive"
 	"github.com/nexisos/nexis/store/sign"
@@ -103,7 +104,7 @@ func Prepare(st *store.Store, p storepath.Path, key *sign.SecretKey, compression
 		return fail(err)
 	}
 	if sum.TreeHash != pi.TreeHash {
-		return fail(fmt.Errorf("its contents hash to %s but %s is registered: the path is damaged (run nexis store verify --check-contents)", sum.TreeHash, pi.TreeHash))
+		return fail(fmt.Errorf("its contents hash to %s but %s is registered: the path is damaged (run %s)", sum.TreeHash, pi.TreeHash, hint.Command("store verify", "--check-contents")))
 	}
 	in := &Info{
 		StoreDir:       st.LogicalDir(),

@@ -56,6 +56,7 @@ import (
 
 	"github.com/bits-and-blooms/bloom/v3"
 
+	"github.com/nexisos/nexis/hint"
 	"github.com/nexisos/nexis/store"
 	"github.com/nexisos/nexis/store/storepath"
 	"github.com/nexisos/nexis/store/trash"
@@ -311,7 +312,7 @@ func MakePlan(s *store.Store, temp map[string]store.TempRoot, opts Options) (*Pl
 				continue // not registered
 			}
 			if n == 0 {
-				return fmt.Errorf("refcount of %s would go below zero: run `nexis store verify --repair`", h)
+				return fmt.Errorf("refcount of %s would go below zero: run `%s`", h, hint.Command("store verify", "--repair"))
 			}
 			rc[h] = n - 1
 			if n == 1 {
@@ -407,7 +408,7 @@ func MakePlan(s *store.Store, temp map[string]store.TempRoot, opts Options) (*Pl
 					}
 				}
 				if v == 0 {
-					return nil, fmt.Errorf("content count of %s would go below zero: run `nexis store verify --repair`", c.Digest)
+					return nil, fmt.Errorf("content count of %s would go below zero: run `%s`", c.Digest, hint.Command("store verify", "--repair"))
 				}
 				v--
 				cc[id] = v

@@ -5,6 +5,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/nexisos/nexis/hint"
 	"github.com/nexisos/nexis/store"
 )
 
@@ -85,8 +86,8 @@ func (l *Liveness) Print(w io.Writer) {
 			}
 		}
 	case l.Cycle:
-		fmt.Fprintf(w, "%s is dead: no root reaches it; only a reference cycle holds it, which `nexis gc --full` collects\n", l.Path)
+		fmt.Fprintf(w, "%s is dead: no root reaches it; only a reference cycle holds it, which `%s` collects\n", l.Path, hint.Command("gc", "--full"))
 	default:
-		fmt.Fprintf(w, "%s is dead: no root reaches it; the next `nexis gc` deletes it\n", l.Path)
+		fmt.Fprintf(w, "%s is dead: no root reaches it; the next `%s` deletes it\n", l.Path, hint.Command("gc"))
 	}
 }
