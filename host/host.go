@@ -44,6 +44,8 @@ type Host struct {
 	Dedup string
 	// Version is this nexis's, recorded with every activation.
 	Version string
+	// Verbosity is how much realising says on stderr (-q, -v).
+	Verbosity realise.Verbosity
 
 	once sync.Once
 	root *durable.Root

@@ -24,7 +24,7 @@ func (h *Host) Machine(localFiles map[string]string, downloads func(done, total 
 	if err != nil {
 		return nil, err
 	}
-	m := &realise.Machine{LogDir: logs, TrustedFile: trusted, LocalFiles: localFiles, Progress: os.Stderr}
+	m := &realise.Machine{LogDir: logs, TrustedFile: trusted, LocalFiles: localFiles, Progress: os.Stderr, Verbosity: h.Verbosity}
 	if downloads != nil {
 		m.Downloads = func(sp cache.SubstituteProgress) { downloads(sp.Paths, sp.TotalPaths, sp.Bytes) }
 	}

@@ -30,6 +30,8 @@ type Machine struct {
 	Progress *os.File
 	// PrintLogs shows every build's log lines too (-L).
 	PrintLogs bool
+	// Verbosity is how much Progress shows (-q, -v).
+	Verbosity Verbosity
 	// Downloads is told how substitutions progress (nil: not shown).
 	Downloads func(cache.SubstituteProgress)
 }
@@ -66,7 +68,7 @@ func (m *Machine) Options(c Caches) (Options, error) {
 // which ("nexis: 2 failed: a-1.0 b-2.1"), after each failure's own
 // report, and the error wraps ErrFailed.
 func (m *Machine) Run(ctx context.Context, st *store.Store, roots []*builtins.Derivation, opts Options) (*Result, error) {
-	rep := NewReporter(m.Progress, m.PrintLogs)
+	rep := NewReporter(m.Progress, m.PrintLogs, m.Verbosity)
 	opts.Reporter = rep
 	res, err := Build(ctx, st, roots, opts)
 	CloseReporter(rep)
@@ -82,7 +84,7 @@ func (m *Machine) Run(ctx context.Context, st *store.Store, roots []*builtins.De
 
 // Repair is the package's Repair with m's progress display.
 func (m *Machine) Repair(ctx context.Context, st *store.Store, plan *store.RepairPlan, roots []*builtins.Derivation, opts Options) (*RepairReport, error) {
-	rep := NewReporter(m.Progress, false)
+	rep := NewReporter(m.Progress, false, m.Verbosity)
 	opts.Reporter = rep
 	defer CloseReporter(rep)
 	return Repair(ctx, st, plan, roots, opts)

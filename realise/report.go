@@ -71,9 +71,25 @@ func verb(d *builtins.Derivation) string {
 	return "build"
 }
 
+// Verbosity is how much a command says while it works (-q, -v).
+type Verbosity int
+
+const (
+	// Quiet shows failures only: no progress, no plan, no notes.
+	Quiet Verbosity = -1
+	// Normal shows progress, the plan and notes.
+	Normal Verbosity = 0
+	// Verbose adds every build's log lines, as -L does.
+	Verbose Verbosity = 1
+)
+
 // NewReporter picks the terminal reporter when w is a terminal, else
 // plain lines. printLogs (-L) prints every build's log lines too.
-func NewReporter(w *os.File, printLogs bool) Reporter {
+func NewReporter(w *os.File, printLogs bool, v Verbosity) Reporter {
+	printLogs = printLogs || v >= Verbose
+	if v <= Quiet {
+		return &PlainReporter{W: w, PrintLogs: printLogs, Quiet: true}
+	}
 	if term.IsTerminal(int(w.Fd())) {
 		return newTermReporter(w, int(w.Fd()), printLogs)
 	}
@@ -84,7 +100,9 @@ func NewReporter(w *os.File, printLogs bool) Reporter {
 type PlainReporter struct {
 	W         io.Writer
 	PrintLogs bool
-	mu        sync.Mutex
+	// Quiet drops all but failures and log lines.
+	Quiet bool
+	mu    sync.Mutex
 }
 
 func (r *PlainReporter) printf(format string, args ...any) {
@@ -94,13 +112,13 @@ func (r *PlainReporter) printf(format string, args ...any) {
 }
 
 func (r *PlainReporter) Planned(n int, p *Plan) {
-	if n > 0 {
+	if n > 0 && !r.Quiet {
 		r.printf("nexis: %d to build, %d to fetch\n", len(p.Build), len(p.Fetch))
 	}
 }
 
 func (r *PlainReporter) Started(d *builtins.Derivation, kind string) {
-	if kind == "write" {
+	if kind == "write" || r.Quiet {
 		return
 	}
 	r.printf("nexis: %sing %s\n", strings.TrimSuffix(kind, "e"), d.Out())
@@ -114,7 +132,11 @@ func (r *PlainReporter) Line(d *builtins.Derivation, line string) {
 
 func (r *PlainReporter) Finished(*builtins.Derivation, Status) {}
 func (r *PlainReporter) Failed(f *Failure)                     { r.printf("%s", FailureText(f)) }
-func (r *PlainReporter) Note(msg string)                       { r.printf("nexis: %s\n", msg) }
+func (r *PlainReporter) Note(msg string) {
+	if !r.Quiet {
+		r.printf("nexis: %s\n", msg)
+	}
+}
 
 // termReporter keeps one line per running build (its phase and last log
 // line) and a count line at the bottom of the terminal, redrawn at most

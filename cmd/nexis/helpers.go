@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/nexisos/nexis/realise"
 	"github.com/nexisos/nexis/store"
 )
 
@@ -87,7 +88,7 @@ type progress struct {
 }
 
 func newProgress(what string) *progress {
-	if !term.IsTerminal(int(os.Stderr.Fd())) {
+	if here.Verbosity <= realise.Quiet || !term.IsTerminal(int(os.Stderr.Fd())) {
 		return nil
 	}
 	return &progress{what: what}

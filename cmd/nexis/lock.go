@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/nexisos/nexis/lang"
+	"github.com/nexisos/nexis/realise"
 	"github.com/nexisos/nexis/realise/resolve"
 )
 
@@ -60,7 +61,11 @@ func runLock(configFile string, update bool, only []string) error {
 		System: lockFlags.system,
 		Update: update,
 		Only:   only,
-		Note:   func(msg string) { fmt.Fprintf(os.Stderr, "nexis: %s\n", msg) },
+		Note: func(msg string) {
+			if here.Verbosity > realise.Quiet {
+				fmt.Fprintf(os.Stderr, "nexis: %s\n", msg)
+			}
+		},
 	})
 	if err != nil {
 		return err

@@ -21,6 +21,7 @@ import (
 
 	"github.com/nexisos/nexis/hint"
 	"github.com/nexisos/nexis/host"
+	"github.com/nexisos/nexis/realise"
 	"github.com/nexisos/nexis/store/storepath"
 )
 
@@ -45,6 +46,9 @@ var rootCmd = &cobra.Command{
 	PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
 		if here.Root == "" {
 			return host.ErrEmptyRoot
+		}
+		if err := setVerbosity(); err != nil {
+			return err
 		}
 		setHintContext(cmd, args)
 		startUp(cmd)
@@ -82,6 +86,24 @@ func init() {
 	pf.StringVar(&here.Root, "root", envOr("NEXIS_ROOT", "/"), "operate on the system mounted at `DIR` (store, state and activation all live under it)")
 	pf.StringVar(&here.Store, "store", envOr("NEXIS_STORE", storepath.DefaultDir), "logical store directory `DIR` written into store paths")
 	pf.StringVar(&here.State, "state", envOr("NEXIS_STATE", "/var/lib/nexis"), "state directory `DIR` (profiles, id maps, logs), under --root")
+	pf.BoolVarP(&verbosity.verbose, "verbose", "v", false, "say more: every build's log lines as they run (as -L)")
+	pf.BoolVarP(&verbosity.quiet, "quiet", "q", false, "say less: no progress, plan or notes on stderr, only failures, warnings and errors")
+}
+
+// verbosity is -v and -q, which here.Verbosity holds once parsed.
+var verbosity struct{ verbose, quiet bool }
+
+// setVerbosity passes -v or -q on to what prints progress.
+func setVerbosity() error {
+	switch {
+	case verbosity.quiet && verbosity.verbose:
+		return usageError{errors.New("-v (--verbose) and -q (--quiet) contradict each other: give one")}
+	case verbosity.quiet:
+		here.Verbosity = realise.Quiet
+	case verbosity.verbose:
+		here.Verbosity = realise.Verbose
+	}
+	return nil
 }
 
 func envOr(name, def string) string {
