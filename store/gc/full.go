@@ -163,7 +163,10 @@ func Full(s *store.Store, opts FullOptions) (*FullReport, error) {
 	sort.Strings(garbage)
 	rep.Unreachable = len(garbage)
 
-	if opts.Repair && (len(rep.RefcountErrors) > 0 || len(rep.Unregistered) > 0) && !opts.DryRun {
+	// Repair asks for the store's own repair whatever the sweep saw: a
+	// killed ingest can also leave pool entries that no registered file
+	// counts, which only verify's pool stage finds.
+	if opts.Repair && !opts.DryRun {
 		vr, err := s.Verify(store.VerifyOptions{Repair: true})
 		if err != nil {
 			return rep, fmt.Errorf("repairing: %w", err)
