@@ -430,9 +430,19 @@ func parseBase(base string) (storepath.Path, error) {
 }
 
 // Roots lists every root, sorted by name.
-func (s *Store) Roots() ([]Root, error) {
+func (s *Store) Roots() ([]Root, error) { return s.RootsWithPrefix("") }
+
+// RootsWithPrefix lists the roots whose names start with prefix, sorted
+// by name: one seek and the matching keys, where a caller that wants
+// only one kind of root (the collector, out-links) would otherwise read
+// every root the store has.
+func (s *Store) RootsWithPrefix(prefix string) ([]Root, error) {
 	var out []Root
-	err := s.iterate(cfRoots, nil, func(k, v []byte) error {
+	var p []byte
+	if prefix != "" {
+		p = []byte(prefix)
+	}
+	err := s.iterate(cfRoots, p, func(k, v []byte) error {
 		p, err := parseBase(string(v))
 		if err != nil {
 			return fmt.Errorf("root %q: %w", k, err)

@@ -201,6 +201,18 @@ func TestReferencesRootsRefcounts(t *testing.T) {
 	if n, _ := s.Refcount(app); n != 2 {
 		t.Errorf("refcount(app) = %d, want 2", n)
 	}
+	if err := s.AddRoot("out-link:/home/u/result", lib); err != nil {
+		t.Fatal(err)
+	}
+	if rs, err := s.RootsWithPrefix("out-link:"); err != nil || len(rs) != 1 || rs[0].Name != "out-link:/home/u/result" || rs[0].Path != lib {
+		t.Errorf("RootsWithPrefix(out-link:) = %v, %v; want the one out-link root", rs, err)
+	}
+	if rs, err := s.Roots(); err != nil || len(rs) != 3 {
+		t.Errorf("Roots() = %v, %v; want r1, the generation's and the out-link", rs, err)
+	}
+	if err := s.RemoveRoot("out-link:/home/u/result"); err != nil {
+		t.Fatal(err)
+	}
 	gens, _ := s.ListGenerations("system")
 	if len(gens) != 1 || gens[0].Path != app || gens[0].ConfigHash != "c" {
 		t.Errorf("generations %v", gens)

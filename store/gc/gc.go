@@ -444,16 +444,13 @@ type deadLink struct {
 // elsewhere. A link that cannot be read for another reason (permissions)
 // keeps its root: when in doubt, keep.
 func deadOutLinks(s *store.Store) ([]deadLink, error) {
-	roots, err := s.Roots()
+	roots, err := s.RootsWithPrefix(OutLinkRootPrefix)
 	if err != nil {
 		return nil, err
 	}
 	var out []deadLink
 	for _, r := range roots {
-		link, ok := strings.CutPrefix(r.Name, OutLinkRootPrefix)
-		if !ok {
-			continue
-		}
+		link := strings.TrimPrefix(r.Name, OutLinkRootPrefix)
 		reason := ""
 		target, err := os.Readlink(link)
 		switch {
