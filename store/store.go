@@ -391,6 +391,33 @@ func (s *Store) flushAll() error {
 	return nil
 }
 
+// Settle flushes every family and waits until no compaction is pending
+// or running: the database as a writer that stays open long enough
+// leaves it. A short-lived command closes before the compactions its
+// flushes started are done (Close cancels them), and the next one that
+// opens the store starts them again; a benchmark settles the store it
+// prepared, so that what it times does not pay for the preparation.
+func (s *Store) Settle() error {
+	if err := s.writable(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.flushAll(); err != nil {
+		return err
+	}
+	for {
+		busy := s.db.GetProperty("rocksdb.num-running-compactions") != "0"
+		for _, h := range s.cfs {
+			busy = busy || s.db.GetPropertyCF("rocksdb.compaction-pending", h) != "0"
+		}
+		if !busy {
+			return nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // walNeedsFlush says whether the live WAL files are past the limits.
 // (The memtable size properties count arena blocks, about 1 MB per
 // touched family, whatever their content.)

@@ -459,3 +459,28 @@ func TestWALBoundedAfterKilledWriters(t *testing.T) {
 		}
 	}
 }
+
+// Settle leaves nothing for the next open to replay or compact.
+func TestSettle(t *testing.T) {
+	s := openTest(t, t.TempDir(), Options{})
+	for i := range 20 {
+		p := fakePath(fmt.Sprintf("settle%d", i))
+		src := filepath.Join(t.TempDir(), "src")
+		writeTree(t, src, map[string]string{"f": p.Name})
+		if _, err := s.Ingest(src, p, IngestOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Settle(); err != nil {
+		t.Fatal(err)
+	}
+	for n, h := range s.cfs {
+		if v := s.db.GetPropertyCF("rocksdb.num-entries-active-mem-table", h); v != "0" {
+			t.Errorf("%s: %s entries left in the memtable", n, v)
+		}
+		if v := s.db.GetPropertyCF("rocksdb.compaction-pending", h); v != "0" {
+			t.Errorf("%s: a compaction is pending", n)
+		}
+	}
+	mustVerify(t, s, true)
+}

@@ -17,7 +17,9 @@
 //	    ones, so nothing else refers to them) and every other path that
 //	    no other remaining path refers to is a root. Writes D/roots.txt
 //	    ("name basename"), D/dead.txt and D/live.txt; with -root, adds the
-//	    roots to that store in one batch.
+//	    roots to that store in one batch and settles its database (flushed,
+//	    no compaction pending: -settle=false leaves it as the batch left
+//	    it).
 //	floorlist -root R -dead F -out L
 //	    write (NUL-separated) what deleting F's paths removes from the
 //	    nexis store: their directories, and the pool entries of the
@@ -72,13 +74,14 @@ func main() {
 	verify := fl.Bool("verify", false, "after gc, run nexis store verify --check-contents")
 	gcFlags := fl.String("flags", "", "more flags for nexis gc (e.g. --uring)")
 	what := fl.String("what", "nexis gc", "what the result line is called in the table")
+	settle := fl.Bool("settle", true, "after adding the roots, flush the database and wait for its compactions")
 	fl.Parse(os.Args[2:])
 	var err error
 	switch os.Args[1] {
 	case "ingest":
 		err = ingest(*manifest, *tree, *root)
 	case "roots":
-		err = chooseRoots(*manifest, *garbage, *out, *root)
+		err = chooseRoots(*manifest, *garbage, *out, *root, *settle)
 	case "floorlist":
 		err = floorList(*root, *dead, *out)
 	case "gc":
@@ -226,7 +229,7 @@ func ingest(manifest, tree, root string) error {
 	return nil
 }
 
-func chooseRoots(manifest string, garbage int, out, root string) error {
+func chooseRoots(manifest string, garbage int, out, root string, settle bool) error {
 	paths, groots, err := readManifest(manifest)
 	if err != nil {
 		return err
@@ -300,7 +303,13 @@ func chooseRoots(manifest string, garbage int, out, root string) error {
 		}
 		m["bench/"+r.name] = p
 	}
-	return s.AddRoots(m)
+	if err := s.AddRoots(m); err != nil {
+		return err
+	}
+	if !settle {
+		return nil
+	}
+	return s.Settle()
 }
 
 func readList(p string) ([]string, error) {
