@@ -449,6 +449,17 @@ func cfOptions(name string, cache *grocksdb.Cache, readOnly bool) *grocksdb.Opti
 	if name == cfReferrers {
 		o.SetPrefixExtractor(grocksdb.NewFixedPrefixTransform(storepath.HashLen))
 	}
+	if name == cfZero {
+		// The zero list is a work queue: nearly every path enters it
+		// when it is registered and leaves when its referrer is, and
+		// the collector reads it from the start. A flush keeps each
+		// departure as a tombstone until a compaction meets the entry
+		// it deletes, and the iterator steps over every one: 40,000
+		// of them cost a collection 15 ms at 300,000 paths. Compacted
+		// after every flush, the family holds little more than the
+		// garbage, and its compaction rewrites only that.
+		o.SetLevel0FileNumCompactionTrigger(1)
+	}
 	if !readOnly && (name == cfPaths || name == cfContent) {
 		// Registration asks about many keys that do not exist yet (a new
 		// path, a new content): a memtable bloom answers without a

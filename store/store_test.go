@@ -484,3 +484,34 @@ func TestSettle(t *testing.T) {
 	}
 	mustVerify(t, s, true)
 }
+
+// Paths that leave the zero list (a referrer or a root arrives) leave
+// tombstones there; a flush of the family is compacted at once, so that
+// the collector, which reads the list from the start, does not step
+// over them.
+func TestZeroListCompactedAfterFlush(t *testing.T) {
+	s := openTest(t, t.TempDir(), Options{})
+	for i := range 50 {
+		p := fakePath(fmt.Sprintf("zero%d", i))
+		src := filepath.Join(t.TempDir(), "src")
+		writeTree(t, src, map[string]string{"f": p.Name})
+		if _, err := s.Ingest(src, p, IngestOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.AddRoot(p.Name, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Settle(); err != nil {
+		t.Fatal(err)
+	}
+	h := s.cfs[cfZero]
+	if v := s.db.GetPropertyCF("rocksdb.num-files-at-level0", h); v != "0" {
+		t.Errorf("zero list: %s table files in L0 after a flush, want them compacted", v)
+	}
+	n := 0
+	if err := s.ZeroHashes(func(string) error { n++; return nil }); err != nil || n != 0 {
+		t.Errorf("zero list holds %d paths (%v), want none: every path is rooted", n, err)
+	}
+	mustVerify(t, s, true)
+}
