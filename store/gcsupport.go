@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -894,6 +895,37 @@ func (s *Store) releasePool(rs []gcRec, workers int) (int, error) {
 		return nil
 	})
 	return int(removed.Load()), err
+}
+
+// releasing returns the pool entries (physical paths) that the trash's
+// release lists name: the worker has yet to release them.
+func (s *Store) releasing() (map[string]bool, error) {
+	out := map[string]bool{}
+	ents, err := os.ReadDir(s.TrashDir())
+	if errors.Is(err, fs.ErrNotExist) {
+		return out, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading the trash: %w", err)
+	}
+	for _, e := range ents {
+		if !e.Type().IsRegular() || !strings.HasPrefix(e.Name(), ReleaseListPrefix) {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(s.TrashDir(), e.Name()))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // released meanwhile
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading the trash's release list: %w", err)
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if l != "" {
+				out[filepath.Join(s.dir, filepath.FromSlash(l))] = true
+			}
+		}
+	}
+	return out, nil
 }
 
 // PendingCollect reports whether collection records are waiting.

@@ -504,6 +504,13 @@ func (v *verifyState) findGarbage(VerifyOptions) error {
 // mode 0400, never is: its content may have no entry).
 func (v *verifyState) checkPool(VerifyOptions) error {
 	s := v.s
+	// The entries a collection listed for the trash's worker are on
+	// their way out, not garbage. The lists are read before the pool:
+	// an entry the worker releases meanwhile is gone when the pool is.
+	releasing, err := s.releasing()
+	if err != nil {
+		return err
+	}
 	var orphans []string
 	present := map[contentKey]bool{}
 	pdirs, err := os.ReadDir(s.contentDir())
@@ -523,7 +530,9 @@ func (v *verifyState) checkPool(VerifyOptions) error {
 			k, ok := parsePoolName(e.Name())
 			p := filepath.Join(s.contentDir(), pd.Name(), e.Name())
 			if !ok || v.want.content[k].count == 0 {
-				orphans = append(orphans, p)
+				if !releasing[p] {
+					orphans = append(orphans, p)
+				}
 				continue
 			}
 			present[k] = true

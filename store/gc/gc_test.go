@@ -15,6 +15,7 @@ import (
 	"github.com/nexisos/nexis/store"
 	"github.com/nexisos/nexis/store/storepath"
 	"github.com/nexisos/nexis/store/trash"
+	"github.com/nexisos/nexis/store/treehash"
 )
 
 func fakePath(name string) storepath.Path {
@@ -620,6 +621,63 @@ func TestParallelDeletersManyPaths(t *testing.T) {
 	}
 	if st.Paths != 120-len(want) || st.Trash == nil || st.Trash.Deleted == nil || st.Trash.Deleted.Entries != st.Paths {
 		t.Fatalf("stats %+v", st)
+	}
+	mustVerify(t, s)
+}
+
+// Right after a collection, before the trash's worker ran, the pool
+// entries that a release list names are on their way out, not garbage:
+// verify must not report them (nor plan to remove them), and a repair
+// must leave them to the worker.
+func TestVerifyBeforeTheWorkerReleases(t *testing.T) {
+	s, err := store.Open(filepath.Join(t.TempDir(), "store"), store.Options{Dedup: store.DedupHardlink})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	g := newGraph(t, s)
+	g.add("lib", "app:lib", "tool")
+	if err := s.AddRoot("keep", g.paths["tool"]); err != nil {
+		t.Fatal(err)
+	}
+	st, err := Collect(s, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Paths != 2 || st.PoolReleased == 0 {
+		t.Fatalf("collected %d paths, %d pool entries to release; want 2 and some", st.Paths, st.PoolReleased)
+	}
+	lists, _ := filepath.Glob(filepath.Join(s.TrashDir(), store.ReleaseListPrefix+"*"))
+	if len(lists) != 1 {
+		t.Fatalf("release lists in the trash: %v, want one", lists)
+	}
+	rep, err := s.Verify(store.VerifyOptions{CheckContents: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.Clean() || len(rep.Garbage) > 0 || len(rep.Plan.RemovePool) > 0 {
+		t.Fatalf("verify before the worker: errors %v, garbage %v, remove_pool %v; want none", rep.Errors, rep.Garbage, rep.Plan.RemovePool)
+	}
+	// An entry nothing counts and no list names is still garbage.
+	stray := s.PoolEntry(store.ContentRef{Digest: treehash.Digest{1, 2, 3}, Type: treehash.Regular})
+	if err := os.MkdirAll(filepath.Dir(stray), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(stray, []byte("stray"), 0o444); err != nil {
+		t.Fatal(err)
+	}
+	rep, err = s.Verify(store.VerifyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(rep.Garbage, []string{stray}) || !slices.Equal(rep.Plan.RemovePool, []string{stray}) {
+		t.Fatalf("verify: garbage %v, remove_pool %v; want only %s", rep.Garbage, rep.Plan.RemovePool, stray)
+	}
+	if _, err := s.Repair(rep.Plan); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := trash.Empty(s.Dir(), trash.Options{}); err != nil {
+		t.Fatal(err)
 	}
 	mustVerify(t, s)
 }
