@@ -22,7 +22,11 @@
 #   nexis floor  rm -rf of what nexis deletes: the dead paths' directories and
 #                the pool entries only they used
 # Before each timed command: sync, then a pause so that the previous copy's
-# writeback and deletions are over.
+# writeback and deletions are over. The nexis copy's roots are added in one
+# batch, after which its database is settled (flushed, compactions done:
+# GC_SETTLE=false leaves the batch in the log and the ingest's compactions
+# pending, for the next command to replay and run). NEXIS_BIN times another
+# nexis binary on the same setup.
 #
 # It needs root and Debian's nix-bin (scripts/install-deps --bench), and it
 # WIPES /nix/store and the Nix database (as bench.sh does). Scratch space:
@@ -60,7 +64,7 @@ GO=${GO:-$(command -v go || echo /usr/local/go/bin/go)}
 cd "$repo"
 make -s bin/nexis >/dev/null
 "$GO" build -o bin/gcbench ./bench/gc
-nexis=$repo/bin/nexis gcbench=$repo/bin/gcbench
+nexis=${NEXIS_BIN:-$repo/bin/nexis} gcbench=$repo/bin/gcbench
 mkdir -p "$WORK"
 results=$WORK/results-$(date -u +%Y%m%dT%H%M%S).jsonl
 : >"$results"
@@ -123,7 +127,7 @@ nix_roots() {
 nexis_fresh() { # nexis_fresh N DIR ROOTSDIR
 	rm -rf "$2"
 	cp -a "$WORK/nexis/N$1/canon" "$2"
-	"$gcbench" roots -manifest "$NIXWORK/N$1/meta/manifest.jsonl" -garbage "$4" -out "$3" -root "$2" 2>/dev/null
+	"$gcbench" roots -manifest "$NIXWORK/N$1/meta/manifest.jsonl" -garbage "$4" -out "$3" -root "$2" -settle="${GC_SETTLE:-true}" 2>/dev/null
 }
 
 workload() { # workload LABEL N GARBAGE(0: gen.py's split) NIX(0|1)
