@@ -52,7 +52,7 @@ func (b *Build) Builder() Builder {
 		if b.Tune != nil {
 			b.Tune(&opts)
 		}
-		builders, err := b.Host.Builders(b.Settings.Builders)
+		builders, err := b.Host.Builders(b.Settings.Builders, b.Settings.Caches.URLs)
 		if err != nil {
 			return nil, opts, nil, err
 		}

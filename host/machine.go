@@ -47,10 +47,12 @@ func RemoteProgram() string {
 }
 
 // Builders is a config's [nexis.builders] as a pool; nil when it names
-// no machine. Inputs go to the builders signed with $NEXIS_SIGN_KEY
-// (when set); their outputs are accepted when signed by a key of
-// <root>/etc/nexis/trusted-keys or the builder's public_key.
-func (h *Host) Builders(specs []pool.Spec) (*pool.Pool, error) {
+// no machine. A builder substitutes the inputs it lacks from
+// substituters (the config's caches) itself; the rest go to it signed
+// with $NEXIS_SIGN_KEY (when set). Their outputs are accepted when
+// signed by a key of <root>/etc/nexis/trusted-keys or the builder's
+// public_key.
+func (h *Host) Builders(specs []pool.Spec, substituters []string) (*pool.Pool, error) {
 	if len(specs) == 0 {
 		return nil, nil
 	}
@@ -68,7 +70,7 @@ func (h *Host) Builders(specs []pool.Spec) (*pool.Pool, error) {
 	if err != nil {
 		return nil, err
 	}
-	return pool.New(ms, pool.Options{SSH: SSH(RemoteProgram()), Key: key, TrustedFile: trustedFile})
+	return pool.New(ms, pool.Options{SSH: SSH(RemoteProgram()), Key: key, TrustedFile: trustedFile, Substituters: substituters})
 }
 
 // Remote is p as realise takes it: no pool, no Remote.

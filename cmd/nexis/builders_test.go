@@ -204,3 +204,80 @@ func building(dir, name string) bool {
 	})
 	return found
 }
+
+// TestBuilderSubstitutes: a builder substitutes the inputs it lacks
+// from the config's caches itself, checked against the keys it trusts.
+// This machine has no key to copy inputs with, so the build succeeds only
+// if the builder got the stdenv, the sources and the dependency from the
+// cache; a cache signed by a key the builders do not trust gives them
+// nothing, and the build says what is missing.
+func TestBuilderSubstitutes(t *testing.T) {
+	f := newFleet(t, map[string]int{"a": 1, "b": 1})
+	cdir := filepath.Join(f.dir, "cfg")
+	os.MkdirAll(cdir, 0o755)
+	// One script for both: building dep here puts it in the store.
+	os.WriteFile(filepath.Join(cdir, "b.sh"), []byte("mkdir -p $out\necho $out >> $out/n\nfor d in $buildInputs; do cat $d/n >> $out/n; done\n"), 0o644)
+	pkgs := "[system]\nhostname = \"t\"\n" +
+		"\n[[packages]]\nname = \"dep\"\nversion = \"1.0\"\nbuild_system = \"custom\"\nbuild_script = \"b.sh\"\n" +
+		"\n[[packages]]\nname = \"top\"\nversion = \"1.0\"\nbuild_system = \"custom\"\nbuild_script = \"b.sh\"\ndependencies = [\"dep\"]\n"
+	cfg := filepath.Join(cdir, "config.toml")
+	os.WriteFile(cfg, []byte(pkgs), 0o644)
+	// Everything the builders will need, built here (without
+	// builders), goes to two caches: one signed with the key
+	// the builders trust, one with a key they do not.
+	dep := strings.TrimSpace(f.local.must("build", cfg, "-A", "dep", "--no-out-link"))
+	paths, _ := filepath.Glob(filepath.Join(f.local.root, "store", "*", "*", "*"))
+	var all []string
+	for _, p := range paths {
+		if !strings.Contains(p, "/.") {
+			all = append(all, strings.TrimPrefix(p, f.local.root))
+		}
+	}
+	good, bad := filepath.Join(f.dir, "cache-good"), filepath.Join(f.dir, "cache-bad")
+	f.local.must(append([]string{"copy", "--to", "file://" + good, "--sign-key", filepath.Join(f.dir, "local-1.secret")}, all...)...)
+	strangerPub := strings.TrimSpace(f.local.must("key", "generate", "stranger-1", "--secret-file", filepath.Join(f.dir, "stranger.secret"), "--public-file", filepath.Join(f.dir, "stranger.public")))
+	f.local.must(append([]string{"copy", "--to", "file://" + bad, "--sign-key", filepath.Join(f.dir, "stranger.secret")}, all...)...)
+	var env []string
+	for _, e := range f.local.env {
+		if !strings.HasPrefix(e, "NEXIS_SIGN_KEY=") {
+			env = append(env, e)
+		}
+	}
+	f.local.env = env
+	localPub := strings.TrimSpace(f.local.must("key", "public", filepath.Join(f.dir, "local-1.secret")))
+	withCache := func(url, key string) {
+		os.WriteFile(cfg, []byte(pkgs+fmt.Sprintf("\n[nexis.substituters]\nurls = [%q]\ntrusted_keys = [%q]\n", "file://"+url, key)+f.builders), 0o644)
+	}
+
+	withCache(bad, strangerPub)
+	_, stderr, err := f.local.run("build", cfg, "-A", "top", "--no-out-link")
+	if err == nil || !strings.Contains(stderr, "no signing key to copy them with") {
+		t.Fatalf("inputs in a cache the builders do not trust: %v\n%s", err, stderr)
+	}
+	for _, b := range []string{"a", "b"} {
+		if f.on(b, dep) {
+			t.Fatalf("builder %s took %s from a cache signed by a key it does not trust", b, dep)
+		}
+	}
+
+	withCache(good, localPub)
+	top, stderr, err := f.local.run("build", cfg, "-A", "top", "--no-out-link")
+	if err != nil {
+		t.Fatalf("build with the inputs in a cache: %v\n%s", err, stderr)
+	}
+	content, err := os.ReadFile(filepath.Join(f.local.root, strings.TrimSpace(top), "n"))
+	if err != nil || !strings.Contains(string(content), "top") || !strings.Contains(string(content), "dep") {
+		t.Fatalf("top: %q %v", content, err)
+	}
+	f.local.must("store", "verify", "--check-contents")
+	substituted := 0
+	for _, b := range []string{"a", "b"} {
+		if f.on(b, dep) {
+			substituted++
+			newNexisCmd(t, f.roots[b]).must("store", "verify", "--check-contents")
+		}
+	}
+	if substituted == 0 {
+		t.Fatal("no builder has the dependency")
+	}
+}

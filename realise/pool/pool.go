@@ -8,8 +8,10 @@
 // features it requires, the least loaded with a free job slot (running
 // jobs divided by speed factor, the faster first on a tie), and there:
 //
-//  1. copies the inputs the machine lacks (their closure, signed with
-//     this machine's key, which the builder must trust);
+//  1. has the machine substitute the inputs it lacks from the config's
+//     caches ([nexis.substituters], checked against the keys the
+//     builder trusts), and copies it the rest (their closure, signed
+//     with this machine's key, which the builder must trust);
 //  2. sends the derivation's closure (builtins.MarshalClosure); the
 //     builder recomputes every identity, checks that the inputs are
 //     there, and builds it in its own sandbox (ServeBuild), its log
@@ -86,6 +88,10 @@ type Options struct {
 	// TempDir holds archives on their way and the machines' known
 	// hosts files (default os.TempDir()).
 	TempDir string
+	// Substituters are the config's binary caches: a builder lacking
+	// inputs substitutes what they have itself, checked against the
+	// keys it trusts, and only the rest is copied to it.
+	Substituters []string
 }
 
 // Pool is a set of machines that build.
@@ -373,6 +379,23 @@ func (p *Pool) copyInputs(ctx context.Context, m *machine, conn cache.RemoteStor
 	}
 	m.upload.Lock()
 	defer m.upload.Unlock()
+	if len(p.opts.Substituters) > 0 {
+		have, err := conn.Have(ctx, st.LogicalDir(), inputs)
+		if err != nil {
+			return err
+		}
+		var missing []storepath.Path
+		for _, in := range inputs {
+			if !have[in.Hash] {
+				missing = append(missing, in)
+			}
+		}
+		if len(missing) > 0 {
+			if _, err := conn.Substitute(ctx, st.LogicalDir(), p.opts.Substituters, missing); err != nil {
+				return err
+			}
+		}
+	}
 	if p.opts.Key != nil {
 		// Copy asks the machine what it lacks and sends only that.
 		_, err := cache.Copy(ctx, st, conn, inputs, cache.ExportOptions{Key: p.opts.Key, TempDir: p.opts.TempDir})

@@ -15,8 +15,8 @@ import (
 // ServeBuild is the builder's half (cache.ServeOptions.Build): it
 // decodes the derivation closure a pool sent, checks that it was
 // evaluated for this store and that its inputs are here (the pool
-// copied them: a builder does not fetch or build what it was not
-// asked to), and builds the derivation with this machine's sandbox and
+// copied them, or had this machine substitute them first: a builder
+// does not fetch or build what it was not asked to), and builds the derivation with this machine's sandbox and
 // opts, its log going to log.
 func ServeBuild(st *store.Store, opts realise.Options) func(ctx context.Context, payload []byte, log io.Writer) error {
 	return func(ctx context.Context, payload []byte, log io.Writer) error {

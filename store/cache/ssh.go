@@ -453,32 +453,38 @@ func (d *sshDest) Have(ctx context.Context, storeDir string, ps []storepath.Path
 		}
 		return nil
 	}, func(l string) error {
-		ms, ok := strings.CutPrefix(l, "valid ")
-		m, err := strconv.Atoi(ms)
-		if !ok || err != nil || m < 0 || m > len(ps) {
-			return d.remoteError("query", l)
-		}
-		asked := map[string]bool{}
-		for _, p := range ps {
-			asked[p.Hash] = true
-		}
-		for i := 0; i < m; i++ {
-			l, err := readLine(d.r)
-			if err != nil {
-				return fmt.Errorf("%s: query: %w", d.url, err)
-			}
-			p, err := parseBase(l)
-			if err != nil || !asked[p.Hash] {
-				return fmt.Errorf("%s: query: unexpected answer %q", d.url, abbreviate(l))
-			}
-			have[p.Hash] = true
-		}
-		return nil
+		return d.readValid("query", l, ps, have)
 	})
 	if err != nil {
 		return nil, err
 	}
 	return have, nil
+}
+
+// readValid reads a "valid <m>" answer to a question about ps (its first
+// line l, then m paths) into have.
+func (d *sshDest) readValid(what, l string, ps []storepath.Path, have map[string]bool) error {
+	ms, ok := strings.CutPrefix(l, "valid ")
+	m, err := strconv.Atoi(ms)
+	if !ok || err != nil || m < 0 || m > len(ps) {
+		return d.remoteError(what, l)
+	}
+	asked := map[string]bool{}
+	for _, p := range ps {
+		asked[p.Hash] = true
+	}
+	for i := 0; i < m; i++ {
+		l, err := readLine(d.r)
+		if err != nil {
+			return fmt.Errorf("%s: %s: %w", d.url, what, err)
+		}
+		p, err := parseBase(l)
+		if err != nil || !asked[p.Hash] {
+			return fmt.Errorf("%s: %s: unexpected answer %q", d.url, what, abbreviate(l))
+		}
+		have[p.Hash] = true
+	}
+	return nil
 }
 
 func (d *sshDest) Put(ctx context.Context, storeDir string, n int, next func() (*Item, error), progress func(int64)) error {
@@ -511,6 +517,34 @@ func (d *sshDest) Put(ctx context.Context, storeDir string, n int, next func() (
 		}
 		return nil
 	})
+}
+
+// Substitute asks the remote to substitute ps (with their closures)
+// from the caches at urls itself, checked against the keys it trusts,
+// not ours; it returns the paths of ps valid there afterwards. A path no
+// cache has (or whose record the remote refuses) is simply not among
+// them: the caller copies it.
+func (d *sshDest) Substitute(ctx context.Context, storeDir string, urls []string, ps []storepath.Path) (map[string]bool, error) {
+	if err := d.checkStoreDir(storeDir); err != nil {
+		return nil, err
+	}
+	have := map[string]bool{}
+	err := d.request("substitute", func(w *bufio.Writer) error {
+		fmt.Fprintf(w, "substitute %d %d\n", len(urls), len(ps))
+		for _, u := range urls {
+			fmt.Fprintf(w, "%s\n", u)
+		}
+		for _, p := range ps {
+			fmt.Fprintf(w, "%s\n", p.Base())
+		}
+		return nil
+	}, func(l string) error {
+		return d.readValid("substitute", l, ps, have)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return have, nil
 }
 
 // Build has the remote build the last derivation of a closure (payload,
@@ -611,6 +645,8 @@ type RemoteStore interface {
 	Dest
 	Build(ctx context.Context, payload []byte, log io.Writer) error
 	Fetch(ctx context.Context, st *store.Store, ps []storepath.Path, trusted *sign.Trusted) (*ImportStats, error)
+	// Substitute has the remote substitute paths from caches itself.
+	Substitute(ctx context.Context, storeDir string, urls []string, ps []storepath.Path) (map[string]bool, error)
 	// Lost is why the connection ended, nil while it works.
 	Lost() error
 }
@@ -696,6 +732,8 @@ func ServeWith(st *store.Store, r io.Reader, w io.Writer, opts ServeOptions) err
 			return nil
 		case "query":
 			err = s.query(l)
+		case "substitute":
+			err = s.substitute(l)
 		case "import":
 			err = s.importItems(l)
 		case "export":
@@ -784,6 +822,68 @@ func (s *server) query(l string) error {
 			fmt.Fprintf(w, "%s\n", v.Base())
 		}
 	})
+}
+
+// substitute makes the asked paths valid from the named caches, as this
+// machine substitutes: records signed by a key it trusts (the keys its
+// imports accept, never the asker's), archives checked against them. A
+// builder substitutes a derivation's inputs this way instead of
+// receiving them. What cannot be had is left out of the answer, for the
+// asker to send.
+func (s *server) substitute(l string) error {
+	f := strings.Fields(strings.TrimPrefix(l, "substitute "))
+	nu, nerr := 0, error(nil)
+	if len(f) == 2 {
+		nu, nerr = strconv.Atoi(f[0])
+	}
+	np, ok := 0, false
+	if len(f) == 2 && nerr == nil && nu >= 0 && nu <= 64 {
+		np, ok = count(f[1], "")
+	}
+	if !ok {
+		return s.fail(fmt.Errorf("bad command %q", abbreviate(l)))
+	}
+	urls := make([]string, nu)
+	for i := range urls {
+		u, err := readLine(s.br)
+		if err != nil {
+			return s.fail(err)
+		}
+		urls[i] = u
+	}
+	ps, err := s.readPaths(np)
+	if err != nil {
+		return s.fail(err)
+	}
+	valid := s.substituteFrom(urls, ps)
+	return s.send(func(w *bufio.Writer) {
+		fmt.Fprintf(w, "valid %d\n", len(valid))
+		for _, v := range valid {
+			fmt.Fprintf(w, "%s\n", v.Base())
+		}
+	})
+}
+
+// substituteFrom substitutes ps from urls, all at once when every one
+// can be had, else one by one, and returns those valid afterwards.
+func (s *server) substituteFrom(urls []string, ps []storepath.Path) []storepath.Path {
+	if len(urls) > 0 && len(ps) > 0 && s.opts.Trusted != nil {
+		if sub, err := NewSubstituter(urls, s.opts.Trusted); err == nil {
+			ctx := context.Background()
+			if _, err := sub.Substitute(ctx, s.st, ps); err != nil && len(ps) > 1 {
+				for _, p := range ps {
+					sub.Substitute(ctx, s.st, []storepath.Path{p})
+				}
+			}
+		}
+	}
+	var valid []storepath.Path
+	for _, p := range ps {
+		if ok, err := s.st.IsValid(p); err == nil && ok {
+			valid = append(valid, p)
+		}
+	}
+	return valid
 }
 
 func (s *server) importItems(l string) error {
