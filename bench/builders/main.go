@@ -34,6 +34,17 @@
 // time; what remains over the floor is the round trips of each job
 // (query and copy of inputs, export of outputs), which one connection
 // per builder takes one at a time.
+//
+// Timing each job of a -n 100 -layers 5 run (load about 15): the first
+// job on a builder copies it the stdenv (archive, zstd, ssh, unpack,
+// import), 6.7 to 9.5 s, where other jobs take 0 to 200 ms of input
+// copies, 350 to 900 ms of build and 5 to 250 ms of output fetch. The
+// graph's first derivation is one every other needs, so the second
+// builder gets work, and starts its own stdenv copy, only when that one
+// is done: at 300 ms builds the second copy costs about as much as the
+// second builder saves (one builder 22.5 s, two 27.4 s, here 8.8 s). A
+// config whose [nexis.substituters] hold the stdenv lets each builder
+// substitute it instead of receiving it from this machine.
 package main
 
 import (
