@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"path"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"go.starlark.net/starlark"
 	"go.starlark.net/starlarkstruct"
 
+	"github.com/nexisos/nexis/internal/suggest"
 	"github.com/nexisos/nexis/store/storepath"
 )
 
@@ -605,7 +607,27 @@ func templateFn(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tupl
 	}
 	var out bytes.Buffer
 	if err := tmpl.Execute(&out, data); err != nil {
-		return nil, fmt.Errorf("%w (pass it in the template's variables)", err)
+		return nil, fmt.Errorf("%w (%s)", err, missingVarHint(err, data))
 	}
 	return starlark.String(out.String()), nil
+}
+
+// missingKey is how text/template names a variable the data lacks.
+var missingKey = regexp.MustCompile(`map has no entry for key "([^"]*)"`)
+
+// missingVarHint says what to do about a template's failed execution:
+// the variable it probably meant, when one of those given is close.
+func missingVarHint(err error, data map[string]any) string {
+	m := missingKey.FindStringSubmatch(err.Error())
+	if m == nil {
+		return "pass it in the template's variables"
+	}
+	names := make([]string, 0, len(data))
+	for k := range data {
+		names = append(names, k)
+	}
+	if c := suggest.Closest(m[1], names); c != "" {
+		return fmt.Sprintf("did you mean %q? or pass %q in the template's variables", c, m[1])
+	}
+	return fmt.Sprintf("pass %q in the template's variables", m[1])
 }

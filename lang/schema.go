@@ -2,8 +2,9 @@ package lang
 
 import (
 	"fmt"
-	"sort"
 	"strings"
+
+	"github.com/nexisos/nexis/internal/suggest"
 )
 
 // Schema describes the keys a config may have: the one place a key is
@@ -474,43 +475,5 @@ func didYouMean(k string, allowed map[string]*Schema) string {
 	for a := range allowed {
 		keys = append(keys, a)
 	}
-	return Closest(k, keys)
-}
-
-// Closest returns the name closest to k (by edit distance, or of which
-// k is a prefix), "" when none is close enough to suggest.
-func Closest(k string, names []string) string {
-	best, bestD := "", 3
-	keys := append([]string(nil), names...)
-	sort.Strings(keys)
-	for _, a := range keys {
-		if a == k {
-			continue
-		}
-		d := levenshtein(strings.ToLower(k), a)
-		if d < bestD || (strings.HasPrefix(a, k) && len(k) >= 3 && bestD > 1) {
-			best, bestD = a, d
-		}
-	}
-	return best
-}
-
-func levenshtein(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
+	return suggest.Closest(k, keys)
 }

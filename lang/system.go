@@ -6,6 +6,7 @@ import (
 	"go.starlark.net/starlark"
 
 	"github.com/nexisos/nexis/builtins"
+	"github.com/nexisos/nexis/internal/suggest"
 )
 
 // Derivation is what the attribute attr names: a package of the config
@@ -17,7 +18,7 @@ func (s *System) Derivation(attr string) (*builtins.Derivation, error) {
 	}
 	v, err := s.EvalExpr(attr)
 	if err != nil {
-		if m := Closest(attr, s.PackageNames()); m != "" {
+		if m := suggest.Closest(attr, s.PackageNames()); m != "" {
 			return nil, fmt.Errorf("%s: no such package (did you mean %s?)", attr, m)
 		}
 		return nil, fmt.Errorf("%s: not a package of the config, and as an expression: %w", attr, err)

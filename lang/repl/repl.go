@@ -22,6 +22,7 @@ import (
 	"go.starlark.net/syntax"
 
 	"github.com/nexisos/nexis/builtins"
+	"github.com/nexisos/nexis/internal/suggest"
 	"github.com/nexisos/nexis/lang"
 	"github.com/nexisos/nexis/lang/source"
 )
@@ -216,7 +217,7 @@ func (s *Session) command(line string) error {
 		}
 	default:
 		msg := fmt.Sprintf("unknown command %s", cmd)
-		if m := lang.Closest(cmd, commands); m != "" {
+		if m := suggest.Closest(cmd, commands); m != "" {
 			msg += fmt.Sprintf(" (did you mean %s?)", m)
 		}
 		fmt.Fprintln(s.Err, msg+"; :help lists them")
@@ -296,7 +297,7 @@ func (s *Session) doc(name string) {
 		known = append(known, f.Name)
 	}
 	msg := fmt.Sprintf("no builtin or stdlib function %q", name)
-	if m := lang.Closest(name, known); m != "" {
+	if m := suggest.Closest(name, known); m != "" {
 		msg += fmt.Sprintf(" (did you mean %s?)", m)
 	}
 	fmt.Fprintln(s.Err, msg+"; :doc lists them")
@@ -363,12 +364,12 @@ func (s *Session) hint(err error) string {
 			names = append(names, k)
 		}
 		names = append(names, starlark.Universe.Keys()...)
-		if c := lang.Closest(m[1], names); c != "" {
+		if c := suggest.Closest(m[1], names); c != "" {
 			return fmt.Sprintf(" (did you mean %s?)", c)
 		}
 	}
 	if m := missingKeyRE.FindStringSubmatch(msg); m != nil {
-		if c := lang.Closest(m[1], dictKeys(s.globals())); c != "" {
+		if c := suggest.Closest(m[1], dictKeys(s.globals())); c != "" {
 			return fmt.Sprintf(" (did you mean %q?)", c)
 		}
 	}
