@@ -4,12 +4,14 @@ import (
 	"fmt"
 	"path"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 
 	"go.starlark.net/starlark"
 
 	"github.com/nexisos/nexis/builtins"
+	"github.com/nexisos/nexis/internal/suggest"
 	"github.com/nexisos/nexis/store/treehash"
 )
 
@@ -426,8 +428,12 @@ func (ev *evaluator) evalPackage(e map[string]any, value starlark.Value, i int, 
 		if !ok {
 			return nil, ev.cfg.Errorf(key+".module", "%s must define a function package(...) that returns a derivation", modName)
 		}
+		args, _ := e["args"].(map[string]any)
+		if err := ev.checkArgs(fn, args, key, modName); err != nil {
+			return nil, err
+		}
 		var kwargs []starlark.Tuple
-		if args, ok := e["args"].(map[string]any); ok {
+		if args != nil {
 			for _, k := range sortedKeys(args) {
 				kwargs = append(kwargs, starlark.Tuple{starlark.String(k), ToStarlark(args[k])})
 			}
@@ -474,6 +480,50 @@ func (ev *evaluator) evalPackage(e map[string]any, value starlark.Value, i int, 
 		return nil, ev.cfg.Errorf(key, "package %q: %s returned a %s, want a derivation", name, what, v.Type())
 	}
 	return d, nil
+}
+
+// checkArgs holds an entry's args against the parameters of its
+// module's package(), before the call: a key it does not take, or a
+// parameter without a default that args leaves out, is the TOML's
+// mistake, and the error points there rather than into the module.
+func (ev *evaluator) checkArgs(fn *starlark.Function, args map[string]any, key, modName string) error {
+	n := fn.NumParams()
+	if fn.HasKwargs() {
+		n--
+	}
+	if fn.HasVarargs() {
+		n--
+	}
+	params := make([]string, 0, n)
+	for i := 0; i < n; i++ {
+		p, _ := fn.Param(i)
+		params = append(params, p)
+	}
+	if !fn.HasKwargs() {
+		for _, k := range sortedKeys(args) {
+			if k == "deps" {
+				return ev.cfg.Errorf(key+".args.deps", "deps is what nexis passes package(): the derivations of the entry's dependencies; name them in dependencies = [...]")
+			}
+			if !slices.Contains(params, k) {
+				hint := ""
+				if c := suggest.Closest(k, params); c != "" && c != "deps" {
+					hint = fmt.Sprintf(" (did you mean %q?)", c)
+				}
+				return ev.cfg.Errorf(key+".args."+k, "%s: package() takes no argument %q%s; it takes: %s", modName, k, hint, strings.Join(params, ", "))
+			}
+		}
+	}
+	for i, p := range params {
+		if _, given := args[p]; given || p == "deps" || fn.ParamDefault(i) != nil {
+			continue
+		}
+		where := key + ".args"
+		if args == nil {
+			where = key + ".module"
+		}
+		return ev.cfg.Errorf(where, "%s: package() needs %q, which has no default: give it in args", modName, p)
+	}
+	return nil
 }
 
 func hasParam(fn *starlark.Function, name string) bool {
