@@ -52,9 +52,15 @@ func (c *Config) Builders() []Builder {
 			v, _ := m[k].(string)
 			return v
 		}
+		// Unset numbers take the schema's default: the one place it is written.
 		n := func(k string) *int64 {
 			if v, ok := m[k].(int64); ok {
 				return &v
+			}
+			if d, err := ConfigSchema.DefaultOf("nexis.builders." + name + "." + k); err == nil {
+				if v, ok := d.(int64); ok {
+					return &v
+				}
 			}
 			return nil
 		}

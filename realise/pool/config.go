@@ -13,8 +13,8 @@ import (
 //	[nexis.builders.fast]
 //	url = "ssh://build@fast.example:22"   # required
 //	systems = ["x86_64-linux"]            # required
-//	max_jobs = 4                          # default 1
-//	speed_factor = 2                      # default 1
+//	max_jobs = 4                          # default: lang's schema
+//	speed_factor = 2                      # default: lang's schema
 //	features = ["big-parallel", "kvm"]
 //	ssh_key = "/etc/nexis/builder_ed25519"
 //	host_key = "ssh-ed25519 AAAA..."
@@ -23,7 +23,7 @@ import (
 type Spec struct {
 	Name, URL                                 string
 	Systems, Features                         []string
-	MaxJobs, SpeedFactor                      *int64 // nil when not given
+	MaxJobs, SpeedFactor                      *int64 // lang.Config.Builders fills unset ones from the schema
 	SSHKey, HostKey, PublicKey, RemoteProgram string
 }
 
@@ -33,9 +33,9 @@ func ParseMachines(specs []Spec) ([]Machine, error) {
 	var out []Machine
 	for _, t := range specs {
 		key := func(k string) string { return fmt.Sprintf("nexis.builders.%s.%s", t.Name, k) }
-		integer := func(k string, v *int64, def int) (int, error) {
+		integer := func(k string, v *int64) (int, error) {
 			if v == nil {
-				return def, nil
+				return 0, fmt.Errorf("%s is missing (lang.Config.Builders gives the schema's default)", key(k))
 			}
 			if *v < 1 || *v > 1<<16 {
 				return 0, fmt.Errorf("%s = %d: want a number from 1 to 65536", key(k), *v)
@@ -58,10 +58,10 @@ func ParseMachines(specs []Spec) ([]Machine, error) {
 		if m.HostKey != "" && len(strings.Fields(m.HostKey)) < 2 {
 			return nil, fmt.Errorf("%s = %q: want the host's public key as ssh prints it, \"ssh-ed25519 AAAA...\"", key("host_key"), m.HostKey)
 		}
-		if m.MaxJobs, err = integer("max_jobs", t.MaxJobs, 1); err != nil {
+		if m.MaxJobs, err = integer("max_jobs", t.MaxJobs); err != nil {
 			return nil, err
 		}
-		if m.SpeedFactor, err = integer("speed_factor", t.SpeedFactor, 1); err != nil {
+		if m.SpeedFactor, err = integer("speed_factor", t.SpeedFactor); err != nil {
 			return nil, err
 		}
 		out = append(out, m)
