@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -8,11 +10,13 @@ import (
 
 	"github.com/nexisos/nexis/activate"
 	"github.com/nexisos/nexis/lang"
+	"github.com/nexisos/nexis/store/storepath"
 )
 
 // Dynamic shell completion (bash, zsh, fish through cobra's
 // `nexis completion SHELL`): *.toml for a CONFIG argument, generation
-// numbers, package names for -A, and the config's caches for copy --to.
+// numbers, package names for -A, store paths, and the config's caches
+// for copy --to.
 // Completion reads: the profile links, the config; it never opens the
 // store's database nor builds.
 func registerCompletions(root *cobra.Command) {
@@ -35,6 +39,13 @@ func registerCompletions(root *cobra.Command) {
 					return nil, cobra.ShellCompDirectiveNoFileComp
 				}
 				return []cobra.Completion{"toml"}, cobra.ShellCompDirectiveFilterFileExt
+			}
+		case strings.Contains(c.Use, "PATH") || path == "store why-depends":
+			// Store paths as the store names them (under --root), level
+			// by level of its buckets; anything else (an out-link) is
+			// the shell's file completion.
+			c.ValidArgsFunction = func(_ *cobra.Command, _ []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+				return storePaths(toComplete)
 			}
 		case path == "generations diff" || path == "generations delete" || path == "generations pin" || path == "generations unpin":
 			c.ValidArgsFunction = func(*cobra.Command, []string, string) ([]cobra.Completion, cobra.ShellCompDirective) {
@@ -123,4 +134,50 @@ func configCaches() []cobra.Completion {
 		out = append(out, u)
 	}
 	return out
+}
+
+// storePaths completes a store path being typed (the store directory
+// and then its bucket levels, <store>/ab/cd/abcd...-name) from the
+// directories of the store under --root: one directory read per level.
+func storePaths(toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+	logical := here.StoreDir()
+	if !strings.HasPrefix(toComplete, logical+"/") {
+		if strings.HasPrefix(logical+"/", toComplete) && toComplete != "" {
+			return []cobra.Completion{logical + "/"}, cobra.ShellCompDirectiveNoSpace
+		}
+		return nil, cobra.ShellCompDirectiveDefault
+	}
+	phys, err := here.PhysicalStoreDir()
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	rest := strings.TrimPrefix(toComplete, logical+"/")
+	levels := strings.Split(rest, "/")
+	if len(levels) > 3 {
+		return nil, cobra.ShellCompDirectiveDefault // inside a path: the shell's files
+	}
+	typed := levels[len(levels)-1]
+	parent := levels[:len(levels)-1]
+	ents, err := os.ReadDir(filepath.Join(append([]string{phys}, parent...)...))
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	var out []cobra.Completion
+	for _, e := range ents {
+		n := e.Name()
+		if !strings.HasPrefix(n, typed) {
+			continue
+		}
+		if len(parent) < 2 {
+			if !storepath.IsBucket(n) {
+				continue
+			}
+			n += "/"
+		}
+		out = append(out, logical+"/"+strings.Join(append(append([]string(nil), parent...), n), "/"))
+	}
+	if len(parent) < 2 {
+		return out, cobra.ShellCompDirectiveNoFileComp | cobra.ShellCompDirectiveNoSpace
+	}
+	return out, cobra.ShellCompDirectiveNoFileComp
 }
