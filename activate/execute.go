@@ -9,6 +9,10 @@ import (
 type Exec struct {
 	// Out receives hook output and service commands' output.
 	Out io.Writer
+	// Notes receives what activation says of steps it passes over (a
+	// hook a root cannot run, SELinux modules a kernel without SELinux
+	// does not take): Out when nil; nexis -q discards them.
+	Notes io.Writer
 	// SetCurrent, when non-zero, makes that generation the profile's
 	// current one after the pre_switch hooks succeeded and before the
 	// root changes.
@@ -26,6 +30,9 @@ func (t *Target) Execute(p *Plan, x Exec) error {
 	if x.Out == nil {
 		x.Out = io.Discard
 	}
+	if x.Notes == nil {
+		x.Notes = x.Out
+	}
 	// A crash in an earlier activation may have left the temporary files
 	// of its atomic writes; whichever command runs next (a repair, the
 	// same switch again) removes them. We hold the activation lock, so
@@ -35,7 +42,7 @@ func (t *Target) Execute(p *Plan, x Exec) error {
 	}
 	m := p.System.Manifest
 	if p.Options.Hooks {
-		if err := t.runHooks("pre_switch", m.Hooks.PreSwitch, x.Out); err != nil {
+		if err := t.runHooks("pre_switch", m.Hooks.PreSwitch, x); err != nil {
 			return fmt.Errorf("pre_switch hook failed, nothing was changed: %w", err)
 		}
 	}
@@ -90,7 +97,7 @@ func (t *Target) Execute(p *Plan, x Exec) error {
 		return err
 	}
 	// The policy modules, once the files they label are in place.
-	if err := t.executeSELinux(p, x.Out); err != nil {
+	if err := t.executeSELinux(p, x.Notes); err != nil {
 		return err
 	}
 	// 6. What the generation dropped.

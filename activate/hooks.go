@@ -21,7 +21,7 @@ func (t *Target) postHooks(p *Plan, x Exec) error {
 	if !p.Options.Hooks {
 		return nil
 	}
-	if err := t.runHooks("post_switch", p.System.Manifest.Hooks.PostSwitch, x.Out); err != nil {
+	if err := t.runHooks("post_switch", p.System.Manifest.Hooks.PostSwitch, x); err != nil {
 		return fmt.Errorf("post_switch hook failed (the generation is active): %w", err)
 	}
 	return nil
@@ -32,7 +32,8 @@ func (t *Target) postHooks(p *Plan, x Exec) error {
 // runs chrooted into it, so it sees the root's files and nothing of this
 // machine's; a root without a /bin/sh that can start there cannot run
 // hooks, which is said, naming what is missing.
-func (t *Target) runHooks(phase string, hooks []manifest.Hook, out io.Writer) error {
+func (t *Target) runHooks(phase string, hooks []manifest.Hook, x Exec) error {
+	out := x.Out
 	if len(hooks) == 0 {
 		return nil
 	}
@@ -40,7 +41,7 @@ func (t *Target) runHooks(phase string, hooks []manifest.Hook, out io.Writer) er
 	if chroot {
 		if why := t.missingShell(); why != "" {
 			for _, h := range hooks {
-				fmt.Fprintf(out, "%s: %s skipped: %s\n", phase, hookLabel(h), why)
+				fmt.Fprintf(x.Notes, "%s: %s skipped: %s\n", phase, hookLabel(h), why)
 			}
 			return nil
 		}

@@ -35,6 +35,9 @@ type SwitchOptions struct {
 	ConfigHash string
 	// Out receives hook and service output.
 	Out io.Writer
+	// Notes receives what activation says of steps it passes over (see
+	// Exec.Notes): Out when nil.
+	Notes io.Writer
 	// Dinitctl overrides the service control program.
 	Dinitctl string
 	// Cleanup, when set, runs after retention dropped generations and the
@@ -180,7 +183,7 @@ func (t *Target) activate(sys *System, res *Result, o SwitchOptions, setCurrent 
 			return err
 		}
 	}
-	return t.Execute(plan, Exec{Out: o.Out, SetCurrent: setCurrent, Dinitctl: o.Dinitctl})
+	return t.Execute(plan, Exec{Out: o.Out, Notes: o.Notes, SetCurrent: setCurrent, Dinitctl: o.Dinitctl})
 }
 
 // Repair finishes an activation a crash interrupted: the root ends up

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/nexisos/nexis/activate"
 	"github.com/nexisos/nexis/hint"
+	"github.com/nexisos/nexis/realise"
 	"github.com/nexisos/nexis/store/gc"
 )
 
@@ -116,7 +118,12 @@ func switchOptions(mode activate.Mode, configHash string) activate.SwitchOptions
 	if liveSet {
 		live = actFlags.live
 	}
+	var notes io.Writer // activation's own notes: hook output's stream, or none under -q
+	if here.Verbosity <= realise.Quiet {
+		notes = io.Discard
+	}
 	return activate.SwitchOptions{
+		Notes:      notes,
 		Options:    activate.Options{Live: live, Force: actFlags.force, Hooks: !actFlags.noHooks},
 		Mode:       mode,
 		ConfigHash: configHash,
