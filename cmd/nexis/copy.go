@@ -49,7 +49,11 @@ over there (e.g. "env NEXIS_ROOT=/mnt /opt/nexis/bin/nexis").`,
 	f := cmd.Flags()
 	f.StringVar(&copyFlags.to, "to", "", "copy to `URL` (file://, http(s)://, s3://, ssh://)")
 	signKeyFlag(cmd, &copyFlags.signKey)
-	f.IntVarP(&copyFlags.jobs, "jobs", "j", 4, "archive and upload `N` paths at once")
+	// -j/--jobs means builds at once on every verb that builds; copy's
+	// concurrency is its own flag.
+	f.IntVar(&copyFlags.jobs, "parallel", 4, "archive and upload `N` paths at once")
+	f.IntVar(&copyFlags.jobs, "jobs", 4, "")
+	f.MarkDeprecated("jobs", "use --parallel (-j/--jobs is the number of builds at once on the verbs that build)")
 	f.StringVar(&copyFlags.compression, "compression", "zstd", "compress archives with `METHOD`: zstd or none")
 	f.StringVar(&copyFlags.remoteProgram, "remote-program", host.RemoteProgram(), "the shell `COMMAND` that runs nexis on an ssh:// destination")
 	f.BoolVar(&copyFlags.json, "json", false, "print what was copied as JSON")
