@@ -1,16 +1,30 @@
 #!/bin/sh
-# Early boot (the dinit service "early"): mount what /etc/fstab lists,
-# make / writable, set the hostname, load the SELinux policy.
+# Early boot (the dinit service "early"): make / writable, mount the
+# image's file systems and what /etc/fstab lists, set the hostname, load
+# the SELinux policy, activate the generation this boot runs.
 set -u
+
+# mounted DIR: something is mounted on DIR.
+mounted() { grep -q "^[^ ]* $1 " /proc/mounts; }
 
 mount -t proc proc /proc 2>/dev/null
 mount -t sysfs sysfs /sys 2>/dev/null
-mkdir -p /dev/pts /dev/shm
 mount -o remount,rw / || echo "early: / stays read-only" >&2
-# Everything else in /etc/fstab: /run, /tmp, the store (XFS) and /home
-# (ext4). A missing store disk is reported, not fatal: the console must
-# still come up.
-mount -a || echo "early: mount -a failed: is the store disk (LABEL=nexis-store) attached?" >&2
+# The image's own mounts, whatever /etc/fstab says: once a generation
+# declares [[filesystems]], /etc/fstab is the config's and lists only
+# what it declares.
+mkdir -p /dev/pts /dev/shm
+mounted /dev/pts || mount -t devpts -o gid=5,mode=620,ptmxmode=0666 devpts /dev/pts
+mounted /dev/shm || mount -t tmpfs -o mode=0777 tmpfs /dev/shm
+mounted /run || mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs /run
+mounted /tmp || mount -t tmpfs -o mode=1777 tmpfs /tmp
+# The store, which nexis reads every generation from. A missing store
+# disk is reported, not fatal: the console must still come up.
+mounted /store || mount -t xfs LABEL=nexis-store /store ||
+	echo "early: the store is not mounted: is its disk (LABEL=nexis-store) attached?" >&2
+# Everything else /etc/fstab lists (mounted entries are skipped): /home
+# on the image's own, the current generation's [[filesystems]] after it.
+mount -a || echo "early: mount -a of /etc/fstab failed (above)" >&2
 mkdir -p /run/nexis /var/lib/nexis
 
 if [ -s /etc/hostname ]; then
@@ -34,7 +48,10 @@ fi
 # through) is remade by activating the current generation again; a boot
 # menu entry of another generation (nexis.generation=N on the kernel
 # command line, which nexis' GRUB menu passes) is a boot-time rollback
-# to it. Services are only written here: dinit starts the generation's
+# to it. The activation mounts the file systems of the generation's
+# /etc/fstab that are not mounted yet where that is safe, and mount -a
+# then mounts the rest, as boot does with any /etc/fstab. Services are
+# only written here: the service "generation" starts the generation's
 # "boot" once early is done.
 gen=
 read -r cmdline </proc/cmdline
@@ -52,4 +69,5 @@ if [ -e /var/lib/nexis/profiles/system ]; then
 		nexis activate --live=false || echo "early: nexis activate failed" >&2
 	fi
 fi
+mount -a || echo "early: mount -a of the generation's /etc/fstab failed (above)" >&2
 exit 0

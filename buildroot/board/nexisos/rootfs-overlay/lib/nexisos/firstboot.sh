@@ -1,7 +1,11 @@
 #!/bin/sh
 # First boot (the dinit service "firstboot"): make generation 1 from
 # /etc/nexis/config.toml. --force lets nexis take over the /etc entries
-# the image shipped (hostname, hosts, ...) that the config now manages.
+# the image shipped (hostname, hosts, fstab, ...) that the config now
+# manages. --live=false writes the services without starting them: the
+# service "generation" starts the generation's "boot" after this. The
+# file systems the config declares are mounted by the switch (the root
+# is /) where that is safe.
 set -u
 
 if [ -e /var/lib/nexis/profiles/system ]; then
@@ -26,4 +30,4 @@ for manifest in /usr/share/nexis/stdenv-*.json; do
 		exit 1
 	fi
 done
-exec /usr/bin/nexis switch --force /etc/nexis/config.toml
+exec /usr/bin/nexis switch --live=false --force /etc/nexis/config.toml
