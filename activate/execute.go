@@ -55,6 +55,7 @@ func (t *Target) Execute(p *Plan, x Exec) error {
 		return err
 	}
 	if p.Empty() {
+		t.executeMounts(p, x.Out)
 		return t.postHooks(p, x)
 	}
 	// 1. The record grows: whatever this activation creates is known as
@@ -89,6 +90,9 @@ func (t *Target) Execute(p *Plan, x Exec) error {
 			return err
 		}
 	}
+	// The declared file systems not mounted yet, before homes and
+	// files are made on them and services start.
+	t.executeMounts(p, x.Out)
 	// 5. Homes and runtime directories, then files.
 	if err := t.makeHomes(p); err != nil {
 		return err

@@ -13,6 +13,10 @@ type Options struct {
 	// start). Off, only the service files change: what a mounted target
 	// or `nexis boot` wants.
 	Live bool
+	// Mount mounts the generation's [[filesystems]] that are not
+	// mounted yet where that hides nothing (mount.go): the running
+	// system's root, never a mounted target or a scratch root.
+	Mount bool
 	// Force replaces /etc entries and files nexis did not create.
 	Force bool
 	// Hooks runs the generation's pre_switch and post_switch hooks.
@@ -62,6 +66,9 @@ type Plan struct {
 	ServicesStop    []string `json:"services_stop"`
 	ServicesChanged []string `json:"services_changed"` // files changed (restarted when live)
 	CurrentSystem   bool     `json:"current_system"`   // /run/current-system moves
+	// Mounts are the declared file systems not mounted yet (with
+	// Options.Mount only); each is mounted if that hides nothing.
+	Mounts []manifest.Filesystem `json:"mounts"`
 	// SELinux is what semodule installs and removes (nil: nothing).
 	SELinux *SELinuxOp `json:"selinux,omitempty"`
 
@@ -72,7 +79,7 @@ type Plan struct {
 // Empty reports whether the plan changes nothing on disk.
 func (p *Plan) Empty() bool {
 	return !p.EtcStaticChanges && len(p.EtcAdd)+len(p.EtcCopy)+len(p.EtcRemove)+len(p.Files)+len(p.FilesRemove)+
-		len(p.AccountFiles)+len(p.Homes)+len(p.RuntimeDirs)+len(p.ServicesBefore)+len(p.ServicesAfter) == 0 &&
+		len(p.AccountFiles)+len(p.Homes)+len(p.RuntimeDirs)+len(p.ServicesBefore)+len(p.ServicesAfter)+len(p.Mounts) == 0 &&
 		p.Localtime == "" && !p.CurrentSystem && p.SELinux == nil && !p.stateChanges()
 }
 
@@ -90,7 +97,8 @@ func (p *Plan) stateChanges() bool {
 // Plan compares the root with sys and lists what activating it changes,
 // concern by concern: /etc (etc.go), accounts and homes (accounts.go),
 // runtime directories and files (files.go), services (services.go),
-// /run/current-system, and the record the activation leaves (state.go).
+// /run/current-system, file systems to mount (mount.go), and the record
+// the activation leaves (state.go).
 func (t *Target) Plan(sys *System, opts Options) (*Plan, error) {
 	if err := t.guard(sys.Manifest); err != nil {
 		return nil, fmt.Errorf("%s: %w", sys.Logical, err)
@@ -119,6 +127,9 @@ func (t *Target) Plan(sys *System, opts Options) (*Plan, error) {
 		return nil, err
 	}
 	p.planServices(st, opts)
+	if err := t.planMounts(p); err != nil {
+		return nil, err
+	}
 	planSELinux(p, st)
 	if cur, err := t.Root.Readlink("/run/current-system"); err != nil || cur != sys.Logical {
 		p.CurrentSystem = true

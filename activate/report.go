@@ -56,6 +56,9 @@ func (p *Plan) Print(w io.Writer) {
 	for _, g := range a.RemoveGroups {
 		line("-", "group "+g)
 	}
+	for _, f := range p.Mounts {
+		line("+", "mount "+f.Spec+" on "+f.Mountpoint+" ("+f.Type+", if that hides nothing)")
+	}
 	for _, u := range p.Homes {
 		line("+", "home "+a.Homes[u]+" of "+u)
 	}

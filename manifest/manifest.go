@@ -77,7 +77,9 @@
 //	  "environment": {"EDITOR": "vim"},
 //	  "log_rotation": ["/var/log/sshd.log"],
 //	  "packages": [{"name": "vim", "version": "9.1.0", "path": "<store path>",
-//	                "runtime_dirs": ["/var/log/vim", "$XDG_RUNTIME_DIR/vim"]}]
+//	                "runtime_dirs": ["/var/log/vim", "$XDG_RUNTIME_DIR/vim"]}],
+//	  "filesystems": [{"spec": "LABEL=home", "mountpoint": "/home", "type": "ext4",
+//	                   "options": ["defaults"]}]      (only when declared)
 //	}
 //
 // # What activation does with it
@@ -113,6 +115,11 @@
 //   - packages: an absolute runtime_dirs entry is created (root, 0755) if
 //     missing; one under $XDG_RUNTIME_DIR or $HOME is created in each
 //     user's session by the profile.
+//   - filesystems: etc/fstab holds them, which boot mounts. An activation
+//     of the running system (not --root) also mounts each one that is
+//     not mounted yet when its mount point is absent (it is made) or an
+//     empty directory, never over anything, and never unmounts or
+//     remounts; each gets a line saying what was mounted or why not.
 //   - generations: the last keep_last generations and every pinned one keep
 //     their roots; with auto_cleanup the others are pruned after a switch.
 package manifest
@@ -149,6 +156,17 @@ type Manifest struct {
 	Environment map[string]string `json:"environment"`
 	LogRotation []string          `json:"log_rotation"`
 	Packages    []Package         `json:"packages"`
+	Filesystems []Filesystem      `json:"filesystems,omitempty"`
+}
+
+// Filesystem is one [[filesystems]] entry, a line of the generated
+// /etc/fstab. Boot mounts it; an activation of the running system mounts
+// it too when it is not mounted yet and that hides nothing.
+type Filesystem struct {
+	Spec       string   `json:"spec"` // /dev/sdb1, LABEL=home, UUID=..., tmpfs
+	Mountpoint string   `json:"mountpoint"`
+	Type       string   `json:"type"`
+	Options    []string `json:"options"`
 }
 
 // System is the identity of the machine.
@@ -463,6 +481,25 @@ func (m *Manifest) Validate() error {
 		case mod.Format == FormatCIL && mod.CIL != "":
 		default:
 			return fmt.Errorf("selinux module %q: format %q without its files", mod.Name, mod.Format)
+		}
+	}
+	mounts := map[string]bool{}
+	for _, f := range m.Filesystems {
+		if !path.IsAbs(f.Mountpoint) || path.Clean(f.Mountpoint) != f.Mountpoint {
+			return fmt.Errorf("filesystem %q: want a clean absolute mount point", f.Mountpoint)
+		}
+		if mounts[f.Mountpoint] {
+			return fmt.Errorf("filesystem %q is listed twice", f.Mountpoint)
+		}
+		mounts[f.Mountpoint] = true
+		// They become mount(8)'s arguments: none may read as an option.
+		if f.Spec == "" || f.Type == "" || strings.HasPrefix(f.Spec, "-") || strings.HasPrefix(f.Type, "-") {
+			return fmt.Errorf("filesystem %q: want a device, label or uuid and a type", f.Mountpoint)
+		}
+		for _, o := range f.Options {
+			if o == "" || strings.ContainsAny(o, ", \t\n") {
+				return fmt.Errorf("filesystem %q: option %q: want one option without commas or white space", f.Mountpoint, o)
+			}
 		}
 	}
 	if err := m.checkFields(); err != nil {

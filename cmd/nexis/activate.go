@@ -114,7 +114,8 @@ func openTargetFor(write bool) (*activate.Target, func(), error) {
 }
 
 func switchOptions(mode activate.Mode, configHash string) activate.SwitchOptions {
-	live := filepath.Clean(here.Root) == "/"
+	running := filepath.Clean(here.Root) == "/"
+	live := running
 	if liveSet {
 		live = actFlags.live
 	}
@@ -123,8 +124,10 @@ func switchOptions(mode activate.Mode, configHash string) activate.SwitchOptions
 		notes = io.Discard
 	}
 	return activate.SwitchOptions{
-		Notes:      notes,
-		Options:    activate.Options{Live: live, Force: actFlags.force, Hooks: !actFlags.noHooks},
+		Notes: notes,
+		// The running system's declared file systems are mounted by
+		// its activation, --live=false (the image's boot) included.
+		Options:    activate.Options{Live: live, Mount: running, Force: actFlags.force, Hooks: !actFlags.noHooks},
 		Mode:       mode,
 		ConfigHash: configHash,
 		Out:        os.Stderr,
