@@ -136,7 +136,7 @@ func (c *pkgCache) packageKey(e map[string]any, key, file string, locked *Locked
 	b := make([]byte, 0, 1024)
 	b = append(b, c.base[:]...)
 	// The entry's encoding delimits itself.
-	b, ok := appendTOML(b, e)
+	b, ok := encodeValue(b, e)
 	if !ok {
 		return treehash.Digest{}, false
 	}
@@ -148,52 +148,6 @@ func (c *pkgCache) packageKey(e map[string]any, key, file string, locked *Locked
 		b = append(b, d[:]...)
 	}
 	return treehash.Sum(b), true
-}
-
-// appendTOML appends a decoded TOML value, unambiguously: the bytes of a
-// key, not an encoding anyone reads.
-func appendTOML(b []byte, v any) ([]byte, bool) {
-	switch x := v.(type) {
-	case string:
-		b = binary.AppendUvarint(append(b, 's'), uint64(len(x)))
-		return append(b, x...), true
-	case int64:
-		return binary.AppendVarint(append(b, 'i'), x), true
-	case float64:
-		return binary.LittleEndian.AppendUint64(append(b, 'f'), math.Float64bits(x)), true
-	case bool:
-		if x {
-			return append(b, 't'), true
-		}
-		return append(b, 'F'), true
-	case []any:
-		b = binary.AppendUvarint(append(b, 'a'), uint64(len(x)))
-		for _, e := range x {
-			var ok bool
-			if b, ok = appendTOML(b, e); !ok {
-				return b, false
-			}
-		}
-		return b, true
-	case map[string]any:
-		b = binary.AppendUvarint(append(b, 'm'), uint64(len(x)))
-		var buf [16]string
-		keys := buf[:0]
-		for k := range x {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		for _, k := range keys {
-			b = binary.AppendUvarint(b, uint64(len(k)))
-			b = append(b, k...)
-			var ok bool
-			if b, ok = appendTOML(b, x[k]); !ok {
-				return b, false
-			}
-		}
-		return b, true
-	}
-	return b, false
 }
 
 func appendField(b, f []byte) []byte {

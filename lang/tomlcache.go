@@ -131,7 +131,8 @@ func (c *tomlCache) write() {
 }
 
 // encodeValue appends a decoded TOML value (as BurntSushi/toml gives
-// it); false for a date or time, which is not kept.
+// it); false for a date or time, which is not kept. The TOML part cache
+// stores these bytes, and the package cache keys entries by them.
 func encodeValue(b []byte, v any) ([]byte, bool) {
 	switch x := v.(type) {
 	case string:
@@ -166,7 +167,15 @@ func encodeValue(b []byte, v any) ([]byte, bool) {
 		return b, true
 	case map[string]any:
 		b = binary.AppendUvarint(append(b, 'm'), uint64(len(x)))
-		for _, k := range sortedKeys(x) {
+		// Package keys encode every [[packages]] entry: their few keys
+		// are sorted without a heap slice.
+		var buf [16]string
+		keys := buf[:0]
+		for k := range x {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
 			b = binary.AppendUvarint(b, uint64(len(k)))
 			b = append(b, k...)
 			var ok bool
