@@ -9,10 +9,9 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"sync"
-	"sync/atomic"
 	"unsafe"
 
+	"github.com/nexisos/nexis/internal/parallel"
 	"golang.org/x/sys/unix"
 )
 
@@ -254,53 +253,7 @@ func (s *Store) resolveDedupReadOnly() DedupMode {
 // parallelDo runs fn(0..n-1) on GOMAXPROCS goroutines (at least two, as
 // file I/O waits) and returns the first error.
 func parallelDo(n int, fn func(i int) error) error {
-	return parallelDoN(n, max(runtime.GOMAXPROCS(0), 2)*2, fn)
-}
-
-func parallelDoN(n, workers int, fn func(i int) error) error {
-	workers = min(workers, n)
-	if workers <= 1 {
-		for i := 0; i < n; i++ {
-			if err := fn(i); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	var (
-		next  atomic.Int64
-		mu    sync.Mutex
-		first error
-		wg    sync.WaitGroup
-	)
-	for g := 0; g < workers; g++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= n {
-					return
-				}
-				mu.Lock()
-				failed := first != nil
-				mu.Unlock()
-				if failed {
-					return
-				}
-				if err := fn(i); err != nil {
-					mu.Lock()
-					if first == nil {
-						first = err
-					}
-					mu.Unlock()
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	return first
+	return parallel.Do(n, max(runtime.GOMAXPROCS(0), 2)*2, fn)
 }
 
 // fsTopdirFl is FS_TOPDIR_FL (chattr +T), missing from x/sys.

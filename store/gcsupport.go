@@ -16,6 +16,7 @@ import (
 	"github.com/linxGnu/grocksdb"
 	"golang.org/x/sys/unix"
 
+	"github.com/nexisos/nexis/internal/parallel"
 	"github.com/nexisos/nexis/store/storepath"
 	"github.com/nexisos/nexis/store/treehash"
 )
@@ -885,7 +886,7 @@ func (s *Store) releasePool(rs []gcRec, workers int) (int, error) {
 		return len(rs), nil
 	}
 	var removed atomic.Int64
-	err := parallelDoN(len(rs), workers, func(i int) error {
+	err := parallel.Do(len(rs), workers, func(i int) error {
 		err := os.Remove(s.poolPath(rs[i].k))
 		if err == nil {
 			removed.Add(1)

@@ -48,12 +48,12 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/nexisos/nexis/internal/parallel"
 	"github.com/nexisos/nexis/store/storepath"
 )
 
@@ -280,7 +280,7 @@ func pass(store string, opts Options) (Stats, bool, error) {
 	}
 	var done atomic.Int64
 	opts.Progress(0, total)
-	err = parallel(len(units), opts.Workers, func(i int) error {
+	err = parallel.Do(len(units), opts.Workers, func(i int) error {
 		if err := removeUnit(units[i]); err != nil {
 			return err
 		}
@@ -431,7 +431,7 @@ func release(store, list string, workers int) (released, kept int, err error) {
 		entries = append(entries, filepath.Join(store, l))
 	}
 	var rel, kep atomic.Int64
-	err = parallel(len(entries), workers, func(i int) error {
+	err = parallel.Do(len(entries), workers, func(i int) error {
 		r, err := releaseOne(entries[i])
 		if err != nil {
 			return err
@@ -479,44 +479,4 @@ func releaseOne(p string) (bool, error) {
 		return false, fmt.Errorf("keeping pool entry %s: %w", p, err)
 	}
 	return false, nil
-}
-
-// parallel runs fn(0..n-1) on up to workers goroutines, each taking the
-// next index, and returns the first error.
-func parallel(n, workers int, fn func(i int) error) error {
-	workers = max(1, min(workers, n))
-	var (
-		next  atomic.Int64
-		mu    sync.Mutex
-		first error
-		wg    sync.WaitGroup
-	)
-	for g := 0; g < workers; g++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= n {
-					return
-				}
-				mu.Lock()
-				stop := first != nil
-				mu.Unlock()
-				if stop {
-					return
-				}
-				if err := fn(i); err != nil {
-					mu.Lock()
-					if first == nil {
-						first = err
-					}
-					mu.Unlock()
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	return first
 }
