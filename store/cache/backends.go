@@ -368,18 +368,7 @@ func (c *httpCache) Have(ctx context.Context, storeDir string, ps []storepath.Pa
 	if err := c.checkStoreDir(ctx, storeDir); err != nil {
 		return nil, err
 	}
-	have := map[string]bool{}
-	var mu sync.Mutex
-	err := parallel(ctx, len(ps), 16, func(i int) error {
-		ok, err := c.exists(ctx, infoName(ps[i]))
-		if ok {
-			mu.Lock()
-			have[ps[i].Hash] = true
-			mu.Unlock()
-		}
-		return err
-	})
-	return have, err
+	return haveByExists(ctx, ps, c.exists)
 }
 
 func (c *httpCache) checkStoreDir(ctx context.Context, storeDir string) error {
@@ -451,6 +440,23 @@ func (c *httpCache) Put(ctx context.Context, storeDir string, n int, next func()
 func (c *httpCache) Close() error { return nil }
 
 // parallel runs fn(0..n-1), jobs at a time, and returns the first error.
+// haveByExists answers Have for a cache that can only be asked one
+// path's record at a time (HEAD over HTTP or S3): 16 questions at once.
+func haveByExists(ctx context.Context, ps []storepath.Path, exists func(context.Context, string) (bool, error)) (map[string]bool, error) {
+	have := map[string]bool{}
+	var mu sync.Mutex
+	err := parallel(ctx, len(ps), 16, func(i int) error {
+		ok, err := exists(ctx, infoName(ps[i]))
+		if ok {
+			mu.Lock()
+			have[ps[i].Hash] = true
+			mu.Unlock()
+		}
+		return err
+	})
+	return have, err
+}
+
 func parallel(ctx context.Context, n, jobs int, fn func(i int) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

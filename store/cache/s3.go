@@ -210,18 +210,7 @@ func (c *s3Cache) Have(ctx context.Context, storeDir string, ps []storepath.Path
 	if err := c.checkStoreDir(ctx, storeDir); err != nil {
 		return nil, err
 	}
-	have := map[string]bool{}
-	var mu sync.Mutex
-	err := parallel(ctx, len(ps), 16, func(i int) error {
-		ok, err := c.exists(ctx, infoName(ps[i]))
-		if ok {
-			mu.Lock()
-			have[ps[i].Hash] = true
-			mu.Unlock()
-		}
-		return err
-	})
-	return have, err
+	return haveByExists(ctx, ps, c.exists)
 }
 
 // checkStoreDir refuses to mix stores in one cache; a new cache is fine.
