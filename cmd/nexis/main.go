@@ -44,6 +44,12 @@ var rootCmd = &cobra.Command{
 	SilenceUsage:  true,
 	SilenceErrors: true,
 	PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+		// cobra's completion command runs before the completed command's
+		// flags are parsed: start-up work there would act on the default
+		// root ("/") and fix it for the completion that follows.
+		if cmd.Name() == cobra.ShellCompRequestCmd || cmd.Name() == cobra.ShellCompNoDescRequestCmd {
+			return nil
+		}
 		if here.Root == "" {
 			return host.ErrEmptyRoot
 		}
