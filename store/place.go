@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/nexisos/nexis/store/storepath"
 	"github.com/nexisos/nexis/store/treehash"
@@ -30,9 +31,14 @@ func (s *Store) commitStaged(work []*staged, synced bool, verb string, name func
 	if s.closed {
 		return fmt.Errorf("%s: store is closed", verb)
 	}
-	var regs []Registration
-	var placed []*staged
-	buckets := map[string]bool{}
+	// Placing is a rename and a few metadata calls per path, mostly
+	// waiting on the filesystem: one at a time, it was the larger part
+	// of committing a substitution of a thousand paths, so distinct
+	// targets are placed several at once. A target twice in the batch
+	// (two sources with the same content address) is placed again
+	// afterwards, replacing the first, as one at a time did.
+	var todo, again []*staged
+	targets := map[string]bool{}
 	for _, w := range work {
 		if pi, err := s.queryValid(w.req.Target); err != nil {
 			return err
@@ -40,11 +46,41 @@ func (s *Store) commitStaged(work []*staged, synced bool, verb string, name func
 			w.info = pi
 			continue
 		}
+		if targets[w.req.Target.Hash] {
+			again = append(again, w)
+			continue
+		}
+		targets[w.req.Target.Hash] = true
+		todo = append(todo, w)
+	}
+	parallel := len(todo)
+	todo = append(todo, again...)
+	buckets := &bucketSet{made: map[string]bool{}}
+	done := make([]bool, len(todo))
+	placeOne := func(i int) error {
+		w := todo[i]
 		if err := s.place(w.root, w.req.Target, w.tree.Files[0].Type, synced, buckets); err != nil {
-			s.trashPlaced(placed)
 			return fmt.Errorf("%s %s: %w", verb, name(w), err)
 		}
-		placed = append(placed, w)
+		done[i] = true
+		return nil
+	}
+	err := parallelDo(parallel, placeOne)
+	for i := parallel; i < len(todo) && err == nil; i++ {
+		err = placeOne(i)
+	}
+	var placed []*staged
+	for i, w := range todo {
+		if done[i] {
+			placed = append(placed, w)
+		}
+	}
+	if err != nil {
+		s.trashPlaced(placed)
+		return err
+	}
+	regs := make([]Registration, 0, len(placed))
+	for _, w := range placed {
 		regs = append(regs, Registration{
 			Path:           w.req.Target,
 			TreeHash:       w.tree.Hash,
@@ -137,18 +173,15 @@ func (s *Store) moveToTrash(p string) error {
 // ".."), then settles. With synced the bucket and the root are fsynced;
 // otherwise the caller syncs the filesystem, and buckets remembers the
 // buckets made so far.
-func (s *Store) place(root string, target storepath.Path, rootType treehash.Type, synced bool, buckets map[string]bool) error {
+func (s *Store) place(root string, target storepath.Path, rootType treehash.Type, synced bool, buckets *bucketSet) error {
 	final := s.Physical(target)
 	bucket := filepath.Dir(final)
 	if synced {
 		if err := mkdirAllSynced(bucket, s.dir); err != nil {
 			return err
 		}
-	} else if !buckets[bucket] {
-		if err := os.MkdirAll(bucket, 0o755); err != nil {
-			return err
-		}
-		buckets[bucket] = true
+	} else if err := buckets.ensure(bucket); err != nil {
+		return err
 	}
 	if _, err := os.Lstat(final); err == nil {
 		if err := s.moveToTrash(final); err != nil {
@@ -164,6 +197,31 @@ func (s *Store) place(root string, target storepath.Path, rootType treehash.Type
 	if synced {
 		return fsyncPath(bucket)
 	}
+	return nil
+}
+
+// bucketSet remembers the buckets a batch made sure of, for the places
+// that run at once.
+type bucketSet struct {
+	mu   sync.Mutex
+	made map[string]bool
+}
+
+// ensure creates bucket when missing (MkdirAll tolerates a concurrent
+// creator).
+func (b *bucketSet) ensure(bucket string) error {
+	b.mu.Lock()
+	ok := b.made[bucket]
+	b.mu.Unlock()
+	if ok {
+		return nil
+	}
+	if err := os.MkdirAll(bucket, 0o755); err != nil {
+		return err
+	}
+	b.mu.Lock()
+	b.made[bucket] = true
+	b.mu.Unlock()
 	return nil
 }
 

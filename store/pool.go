@@ -243,7 +243,10 @@ func fileModeOfKey(k contentKey) uint32 {
 // lock, so this is where the pool catches up.
 func (s *Store) ensurePool(regs []Registration) {
 	pools := &poolDirs{}
-	for _, r := range regs {
+	// Paths at once: a batch of thousands of files, one by one, waited
+	// on the filesystem as long as placing them did.
+	parallelDo(len(regs), func(j int) error {
+		r := &regs[j]
 		for i := range r.Files {
 			f := &r.Files[i]
 			if !f.Type.IsRegular() || f.Size == 0 {
@@ -257,7 +260,8 @@ func (s *Store) ensurePool(regs []Registration) {
 				s.toPool(k, p, pools)
 			}
 		}
-	}
+		return nil
+	})
 }
 
 // poolDirs is the pool bookkeeping of one batch: which pool buckets
