@@ -12,7 +12,7 @@
 // timed is the whole `nexis build` process, as /usr/bin/time would:
 // input copies, remote builds, output fetches and their checks.
 //
-//	go run ./bench/builders [-n 200] [-layers 10] [-work-ms 300] [-jobs 4] [-runs 3]
+//	go run ./bench/builders [-n 200] [-layers 10] [-work-ms 300] [-jobs 4] [-runs 3] [-nexis PATH]
 //
 // Needs openssh-server and openssh-client (scripts/install-deps), root
 // for the build sandbox, and the stdenv `make stdenv` makes (or
@@ -54,6 +54,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -68,7 +69,14 @@ var (
 	jobs   = flag.Int("jobs", 4, "max_jobs of each builder")
 	runs   = flag.Int("runs", 3, "measurements of each")
 	keep   = flag.Bool("keep", false, "keep the work directory")
+	bin    = flag.String("nexis", "", "measure the nexis program at `PATH` (default: build ./cmd/nexis)")
 )
+
+type builder struct {
+	srv          *cachetest.SSHD
+	secret, pub  string
+	name, config string
+}
 
 // bench adapts the program to cachetest's T.
 type bench struct {
@@ -133,21 +141,21 @@ func main() {
 		check(err)
 		check(os.Setenv("NEXIS_STDENV", p))
 	}
-	nexis := filepath.Join(work, "nexis")
-	build := exec.Command("go", "build", "-o", nexis, "./cmd/nexis")
-	build.Stderr = os.Stderr
-	check(build.Run())
+	nexis := *bin
+	if nexis == "" {
+		nexis = filepath.Join(work, "nexis")
+		build := exec.Command("go", "build", "-o", nexis, "./cmd/nexis")
+		build.Stderr = os.Stderr
+		check(build.Run())
+	} else if nexis, err = filepath.Abs(nexis); err != nil {
+		check(err)
+	}
 
 	key := func(name string) (secret, public string) {
 		secret = filepath.Join(work, name+".secret")
 		return secret, strings.TrimSpace(run(nil, nexis, "key", "generate", name, "--secret-file", secret, "--public-file", filepath.Join(work, name+".public")))
 	}
 	localSecret, localPub := key("local-1")
-	type builder struct {
-		srv          *cachetest.SSHD
-		secret, pub  string
-		name, config string
-	}
 	var builders []*builder
 	for _, name := range []string{"a", "b"} {
 		bl := &builder{srv: cachetest.StartSSHD(b), name: name}
@@ -180,9 +188,19 @@ func main() {
 		check(os.WriteFile(cfgFile, []byte(cfg), 0o644))
 		env := []string{"NEXIS_ROOT=" + filepath.Join(dir, "local"), "NEXIS_SIGN_KEY=" + localSecret,
 			"NEXIS_SSHOPTS=-F /dev/null -o BatchMode=yes -o LogLevel=ERROR"}
+		remote0 := sessionsCPU(builders)
 		start := time.Now()
-		run(env, nexis, "build", cfgFile, "-A", "top", "--no-out-link", "-j", fmt.Sprint(localJobs))
+		cmd := exec.Command(nexis, "build", cfgFile, "-A", "top", "--no-out-link", "-j", fmt.Sprint(localJobs))
+		cmd.Env = append(os.Environ(), env...)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			os.Stderr.Write(out)
+			check(fmt.Errorf("nexis build: %w", err))
+		}
 		d := time.Since(start)
+		local := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+		remote := sessionsCPU(builders) - remote0
+		fmt.Printf("  %-13s %v wall, CPU %v here + %v on the builders; load %s\n", label(len(use), localJobs),
+			d.Round(time.Millisecond), local.Round(time.Millisecond), remote.Round(time.Millisecond), loadavg())
 		check(os.RemoveAll(dir))
 		return d
 	}
@@ -204,6 +222,41 @@ func main() {
 	fmt.Printf("two builders:         %v  (runs %v)\n", med(two), two)
 	fmt.Printf("two builders against one: %.2fx faster; against the floor: %.2fx\n",
 		float64(med(one))/float64(med(two)), float64(med(two))/float64(med(here)))
+}
+
+func label(builders, localJobs int) string {
+	switch builders {
+	case 0:
+		return fmt.Sprintf("here -j %d:", localJobs)
+	case 1:
+		return "one builder:"
+	}
+	return fmt.Sprintf("%d builders:", builders)
+}
+
+// sessionsCPU is the CPU time (user and system) of the builders' ended
+// ssh sessions so far: what the remote nexis processes used.
+func sessionsCPU(bs []*builder) time.Duration {
+	var total time.Duration
+	for _, b := range bs {
+		raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", b.srv.Pid()))
+		check(err)
+		// The fields after the command name, which is in parentheses;
+		// cutime and cstime are the 16th and 17th of the line.
+		f := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+2:]))
+		for _, s := range f[13:15] {
+			n, err := strconv.ParseInt(s, 10, 64)
+			check(err)
+			total += time.Duration(n) * time.Second / 100 // USER_HZ
+		}
+	}
+	return total
+}
+
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	check(err)
+	return strings.Join(strings.Fields(string(b))[:3], " ")
 }
 
 // makeGraph writes the build scripts and returns the packages of the

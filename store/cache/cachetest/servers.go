@@ -380,6 +380,10 @@ func (s *SSHD) URL() string { return fmt.Sprintf("ssh://%s:%d", s.Host, s.Port) 
 // OptsString is Opts as NEXIS_SSHOPTS wants them (space-separated).
 func (s *SSHD) OptsString() string { return strings.Join(s.Opts, " ") }
 
+// Pid is the listening sshd's process id: its sessions' CPU time shows
+// in its children's times (/proc/<pid>/stat) once they end.
+func (s *SSHD) Pid() int { return s.cmd.Process.Pid }
+
 // S3 is a running versitygw, an S3 server over a directory (its posix
 // backend): every directory under Root is a bucket, every file below it
 // an object. Endpoint stays the same across Kill and Restart, as a
