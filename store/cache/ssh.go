@@ -598,6 +598,7 @@ func (d *sshDest) Fetch(ctx context.Context, st *store.Store, ps []storepath.Pat
 		return nil, err
 	}
 	var stats *ImportStats
+	var recs []*received
 	err := d.request("export", func(w *bufio.Writer) error {
 		fmt.Fprintf(w, "export %d\n", len(ps))
 		for _, p := range ps {
@@ -609,13 +610,22 @@ func (d *sshDest) Fetch(ctx context.Context, st *store.Store, ps []storepath.Pat
 			return d.remoteError("export", l)
 		}
 		var err error
-		stats, err = readItems(st, d.r, len(ps), trusted)
+		stats, recs, err = receiveItems(st, d.r, len(ps), trusted)
 		if err != nil {
 			return fmt.Errorf("receiving from %s: %w", d.url, err)
 		}
 		return nil
 	})
-	return stats, err
+	if err != nil {
+		return nil, err
+	}
+	// Registering (syncs, the database) needs nothing of the
+	// connection: the builder's next requests go meanwhile.
+	stats, err = registerItems(st, stats, recs)
+	if err != nil {
+		return nil, fmt.Errorf("registering what %s sent: %w", d.url, err)
+	}
+	return stats, nil
 }
 
 func (d *sshDest) Close() error {

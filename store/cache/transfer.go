@@ -381,13 +381,24 @@ type ImportStats struct {
 // in one batch. A path already valid is read past. Any failure registers
 // nothing.
 func readItems(st *store.Store, br *bufio.Reader, n int, trusted *sign.Trusted) (*ImportStats, error) {
+	stats, recs, err := receiveItems(st, br, n, trusted)
+	if err != nil {
+		return nil, err
+	}
+	return registerItems(st, stats, recs)
+}
+
+// receiveItems is the part of readItems that reads the stream: the
+// items are unpacked and checked, not registered; on error nothing is
+// left behind.
+func receiveItems(st *store.Store, br *bufio.Reader, n int, trusted *sign.Trusted) (*ImportStats, []*received, error) {
 	stats := &ImportStats{}
 	var recs []*received
-	fail := func(err error) (*ImportStats, error) {
+	fail := func(err error) (*ImportStats, []*received, error) {
 		for _, r := range recs {
 			r.cleanup()
 		}
-		return nil, err
+		return nil, nil, err
 	}
 	for i := 0; n < 0 || i < n; i++ {
 		if n < 0 {
@@ -421,6 +432,13 @@ func readItems(st *store.Store, br *bufio.Reader, n int, trusted *sign.Trusted) 
 		}
 		recs = append(recs, rec)
 	}
+	return stats, recs, nil
+}
+
+// registerItems is the rest of readItems: recs, received, are
+// registered in one batch (and their temporary trees go, whatever
+// happens).
+func registerItems(st *store.Store, stats *ImportStats, recs []*received) (*ImportStats, error) {
 	if _, err := importAll(st, recs); err != nil {
 		return nil, err
 	}
