@@ -31,6 +31,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/url"
 	"os"
 	"slices"
@@ -42,6 +43,7 @@ import (
 	"github.com/nexisos/nexis/internal/durable"
 	"github.com/nexisos/nexis/realise"
 	"github.com/nexisos/nexis/store"
+	"github.com/nexisos/nexis/store/archive"
 	"github.com/nexisos/nexis/store/cache"
 	"github.com/nexisos/nexis/store/sign"
 	"github.com/nexisos/nexis/store/storepath"
@@ -108,6 +110,10 @@ type machine struct {
 	Machine
 	trusted *sign.Trusted
 	ssh     cache.SSHOptions
+	// compression is how inputs travel there: none to this machine's
+	// own loopback, where compressing costs CPU the builder shares and
+	// saves no time, zstd elsewhere.
+	compression string
 
 	running int   // under Pool.mu
 	down    error // under Pool.mu
@@ -165,9 +171,23 @@ func New(ms []Machine, opts Options) (*Pool, error) {
 		if m.RemoteProgram != "" {
 			sshOpts.RemoteProgram = m.RemoteProgram
 		}
-		p.machines = append(p.machines, &machine{Machine: m, trusted: trusted, ssh: sshOpts})
+		p.machines = append(p.machines, &machine{Machine: m, trusted: trusted, ssh: sshOpts, compression: linkCompression(m.URL)})
 	}
 	return p, nil
+}
+
+// linkCompression is how archives travel to the machine at u: not
+// compressed to a loopback address (or localhost), where the link is
+// memory; zstd to any other host.
+func linkCompression(u *url.URL) string {
+	if u == nil {
+		return archive.CompressionZstd
+	}
+	host := u.Hostname()
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() || host == "localhost" {
+		return archive.CompressionNone
+	}
+	return archive.CompressionZstd
 }
 
 // knownHostsLine is the known_hosts entry of host key k at u.
@@ -398,7 +418,7 @@ func (p *Pool) copyInputs(ctx context.Context, m *machine, conn cache.RemoteStor
 	}
 	if p.opts.Key != nil {
 		// Copy asks the machine what it lacks and sends only that.
-		_, err := cache.Copy(ctx, st, conn, inputs, cache.ExportOptions{Key: p.opts.Key, TempDir: p.opts.TempDir})
+		_, err := cache.Copy(ctx, st, conn, inputs, cache.ExportOptions{Key: p.opts.Key, TempDir: p.opts.TempDir, Compression: m.compression})
 		return err
 	}
 	have, err := conn.Have(ctx, st.LogicalDir(), inputs)
