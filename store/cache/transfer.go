@@ -27,6 +27,9 @@ import (
 type Item struct {
 	Info *Info
 	file string
+	// release, when set, is what Close does instead of removing the
+	// file: the item is one of SharedItems'.
+	release func()
 }
 
 // Open opens the stored archive.
@@ -37,9 +40,71 @@ func (it *Item) Close() error {
 	if it.file == "" {
 		return nil
 	}
-	err := os.Remove(it.file)
+	f := it.file
 	it.file = ""
-	return err
+	if it.release != nil {
+		it.release()
+		return nil
+	}
+	return os.Remove(f)
+}
+
+// SharedItems prepares a path once for the copies that send it at the
+// same time (ExportOptions.Shared): a pool of builders sends the same
+// inputs, the stdenv among them, to several machines at once, and
+// archiving hundreds of MB for each cost CPU they all wait for. An
+// item's file goes when the last copy using it is done; a later copy
+// prepares the path again.
+type SharedItems struct {
+	mu    sync.Mutex
+	items map[sharedKey]*sharedItem
+}
+
+type sharedKey struct{ hash, compression string }
+
+type sharedItem struct {
+	done  chan struct{}
+	it    *Item
+	err   error
+	users int
+}
+
+// prepare is Prepare through s.
+func (s *SharedItems) prepare(st *store.Store, p storepath.Path, key *sign.SecretKey, compression, tmpDir string) (*Item, error) {
+	k := sharedKey{p.Hash, compression}
+	s.mu.Lock()
+	if s.items == nil {
+		s.items = map[sharedKey]*sharedItem{}
+	}
+	e := s.items[k]
+	first := e == nil
+	if first {
+		e = &sharedItem{done: make(chan struct{})}
+		s.items[k] = e
+	}
+	e.users++
+	s.mu.Unlock()
+	if first {
+		e.it, e.err = Prepare(st, p, key, compression, tmpDir)
+		close(e.done)
+	}
+	<-e.done
+	release := func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		e.users--
+		if e.users == 0 {
+			delete(s.items, k)
+			if e.it != nil {
+				e.it.Close()
+			}
+		}
+	}
+	if e.err != nil {
+		release()
+		return nil, e.err
+	}
+	return &Item{Info: e.it.Info, file: e.it.file, release: release}, nil
 }
 
 // hashCounter hashes and counts bytes written through it.
@@ -50,8 +115,15 @@ type hashCounter struct {
 
 func newHashCounter() *hashCounter { return &hashCounter{h: blake3.New(32, nil)} }
 
+// newCounter counts without hashing: for a stream that is the archive
+// itself (CompressionNone), whose hash the archive reader or writer
+// computes anyway.
+func newCounter() *hashCounter { return &hashCounter{} }
+
 func (c *hashCounter) Write(p []byte) (int, error) {
-	c.h.Write(p)
+	if c.h != nil {
+		c.h.Write(p)
+	}
 	c.n += int64(len(p))
 	return len(p), nil
 }
@@ -85,6 +157,9 @@ func Prepare(st *store.Store, p storepath.Path, key *sign.SecretKey, compression
 		return nil, fmt.Errorf("archiving %s: %w", st.Logical(p), err)
 	}
 	fh := newHashCounter()
+	if compression == archive.CompressionNone {
+		fh = newCounter()
+	}
 	bw := bufio.NewWriterSize(io.MultiWriter(f, fh), 256<<10)
 	zw, err := archive.Compress(bw, compression)
 	if err != nil {
@@ -110,7 +185,6 @@ func Prepare(st *store.Store, p storepath.Path, key *sign.SecretKey, compression
 		StoreDir:       st.LogicalDir(),
 		Path:           p,
 		Compression:    compression,
-		FileHash:       fh.sum(),
 		FileSize:       fh.n,
 		ArchiveHash:    sum.Hash,
 		ArchiveSize:    sum.Size,
@@ -118,6 +192,11 @@ func Prepare(st *store.Store, p storepath.Path, key *sign.SecretKey, compression
 		References:     sortedRefs(pi.References),
 		Deriver:        pi.Deriver,
 		ContentAddress: pi.ContentAddress,
+	}
+	if fh.h != nil {
+		in.FileHash = fh.sum()
+	} else {
+		in.FileHash = sum.Hash
 	}
 	in.URL = archiveName(in)
 	if key != nil {
@@ -178,6 +257,13 @@ func receive(st *store.Store, in *Info, r io.Reader) (*received, error) {
 		limit = in.ArchiveSize + in.ArchiveSize/8 + 1<<20
 	}
 	fh := newHashCounter()
+	// An uncompressed stream is the archive: its hash is the archive
+	// hash, checked below, and hashing it twice checks nothing more.
+	// A record that says otherwise is checked as it says.
+	plain := in.Compression == archive.CompressionNone && in.FileHash == in.ArchiveHash && in.FileSize == in.ArchiveSize
+	if plain {
+		fh = newCounter()
+	}
 	src := io.TeeReader(io.LimitReader(r, limit), fh)
 	dec, err := archive.Decompress(src, in.Compression)
 	if err != nil {
@@ -214,7 +300,7 @@ func receive(st *store.Store, in *Info, r io.Reader) (*received, error) {
 		return nil, fmt.Errorf("%s: %w: its tree hashes to %s, the record says %s", in.FullPath(), ErrVerify, sum.TreeHash, in.TreeHash)
 	case in.FileSize > 0 && fh.n != in.FileSize:
 		return nil, fmt.Errorf("%s: %w: the stored file has %d bytes, the record says %d", in.FullPath(), ErrVerify, fh.n, in.FileSize)
-	case !in.FileHash.IsZero() && fh.sum() != in.FileHash:
+	case !plain && !in.FileHash.IsZero() && fh.sum() != in.FileHash:
 		return nil, fmt.Errorf("%s: %w: the stored file hashes to %s, the record says %s", in.FullPath(), ErrVerify, fh.sum(), in.FileHash)
 	}
 	rec.req = store.ImportRequest{
@@ -477,6 +563,9 @@ type ExportOptions struct {
 	TempDir string
 	// Progress is told how many paths and bytes were sent.
 	Progress func(done, total int, bytes int64)
+	// Shared, when set, prepares each path once for the copies that
+	// send it at the same time (all with the same Key).
+	Shared *SharedItems
 }
 
 func (o *ExportOptions) fill() {
@@ -564,7 +653,13 @@ func prepareAll(ctx context.Context, st *store.Store, ps []storepath.Path, opts 
 			go func() {
 				defer wg.Done()
 				defer func() { <-workers }()
-				it, err := Prepare(st, p, opts.Key, opts.Compression, opts.TempDir)
+				var it *Item
+				var err error
+				if opts.Shared != nil {
+					it, err = opts.Shared.prepare(st, p, opts.Key, opts.Compression, opts.TempDir)
+				} else {
+					it, err = Prepare(st, p, opts.Key, opts.Compression, opts.TempDir)
+				}
 				results[i] <- result{it, err}
 			}()
 		}

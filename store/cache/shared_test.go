@@ -1,0 +1,85 @@
+package cache
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/nexisos/nexis/store/archive"
+	"github.com/nexisos/nexis/store/storepath"
+)
+
+// TestSharedItems: copies that send the same path at the same time
+// share one archive, which goes with the last of them; a later copy
+// prepares it again; what two copies made that way is what each makes
+// alone (both caches substitute the closure).
+func TestSharedItems(t *testing.T) {
+	w := newWorld(t)
+	tmp := t.TempDir()
+	var sh SharedItems
+	a, err := sh.prepare(w.src, w.app, w.key, archive.CompressionNone, tmp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := sh.prepare(w.src, w.app, w.key, archive.CompressionNone, tmp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.file != b.file || a.Info != b.Info {
+		t.Fatalf("two users of one path got two archives: %s, %s", a.file, b.file)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(b.file); err != nil {
+		t.Fatalf("the archive went while a copy still used it: %v", err)
+	}
+	f := b.file
+	b.Close()
+	if _, err := os.Stat(f); !os.IsNotExist(err) {
+		t.Fatalf("the archive outlived its last user: %v", err)
+	}
+	c, err := sh.prepare(w.src, w.app, w.key, archive.CompressionNone, tmp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.file == f {
+		t.Fatal("a later copy reused a removed archive")
+	}
+	c.Close()
+
+	var wg sync.WaitGroup
+	dirs := []string{filepath.Join(w.dir, "cache-a"), filepath.Join(w.dir, "cache-b")}
+	errs := make([]error, len(dirs))
+	for i, d := range dirs {
+		dest, err := OpenDest(context.Background(), "file://"+d, SSHOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = Copy(context.Background(), w.src, dest, []storepath.Path{w.app}, ExportOptions{Key: w.key, TempDir: tmp, Shared: &sh})
+		}()
+	}
+	wg.Wait()
+	for i, d := range dirs {
+		if errs[i] != nil {
+			t.Fatal(errs[i])
+		}
+		dst := openStore(t, filepath.Join(w.dir, "dst-"+filepath.Base(d)))
+		sub, err := NewSubstituter([]string{"file://" + d}, w.trusted)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if stats, err := sub.Substitute(context.Background(), dst, []storepath.Path{w.app}); err != nil || stats.Paths != 3 {
+			t.Fatalf("%s: %+v %v", d, stats, err)
+		}
+		verify(t, dst)
+	}
+	if left, _ := os.ReadDir(tmp); len(left) != 0 || len(sh.items) != 0 {
+		t.Fatalf("left behind: %d files, %d items", len(left), len(sh.items))
+	}
+}
