@@ -104,6 +104,12 @@ type Pool struct {
 
 	mu      sync.Mutex
 	changed chan struct{} // closed when a slot frees or a machine goes down
+
+	warmOnce sync.Once
+	warming  sync.WaitGroup
+	// shared archives each input once for the machines it goes to at
+	// the same time.
+	shared cache.SharedItems
 }
 
 type machine struct {
@@ -212,6 +218,8 @@ func (p *Pool) Close() error {
 		}
 		m.connMu.Unlock()
 	}
+	// A copy under way fails on its closed connection.
+	p.warming.Wait()
 	return os.RemoveAll(p.tmp)
 }
 
@@ -334,6 +342,7 @@ func (p *Pool) Build(ctx context.Context, st *store.Store, d *builtins.Derivatio
 	if err != nil {
 		return err
 	}
+	p.warmOnce.Do(func() { p.warm(ctx, st, d, inputs) })
 	for {
 		m, err := p.acquire(ctx, d)
 		if err != nil {
@@ -392,6 +401,39 @@ func (p *Pool) buildOn(ctx context.Context, m *machine, st *store.Store, d *buil
 	return err
 }
 
+// warm sends the inputs of the pool's first job to every machine that
+// could build it, all at once. What the first job needs is mostly what
+// every job of a build needs (the stdenv, hundreds of MB): sent to a
+// machine only when its first job comes, it held that job, and the
+// machine, for seconds, and a second machine got its first job only
+// after the graph's first build was done, so that it started its copy
+// when the first machine was already building. A job given to a
+// machine meanwhile waits for the copy (copyInputs takes the machine's
+// upload lock) and then sends only what is still missing. A failure
+// here is left for that job to meet and report.
+func (p *Pool) warm(ctx context.Context, st *store.Store, d *builtins.Derivation, inputs []storepath.Path) {
+	if len(inputs) == 0 {
+		return
+	}
+	p.mu.Lock()
+	var ms []*machine
+	for _, m := range p.machines {
+		if m.down == nil && m.fits(d) {
+			ms = append(ms, m)
+		}
+	}
+	p.mu.Unlock()
+	for _, m := range ms {
+		p.warming.Add(1)
+		go func() {
+			defer p.warming.Done()
+			if conn, err := m.connect(ctx); err == nil {
+				p.copyInputs(ctx, m, conn, st, inputs)
+			}
+		}()
+	}
+}
+
 // copyInputs sends m the paths of inputs it lacks.
 func (p *Pool) copyInputs(ctx context.Context, m *machine, conn cache.RemoteStore, st *store.Store, inputs []storepath.Path) error {
 	if len(inputs) == 0 {
@@ -418,7 +460,7 @@ func (p *Pool) copyInputs(ctx context.Context, m *machine, conn cache.RemoteStor
 	}
 	if p.opts.Key != nil {
 		// Copy asks the machine what it lacks and sends only that.
-		_, err := cache.Copy(ctx, st, conn, inputs, cache.ExportOptions{Key: p.opts.Key, TempDir: p.opts.TempDir, Compression: m.compression})
+		_, err := cache.Copy(ctx, st, conn, inputs, cache.ExportOptions{Key: p.opts.Key, TempDir: p.opts.TempDir, Compression: m.compression, Shared: &p.shared})
 		return err
 	}
 	have, err := conn.Have(ctx, st.LogicalDir(), inputs)
