@@ -5,8 +5,8 @@
 //
 // For each derivation the scheduler (realise) hands over, the pool
 // picks, among the machines up that build its system and have the
-// features it requires, the least loaded with a free job slot (running
-// jobs divided by speed factor, the faster first on a tie), and there:
+// features it requires, the least loaded (its jobs divided by speed
+// factor, the faster first on a tie) that takes another job, and there:
 //
 //  1. has the machine substitute the inputs it lacks from the config's
 //     caches ([nexis.substituters], checked against the keys the
@@ -19,6 +19,12 @@
 //  3. fetches the outputs, signed by the builder's key, which this
 //     machine must trust (etc/nexis/trusted-keys or the machine's
 //     public_key), checked as every import is, registered all or none.
+//
+// A machine runs max_jobs builds at once, and takes as many jobs again
+// that copy their inputs or fetch their outputs meanwhile: a job holds
+// one of its build slots only while it builds, so a slot that frees
+// goes to a job whose inputs are there already, and jobs copying count
+// as load when the next machine is picked.
 //
 // One connection per machine carries all its jobs. A machine whose
 // connection breaks (it went away, ssh died) is down for the rest of the
@@ -121,8 +127,10 @@ type machine struct {
 	// saves no time, zstd elsewhere.
 	compression string
 
-	running int   // under Pool.mu
-	down    error // under Pool.mu
+	jobs int   // under Pool.mu: admitted, at most 2*MaxJobs
+	down error // under Pool.mu
+	// builds holds a token per build running there: MaxJobs at most.
+	builds chan struct{}
 
 	connMu sync.Mutex
 	conn   cache.RemoteStore
@@ -177,7 +185,8 @@ func New(ms []Machine, opts Options) (*Pool, error) {
 		if m.RemoteProgram != "" {
 			sshOpts.RemoteProgram = m.RemoteProgram
 		}
-		p.machines = append(p.machines, &machine{Machine: m, trusted: trusted, ssh: sshOpts, compression: linkCompression(m.URL)})
+		p.machines = append(p.machines, &machine{Machine: m, trusted: trusted, ssh: sshOpts, compression: linkCompression(m.URL),
+			builds: make(chan struct{}, m.MaxJobs)})
 	}
 	return p, nil
 }
@@ -247,8 +256,9 @@ func (p *Pool) Accepts(d *builtins.Derivation) bool {
 	return false
 }
 
-// acquire waits for a job slot on the least loaded machine that can
-// build d.
+// acquire waits for the least loaded machine that can build d and
+// takes another job (one that builds, or copies, or fetches, besides
+// max_jobs builds), and admits the job there.
 func (p *Pool) acquire(ctx context.Context, d *builtins.Derivation) (*machine, error) {
 	for {
 		p.mu.Lock()
@@ -259,17 +269,17 @@ func (p *Pool) acquire(ctx context.Context, d *builtins.Derivation) (*machine, e
 				continue
 			}
 			any = true
-			if m.running >= m.MaxJobs {
+			if m.jobs >= 2*m.MaxJobs {
 				continue
 			}
-			// Lower load first: running/speed, compared without division.
-			if best == nil || m.running*best.SpeedFactor < best.running*m.SpeedFactor ||
-				(m.running*best.SpeedFactor == best.running*m.SpeedFactor && m.SpeedFactor > best.SpeedFactor) {
+			// Lower load first: jobs/speed, compared without division.
+			if best == nil || m.jobs*best.SpeedFactor < best.jobs*m.SpeedFactor ||
+				(m.jobs*best.SpeedFactor == best.jobs*m.SpeedFactor && m.SpeedFactor > best.SpeedFactor) {
 				best = m
 			}
 		}
 		if best != nil {
-			best.running++
+			best.jobs++
 			p.mu.Unlock()
 			return best, nil
 		}
@@ -294,7 +304,7 @@ func (p *Pool) notify() {
 
 func (p *Pool) release(m *machine) {
 	p.mu.Lock()
-	m.running--
+	m.jobs--
 	p.notify()
 	p.mu.Unlock()
 }
@@ -374,8 +384,17 @@ func (p *Pool) buildOn(ctx context.Context, m *machine, st *store.Store, d *buil
 	if err := p.copyInputs(ctx, m, conn, st, inputs); err != nil {
 		return err
 	}
+	// A build slot for the build only: the next job's copy goes on
+	// meanwhile, and this one's fetch after it.
+	select {
+	case m.builds <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 	started(m.Name)
-	if err := conn.Build(ctx, payload, log); err != nil {
+	err = conn.Build(ctx, payload, log)
+	<-m.builds
+	if err != nil {
 		return err
 	}
 	var outs []storepath.Path

@@ -47,10 +47,12 @@ func TestParseMachines(t *testing.T) {
 	}
 }
 
-// TestLeastLoaded: jobs go to the machine with the lowest running jobs
-// over speed factor, the faster on a tie; a machine that does not build
-// the system or lacks a required feature gets none; a full pool makes
-// the next job wait; a pool with no machine left for a system says so.
+// TestLeastLoaded: jobs go to the machine with the fewest jobs over
+// speed factor, the faster on a tie, each taking twice its max_jobs (its
+// builds, and as many jobs copying or fetching); a machine that does
+// not build the system or lacks a required feature gets none; a full
+// pool makes the next job wait; a pool with no machine left for a
+// system says so.
 func TestLeastLoaded(t *testing.T) {
 	p, err := New([]Machine{
 		{Name: "slow", Systems: []string{"x86_64-linux"}, MaxJobs: 2, SpeedFactor: 1},
@@ -64,15 +66,17 @@ func TestLeastLoaded(t *testing.T) {
 	x86 := &builtins.Derivation{Name: "x", System: "x86_64-linux"}
 	ctx := context.Background()
 	var got []string
-	for range 5 {
+	for range 10 {
 		m, err := p.acquire(ctx, x86)
 		if err != nil {
 			t.Fatal(err)
 		}
 		got = append(got, m.Name)
 	}
-	// fast 0/3 (tie, faster) → slow 0/1 → fast 1/3 → fast 2/3 → slow 1/1 (fast 3/3 is full).
-	if strings.Join(got, " ") != "fast slow fast fast slow" {
+	// fast 0/3 (tie, faster) → slow 0/1 → fast 1/3 → fast 2/3 → fast
+	// 3/3 (tie with slow 1/1) → slow 1/1 → fast 4/3 → fast 5/3 (then
+	// full: 6 jobs) → slow 2/1 → slow 3/1 (full: 4 jobs).
+	if strings.Join(got, " ") != "fast slow fast fast fast slow fast fast slow slow" {
 		t.Fatalf("order %v", got)
 	}
 	cancelled, cancel := context.WithCancel(ctx)
