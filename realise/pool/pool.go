@@ -113,6 +113,7 @@ type Pool struct {
 
 	warmOnce sync.Once
 	warming  sync.WaitGroup
+	stopWarm context.CancelFunc // under mu
 	// shared archives each input once for the machines it goes to at
 	// the same time.
 	shared cache.SharedItems
@@ -219,16 +220,26 @@ func (p *Pool) Close() error {
 	if p == nil {
 		return nil
 	}
-	for _, m := range p.machines {
-		m.connMu.Lock()
-		if m.conn != nil {
-			m.conn.Close()
-			m.conn = nil
+	hangUp := func() {
+		for _, m := range p.machines {
+			m.connMu.Lock()
+			if m.conn != nil {
+				m.conn.Close()
+				m.conn = nil
+			}
+			m.connMu.Unlock()
 		}
-		m.connMu.Unlock()
 	}
-	// A copy under way fails on its closed connection.
+	// The first job's copies to other machines stop with the pool.
+	p.mu.Lock()
+	if p.stopWarm != nil {
+		p.stopWarm()
+	}
+	p.mu.Unlock()
+	hangUp()
 	p.warming.Wait()
+	// One that was still dialling had its connection made after it.
+	hangUp()
 	return os.RemoveAll(p.tmp)
 }
 
@@ -441,6 +452,7 @@ func (p *Pool) warm(ctx context.Context, st *store.Store, d *builtins.Derivation
 			ms = append(ms, m)
 		}
 	}
+	ctx, p.stopWarm = context.WithCancel(ctx)
 	p.mu.Unlock()
 	for _, m := range ms {
 		p.warming.Add(1)
