@@ -198,6 +198,7 @@ func main() {
 		}
 		d := time.Since(start)
 		local := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+		sessionsEnded(builders)
 		remote := sessionsCPU(builders) - remote0
 		fmt.Printf("  %-13s %v wall, CPU %v here + %v on the builders; load %s\n", label(len(use), localJobs),
 			d.Round(time.Millisecond), local.Round(time.Millisecond), remote.Round(time.Millisecond), loadavg())
@@ -251,6 +252,23 @@ func sessionsCPU(bs []*builder) time.Duration {
 		}
 	}
 	return total
+}
+
+// sessionsEnded waits (up to 10 s) until the builders' ssh sessions of
+// the last run have ended, so that their CPU time is counted in it: the
+// remote nexis finishes after the local one has hung up.
+func sessionsEnded(bs []*builder) {
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		busy := false
+		for _, b := range bs {
+			kids, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", b.srv.Pid(), b.srv.Pid()))
+			check(err)
+			busy = busy || len(strings.TrimSpace(string(kids))) > 0
+		}
+		if !busy {
+			return
+		}
+	}
 }
 
 func loadavg() string {
