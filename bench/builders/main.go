@@ -40,11 +40,30 @@
 // import), 6.7 to 9.5 s, where other jobs take 0 to 200 ms of input
 // copies, 350 to 900 ms of build and 5 to 250 ms of output fetch. The
 // graph's first derivation is one every other needs, so the second
-// builder gets work, and starts its own stdenv copy, only when that one
-// is done: at 300 ms builds the second copy costs about as much as the
-// second builder saves (one builder 22.5 s, two 27.4 s, here 8.8 s). A
-// config whose [nexis.substituters] hold the stdenv lets each builder
-// substitute it instead of receiving it from this machine.
+// builder got work, and started its own stdenv copy, only when that one
+// was done. Since then inputs go to a loopback builder uncompressed (the
+// first copy 3.5 s instead of 6.7 s, same load), the first job's inputs
+// go to every builder at once from one archive per path, a job holds a
+// build slot only while it builds (its input copy and output fetch go on
+// beside the builds), and a fetch registers what it received after the
+// connection is free. Traced again (load 15): the first layer starts on
+// both builders together, jobs wait up to 560 ms for a build slot
+// with their inputs already there, builds take 350 to 580 ms.
+//
+// Measured against the program before those changes, alternating, 6
+// December 2026, load average 9 to 20 (other builds on the same 2
+// cores), one run at a time, medians (runs):
+//
+//	before (9): here -j 8 16.5 s, one builder 33.3 s, two 32.0 s; CPU here with two 8.2 s
+//	after (8):  here -j 8 19.0 s, one builder 32.5 s, two 24.9 s; CPU here with two 5.0 s
+//
+// (the after runs include the steps on the way). Two builders took 0.56
+// to 0.91 of one builder's time in a run after, 0.72 to 1.20 before. The
+// floor, here -j 8, is still faster: the stdenv copy (3 to 6 s, both
+// builders at once) comes before any remote build, and each remote
+// build costs its sandbox's CPU on the same two cores. A config whose
+// [nexis.substituters] hold the stdenv lets each builder substitute it
+// instead of receiving it from this machine.
 package main
 
 import (
