@@ -66,6 +66,23 @@
 // median, nexis 2.88 s; runs 1.54 to 2.89). The target of 1.5x is not
 // met on this loaded VM: nexis needs twice curl's CPU, mostly the
 // kernel creating the store's directories and files.
+//
+// 6 December 2026, later still, alternating the program without and
+// with parallel placing (5 runs each, three times over, load average 13
+// to 17): nexis 4.77 s median without, 4.02 s with (CPU 1.7 to 2.0 s
+// both), curl 1.8 to 3.9 s; the medians of the per-run ratios, 1.96x
+// and 2.05x, are curl's noise at that load. With the load at 3 to 11,
+// the per-run ratios' medians were 0.94 to 1.47 for both. Per phase
+// (load 5 to 10): downloads 0.6 to 1.4 s, then placing 0.1 to 0.2 s,
+// syncfs 0.15 to 0.35 s, registration and pooling 0.04 to 0.07 s each.
+// Two ways to shorten what follows the downloads were measured and
+// dropped: starting each file's writeback as it is unpacked
+// (sync_file_range) shortened the syncfs but made the downloads and the
+// staging after them slower (the files' metadata updates waited on the
+// journal), and making the paths' buckets while their archives
+// downloaded took placing from 150 to 30 ms but the syncfs from 0.33 to
+// 0.69 s; with both, the medians of the per-run ratios were 2.95x and
+// 2.36x in the rounds where neither gave 1.28x and 1.99x.
 package main
 
 import (
