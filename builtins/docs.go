@@ -20,6 +20,14 @@ unpacks an archive into a tree.`,
 
 A git checkout at commit rev (40 hex digits), fixed-output: hash is the
 tree's hash, which ` + "`nexis update`" + ` pins in nexis.lock.`,
+	"generic_builder": `generic_builder(stdenv, tools, sandbox_paths, stdenv_error, libc_script, builder)
+
+The generic builder of @stdlib//build.star, which every [[packages]]
+entry builds with: the stdenv (a derivation, or None with stdenv_error
+saying why), its tool layers by name, the host paths builds may see,
+the script of the C runtime path and the builder script. Its methods
+are the bodies of build_package and stdenv_derivation, which modules
+call instead, and of the common case of packages.star's package().`,
 	"path": `path(path, name = "", relative_to = "")
 
 A file or directory of the config directory (relative to the calling

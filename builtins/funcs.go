@@ -24,14 +24,15 @@ import (
 // to Starlark's universe.
 func Predeclared() starlark.StringDict {
 	return starlark.StringDict{
-		"derivation": starlark.NewBuiltin("derivation", derivationFn),
-		"fetch_url":  starlark.NewBuiltin("fetch_url", fetchURL),
-		"fetch_git":  starlark.NewBuiltin("fetch_git", fetchGit),
-		"path":       starlark.NewBuiltin("path", pathFn),
-		"write_file": starlark.NewBuiltin("write_file", writeFile),
-		"template":   starlark.NewBuiltin("template", templateFn),
-		"struct":     starlark.NewBuiltin("struct", starlarkstruct.Make),
-		"json":       json.Module,
+		"derivation":      starlark.NewBuiltin("derivation", derivationFn),
+		"fetch_url":       starlark.NewBuiltin("fetch_url", fetchURL),
+		"fetch_git":       starlark.NewBuiltin("fetch_git", fetchGit),
+		"generic_builder": starlark.NewBuiltin("generic_builder", genericBuilder),
+		"path":            starlark.NewBuiltin("path", pathFn),
+		"write_file":      starlark.NewBuiltin("write_file", writeFile),
+		"template":        starlark.NewBuiltin("template", templateFn),
+		"struct":          starlark.NewBuiltin("struct", starlarkstruct.Make),
+		"json":            json.Module,
 	}
 }
 
@@ -58,47 +59,72 @@ func derivationFn(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tu
 		"timeout?", &timeout); err != nil {
 		return nil, err
 	}
-	d := &Derivation{Name: name, Version: version, Builder: builder}
+	var argVals []starlark.Value
 	if argv != nil {
-		for i := 0; i < argv.Len(); i++ {
-			s, err := toEnvString(argv.Index(i))
+		argVals = slices.Collect(argv.Elements())
+	}
+	var envItems []envItem
+	if env != nil {
+		envItems = make([]envItem, 0, env.Len())
+		for k, v := range env.Entries() {
+			envItems = append(envItems, envItem{k, v})
+		}
+	}
+	var outs []starlark.Value
+	if outputs != nil {
+		outs = slices.Collect(outputs.Elements())
+	}
+	return newDerivation(ctx, b.Name(), name, version, builder, argVals, envItems, outs, inputs, passthru, timeout)
+}
+
+// envItem is a variable of a derivation being made: its name and the
+// value toEnvString turns into its text.
+type envItem struct{ k, v starlark.Value }
+
+// newDerivation is derivation(...) with its arguments unpacked: args and
+// env are converted in order (the first that fails is the one
+// reported), and inputs added to what their strings mention.
+func newDerivation(ctx *Context, fn, name, version, builder string, args []starlark.Value, env []envItem, outputs []starlark.Value, inputs starlark.Value, passthru *starlark.Dict, timeout int) (*Derivation, error) {
+	d := &Derivation{Name: name, Version: version, Builder: builder}
+	if len(args) > 0 {
+		d.Args = make([]string, len(args))
+		for i, a := range args {
+			s, err := toEnvString(a)
 			if err != nil {
-				return nil, fmt.Errorf("%s: args[%d]: %w", b.Name(), i, err)
+				return nil, fmt.Errorf("%s: args[%d]: %w", fn, i, err)
 			}
-			d.Args = append(d.Args, s)
+			d.Args[i] = s
 		}
 	}
 	if env != nil {
-		d.Env = make(map[string]string, env.Len())
-		for key, val := range env.Entries() {
-			k, ok := starlark.AsString(key)
+		d.Env = make(map[string]string, len(env))
+		for _, e := range env {
+			k, ok := starlark.AsString(e.k)
 			if !ok {
-				return nil, fmt.Errorf("%s: env key %s is a %s, want string", b.Name(), key, key.Type())
+				return nil, fmt.Errorf("%s: env key %s is a %s, want string", fn, e.k, e.k.Type())
 			}
-			s, err := toEnvString(val)
+			s, err := toEnvString(e.v)
 			if err != nil {
-				return nil, fmt.Errorf("%s: env[%q]: %w", b.Name(), k, err)
+				return nil, fmt.Errorf("%s: env[%q]: %w", fn, k, err)
 			}
 			d.Env[k] = s
 		}
 	}
-	if outputs != nil {
-		for i := 0; i < outputs.Len(); i++ {
-			o, ok := starlark.AsString(outputs.Index(i))
-			if !ok || !validOutputName(o) {
-				return nil, fmt.Errorf("%s: outputs[%d] = %s: want a lowercase name such as \"out\" or \"dev\"", b.Name(), i, outputs.Index(i))
-			}
-			d.Outputs = append(d.Outputs, o)
+	for i, v := range outputs {
+		o, ok := starlark.AsString(v)
+		if !ok || !validOutputName(o) {
+			return nil, fmt.Errorf("%s: outputs[%d] = %s: want a lowercase name such as \"out\" or \"dev\"", fn, i, v)
 		}
+		d.Outputs = append(d.Outputs, o)
 	}
 	if timeout < 0 {
-		return nil, fmt.Errorf("%s: timeout = %d: want seconds >= 0", b.Name(), timeout)
+		return nil, fmt.Errorf("%s: timeout = %d: want seconds >= 0", fn, timeout)
 	}
 	d.Timeout = timeout
 	if err := addInputs(d, inputs, "inputs"); err != nil {
-		return nil, fmt.Errorf("%s: %w", b.Name(), err)
+		return nil, fmt.Errorf("%s: %w", fn, err)
 	}
-	return finish(ctx, b.Name(), d, passthru)
+	return finish(ctx, fn, d, passthru)
 }
 
 // finish fills the common fields, adds the inputs mentioned in strings,
@@ -417,19 +443,24 @@ func fetchURL(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple,
 		"unpack?", &unpack, "name?", &name, "passthru?", &passthru); err != nil {
 		return nil, err
 	}
+	return newFetchURL(ctx, b.Name(), rawURL, sha, b3, unpack, name, passthru)
+}
+
+// newFetchURL is fetch_url(...) with its arguments unpacked.
+func newFetchURL(ctx *Context, fn, rawURL, sha, b3 string, unpack bool, name string, passthru *starlark.Dict) (*Derivation, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "file") {
-		return nil, fmt.Errorf("%s: url %q: want an http, https or file URL", b.Name(), rawURL)
+		return nil, fmt.Errorf("%s: url %q: want an http, https or file URL", fn, rawURL)
 	}
 	if u.Scheme == "file" {
 		// A hash does not make reading any file of the host harmless:
 		// whoever knows a secret file's digest would get it copied into
 		// the world-readable store.
 		if _, err := ctx.Local(u.Path); err != nil {
-			return nil, fmt.Errorf("%s(%q): %w", b.Name(), rawURL, err)
+			return nil, fmt.Errorf("%s(%q): %w", fn, rawURL, err)
 		}
 	}
-	fixed, err := fixedFromArgs(b.Name(), rawURL, sha, b3)
+	fixed, err := fixedFromArgs(fn, rawURL, sha, b3)
 	if err != nil {
 		return nil, err
 	}
@@ -438,7 +469,7 @@ func fetchURL(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple,
 		name = nameFromURL(rawURL)
 	}
 	d := &Derivation{Name: name, Builder: BuilderFetchURL, Env: map[string]string{EnvURL: rawURL}, Fixed: fixed}
-	return finish(ctx, b.Name(), d, passthru)
+	return finish(ctx, fn, d, passthru)
 }
 
 func fixedFromArgs(fn, what, sha, b3 string) (*Fixed, error) {
