@@ -248,7 +248,11 @@ func derivationArgs(name, version, passthru, timeout starlark.Value) (string, st
 func elements(v starlark.Value) ([]starlark.Value, error) {
 	switch x := v.(type) {
 	case *starlark.List:
-		return slices.Collect(x.Elements()), nil
+		out := make([]starlark.Value, x.Len())
+		for i := range out {
+			out[i] = x.Index(i)
+		}
+		return out, nil
 	case starlark.Tuple:
 		return x, nil
 	}
@@ -409,7 +413,8 @@ func (g *GenericBuilder) build(ctx *Context, a *buildArgs) (*Derivation, error) 
 	if !ok {
 		return nil, fmt.Errorf("%s has no .items field or method", a.env.Type())
 	}
-	for k, v := range user.Entries() {
+	for _, kv := range user.Items() {
+		k, v := kv[0], kv[1]
 		if s, ok := k.(starlark.String); ok && slices.Contains(reservedEnv, string(s)) {
 			return nil, fmt.Errorf("env %s is set by the builder; pick another name", k)
 		}
@@ -517,12 +522,6 @@ func (g *GenericBuilder) common(ctx *Context, entry, deps, pin *starlark.Dict, t
 	if noCommon.Load() {
 		return nil
 	}
-	// The values package() hands to builtins are made of the entry's
-	// and of paths: one far from the limits keeps them all within.
-	lim := Limits{MaxDepth: ctx.Limits.MaxDepth - 2, MaxBytes: (ctx.Limits.MaxBytes - int64(deps.Len()+20)*128) / 5}
-	if lim.MaxDepth < 1 || lim.MaxBytes < 1 || Measure(entry, lim) != nil {
-		return nil
-	}
 	a := buildArgs{
 		src: starlark.None, timeout: timeout, env: g.emptyDict,
 		buildFlags: g.emptyList, patches: g.emptyList, tools: g.emptyList,
@@ -532,8 +531,18 @@ func (g *GenericBuilder) common(ctx *Context, entry, deps, pin *starlark.Dict, t
 	}
 	var name, version, source string
 	var buildSystem, runtimeDirs, dependencies starlark.Value
-	for k, v := range entry.Entries() {
+	// The values package() hands to builtins are made of the entry's
+	// and of paths: an entry far from the limits (Measure) keeps them
+	// all within. It nests three deep at most, or is not common.
+	size := int64(deps.Len()+20) * 128
+	for _, kv := range entry.Items() {
+		k, v := kv[0], kv[1]
+		n, ok := flatSize(v)
+		if !ok {
+			return nil
+		}
 		key, _ := starlark.AsString(k)
+		size += 5 * (n + int64(len(key)) + 4)
 		switch key {
 		case "name", "version", "source":
 			s, ok := v.(starlark.String)
@@ -583,7 +592,7 @@ func (g *GenericBuilder) common(ctx *Context, entry, deps, pin *starlark.Dict, t
 			return nil
 		}
 	}
-	if name == "" {
+	if name == "" || size > ctx.Limits.MaxBytes || ctx.Limits.MaxDepth < 5 {
 		return nil
 	}
 	pinned := func(k string) starlark.Value {
@@ -629,7 +638,8 @@ func (g *GenericBuilder) common(ctx *Context, entry, deps, pin *starlark.Dict, t
 	if !ok {
 		return nil
 	}
-	for k, v := range env.Entries() {
+	for _, kv := range env.Items() {
+		k, v := kv[0], kv[1]
 		name, ok := k.(starlark.String)
 		val, isStr := v.(starlark.String)
 		if !ok || !isStr || !envName(string(name)) || slices.Contains(reservedEnv, string(name)) || strings.Contains(string(val), "\x00") {
@@ -645,7 +655,8 @@ func (g *GenericBuilder) common(ctx *Context, entry, deps, pin *starlark.Dict, t
 		if !ok {
 			return nil
 		}
-		for d := range dirs.Elements() {
+		for i := range dirs.Len() {
+			d := dirs.Index(i)
 			// An absolute one is checked by packages.star, and made by
 			// activation.
 			if s, ok := d.(starlark.String); !ok || strings.HasPrefix(string(s), "/") {
@@ -663,8 +674,8 @@ func (g *GenericBuilder) common(ctx *Context, entry, deps, pin *starlark.Dict, t
 			return nil
 		}
 		list := make([]starlark.Value, 0, names.Len())
-		for n := range names.Elements() {
-			d, found, err := deps.Get(n)
+		for i := range names.Len() {
+			d, found, err := deps.Get(names.Index(i))
 			if !found || err != nil {
 				return nil
 			}
@@ -723,4 +734,35 @@ func envName(k string) bool {
 		}
 	}
 	return true
+}
+
+// flatSize is the printed size of a value of an entry as Measure has
+// it, if it is a string, an int, a bool, or a list or dict of strings.
+func flatSize(v starlark.Value) (int64, bool) {
+	switch x := v.(type) {
+	case starlark.String, starlark.Int, starlark.Bool:
+		return leafSize(x), true
+	case *starlark.List:
+		n := int64(2)
+		for i := range x.Len() {
+			s, ok := x.Index(i).(starlark.String)
+			if !ok {
+				return 0, false
+			}
+			n += int64(len(s)) + 4
+		}
+		return n, true
+	case *starlark.Dict:
+		n := int64(2)
+		for _, kv := range x.Items() {
+			k, ok1 := kv[0].(starlark.String)
+			e, ok2 := kv[1].(starlark.String)
+			if !ok1 || !ok2 {
+				return 0, false
+			}
+			n += int64(len(k)+len(e)) + 8
+		}
+		return n, true
+	}
+	return 0, false
 }

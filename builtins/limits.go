@@ -198,7 +198,10 @@ func quickMeasure(v starlark.Value, lim Limits, depth int, budget *int) (size in
 				n = min(n+s+2, 1<<62)
 			}
 		case *starlark.Dict:
-			for k, e := range x.Entries() {
+			// Items, not Entries: its closures would take n and budget
+			// to the heap, on every call of every builtin.
+			for _, kv := range x.Items() {
+				k, e := kv[0], kv[1]
 				sk, ok := quickMeasure(k, lim, depth+1, budget)
 				if !ok {
 					return 0, false
@@ -262,8 +265,8 @@ func smallLeaves(v starlark.Value, lim Limits) (measured, bool) {
 		if x.Len() > 8 {
 			return m, false
 		}
-		for k, e := range x.Entries() {
-			if !add(k) || !add(e) {
+		for _, kv := range x.Items() {
+			if !add(kv[0]) || !add(kv[1]) {
 				return m, false
 			}
 		}
