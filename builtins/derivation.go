@@ -72,7 +72,7 @@ func (d *Derivation) ID() string { return d.id }
 
 // Encoding returns the canonical encoding the identity is computed from.
 // It is built again on each call (see encode.go).
-func (d *Derivation) Encoding() []byte { return d.appendEncoding(nil) }
+func (d *Derivation) Encoding() []byte { return d.appendEncoding(make([]byte, 0, d.encodedSize())) }
 
 // Out returns the store path of the main output.
 func (d *Derivation) Out() string { return d.paths[0] }

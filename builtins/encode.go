@@ -86,13 +86,44 @@ func (d *Derivation) appendEncoding(b []byte) []byte {
 // identity hashes the canonical encoding of d.
 func (d *Derivation) identity() treehash.Digest {
 	bp := encBufs.Get().(*[]byte)
-	enc := d.appendEncoding((*bp)[:0])
+	buf := (*bp)[:0]
+	if n := d.encodedSize(); n > cap(buf) {
+		// A system's encoding (its manifest) is megabytes: made in
+		// one piece rather than doubled into place.
+		buf = make([]byte, 0, n)
+	}
+	enc := d.appendEncoding(buf)
 	sum := treehash.Sum(drvPrefix, enc)
 	if cap(enc) <= 1<<20 {
 		*bp = enc
 		encBufs.Put(bp)
 	}
 	return sum
+}
+
+// encodedSize is about the length of d's encoding: a little more,
+// unless most of its text is characters JSON escapes.
+func (d *Derivation) encodedSize() int {
+	n := 256 + len(d.Name) + len(d.Version) + len(d.System) + len(d.Store) + len(d.Builder)
+	for _, a := range d.Args {
+		n += len(a) + 3
+	}
+	for k, v := range d.Env {
+		n += len(k) + len(v) + 6
+	}
+	for _, in := range d.Drvs {
+		n += len(in.id) + 32
+		for _, o := range in.Outputs {
+			n += len(o) + 3
+		}
+	}
+	for _, s := range d.Srcs {
+		n += len(s.Path) + len(s.TreeHash) + 24
+	}
+	for _, o := range d.Outputs {
+		n += len(o) + 3
+	}
+	return n + n/8
 }
 
 func appendStrings(b []byte, ss []string) []byte {
