@@ -392,6 +392,10 @@ func (ev *evaluator) onePackage(e map[string]any, value starlark.Value, i int, d
 		}
 	}
 	d, err := ev.evalPackage(e, value, i, key, name, file, depDict, lock, u, started)
+	// What the package could name is of no use once it is made, and
+	// its index of what its dependencies reach is as large as the
+	// derivations: the unit is kept until every package is done.
+	u.scope = nil
 	if err == nil && keyed {
 		ev.ids[i] = identity(ckey, u.reads, u.keys)
 		if !ev.printed(u, map[string]bool{}) {
