@@ -11,7 +11,7 @@ import (
 
 // The generic builder of @stdlib//build.star, made in Go: every
 // [[packages]] entry is one of its derivations, and a config of 100,000
-// packages made them in Starlark at some 700 steps and 30 allocations
+// packages made them in Starlark at some 700 steps and 250 allocations
 // each, the largest part of evaluating it. build.star still says what
 // the builder does (its shell script, the stdenv, the tool layers) and
 // keeps the functions modules call (build_package, stdenv_derivation);
@@ -19,7 +19,7 @@ import (
 // once what every package shares.
 
 // The variables the generic builder sets, which the builder script reads:
-// an env of the user's may not set them (BuildReserved).
+// an env of the user's may not set them (reservedEnv).
 const (
 	envBuildSystem    = "buildSystem"
 	envBuildFlags     = "buildFlags"
@@ -189,11 +189,10 @@ func (g *GenericBuilder) sandboxedFn(thread *starlark.Thread, b *starlark.Builti
 		return nil, fmt.Errorf("%s: %w", derivationBuiltin, err)
 	}
 	var (
-		name, version                   starlark.Value
-		argv, env, inputs, tools, extra starlark.Value
-		timeout                         starlark.Value
+		name, version, argv, env, inputs starlark.Value
+		tools, passthru, timeout         starlark.Value
 	)
-	if err := starlark.UnpackPositionalArgs(b.Name(), args, kwargs, 8, &name, &version, &argv, &env, &inputs, &tools, &extra, &timeout); err != nil {
+	if err := starlark.UnpackPositionalArgs(b.Name(), args, kwargs, 8, &name, &version, &argv, &env, &inputs, &tools, &passthru, &timeout); err != nil {
 		return nil, err
 	}
 	var items []envItem
@@ -216,7 +215,7 @@ func (g *GenericBuilder) sandboxedFn(thread *starlark.Thread, b *starlark.Builti
 	if err != nil {
 		return nil, err
 	}
-	n, v, p, t, err := derivationArgs(name, version, extra, timeout)
+	n, v, p, t, err := derivationArgs(name, version, passthru, timeout)
 	if err != nil {
 		return nil, err
 	}
