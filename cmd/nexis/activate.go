@@ -50,13 +50,7 @@ func addActivateFlags(cmd *cobra.Command) {
 
 func init() {
 	cmd := &cobra.Command{
-		Use:   "activate",
-		Short: "Activate the current generation again, or finish an interrupted activation",
-		Long: `Make the root match the current generation again: what a switch does,
-without evaluating or building. With --repair, finish the activation a
-crash (kill -9, power loss) interrupted: the root ends up exactly as the
-generation it was activating says. With --check, change nothing: walk the
-root and report every way it differs from the current generation.`,
+		Use:  "activate",
 		Args: cobra.NoArgs,
 		RunE: runActivate,
 	}
@@ -64,7 +58,7 @@ root and report every way it differs from the current generation.`,
 	cmd.Flags().BoolVar(&actFlags.check, "check", false, "report how the root differs from the current generation, change nothing")
 	cmd.Flags().BoolVar(&actFlags.json, "json", false, "with --check, print the differences as JSON")
 	addActivateFlags(cmd)
-	rootCmd.AddCommand(cmd)
+	register(rootCmd, cmd)
 }
 
 func runActivate(cmd *cobra.Command, args []string) error {

@@ -8,11 +8,7 @@ import (
 
 func init() {
 	cmd := &cobra.Command{
-		Use:   "boot [CONFIG]",
-		Short: "Build the config and make it the boot default, without activating it now",
-		Long: `Evaluate and realise the config, record it as a generation and make it
-the default entry of the boot menu; the running system is left as it is
-until the next boot.`,
+		Use:  "boot [CONFIG]",
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return switchConfig(args, activate.ModeBoot)
@@ -22,5 +18,5 @@ until the next boot.`,
 	addActivateFlags(cmd)
 	addEvalFlags(cmd)
 	addEvalCacheFlag(cmd)
-	rootCmd.AddCommand(cmd)
+	register(rootCmd, cmd)
 }

@@ -33,24 +33,7 @@ var buildFlags struct {
 
 func init() {
 	cmd := &cobra.Command{
-		Use:   "build [CONFIG]",
-		Short: "Build the system (or one package) into the store",
-		Long: `Evaluate a config and realise it: fetch sources, build what is not in the
-store yet in sandboxes, -j at a time, and print the output path(s).
-
--A builds one package (a name from [[packages]], or a Starlark expression
-that gives a derivation) instead of the whole system. --out-link makes a
-symlink to the output that is also a GC root; it replaces only an earlier
-out-link (a link into the store), never a file, a directory or another
-link. --dry-run lists what would be fetched and built. --check rebuilds
-every derivation of the closure this machine builds (not fetches) and
-says whether each result is bit-identical to what the store holds;
---check-roots rebuilds only the outputs named.
-
-Builds see only their inputs: the stdenv (the toolchain, a store path
-named by its hash, see docs/build-model.md), the packages they depend on,
-their sources. --stdenv FILE evaluates with the stdenv a manifest made by
-scripts/make-stdenv names, and takes its tarballs from beside FILE.`,
+		Use:  "build [CONFIG]",
 		Args: cobra.MaximumNArgs(1),
 		RunE: runBuild,
 	}
@@ -69,7 +52,7 @@ scripts/make-stdenv names, and takes its tarballs from beside FILE.`,
 	f.StringVar(&buildFlags.configTar, "config-tar", "", "read the config's directory as a tar from stdin and build the config `FILE` in it, with no out-link (what switch --build-host runs)")
 	f.MarkHidden("config-tar")
 	addEvalFlags(cmd)
-	rootCmd.AddCommand(cmd)
+	register(rootCmd, cmd)
 }
 
 // buildTarget picks what to build: the system, or -A's package.

@@ -20,29 +20,7 @@ var copyFlags struct {
 
 func init() {
 	cmd := &cobra.Command{
-		Use:   "copy --to URL PATH...",
-		Short: "Copy store paths and their closure to a binary cache or another machine",
-		Long: `Copy the closure of the given store paths to a destination, skipping the
-paths it has already, references before the paths that need them:
-
-  file:///dir               a binary cache in a local directory
-  http(s)://host/prefix     a binary cache behind a web server that accepts
-                            PUT (nginx: dav_methods PUT; create_full_put_path on)
-  s3://bucket/prefix?endpoint=HOST:PORT&region=REGION
-                            a binary cache in an S3 bucket (AWS or any S3
-                            server; scheme=http for a plain endpoint,
-                            profile=NAME for the shared credentials file)
-  ssh://[user@]host[:port]  another machine's store, through
-                            "ssh host nexis store serve --stdio"
-
-S3 credentials come from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, else
-the shared credentials file (~/.aws/credentials, AWS_PROFILE). The bucket
-must exist.
-
-Records are signed with --sign-key; substituters and remote machines
-accept only paths signed by a key they trust. For ssh://, NEXIS_SSHOPTS
-holds extra ssh options and --remote-program the command that runs nexis
-over there (e.g. "env NEXIS_ROOT=/mnt /opt/nexis/bin/nexis").`,
+		Use:  "copy --to URL PATH...",
 		Args: cobra.MinimumNArgs(1),
 		RunE: runCopy,
 	}
@@ -58,7 +36,7 @@ over there (e.g. "env NEXIS_ROOT=/mnt /opt/nexis/bin/nexis").`,
 	f.StringVar(&copyFlags.remoteProgram, "remote-program", host.RemoteProgram(), "the shell `COMMAND` that runs nexis on an ssh:// destination")
 	f.BoolVar(&copyFlags.json, "json", false, "print what was copied as JSON")
 	cmd.MarkFlagRequired("to")
-	rootCmd.AddCommand(cmd)
+	register(rootCmd, cmd)
 }
 
 func runCopy(cmd *cobra.Command, args []string) error {

@@ -15,11 +15,7 @@ var dryFlags struct {
 
 func init() {
 	cmd := &cobra.Command{
-		Use:   "dry-activate [CONFIG]",
-		Short: "Build the config and print what activating it would change",
-		Long: `Evaluate and realise the config, then print every change activating it
-would make to the root — /etc entries, account files, users, files,
-services and the dinitctl calls — and change nothing.`,
+		Use:  "dry-activate [CONFIG]",
 		Args: cobra.MaximumNArgs(1),
 		RunE: runDryActivate,
 	}
@@ -27,7 +23,7 @@ services and the dinitctl calls — and change nothing.`,
 	cmd.Flags().IntVarP(&actFlags.jobs, "jobs", "j", 0, "run `N` builds at once (default: the number of cores)")
 	addActivateFlags(cmd)
 	addEvalFlags(cmd)
-	rootCmd.AddCommand(cmd)
+	register(rootCmd, cmd)
 }
 
 func runDryActivate(cmd *cobra.Command, args []string) error {

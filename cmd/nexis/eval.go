@@ -23,14 +23,7 @@ var evalFlags struct {
 
 func init() {
 	cmd := &cobra.Command{
-		Use:   "eval [CONFIG]",
-		Short: "Evaluate a config and print the system derivation and its closure",
-		Long: `Evaluate a config and print what it means, without building anything.
-
-By default prints the system derivation and its closure as a tree (name,
-version, output path). --json prints the closure as canonical JSON, the
-same bytes on any machine. -e evaluates a Starlark expression in the
-config's environment (config, packages, system and the builtins).`,
+		Use:  "eval [CONFIG]",
 		Args: cobra.MaximumNArgs(1),
 		RunE: runEval,
 	}
@@ -39,7 +32,7 @@ config's environment (config, packages, system and the builtins).`,
 	f.BoolVar(&evalFlags.json, "json", false, "print JSON")
 	f.BoolVar(&evalFlags.files, "files", false, "also print the content of every generated file")
 	addEvalFlags(cmd)
-	rootCmd.AddCommand(cmd)
+	register(rootCmd, cmd)
 }
 
 // addEvalFlags adds the flags of every command that evaluates a config.

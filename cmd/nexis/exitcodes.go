@@ -19,11 +19,6 @@ const (
 	exitCheckDiffers = 104 // build --check: a rebuild differs from the store's copy
 )
 
-const exitCodesHelp = `Exit status: 0 success; 1 failure; 2 a flag, argument or command nexis
-does not take; 100 a build failed; 102 a fixed-output derivation's content
-is not what its hash names; 104 build --check found a rebuild that
-differs; 130 interrupted.`
-
 // exitCode is the status err ends nexis with.
 func exitCode(err error) int {
 	var ue usageError

@@ -17,19 +17,11 @@ var fmtFlags struct{ check bool }
 
 func init() {
 	cmd := &cobra.Command{
-		Use:   "fmt [--check] [FILE|DIR...]",
-		Short: "Format .star and .toml files",
-		Long: `Format Starlark modules (as buildifier does: the same library) and TOML
-configs (layout only; comments and values stay as written). A directory
-means every .star and .toml file below it but nexis.lock. Without
-arguments: the directory of the system's config.
-
---check changes nothing: it lists the files that are not formatted and
-exits 1 when there is one.`,
+		Use:  "fmt [--check] [FILE|DIR...]",
 		RunE: runFmt,
 	}
 	cmd.Flags().BoolVar(&fmtFlags.check, "check", false, "list unformatted files and exit 1 if any, changing nothing")
-	rootCmd.AddCommand(cmd)
+	register(rootCmd, cmd)
 }
 
 func runFmt(cmd *cobra.Command, args []string) error {

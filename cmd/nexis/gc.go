@@ -26,24 +26,7 @@ var gcFlags struct {
 
 func init() {
 	cmd := &cobra.Command{
-		Use:   "gc",
-		Short: "Delete store paths nothing needs any more",
-		Long: `Collect garbage: delete every store path that no root (generation, pinned
-profile, out-link, 'nexis store add-root') reaches and no running nexis
-process is using. Collection starts from the paths whose reference count is
-zero and follows what they referenced, so its cost grows with the garbage,
-not with the store. Paths are unregistered and moved into <store>/.trash
-in one crash-safe step, and the command returns; a background worker then
-deletes the trash with --workers in parallel, without holding any lock a
-build or a switch needs. --wait deletes it before returning instead. A
-collection or a worker killed at any point is finished by the next nexis
-command.
-
-An out-link root whose symlink is gone (or points elsewhere) is dropped and
-reported. --dry-run prints the plan (paths and sizes) and changes nothing.
---full also marks from the roots and sweeps every bucket: it collects
-reference cycles, cross-checks the counts and finds directories nothing
-registered (moved to the trash with --repair).`,
+		Use:  "gc",
 		Args: cobra.NoArgs,
 		RunE: runGC,
 	}
@@ -56,13 +39,11 @@ registered (moved to the trash with --repair).`,
 	f.BoolVar(&gcFlags.full, "full", false, "mark from the roots and sweep every bucket (slow: reads the whole store)")
 	f.BoolVar(&gcFlags.repair, "repair", false, "with --full: fix wrong counts, move unregistered directories to the trash")
 	f.BoolVar(&gcFlags.wait, "wait", false, "delete the trash before returning, instead of in the background")
-	rootCmd.AddCommand(cmd)
+	register(rootCmd, cmd)
 
 	var lockFD int
 	worker := &cobra.Command{
 		Use:    "trash-worker",
-		Short:  "Delete the store's trash (started by nexis in the background)",
-		Long:   trashWorkerHelp,
 		Args:   cobra.NoArgs,
 		Hidden: true,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -76,15 +57,8 @@ registered (moved to the trash with --repair).`,
 	}
 	worker.Flags().IntVar(&lockFD, "lock-fd", -1, "descriptor of the trash lock the parent took (internal)")
 	worker.Flags().IntVar(&gcFlags.workers, "workers", 0, "delete with `N` workers in parallel (default: four per core)")
-	rootCmd.AddCommand(worker)
+	register(rootCmd, worker)
 }
-
-const trashWorkerHelp = `Delete everything in <store>/.trash, then exit. nexis starts it, detached,
-after a collection (and whenever a command finds trash that no worker is
-deleting); only one runs per store (<store>/.nexis/trash.lock). It takes no
-other lock. On NexisOS the generated dinit service nexis-trash runs it
-once at boot, to finish what a reboot interrupted.
-`
 
 // trashLauncher starts this same binary as the trash worker of the
 // store, with the flags that locate it.

@@ -17,49 +17,40 @@ var genFlags struct {
 }
 
 var generationsCmd = &cobra.Command{
-	Use:   "generations",
-	Short: "List, compare, delete and pin system generations",
+	Use: "generations",
 }
 
 func init() {
 	list := &cobra.Command{
-		Use:   "list",
-		Short: "List the generations, the current one marked",
-		Args:  cobra.NoArgs,
-		RunE:  runGenList,
+		Use:  "list",
+		Args: cobra.NoArgs,
+		RunE: runGenList,
 	}
 	list.Flags().BoolVar(&genFlags.json, "json", false, "print JSON")
 	diff := &cobra.Command{
-		Use:   "diff A B",
-		Short: "Show what changed from generation A to B: packages, files, services, closure size",
-		Args:  cobra.ExactArgs(2),
-		RunE:  runGenDiff,
+		Use:  "diff A B",
+		Args: cobra.ExactArgs(2),
+		RunE: runGenDiff,
 	}
 	diff.Flags().BoolVar(&genFlags.json, "json", false, "print JSON")
 	del := &cobra.Command{
-		Use:   "delete N... | --older-than D",
-		Short: "Delete generations: their roots go, the garbage collector frees their paths",
-		Long: `Delete the named generations, or with --older-than those created more than
-D ago (2w, 30d, 12h, 90m). The current generation is never deleted. The boot
-menu is rewritten without them.`,
+		Use:  "delete N... | --older-than D",
 		RunE: runGenDelete,
 	}
 	del.Flags().BoolVar(&genFlags.dryRun, "dry-run", false, "print the generations that would be deleted, and change nothing")
 	del.Flags().StringVar(&genFlags.olderThan, "older-than", "", "delete generations older than `D` (90m, 12h, 30d, 2w)")
 	pin := &cobra.Command{
-		Use:   "pin N...",
-		Short: "Keep generations whatever keep_last says",
-		Args:  cobra.MinimumNArgs(1),
-		RunE:  func(cmd *cobra.Command, args []string) error { return runGenPin(args, true) },
+		Use:  "pin N...",
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error { return runGenPin(args, true) },
 	}
 	unpin := &cobra.Command{
-		Use:   "unpin N...",
-		Short: "Let retention drop generations again",
-		Args:  cobra.MinimumNArgs(1),
-		RunE:  func(cmd *cobra.Command, args []string) error { return runGenPin(args, false) },
+		Use:  "unpin N...",
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error { return runGenPin(args, false) },
 	}
-	generationsCmd.AddCommand(list, diff, del, pin, unpin)
-	rootCmd.AddCommand(generationsCmd)
+	register(generationsCmd, list, diff, del, pin, unpin)
+	register(rootCmd, generationsCmd)
 }
 
 func runGenList(cmd *cobra.Command, args []string) error {

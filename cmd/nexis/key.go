@@ -15,23 +15,10 @@ var keyFlags struct {
 
 func init() {
 	keyCmd := &cobra.Command{
-		Use:   "key",
-		Short: "Make and show the signing keys of binary caches and copies",
-		Long: `Signing keys decide what a machine accepts from elsewhere. A cache, an
-export or a copy is signed with a secret key; a machine accepts it only
-when the signer's public key is in its trusted keys: [nexis.substituters]
-trusted_keys of its config, and <root>/etc/nexis/trusted-keys.
-
-Keys are ed25519 and written as Nix writes them: a public key is one line
-"NAME:BASE64", the line trusted_keys entries hold.`,
+		Use: "key",
 	}
 	gen := &cobra.Command{
-		Use:   "generate NAME",
-		Short: "Make a key pair: NAME.secret (mode 0600) and NAME.public",
-		Long: `Make an ed25519 key pair named NAME (by convention host-or-cache-N, the
-number counting rotations). The secret key goes to --secret-file (default
-NAME.secret, created with mode 0600, never over an existing file), the
-public key line to --public-file (default NAME.public) and to stdout.`,
+		Use:  "generate NAME",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			k, err := sign.Generate(args[0])
@@ -56,9 +43,8 @@ public key line to --public-file (default NAME.public) and to stdout.`,
 	gen.Flags().StringVar(&keyFlags.secretFile, "secret-file", "", "write the secret key to `FILE`")
 	gen.Flags().StringVar(&keyFlags.publicFile, "public-file", "", "write the public key line to `FILE`")
 	pub := &cobra.Command{
-		Use:   "public SECRET-FILE",
-		Short: "Print the public key line of a secret key file",
-		Args:  cobra.ExactArgs(1),
+		Use:  "public SECRET-FILE",
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			k, err := sign.ReadSecretKeyFile(args[0])
 			if err != nil {
@@ -68,8 +54,8 @@ public key line to --public-file (default NAME.public) and to stdout.`,
 			return nil
 		},
 	}
-	keyCmd.AddCommand(gen, pub)
-	rootCmd.AddCommand(keyCmd)
+	register(keyCmd, gen, pub)
+	register(rootCmd, keyCmd)
 }
 
 // signKeyFlag is the --sign-key of commands that sign; NEXIS_SIGN_KEY

@@ -14,18 +14,11 @@ var lintFlags struct{ json bool }
 
 func init() {
 	cmd := &cobra.Command{
-		Use:   "lint [FILE|DIR...]",
-		Short: "Check .star modules and .toml configs for likely mistakes",
-		Long: `Check Starlark modules with buildtools' general warnings (unused loads
-and variables, uninitialized names, unreachable code, ...) and nexis's
-own (a default("key") the schema does not declare, a load of the stdlib
-naming something it does not have), and TOML configs against the schema.
-A directory means every .star and .toml file below it. Exits 1 when
-anything is found.`,
+		Use:  "lint [FILE|DIR...]",
 		RunE: runLint,
 	}
 	cmd.Flags().BoolVar(&lintFlags.json, "json", false, "print JSON")
-	rootCmd.AddCommand(cmd)
+	register(rootCmd, cmd)
 }
 
 func runLint(cmd *cobra.Command, args []string) error {

@@ -19,14 +19,7 @@ var lockFlags struct {
 
 func init() {
 	lock := &cobra.Command{
-		Use:   "lock [CONFIG]",
-		Short: "Pin \"latest\" versions and missing hashes into nexis.lock",
-		Long: `Resolve what evaluation may not look up itself and write it to nexis.lock
-beside the config: the newest release tag of every package with
-version = "latest" (by version order, from its git source), the commit of
-tagged git sources, and the hashes of sources and prebuilt archives the
-config leaves out. Entries already in the lock are kept; use nexis update
-to move them.`,
+		Use:  "lock [CONFIG]",
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runLock(here.ConfigPath(args), false, nil)
@@ -35,11 +28,7 @@ to move them.`,
 	lock.Flags().BoolVar(&lockFlags.json, "json", false, "print the changes as JSON")
 	lock.Flags().StringVar(&lockFlags.system, "system", lang.DefaultSystem, "target `PLATFORM` ({arch} of prebuilt URLs)")
 	update := &cobra.Command{
-		Use:   "update [PKG...]",
-		Short: "Re-resolve pinned packages (all, or the ones named) in nexis.lock",
-		Long: `Resolve again the packages named (every pinned package when none is):
-"latest" moves to the newest release, hashes are recomputed, and
-nexis.lock is rewritten. The config is --config, or the system's.`,
+		Use: "update [PKG...]",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg := lockFlags.config
 			if cfg == "" {
@@ -51,7 +40,7 @@ nexis.lock is rewritten. The config is --config, or the system's.`,
 	update.Flags().StringVarP(&lockFlags.config, "config", "c", "", "the config `FILE` (default: the system's)")
 	update.Flags().BoolVar(&lockFlags.json, "json", false, "print the changes as JSON")
 	update.Flags().StringVar(&lockFlags.system, "system", lang.DefaultSystem, "target `PLATFORM` ({arch} of prebuilt URLs)")
-	rootCmd.AddCommand(lock, update)
+	register(rootCmd, lock, update)
 }
 
 func runLock(configFile string, update bool, only []string) error {

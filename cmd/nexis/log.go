@@ -10,11 +10,7 @@ import (
 
 func init() {
 	cmd := &cobra.Command{
-		Use:   "log PATH-OR-NAME",
-		Short: "Print the kept log of a build",
-		Long: `Print the full log of the last build of a store path (or of anything
-inside it), or of the newest build of a package named NAME (or
-NAME-VERSION). Logs live under <state>/logs.`,
+		Use:  "log PATH-OR-NAME",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			p, err := here.FindLog(args[0])
@@ -30,5 +26,5 @@ NAME-VERSION). Logs live under <state>/logs.`,
 			return err
 		},
 	}
-	rootCmd.AddCommand(cmd)
+	register(rootCmd, cmd)
 }

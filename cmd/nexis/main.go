@@ -34,12 +34,8 @@ var version = "dev"
 // differs when --root points at a mounted target or a test directory.
 var here = &host.Host{Version: version}
 
-var rootCmd = &cobra.Command{
-	Use:   "nexis",
-	Short: "Evaluate, build, store and activate NexisOS systems",
-	Long: `Evaluate, build, store and activate NexisOS systems.
-
-` + exitCodesHelp,
+var rootCmd = describe(&cobra.Command{
+	Use:           "nexis",
 	Version:       version,
 	SilenceUsage:  true,
 	SilenceErrors: true,
@@ -60,7 +56,7 @@ var rootCmd = &cobra.Command{
 		startUp(cmd)
 		return nil
 	},
-}
+})
 
 // setHintContext makes the commands printed hints suggest carry what
 // the user gave this one: --root, --store and --state when set on the

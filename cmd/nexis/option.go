@@ -18,21 +18,12 @@ var optionFlags struct{ json bool }
 
 func init() {
 	cmd := &cobra.Command{
-		Use:   "option [KEY] [CONFIG]",
-		Short: "Show what a config key means, its default and its value in a config",
-		Long: `Show a key of the config as the schema declares it: its type, default,
-description and an example; with a config (by default the system's, when
-there is one), its value after includes and defaults and where it is set.
-
-KEY is a key of a config (users.alice.shell, packages[0].version) or as
-declared (users.<name>.shell, packages[].version). A KEY that names no
-key searches the names and descriptions for every word of it; without
-KEY every key is listed.`,
+		Use:  "option [KEY] [CONFIG]",
 		Args: cobra.MaximumNArgs(2),
 		RunE: runOption,
 	}
 	cmd.Flags().BoolVar(&optionFlags.json, "json", false, "print JSON")
-	rootCmd.AddCommand(cmd)
+	register(rootCmd, cmd)
 }
 
 // optionJSON is one key in `nexis option --json`.

@@ -20,14 +20,7 @@ var passwdFlags struct {
 
 func init() {
 	cmd := &cobra.Command{
-		Use:   "passwd",
-		Short: "Print a password hash for users.NAME.password_hash",
-		Long: `Read a password (twice, without echo, on a terminal; one line from
-standard input otherwise) and print its crypt hash, for
-users.NAME.password_hash. The hash is yescrypt ($y$) by default, or
-sha512-crypt ($6$) with --method sha512crypt: schemes libxcrypt, which
-checks logins on NexisOS, verifies. It is made by mkpasswd (or openssl
-passwd for sha512-crypt); the password never appears on a command line.`,
+		Use:  "passwd",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			pw, err := readPassword(os.Stdin)
@@ -43,7 +36,7 @@ passwd for sha512-crypt); the password never appears on a command line.`,
 		},
 	}
 	cmd.Flags().StringVar(&passwdFlags.method, "method", string(activate.Yescrypt), "hash scheme: yescrypt or sha512crypt")
-	rootCmd.AddCommand(cmd)
+	register(rootCmd, cmd)
 }
 
 func readPassword(in *os.File) (string, error) {

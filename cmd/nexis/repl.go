@@ -15,9 +15,8 @@ import (
 
 func init() {
 	cmd := &cobra.Command{
-		Use:   "repl [CONFIG]",
-		Short: "Explore a config interactively: config, packages, system and the builtins preloaded",
-		Args:  cobra.MaximumNArgs(1),
+		Use:  "repl [CONFIG]",
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s := &repl.Session{
 				Load:  func() (*lang.System, error) { return evaluateQuiet(args) },
@@ -34,7 +33,7 @@ func init() {
 		},
 	}
 	addEvalFlags(cmd)
-	rootCmd.AddCommand(cmd)
+	register(rootCmd, cmd)
 }
 
 // replBuild is the repl's :b: realise one derivation in the store of

@@ -8,11 +8,7 @@ import (
 
 func init() {
 	cmd := &cobra.Command{
-		Use:   "rollback",
-		Short: "Switch to the generation before the current one",
-		Long: `Activate the newest generation older than the current one and make it the
-boot default. Nothing is evaluated or built. Any older generation is one
-command away too: nexis switch --generation N.`,
+		Use:  "rollback",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return switchToGenerationOf((*activate.Target).Previous, activate.ModeSwitch)
@@ -20,5 +16,5 @@ command away too: nexis switch --generation N.`,
 	}
 	addActivateFlags(cmd)
 	addDryRunFlag(cmd)
-	rootCmd.AddCommand(cmd)
+	register(rootCmd, cmd)
 }

@@ -11,12 +11,7 @@ var storeAddFlags struct{ name string }
 
 func init() {
 	cmd := &cobra.Command{
-		Use:   "add PATH...",
-		Short: "Add files or trees to the store, content-addressed",
-		Long: `Add files or trees to the store. Each gets a content-addressed path:
-its name is the base name of PATH (or --name), its hash comes from the tree
-hash of the contents. Symbolic links are stored as links, never followed;
-device nodes, sockets and FIFOs are refused. Prints the store paths.`,
+		Use:  "add PATH...",
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if storeAddFlags.name != "" && len(args) > 1 {
@@ -46,5 +41,5 @@ device nodes, sockets and FIFOs are refused. Prints the store paths.`,
 		},
 	}
 	cmd.Flags().StringVar(&storeAddFlags.name, "name", "", "store the path under `NAME` instead of the base name")
-	storeCmd.AddCommand(cmd)
+	register(storeCmd, cmd)
 }

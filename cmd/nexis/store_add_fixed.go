@@ -16,12 +16,7 @@ var storeAddFixedFlags struct {
 
 func init() {
 	cmd := &cobra.Command{
-		Use:   "add-fixed --name NAME [--unpack] FILE",
-		Short: "Add a file at the path a fixed-output fetch of it would have",
-		Long: `Add FILE to the store at the path that fetch_url(url, sha256 = <its
-sha256>, unpack = --unpack, name = NAME) gives: that path depends on the hash
-and the name, never on the URL, so a file made or copied here stands in for
-a download (as nix-store --add-fixed). Prints the store path and the sha256.`,
+		Use:  "add-fixed --name NAME [--unpack] FILE",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if storeAddFixedFlags.name == "" {
@@ -42,16 +37,10 @@ a download (as nix-store --add-fixed). Prints the store path and the sha256.`,
 	}
 	cmd.Flags().StringVar(&storeAddFixedFlags.name, "name", "", "the store `NAME` (the fetch's name)")
 	cmd.Flags().BoolVar(&storeAddFixedFlags.unpack, "unpack", false, "store the unpacked archive, as fetch_url(unpack = True)")
-	storeCmd.AddCommand(cmd)
+	register(storeCmd, cmd)
 
 	stdenvCmd := &cobra.Command{
-		Use:   "add-stdenv MANIFEST",
-		Short: "Add the tarballs of a stdenv made by scripts/make-stdenv",
-		Long: `Add every tarball a stdenv manifest (stdenv-<system>.json, written by
-scripts/make-stdenv beside them) names, unpacked, at the paths evaluation
-gives them; each must have the sha256 the manifest names. Evaluate with
---stdenv MANIFEST (or put its url and sha256 in [nexis] stdenv) to build
-with it offline.`,
+		Use:  "add-stdenv MANIFEST",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			m, err := realise.LoadStdenvManifest(args[0])
@@ -71,7 +60,7 @@ with it offline.`,
 			return s.Close()
 		},
 	}
-	storeCmd.AddCommand(stdenvCmd)
+	register(storeCmd, stdenvCmd)
 }
 
 // stdenvManifest is --stdenv's manifest, read once.

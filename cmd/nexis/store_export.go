@@ -22,15 +22,7 @@ var storeExportFlags struct {
 
 func init() {
 	cmd := &cobra.Command{
-		Use:   "export PATH... > FILE",
-		Short: "Write store paths as a signed export file",
-		Long: `Write the given store paths (with -r, their whole closure) to stdout as
-an export file: for each path, references first, its signed path-info
-record and its archive, zstd-compressed. The archive format is documented
-in store/archive, the record and the export file in store/cache.
-
-The records are signed with --sign-key; nexis store import on another
-machine accepts them only when it trusts that key.`,
+		Use:  "export PATH... > FILE",
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if term.IsTerminal(int(os.Stdout.Fd())) {
@@ -68,7 +60,7 @@ machine accepts them only when it trusts that key.`,
 	f.BoolVarP(&storeExportFlags.closure, "recursive", "r", false, "export the closure of the paths")
 	f.StringVar(&storeExportFlags.exceptFrom, "except-from", "", "leave out the store paths listed in `FILE` (- for stdin), one a line: the receiver has them")
 	f.MarkHidden("except-from")
-	storeCmd.AddCommand(cmd)
+	register(storeCmd, cmd)
 }
 
 // exceptListed drops from ps the store paths listed in file, which the

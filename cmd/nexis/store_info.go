@@ -10,9 +10,8 @@ var storeInfoFlags struct{ json bool }
 
 func init() {
 	cmd := &cobra.Command{
-		Use:   "info",
-		Short: "Print counts, sizes and dedup savings",
-		Args:  cobra.NoArgs,
+		Use:  "info",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s, err := here.OpenStoreRead()
 			if err != nil {
@@ -31,5 +30,5 @@ func init() {
 		},
 	}
 	cmd.Flags().BoolVar(&storeInfoFlags.json, "json", false, "print JSON")
-	storeCmd.AddCommand(cmd)
+	register(storeCmd, cmd)
 }

@@ -16,20 +16,18 @@ var storeLsFlags struct{ recursive, json bool }
 
 func init() {
 	ls := &cobra.Command{
-		Use:   "ls PATH[/SUBDIR]",
-		Short: "List a store path's files from its manifest",
-		Args:  cobra.ExactArgs(1),
-		RunE:  runStoreLs,
+		Use:  "ls PATH[/SUBDIR]",
+		Args: cobra.ExactArgs(1),
+		RunE: runStoreLs,
 	}
 	ls.Flags().BoolVarP(&storeLsFlags.recursive, "recursive", "R", false, "list everything below, not only the directory's entries")
 	ls.Flags().BoolVar(&storeLsFlags.json, "json", false, "print JSON")
 	cat := &cobra.Command{
-		Use:   "cat PATH/FILE",
-		Short: "Print a file of a store path",
-		Args:  cobra.ExactArgs(1),
-		RunE:  runStoreCat,
+		Use:  "cat PATH/FILE",
+		Args: cobra.ExactArgs(1),
+		RunE: runStoreCat,
 	}
-	storeCmd.AddCommand(ls, cat)
+	register(storeCmd, ls, cat)
 }
 
 func runStoreLs(cmd *cobra.Command, args []string) error {

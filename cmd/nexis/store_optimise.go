@@ -12,12 +12,7 @@ func init() {
 	cmd := &cobra.Command{
 		Use:     "optimise",
 		Aliases: []string{"optimize"},
-		Short:   "Dedupe paths that were added without dedup",
-		Long: `Dedupe registered paths that predate dedup or came in with it off:
-every file whose content is already pooled becomes a hard link (or a
-reflink) of the pooled copy. Each replacement is an atomic rename of an
-identical file.`,
-		Args: cobra.NoArgs,
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			open := here.OpenStore
 			if storeOptimiseFlags.dryRun {
@@ -44,5 +39,5 @@ identical file.`,
 	}
 	cmd.Flags().BoolVar(&storeOptimiseFlags.json, "json", false, "print JSON")
 	cmd.Flags().BoolVar(&storeOptimiseFlags.dryRun, "dry-run", false, "count what would be shared, and change nothing")
-	storeCmd.AddCommand(cmd)
+	register(storeCmd, cmd)
 }

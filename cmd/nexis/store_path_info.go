@@ -13,11 +13,7 @@ var pathInfoFlags struct {
 
 func init() {
 	cmd := &cobra.Command{
-		Use:   "path-info PATH...",
-		Short: "Show what the store knows about paths",
-		Long: `Show what the store knows about paths. Without flags prints each path;
---size adds its size (and with -r the closure size); -r includes every path
-in the closure; --json prints all fields.`,
+		Use:  "path-info PATH...",
 		Args: cobra.MinimumNArgs(1),
 		RunE: runPathInfo,
 	}
@@ -25,7 +21,7 @@ in the closure; --json prints all fields.`,
 	f.BoolVar(&pathInfoFlags.json, "json", false, "print JSON")
 	f.BoolVarP(&pathInfoFlags.recursive, "recursive", "r", false, "include the closure")
 	f.BoolVarP(&pathInfoFlags.size, "size", "s", false, "print sizes")
-	storeCmd.AddCommand(cmd)
+	register(storeCmd, cmd)
 }
 
 func runPathInfo(cmd *cobra.Command, args []string) error {

@@ -14,31 +14,28 @@ var relFlags struct{ json bool }
 
 func init() {
 	refs := &cobra.Command{
-		Use:   "refs PATH...",
-		Short: "Print the paths a path refers to",
-		Args:  cobra.MinimumNArgs(1),
+		Use:  "refs PATH...",
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return listRelation(args, (*store.Store).References)
 		},
 	}
 	referrers := &cobra.Command{
-		Use:   "referrers PATH...",
-		Short: "Print the paths that refer to a path",
-		Args:  cobra.MinimumNArgs(1),
+		Use:  "referrers PATH...",
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return listRelation(args, (*store.Store).Referrers)
 		},
 	}
 	why := &cobra.Command{
-		Use:   "why-depends A B",
-		Short: "Show a chain of references from A to B, and the files that hold them",
-		Args:  cobra.ExactArgs(2),
-		RunE:  runWhyDepends,
+		Use:  "why-depends A B",
+		Args: cobra.ExactArgs(2),
+		RunE: runWhyDepends,
 	}
 	for _, c := range []*cobra.Command{refs, referrers, why} {
 		c.Flags().BoolVar(&relFlags.json, "json", false, "print JSON")
 	}
-	storeCmd.AddCommand(refs, referrers, why)
+	register(storeCmd, refs, referrers, why)
 }
 
 func listRelation(args []string, rel func(*store.Store, storepath.Path) ([]storepath.Path, error)) error {

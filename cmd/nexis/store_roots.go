@@ -13,9 +13,8 @@ var storeRootsFlags struct{ json bool }
 
 func init() {
 	roots := &cobra.Command{
-		Use:   "roots",
-		Short: "List the roots (generations included) and the paths they hold",
-		Args:  cobra.NoArgs,
+		Use:  "roots",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s, err := here.OpenStoreRead()
 			if err != nil {
@@ -37,9 +36,8 @@ func init() {
 	}
 	roots.Flags().BoolVar(&storeRootsFlags.json, "json", false, "print JSON")
 	add := &cobra.Command{
-		Use:   "add-root NAME PATH",
-		Short: "Keep PATH (and its closure) alive under the root NAME",
-		Args:  cobra.ExactArgs(2),
+		Use:  "add-root NAME PATH",
+		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s, err := here.OpenStore()
 			if err != nil {
@@ -58,9 +56,8 @@ func init() {
 	}
 	var prefix bool
 	remove := &cobra.Command{
-		Use:   "remove-root NAME",
-		Short: "Drop the root NAME (with --prefix, every root whose name starts with NAME)",
-		Args:  cobra.ExactArgs(1),
+		Use:  "remove-root NAME",
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s, err := here.OpenStore()
 			if err != nil {
@@ -80,5 +77,5 @@ func init() {
 		},
 	}
 	remove.Flags().BoolVar(&prefix, "prefix", false, "drop every root whose name starts with NAME")
-	storeCmd.AddCommand(roots, add, remove)
+	register(storeCmd, roots, add, remove)
 }

@@ -17,26 +17,7 @@ var storeVerifyFlags struct {
 
 func init() {
 	cmd := &cobra.Command{
-		Use:   "verify [CONFIG]",
-		Short: "Check the store's invariants, and repair what is broken",
-		Long: `Check the store's invariants: every registered path exists (and, with
---check-contents, hashes to its recorded tree hash, matches its content
-address and is normalised); references point to registered paths;
-referrer edges, refcounts and content counts equal what the references,
-roots and manifests imply; every directory in the buckets is registered.
-Exits 1 when an invariant is broken.
-
-The report ends with the plan of repairs. --repair executes exactly that
-plan: wrong counters are rewritten, leftovers of interrupted work
-(unregistered directories, unused pool entries) move to the trash, and
-damaged paths (missing, or not the registered bytes) are restored, as
-nix-store --verify --check-contents --repair does: substituted from the
-caches of CONFIG's [nexis.substituters], rebuilt from the derivations of
-CONFIG (default: the system's /etc/nexis/config.toml under --root), or
-copied again from a path() source. Every new copy must be the registered
-one; what cannot be restored is listed with the reason and left in place,
-never deleted. After a repair the store is verified again, and the exit
-status says whether it is clean.`,
+		Use:  "verify [CONFIG]",
 		Args: cobra.MaximumNArgs(1),
 		RunE: runStoreVerify,
 	}
@@ -45,7 +26,7 @@ status says whether it is clean.`,
 	f.BoolVar(&storeVerifyFlags.repair, "repair", false, "execute the plan: fix counters, move garbage to the trash, restore damaged paths")
 	f.BoolVar(&storeVerifyFlags.json, "json", false, "print the report as JSON")
 	addEvalFlags(cmd)
-	storeCmd.AddCommand(cmd)
+	register(storeCmd, cmd)
 }
 
 func runStoreVerify(cmd *cobra.Command, args []string) error {

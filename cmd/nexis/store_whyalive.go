@@ -12,14 +12,7 @@ var whyAliveFlags struct{ json bool }
 
 func init() {
 	cmd := &cobra.Command{
-		Use:   "why-alive PATH",
-		Short: "Show the chain of references from a root to PATH, or say it is dead",
-		Long: `Explain why the garbage collector keeps PATH: print a shortest chain from a
-root (a generation, an out-link, a root added with 'nexis store add-root',
-or a running nexis process's temporary root) through the paths that refer
-to each other, down to PATH. A path no root reaches is dead: the next
-'nexis gc' deletes it (or 'nexis gc --full', when only a reference cycle
-holds it).`,
+		Use:  "why-alive PATH",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s, ps, err := here.OpenStorePaths(args)
@@ -39,5 +32,5 @@ holds it).`,
 		},
 	}
 	cmd.Flags().BoolVar(&whyAliveFlags.json, "json", false, "print JSON")
-	storeCmd.AddCommand(cmd)
+	register(storeCmd, cmd)
 }

@@ -21,16 +21,7 @@ var switchFlags struct {
 
 func init() {
 	cmd := &cobra.Command{
-		Use:   "switch [CONFIG]",
-		Short: "Build the config and make it the running system and the boot default",
-		Long: `Evaluate the config, realise its system, record it as a new generation
-(none when it already is the current one), activate it on the root and
-make it the boot default. Generations beyond [nexis.generations]
-keep_last lose their roots (pinned ones stay); with auto_cleanup the
-garbage collector runs after.
-
---generation N switches to an existing generation instead: nothing is
-evaluated or built.`,
+		Use:  "switch [CONFIG]",
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if switchFlags.dryRun {
@@ -59,8 +50,7 @@ evaluated or built.`,
 	addEvalFlags(cmd)
 	addEvalCacheFlag(cmd)
 	addRemoteSwitchFlags(cmd)
-	cmd.Long += remoteSwitchHelp
-	rootCmd.AddCommand(cmd)
+	register(rootCmd, cmd)
 }
 
 // switchConfig evaluates, realises and switches in mode.

@@ -45,28 +45,6 @@ func addRemoteSwitchFlags(sw *cobra.Command) {
 	f.MarkHidden("config-hash")
 }
 
-const remoteSwitchHelp = `
-
---target-host USER@HOST builds the system here (substituters included),
-copies its closure to HOST over SSH (only the paths HOST lacks, signed
-with --sign-key, which HOST must trust in its etc/nexis/trusted-keys),
-then runs the remote nexis (--remote-program) to record and activate it
-there, and prints what changed on HOST.
-
---build-host USER@HOST builds on HOST instead, as nexis build would there
-(the config's substituters included). The config is evaluated here first;
-then its whole directory travels to HOST as a tar (keep secrets out of
-it; includes and sources outside it are refused), the nexis there
-(--build-program, default --remote-program) builds it, and the closure
-comes back, less the paths of the build this machine has already. HOST
-signs it with its $NEXIS_SIGN_KEY (set it with e.g. --build-program "env
-NEXIS_SIGN_KEY=/etc/nexis/build.secret nexis"), whose public key this
-machine must trust in its etc/nexis/trusted-keys. With --target-host too,
-the closure goes on from here to the target; without it, this machine
-switches to it.
-
-NEXIS_SSHOPTS holds extra ssh options.`
-
 // remoteSwitch is switch when another machine is involved: ok false
 // when none is (a local switch).
 func remoteSwitch(cmd *cobra.Command, args []string) (ok bool, err error) {

@@ -8,11 +8,7 @@ import (
 
 func init() {
 	cmd := &cobra.Command{
-		Use:   "test [CONFIG]",
-		Short: "Build the config and activate it now, without making it the boot default",
-		Long: `Evaluate and realise the config and activate it on the root, without
-recording a generation or touching the boot menu: the next boot brings
-back the current generation (A/B: test the new side, then switch).`,
+		Use:  "test [CONFIG]",
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return switchConfig(args, activate.ModeTest)
@@ -22,5 +18,5 @@ back the current generation (A/B: test the new side, then switch).`,
 	addActivateFlags(cmd)
 	addEvalFlags(cmd)
 	addEvalCacheFlag(cmd)
-	rootCmd.AddCommand(cmd)
+	register(rootCmd, cmd)
 }
