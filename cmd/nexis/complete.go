@@ -81,7 +81,7 @@ func allCommands(c *cobra.Command) []*cobra.Command {
 func optionKeys() []cobra.Completion {
 	var out []cobra.Completion
 	for _, o := range lang.ConfigSchema.Options() {
-		out = append(out, cobra.CompletionWithDesc(o.Key, firstSentence(o.Schema.Doc)))
+		out = append(out, cobra.CompletionWithDesc(o.Key, o.Summary()))
 	}
 	return out
 }

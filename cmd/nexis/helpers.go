@@ -3,16 +3,16 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
-	"golang.org/x/term"
+	"github.com/spf13/cobra"
 
+	"github.com/nexisos/nexis/internal/progress"
 	"github.com/nexisos/nexis/realise"
-	"github.com/nexisos/nexis/store"
 )
 
 // What every command shares: reading ages and sizes from flags, and
@@ -65,8 +65,26 @@ func parseSize(s string) (int64, error) {
 	return int64(v * float64(mult)), nil
 }
 
-// humanBytes writes a size for people.
-var humanBytes = store.HumanSize
+// asJSON is --json of the command that runs.
+var asJSON bool
+
+// jsonFlag gives cmd --json, described as usage.
+func jsonFlag(cmd *cobra.Command, usage string) {
+	cmd.Flags().BoolVar(&asJSON, "json", false, usage)
+}
+
+// show prints a command's result on stdout: JSON with --json, else its
+// text form.
+func show[T interface{ Print(io.Writer) }](v T, err error) error {
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return printJSON(v)
+	}
+	v.Print(os.Stdout)
+	return nil
+}
 
 func printJSON(v any) error {
 	enc := json.NewEncoder(os.Stdout)
@@ -74,94 +92,19 @@ func printJSON(v any) error {
 	return enc.Encode(v)
 }
 
-// progress shows how a long operation advances, on stderr when it is a
-// terminal, at most ten times a second: what it does, a bar, done of
-// total, and the bytes it moved when it moves some. A finished count
-// stays on its line; anything else is cleared by end. The functions
-// below adapt it to what each package reports; each is nil when stderr
-// is not a terminal (the packages then report nothing).
-type progress struct {
-	what string
-	mu   sync.Mutex
-	last time.Time
-	open bool // something is drawn on the current line
-}
-
-func newProgress(what string) *progress {
-	if here.Verbosity <= realise.Quiet || !term.IsTerminal(int(os.Stderr.Fd())) {
+// newProgress is the progress line of an operation on stderr: none
+// when it is not a terminal, or under -q.
+func newProgress(what string) *progress.Bar {
+	if here.Verbosity <= realise.Quiet {
 		return nil
 	}
-	return &progress{what: what}
-}
-
-func (p *progress) draw(phase string, done, total int, bytes int64) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	now := time.Now()
-	if done < total && now.Sub(p.last) < 100*time.Millisecond {
-		return
-	}
-	p.last = now
-	label := strings.TrimSpace(p.what + " " + phase)
-	if total <= 0 {
-		fmt.Fprintf(os.Stderr, "\r\033[K%s…", label)
-		p.open = true
-		return
-	}
-	const width = 30
-	n := min(done, total) * width / total
-	line := fmt.Sprintf("\r\033[K%-10s [%s%s] %d/%d", label, strings.Repeat("#", n), strings.Repeat(".", width-n), done, total)
-	if bytes >= 0 {
-		line += ", " + humanBytes(bytes)
-	}
-	if done >= total {
-		line += "\n"
-	}
-	fmt.Fprint(os.Stderr, line)
-	p.open = done < total
-}
-
-// end clears what is left on the line.
-func (p *progress) end() {
-	if p == nil {
-		return
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.open {
-		fmt.Fprint(os.Stderr, "\r\033[K")
-		p.open = false
-	}
+	return progress.New(os.Stderr, what)
 }
 
 // progressFunc shows a count: verifying, optimising, scanning.
-func progressFunc(what string) func(done, total int) {
-	p := newProgress(what)
-	if p == nil {
-		return nil
-	}
-	return func(done, total int) { p.draw("", done, total, -1) }
-}
+func progressFunc(what string) func(done, total int) { return newProgress(what).Count() }
 
 // transferProgress shows paths and bytes moved: copies, downloads.
 func transferProgress(what string) func(done, total int, bytes int64) {
-	p := newProgress(what)
-	if p == nil {
-		return nil
-	}
-	return func(done, total int, bytes int64) { p.draw("", done, total, bytes) }
+	return newProgress(what).Transfer()
 }
-
-// gcPhases is the progress of the collector's phases.
-var gcPhases *progress
-
-// gcProgress shows the collector's phases, each with its count.
-func gcProgress() func(phase string, done, total int) {
-	if gcPhases = newProgress(""); gcPhases == nil {
-		return nil
-	}
-	return func(phase string, done, total int) { gcPhases.draw(phase, done, total, -1) }
-}
-
-// endProgress clears what the collector's progress left on its line.
-func endProgress() { gcPhases.end() }

@@ -14,9 +14,9 @@ func init() {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if schemaFlags.jsonSchema {
-				return writeJSON(cmd.OutOrStdout(), lang.ConfigSchema.JSONSchema())
+				return printJSON(lang.ConfigSchema.JSONSchema())
 			}
-			return printOptions(cmd.OutOrStdout(), lang.ConfigSchema.Options())
+			return show(lang.OptionList(lang.ConfigSchema.Options()), nil)
 		},
 	}
 	cmd.Flags().BoolVar(&schemaFlags.jsonSchema, "json-schema", false, "print the config's JSON Schema (draft 2020-12)")

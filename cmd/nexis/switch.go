@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"runtime/debug"
 
 	"github.com/spf13/cobra"
 
@@ -25,7 +24,7 @@ func init() {
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if switchFlags.dryRun {
-				if remoteSwitchFlags.targetHost != "" || remoteSwitchFlags.buildHost != "" {
+				if remoteSwitchFlags.hosts.Target != "" || remoteSwitchFlags.hosts.Build != "" {
 					return usageError{errors.New("--dry-run plans on this root only: leave out --target-host and --build-host, or run nexis dry-activate on the target")}
 				}
 				if !cmd.Flags().Changed("generation") {
@@ -55,7 +54,6 @@ func init() {
 
 // switchConfig evaluates, realises and switches in mode.
 func switchConfig(args []string, mode activate.Mode) error {
-	debug.SetGCPercent(400) // see openTargetFor
 	cur := ""
 	if t, err := here.Target(); err == nil {
 		cur = t.ProfileSystem()
@@ -63,7 +61,7 @@ func switchConfig(args []string, mode activate.Mode) error {
 	ctx, stop := interruptible()
 	defer stop()
 	l := &deploy.Local{
-		Open:      func() (*activate.Target, func(), error) { return openTargetFor(true) },
+		Open:      func() (*activate.Target, func(), error) { return here.OpenActivation(true) },
 		Current:   cur,
 		Manifests: here.ReadManifests,
 		Config:    switchedConfig(args),

@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"fmt"
 	"os"
 	"strconv"
 
@@ -12,7 +11,6 @@ import (
 	"github.com/nexisos/nexis/deploy"
 	"github.com/nexisos/nexis/host"
 	"github.com/nexisos/nexis/lang"
-	"github.com/nexisos/nexis/store/cache"
 	"github.com/nexisos/nexis/store/sign"
 	"github.com/nexisos/nexis/store/storepath"
 )
@@ -22,23 +20,20 @@ import (
 // to another machine and activates it there with the remote nexis;
 // --system-path (hidden) is what that remote nexis runs.
 var remoteSwitchFlags struct {
-	targetHost    string
-	buildHost     string
-	signKey       string
-	remoteProgram string
-	buildProgram  string
-	systemPath    string
-	configHash    string
+	hosts      deploy.Hosts
+	signKey    string
+	systemPath string
+	configHash string
 }
 
 // addRemoteSwitchFlags adds switch's flags for other machines.
 func addRemoteSwitchFlags(sw *cobra.Command) {
-	f := sw.Flags()
-	f.StringVar(&remoteSwitchFlags.targetHost, "target-host", "", "copy the closure to `USER@HOST[:PORT]` over SSH and activate it there")
-	f.StringVar(&remoteSwitchFlags.buildHost, "build-host", "", "build on `USER@HOST[:PORT]` over SSH and bring the closure here")
+	f, h := sw.Flags(), &remoteSwitchFlags.hosts
+	f.StringVar(&h.Target, "target-host", "", "copy the closure to `USER@HOST[:PORT]` over SSH and activate it there")
+	f.StringVar(&h.Build, "build-host", "", "build on `USER@HOST[:PORT]` over SSH and bring the closure here")
 	signKeyFlag(sw, &remoteSwitchFlags.signKey)
-	f.StringVar(&remoteSwitchFlags.remoteProgram, "remote-program", host.RemoteProgram(), "the shell `COMMAND` that runs nexis on the target host")
-	f.StringVar(&remoteSwitchFlags.buildProgram, "build-program", "", "the shell `COMMAND` that runs nexis on the build host (default: --remote-program)")
+	f.StringVar(&h.RemoteProgram, "remote-program", host.RemoteProgram(), "the shell `COMMAND` that runs nexis on the target host")
+	f.StringVar(&h.BuildProgram, "build-program", "", "the shell `COMMAND` that runs nexis on the build host (default: --remote-program)")
 	f.StringVar(&remoteSwitchFlags.systemPath, "system-path", "", "switch to the built system `PATH` (what --target-host runs remotely)")
 	f.StringVar(&remoteSwitchFlags.configHash, "config-hash", "", "the identity of the config `HASH` --system-path was built from")
 	f.MarkHidden("system-path")
@@ -49,13 +44,22 @@ func addRemoteSwitchFlags(sw *cobra.Command) {
 // when none is (a local switch).
 func remoteSwitch(cmd *cobra.Command, args []string) (ok bool, err error) {
 	f := remoteSwitchFlags
-	remote := f.targetHost != "" || f.buildHost != ""
+	remote := f.hosts.Target != "" || f.hosts.Build != ""
 	switch {
 	case f.systemPath != "":
 		if len(args) > 0 {
 			return true, errors.New("--system-path takes no CONFIG: the system is built already")
 		}
-		return true, switchToSystemPath(f.systemPath, f.configHash)
+		t, done, err := openTarget()
+		if err != nil {
+			return true, err
+		}
+		defer done()
+		p, err := host.SystemPath(t, f.systemPath)
+		if err != nil {
+			return true, err
+		}
+		return true, switchAndPrint(t, p, f.configHash)
 	case remote && cmd.Flags().Changed("generation"):
 		return true, errors.New("--generation switches to a generation recorded here: it builds nothing, so it takes no --build-host or --target-host")
 	case remote:
@@ -64,27 +68,35 @@ func remoteSwitch(cmd *cobra.Command, args []string) (ok bool, err error) {
 	return false, nil
 }
 
-// switchToSystemPath records and activates a system that is in the
-// store already (copied there by a --target-host switch).
-func switchToSystemPath(arg, configHash string) error {
-	t, done, err := openTarget()
+// switchRemote builds the config here or on the build host, and
+// activates it on the target host or here.
+func switchRemote(args []string) error {
+	hs := remoteSwitchFlags.hosts
+	hs.Key = func() (*sign.SecretKey, error) { return loadSignKey(remoteSwitchFlags.signKey) }
+	hs.Stdout, hs.Stderr, hs.EvalArgs = os.Stdout, os.Stderr, remoteEvalArgs()
+	if act.Force {
+		hs.SwitchArgs = append(hs.SwitchArgs, "--force")
+	}
+	if act.NoHooks {
+		hs.SwitchArgs = append(hs.SwitchArgs, "--no-hooks")
+	}
+	r, err := hs.Remote(here)
 	if err != nil {
 		return err
 	}
-	defer done()
-	p, rest, err := t.Store.ParsePath(arg)
+	sys, err := evaluate(args)
 	if err != nil {
 		return err
 	}
-	if rest != "" {
-		return fmt.Errorf("--system-path %s: want a store path, not a file inside one", arg)
+	ctx, stop := interruptible()
+	defer stop()
+	r.Builder = systemBuild(sys)
+	r.OpenTarget = func() (*activate.Target, func(), error) { return here.OpenActivation(true) }
+	r.SwitchHere = func(t *activate.Target, p storepath.Path) error { return switchAndPrint(t, p, sys.Drv.ID()) }
+	if r.Target != nil {
+		r.Copying = transferProgress("copying to " + r.Target.URL.Host)
 	}
-	if ok, err := t.Store.IsValid(p); err != nil {
-		return err
-	} else if !ok {
-		return fmt.Errorf("%s is not in the store here: copy it first (nexis copy)", t.Store.Logical(p))
-	}
-	return switchAndPrint(t, p, configHash)
+	return r.Switch(ctx, deploySystem(sys))
 }
 
 // switchAndPrint records and activates the built system p and prints
@@ -97,58 +109,6 @@ func switchAndPrint(t *activate.Target, p storepath.Path, configHash string) err
 	}
 	res.Print(os.Stdout, os.Stderr, t, prev)
 	return nil
-}
-
-// switchRemote builds the config here or on the build host, and
-// activates it on the target host or here.
-func switchRemote(args []string) error {
-	f := remoteSwitchFlags
-	var target *deploy.TargetHost
-	if f.targetHost != "" {
-		u, err := cache.ParseSSHHost(f.targetHost)
-		if err != nil {
-			return fmt.Errorf("--target-host: %w", err)
-		}
-		// Before anything is built: without it nothing could be deployed.
-		key, err := loadSignKey(f.signKey)
-		if err != nil {
-			return err
-		}
-		target = &deploy.TargetHost{URL: u, SSH: host.SSH(f.remoteProgram), Key: key, Stdout: os.Stdout, Stderr: os.Stderr}
-		if actFlags.force {
-			target.SwitchArgs = append(target.SwitchArgs, "--force")
-		}
-		if actFlags.noHooks {
-			target.SwitchArgs = append(target.SwitchArgs, "--no-hooks")
-		}
-	}
-	var build *deploy.BuildHost
-	if f.buildHost != "" {
-		u, err := cache.ParseSSHHost(f.buildHost)
-		if err != nil {
-			return fmt.Errorf("--build-host: %w", err)
-		}
-		program := f.buildProgram
-		if program == "" {
-			program = f.remoteProgram
-		}
-		build = &deploy.BuildHost{URL: u, SSH: host.SSH(program), EvalArgs: remoteEvalArgs(), Stderr: os.Stderr, TrustedFile: sign.TrustedFileIn(here.Root)}
-	}
-	sys, err := evaluate(args)
-	if err != nil {
-		return err
-	}
-	ctx, stop := interruptible()
-	defer stop()
-	r := &deploy.Remote{
-		Host: here, Build: build, Builder: systemBuild(sys), Target: target, Prints: os.Stderr,
-		OpenTarget: func() (*activate.Target, func(), error) { return openTargetFor(true) },
-		SwitchHere: func(t *activate.Target, p storepath.Path) error { return switchAndPrint(t, p, sys.Drv.ID()) },
-	}
-	if target != nil {
-		r.Copying = transferProgress("copying to " + target.URL.Host)
-	}
-	return r.Switch(ctx, deploySystem(sys))
 }
 
 // deploySystem is what deploying takes of an evaluated system.
