@@ -1,7 +1,9 @@
 package activate
 
 import (
+	"encoding/json"
 	"fmt"
+	"io"
 	"slices"
 	"strconv"
 	"time"
@@ -303,4 +305,59 @@ func (t *Target) RemoveGenerations(ns []uint64) (*Removal, error) {
 	}
 	r.Boot = b
 	return r, nil
+}
+
+// GenerationDiff is what changed from one generation to another
+// (nexis generations diff); its JSON is the diff's.
+type GenerationDiff struct {
+	From, To uint64
+	Diff     *Diff
+}
+
+// DiffGenerations compares the generations a and b name
+// (ResolveGeneration), closures' sizes included.
+func (t *Target) DiffGenerations(a, b string) (*GenerationDiff, error) {
+	ns, err := t.ResolveGenerations([]string{a, b})
+	if err != nil {
+		return nil, err
+	}
+	var syss [2]*System
+	for i, n := range ns {
+		g, err := t.Generation(n)
+		if err != nil {
+			return nil, err
+		}
+		if syss[i], err = t.LoadSystem(g.Path); err != nil {
+			return nil, fmt.Errorf("generation %d: %w", n, err)
+		}
+	}
+	d, err := t.DiffSystems(syss[0], syss[1], true)
+	if err != nil {
+		return nil, err
+	}
+	return &GenerationDiff{From: ns[0], To: ns[1], Diff: d}, nil
+}
+
+// Print writes the generations' numbers, then what changed.
+func (d *GenerationDiff) Print(w io.Writer) {
+	fmt.Fprintf(w, "generation %d -> %d\n", d.From, d.To)
+	d.Diff.Print(w)
+}
+
+// MarshalJSON is the diff's JSON.
+func (d *GenerationDiff) MarshalJSON() ([]byte, error) { return json.Marshal(d.Diff) }
+
+// PinGenerations pins (or unpins) the generations args name
+// (ResolveGeneration), and returns their numbers.
+func (t *Target) PinGenerations(args []string, pinned bool) ([]uint64, error) {
+	ns, err := t.ResolveGenerations(args)
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range ns {
+		if err := t.SetPinned(n, pinned); err != nil {
+			return nil, err
+		}
+	}
+	return ns, nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 
 	"github.com/nexisos/nexis/builtins"
 	"github.com/nexisos/nexis/hint"
@@ -149,4 +150,30 @@ func (b *Built) Print(w io.Writer) {
 	for _, p := range b.paths {
 		fmt.Fprintln(w, p)
 	}
+}
+
+// ReceiveBuildConfig unpacks the config tar r (what switch --build-host
+// sends) under the host's state directory, and returns the path of its
+// config rel and the function that removes it again.
+func ReceiveBuildConfig(h *host.Host, r io.Reader, rel string) (string, func(), error) {
+	state, err := h.PhysicalStateDir()
+	if err != nil {
+		return "", nil, err
+	}
+	return ReceiveConfigIn(filepath.Join(state, "build-configs"), r, rel)
+}
+
+// PlanBuild is what building target on the host would fetch and build
+// (build --dry-run), with nothing changed.
+func PlanBuild(h *host.Host, target *builtins.Derivation) (*realise.Plan, error) {
+	st, err := h.OpenStoreRead()
+	if err != nil {
+		// A store nothing was added to yet: everything is to do, which
+		// a fresh (writable) open tells just as well.
+		if st, err = h.OpenStore(); err != nil {
+			return nil, err
+		}
+	}
+	defer st.Close()
+	return realise.MakePlan(st, []*builtins.Derivation{target})
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"runtime"
 	"time"
 
@@ -27,7 +26,6 @@ var buildFlags struct {
 	timeout    time.Duration
 	check      bool
 	checkRoots bool
-	json       bool
 	configTar  string
 }
 
@@ -48,7 +46,7 @@ func init() {
 	f.DurationVar(&buildFlags.timeout, "timeout", 0, "stop a build that runs longer than `DURATION` (0: no limit; a package's own timeout wins)")
 	f.BoolVar(&buildFlags.check, "check", false, "rebuild every valid derivation of the closure this machine builds and report whether each is bit-identical")
 	f.BoolVar(&buildFlags.checkRoots, "check-roots", false, "like --check, for the outputs named only")
-	f.BoolVar(&buildFlags.json, "json", false, "print the result as JSON")
+	jsonFlag(cmd, "print the result as JSON")
 	f.StringVar(&buildFlags.configTar, "config-tar", "", "read the config's directory as a tar from stdin and build the config `FILE` in it, with no out-link (what switch --build-host runs)")
 	f.MarkHidden("config-tar")
 	addEvalFlags(cmd)
@@ -72,11 +70,7 @@ func runBuild(cmd *cobra.Command, args []string) error {
 		if len(args) > 0 {
 			return errors.New("--config-tar takes no CONFIG: it names the config inside the tar on stdin")
 		}
-		state, err := here.PhysicalStateDir()
-		if err != nil {
-			return err
-		}
-		cfg, cleanup, err := deploy.ReceiveConfigIn(filepath.Join(state, "build-configs"), os.Stdin, buildFlags.configTar)
+		cfg, cleanup, err := deploy.ReceiveBuildConfig(here, os.Stdin, buildFlags.configTar)
 		if err != nil {
 			return err
 		}
@@ -117,12 +111,8 @@ func runBuild(cmd *cobra.Command, args []string) error {
 		return err
 	}
 	built.PrintChecks(os.Stderr)
-	if buildFlags.json {
-		if err := printJSON(built); err != nil {
-			return err
-		}
-	} else {
-		built.Print(os.Stdout)
+	if err := show(built, nil); err != nil {
+		return err
 	}
 	if built.Differs() {
 		return exitError{exitCheckDiffers}
@@ -131,20 +121,11 @@ func runBuild(cmd *cobra.Command, args []string) error {
 }
 
 func dryRun(target *builtins.Derivation) error {
-	st, err := here.OpenStoreRead()
-	if err != nil {
-		// A store nothing was added to yet: everything is to do, which
-		// a fresh (writable) open tells just as well.
-		if st, err = here.OpenStore(); err != nil {
-			return err
-		}
-	}
-	defer st.Close()
-	plan, err := realise.MakePlan(st, []*builtins.Derivation{target})
+	plan, err := deploy.PlanBuild(here, target)
 	if err != nil {
 		return err
 	}
-	if buildFlags.json {
+	if asJSON {
 		return printJSON(plan.JSON())
 	}
 	plan.Print(os.Stdout, target)

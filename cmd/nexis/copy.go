@@ -15,7 +15,6 @@ var copyFlags struct {
 	jobs          int
 	compression   string
 	remoteProgram string
-	json          bool
 }
 
 func init() {
@@ -34,7 +33,7 @@ func init() {
 	f.MarkDeprecated("jobs", "use --parallel (-j/--jobs is the number of builds at once on the verbs that build)")
 	f.StringVar(&copyFlags.compression, "compression", "zstd", "compress archives with `METHOD`: zstd or none")
 	f.StringVar(&copyFlags.remoteProgram, "remote-program", host.RemoteProgram(), "the shell `COMMAND` that runs nexis on an ssh:// destination")
-	f.BoolVar(&copyFlags.json, "json", false, "print what was copied as JSON")
+	jsonFlag(cmd, "print what was copied as JSON")
 	cmd.MarkFlagRequired("to")
 	register(rootCmd, cmd)
 }
@@ -60,7 +59,7 @@ func runCopy(cmd *cobra.Command, args []string) error {
 	if err != nil {
 		return err
 	}
-	if copyFlags.json {
+	if asJSON {
 		return printJSON(stats)
 	}
 	stats.Print(os.Stderr, copyFlags.to)

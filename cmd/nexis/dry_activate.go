@@ -9,17 +9,13 @@ import (
 	"github.com/nexisos/nexis/deploy"
 )
 
-var dryFlags struct {
-	json bool
-}
-
 func init() {
 	cmd := &cobra.Command{
 		Use:  "dry-activate [CONFIG]",
 		Args: cobra.MaximumNArgs(1),
 		RunE: runDryActivate,
 	}
-	cmd.Flags().BoolVar(&dryFlags.json, "json", false, "print the plan as JSON")
+	jsonFlag(cmd, "print the plan as JSON")
 	cmd.Flags().IntVarP(&actFlags.jobs, "jobs", "j", 0, "run `N` builds at once (default: the number of cores)")
 	addActivateFlags(cmd)
 	addEvalFlags(cmd)
@@ -40,7 +36,7 @@ func runDryActivate(cmd *cobra.Command, args []string) error {
 	if err != nil {
 		return err
 	}
-	if dryFlags.json {
+	if asJSON {
 		return printJSON(pv.Plan)
 	}
 	pv.Print(os.Stdout)

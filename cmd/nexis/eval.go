@@ -7,11 +7,11 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/nexisos/nexis/lang"
+	"github.com/nexisos/nexis/realise"
 )
 
 var evalFlags struct {
 	expr      string
-	json      bool
 	files     bool
 	showTrace bool
 	maxSteps  uint64
@@ -29,7 +29,7 @@ func init() {
 	}
 	f := cmd.Flags()
 	f.StringVarP(&evalFlags.expr, "expr", "e", "", "evaluate `EXPR` in the config's environment and print the result")
-	f.BoolVar(&evalFlags.json, "json", false, "print JSON")
+	jsonFlag(cmd, "print JSON")
 	f.BoolVar(&evalFlags.files, "files", false, "also print the content of every generated file")
 	addEvalFlags(cmd)
 	register(rootCmd, cmd)
@@ -72,9 +72,9 @@ func runEval(cmd *cobra.Command, args []string) error {
 			reportEvalError(os.Stderr, err)
 			return exitError{1}
 		}
-		return lang.WriteValue(out, v, evalFlags.json)
+		return lang.WriteValue(out, v, asJSON)
 	}
-	if evalFlags.json {
+	if asJSON {
 		return lang.WriteJSON(out, sys.Drv)
 	}
 	if err := lang.WriteTree(out, sys.Drv); err != nil {
@@ -84,4 +84,36 @@ func runEval(cmd *cobra.Command, args []string) error {
 		return lang.WriteFiles(out, sys.Drv)
 	}
 	return nil
+}
+
+// stdenvManifest is --stdenv's manifest, read once.
+var stdenvManifest *realise.StdenvManifest
+
+// evalStdenv reads --stdenv (default $NEXIS_STDENV) for the evaluation
+// options.
+func evalStdenv() (map[string]any, error) {
+	file := evalFlags.stdenv
+	if file == "" {
+		file = os.Getenv("NEXIS_STDENV")
+	}
+	if file == "" {
+		return nil, nil
+	}
+	if stdenvManifest == nil {
+		m, err := realise.LoadStdenvManifest(file)
+		if err != nil {
+			return nil, err
+		}
+		stdenvManifest = m
+	}
+	return stdenvManifest.Spec(), nil
+}
+
+// stdenvFiles are --stdenv's tarballs, which fetches of the stdenv take
+// instead of downloading (nil without --stdenv).
+func stdenvFiles() map[string]string {
+	if stdenvManifest == nil {
+		return nil
+	}
+	return stdenvManifest.LocalFiles()
 }

@@ -6,33 +6,42 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-
-	"github.com/nexisos/nexis/activate"
 )
 
 var genFlags struct {
-	json      bool
 	olderThan string
 	dryRun    bool
 }
 
-var generationsCmd = &cobra.Command{
-	Use: "generations",
-}
+var generationsCmd = &cobra.Command{Use: "generations"}
 
 func init() {
 	list := &cobra.Command{
 		Use:  "list",
 		Args: cobra.NoArgs,
-		RunE: runGenList,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			t, done, err := here.OpenTargetRead()
+			if err != nil {
+				return err
+			}
+			defer done()
+			return show(t.ListGenerations())
+		},
 	}
-	list.Flags().BoolVar(&genFlags.json, "json", false, "print JSON")
+	jsonFlag(list, "print JSON")
 	diff := &cobra.Command{
 		Use:  "diff A B",
 		Args: cobra.ExactArgs(2),
-		RunE: runGenDiff,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			t, done, err := here.OpenTargetRead()
+			if err != nil {
+				return err
+			}
+			defer done()
+			return show(t.DiffGenerations(args[0], args[1]))
+		},
 	}
-	diff.Flags().BoolVar(&genFlags.json, "json", false, "print JSON")
+	jsonFlag(diff, "print JSON")
 	del := &cobra.Command{
 		Use:  "delete N... | --older-than D",
 		RunE: runGenDelete,
@@ -51,55 +60,6 @@ func init() {
 	}
 	register(generationsCmd, list, diff, del, pin, unpin)
 	register(rootCmd, generationsCmd)
-}
-
-func runGenList(cmd *cobra.Command, args []string) error {
-	t, done, err := here.OpenTargetRead()
-	if err != nil {
-		return err
-	}
-	defer done()
-	out, err := t.ListGenerations()
-	if err != nil {
-		return err
-	}
-	if genFlags.json {
-		return printJSON(out)
-	}
-	out.Print(os.Stdout)
-	return nil
-}
-
-func runGenDiff(cmd *cobra.Command, args []string) error {
-	t, done, err := here.OpenTargetRead()
-	if err != nil {
-		return err
-	}
-	defer done()
-	ns, err := t.ResolveGenerations(args)
-	if err != nil {
-		return err
-	}
-	var syss [2]*activate.System
-	for i, n := range ns {
-		g, err := t.Generation(n)
-		if err != nil {
-			return err
-		}
-		if syss[i], err = t.LoadSystem(g.Path); err != nil {
-			return fmt.Errorf("generation %d: %w", n, err)
-		}
-	}
-	d, err := t.DiffSystems(syss[0], syss[1], true)
-	if err != nil {
-		return err
-	}
-	if genFlags.json {
-		return printJSON(d)
-	}
-	fmt.Printf("generation %d -> %d\n", ns[0], ns[1])
-	d.Print(os.Stdout)
-	return nil
 }
 
 func runGenDelete(cmd *cobra.Command, args []string) error {
@@ -144,14 +104,9 @@ func runGenPin(args []string, pinned bool) error {
 		return err
 	}
 	defer done()
-	ns, err := t.ResolveGenerations(args)
+	ns, err := t.PinGenerations(args, pinned)
 	if err != nil {
 		return err
-	}
-	for _, n := range ns {
-		if err := t.SetPinned(n, pinned); err != nil {
-			return err
-		}
 	}
 	verb := "pinned"
 	if !pinned {

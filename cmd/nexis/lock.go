@@ -14,7 +14,6 @@ import (
 var lockFlags struct {
 	config string
 	system string
-	json   bool
 }
 
 func init() {
@@ -25,7 +24,7 @@ func init() {
 			return runLock(here.ConfigPath(args), false, nil)
 		},
 	}
-	lock.Flags().BoolVar(&lockFlags.json, "json", false, "print the changes as JSON")
+	jsonFlag(lock, "print the changes as JSON")
 	lock.Flags().StringVar(&lockFlags.system, "system", lang.DefaultSystem, "target `PLATFORM` ({arch} of prebuilt URLs)")
 	update := &cobra.Command{
 		Use: "update [PKG...]",
@@ -38,7 +37,7 @@ func init() {
 		},
 	}
 	update.Flags().StringVarP(&lockFlags.config, "config", "c", "", "the config `FILE` (default: the system's)")
-	update.Flags().BoolVar(&lockFlags.json, "json", false, "print the changes as JSON")
+	jsonFlag(update, "print the changes as JSON")
 	update.Flags().StringVar(&lockFlags.system, "system", lang.DefaultSystem, "target `PLATFORM` ({arch} of prebuilt URLs)")
 	register(rootCmd, lock, update)
 }
@@ -62,7 +61,7 @@ func runLock(configFile string, update bool, only []string) error {
 	if err := l.Write(); err != nil {
 		return err
 	}
-	if lockFlags.json {
+	if asJSON {
 		return printJSON(l)
 	}
 	l.Print(os.Stdout, os.Stderr)

@@ -2,44 +2,83 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
+
+	"github.com/nexisos/nexis/realise"
+	"github.com/nexisos/nexis/store"
 )
 
-var storeAddFlags struct{ name string }
+var storeAddFlags struct {
+	name   string
+	unpack bool
+}
 
 func init() {
-	cmd := &cobra.Command{
+	add := &cobra.Command{
 		Use:  "add PATH...",
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if storeAddFlags.name != "" && len(args) > 1 {
 				return fmt.Errorf("--name needs exactly one PATH")
 			}
-			s, err := here.OpenStore()
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			for _, a := range args {
-				name := storeAddFlags.name
-				if name == "" {
-					abs, err := filepath.Abs(a)
+			return here.Update(func(s *store.Store) error {
+				for _, a := range args {
+					name := storeAddFlags.name
+					if name == "" {
+						abs, err := filepath.Abs(a)
+						if err != nil {
+							return err
+						}
+						name = filepath.Base(abs)
+					}
+					pi, err := s.AddPath(a, name)
 					if err != nil {
 						return err
 					}
-					name = filepath.Base(abs)
+					fmt.Println(s.Logical(pi.Path))
 				}
-				pi, err := s.AddPath(a, name)
-				if err != nil {
-					return err
-				}
-				fmt.Println(s.Logical(pi.Path))
-			}
-			return s.Close()
+				return nil
+			})
 		},
 	}
-	cmd.Flags().StringVar(&storeAddFlags.name, "name", "", "store the path under `NAME` instead of the base name")
-	register(storeCmd, cmd)
+	add.Flags().StringVar(&storeAddFlags.name, "name", "", "store the path under `NAME` instead of the base name")
+	fixed := &cobra.Command{
+		Use:  "add-fixed --name NAME [--unpack] FILE",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if storeAddFlags.name == "" {
+				return fmt.Errorf("--name is required: the name the evaluation gives the fetch (stdenv-2026.12 for the stdenv)")
+			}
+			return here.Update(func(s *store.Store) error {
+				p, sum, _, err := realise.AddFixed(s, args[0], storeAddFlags.name, storeAddFlags.unpack, "")
+				if err == nil {
+					fmt.Printf("%s\tsha256:%s\n", s.Logical(p), sum)
+				}
+				return err
+			})
+		},
+	}
+	fixed.Flags().StringVar(&storeAddFlags.name, "name", "", "the store `NAME` (the fetch's name)")
+	fixed.Flags().BoolVar(&storeAddFlags.unpack, "unpack", false, "store the unpacked archive, as fetch_url(unpack = True)")
+	stdenv := &cobra.Command{
+		Use:  "add-stdenv MANIFEST",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			m, err := realise.LoadStdenvManifest(args[0])
+			if err != nil {
+				return err
+			}
+			return here.Update(func(s *store.Store) error {
+				n, err := m.AddTo(s)
+				if err == nil {
+					fmt.Fprintf(os.Stderr, "nexis: %d stdenv tarball(s) added\n", n)
+				}
+				return err
+			})
+		},
+	}
+	register(storeCmd, add, fixed, stdenv)
 }

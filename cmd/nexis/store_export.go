@@ -1,16 +1,13 @@
 package main
 
 import (
-	"context"
 	"fmt"
-	"io"
 	"os"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
 	"github.com/nexisos/nexis/store/cache"
-	"github.com/nexisos/nexis/store/storepath"
 )
 
 var storeExportFlags struct {
@@ -32,24 +29,10 @@ func init() {
 			if err != nil {
 				return err
 			}
-			s, ps, err := here.OpenStorePaths(args)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			if storeExportFlags.closure {
-				if ps, err = s.Closure(ps); err != nil {
-					return err
-				}
-			}
-			if storeExportFlags.exceptFrom != "" {
-				if ps, err = exceptListed(s.LogicalDir(), ps, storeExportFlags.exceptFrom); err != nil {
-					return err
-				}
-			}
-			return cache.Export(context.Background(), s, ps, os.Stdout, cache.ExportOptions{
+			f := storeExportFlags
+			return here.Export(os.Stdout, args, f.closure, f.exceptFrom, cache.ExportOptions{
 				Key:         key,
-				Compression: storeExportFlags.compression,
+				Compression: f.compression,
 				Progress:    transferProgress("exporting"),
 			})
 		},
@@ -61,30 +44,4 @@ func init() {
 	f.StringVar(&storeExportFlags.exceptFrom, "except-from", "", "leave out the store paths listed in `FILE` (- for stdin), one a line: the receiver has them")
 	f.MarkHidden("except-from")
 	register(storeCmd, cmd)
-}
-
-// exceptListed drops from ps the store paths listed in file, which the
-// receiver has already (switch --build-host lists them, so that only
-// what it lacks crosses the network).
-func exceptListed(storeDir string, ps []storepath.Path, file string) ([]storepath.Path, error) {
-	r := io.Reader(os.Stdin)
-	if file != "-" {
-		f, err := os.Open(file)
-		if err != nil {
-			return nil, fmt.Errorf("--except-from: %w", err)
-		}
-		defer f.Close()
-		r = f
-	}
-	has, err := storepath.ReadList(r, storeDir)
-	if err != nil {
-		return nil, fmt.Errorf("--except-from: %w", err)
-	}
-	var out []storepath.Path
-	for _, p := range ps {
-		if !has[p.Hash] {
-			out = append(out, p)
-		}
-	}
-	return out, nil
 }

@@ -6,10 +6,7 @@ import (
 	"github.com/spf13/cobra"
 )
 
-var storeImportFlags struct {
-	trusted []string
-	json    bool
-}
+var storeImportFlags struct{ trusted []string }
 
 func init() {
 	cmd := &cobra.Command{
@@ -17,17 +14,14 @@ func init() {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			stats, err := here.Import(os.Stdin, storeImportFlags.trusted...)
-			if err != nil {
-				return err
-			}
-			if storeImportFlags.json {
-				return printJSON(stats)
+			if err != nil || asJSON {
+				return show(stats, err)
 			}
 			stats.Print(os.Stderr)
 			return nil
 		},
 	}
 	cmd.Flags().StringArrayVar(&storeImportFlags.trusted, "trusted-key", nil, "also trust the public key `NAME:BASE64` (repeatable)")
-	cmd.Flags().BoolVar(&storeImportFlags.json, "json", false, "print what was imported as JSON")
+	jsonFlag(cmd, "print what was imported as JSON")
 	register(storeCmd, cmd)
 }

@@ -1,12 +1,10 @@
 package main
 
 import (
-	"os"
-
 	"github.com/spf13/cobra"
 )
 
-var storeOptimiseFlags struct{ json, dryRun bool }
+var storeOptimiseFlags struct{ dryRun bool }
 
 func init() {
 	cmd := &cobra.Command{
@@ -23,21 +21,13 @@ func init() {
 				return err
 			}
 			defer s.Close()
-			rep, err := s.Optimise(storeOptimiseFlags.dryRun, progressFunc("optimising"))
-			if err != nil {
+			if err := show(s.Optimise(storeOptimiseFlags.dryRun, progressFunc("optimising"))); err != nil {
 				return err
-			}
-			if storeOptimiseFlags.json {
-				if err := printJSON(rep); err != nil {
-					return err
-				}
-			} else {
-				rep.Print(os.Stdout)
 			}
 			return s.Close()
 		},
 	}
-	cmd.Flags().BoolVar(&storeOptimiseFlags.json, "json", false, "print JSON")
+	jsonFlag(cmd, "print JSON")
 	cmd.Flags().BoolVar(&storeOptimiseFlags.dryRun, "dry-run", false, "count what would be shared, and change nothing")
 	register(storeCmd, cmd)
 }

@@ -11,9 +11,7 @@ import (
 	"github.com/nexisos/nexis/store"
 )
 
-var storeVerifyFlags struct {
-	checkContents, repair, json bool
-}
+var storeVerifyFlags struct{ checkContents, repair bool }
 
 func init() {
 	cmd := &cobra.Command{
@@ -24,21 +22,17 @@ func init() {
 	f := cmd.Flags()
 	f.BoolVar(&storeVerifyFlags.checkContents, "check-contents", false, "re-hash every registered path")
 	f.BoolVar(&storeVerifyFlags.repair, "repair", false, "execute the plan: fix counters, move garbage to the trash, restore damaged paths")
-	f.BoolVar(&storeVerifyFlags.json, "json", false, "print the report as JSON")
+	jsonFlag(cmd, "print the report as JSON")
 	addEvalFlags(cmd)
 	register(storeCmd, cmd)
 }
 
 func runStoreVerify(cmd *cobra.Command, args []string) error {
-	var (
-		s   *store.Store
-		err error
-	)
+	open := here.OpenStoreRead
 	if storeVerifyFlags.repair {
-		s, err = here.OpenStore()
-	} else {
-		s, err = here.OpenStoreRead()
+		open = here.OpenStore
 	}
+	s, err := open()
 	if err != nil {
 		return err
 	}
@@ -49,14 +43,14 @@ func runStoreVerify(cmd *cobra.Command, args []string) error {
 		Sources: func(plan *store.RepairPlan) (realise.RepairSources, error) { return repairSources(args, plan) },
 		Context: interruptible,
 	}
-	if !storeVerifyFlags.json {
+	if !asJSON {
 		opts.Out, opts.Diag = os.Stdout, os.Stderr
 	}
 	v, err := realise.VerifyStore(s, opts)
 	if err != nil {
 		return err
 	}
-	if storeVerifyFlags.json {
+	if asJSON {
 		if err := printJSON(v); err != nil {
 			return err
 		}

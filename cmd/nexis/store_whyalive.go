@@ -1,36 +1,24 @@
 package main
 
 import (
-	"os"
-
 	"github.com/spf13/cobra"
 
+	"github.com/nexisos/nexis/host"
+	"github.com/nexisos/nexis/store"
 	"github.com/nexisos/nexis/store/gc"
+	"github.com/nexisos/nexis/store/storepath"
 )
-
-var whyAliveFlags struct{ json bool }
 
 func init() {
 	cmd := &cobra.Command{
 		Use:  "why-alive PATH",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, ps, err := here.OpenStorePaths(args)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			l, err := gc.WhyAlive(s, ps[0])
-			if err != nil {
-				return err
-			}
-			if whyAliveFlags.json {
-				return printJSON(l)
-			}
-			l.Print(os.Stdout)
-			return nil
+			return show(host.QueryPaths(here, args, func(s *store.Store, ps []storepath.Path) (*gc.Liveness, error) {
+				return gc.WhyAlive(s, ps[0])
+			}))
 		},
 	}
-	cmd.Flags().BoolVar(&whyAliveFlags.json, "json", false, "print JSON")
+	jsonFlag(cmd, "print JSON")
 	register(storeCmd, cmd)
 }
