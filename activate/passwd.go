@@ -1,11 +1,16 @@
 package activate
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"os/exec"
 	"strings"
+
+	"golang.org/x/term"
 )
 
 // HashMethod is a crypt scheme HashPassword makes.
@@ -66,4 +71,33 @@ func HashPassword(password string, m HashMethod) (string, error) {
 		return "", errors.New("neither mkpasswd nor openssl is on this machine to make a sha512-crypt hash")
 	}
 	return "", fmt.Errorf("no %s hash could be made: %s", m, strings.Join(failed, "; "))
+}
+
+// ReadPassword reads a password for HashPassword: twice, without echo,
+// prompted on prompts, when in is a terminal; else one line of in.
+func ReadPassword(in *os.File, prompts io.Writer) (string, error) {
+	fd := int(in.Fd())
+	if !term.IsTerminal(fd) {
+		line, err := bufio.NewReader(in).ReadString('\n')
+		if err != nil && !errors.Is(err, io.EOF) {
+			return "", err
+		}
+		return strings.TrimRight(line, "\r\n"), nil
+	}
+	fmt.Fprint(prompts, "Password: ")
+	a, err := term.ReadPassword(fd)
+	fmt.Fprintln(prompts)
+	if err != nil {
+		return "", err
+	}
+	fmt.Fprint(prompts, "Again: ")
+	b, err := term.ReadPassword(fd)
+	fmt.Fprintln(prompts)
+	if err != nil {
+		return "", err
+	}
+	if string(a) != string(b) {
+		return "", errors.New("the two passwords differ")
+	}
+	return string(a), nil
 }

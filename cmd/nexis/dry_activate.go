@@ -16,9 +16,7 @@ func init() {
 		RunE: runDryActivate,
 	}
 	jsonFlag(cmd, "print the plan as JSON")
-	cmd.Flags().IntVarP(&actFlags.jobs, "jobs", "j", 0, "run `N` builds at once (default: the number of cores)")
-	addActivateFlags(cmd)
-	addEvalFlags(cmd)
+	addConfigActivateFlags(cmd)
 	register(rootCmd, cmd)
 }
 

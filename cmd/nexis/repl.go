@@ -1,9 +1,7 @@
 package main
 
 import (
-	"context"
 	"os"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -29,7 +27,7 @@ func init() {
 				return exitError{1}
 			}
 			interactive := term.IsTerminal(int(os.Stdin.Fd())) && term.IsTerminal(int(os.Stdout.Fd()))
-			return s.Run(os.Stdin, interactive, historyFile())
+			return s.Run(os.Stdin, interactive, repl.HistoryFile())
 		},
 	}
 	addEvalFlags(cmd)
@@ -40,25 +38,7 @@ func init() {
 // --root with the config's caches and builders, as nexis build does
 // (without an out-link: the repl is not a GC root).
 func replBuild(sys *lang.System, d *builtins.Derivation) ([]string, error) {
-	st, err := here.OpenStore()
-	if err != nil {
-		return nil, err
-	}
-	defer st.Close()
-	m, opts, release, err := newBuild(sys).Builder()()
-	if err != nil {
-		return nil, err
-	}
-	defer release()
-	if _, err := m.Run(context.Background(), st, []*builtins.Derivation{d}, opts); err != nil {
-		return nil, err
-	}
-	var outs []string
-	for _, name := range d.Outputs {
-		p, _ := d.OutputPath(name)
-		outs = append(outs, p)
-	}
-	return outs, nil
+	return newBuild(sys).Outputs(d)
 }
 
 // evaluateQuiet evaluates without printing errors: the caller reports.
@@ -97,17 +77,4 @@ func evalOptions() (lang.Options, error) {
 func runaway(msg string) {
 	os.Stderr.WriteString("error: " + msg + "\n")
 	os.Exit(1)
-}
-
-// historyFile follows the XDG base directory spec, like most shells'.
-func historyFile() string {
-	dir := os.Getenv("XDG_STATE_HOME")
-	if dir == "" {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			return ""
-		}
-		dir = filepath.Join(home, ".local", "state")
-	}
-	return filepath.Join(dir, "nexis", "repl_history")
 }

@@ -44,12 +44,33 @@ func init() {
 	}
 	addDryRunFlag(cmd)
 	cmd.Flags().StringVar(&switchFlags.generation, "generation", "", "switch to generation `N` (a number, current or previous; see nexis generations list)")
-	cmd.Flags().IntVarP(&actFlags.jobs, "jobs", "j", 0, "run `N` builds at once (default: the number of cores)")
-	addActivateFlags(cmd)
-	addEvalFlags(cmd)
+	addConfigActivateFlags(cmd)
 	addEvalCacheFlag(cmd)
 	addRemoteSwitchFlags(cmd)
 	register(rootCmd, cmd)
+	// boot and test are a switch in another mode.
+	for _, v := range []struct {
+		use  string
+		mode activate.Mode
+	}{{"boot [CONFIG]", activate.ModeBoot}, {"test [CONFIG]", activate.ModeTest}} {
+		c := &cobra.Command{
+			Use:  v.use,
+			Args: cobra.MaximumNArgs(1),
+			RunE: func(cmd *cobra.Command, args []string) error { return switchConfig(args, v.mode) },
+		}
+		addConfigActivateFlags(c)
+		addEvalCacheFlag(c)
+		register(rootCmd, c)
+	}
+}
+
+// addConfigActivateFlags gives a verb that builds a config and
+// activates it (switch, boot, test, dry-activate) its flags: -j, the
+// activation's and the evaluation's.
+func addConfigActivateFlags(cmd *cobra.Command) {
+	cmd.Flags().IntVarP(&actFlags.jobs, "jobs", "j", 0, "run `N` builds at once (default: the number of cores)")
+	addActivateFlags(cmd)
+	addEvalFlags(cmd)
 }
 
 // switchConfig evaluates, realises and switches in mode.
