@@ -35,11 +35,7 @@ func addActivateFlags(cmd *cobra.Command) {
 }
 
 func init() {
-	cmd := &cobra.Command{
-		Use:  "activate",
-		Args: cobra.NoArgs,
-		RunE: runActivate,
-	}
+	cmd := command("activate", cobra.NoArgs, runActivate)
 	cmd.Flags().BoolVar(&actFlags.repair, "repair", false, "finish the activation a crash interrupted")
 	cmd.Flags().BoolVar(&actFlags.check, "check", false, "report how the root differs from the current generation, change nothing")
 	jsonFlag(cmd, "with --check, print the differences as JSON")

@@ -30,11 +30,7 @@ var buildFlags struct {
 }
 
 func init() {
-	cmd := &cobra.Command{
-		Use:  "build [CONFIG]",
-		Args: cobra.MaximumNArgs(1),
-		RunE: runBuild,
-	}
+	cmd := command("build [CONFIG]", cobra.MaximumNArgs(1), runBuild)
 	f := cmd.Flags()
 	f.StringVarP(&buildFlags.attr, "attr", "A", "", "build package `ATTR` (a name or an expression) instead of the system")
 	f.StringVarP(&buildFlags.outLink, "out-link", "o", "result", "make `PATH` a symlink to the output, registered as a GC root")

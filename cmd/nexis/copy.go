@@ -18,11 +18,7 @@ var copyFlags struct {
 }
 
 func init() {
-	cmd := &cobra.Command{
-		Use:  "copy --to URL PATH...",
-		Args: cobra.MinimumNArgs(1),
-		RunE: runCopy,
-	}
+	cmd := command("copy --to URL PATH...", cobra.MinimumNArgs(1), runCopy)
 	f := cmd.Flags()
 	f.StringVar(&copyFlags.to, "to", "", "copy to `URL` (file://, http(s)://, s3://, ssh://)")
 	signKeyFlag(cmd, &copyFlags.signKey)

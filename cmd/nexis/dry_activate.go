@@ -10,11 +10,7 @@ import (
 )
 
 func init() {
-	cmd := &cobra.Command{
-		Use:  "dry-activate [CONFIG]",
-		Args: cobra.MaximumNArgs(1),
-		RunE: runDryActivate,
-	}
+	cmd := command("dry-activate [CONFIG]", cobra.MaximumNArgs(1), runDryActivate)
 	jsonFlag(cmd, "print the plan as JSON")
 	addConfigActivateFlags(cmd)
 	register(rootCmd, cmd)

@@ -22,11 +22,7 @@ var evalFlags struct {
 }
 
 func init() {
-	cmd := &cobra.Command{
-		Use:  "eval [CONFIG]",
-		Args: cobra.MaximumNArgs(1),
-		RunE: runEval,
-	}
+	cmd := command("eval [CONFIG]", cobra.MaximumNArgs(1), runEval)
 	f := cmd.Flags()
 	f.StringVarP(&evalFlags.expr, "expr", "e", "", "evaluate `EXPR` in the config's environment and print the result")
 	jsonFlag(cmd, "print JSON")

@@ -13,10 +13,7 @@ import (
 var fmtFlags struct{ check bool }
 
 func init() {
-	cmd := &cobra.Command{
-		Use:  "fmt [--check] [FILE|DIR...]",
-		RunE: runFmt,
-	}
+	cmd := command("fmt [--check] [FILE|DIR...]", nil, runFmt)
 	cmd.Flags().BoolVar(&fmtFlags.check, "check", false, "list unformatted files and exit 1 if any, changing nothing")
 	register(rootCmd, cmd)
 }

@@ -21,11 +21,7 @@ var gcFlags struct {
 }
 
 func init() {
-	cmd := &cobra.Command{
-		Use:  "gc",
-		Args: cobra.NoArgs,
-		RunE: runGC,
-	}
+	cmd := command("gc", cobra.NoArgs, runGC)
 	f := cmd.Flags()
 	f.BoolVar(&gcFlags.dryRun, "dry-run", false, "print what would be deleted, and stop")
 	f.StringVar(&gcFlags.maxFreed, "max-freed", "", "stop after freeing `SIZE` bytes (1024, 500M, 10G)")
@@ -37,14 +33,10 @@ func init() {
 	f.BoolVar(&gcFlags.wait, "wait", false, "delete the trash before returning, instead of in the background")
 
 	var lockFD int
-	worker := &cobra.Command{
-		Use:    "trash-worker",
-		Args:   cobra.NoArgs,
-		Hidden: true,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return here.RunTrashWorker(lockFD, gcFlags.workers)
-		},
-	}
+	worker := command("trash-worker", cobra.NoArgs, func(cmd *cobra.Command, args []string) error {
+		return here.RunTrashWorker(lockFD, gcFlags.workers)
+	})
+	worker.Hidden = true
 	worker.Flags().IntVar(&lockFD, "lock-fd", -1, "descriptor of the trash lock the parent took (internal)")
 	worker.Flags().IntVar(&gcFlags.workers, "workers", 0, "delete with `N` workers in parallel (default: four per core)")
 	register(rootCmd, cmd, worker)

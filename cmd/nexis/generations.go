@@ -16,48 +16,29 @@ var genFlags struct {
 var generationsCmd = &cobra.Command{Use: "generations"}
 
 func init() {
-	list := &cobra.Command{
-		Use:  "list",
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			t, done, err := here.OpenTargetRead()
-			if err != nil {
-				return err
-			}
-			defer done()
-			return show(t.ListGenerations())
-		},
-	}
+	list := command("list", cobra.NoArgs, func(cmd *cobra.Command, args []string) error {
+		t, done, err := here.OpenTargetRead()
+		if err != nil {
+			return err
+		}
+		defer done()
+		return show(t.ListGenerations())
+	})
 	jsonFlag(list, "print JSON")
-	diff := &cobra.Command{
-		Use:  "diff A B",
-		Args: cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			t, done, err := here.OpenTargetRead()
-			if err != nil {
-				return err
-			}
-			defer done()
-			return show(t.DiffGenerations(args[0], args[1]))
-		},
-	}
+	diff := command("diff A B", cobra.ExactArgs(2), func(cmd *cobra.Command, args []string) error {
+		t, done, err := here.OpenTargetRead()
+		if err != nil {
+			return err
+		}
+		defer done()
+		return show(t.DiffGenerations(args[0], args[1]))
+	})
 	jsonFlag(diff, "print JSON")
-	del := &cobra.Command{
-		Use:  "delete N... | --older-than D",
-		RunE: runGenDelete,
-	}
+	del := command("delete N... | --older-than D", nil, runGenDelete)
 	del.Flags().BoolVar(&genFlags.dryRun, "dry-run", false, "print the generations that would be deleted, and change nothing")
 	del.Flags().StringVar(&genFlags.olderThan, "older-than", "", "delete generations older than `D` (90m, 12h, 30d, 2w)")
-	pin := &cobra.Command{
-		Use:  "pin N...",
-		Args: cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error { return runGenPin(args, true) },
-	}
-	unpin := &cobra.Command{
-		Use:  "unpin N...",
-		Args: cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error { return runGenPin(args, false) },
-	}
+	pin := command("pin N...", cobra.MinimumNArgs(1), func(cmd *cobra.Command, args []string) error { return runGenPin(args, true) })
+	unpin := command("unpin N...", cobra.MinimumNArgs(1), func(cmd *cobra.Command, args []string) error { return runGenPin(args, false) })
 	register(generationsCmd, list, diff, del, pin, unpin)
 	register(rootCmd, generationsCmd)
 }

@@ -38,3 +38,9 @@ func describe(c *cobra.Command) *cobra.Command {
 	c.Long = strings.TrimPrefix(c.Long, "\n")
 	return c
 }
+
+// command is a verb: its usage line, the arguments it takes (nil: any)
+// and what it runs.
+func command(use string, args cobra.PositionalArgs, run func(cmd *cobra.Command, args []string) error) *cobra.Command {
+	return &cobra.Command{Use: use, Args: args, RunE: run}
+}

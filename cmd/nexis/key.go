@@ -14,46 +14,36 @@ var keyFlags struct {
 }
 
 func init() {
-	keyCmd := &cobra.Command{
-		Use: "key",
-	}
-	gen := &cobra.Command{
-		Use:  "generate NAME",
-		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			k, err := sign.Generate(args[0])
-			if err != nil {
-				return err
-			}
-			sec, pub := keyFlags.secretFile, keyFlags.publicFile
-			if sec == "" {
-				sec = args[0] + ".secret"
-			}
-			if pub == "" {
-				pub = args[0] + ".public"
-			}
-			if err := sign.WriteKeyFiles(k, sec, pub); err != nil {
-				return err
-			}
-			fmt.Fprintf(os.Stderr, "nexis: secret key in %s (keep it private), public key in %s\n", sec, pub)
-			fmt.Println(k.Public().String())
-			return nil
-		},
-	}
+	keyCmd := &cobra.Command{Use: "key"}
+	gen := command("generate NAME", cobra.ExactArgs(1), func(cmd *cobra.Command, args []string) error {
+		k, err := sign.Generate(args[0])
+		if err != nil {
+			return err
+		}
+		sec, pub := keyFlags.secretFile, keyFlags.publicFile
+		if sec == "" {
+			sec = args[0] + ".secret"
+		}
+		if pub == "" {
+			pub = args[0] + ".public"
+		}
+		if err := sign.WriteKeyFiles(k, sec, pub); err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "nexis: secret key in %s (keep it private), public key in %s\n", sec, pub)
+		fmt.Println(k.Public().String())
+		return nil
+	})
 	gen.Flags().StringVar(&keyFlags.secretFile, "secret-file", "", "write the secret key to `FILE`")
 	gen.Flags().StringVar(&keyFlags.publicFile, "public-file", "", "write the public key line to `FILE`")
-	pub := &cobra.Command{
-		Use:  "public SECRET-FILE",
-		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			k, err := sign.ReadSecretKeyFile(args[0])
-			if err != nil {
-				return err
-			}
-			fmt.Println(k.Public().String())
-			return nil
-		},
-	}
+	pub := command("public SECRET-FILE", cobra.ExactArgs(1), func(cmd *cobra.Command, args []string) error {
+		k, err := sign.ReadSecretKeyFile(args[0])
+		if err != nil {
+			return err
+		}
+		fmt.Println(k.Public().String())
+		return nil
+	})
 	register(keyCmd, gen, pub)
 	register(rootCmd, keyCmd)
 }

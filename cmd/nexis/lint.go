@@ -7,10 +7,7 @@ import (
 )
 
 func init() {
-	cmd := &cobra.Command{
-		Use:  "lint [FILE|DIR...]",
-		RunE: runLint,
-	}
+	cmd := command("lint [FILE|DIR...]", nil, runLint)
 	jsonFlag(cmd, "print JSON")
 	register(rootCmd, cmd)
 }

@@ -17,25 +17,18 @@ var lockFlags struct {
 }
 
 func init() {
-	lock := &cobra.Command{
-		Use:  "lock [CONFIG]",
-		Args: cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return runLock(here.ConfigPath(args), false, nil)
-		},
-	}
+	lock := command("lock [CONFIG]", cobra.MaximumNArgs(1), func(cmd *cobra.Command, args []string) error {
+		return runLock(here.ConfigPath(args), false, nil)
+	})
 	jsonFlag(lock, "print the changes as JSON")
 	lock.Flags().StringVar(&lockFlags.system, "system", lang.DefaultSystem, "target `PLATFORM` ({arch} of prebuilt URLs)")
-	update := &cobra.Command{
-		Use: "update [PKG...]",
-		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg := lockFlags.config
-			if cfg == "" {
-				cfg = here.ConfigPath(nil)
-			}
-			return runLock(cfg, true, args)
-		},
-	}
+	update := command("update [PKG...]", nil, func(cmd *cobra.Command, args []string) error {
+		cfg := lockFlags.config
+		if cfg == "" {
+			cfg = here.ConfigPath(nil)
+		}
+		return runLock(cfg, true, args)
+	})
 	update.Flags().StringVarP(&lockFlags.config, "config", "c", "", "the config `FILE` (default: the system's)")
 	jsonFlag(update, "print the changes as JSON")
 	update.Flags().StringVar(&lockFlags.system, "system", lang.DefaultSystem, "target `PLATFORM` ({arch} of prebuilt URLs)")

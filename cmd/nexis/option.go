@@ -11,11 +11,7 @@ import (
 )
 
 func init() {
-	cmd := &cobra.Command{
-		Use:  "option [KEY] [CONFIG]",
-		Args: cobra.MaximumNArgs(2),
-		RunE: runOption,
-	}
+	cmd := command("option [KEY] [CONFIG]", cobra.MaximumNArgs(2), runOption)
 	jsonFlag(cmd, "print JSON")
 	register(rootCmd, cmd)
 }

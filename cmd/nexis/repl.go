@@ -12,24 +12,20 @@ import (
 )
 
 func init() {
-	cmd := &cobra.Command{
-		Use:  "repl [CONFIG]",
-		Args: cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			s := &repl.Session{
-				Load:  func() (*lang.System, error) { return evaluateQuiet(args) },
-				Out:   cmd.OutOrStdout(),
-				Err:   os.Stderr,
-				Build: replBuild,
-			}
-			if err := s.Start(); err != nil {
-				reportEvalError(os.Stderr, err)
-				return exitError{1}
-			}
-			interactive := term.IsTerminal(int(os.Stdin.Fd())) && term.IsTerminal(int(os.Stdout.Fd()))
-			return s.Run(os.Stdin, interactive, repl.HistoryFile())
-		},
-	}
+	cmd := command("repl [CONFIG]", cobra.MaximumNArgs(1), func(cmd *cobra.Command, args []string) error {
+		s := &repl.Session{
+			Load:  func() (*lang.System, error) { return evaluateQuiet(args) },
+			Out:   cmd.OutOrStdout(),
+			Err:   os.Stderr,
+			Build: replBuild,
+		}
+		if err := s.Start(); err != nil {
+			reportEvalError(os.Stderr, err)
+			return exitError{1}
+		}
+		interactive := term.IsTerminal(int(os.Stdin.Fd())) && term.IsTerminal(int(os.Stdout.Fd()))
+		return s.Run(os.Stdin, interactive, repl.HistoryFile())
+	})
 	addEvalFlags(cmd)
 	register(rootCmd, cmd)
 }

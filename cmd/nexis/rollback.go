@@ -7,13 +7,9 @@ import (
 )
 
 func init() {
-	cmd := &cobra.Command{
-		Use:  "rollback",
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return switchToGenerationOf((*activate.Target).Previous, activate.ModeSwitch)
-		},
-	}
+	cmd := command("rollback", cobra.NoArgs, func(cmd *cobra.Command, args []string) error {
+		return switchToGenerationOf((*activate.Target).Previous, activate.ModeSwitch)
+	})
 	addActivateFlags(cmd)
 	addDryRunFlag(cmd)
 	register(rootCmd, cmd)

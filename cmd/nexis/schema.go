@@ -9,16 +9,12 @@ import (
 var schemaFlags struct{ jsonSchema bool }
 
 func init() {
-	cmd := &cobra.Command{
-		Use:  "schema",
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if schemaFlags.jsonSchema {
-				return printJSON(lang.ConfigSchema.JSONSchema())
-			}
-			return show(lang.OptionList(lang.ConfigSchema.Options()), nil)
-		},
-	}
+	cmd := command("schema", cobra.NoArgs, func(cmd *cobra.Command, _ []string) error {
+		if schemaFlags.jsonSchema {
+			return printJSON(lang.ConfigSchema.JSONSchema())
+		}
+		return show(lang.OptionList(lang.ConfigSchema.Options()), nil)
+	})
 	cmd.Flags().BoolVar(&schemaFlags.jsonSchema, "json-schema", false, "print the config's JSON Schema (draft 2020-12)")
 	register(rootCmd, cmd)
 }

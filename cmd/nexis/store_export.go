@@ -18,25 +18,21 @@ var storeExportFlags struct {
 }
 
 func init() {
-	cmd := &cobra.Command{
-		Use:  "export PATH... > FILE",
-		Args: cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if term.IsTerminal(int(os.Stdout.Fd())) {
-				return fmt.Errorf("refusing to write an export file to a terminal: redirect stdout to a file")
-			}
-			key, err := loadSignKey(storeExportFlags.signKey)
-			if err != nil {
-				return err
-			}
-			f := storeExportFlags
-			return here.Export(os.Stdout, args, f.closure, f.exceptFrom, cache.ExportOptions{
-				Key:         key,
-				Compression: f.compression,
-				Progress:    transferProgress("exporting"),
-			})
-		},
-	}
+	cmd := command("export PATH... > FILE", cobra.MinimumNArgs(1), func(cmd *cobra.Command, args []string) error {
+		if term.IsTerminal(int(os.Stdout.Fd())) {
+			return fmt.Errorf("refusing to write an export file to a terminal: redirect stdout to a file")
+		}
+		key, err := loadSignKey(storeExportFlags.signKey)
+		if err != nil {
+			return err
+		}
+		f := storeExportFlags
+		return here.Export(os.Stdout, args, f.closure, f.exceptFrom, cache.ExportOptions{
+			Key:         key,
+			Compression: f.compression,
+			Progress:    transferProgress("exporting"),
+		})
+	})
 	f := cmd.Flags()
 	signKeyFlag(cmd, &storeExportFlags.signKey)
 	f.StringVar(&storeExportFlags.compression, "compression", "zstd", "compress archives with `METHOD`: zstd or none")

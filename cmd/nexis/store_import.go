@@ -9,18 +9,14 @@ import (
 var storeImportFlags struct{ trusted []string }
 
 func init() {
-	cmd := &cobra.Command{
-		Use:  "import < FILE",
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			stats, err := here.Import(os.Stdin, storeImportFlags.trusted...)
-			if err != nil || asJSON {
-				return show(stats, err)
-			}
-			stats.Print(os.Stderr)
-			return nil
-		},
-	}
+	cmd := command("import < FILE", cobra.NoArgs, func(cmd *cobra.Command, args []string) error {
+		stats, err := here.Import(os.Stdin, storeImportFlags.trusted...)
+		if err != nil || asJSON {
+			return show(stats, err)
+		}
+		stats.Print(os.Stderr)
+		return nil
+	})
 	cmd.Flags().StringArrayVar(&storeImportFlags.trusted, "trusted-key", nil, "also trust the public key `NAME:BASE64` (repeatable)")
 	jsonFlag(cmd, "print what was imported as JSON")
 	register(storeCmd, cmd)

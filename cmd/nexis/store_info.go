@@ -8,13 +8,9 @@ import (
 )
 
 func init() {
-	cmd := &cobra.Command{
-		Use:  "info",
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return show(host.Query(here, (*store.Store).Info))
-		},
-	}
+	cmd := command("info", cobra.NoArgs, func(cmd *cobra.Command, args []string) error {
+		return show(host.Query(here, (*store.Store).Info))
+	})
 	jsonFlag(cmd, "print JSON")
 	register(storeCmd, cmd)
 }

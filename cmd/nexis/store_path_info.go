@@ -7,13 +7,9 @@ import (
 var pathInfoFlags struct{ recursive, size bool }
 
 func init() {
-	cmd := &cobra.Command{
-		Use:  "path-info PATH...",
-		Args: cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return show(here.PathInfo(args, pathInfoFlags.recursive, pathInfoFlags.size))
-		},
-	}
+	cmd := command("path-info PATH...", cobra.MinimumNArgs(1), func(cmd *cobra.Command, args []string) error {
+		return show(here.PathInfo(args, pathInfoFlags.recursive, pathInfoFlags.size))
+	})
 	f := cmd.Flags()
 	jsonFlag(cmd, "print JSON")
 	f.BoolVarP(&pathInfoFlags.recursive, "recursive", "r", false, "include the closure")

@@ -7,21 +7,17 @@ import (
 )
 
 func init() {
-	cmd := &cobra.Command{
-		Use:  "recover",
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			rep, err := here.Recover(os.Stderr, progressFunc("scanning"))
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return printJSON(rep)
-			}
-			rep.Print(os.Stdout, os.Stderr, here.StoreDir())
-			return nil
-		},
-	}
+	cmd := command("recover", cobra.NoArgs, func(cmd *cobra.Command, args []string) error {
+		rep, err := here.Recover(os.Stderr, progressFunc("scanning"))
+		if err != nil {
+			return err
+		}
+		if asJSON {
+			return printJSON(rep)
+		}
+		rep.Print(os.Stdout, os.Stderr, here.StoreDir())
+		return nil
+	})
 	jsonFlag(cmd, "print the report as JSON")
 	register(storeCmd, cmd)
 }

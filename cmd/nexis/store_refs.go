@@ -11,27 +11,15 @@ import (
 )
 
 func init() {
-	refs := &cobra.Command{
-		Use:  "refs PATH...",
-		Args: cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return show(here.Relate(args, (*store.Store).References))
-		},
-	}
-	referrers := &cobra.Command{
-		Use:  "referrers PATH...",
-		Args: cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return show(here.Relate(args, (*store.Store).Referrers))
-		},
-	}
-	why := &cobra.Command{
-		Use:  "why-depends A B",
-		Args: cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return show(host.QueryPaths(here, args, whyDepends))
-		},
-	}
+	refs := command("refs PATH...", cobra.MinimumNArgs(1), func(cmd *cobra.Command, args []string) error {
+		return show(here.Relate(args, (*store.Store).References))
+	})
+	referrers := command("referrers PATH...", cobra.MinimumNArgs(1), func(cmd *cobra.Command, args []string) error {
+		return show(here.Relate(args, (*store.Store).Referrers))
+	})
+	why := command("why-depends A B", cobra.ExactArgs(2), func(cmd *cobra.Command, args []string) error {
+		return show(host.QueryPaths(here, args, whyDepends))
+	})
 	for _, c := range []*cobra.Command{refs, referrers, why} {
 		jsonFlag(c, "print JSON")
 	}

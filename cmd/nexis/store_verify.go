@@ -14,11 +14,7 @@ import (
 var storeVerifyFlags struct{ checkContents, repair bool }
 
 func init() {
-	cmd := &cobra.Command{
-		Use:  "verify [CONFIG]",
-		Args: cobra.MaximumNArgs(1),
-		RunE: runStoreVerify,
-	}
+	cmd := command("verify [CONFIG]", cobra.MaximumNArgs(1), runStoreVerify)
 	f := cmd.Flags()
 	f.BoolVar(&storeVerifyFlags.checkContents, "check-contents", false, "re-hash every registered path")
 	f.BoolVar(&storeVerifyFlags.repair, "repair", false, "execute the plan: fix counters, move garbage to the trash, restore damaged paths")

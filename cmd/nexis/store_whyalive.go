@@ -10,15 +10,11 @@ import (
 )
 
 func init() {
-	cmd := &cobra.Command{
-		Use:  "why-alive PATH",
-		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return show(host.QueryPaths(here, args, func(s *store.Store, ps []storepath.Path) (*gc.Liveness, error) {
-				return gc.WhyAlive(s, ps[0])
-			}))
-		},
-	}
+	cmd := command("why-alive PATH", cobra.ExactArgs(1), func(cmd *cobra.Command, args []string) error {
+		return show(host.QueryPaths(here, args, func(s *store.Store, ps []storepath.Path) (*gc.Liveness, error) {
+			return gc.WhyAlive(s, ps[0])
+		}))
+	})
 	jsonFlag(cmd, "print JSON")
 	register(storeCmd, cmd)
 }

@@ -19,29 +19,25 @@ var switchFlags struct {
 }
 
 func init() {
-	cmd := &cobra.Command{
-		Use:  "switch [CONFIG]",
-		Args: cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if switchFlags.dryRun {
-				if remoteSwitchFlags.hosts.Target != "" || remoteSwitchFlags.hosts.Build != "" {
-					return usageError{errors.New("--dry-run plans on this root only: leave out --target-host and --build-host, or run nexis dry-activate on the target")}
-				}
-				if !cmd.Flags().Changed("generation") {
-					return runDryActivate(cmd, args)
-				}
+	cmd := command("switch [CONFIG]", cobra.MaximumNArgs(1), func(cmd *cobra.Command, args []string) error {
+		if switchFlags.dryRun {
+			if remoteSwitchFlags.hosts.Target != "" || remoteSwitchFlags.hosts.Build != "" {
+				return usageError{errors.New("--dry-run plans on this root only: leave out --target-host and --build-host, or run nexis dry-activate on the target")}
 			}
-			if remote, err := remoteSwitch(cmd, args); remote {
-				return err
+			if !cmd.Flags().Changed("generation") {
+				return runDryActivate(cmd, args)
 			}
-			if cmd.Flags().Changed("generation") {
-				return switchToGenerationOf(func(t *activate.Target) (uint64, error) {
-					return t.ResolveGeneration(switchFlags.generation)
-				}, activate.ModeSwitch)
-			}
-			return switchConfig(args, activate.ModeSwitch)
-		},
-	}
+		}
+		if remote, err := remoteSwitch(cmd, args); remote {
+			return err
+		}
+		if cmd.Flags().Changed("generation") {
+			return switchToGenerationOf(func(t *activate.Target) (uint64, error) {
+				return t.ResolveGeneration(switchFlags.generation)
+			}, activate.ModeSwitch)
+		}
+		return switchConfig(args, activate.ModeSwitch)
+	})
 	addDryRunFlag(cmd)
 	cmd.Flags().StringVar(&switchFlags.generation, "generation", "", "switch to generation `N` (a number, current or previous; see nexis generations list)")
 	addConfigActivateFlags(cmd)
@@ -53,11 +49,7 @@ func init() {
 		use  string
 		mode activate.Mode
 	}{{"boot [CONFIG]", activate.ModeBoot}, {"test [CONFIG]", activate.ModeTest}} {
-		c := &cobra.Command{
-			Use:  v.use,
-			Args: cobra.MaximumNArgs(1),
-			RunE: func(cmd *cobra.Command, args []string) error { return switchConfig(args, v.mode) },
-		}
+		c := command(v.use, cobra.MaximumNArgs(1), func(cmd *cobra.Command, args []string) error { return switchConfig(args, v.mode) })
 		addConfigActivateFlags(c)
 		addEvalCacheFlag(c)
 		register(rootCmd, c)
