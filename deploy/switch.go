@@ -8,6 +8,7 @@ import (
 
 	"github.com/nexisos/nexis/activate"
 	"github.com/nexisos/nexis/builtins"
+	"github.com/nexisos/nexis/host"
 	"github.com/nexisos/nexis/manifest"
 	"github.com/nexisos/nexis/realise"
 	"github.com/nexisos/nexis/store/storepath"
@@ -30,17 +31,10 @@ type Cached struct {
 	Prints  []string
 }
 
-// Local is a switch (boot, test) of the root Open opens to a config.
+// Local is a switch (boot, test) of the host's root to a config.
 type Local struct {
-	// Open opens the target with its store writable.
-	Open func() (*activate.Target, func(), error)
-	// Current is what the target's profile links to now
-	// (Target.ProfileSystem, read without the store).
-	Current string
-	// Manifests reads the manifests of the systems at logical paths
-	// that are in the store already (activate.ReadManifests).
-	Manifests func(paths ...string) map[storepath.Path]*manifest.Manifest
-	Config    Config
+	Host   *host.Host
+	Config Config
 	// Prints gets what a cached evaluation printed.
 	Prints io.Writer
 }
@@ -70,9 +64,14 @@ func (l *Local) Switch(ctx context.Context, o func(configHash string) activate.S
 		done func()
 		err  error
 	}
+	// What the profile links to now, read without the store.
+	current := ""
+	if t, err := l.Host.Target(); err == nil {
+		current = t.ProfileSystem()
+	}
 	ch := make(chan opened, 1)
 	go func() {
-		t, done, err := l.Open()
+		t, done, err := l.Host.OpenActivation(true)
 		ch <- opened{t, done, err}
 	}()
 	// The current system's manifest is read beside them too: the open
@@ -81,7 +80,7 @@ func (l *Local) Switch(ctx context.Context, o func(configHash string) activate.S
 	// longer waits for the evaluation to end. Store paths never change,
 	// so reading before the activation lock is held is safe.
 	curRead := make(chan map[storepath.Path]*manifest.Manifest, 1)
-	go func() { curRead <- l.Manifests(l.Current) }()
+	go func() { curRead <- l.Host.ReadManifests(current) }()
 	cached, ok := l.Config.Cached()
 	var drv *builtins.Derivation
 	var build Builder
@@ -98,8 +97,8 @@ func (l *Local) Switch(ctx context.Context, o func(configHash string) activate.S
 	// The core that evaluated is free while the open finishes: read the
 	// new system's manifest meanwhile.
 	var read map[storepath.Path]*manifest.Manifest
-	if out != l.Current {
-		read = l.Manifests(out)
+	if out != current {
+		read = l.Host.ReadManifests(out)
 	}
 	op := <-ch
 	if op.err != nil {

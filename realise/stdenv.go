@@ -55,13 +55,22 @@ func LoadStdenvManifest(path string) (*StdenvManifest, error) {
 // Dir is the directory the manifest and its tarballs are in.
 func (m *StdenvManifest) Dir() string { return filepath.Dir(m.path) }
 
-// Spec is the manifest as evaluation takes it (lang.Options.Stdenv).
-func (m *StdenvManifest) Spec() map[string]any { return m.raw }
+// Spec is the manifest as evaluation takes it (lang.Options.Stdenv);
+// nil for no manifest.
+func (m *StdenvManifest) Spec() map[string]any {
+	if m == nil {
+		return nil
+	}
+	return m.raw
+}
 
 // LocalFiles maps each tarball's hash to its file (Options.LocalFiles):
 // builds then take what they need from beside the manifest, unpacking
-// only the layers they use.
+// only the layers they use. No manifest has none.
 func (m *StdenvManifest) LocalFiles() map[string]string {
+	if m == nil {
+		return nil
+	}
 	out := map[string]string{}
 	for _, l := range m.layers() {
 		out["sha256:"+l.SHA256] = filepath.Join(m.Dir(), l.File)

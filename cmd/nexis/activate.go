@@ -19,14 +19,6 @@ var actFlags struct {
 
 // addActivateFlags adds the flags of every command that changes the root.
 func addActivateFlags(cmd *cobra.Command) {
-	prev := cmd.PreRunE
-	cmd.PreRunE = func(c *cobra.Command, args []string) error {
-		act.LiveSet = c.Flags().Changed("live")
-		if prev != nil {
-			return prev(c, args)
-		}
-		return nil
-	}
 	f := cmd.Flags()
 	f.BoolVar(&act.Live, "live", false, "control running services through dinitctl (default: true when --root is /; --live=false only writes their files)")
 	f.BoolVar(&act.Force, "force", false, "replace /etc entries and files nexis did not create (default: leave them and report them)")
@@ -65,6 +57,7 @@ func runActivate(cmd *cobra.Command, args []string) error {
 func openTarget() (*activate.Target, func(), error) { return here.OpenActivation(false) }
 
 func switchOptions(mode activate.Mode, configHash string) activate.SwitchOptions {
+	act.LiveSet = running.Flags().Changed("live")
 	act.GCWorkers = gcFlags.workers
 	return here.SwitchOptions(act, mode, configHash)
 }

@@ -97,13 +97,9 @@ func runBuild(cmd *cobra.Command, args []string) error {
 		link = ""
 	}
 	built, err := b.Run(target, link, interruptible)
-	switch {
-	case errors.Is(err, deploy.ErrInterrupted):
-		fmt.Fprintf(os.Stderr, "nexis: %v\n", err)
-		return exitError{130}
-	case errors.Is(err, realise.ErrFailed):
-		return exitError{exitCode(err)}
-	case err != nil:
+	if errors.Is(err, realise.ErrFailed) {
+		return exitError{exitCode(err)} // the build's failure is reported
+	} else if err != nil {
 		return err
 	}
 	built.PrintChecks(os.Stderr)

@@ -3,6 +3,7 @@ package main
 import (
 	"io"
 	"os"
+	"sync"
 
 	"github.com/spf13/cobra"
 
@@ -82,12 +83,9 @@ func runEval(cmd *cobra.Command, args []string) error {
 	return nil
 }
 
-// stdenvManifest is --stdenv's manifest, read once.
-var stdenvManifest *realise.StdenvManifest
-
-// evalStdenv reads --stdenv (default $NEXIS_STDENV) for the evaluation
-// options.
-func evalStdenv() (map[string]any, error) {
+// stdenv is --stdenv's manifest (default $NEXIS_STDENV), read once;
+// nil without one.
+var stdenv = sync.OnceValues(func() (*realise.StdenvManifest, error) {
 	file := evalFlags.stdenv
 	if file == "" {
 		file = os.Getenv("NEXIS_STDENV")
@@ -95,21 +93,12 @@ func evalStdenv() (map[string]any, error) {
 	if file == "" {
 		return nil, nil
 	}
-	if stdenvManifest == nil {
-		m, err := realise.LoadStdenvManifest(file)
-		if err != nil {
-			return nil, err
-		}
-		stdenvManifest = m
-	}
-	return stdenvManifest.Spec(), nil
-}
+	return realise.LoadStdenvManifest(file)
+})
 
 // stdenvFiles are --stdenv's tarballs, which fetches of the stdenv take
 // instead of downloading (nil without --stdenv).
 func stdenvFiles() map[string]string {
-	if stdenvManifest == nil {
-		return nil
-	}
-	return stdenvManifest.LocalFiles()
+	m, _ := stdenv()
+	return m.LocalFiles()
 }

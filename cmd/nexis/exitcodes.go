@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/nexisos/nexis/deploy"
 	"github.com/nexisos/nexis/realise"
 )
 
@@ -17,6 +18,7 @@ const (
 	exitBuildFailed  = 100 // a derivation's build failed
 	exitHashMismatch = 102 // a fixed-output derivation's content is not what its hash names
 	exitCheckDiffers = 104 // build --check: a rebuild differs from the store's copy
+	exitInterrupted  = 130 // Ctrl-C or SIGTERM stopped the work
 )
 
 // exitCode is the status err ends nexis with.
@@ -29,6 +31,8 @@ func exitCode(err error) int {
 		return exitHashMismatch
 	case errors.Is(err, realise.ErrFailed):
 		return exitBuildFailed
+	case errors.Is(err, deploy.ErrInterrupted):
+		return exitInterrupted
 	// cobra's own errors have no type: an unknown verb is one.
 	case strings.HasPrefix(err.Error(), "unknown command "):
 		return exitUsage

@@ -16,18 +16,8 @@ var keyFlags struct {
 func init() {
 	keyCmd := &cobra.Command{Use: "key"}
 	gen := command("generate NAME", cobra.ExactArgs(1), func(cmd *cobra.Command, args []string) error {
-		k, err := sign.Generate(args[0])
+		k, sec, pub, err := sign.GenerateFiles(args[0], keyFlags.secretFile, keyFlags.publicFile)
 		if err != nil {
-			return err
-		}
-		sec, pub := keyFlags.secretFile, keyFlags.publicFile
-		if sec == "" {
-			sec = args[0] + ".secret"
-		}
-		if pub == "" {
-			pub = args[0] + ".public"
-		}
-		if err := sign.WriteKeyFiles(k, sec, pub); err != nil {
 			return err
 		}
 		fmt.Fprintf(os.Stderr, "nexis: secret key in %s (keep it private), public key in %s\n", sec, pub)

@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"runtime/pprof"
 	"strings"
 	"syscall"
 
@@ -21,6 +20,7 @@ import (
 
 	"github.com/nexisos/nexis/hint"
 	"github.com/nexisos/nexis/host"
+	"github.com/nexisos/nexis/internal/profile"
 	"github.com/nexisos/nexis/realise"
 	"github.com/nexisos/nexis/store/storepath"
 )
@@ -52,6 +52,7 @@ var rootCmd = describe(&cobra.Command{
 		if err := setVerbosity(); err != nil {
 			return err
 		}
+		running = cmd
 		setHintContext(cmd, args)
 		startUp(cmd)
 		return nil
@@ -115,6 +116,9 @@ func envOr(name, def string) string {
 	return def
 }
 
+// running is the command that runs, once its flags are parsed.
+var running *cobra.Command
+
 // exitError carries an exit status for errors that were already reported.
 type exitError struct{ code int }
 
@@ -125,20 +129,16 @@ func main() {
 }
 
 func run() int {
-	// NEXIS_CPUPROFILE=FILE writes a CPU profile of the whole command:
-	// the switch and store benchmarks are whole processes, and this is how
-	// their time is taken apart (go tool pprof bin/nexis FILE).
-	if f := os.Getenv("NEXIS_CPUPROFILE"); f != "" {
-		stop, err := startCPUProfile(f)
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "nexis: %v\n", err)
-			return 1
-		}
-		defer stop()
+	// NEXIS_CPUPROFILE=FILE writes a CPU profile of the whole command.
+	stop, err := profile.StartFromEnv("NEXIS_CPUPROFILE")
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "nexis: %v\n", err)
+		return 1
 	}
+	defer stop()
 	markUsageErrors(rootCmd)
 	registerCompletions(rootCmd)
-	err := rootCmd.Execute()
+	err = rootCmd.Execute()
 	if err == nil {
 		return 0
 	}
@@ -148,21 +148,6 @@ func run() int {
 	}
 	fmt.Fprintf(os.Stderr, "nexis: %v\n", err)
 	return exitCode(err)
-}
-
-func startCPUProfile(name string) (stop func(), err error) {
-	f, err := os.Create(name)
-	if err != nil {
-		return nil, fmt.Errorf("NEXIS_CPUPROFILE: %w", err)
-	}
-	if err := pprof.StartCPUProfile(f); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("NEXIS_CPUPROFILE: %w", err)
-	}
-	return func() {
-		pprof.StopCPUProfile()
-		f.Close()
-	}, nil
 }
 
 // interruptible is the context of work that stops cleanly on Ctrl-C or

@@ -49,3 +49,16 @@ func runOption(cmd *cobra.Command, args []string) error {
 	}
 	return show(o, nil)
 }
+
+var schemaFlags struct{ jsonSchema bool }
+
+func init() {
+	cmd := command("schema", cobra.NoArgs, func(cmd *cobra.Command, _ []string) error {
+		if schemaFlags.jsonSchema {
+			return printJSON(lang.ConfigSchema.JSONSchema())
+		}
+		return show(lang.OptionList(lang.ConfigSchema.Options()), nil)
+	})
+	cmd.Flags().BoolVar(&schemaFlags.jsonSchema, "json-schema", false, "print the config's JSON Schema (draft 2020-12)")
+	register(rootCmd, cmd)
+}

@@ -48,7 +48,7 @@ func evaluateQuiet(args []string) (*lang.System, error) {
 
 // evalOptions are the evaluation options the command line sets.
 func evalOptions() (lang.Options, error) {
-	stdenv, err := evalStdenv()
+	m, err := stdenv()
 	if err != nil {
 		return lang.Options{}, err
 	}
@@ -60,7 +60,7 @@ func evalOptions() (lang.Options, error) {
 		MaxMemory: evalFlags.maxMemory << 20,
 		Print:     func(msg string) { os.Stderr.WriteString(msg + "\n") },
 		Runaway:   runaway,
-		Stdenv:    stdenv,
+		Stdenv:    m.Spec(),
 		// Packages unchanged since the last evaluation come from the
 		// package cache; --no-eval-cache evaluates everything.
 		Cache: !switchNoEvalCache,

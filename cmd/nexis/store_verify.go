@@ -86,3 +86,43 @@ func repairSources(args []string, plan *store.RepairPlan) (realise.RepairSources
 	src.Roots = sys.Roots()
 	return src, nil
 }
+
+var storeOptimiseFlags struct{ dryRun bool }
+
+func init() {
+	cmd := command("optimise", cobra.NoArgs, func(cmd *cobra.Command, args []string) error {
+		open := here.OpenStore
+		if storeOptimiseFlags.dryRun {
+			open = here.OpenStoreRead
+		}
+		s, err := open()
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		if err := show(s.Optimise(storeOptimiseFlags.dryRun, progressFunc("optimising"))); err != nil {
+			return err
+		}
+		return s.Close()
+	})
+	cmd.Aliases = []string{"optimize"}
+	jsonFlag(cmd, "print JSON")
+	cmd.Flags().BoolVar(&storeOptimiseFlags.dryRun, "dry-run", false, "count what would be shared, and change nothing")
+	register(storeCmd, cmd)
+}
+
+func init() {
+	cmd := command("recover", cobra.NoArgs, func(cmd *cobra.Command, args []string) error {
+		rep, err := here.Recover(os.Stderr, progressFunc("scanning"))
+		if err != nil {
+			return err
+		}
+		if asJSON {
+			return printJSON(rep)
+		}
+		rep.Print(os.Stdout, os.Stderr, here.StoreDir())
+		return nil
+	})
+	jsonFlag(cmd, "print the report as JSON")
+	register(storeCmd, cmd)
+}

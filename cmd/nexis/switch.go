@@ -67,19 +67,9 @@ func addConfigActivateFlags(cmd *cobra.Command) {
 
 // switchConfig evaluates, realises and switches in mode.
 func switchConfig(args []string, mode activate.Mode) error {
-	cur := ""
-	if t, err := here.Target(); err == nil {
-		cur = t.ProfileSystem()
-	}
 	ctx, stop := interruptible()
 	defer stop()
-	l := &deploy.Local{
-		Open:      func() (*activate.Target, func(), error) { return here.OpenActivation(true) },
-		Current:   cur,
-		Manifests: here.ReadManifests,
-		Config:    switchedConfig(args),
-		Prints:    os.Stderr,
-	}
+	l := &deploy.Local{Host: here, Config: switchedConfig(args), Prints: os.Stderr}
 	sw, err := l.Switch(ctx, func(hash string) activate.SwitchOptions { return switchOptions(mode, hash) })
 	if err != nil {
 		return err
@@ -161,5 +151,42 @@ func switchToGenerationOf(pick func(*activate.Target) (uint64, error), mode acti
 		return err
 	}
 	res.Print(os.Stdout, os.Stderr, t, prev)
+	return nil
+}
+
+func init() {
+	cmd := command("rollback", cobra.NoArgs, func(cmd *cobra.Command, args []string) error {
+		return switchToGenerationOf((*activate.Target).Previous, activate.ModeSwitch)
+	})
+	addActivateFlags(cmd)
+	addDryRunFlag(cmd)
+	register(rootCmd, cmd)
+}
+
+func init() {
+	cmd := command("dry-activate [CONFIG]", cobra.MaximumNArgs(1), runDryActivate)
+	jsonFlag(cmd, "print the plan as JSON")
+	addConfigActivateFlags(cmd)
+	register(rootCmd, cmd)
+}
+
+func runDryActivate(cmd *cobra.Command, args []string) error {
+	sys, err := evaluate(args)
+	if err != nil {
+		return err
+	}
+	t, done, err := openTarget()
+	if err != nil {
+		return err
+	}
+	defer done()
+	pv, err := deploy.NewPreview(t, sys.Drv, systemBuild(sys), switchOptions(activate.ModeTest, "").Options, interruptible)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return printJSON(pv.Plan)
+	}
+	pv.Print(os.Stdout)
 	return nil
 }

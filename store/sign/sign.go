@@ -167,6 +167,23 @@ func ReadSecretKeyFile(path string) (*SecretKey, error) {
 	return k, nil
 }
 
+// GenerateFiles makes a key pair named name (Generate) and writes it
+// (WriteKeyFiles) to secretPath and publicPath, by default NAME.secret
+// and NAME.public; it returns the key and the files it wrote.
+func GenerateFiles(name, secretPath, publicPath string) (k *SecretKey, sec, pub string, err error) {
+	if k, err = Generate(name); err != nil {
+		return nil, "", "", err
+	}
+	sec, pub = secretPath, publicPath
+	if sec == "" {
+		sec = name + ".secret"
+	}
+	if pub == "" {
+		pub = name + ".public"
+	}
+	return k, sec, pub, WriteKeyFiles(k, sec, pub)
+}
+
 // WriteKeyFiles writes the secret key to secretPath (mode 0600, never
 // over an existing file) and the public key line to publicPath.
 func WriteKeyFiles(k *SecretKey, secretPath, publicPath string) error {

@@ -41,3 +41,35 @@ func init() {
 	f.MarkHidden("except-from")
 	register(storeCmd, cmd)
 }
+
+var storeImportFlags struct{ trusted []string }
+
+func init() {
+	cmd := command("import < FILE", cobra.NoArgs, func(cmd *cobra.Command, args []string) error {
+		stats, err := here.Import(os.Stdin, storeImportFlags.trusted...)
+		if err != nil || asJSON {
+			return show(stats, err)
+		}
+		stats.Print(os.Stderr)
+		return nil
+	})
+	cmd.Flags().StringArrayVar(&storeImportFlags.trusted, "trusted-key", nil, "also trust the public key `NAME:BASE64` (repeatable)")
+	jsonFlag(cmd, "print what was imported as JSON")
+	register(storeCmd, cmd)
+}
+
+var storeServeFlags struct {
+	stdio bool
+}
+
+func init() {
+	cmd := command("serve --stdio", cobra.NoArgs, func(cmd *cobra.Command, args []string) error {
+		if !storeServeFlags.stdio {
+			return fmt.Errorf("serve speaks only on stdin/stdout: pass --stdio")
+		}
+		return here.Serve(os.Stdin, os.Stdout, os.Getenv("NEXIS_SIGN_KEY"))
+	})
+	cmd.Hidden = true
+	cmd.Flags().BoolVar(&storeServeFlags.stdio, "stdio", false, "speak the protocol on stdin and stdout")
+	register(storeCmd, cmd)
+}
