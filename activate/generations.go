@@ -361,3 +361,23 @@ func (t *Target) PinGenerations(args []string, pinned bool) ([]uint64, error) {
 	}
 	return ns, nil
 }
+
+// DeleteNamed deletes the generations args name (ResolveGeneration),
+// or, when olderThan is not nil, those created more than *olderThan
+// before now (OlderThan); with dryRun it only plans (PlanRemoval).
+func (t *Target) DeleteNamed(args []string, olderThan *time.Duration, now time.Time, dryRun bool) (*Removal, error) {
+	var ns []uint64
+	var err error
+	if olderThan != nil {
+		ns, err = t.OlderThan(*olderThan, now)
+	} else {
+		ns, err = t.ResolveGenerations(args)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if dryRun {
+		return t.PlanRemoval(ns)
+	}
+	return t.RemoveGenerations(ns)
+}

@@ -57,3 +57,14 @@ func exceptListed(storeDir string, ps []storepath.Path, file string) ([]storepat
 	}
 	return out, nil
 }
+
+// Copy copies the closures of the store paths args name to the
+// destination to (a cache URL or ssh://), with ssh reaching it.
+func (h *Host) Copy(ctx context.Context, to string, ssh cache.SSHOptions, args []string, o cache.ExportOptions) (*cache.CopyStats, error) {
+	s, ps, err := h.OpenStorePaths(args)
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	return cache.CopyTo(ctx, s, to, ssh, ps, o)
+}

@@ -12,6 +12,7 @@ package host
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -128,6 +129,15 @@ func (h *Host) OpenStore() (*store.Store, error) {
 	return store.Open(dir, store.Options{LogicalDir: h.StoreDir(), Dedup: mode})
 }
 
+// OpenStoreFor opens the store for writing when write is set, else for
+// queries (OpenStoreRead).
+func (h *Host) OpenStoreFor(write bool) (*store.Store, error) {
+	if write {
+		return h.OpenStore()
+	}
+	return h.OpenStoreRead()
+}
+
 // OpenStoreReadOnly opens the store without taking the lock.
 func (h *Host) OpenStoreReadOnly() (*store.Store, error) {
 	dir, err := h.PhysicalStoreDir()
@@ -209,6 +219,21 @@ func (h *Host) TrustedKeys(extra ...string) (*sign.Trusted, error) {
 		return nil, err
 	}
 	return sign.LoadTrusted(file, extra...)
+}
+
+// WriteLog writes the kept build log arg names (FindLog) to w.
+func (h *Host) WriteLog(arg string, w io.Writer) error {
+	p, err := h.FindLog(arg)
+	if err != nil {
+		return err
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return fmt.Errorf("reading log: %w", err)
+	}
+	defer f.Close()
+	_, err = io.Copy(w, f)
+	return err
 }
 
 // FindLog finds the kept build log arg names (realise.FindLog): a

@@ -117,13 +117,23 @@ type RootReport struct {
 	Path string `json:"path"`
 }
 
+// RootReports are roots as `nexis store roots` lists them.
+type RootReports []RootReport
+
+// Print writes one root a line.
+func (rs RootReports) Print(w io.Writer) {
+	for _, r := range rs {
+		r.Print(w)
+	}
+}
+
 // ListRoots lists every root with its logical path, sorted by name.
-func (s *Store) ListRoots() ([]RootReport, error) {
+func (s *Store) ListRoots() (RootReports, error) {
 	rs, err := s.Roots()
 	if err != nil {
 		return nil, err
 	}
-	out := []RootReport{}
+	out := RootReports{}
 	for _, r := range rs {
 		out = append(out, RootReport{r.Name, s.Logical(r.Path)})
 	}

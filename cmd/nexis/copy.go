@@ -39,14 +39,9 @@ func runCopy(cmd *cobra.Command, args []string) error {
 	if err != nil {
 		return err
 	}
-	s, ps, err := here.OpenStorePaths(args)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
 	ctx, stop := interruptible()
 	defer stop()
-	stats, err := cache.CopyTo(ctx, s, copyFlags.to, host.SSH(copyFlags.remoteProgram), ps, cache.ExportOptions{
+	stats, err := here.Copy(ctx, copyFlags.to, host.SSH(copyFlags.remoteProgram), args, cache.ExportOptions{
 		Key:         key,
 		Compression: copyFlags.compression,
 		Jobs:        copyFlags.jobs,

@@ -83,6 +83,44 @@ func runEval(cmd *cobra.Command, args []string) error {
 	return nil
 }
 
+// evaluateQuiet evaluates without printing errors: the caller reports.
+func evaluateQuiet(args []string) (*lang.System, error) {
+	opts, err := evalOptions()
+	if err != nil {
+		return nil, err
+	}
+	return lang.Eval(here.ConfigPath(args), opts)
+}
+
+// evalOptions are the evaluation options the command line sets.
+func evalOptions() (lang.Options, error) {
+	m, err := stdenv()
+	if err != nil {
+		return lang.Options{}, err
+	}
+	return lang.Options{
+		StoreDir:  here.StoreDir(),
+		System:    evalFlags.system,
+		MaxSteps:  evalFlags.maxSteps,
+		MaxDepth:  evalFlags.maxDepth,
+		MaxMemory: evalFlags.maxMemory << 20,
+		Print:     func(msg string) { os.Stderr.WriteString(msg + "\n") },
+		Runaway:   runaway,
+		Stdenv:    m.Spec(),
+		// Packages unchanged since the last evaluation come from the
+		// package cache; --no-eval-cache evaluates everything.
+		Cache: !switchNoEvalCache,
+	}, nil
+}
+
+// runaway ends nexis when one step of an evaluation ran past what the
+// evaluation itself can stop (see lang.Options.Runaway): a message, and
+// no Go stack trace.
+func runaway(msg string) {
+	os.Stderr.WriteString("error: " + msg + "\n")
+	os.Exit(1)
+}
+
 // stdenv is --stdenv's manifest (default $NEXIS_STDENV), read once;
 // nil without one.
 var stdenv = sync.OnceValues(func() (*realise.StdenvManifest, error) {

@@ -15,7 +15,9 @@ var fmtFlags struct{ check bool }
 func init() {
 	cmd := command("fmt [--check] [FILE|DIR...]", nil, runFmt)
 	cmd.Flags().BoolVar(&fmtFlags.check, "check", false, "list unformatted files and exit 1 if any, changing nothing")
-	register(rootCmd, cmd)
+	lint := command("lint [FILE|DIR...]", nil, runLint)
+	jsonFlag(lint, "print JSON")
+	register(rootCmd, cmd, lint)
 }
 
 func runFmt(cmd *cobra.Command, args []string) error {
@@ -41,12 +43,6 @@ func sourceFiles(args []string) ([]string, error) {
 		args = []string{filepath.Dir(here.ConfigPath(nil))}
 	}
 	return source.Files(args)
-}
-
-func init() {
-	cmd := command("lint [FILE|DIR...]", nil, runLint)
-	jsonFlag(cmd, "print JSON")
-	register(rootCmd, cmd)
 }
 
 func runLint(cmd *cobra.Command, args []string) error {

@@ -47,32 +47,20 @@ func runGenDelete(cmd *cobra.Command, args []string) error {
 	if (len(args) == 0) == (genFlags.olderThan == "") {
 		return fmt.Errorf("name the generations to delete, or give --older-than (not both)")
 	}
-	var age time.Duration
-	var err error
+	var age *time.Duration
 	if genFlags.olderThan != "" {
-		if age, err = parseAge(genFlags.olderThan); err != nil {
+		d, err := parseAge(genFlags.olderThan)
+		if err != nil {
 			return fmt.Errorf("--older-than: %w", err)
 		}
+		age = &d
 	}
 	t, done, err := openTarget()
 	if err != nil {
 		return err
 	}
 	defer done()
-	var ns []uint64
-	if genFlags.olderThan != "" {
-		ns, err = t.OlderThan(age, time.Now())
-	} else {
-		ns, err = t.ResolveGenerations(args)
-	}
-	if err != nil {
-		return err
-	}
-	remove := t.RemoveGenerations
-	if genFlags.dryRun {
-		remove = t.PlanRemoval
-	}
-	r, err := remove(ns)
+	r, err := t.DeleteNamed(args, age, time.Now(), genFlags.dryRun)
 	if r != nil {
 		r.Print(os.Stdout)
 	}

@@ -108,17 +108,3 @@ func progressFunc(what string) func(done, total int) { return newProgress(what).
 func transferProgress(what string) func(done, total int, bytes int64) {
 	return newProgress(what).Transfer()
 }
-
-// each is a list printed as its elements print, one after another.
-type each[T interface{ Print(io.Writer) }] []T
-
-func (l each[T]) Print(w io.Writer) {
-	for _, v := range l {
-		v.Print(w)
-	}
-}
-
-// showEach is show of a list.
-func showEach[T interface{ Print(io.Writer) }](vs []T, err error) error {
-	return show(each[T](vs), err)
-}

@@ -10,10 +10,19 @@ import (
 	"github.com/nexisos/nexis/lang"
 )
 
+var schemaFlags struct{ jsonSchema bool }
+
 func init() {
 	cmd := command("option [KEY] [CONFIG]", cobra.MaximumNArgs(2), runOption)
 	jsonFlag(cmd, "print JSON")
-	register(rootCmd, cmd)
+	schema := command("schema", cobra.NoArgs, func(cmd *cobra.Command, _ []string) error {
+		if schemaFlags.jsonSchema {
+			return printJSON(lang.ConfigSchema.JSONSchema())
+		}
+		return show(lang.OptionList(lang.ConfigSchema.Options()), nil)
+	})
+	schema.Flags().BoolVar(&schemaFlags.jsonSchema, "json-schema", false, "print the config's JSON Schema (draft 2020-12)")
+	register(rootCmd, cmd, schema)
 }
 
 func runOption(cmd *cobra.Command, args []string) error {
@@ -48,17 +57,4 @@ func runOption(cmd *cobra.Command, args []string) error {
 		}
 	}
 	return show(o, nil)
-}
-
-var schemaFlags struct{ jsonSchema bool }
-
-func init() {
-	cmd := command("schema", cobra.NoArgs, func(cmd *cobra.Command, _ []string) error {
-		if schemaFlags.jsonSchema {
-			return printJSON(lang.ConfigSchema.JSONSchema())
-		}
-		return show(lang.OptionList(lang.ConfigSchema.Options()), nil)
-	})
-	cmd.Flags().BoolVar(&schemaFlags.jsonSchema, "json-schema", false, "print the config's JSON Schema (draft 2020-12)")
-	register(rootCmd, cmd)
 }

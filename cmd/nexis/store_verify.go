@@ -11,7 +11,8 @@ import (
 	"github.com/nexisos/nexis/store"
 )
 
-var storeVerifyFlags struct{ checkContents, repair bool }
+// nexis store verify, optimise and recover: the store's upkeep.
+var storeVerifyFlags struct{ checkContents, repair, dryRun bool }
 
 func init() {
 	cmd := command("verify [CONFIG]", cobra.MaximumNArgs(1), runStoreVerify)
@@ -20,15 +21,37 @@ func init() {
 	f.BoolVar(&storeVerifyFlags.repair, "repair", false, "execute the plan: fix counters, move garbage to the trash, restore damaged paths")
 	jsonFlag(cmd, "print the report as JSON")
 	addEvalFlags(cmd)
-	register(storeCmd, cmd)
+	optimise := command("optimise", cobra.NoArgs, func(cmd *cobra.Command, args []string) error {
+		s, err := here.OpenStoreFor(!storeVerifyFlags.dryRun)
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		if err := show(s.Optimise(storeVerifyFlags.dryRun, progressFunc("optimising"))); err != nil {
+			return err
+		}
+		return s.Close()
+	})
+	optimise.Aliases = []string{"optimize"}
+	jsonFlag(optimise, "print JSON")
+	optimise.Flags().BoolVar(&storeVerifyFlags.dryRun, "dry-run", false, "count what would be shared, and change nothing")
+	recoverCmd := command("recover", cobra.NoArgs, func(cmd *cobra.Command, args []string) error {
+		rep, err := here.Recover(os.Stderr, progressFunc("scanning"))
+		if err != nil {
+			return err
+		}
+		if asJSON {
+			return printJSON(rep)
+		}
+		rep.Print(os.Stdout, os.Stderr, here.StoreDir())
+		return nil
+	})
+	jsonFlag(recoverCmd, "print the report as JSON")
+	register(storeCmd, cmd, optimise, recoverCmd)
 }
 
 func runStoreVerify(cmd *cobra.Command, args []string) error {
-	open := here.OpenStoreRead
-	if storeVerifyFlags.repair {
-		open = here.OpenStore
-	}
-	s, err := open()
+	s, err := here.OpenStoreFor(storeVerifyFlags.repair)
 	if err != nil {
 		return err
 	}
@@ -85,44 +108,4 @@ func repairSources(args []string, plan *store.RepairPlan) (realise.RepairSources
 	}
 	src.Roots = sys.Roots()
 	return src, nil
-}
-
-var storeOptimiseFlags struct{ dryRun bool }
-
-func init() {
-	cmd := command("optimise", cobra.NoArgs, func(cmd *cobra.Command, args []string) error {
-		open := here.OpenStore
-		if storeOptimiseFlags.dryRun {
-			open = here.OpenStoreRead
-		}
-		s, err := open()
-		if err != nil {
-			return err
-		}
-		defer s.Close()
-		if err := show(s.Optimise(storeOptimiseFlags.dryRun, progressFunc("optimising"))); err != nil {
-			return err
-		}
-		return s.Close()
-	})
-	cmd.Aliases = []string{"optimize"}
-	jsonFlag(cmd, "print JSON")
-	cmd.Flags().BoolVar(&storeOptimiseFlags.dryRun, "dry-run", false, "count what would be shared, and change nothing")
-	register(storeCmd, cmd)
-}
-
-func init() {
-	cmd := command("recover", cobra.NoArgs, func(cmd *cobra.Command, args []string) error {
-		rep, err := here.Recover(os.Stderr, progressFunc("scanning"))
-		if err != nil {
-			return err
-		}
-		if asJSON {
-			return printJSON(rep)
-		}
-		rep.Print(os.Stdout, os.Stderr, here.StoreDir())
-		return nil
-	})
-	jsonFlag(cmd, "print the report as JSON")
-	register(storeCmd, cmd)
 }

@@ -54,6 +54,15 @@ func init() {
 		addEvalCacheFlag(c)
 		register(rootCmd, c)
 	}
+	rollback := command("rollback", cobra.NoArgs, func(cmd *cobra.Command, args []string) error {
+		return switchToGenerationOf((*activate.Target).Previous, activate.ModeSwitch)
+	})
+	addActivateFlags(rollback)
+	addDryRunFlag(rollback)
+	dry := command("dry-activate [CONFIG]", cobra.MaximumNArgs(1), runDryActivate)
+	jsonFlag(dry, "print the plan as JSON")
+	addConfigActivateFlags(dry)
+	register(rootCmd, rollback, dry)
 }
 
 // addConfigActivateFlags gives a verb that builds a config and
@@ -152,22 +161,6 @@ func switchToGenerationOf(pick func(*activate.Target) (uint64, error), mode acti
 	}
 	res.Print(os.Stdout, os.Stderr, t, prev)
 	return nil
-}
-
-func init() {
-	cmd := command("rollback", cobra.NoArgs, func(cmd *cobra.Command, args []string) error {
-		return switchToGenerationOf((*activate.Target).Previous, activate.ModeSwitch)
-	})
-	addActivateFlags(cmd)
-	addDryRunFlag(cmd)
-	register(rootCmd, cmd)
-}
-
-func init() {
-	cmd := command("dry-activate [CONFIG]", cobra.MaximumNArgs(1), runDryActivate)
-	jsonFlag(cmd, "print the plan as JSON")
-	addConfigActivateFlags(cmd)
-	register(rootCmd, cmd)
 }
 
 func runDryActivate(cmd *cobra.Command, args []string) error {
