@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"time"
 
 	"github.com/nexisos/nexis/builtins"
 	"github.com/nexisos/nexis/hint"
@@ -33,8 +34,18 @@ type Build struct {
 	Downloads func(done, total int, bytes int64)
 	// PrintLogs shows every build's log lines (-L).
 	PrintLogs bool
-	// Tune sets the options the command line gives (-j, -k, ...).
-	Tune func(*realise.Options)
+	// Tuning is what the command line sets of the build (-j, -k, ...).
+	Tuning Tuning
+}
+
+// Tuning is what the command line sets of a build: builds at once (0:
+// the machine's default), going on past failures, a time limit, and
+// --check's rebuilds.
+type Tuning struct {
+	Jobs              int
+	KeepGoing         bool
+	Timeout           time.Duration
+	Check, CheckRoots bool
 }
 
 // Builder gives the machine, the options and the builder pool, when
@@ -50,9 +61,9 @@ func (b *Build) Builder() Builder {
 		if err != nil {
 			return nil, opts, nil, err
 		}
-		if b.Tune != nil {
-			b.Tune(&opts)
-		}
+		t := b.Tuning
+		opts.Jobs, opts.KeepGoing, opts.Timeout = t.Jobs, t.KeepGoing, t.Timeout
+		opts.Check, opts.CheckRoots = t.Check, t.CheckRoots
 		builders, err := b.Host.Builders(b.Settings.Builders, b.Settings.Caches.URLs)
 		if err != nil {
 			return nil, opts, nil, err

@@ -40,3 +40,20 @@ func (h *Host) RunTrashWorker(lockFD, workers int) error {
 	_, err = trash.RunWorker(dir, lockFD, trash.Options{Workers: workers})
 	return err
 }
+
+// Collect collects the store's garbage (gc.CollectAndClose), or with
+// full marks from the roots and sweeps every bucket (gc.FullAndClose):
+// one of the results is set.
+func (h *Host) Collect(o gc.FullOptions, full bool) (*gc.Stats, *gc.FullReport, error) {
+	s, err := h.OpenStore()
+	if err != nil {
+		return nil, nil, err
+	}
+	defer s.Close()
+	if full {
+		rep, err := gc.FullAndClose(s, o)
+		return nil, rep, err
+	}
+	st, err := gc.CollectAndClose(s, o.Options)
+	return st, nil, err
+}

@@ -94,6 +94,20 @@ func (h *Host) PhysicalStoreDir() (string, error) { return h.InRoot(h.StoreDir()
 // PhysicalStateDir is where nexis keeps its state on this machine.
 func (h *Host) PhysicalStateDir() (string, error) { return h.InRoot(h.StateDir()) }
 
+// SetVerbosity sets how much realising says (-v, -q; neither is the
+// default).
+func (h *Host) SetVerbosity(verbose, quiet bool) error {
+	switch {
+	case quiet && verbose:
+		return errors.New("-v (--verbose) and -q (--quiet) contradict each other: give one")
+	case quiet:
+		h.Verbosity = realise.Quiet
+	case verbose:
+		h.Verbosity = realise.Verbose
+	}
+	return nil
+}
+
 // LogDir is where build logs are kept on this machine.
 func (h *Host) LogDir() (string, error) {
 	state, err := h.PhysicalStateDir()

@@ -59,3 +59,26 @@ func (h *Host) ReadManifests(logicals ...string) map[storepath.Path]*manifest.Ma
 	}
 	return activate.ReadManifests(dir, h.StoreDir(), logicals...)
 }
+
+// WithTarget opens the target for activation (OpenActivation, the
+// store read-only until something must change), runs f, and releases
+// it.
+func (h *Host) WithTarget(f func(*activate.Target) error) error {
+	t, done, err := h.OpenActivation(false)
+	if err != nil {
+		return err
+	}
+	defer done()
+	return f(t)
+}
+
+// WithTargetRead opens the target for queries (OpenTargetRead), runs
+// f, and releases it.
+func (h *Host) WithTargetRead(f func(*activate.Target) error) error {
+	t, done, err := h.OpenTargetRead()
+	if err != nil {
+		return err
+	}
+	defer done()
+	return f(t)
+}

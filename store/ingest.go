@@ -64,8 +64,15 @@ func (s *Store) Ingest(src string, target storepath.Path, opts IngestOptions) (*
 }
 
 // AddPath ingests the file or tree at src as a content-addressed path
-// named name (treehash.ContentPath).
+// named name (treehash.ContentPath), by default src's base name.
 func (s *Store) AddPath(src, name string) (*PathInfo, error) {
+	if name == "" {
+		abs, err := filepath.Abs(src)
+		if err != nil {
+			return nil, err
+		}
+		name = filepath.Base(abs)
+	}
 	if err := storepath.ValidName(name); err != nil {
 		return nil, fmt.Errorf("adding %s: %w", src, err)
 	}

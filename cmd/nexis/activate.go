@@ -39,49 +39,39 @@ func runActivate(cmd *cobra.Command, args []string) error {
 	if actFlags.check {
 		return runActivateCheck()
 	}
-	t, done, err := openTarget()
-	if err != nil {
-		return err
-	}
-	defer done()
-	res, err := here.Reactivate(t, switchOptions(activate.ModeSwitch, ""), actFlags.repair)
-	if err != nil {
-		return err
-	}
-	res.Print(os.Stdout, os.Stderr, t, nil)
-	return nil
+	return here.WithTarget(func(t *activate.Target) error {
+		res, err := here.Reactivate(t, switchOptions(activate.ModeSwitch, ""), actFlags.repair)
+		if err != nil {
+			return err
+		}
+		res.Print(os.Stdout, os.Stderr, t, nil)
+		return nil
+	})
 }
-
-// openTarget takes the root's activation lock and opens its store
-// read-only (see host.OpenTarget); done releases both.
-func openTarget() (*activate.Target, func(), error) { return here.OpenActivation(false) }
 
 func switchOptions(mode activate.Mode, configHash string) activate.SwitchOptions {
 	act.LiveSet = running.Flags().Changed("live")
-	act.GCWorkers = gcFlags.workers
+	act.GCWorkers = gcOpts.Workers
 	return here.SwitchOptions(act, mode, configHash)
 }
 
 // runActivateCheck walks the root against the current generation.
 func runActivateCheck() error {
-	t, done, err := here.OpenTargetRead()
-	if err != nil {
-		return err
-	}
-	defer done()
-	d, err := t.CheckCurrent()
-	if err != nil {
-		return err
-	}
-	if asJSON {
-		if err := printJSON(d); err != nil {
+	return here.WithTargetRead(func(t *activate.Target) error {
+		d, err := t.CheckCurrent()
+		if err != nil {
 			return err
 		}
-	} else {
-		d.Print(os.Stdout, os.Stderr)
-	}
-	if len(d.Problems) > 0 {
-		return exitError{1}
-	}
-	return nil
+		if asJSON {
+			if err := printJSON(d); err != nil {
+				return err
+			}
+		} else {
+			d.Print(os.Stdout, os.Stderr)
+		}
+		if len(d.Problems) > 0 {
+			return exitError{1}
+		}
+		return nil
+	})
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"runtime"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -17,18 +16,16 @@ import (
 )
 
 var buildFlags struct {
-	attr       string
-	outLink    string
-	noOutLink  bool
-	dryRun     bool
-	jobs       int
-	keepGoing  bool
-	printLogs  bool
-	timeout    time.Duration
-	check      bool
-	checkRoots bool
-	configTar  string
+	attr      string
+	outLink   string
+	noOutLink bool
+	dryRun    bool
+	printLogs bool
+	configTar string
 }
+
+// buildTuning is what build's flags set of the build.
+var buildTuning deploy.Tuning
 
 func init() {
 	cmd := command("build [CONFIG]", cobra.MaximumNArgs(1), runBuild)
@@ -37,12 +34,12 @@ func init() {
 	f.StringVarP(&buildFlags.outLink, "out-link", "o", "result", "make `PATH` a symlink to the output, registered as a GC root")
 	f.BoolVar(&buildFlags.noOutLink, "no-out-link", false, "make no out-link")
 	f.BoolVar(&buildFlags.dryRun, "dry-run", false, "list what would be fetched and built, and stop")
-	f.IntVarP(&buildFlags.jobs, "jobs", "j", runtime.NumCPU(), "run `N` builds at once")
-	f.BoolVarP(&buildFlags.keepGoing, "keep-going", "k", false, "keep building what does not depend on a failed build")
+	f.IntVarP(&buildTuning.Jobs, "jobs", "j", runtime.NumCPU(), "run `N` builds at once")
+	f.BoolVarP(&buildTuning.KeepGoing, "keep-going", "k", false, "keep building what does not depend on a failed build")
 	f.BoolVarP(&buildFlags.printLogs, "print-build-logs", "L", false, "print the builds' logs as they run")
-	f.DurationVar(&buildFlags.timeout, "timeout", 0, "stop a build that runs longer than `DURATION` (0: no limit; a package's own timeout wins)")
-	f.BoolVar(&buildFlags.check, "check", false, "rebuild every valid derivation of the closure this machine builds and report whether each is bit-identical")
-	f.BoolVar(&buildFlags.checkRoots, "check-roots", false, "like --check, for the outputs named only")
+	f.DurationVar(&buildTuning.Timeout, "timeout", 0, "stop a build that runs longer than `DURATION` (0: no limit; a package's own timeout wins)")
+	f.BoolVar(&buildTuning.Check, "check", false, "rebuild every valid derivation of the closure this machine builds and report whether each is bit-identical")
+	f.BoolVar(&buildTuning.CheckRoots, "check-roots", false, "like --check, for the outputs named only")
 	jsonFlag(cmd, "print the result as JSON")
 	f.StringVar(&buildFlags.configTar, "config-tar", "", "read the config's directory as a tar from stdin and build the config `FILE` in it, with no out-link (what switch --build-host runs)")
 	f.MarkHidden("config-tar")
@@ -87,14 +84,11 @@ func runBuild(cmd *cobra.Command, args []string) error {
 	}
 	b := newBuild(sys)
 	b.PrintLogs = buildFlags.printLogs
-	b.Tune = func(o *realise.Options) {
-		o.Jobs, o.KeepGoing, o.Timeout = buildFlags.jobs, buildFlags.keepGoing, buildFlags.timeout
-		o.Check, o.CheckRoots = buildFlags.check, buildFlags.checkRoots
-	}
+	b.Tuning = buildTuning
 	// A --config-tar build runs for another machine, which takes the
 	// output away: a link in the ssh login's directory would only pin it.
 	link := buildFlags.outLink
-	if buildFlags.noOutLink || buildFlags.check || buildFlags.checkRoots || buildFlags.configTar != "" {
+	if buildFlags.noOutLink || buildTuning.Check || buildTuning.CheckRoots || buildFlags.configTar != "" {
 		link = ""
 	}
 	built, err := b.Run(target, link, interruptible)
@@ -139,18 +133,18 @@ func settings(sys *lang.System) deploy.Settings {
 // newBuild is how a command builds the config here: --stdenv's
 // tarballs, downloads shown on a terminal.
 func newBuild(sys *lang.System) *deploy.Build {
-	return &deploy.Build{Host: here, Settings: settings(sys), LocalFiles: stdenvFiles(), Downloads: transferProgress("downloading")}
+	return &deploy.Build{Host: here, Settings: settings(sys), LocalFiles: stdenvFiles(), Downloads: newProgress("downloading").Transfer()}
 }
 
 // systemBuild is how a switch builds its system: the machine, the
 // config's caches and builders, -j.
 func systemBuild(sys *lang.System) deploy.Builder {
 	b := newBuild(sys)
-	b.Tune = func(o *realise.Options) { o.Jobs = actFlags.jobs }
+	b.Tuning.Jobs = actFlags.jobs
 	return b.Builder()
 }
 
 // machine is how this machine realises, with --stdenv's tarballs.
 func machine() (*realise.Machine, error) {
-	return here.Machine(stdenvFiles(), transferProgress("downloading"))
+	return here.Machine(stdenvFiles(), newProgress("downloading").Transfer())
 }

@@ -45,7 +45,7 @@ func runCopy(cmd *cobra.Command, args []string) error {
 		Key:         key,
 		Compression: copyFlags.compression,
 		Jobs:        copyFlags.jobs,
-		Progress:    transferProgress("copying"),
+		Progress:    newProgress("copying").Transfer(),
 	})
 	if err != nil {
 		return err

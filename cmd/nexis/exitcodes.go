@@ -45,19 +45,15 @@ type usageError struct{ error }
 
 func (e usageError) Unwrap() error { return e.error }
 
-// markUsageErrors makes every argument and flag error of the command
-// tree a usageError.
-func markUsageErrors(c *cobra.Command) {
-	c.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	if args := c.Args; args != nil {
-		c.Args = func(cmd *cobra.Command, a []string) error {
-			if err := args(cmd, a); err != nil {
-				return usageError{err}
-			}
-			return nil
-		}
+// usageArgs makes an argument error of a verb a usageError.
+func usageArgs(args cobra.PositionalArgs) cobra.PositionalArgs {
+	if args == nil {
+		return nil
 	}
-	for _, sub := range c.Commands() {
-		markUsageErrors(sub)
+	return func(cmd *cobra.Command, a []string) error {
+		if err := args(cmd, a); err != nil {
+			return usageError{err}
+		}
+		return nil
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/nexisos/nexis/activate"
 )
 
 var genFlags struct {
@@ -17,21 +19,11 @@ var generationsCmd = &cobra.Command{Use: "generations"}
 
 func init() {
 	list := command("list", cobra.NoArgs, func(cmd *cobra.Command, args []string) error {
-		t, done, err := here.OpenTargetRead()
-		if err != nil {
-			return err
-		}
-		defer done()
-		return show(t.ListGenerations())
+		return here.WithTargetRead(func(t *activate.Target) error { return show(t.ListGenerations()) })
 	})
 	jsonFlag(list, "print JSON")
 	diff := command("diff A B", cobra.ExactArgs(2), func(cmd *cobra.Command, args []string) error {
-		t, done, err := here.OpenTargetRead()
-		if err != nil {
-			return err
-		}
-		defer done()
-		return show(t.DiffGenerations(args[0], args[1]))
+		return here.WithTargetRead(func(t *activate.Target) error { return show(t.DiffGenerations(args[0], args[1])) })
 	})
 	jsonFlag(diff, "print JSON")
 	del := command("delete N... | --older-than D", nil, runGenDelete)
@@ -55,32 +47,26 @@ func runGenDelete(cmd *cobra.Command, args []string) error {
 		}
 		age = &d
 	}
-	t, done, err := openTarget()
-	if err != nil {
+	return here.WithTarget(func(t *activate.Target) error {
+		r, err := t.DeleteNamed(args, age, time.Now(), genFlags.dryRun)
+		if r != nil {
+			r.Print(os.Stdout)
+		}
 		return err
-	}
-	defer done()
-	r, err := t.DeleteNamed(args, age, time.Now(), genFlags.dryRun)
-	if r != nil {
-		r.Print(os.Stdout)
-	}
-	return err
+	})
 }
 
 func runGenPin(args []string, pinned bool) error {
-	t, done, err := openTarget()
-	if err != nil {
-		return err
-	}
-	defer done()
-	ns, err := t.PinGenerations(args, pinned)
-	if err != nil {
-		return err
-	}
-	verb := "pinned"
-	if !pinned {
-		verb = "unpinned"
-	}
-	fmt.Printf("%s generation(s) %v\n", verb, ns)
-	return nil
+	return here.WithTarget(func(t *activate.Target) error {
+		ns, err := t.PinGenerations(args, pinned)
+		if err != nil {
+			return err
+		}
+		verb := "pinned"
+		if !pinned {
+			verb = "unpinned"
+		}
+		fmt.Printf("%s generation(s) %v\n", verb, ns)
+		return nil
+	})
 }

@@ -42,5 +42,5 @@ func describe(c *cobra.Command) *cobra.Command {
 // command is a verb: its usage line, the arguments it takes (nil: any)
 // and what it runs.
 func command(use string, args cobra.PositionalArgs, run func(cmd *cobra.Command, args []string) error) *cobra.Command {
-	return &cobra.Command{Use: use, Args: args, RunE: run}
+	return &cobra.Command{Use: use, Args: usageArgs(args), RunE: run}
 }

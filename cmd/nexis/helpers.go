@@ -100,11 +100,3 @@ func newProgress(what string) *progress.Bar {
 	}
 	return progress.New(os.Stderr, what)
 }
-
-// progressFunc shows a count: verifying, optimising, scanning.
-func progressFunc(what string) func(done, total int) { return newProgress(what).Count() }
-
-// transferProgress shows paths and bytes moved: copies, downloads.
-func transferProgress(what string) func(done, total int, bytes int64) {
-	return newProgress(what).Transfer()
-}

@@ -21,7 +21,6 @@ import (
 	"github.com/nexisos/nexis/hint"
 	"github.com/nexisos/nexis/host"
 	"github.com/nexisos/nexis/internal/profile"
-	"github.com/nexisos/nexis/realise"
 	"github.com/nexisos/nexis/store/storepath"
 )
 
@@ -49,8 +48,8 @@ var rootCmd = describe(&cobra.Command{
 		if here.Root == "" {
 			return host.ErrEmptyRoot
 		}
-		if err := setVerbosity(); err != nil {
-			return err
+		if err := here.SetVerbosity(verbosity.verbose, verbosity.quiet); err != nil {
+			return usageError{err}
 		}
 		running = cmd
 		setHintContext(cmd, args)
@@ -78,10 +77,16 @@ func setHintContext(cmd *cobra.Command, args []string) {
 	}
 }
 
-// startUp is what every command does first, before it touches the
-// store: finish the work a crash interrupted (a garbage collection).
+// startUp is what every command but the trash worker does first,
+// before it touches the store: finish the work a crash interrupted (a
+// garbage collection, see gc.Startup).
 func startUp(cmd *cobra.Command) {
-	finishInterruptedGC(cmd)
+	if cmd.Name() == "trash-worker" {
+		return
+	}
+	for _, err := range here.FinishInterruptedGC(gcOpts.Workers) {
+		fmt.Fprintf(os.Stderr, "nexis: warning: %v\n", err)
+	}
 }
 
 func init() {
@@ -93,21 +98,9 @@ func init() {
 	pf.BoolVarP(&verbosity.quiet, "quiet", "q", false, "say less: no progress, plan or notes on stderr, only failures, warnings and errors")
 }
 
-// verbosity is -v and -q, which here.Verbosity holds once parsed.
+// verbosity is -v and -q, which here.Verbosity holds once parsed
+// (host.SetVerbosity).
 var verbosity struct{ verbose, quiet bool }
-
-// setVerbosity passes -v or -q on to what prints progress.
-func setVerbosity() error {
-	switch {
-	case verbosity.quiet && verbosity.verbose:
-		return usageError{errors.New("-v (--verbose) and -q (--quiet) contradict each other: give one")}
-	case verbosity.quiet:
-		here.Verbosity = realise.Quiet
-	case verbosity.verbose:
-		here.Verbosity = realise.Verbose
-	}
-	return nil
-}
 
 func envOr(name, def string) string {
 	if v := os.Getenv(name); v != "" {
@@ -136,7 +129,9 @@ func run() int {
 		return 1
 	}
 	defer stop()
-	markUsageErrors(rootCmd)
+	// Every command's flag errors are usage errors (commands ask their
+	// parents for the function).
+	rootCmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	registerCompletions(rootCmd)
 	err = rootCmd.Execute()
 	if err == nil {

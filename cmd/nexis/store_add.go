@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -23,15 +22,7 @@ func init() {
 		}
 		return here.Update(func(s *store.Store) error {
 			for _, a := range args {
-				name := storeAddFlags.name
-				if name == "" {
-					abs, err := filepath.Abs(a)
-					if err != nil {
-						return err
-					}
-					name = filepath.Base(abs)
-				}
-				pi, err := s.AddPath(a, name)
+				pi, err := s.AddPath(a, storeAddFlags.name)
 				if err != nil {
 					return err
 				}

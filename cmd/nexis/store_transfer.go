@@ -31,7 +31,7 @@ func init() {
 		return here.Export(os.Stdout, args, f.closure, f.exceptFrom, cache.ExportOptions{
 			Key:         key,
 			Compression: f.compression,
-			Progress:    transferProgress("exporting"),
+			Progress:    newProgress("exporting").Transfer(),
 		})
 	})
 	f := export.Flags()

@@ -27,7 +27,7 @@ func init() {
 			return err
 		}
 		defer s.Close()
-		if err := show(s.Optimise(storeVerifyFlags.dryRun, progressFunc("optimising"))); err != nil {
+		if err := show(s.Optimise(storeVerifyFlags.dryRun, newProgress("optimising").Count())); err != nil {
 			return err
 		}
 		return s.Close()
@@ -36,7 +36,7 @@ func init() {
 	jsonFlag(optimise, "print JSON")
 	optimise.Flags().BoolVar(&storeVerifyFlags.dryRun, "dry-run", false, "count what would be shared, and change nothing")
 	recoverCmd := command("recover", cobra.NoArgs, func(cmd *cobra.Command, args []string) error {
-		rep, err := here.Recover(os.Stderr, progressFunc("scanning"))
+		rep, err := here.Recover(os.Stderr, newProgress("scanning").Count())
 		if err != nil {
 			return err
 		}
@@ -57,7 +57,7 @@ func runStoreVerify(cmd *cobra.Command, args []string) error {
 	}
 	defer s.Close()
 	opts := realise.VerifyOptions{
-		Verify:  store.VerifyOptions{CheckContents: storeVerifyFlags.checkContents, Progress: progressFunc("verifying")},
+		Verify:  store.VerifyOptions{CheckContents: storeVerifyFlags.checkContents, Progress: newProgress("verifying").Count()},
 		Repair:  storeVerifyFlags.repair,
 		Sources: func(plan *store.RepairPlan) (realise.RepairSources, error) { return repairSources(args, plan) },
 		Context: interruptible,

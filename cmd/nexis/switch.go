@@ -136,31 +136,28 @@ func addDryRunFlag(cmd *cobra.Command) {
 // with the target open (one store open per command: it is most of a
 // rollback's cost).
 func switchToGenerationOf(pick func(*activate.Target) (uint64, error), mode activate.Mode) error {
-	t, done, err := openTarget()
-	if err != nil {
-		return err
-	}
-	defer done()
-	n, err := pick(t)
-	if err != nil {
-		return err
-	}
-	if switchFlags.dryRun {
-		pv, err := deploy.GenerationPreview(t, n, switchOptions(mode, "").Options)
+	return here.WithTarget(func(t *activate.Target) error {
+		n, err := pick(t)
 		if err != nil {
 			return err
 		}
-		fmt.Printf("generation %d:\n", n)
-		pv.Print(os.Stdout)
+		if switchFlags.dryRun {
+			pv, err := deploy.GenerationPreview(t, n, switchOptions(mode, "").Options)
+			if err != nil {
+				return err
+			}
+			fmt.Printf("generation %d:\n", n)
+			pv.Print(os.Stdout)
+			return nil
+		}
+		prev := t.ActiveSystem()
+		res, err := t.SwitchTo(n, switchOptions(mode, ""))
+		if err != nil {
+			return err
+		}
+		res.Print(os.Stdout, os.Stderr, t, prev)
 		return nil
-	}
-	prev := t.ActiveSystem()
-	res, err := t.SwitchTo(n, switchOptions(mode, ""))
-	if err != nil {
-		return err
-	}
-	res.Print(os.Stdout, os.Stderr, t, prev)
-	return nil
+	})
 }
 
 func runDryActivate(cmd *cobra.Command, args []string) error {
@@ -168,18 +165,15 @@ func runDryActivate(cmd *cobra.Command, args []string) error {
 	if err != nil {
 		return err
 	}
-	t, done, err := openTarget()
-	if err != nil {
-		return err
-	}
-	defer done()
-	pv, err := deploy.NewPreview(t, sys.Drv, systemBuild(sys), switchOptions(activate.ModeTest, "").Options, interruptible)
-	if err != nil {
-		return err
-	}
-	if asJSON {
-		return printJSON(pv.Plan)
-	}
-	pv.Print(os.Stdout)
-	return nil
+	return here.WithTarget(func(t *activate.Target) error {
+		pv, err := deploy.NewPreview(t, sys.Drv, systemBuild(sys), switchOptions(activate.ModeTest, "").Options, interruptible)
+		if err != nil {
+			return err
+		}
+		if asJSON {
+			return printJSON(pv.Plan)
+		}
+		pv.Print(os.Stdout)
+		return nil
+	})
 }

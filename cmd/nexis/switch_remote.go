@@ -50,16 +50,13 @@ func remoteSwitch(cmd *cobra.Command, args []string) (ok bool, err error) {
 		if len(args) > 0 {
 			return true, errors.New("--system-path takes no CONFIG: the system is built already")
 		}
-		t, done, err := openTarget()
-		if err != nil {
-			return true, err
-		}
-		defer done()
-		p, err := host.SystemPath(t, f.systemPath)
-		if err != nil {
-			return true, err
-		}
-		return true, switchAndPrint(t, p, f.configHash)
+		return true, here.WithTarget(func(t *activate.Target) error {
+			p, err := host.SystemPath(t, f.systemPath)
+			if err != nil {
+				return err
+			}
+			return switchAndPrint(t, p, f.configHash)
+		})
 	case remote && cmd.Flags().Changed("generation"):
 		return true, errors.New("--generation switches to a generation recorded here: it builds nothing, so it takes no --build-host or --target-host")
 	case remote:
@@ -94,7 +91,7 @@ func switchRemote(args []string) error {
 	r.OpenTarget = func() (*activate.Target, func(), error) { return here.OpenActivation(true) }
 	r.SwitchHere = func(t *activate.Target, p storepath.Path) error { return switchAndPrint(t, p, sys.Drv.ID()) }
 	if r.Target != nil {
-		r.Copying = transferProgress("copying to " + r.Target.URL.Host)
+		r.Copying = newProgress("copying to " + r.Target.URL.Host).Transfer()
 	}
 	return r.Switch(ctx, deploySystem(sys))
 }
