@@ -47,18 +47,6 @@ func init() {
 	register(rootCmd, cmd)
 }
 
-// buildTarget picks what to build: the system, or -A's package.
-func buildTarget(sys *lang.System) (*builtins.Derivation, error) {
-	if buildFlags.attr == "" {
-		return sys.Drv, nil
-	}
-	d, err := sys.Derivation(buildFlags.attr)
-	if err != nil {
-		return nil, fmt.Errorf("-A %w", err)
-	}
-	return d, nil
-}
-
 func runBuild(cmd *cobra.Command, args []string) error {
 	if buildFlags.configTar != "" {
 		if len(args) > 0 {
@@ -75,9 +63,11 @@ func runBuild(cmd *cobra.Command, args []string) error {
 	if err != nil {
 		return err
 	}
-	target, err := buildTarget(sys)
-	if err != nil {
-		return err
+	target := sys.Drv // the system, or -A's package
+	if buildFlags.attr != "" {
+		if target, err = sys.Derivation(buildFlags.attr); err != nil {
+			return fmt.Errorf("-A %w", err)
+		}
 	}
 	if buildFlags.dryRun {
 		return dryRun(target)

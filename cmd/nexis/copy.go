@@ -9,13 +9,10 @@ import (
 	"github.com/nexisos/nexis/store/cache"
 )
 
-var copyFlags struct {
-	to            string
-	signKey       string
-	jobs          int
-	compression   string
-	remoteProgram string
-}
+var copyFlags struct{ to, signKey, remoteProgram string }
+
+// copyOpts is the copy copy's flags ask for.
+var copyOpts cache.ExportOptions
 
 func init() {
 	cmd := command("copy --to URL PATH...", cobra.MinimumNArgs(1), runCopy)
@@ -24,10 +21,10 @@ func init() {
 	signKeyFlag(cmd, &copyFlags.signKey)
 	// -j/--jobs means builds at once on every verb that builds; copy's
 	// concurrency is its own flag.
-	f.IntVar(&copyFlags.jobs, "parallel", 4, "archive and upload `N` paths at once")
-	f.IntVar(&copyFlags.jobs, "jobs", 4, "")
+	f.IntVar(&copyOpts.Jobs, "parallel", 4, "archive and upload `N` paths at once")
+	f.IntVar(&copyOpts.Jobs, "jobs", 4, "")
 	f.MarkDeprecated("jobs", "use --parallel (-j/--jobs is the number of builds at once on the verbs that build)")
-	f.StringVar(&copyFlags.compression, "compression", "zstd", "compress archives with `METHOD`: zstd or none")
+	f.StringVar(&copyOpts.Compression, "compression", "zstd", "compress archives with `METHOD`: zstd or none")
 	f.StringVar(&copyFlags.remoteProgram, "remote-program", host.RemoteProgram(), "the shell `COMMAND` that runs nexis on an ssh:// destination")
 	jsonFlag(cmd, "print what was copied as JSON")
 	cmd.MarkFlagRequired("to")
@@ -35,18 +32,14 @@ func init() {
 }
 
 func runCopy(cmd *cobra.Command, args []string) error {
-	key, err := loadSignKey(copyFlags.signKey)
-	if err != nil {
+	var err error
+	if copyOpts.Key, err = loadSignKey(copyFlags.signKey); err != nil {
 		return err
 	}
+	copyOpts.Progress = newProgress("copying").Transfer()
 	ctx, stop := interruptible()
 	defer stop()
-	stats, err := here.Copy(ctx, copyFlags.to, host.SSH(copyFlags.remoteProgram), args, cache.ExportOptions{
-		Key:         key,
-		Compression: copyFlags.compression,
-		Jobs:        copyFlags.jobs,
-		Progress:    newProgress("copying").Transfer(),
-	})
+	stats, err := here.Copy(ctx, copyFlags.to, host.SSH(copyFlags.remoteProgram), args, copyOpts)
 	if err != nil {
 		return err
 	}

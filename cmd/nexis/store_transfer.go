@@ -13,30 +13,29 @@ import (
 // nexis store export, import and serve: store paths to and from other
 // machines.
 var transferFlags struct {
-	signKey, compression, exceptFrom string
-	closure, stdio                   bool
-	trusted                          []string
+	signKey, exceptFrom string
+	closure, stdio      bool
+	trusted             []string
 }
+
+// exportOpts is the export export's flags ask for.
+var exportOpts cache.ExportOptions
 
 func init() {
 	export := command("export PATH... > FILE", cobra.MinimumNArgs(1), func(cmd *cobra.Command, args []string) error {
 		if term.IsTerminal(int(os.Stdout.Fd())) {
 			return fmt.Errorf("refusing to write an export file to a terminal: redirect stdout to a file")
 		}
-		key, err := loadSignKey(transferFlags.signKey)
-		if err != nil {
+		var err error
+		if exportOpts.Key, err = loadSignKey(transferFlags.signKey); err != nil {
 			return err
 		}
-		f := transferFlags
-		return here.Export(os.Stdout, args, f.closure, f.exceptFrom, cache.ExportOptions{
-			Key:         key,
-			Compression: f.compression,
-			Progress:    newProgress("exporting").Transfer(),
-		})
+		exportOpts.Progress = newProgress("exporting").Transfer()
+		return here.Export(os.Stdout, args, transferFlags.closure, transferFlags.exceptFrom, exportOpts)
 	})
 	f := export.Flags()
 	signKeyFlag(export, &transferFlags.signKey)
-	f.StringVar(&transferFlags.compression, "compression", "zstd", "compress archives with `METHOD`: zstd or none")
+	f.StringVar(&exportOpts.Compression, "compression", "zstd", "compress archives with `METHOD`: zstd or none")
 	f.BoolVarP(&transferFlags.closure, "recursive", "r", false, "export the closure of the paths")
 	f.StringVar(&transferFlags.exceptFrom, "except-from", "", "leave out the store paths listed in `FILE` (- for stdin), one a line: the receiver has them")
 	f.MarkHidden("except-from")
