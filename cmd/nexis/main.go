@@ -1,8 +1,9 @@
 // Command nexis evaluates, builds, stores and activates NexisOS systems.
 //
-// Every subcommand lives in a file of its own and registers itself with
-// the root command from init; the files stay thin: flags, one call into a
-// package, printing.
+// Every verb lives in a file of its own (a verb with many subcommands,
+// like store, in a few, by concern) and registers itself with the root
+// command from init, its help text read from help/<command path>.txt;
+// the files stay thin: flags, one call into a package, printing.
 package main
 
 //go:generate go test -run TestReferenceDocs -update .
