@@ -20,9 +20,8 @@ type Remote struct {
 	Build   *BuildHost
 	Builder Builder
 	// Target receives the closure and activates it (nil: this machine,
-	// with OpenTarget and SwitchHere).
+	// the host's target opened for activation, with SwitchHere).
 	Target     *TargetHost
-	OpenTarget func() (*activate.Target, func(), error)
 	SwitchHere func(t *activate.Target, p storepath.Path) error
 	// Copying shows a copy to the target's host (nil: not shown).
 	Copying func(done, total int, bytes int64)
@@ -39,7 +38,7 @@ func (r *Remote) Switch(ctx context.Context, sys System) error {
 		}
 	}
 	if r.Target == nil {
-		t, done, err := r.OpenTarget()
+		t, done, err := r.Host.OpenActivation(true)
 		if err != nil {
 			return err
 		}

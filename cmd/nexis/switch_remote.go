@@ -70,7 +70,8 @@ func remoteSwitch(cmd *cobra.Command, args []string) (ok bool, err error) {
 func switchRemote(args []string) error {
 	hs := remoteSwitchFlags.hosts
 	hs.Key = func() (*sign.SecretKey, error) { return loadSignKey(remoteSwitchFlags.signKey) }
-	hs.Stdout, hs.Stderr, hs.EvalArgs = os.Stdout, os.Stderr, remoteEvalArgs()
+	hs.Stdout, hs.Stderr = os.Stdout, os.Stderr
+	hs.EvalArgs = remoteEvalArgs()
 	if act.Force {
 		hs.SwitchArgs = append(hs.SwitchArgs, "--force")
 	}
@@ -88,7 +89,6 @@ func switchRemote(args []string) error {
 	ctx, stop := interruptible()
 	defer stop()
 	r.Builder = systemBuild(sys)
-	r.OpenTarget = func() (*activate.Target, func(), error) { return here.OpenActivation(true) }
 	r.SwitchHere = func(t *activate.Target, p storepath.Path) error { return switchAndPrint(t, p, sys.Drv.ID()) }
 	if r.Target != nil {
 		r.Copying = newProgress("copying to " + r.Target.URL.Host).Transfer()
