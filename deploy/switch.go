@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime/debug"
 
 	"github.com/nexisos/nexis/activate"
 	"github.com/nexisos/nexis/builtins"
@@ -59,6 +60,9 @@ type Switched struct {
 // would do with a read-only open, but waiting for the evaluation to know
 // that costs more than the writable open does beside it.
 func (l *Local) Switch(ctx context.Context, o func(configHash string) activate.SwitchOptions) (*Switched, error) {
+	// Before the evaluation: its garbage is most of a switch's (see
+	// host.OpenActivation).
+	debug.SetGCPercent(400)
 	type opened struct {
 		t    *activate.Target
 		done func()
