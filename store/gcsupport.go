@@ -35,8 +35,8 @@ func (c ContentRef) key() contentKey {
 	return k
 }
 
-// This file is the collector's second surface (store/gc): lean reads of
-// the graph, and a collection batch that records, in the same synced
+// This file is the collector's second surface (store/gc): lean, batched
+// reads of the graph (what store/gc's Graph interface asks of a store), and a collection batch that records, in the same synced
 // write as the unregistration, what is left to do on disk. The records
 // make a collection resumable: whatever kills the process after the
 // commit, FinishCollect (run by the next collection, or by any nexis
@@ -81,16 +81,6 @@ type GCNode struct {
 	// Contents are the pooled contents of its non-empty regular files,
 	// one entry per file.
 	Contents []ContentRef
-}
-
-// GCNode reads the node of the path with the given hash; nil when no
-// such path is registered.
-func (s *Store) GCNode(hash string) (*GCNode, error) {
-	ns, err := s.GCNodes([]string{hash})
-	if err != nil {
-		return nil, err
-	}
-	return ns[0], nil
 }
 
 // GCNodes reads the nodes of many paths in four batched reads (one per
@@ -217,15 +207,30 @@ func (s *Store) RefcountsOf(hashes []string) (counts []uint64, ok []bool, err er
 	return counts, ok, nil
 }
 
-// ContentCount is the number of registered files holding c.
-func (s *Store) ContentCount(c ContentRef) (uint64, error) {
-	k := c.key()
-	b, err := s.get(cfContent, k[:])
-	if err != nil || b == nil {
-		return 0, err
+// ContentCounts returns the number of registered files holding each of
+// cs in one batched read (0 for a content no file holds).
+func (s *Store) ContentCounts(cs []ContentRef) ([]uint64, error) {
+	keys := make([][]byte, len(cs))
+	for i, c := range cs {
+		k := c.key()
+		keys[i] = k[:]
 	}
-	v, err := decodeContent(b)
-	return v.count, err
+	vals, err := s.multiGet(cfContent, keys)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]uint64, len(cs))
+	for i, b := range vals {
+		if b == nil {
+			continue
+		}
+		v, err := decodeContent(b)
+		if err != nil {
+			return nil, fmt.Errorf("content count of %s: %w", cs[i].Digest, err)
+		}
+		out[i] = v.count
+	}
+	return out, nil
 }
 
 // ZeroHashes calls fn with the hash of every path whose refcount is zero,
@@ -943,21 +948,6 @@ func (s *Store) PendingCollect() (bool, error) {
 }
 
 var errStop = errors.New("stop")
-
-// RefcountOf returns the refcount of the path with the given hash, and
-// whether such a path has a count at all (is registered).
-func (s *Store) RefcountOf(hash string) (uint64, bool, error) {
-	b, err := s.get(cfRefcount, []byte(hash))
-	if err != nil || b == nil {
-		return 0, false, err
-	}
-	d := decoder{b: b}
-	n := d.uvarint()
-	if d.err != nil {
-		return 0, false, fmt.Errorf("refcount of %s: %w", hash, d.err)
-	}
-	return n, true, nil
-}
 
 // AddRoots adds the named roots in one synced batch: for tools that root
 // many paths at once (benchmarks, imports of a root set), where a commit

@@ -339,17 +339,19 @@ func floorList(root, dead, out string) error {
 		}
 		b.WriteString(s.Physical(p))
 		b.WriteByte(0)
-		node, err := s.GCNode(p.Hash)
-		if err != nil || node == nil {
+		nodes, err := s.GCNodes([]string{p.Hash})
+		if err != nil || nodes[0] == nil {
 			return fmt.Errorf("%s: not registered (%v)", n, err)
 		}
-		for _, c := range node.Contents {
+		for _, c := range nodes[0].Contents {
 			k := store.ContentRef{Digest: c.Digest, Type: c.Type}
 			v, ok := left[k]
 			if !ok {
-				if v, err = s.ContentCount(c); err != nil {
+				vs, err := s.ContentCounts([]store.ContentRef{c})
+				if err != nil {
 					return err
 				}
+				v = vs[0]
 			}
 			left[k] = v - 1
 		}

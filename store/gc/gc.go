@@ -37,6 +37,10 @@
 // to the worker it starts. The worker holds nothing else, so builds and
 // switches, which take the writer lock, never wait for a deletion.
 //
+// Planning reads the store only through Graph (graph.go): the
+// algorithm here, the discovery of roots, references and counts in the
+// store, the scheduling of the deletion in schedule.go and store/trash.
+//
 // Full (`nexis gc --full`) is the other algorithm: a mark from the roots
 // and a parallel sweep of every bucket, with Bloom filters of the live
 // and registered sets. It cross-checks the refcounts, collects what the
@@ -277,10 +281,10 @@ type contentID struct {
 // batched read, then the counts of everything they refer to in another;
 // what those counts bring to zero is the next wave. A path's referrers
 // are all planned before it reaches zero, so the waves keep the order.
-func MakePlan(s *store.Store, temp map[string]store.TempRoot, opts Options) (*Plan, error) {
+func MakePlan(g Graph, temp map[string]store.TempRoot, opts Options) (*Plan, error) {
 	opts.fill()
 	plan := &Plan{DroppedRoots: []DroppedRoot{}, Paths: []PlannedPath{}}
-	shared := s.Dedup().Pools()
+	shared := g.Dedup().Pools()
 
 	// Remaining counts of the paths this plan touched; unlisted paths
 	// have their stored count.
@@ -296,7 +300,7 @@ func MakePlan(s *store.Store, temp map[string]store.TempRoot, opts Options) (*Pl
 			}
 		}
 		if len(unknown) > 0 {
-			ns, oks, err := s.RefcountsOf(unknown)
+			ns, oks, err := g.RefcountsOf(unknown)
 			if err != nil {
 				return err
 			}
@@ -322,7 +326,7 @@ func MakePlan(s *store.Store, temp map[string]store.TempRoot, opts Options) (*Pl
 		return nil
 	}
 
-	dropped, err := deadOutLinks(s)
+	dropped, err := deadOutLinks(g)
 	if err != nil {
 		return nil, err
 	}
@@ -334,7 +338,7 @@ func MakePlan(s *store.Store, temp map[string]store.TempRoot, opts Options) (*Pl
 	if err := decrement(droppedHashes); err != nil {
 		return nil, err
 	}
-	if err := s.ZeroHashes(func(h string) error {
+	if err := g.ZeroHashes(func(h string) error {
 		queue = append(queue, h)
 		return nil
 	}); err != nil {
@@ -369,9 +373,14 @@ func MakePlan(s *store.Store, temp map[string]store.TempRoot, opts Options) (*Pl
 			}
 		}
 		queue = nil
-		nodes, err := s.GCNodes(wave)
+		nodes, err := g.GCNodes(wave)
 		if err != nil {
 			return nil, err
+		}
+		if opts.needFreed() {
+			if err := readContentCounts(g, nodes, cc); err != nil {
+				return nil, err
+			}
 		}
 		var refs []string
 		for i, h := range wave {
@@ -395,18 +404,13 @@ func MakePlan(s *store.Store, temp map[string]store.TempRoot, opts Options) (*Pl
 				plan.KeptYoung++
 				continue
 			}
-			pp := PlannedPath{Path: node.Path, Logical: s.Logical(node.Path), Size: node.Size, Registered: node.Registered}
+			pp := PlannedPath{Path: node.Path, Logical: g.Logical(node.Path), Size: node.Size, Registered: node.Registered}
 			for _, c := range node.Contents {
 				if !opts.needFreed() {
 					break
 				}
 				id := contentID{c.Digest, c.Type}
-				v, ok := cc[id]
-				if !ok {
-					if v, err = s.ContentCount(c); err != nil {
-						return nil, err
-					}
-				}
+				v := cc[id]
 				if v == 0 {
 					return nil, fmt.Errorf("content count of %s would go below zero: run `%s`", c.Digest, hint.Command("store verify", "--repair"))
 				}
@@ -435,6 +439,37 @@ func MakePlan(s *store.Store, temp map[string]store.TempRoot, opts Options) (*Pl
 	return plan, nil
 }
 
+// readContentCounts reads, in one batch, the stored counts of the
+// contents of nodes that cc does not hold yet (cc then holds what the
+// plan has left of them).
+func readContentCounts(g Graph, nodes []*store.GCNode, cc map[contentID]uint64) error {
+	var want []store.ContentRef
+	seen := map[contentID]bool{}
+	for _, n := range nodes {
+		if n == nil {
+			continue
+		}
+		for _, c := range n.Contents {
+			id := contentID{c.Digest, c.Type}
+			if _, ok := cc[id]; !ok && !seen[id] {
+				seen[id] = true
+				want = append(want, c)
+			}
+		}
+	}
+	if len(want) == 0 {
+		return nil
+	}
+	vs, err := g.ContentCounts(want)
+	if err != nil {
+		return err
+	}
+	for i, c := range want {
+		cc[contentID{c.Digest, c.Type}] = vs[i]
+	}
+	return nil
+}
+
 type deadLink struct {
 	DroppedRoot
 	hash string
@@ -443,8 +478,8 @@ type deadLink struct {
 // deadOutLinks finds the out-link roots whose symlink is gone or points
 // elsewhere. A link that cannot be read for another reason (permissions)
 // keeps its root: when in doubt, keep.
-func deadOutLinks(s *store.Store) ([]deadLink, error) {
-	roots, err := s.RootsWithPrefix(OutLinkRootPrefix)
+func deadOutLinks(g Graph) ([]deadLink, error) {
+	roots, err := g.RootsWithPrefix(OutLinkRootPrefix)
 	if err != nil {
 		return nil, err
 	}
@@ -465,12 +500,12 @@ func deadOutLinks(s *store.Store) ([]deadLink, error) {
 				target = filepath.Join(filepath.Dir(link), target)
 			}
 			target = filepath.Clean(target)
-			if target != s.Physical(r.Path) && target != s.Logical(r.Path) {
+			if target != g.Physical(r.Path) && target != g.Logical(r.Path) {
 				reason = "it now points to " + target
 			}
 		}
 		if reason != "" {
-			out = append(out, deadLink{DroppedRoot{Name: r.Name, Path: s.Logical(r.Path), Reason: reason}, r.Path.Hash})
+			out = append(out, deadLink{DroppedRoot{Name: r.Name, Path: g.Logical(r.Path), Reason: reason}, r.Path.Hash})
 		}
 	}
 	return out, nil
@@ -491,16 +526,18 @@ func Execute(s *store.Store, plan *Plan, opts Options) (*Done, error) {
 	}
 	nodes := plan.nodes
 	if len(nodes) != len(plan.Paths) {
-		nodes = make([]*store.GCNode, len(plan.Paths))
+		hs := make([]string, len(plan.Paths))
 		for i, pp := range plan.Paths {
-			n, err := s.GCNode(pp.Path.Hash)
-			if err != nil {
-				return done, err
+			hs[i] = pp.Path.Hash
+		}
+		var err error
+		if nodes, err = s.GCNodes(hs); err != nil {
+			return done, err
+		}
+		for i, n := range nodes {
+			if n == nil || n.Path != plan.Paths[i].Path {
+				return done, fmt.Errorf("collecting %s: %w", plan.Paths[i].Logical, store.ErrNotValid)
 			}
-			if n == nil {
-				return done, fmt.Errorf("collecting %s: %w", pp.Logical, store.ErrNotValid)
-			}
-			nodes[i] = n
 		}
 	}
 	if err := writeMarker(s.GCMarker()); err != nil {

@@ -31,28 +31,30 @@ type Liveness struct {
 // the work is bounded by p's ancestry, not the store. A path no root
 // reaches is dead.
 func WhyAlive(s *store.Store, p storepath.Path) (*Liveness, error) {
-	ok, err := s.IsValid(p)
+	temp, err := store.ReadTempRoots(s.Dir(), false)
 	if err != nil {
 		return nil, err
 	}
-	if !ok {
-		return nil, fmt.Errorf("%s: %w", s.Logical(p), store.ErrNotValid)
-	}
-	out := &Liveness{Path: s.Logical(p)}
-	if out.Refcount, err = s.Refcount(p); err != nil {
+	return whyAlive(s, p, temp)
+}
+
+// whyAlive is WhyAlive on any graph, with the temporary roots read.
+func whyAlive(g Graph, p storepath.Path, temp map[string]store.TempRoot) (*Liveness, error) {
+	ns, err := g.GCNodes([]string{p.Hash})
+	if err != nil {
 		return nil, err
 	}
-	roots, err := s.Roots()
+	if ns[0] == nil || ns[0].Path != p {
+		return nil, fmt.Errorf("%s: %w", g.Logical(p), store.ErrNotValid)
+	}
+	out := &Liveness{Path: g.Logical(p), Refcount: ns[0].Refcount}
+	roots, err := g.RootsWithPrefix("")
 	if err != nil {
 		return nil, err
 	}
 	rootOf := map[string][]string{}
 	for _, r := range roots {
 		rootOf[r.Path.Hash] = append(rootOf[r.Path.Hash], r.Name)
-	}
-	temp, err := store.ReadTempRoots(s.Dir(), false)
-	if err != nil {
-		return nil, err
 	}
 	// Breadth first, so the chain printed is a shortest one; "next"
 	// points from a referrer back down towards p.
@@ -71,19 +73,23 @@ func WhyAlive(s *store.Store, p storepath.Path) (*Liveness, error) {
 		if name != "" {
 			out.Alive = true
 			out.Root = name
+			var chain []string
 			for c := h; c != ""; c = next[c] {
-				cp, ok, err := s.PathByHash(c)
-				if err != nil {
-					return nil, err
+				chain = append(chain, c)
+			}
+			nodes, err := g.GCNodes(chain)
+			if err != nil {
+				return nil, err
+			}
+			for i, n := range nodes {
+				if n == nil {
+					return nil, fmt.Errorf("%s vanished while it was being read", chain[i])
 				}
-				if !ok {
-					return nil, fmt.Errorf("%s vanished while it was being read", c)
-				}
-				out.Chain = append(out.Chain, s.Logical(cp))
+				out.Chain = append(out.Chain, g.Logical(n.Path))
 			}
 			return out, nil
 		}
-		refs, err := s.ReferrerHashes(h)
+		refs, err := g.ReferrerHashes(h)
 		if err != nil {
 			return nil, err
 		}
@@ -99,11 +105,15 @@ func WhyAlive(s *store.Store, p storepath.Path) (*Liveness, error) {
 	// is at zero; if every ancestor is referred to, they refer to each
 	// other in a cycle, which only a mark-and-sweep collects.
 	out.Cycle = true
+	ancestry := make([]string, 0, len(next))
 	for h := range next {
-		n, _, err := s.RefcountOf(h)
-		if err != nil {
-			return nil, err
-		}
+		ancestry = append(ancestry, h)
+	}
+	counts, _, err := g.RefcountsOf(ancestry)
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range counts {
 		if n == 0 {
 			out.Cycle = false
 			break
