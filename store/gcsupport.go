@@ -418,6 +418,9 @@ type FinishStats struct {
 	// Records were processed (some needed nothing: already done, or the
 	// path was registered again since).
 	Records int
+	// Restored directories went back from a collection's staging
+	// directory to their buckets: its batch had not committed.
+	Restored int
 	// Where the time went: the synced batch (Collect only), the renames
 	// and pool releases, the syncfs, and the batch dropping the records.
 	Commit, Rename, Sync, Drop time.Duration
@@ -471,29 +474,87 @@ func decodeBatchRecord(v []byte) (paths, contents []gcRec, err error) {
 // FinishCollect: the commit lock is held throughout, so no registration
 // of this process can come between, and the nodes' references and
 // manifests are used as read instead of read again (their counts are
-// read again: an earlier batch of the same plan changed them). The order of
-// work is the one FinishCollect keeps after a crash: one synced batch
-// unregisters the paths and records them; the directories are renamed
-// into the trash, grouped by bucket, in parallel; pool entries are
-// released; one syncfs makes the renames durable; and the records are
-// dropped in a batch that need not be synced (replaying the records is
-// idempotent).
+// read again: an earlier batch of the same plan changed them).
+//
+// The directories are renamed while the batch is read, built and
+// committed, not after: into the staging directory (<store>/.nexis/
+// gc-staging/<h0h1>/), which nothing deletes, grouped by bucket, in
+// parallel with the database work. Once the synced batch has
+// unregistered them, one rename moves the staging directory into the
+// trash (trash.StagedPrefix), one fsync makes that durable, pool entries
+// are released, and the records are dropped in a batch that need not be
+// synced (replaying them is idempotent). A crash before the commit
+// leaves registered paths in staging, which the next FinishCollect (any
+// nexis command, through the marker) moves back; one after it leaves
+// unregistered ones, which it moves into the trash (settleStaging).
 func (s *Store) Collect(nodes []*GCNode, dropRoots []string, workers int) (*CollectResult, FinishStats, error) {
 	var fst FinishStats
 	if err := s.writable(); err != nil {
 		return nil, fst, err
 	}
+	if workers <= 0 {
+		workers = 2
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	paths := make([]gcRec, len(nodes))
+	for i, n := range nodes {
+		paths[i] = gcRec{p: n.Path}
+	}
+	staging := s.stagingDir()
+	if err := os.Mkdir(staging, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+		return nil, fst, fmt.Errorf("creating the collection's staging directory: %w", err)
+	}
+	type staged struct {
+		moved int
+		took  time.Duration
+		err   error
+	}
+	renamed := make(chan staged, 1)
+	go func() {
+		t0 := time.Now()
+		// A copy: renameInto sorts it, and the batch record keeps the
+		// plan's order.
+		n, err := s.renameInto(staging, append([]gcRec(nil), paths...), workers, false)
+		renamed <- staged{n, time.Since(t0), err}
+	}()
+	tc := time.Now()
+	res, key, contents, err := s.collectCommit(nodes, dropRoots, paths)
+	fst.Commit = time.Since(tc)
+	st := <-renamed
+	fst.Rename = st.took
+	if err != nil || st.err != nil {
+		// Whatever committed decides: registered paths go back to their
+		// buckets, the others into the trash.
+		_, serr := s.settleStaging()
+		return nil, fst, errors.Join(err, st.err, serr)
+	}
+	tr := time.Now()
+	moved, err := s.stagingToTrash()
+	if err != nil {
+		return nil, fst, err
+	}
+	fst.Rename += time.Since(tr)
+	rest, err := s.finishRecords(nil, contents, [][]byte{key}, workers, false, moved)
+	rest.Commit, rest.Rename = fst.Commit, fst.Rename+rest.Rename
+	rest.Moved = st.moved
+	rest.Records = len(paths) + len(contents)
+	return res, rest, err
+}
+
+// collectCommit is the synced batch of Collect: it unregisters the
+// nodes' paths (paths are their records) and records them, and returns
+// the record's key and the contents whose count reached zero.
+func (s *Store) collectCommit(nodes []*GCNode, dropRoots []string, paths []gcRec) (*CollectResult, []byte, []gcRec, error) {
 	t := s.newTxn()
 	defer t.destroy()
 	st, err := t.loadStats()
 	if err != nil {
-		return nil, fst, err
+		return nil, nil, nil, err
 	}
 	for _, name := range dropRoots {
 		if err := s.removeRootTxn(t, name); err != nil {
-			return nil, fst, fmt.Errorf("dropping root: %w", err)
+			return nil, nil, nil, fmt.Errorf("dropping root: %w", err)
 		}
 	}
 	// The counts of the set (earlier batches of the same plan changed
@@ -509,32 +570,31 @@ func (s *Store) Collect(nodes []*GCNode, dropRoots []string, workers int) (*Coll
 		}
 	}
 	if err := t.prefetch(hs, keys); err != nil {
-		return nil, fst, err
+		return nil, nil, nil, err
 	}
 	for _, n := range nodes {
 		for _, r := range n.Refs {
 			t.del(cfReferrers, []byte(r+n.Path.Hash))
 			if _, err := t.addRefcount(r, -1); err != nil {
-				return nil, fst, err
+				return nil, nil, nil, err
 			}
 		}
 	}
 	res := &CollectResult{}
 	zero := map[contentKey]ContentRef{}
-	var paths []gcRec
 	for _, n := range nodes {
 		rc, err := t.loadRefcount(n.Path.Hash)
 		if err != nil {
-			return nil, fst, err
+			return nil, nil, nil, err
 		}
 		if rc.n != 0 {
-			return nil, fst, fmt.Errorf("collecting %s: it is still referenced or rooted (count %d)", s.Logical(n.Path), rc.n)
+			return nil, nil, nil, fmt.Errorf("collecting %s: it is still referenced or rooted (count %d)", s.Logical(n.Path), rc.n)
 		}
 		for _, c := range n.Contents {
 			k := c.key()
 			v, err := t.addContent(k, c.Size, -1)
 			if err != nil {
-				return nil, fst, err
+				return nil, nil, nil, err
 			}
 			if v == 0 {
 				zero[k] = c
@@ -545,7 +605,6 @@ func (s *Store) Collect(nodes []*GCNode, dropRoots []string, workers int) (*Coll
 		t.del(cfRefs, hk)
 		t.del(cfManifest, hk)
 		t.dropPath(n.Path.Hash)
-		paths = append(paths, gcRec{p: n.Path})
 		st.Paths--
 		st.Files -= int64(n.Files)
 		st.Bytes -= n.Size
@@ -561,14 +620,118 @@ func (s *Store) Collect(nodes []*GCNode, dropRoots []string, workers int) (*Coll
 	}
 	key := []byte(randomName(string(gcBatchPrefix)))
 	t.put(cfDefault, key, encodeBatchRecord(paths, contents))
-	tc := time.Now()
 	if err := t.commit(); err != nil {
-		return nil, fst, err
+		return nil, nil, nil, err
 	}
-	commit := time.Since(tc)
-	fst, err = s.finishRecords(paths, contents, [][]byte{key}, workers, false)
-	fst.Commit = commit
-	return res, fst, err
+	return res, key, contents, nil
+}
+
+// StagingDir holds the directories a collection has renamed out of
+// their buckets but not yet into the trash (Collect).
+func (s *Store) stagingDir() string { return filepath.Join(s.dir, ".nexis", "gc-staging") }
+
+// StagedPrefix starts the names of staging directories moved whole into
+// the trash: <trash>/staged-<rand>/<h0h1>/<hash>-<name>. store/trash
+// keeps its own copy (it must not import this package).
+const StagedPrefix = "staged-"
+
+// stagingToTrash moves the staging directory into the trash in one
+// rename, and reports whether there was one.
+func (s *Store) stagingToTrash() (int, error) {
+	if err := os.Mkdir(s.TrashDir(), 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+		return 0, fmt.Errorf("creating the trash: %w", err)
+	}
+	err := os.Rename(s.stagingDir(), filepath.Join(s.TrashDir(), randomName(StagedPrefix)))
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("moving the staged paths to the trash: %w", err)
+	}
+	return 1, nil
+}
+
+// settleStaging finishes a Collect that stopped between its renames into
+// staging and the move of staging into the trash: a staged directory
+// whose path is registered (its batch did not commit) goes back to its
+// bucket, unless a new copy of the path was placed there since; the rest
+// is garbage and goes into the trash. It makes nothing durable itself:
+// a settlement a power cut undoes is done again, and the marker file
+// that makes commands call FinishCollect goes only after an fsync.
+func (s *Store) settleStaging() (restored int, err error) {
+	staging := s.stagingDir()
+	buckets, err := os.ReadDir(staging)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("reading the collection's staging directory: %w", err)
+	}
+	var rels []string
+	var keys [][]byte
+	var ps []storepath.Path
+	for _, b := range buckets {
+		names, err := os.ReadDir(filepath.Join(staging, b.Name()))
+		if err != nil {
+			return 0, fmt.Errorf("reading the collection's staging directory: %w", err)
+		}
+		for _, e := range names {
+			p, err := parseBase(e.Name())
+			if err != nil {
+				continue // not a path: garbage
+			}
+			rels = append(rels, filepath.Join(b.Name(), e.Name()))
+			keys = append(keys, []byte(p.Hash))
+			ps = append(ps, p)
+		}
+	}
+	vals, err := s.multiGet(cfPaths, keys)
+	if err != nil {
+		return 0, err
+	}
+	left := len(ps)
+	for _, b := range buckets {
+		if !b.IsDir() {
+			left++ // not ours: garbage
+		}
+	}
+	for i, v := range vals {
+		if v == nil {
+			continue
+		}
+		pi, err := decodeInfo(ps[i].Hash, v)
+		if err != nil {
+			return restored, err
+		}
+		if pi.Path.Name != ps[i].Name {
+			continue
+		}
+		dst := s.Physical(ps[i])
+		err = os.MkdirAll(filepath.Dir(dst), 0o755)
+		if err == nil {
+			err = renameNoReplace(unix.AT_FDCWD, filepath.Join(staging, rels[i]), unix.AT_FDCWD, dst)
+		}
+		if errors.Is(err, unix.EEXIST) || errors.Is(err, unix.ENOTEMPTY) {
+			continue // placed again since: the staged copy is garbage
+		}
+		if err != nil {
+			return restored, fmt.Errorf("moving %s back from the collection's staging directory: %w", dst, err)
+		}
+		restored++
+		left--
+	}
+	if left == 0 {
+		// Only empty buckets are left: the batch had not committed.
+		for _, b := range buckets {
+			unix.Rmdir(filepath.Join(staging, b.Name()))
+		}
+		if err := os.Remove(staging); err != nil {
+			return restored, fmt.Errorf("removing the collection's staging directory: %w", err)
+		}
+		return restored, nil
+	}
+	_, err = s.stagingToTrash()
+	return restored, err
 }
 
 // FinishCollect does the disk work that collection records describe:
@@ -585,9 +748,14 @@ func (s *Store) FinishCollect(workers int) (FinishStats, error) {
 	// same path between our check and our rename.
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	restored, err := s.settleStaging()
+	if err != nil {
+		return fst, err
+	}
+	fst.Restored = restored
 	var paths, contents []gcRec
 	var keys [][]byte
-	err := s.iterate(cfDefault, []byte("gc/"), func(k, v []byte) error {
+	err = s.iterate(cfDefault, []byte("gc/"), func(k, v []byte) error {
 		switch {
 		case bytes.HasPrefix(k, gcPathPrefix) && len(k) == len(gcPathPrefix)+storepath.HashLen:
 			paths = append(paths, gcRec{p: storepath.Path{Hash: string(k[len(gcPathPrefix):]), Name: string(v)}})
@@ -611,7 +779,11 @@ func (s *Store) FinishCollect(workers int) (FinishStats, error) {
 	if err != nil || len(keys) == 0 {
 		return fst, err
 	}
-	return s.finishRecords(paths, contents, keys, workers, true)
+	// A settled staging directory went into the trash: finishRecords'
+	// sync covers it.
+	rest, err := s.finishRecords(paths, contents, keys, workers, true, 1)
+	rest.Restored = restored
+	return rest, err
 }
 
 // finishRecords moves the recorded paths into the trash and releases the
@@ -619,7 +791,9 @@ func (s *Store) FinishCollect(workers int) (FinishStats, error) {
 // recheck looks each path and content up first (after a crash, other
 // commands may have registered them again since); right after the
 // collecting commit, under the same hold of s.mu, nothing can have.
-func (s *Store) finishRecords(paths, contents []gcRec, keys [][]byte, workers int, recheck bool) (fst FinishStats, err error) {
+// staged counts renames into the trash made before (stagingToTrash)
+// that its sync must also make durable.
+func (s *Store) finishRecords(paths, contents []gcRec, keys [][]byte, workers int, recheck bool, staged int) (fst FinishStats, err error) {
 	fst.Records = len(paths) + len(contents)
 	if workers <= 0 {
 		workers = 2
@@ -631,7 +805,7 @@ func (s *Store) finishRecords(paths, contents []gcRec, keys [][]byte, workers in
 	}
 	tr := time.Now()
 	ordered := s.orderedLog()
-	moved, err := s.renameToTrash(paths, workers, ordered)
+	moved, err := s.renameInto(s.TrashDir(), paths, workers, ordered)
 	fst.Moved = moved
 	if err != nil {
 		return fst, err
@@ -660,8 +834,14 @@ func (s *Store) finishRecords(paths, contents []gcRec, keys [][]byte, workers in
 	// remembers. With an ordered log the rename threads and releasePool
 	// made them so; otherwise one syncfs does.
 	ts := time.Now()
-	if !ordered && (moved > 0 || n > 0) {
+	switch {
+	case !ordered && (moved > 0 || n > 0 || staged > 0):
 		if err := syncFS(s.dir); err != nil {
+			return fst, err
+		}
+	case ordered && staged > 0 && moved == 0 && n == 0:
+		// One fsync commits the log that holds the staging rename.
+		if err := fsyncPath(s.TrashDir()); err != nil {
 			return fst, err
 		}
 	}
@@ -715,11 +895,12 @@ func (s *Store) stillUnregistered(paths []gcRec) ([]gcRec, error) {
 	return out, nil
 }
 
-// renameToTrash moves the paths' directories into <trash>/<h0h1>/.
-// Workers take whole buckets, in hash order, so that no two rename in or
-// out of one directory and queue on its lock. With synced, each worker
-// ends by fsyncing the bucket it renamed into last (see orderedLog).
-func (s *Store) renameToTrash(paths []gcRec, workers int, synced bool) (int, error) {
+// renameInto moves the paths' directories into <root>/<h0h1>/ (root:
+// the trash, or Collect's staging directory). Workers take whole
+// buckets, in hash order, so that no two rename in or out of one
+// directory and queue on its lock. With synced, each worker ends by
+// fsyncing the bucket it renamed into last (see orderedLog).
+func (s *Store) renameInto(root string, paths []gcRec, workers int, synced bool) (int, error) {
 	if len(paths) == 0 {
 		return 0, nil
 	}
@@ -756,14 +937,14 @@ func (s *Store) renameToTrash(paths []gcRec, workers int, synced bool) (int, err
 				if g >= len(groups) {
 					break
 				}
-				n, err := s.renameGroup(groups[g])
+				n, err := s.renameGroup(root, groups[g])
 				moved.Add(int64(n))
 				if err != nil {
 					fail(err)
 					return
 				}
 				if n > 0 {
-					last = filepath.Join(s.TrashDir(), groups[g][0].p.Hash[:2])
+					last = filepath.Join(root, groups[g][0].p.Hash[:2])
 				}
 			}
 			if synced && last != "" {
@@ -782,10 +963,10 @@ func (s *Store) renameToTrash(paths []gcRec, workers int, synced bool) (int, err
 	return int(moved.Load()), first
 }
 
-// renameGroup moves paths of one top bucket into their trash bucket,
-// from directory descriptors (one name lookup a side) with renameat2's
-// RENAME_NOREPLACE: os.Rename would stat the target first.
-func (s *Store) renameGroup(paths []gcRec) (int, error) {
+// renameGroup moves paths of one top bucket into their bucket under
+// root, from directory descriptors (one name lookup a side) with
+// renameat2's RENAME_NOREPLACE: os.Rename would stat the target first.
+func (s *Store) renameGroup(root string, paths []gcRec) (int, error) {
 	b := paths[0].p.Hash[:2]
 	src, err := unix.Open(filepath.Join(s.dir, b), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if errors.Is(err, unix.ENOENT) {
@@ -795,7 +976,7 @@ func (s *Store) renameGroup(paths []gcRec) (int, error) {
 		return 0, fmt.Errorf("moving to the trash: %w", err)
 	}
 	defer unix.Close(src)
-	dir := filepath.Join(s.TrashDir(), b)
+	dir := filepath.Join(root, b)
 	dst, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if errors.Is(err, unix.ENOENT) {
 		// The worker removes empty trash buckets.
@@ -812,8 +993,10 @@ func (s *Store) renameGroup(paths []gcRec) (int, error) {
 	for _, r := range paths {
 		from := r.p.Hash[2:4] + "/" + r.p.Base()
 		err := renameNoReplace(src, from, dst, r.p.Base())
-		if errors.Is(err, unix.EEXIST) || errors.Is(err, unix.ENOTEMPTY) {
-			// An earlier copy of the same path waits in the trash.
+		if (errors.Is(err, unix.EEXIST) || errors.Is(err, unix.ENOTEMPTY)) && root == s.TrashDir() {
+			// An earlier copy of the same path waits in the trash. (In
+			// staging, which holds one collection's paths, each once,
+			// this is an error: a renamed copy could not be moved back.)
 			err = renameNoReplace(src, from, dst, randomName(r.p.Base()+"."))
 		}
 		if errors.Is(err, unix.ENOENT) {

@@ -200,13 +200,14 @@ func TestCrashCollectorAndWorker(t *testing.T) {
 	dir := filepath.Join(base, "store")
 	rng := rand.New(rand.NewPCG(3, 4))
 	perm := map[string]string{} // root name -> last announced base
-	kills, collectorKills, workerKills, finished, aimed, killedInGC := 0, 0, 0, 0, 0, 0
+	kills, collectorKills, workerKills, finished, aimed, killedInGC, staged := 0, 0, 0, 0, 0, 0, 0
 	gcMicros := int64(50000)
 	// The kills must also land where the test means them to: inside
-	// collections, in workers, and leaving records for the next command.
+	// collections, in workers, leaving records for the next command, and
+	// between the renames into staging and the move into the trash.
 	// On a loaded machine the aim is worse, so rounds go on until they
 	// have (or five times the kills asked for, and then it fails).
-	covered := func() bool { return killedInGC >= 3 && finished > 0 && workerKills > 0 }
+	covered := func() bool { return killedInGC >= 3 && finished > 0 && workerKills > 0 && staged > 0 }
 	for k := 0; kills < want || (!covered() && kills < 5*want); k++ {
 		cmd := child("collector", dir, strconv.Itoa(k))
 		lines, stderr := proctest.Start(t, cmd)
@@ -284,6 +285,9 @@ func TestCrashCollectorAndWorker(t *testing.T) {
 		for l := range lines {
 			record(perm, l)
 		}
+		if _, err := os.Stat(filepath.Join(dir, ".nexis", "gc-staging")); err == nil {
+			staged++
+		}
 		// What the next nexis command does first.
 		if ran, err := FinishInterrupted(dir, store.Options{}, 2); err != nil {
 			t.Fatalf("round %d: finishing: %v", k, err)
@@ -320,7 +324,7 @@ func TestCrashCollectorAndWorker(t *testing.T) {
 		}
 		s.Close()
 	}
-	t.Logf("%d kills: %d collectors (%d of %d aimed inside a collection, %d left records for the next command), %d trash workers", kills, collectorKills, killedInGC, aimed, finished, workerKills)
+	t.Logf("%d kills: %d collectors (%d of %d aimed inside a collection, %d left records for the next command, %d a staging directory), %d trash workers", kills, collectorKills, killedInGC, aimed, finished, staged, workerKills)
 	if !covered() {
 		t.Errorf("the kills did not land where they should: the test does not test")
 	}

@@ -15,15 +15,18 @@
 //     out-link roots whose symlink is gone, and plan: the paths in an
 //     order where every path comes after all of its referrers, so that
 //     any prefix of the plan is a valid collection.
-//  2. Execute the plan: one synced store batch unregisters the paths and
-//     records them (store.Collect, which reuses what planning read); the
-//     directories are then renamed into <store>/.trash/<bucket>/, whole
-//     buckets per worker; pool entries whose count reached zero go to the
-//     trash's release list; one syncfs makes the renames durable, and an
-//     unsynced batch drops the records. A crash before the records are
-//     dropped leaves them for the next nexis command (FinishInterrupted).
-//     This is all the user waits for: its cost is the garbage's
-//     metadata and one rename per path.
+//  2. Execute the plan (store.Collect, which reuses what planning read):
+//     while one synced store batch unregisters the paths and records
+//     them, the directories are renamed, whole buckets per worker, into
+//     a staging directory that nothing deletes; once the batch is
+//     committed, one rename moves that directory into the trash; pool
+//     entries whose count reached zero go to the trash's release list;
+//     one fsync (or syncfs) makes the renames durable, and an unsynced
+//     batch drops the records. A crash leaves the records, or staged
+//     directories, for the next nexis command (FinishInterrupted): staged
+//     paths still registered go back, the rest into the trash. This is
+//     all the user waits for: its cost is the garbage's metadata, with
+//     one rename per path beside it.
 //  3. Without any store lock, a detached worker (store/trash) deletes the
 //     trash, partitioned by bucket (HandOff); `nexis gc --wait` deletes
 //     it in the foreground instead. A killed worker is replaced by the
@@ -189,8 +192,9 @@ type Stats struct {
 	PlanSeconds    float64 `json:"plan_seconds"`
 	CollectSeconds float64 `json:"collect_seconds"`
 	// The parts of CollectSeconds: the synced batch, the renames (and
-	// pool releases), the syncfs, and the unsynced batch that drops the
-	// records.
+	// pool releases; the renames into staging run beside the batch, so
+	// the two overlap), the syncfs, and the unsynced batch that drops
+	// the records.
 	CommitSeconds float64 `json:"commit_seconds"`
 	RenameSeconds float64 `json:"rename_seconds"`
 	SyncSeconds   float64 `json:"sync_seconds"`

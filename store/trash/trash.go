@@ -10,6 +10,8 @@
 // # On disk
 //
 //	<store>/.trash/<h0h1>/<hash>-<name>[.<rand>]  collected paths, one bucket per hash prefix
+//	<store>/.trash/staged-<rand>/<h0h1>/...       a collection's staging directory, moved in whole
+//	                                              (store.StagedPrefix): buckets as above
 //	<store>/.trash/<anything else>                loose entries: files or trees
 //	<store>/.trash/release-<rand>                 release list: pool entries to unlink once
 //	                                              nothing links their inode (store.ReleaseListPrefix)
@@ -60,6 +62,11 @@ import (
 // releasePrefix names release lists (store.ReleaseListPrefix: the
 // store package writes them; this one must not import it).
 const releasePrefix = "release-"
+
+// stagedPrefix names a collection's staging directory, moved into the
+// trash in one rename (store.StagedPrefix): its buckets are worked on
+// like the trash's own.
+const stagedPrefix = "staged-"
 
 // Dir is the trash of the store at the physical directory store.
 func Dir(store string) string { return filepath.Join(store, ".trash") }
@@ -252,25 +259,47 @@ func pass(store string, opts Options) (Stats, bool, error) {
 	}
 	// Work units: one per bucket (its entries), one per loose entry.
 	var units [][]item
-	var buckets []string
+	var buckets, staged []string
 	var lists []string
 	total := 0
+	addBucket := func(d string) error {
+		names, err := readNames(d)
+		if err != nil {
+			return err
+		}
+		u := make([]item, len(names))
+		for i, n := range names {
+			u[i] = item{dir: d, name: n}
+		}
+		units = append(units, u)
+		buckets = append(buckets, d)
+		total += len(u)
+		return nil
+	}
 	for _, e := range top {
 		name := e.Name()
 		switch {
 		case e.IsDir() && storepath.IsBucket(name):
+			if err := addBucket(filepath.Join(trash, name)); err != nil {
+				return st, false, err
+			}
+		case e.IsDir() && strings.HasPrefix(name, stagedPrefix):
 			d := filepath.Join(trash, name)
-			names, err := readNames(d)
+			inner, err := readNames(d)
 			if err != nil {
 				return st, false, err
 			}
-			u := make([]item, len(names))
-			for i, n := range names {
-				u[i] = item{dir: d, name: n}
+			for _, b := range inner {
+				if storepath.IsBucket(b) {
+					if err := addBucket(filepath.Join(d, b)); err != nil {
+						return st, false, err
+					}
+				} else {
+					units = append(units, []item{{dir: d, name: b}})
+					total++
+				}
 			}
-			units = append(units, u)
-			buckets = append(buckets, d)
-			total += len(u)
+			staged = append(staged, d)
 		case !e.IsDir() && strings.HasPrefix(name, releasePrefix):
 			lists = append(lists, filepath.Join(trash, name))
 		default:
@@ -296,6 +325,9 @@ func pass(store string, opts Options) (Stats, bool, error) {
 		// A collector may be renaming into it again: then it is not
 		// empty and stays, or it is recreated.
 		unix.Rmdir(b)
+	}
+	for _, d := range staged {
+		unix.Rmdir(d) // a bucket left in it is the next pass's
 	}
 	for _, l := range lists {
 		r, k, err := release(store, l, opts.Workers)
