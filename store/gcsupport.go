@@ -476,10 +476,10 @@ func decodeBatchRecord(v []byte) (paths, contents []gcRec, err error) {
 // manifests are used as read instead of read again (their counts are
 // read again: an earlier batch of the same plan changed them).
 //
-// The directories are renamed while the batch is read, built and
-// committed, not after: into the staging directory (<store>/.nexis/
+// The directories are renamed while the batch is read and built, not
+// after its commit: into the staging directory (<store>/.nexis/
 // gc-staging/<h0h1>/), which nothing deletes, grouped by bucket, in
-// parallel with the database work. Once the synced batch has
+// parallel with the database work; the synced write waits for them. Once the synced batch has
 // unregistered them, one rename moves the staging directory into the
 // trash (trash.StagedPrefix), one fsync makes that durable, pool entries
 // are released, and the records are dropped in a batch that need not be
@@ -519,15 +519,25 @@ func (s *Store) Collect(nodes []*GCNode, dropRoots []string, workers int) (*Coll
 		renamed <- staged{n, time.Since(t0), err}
 	}()
 	tc := time.Now()
-	res, key, contents, err := s.collectCommit(nodes, dropRoots, paths)
+	var st staged
+	waited := false
+	res, key, contents, err := s.collectCommit(nodes, dropRoots, paths, func() error {
+		// The synced write goes alone: renames running beside it queue
+		// in the same file system journal that its fsync commits (on
+		// 1,000 paths that slowed the write 2-10x).
+		st, waited = <-renamed, true
+		return st.err
+	})
 	fst.Commit = time.Since(tc)
-	st := <-renamed
 	fst.Rename = st.took
-	if err != nil || st.err != nil {
+	if err != nil {
 		// Whatever committed decides: registered paths go back to their
 		// buckets, the others into the trash.
+		if !waited {
+			<-renamed // the batch failed before it waited for them
+		}
 		_, serr := s.settleStaging()
-		return nil, fst, errors.Join(err, st.err, serr)
+		return nil, fst, errors.Join(err, serr)
 	}
 	tr := time.Now()
 	moved, err := s.stagingToTrash()
@@ -544,8 +554,9 @@ func (s *Store) Collect(nodes []*GCNode, dropRoots []string, workers int) (*Coll
 
 // collectCommit is the synced batch of Collect: it unregisters the
 // nodes' paths (paths are their records) and records them, and returns
-// the record's key and the contents whose count reached zero.
-func (s *Store) collectCommit(nodes []*GCNode, dropRoots []string, paths []gcRec) (*CollectResult, []byte, []gcRec, error) {
+// the record's key and the contents whose count reached zero. Before it
+// writes, it calls ready, and writes nothing if that fails.
+func (s *Store) collectCommit(nodes []*GCNode, dropRoots []string, paths []gcRec, ready func() error) (*CollectResult, []byte, []gcRec, error) {
 	t := s.newTxn()
 	defer t.destroy()
 	st, err := t.loadStats()
@@ -620,9 +631,14 @@ func (s *Store) collectCommit(nodes []*GCNode, dropRoots []string, paths []gcRec
 	}
 	key := []byte(randomName(string(gcBatchPrefix)))
 	t.put(cfDefault, key, encodeBatchRecord(paths, contents))
-	if err := t.commit(); err != nil {
+	t.build()
+	if err := ready(); err != nil {
 		return nil, nil, nil, err
 	}
+	if err := t.write(); err != nil {
+		return nil, nil, nil, err
+	}
+	s.hot.committed(t.ops)
 	return res, key, contents, nil
 }
 

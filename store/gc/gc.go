@@ -16,8 +16,8 @@
 //     order where every path comes after all of its referrers, so that
 //     any prefix of the plan is a valid collection.
 //  2. Execute the plan (store.Collect, which reuses what planning read):
-//     while one synced store batch unregisters the paths and records
-//     them, the directories are renamed, whole buckets per worker, into
+//     while one synced store batch that unregisters the paths and
+//     records them is read and built, the directories are renamed, whole buckets per worker, into
 //     a staging directory that nothing deletes; once the batch is
 //     committed, one rename moves that directory into the trash; pool
 //     entries whose count reached zero go to the trash's release list;
@@ -191,10 +191,11 @@ type Stats struct {
 	Seconds        float64 `json:"seconds"`
 	PlanSeconds    float64 `json:"plan_seconds"`
 	CollectSeconds float64 `json:"collect_seconds"`
-	// The parts of CollectSeconds: the synced batch, the renames (and
-	// pool releases; the renames into staging run beside the batch, so
-	// the two overlap), the syncfs, and the unsynced batch that drops
-	// the records.
+	// The parts of CollectSeconds: the synced batch (its reads, its
+	// building, and its write, which waits for the renames), the renames
+	// (and pool releases; the renames into staging run beside the
+	// batch's reads and building, so the two overlap), the syncfs, and
+	// the unsynced batch that drops the records.
 	CommitSeconds float64 `json:"commit_seconds"`
 	RenameSeconds float64 `json:"rename_seconds"`
 	SyncSeconds   float64 `json:"sync_seconds"`
