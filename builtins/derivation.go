@@ -46,9 +46,6 @@ type Derivation struct {
 
 	id    string
 	paths []string // store paths of Outputs, in order
-	// fullName is the end of the main output's path, "<name>-<version>":
-	// printing a closure asks for every name many times.
-	fullName string
 }
 
 var (
@@ -59,7 +56,11 @@ var (
 // FullName is "<name>-<version>", or the name alone without a version.
 func (d *Derivation) FullName() string {
 	if d.paths != nil {
-		return d.fullName
+		// The end of the main output's path, sliced rather than held:
+		// printing a closure asks for every name many times, and a
+		// field would be 16 bytes more on every derivation held.
+		p := d.paths[0]
+		return p[strings.LastIndexByte(p, '/')+storepath.HashLen+2:]
 	}
 	if d.Version == "" {
 		return d.Name
@@ -108,16 +109,8 @@ func (d *Derivation) seal() error {
 		sum := treehash.Sum([]byte("nexis-out-1:" + o + ":" + d.id))
 		paths[i] = joinPath(d.Store, storepath.EncodeHash(sum[:]), n)
 	}
-	d.setPaths(paths)
-	return nil
-}
-
-// setPaths sets the output paths, of which the main one ends in
-// "<hash>-<full name>".
-func (d *Derivation) setPaths(paths []string) {
 	d.paths = paths
-	p := paths[0]
-	d.fullName = p[strings.LastIndexByte(p, '/')+storepath.HashLen+2:]
+	return nil
 }
 
 // joinPath is storepath.Join, in one allocation when the store
@@ -317,7 +310,7 @@ func validOutputName(s string) bool {
 // by a digest of its contents.
 func Restore(d *Derivation, id string, paths []string) {
 	d.id = id
-	d.setPaths(paths)
+	d.paths = paths
 }
 
 // Paths returns the store paths of the outputs, in the order of Outputs.

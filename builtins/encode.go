@@ -1,7 +1,9 @@
 package builtins
 
 import (
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"unicode/utf8"
 
@@ -39,13 +41,14 @@ func (d *Derivation) appendEncoding(b []byte) []byte {
 	b = append(b, `,"args":`...)
 	b = appendStrings(b, d.Args)
 	b = append(b, `,"env":{`...)
-	for i, k := range sortedKeys(d.Env) {
+	var kvs [16]envPair
+	for i, kv := range sortedEnv(d.Env, kvs[:0]) {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, k)
+		b = appendJSONString(b, kv.k)
 		b = append(b, ':')
-		b = appendJSONString(b, d.Env[k])
+		b = appendJSONString(b, kv.v)
 	}
 	b = append(b, `},"inputs":{"drvs":[`...)
 	for i, in := range d.Drvs {
@@ -81,6 +84,20 @@ func (d *Derivation) appendEncoding(b []byte) []byte {
 		b = append(b, '}')
 	}
 	return append(b, '}')
+}
+
+// envPair is a variable of an environment being encoded.
+type envPair struct{ k, v string }
+
+// sortedEnv appends env's variables to dst sorted by name: in the
+// array of the caller's frame for the few a derivation has, rather
+// than a slice of keys and a lookup of each.
+func sortedEnv(env map[string]string, dst []envPair) []envPair {
+	for k, v := range env {
+		dst = append(dst, envPair{k, v})
+	}
+	slices.SortFunc(dst, func(a, b envPair) int { return strings.Compare(a.k, b.k) })
+	return dst
 }
 
 // identity hashes the canonical encoding of d.

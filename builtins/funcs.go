@@ -132,7 +132,7 @@ func newDerivation(ctx *Context, fn, name, version, builder string, args []starl
 func finish(ctx *Context, fn string, d *Derivation, passthru *starlark.Dict) (*Derivation, error) {
 	d.System, d.Store = ctx.System, ctx.StoreDir
 	if len(d.Outputs) == 0 {
-		d.Outputs = []string{"out"}
+		d.Outputs = defaultOutputs
 	}
 	seenOut := map[string]bool{}
 	for _, o := range d.Outputs {
@@ -164,6 +164,11 @@ func finish(ctx *Context, fn string, d *Derivation, passthru *starlark.Dict) (*D
 	}
 	return d, nil
 }
+
+// defaultOutputs are the outputs of every derivation that names none:
+// one slice serves all, its capacity its length so that an append
+// copies it.
+var defaultOutputs = []string{"out"}[:1:1]
 
 // emptyPassthru is the passthru of every derivation given none: frozen,
 // so one serves all.
