@@ -89,13 +89,20 @@ func (d *Derivation) OutputPath(name string) (string, bool) {
 }
 
 // seal computes the identity and the output paths. It is called once,
-// after all fields are set.
-func (d *Derivation) seal() error {
+// after all fields are set, with the full name (FullName, which builds
+// it until the paths are set).
+func (d *Derivation) seal(name string) {
+	d.sealChecked(name, nil)
+}
+
+// sealChecked is seal that also reports whether the encoding the
+// identity is computed from is want: a derivation read back from its
+// encoding is checked without encoding it a second time.
+func (d *Derivation) sealChecked(name string, want []byte) bool {
 	sortInputs(d)
-	id := d.identity()
+	id, same := d.identity(want)
 	d.id = hex.EncodeToString(id[:])
 	paths := make([]string, len(d.Outputs))
-	name := d.FullName()
 	ca, fixed := d.ContentAddress()
 	for i, o := range d.Outputs {
 		n := name
@@ -110,7 +117,7 @@ func (d *Derivation) seal() error {
 		paths[i] = joinPath(d.Store, storepath.EncodeHash(sum[:]), n)
 	}
 	d.paths = paths
-	return nil
+	return same
 }
 
 // joinPath is storepath.Join, in one allocation when the store

@@ -1,6 +1,7 @@
 package builtins
 
 import (
+	"bytes"
 	"slices"
 	"strconv"
 	"strings"
@@ -100,8 +101,9 @@ func sortedEnv(env map[string]string, dst []envPair) []envPair {
 	return dst
 }
 
-// identity hashes the canonical encoding of d.
-func (d *Derivation) identity() treehash.Digest {
+// identity hashes the canonical encoding of d, and reports whether
+// the encoding is want.
+func (d *Derivation) identity(want []byte) (treehash.Digest, bool) {
 	bp := encBufs.Get().(*[]byte)
 	buf := (*bp)[:0]
 	if n := d.encodedSize(); n > cap(buf) {
@@ -111,11 +113,12 @@ func (d *Derivation) identity() treehash.Digest {
 	}
 	enc := d.appendEncoding(buf)
 	sum := treehash.Sum(drvPrefix, enc)
+	same := bytes.Equal(enc, want)
 	if cap(enc) <= 1<<20 {
 		*bp = enc
 		encBufs.Put(bp)
 	}
-	return sum
+	return sum, same
 }
 
 // encodedSize is about the length of d's encoding: a little more,

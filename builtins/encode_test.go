@@ -132,9 +132,7 @@ func TestEncodingMatchesEncodingJSON(t *testing.T) {
 func TestIdentityIsHashOfEncoding(t *testing.T) {
 	d := &Derivation{Name: "x", Version: "1", System: "x86_64-linux", Store: "/store", Builder: "/bin/sh",
 		Env: map[string]string{"b": "2", "a": "1"}, Outputs: []string{"out", "lib"}}
-	if err := d.seal(); err != nil {
-		t.Fatal(err)
-	}
+	d.seal(d.FullName())
 	sum := treehash.Sum([]byte("nexis-drv-1\x00"), referenceEncoding(t, d))
 	if d.ID() != hex.EncodeToString(sum[:]) {
 		t.Fatalf("id %s is not the hash of the documented encoding", d.ID())

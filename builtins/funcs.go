@@ -141,7 +141,8 @@ func finish(ctx *Context, fn string, d *Derivation, passthru *starlark.Dict) (*D
 		}
 		seenOut[o] = true
 	}
-	if err := storepath.ValidName(d.FullName()); err != nil {
+	name := d.FullName()
+	if err := storepath.ValidName(name); err != nil {
 		return nil, fmt.Errorf("%s: name and version: %w", fn, err)
 	}
 	if d.Builder == "" {
@@ -156,9 +157,7 @@ func finish(ctx *Context, fn string, d *Derivation, passthru *starlark.Dict) (*D
 	passthru.Freeze()
 	d.Passthru = passthru
 	scanInputs(ctx, d)
-	if err := d.seal(); err != nil {
-		return nil, fmt.Errorf("%s(%s): %w", fn, d.Name, err)
-	}
+	d.seal(name)
 	for _, p := range d.paths {
 		ctx.remember(p, d)
 	}

@@ -119,10 +119,7 @@ func decodeDerivation(enc []byte, byID map[string]*Derivation) (*Derivation, err
 	for _, s := range e.Inputs.Srcs {
 		d.Srcs = append(d.Srcs, &Source{Name: path.Base(s.Path), TreeHash: s.Hash, Path: s.Path, Display: s.Path})
 	}
-	if err := d.seal(); err != nil {
-		return nil, err
-	}
-	if !bytes.Equal(d.Encoding(), enc) {
+	if !d.sealChecked(d.FullName(), enc) {
 		return nil, fmt.Errorf("%s: not a canonical encoding (made by another version of nexis?)", d.FullName())
 	}
 	return d, nil
