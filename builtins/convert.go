@@ -55,6 +55,10 @@ func ToGo(v starlark.Value) (any, error) {
 			m[k] = gv
 		}
 		return m, nil
+	case starlark.Bytes:
+		// Indexable, each element bytes again: it would be taken apart
+		// without end.
+		return nil, fmt.Errorf("cannot use a %s here", v.Type())
 	case starlark.Indexable:
 		out := make([]any, x.Len())
 		for i := range out {

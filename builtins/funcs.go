@@ -320,6 +320,21 @@ func scanHashes(s string, fn func(hash string)) {
 }
 
 func addInputs(d *Derivation, v starlark.Value, where string) error {
+	var at []int
+	bad := addInputsAt(d, v, &at)
+	if bad == nil {
+		return nil
+	}
+	for _, i := range slices.Backward(at) {
+		where += "[" + strconv.Itoa(i) + "]"
+	}
+	return fmt.Errorf("%s: got %s, want a derivation, a source or a list of them", where, bad.Type())
+}
+
+// addInputsAt adds what v holds to d's inputs. It returns the first
+// value that is not an input, and its indices in at, innermost first:
+// the path is spelt only for the error, not for every input added.
+func addInputsAt(d *Derivation, v starlark.Value, at *[]int) starlark.Value {
 	switch x := v.(type) {
 	case starlark.NoneType:
 	case *Derivation:
@@ -331,14 +346,19 @@ func addInputs(d *Derivation, v starlark.Value, where string) error {
 			}
 		}
 		d.Srcs = append(d.Srcs, x)
+	case starlark.String, starlark.Bytes:
+		// Indexable too, each element a string again: without this
+		// case a string would be taken apart without end.
+		return v
 	case starlark.Indexable:
 		for i := 0; i < x.Len(); i++ {
-			if err := addInputs(d, x.Index(i), fmt.Sprintf("%s[%d]", where, i)); err != nil {
-				return err
+			if bad := addInputsAt(d, x.Index(i), at); bad != nil {
+				*at = append(*at, i)
+				return bad
 			}
 		}
 	default:
-		return fmt.Errorf("%s: got %s, want a derivation, a source or a list of them", where, v.Type())
+		return v
 	}
 	return nil
 }

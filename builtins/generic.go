@@ -68,15 +68,19 @@ var (
 // with the methods build (build_package), sandboxed
 // (stdenv_derivation) and package (packages.star's common case).
 type GenericBuilder struct {
-	stdenv    *Derivation // nil when there is no stdenv for this system
-	stdenvErr string      // why, then
-	tools     *starlark.Dict
-	toolNames string // for errors: the layers there are
-	sandbox   starlark.Value
-	hasPaths  bool // sandbox holds paths
-	libc      starlark.Value
-	builder   starlark.Value
-	attrs     starlark.StringDict
+	stdenv *Derivation // nil when there is no stdenv for this system
+	// stdenvLayer is (stdenv,), the layers of a build that names no
+	// tools: one tuple serves them all, its capacity its length so that
+	// adding a tool copies it.
+	stdenvLayer starlark.Tuple
+	stdenvErr   string // why, then
+	tools       *starlark.Dict
+	toolNames   string // for errors: the layers there are
+	sandbox     starlark.Value
+	hasPaths    bool // sandbox holds paths
+	libc        starlark.Value
+	builder     starlark.Value
+	attrs       starlark.StringDict
 	// empty is the frozen empty list and dict every entry that leaves a
 	// key out shares, and passthru its passthru when it gives neither
 	// runtime_dirs nor env.
@@ -126,6 +130,7 @@ func genericBuilder(thread *starlark.Thread, b *starlark.Builtin, args starlark.
 	switch s := stdenv.(type) {
 	case *Derivation:
 		g.stdenv = s
+		g.stdenvLayer = starlark.Tuple{s}[:1:1]
 	case starlark.NoneType:
 	default:
 		return nil, fmt.Errorf("%s: stdenv: got %s, want a derivation or None", b.Name(), stdenv.Type())
@@ -195,11 +200,12 @@ func (g *GenericBuilder) sandboxedFn(thread *starlark.Thread, b *starlark.Builti
 	if err := starlark.UnpackPositionalArgs(b.Name(), args, kwargs, 8, &name, &version, &argv, &env, &inputs, &tools, &passthru, &timeout); err != nil {
 		return nil, err
 	}
-	var items []envItem
 	d, ok := env.(*starlark.Dict)
 	if !ok {
 		return nil, fmt.Errorf("dict(%s): want a dict", env.Type())
 	}
+	// Room for the two variables sandboxed sets.
+	items := make([]envItem, 0, d.Len()+2)
 	for k, v := range d.Entries() {
 		items = append(items, envItem{k, v})
 	}
@@ -276,7 +282,7 @@ func (g *GenericBuilder) sandboxed(ctx *Context, name, version string, args []st
 	if g.stdenv == nil {
 		return nil, fmt.Errorf("%s", g.stdenvErr)
 	}
-	layers := starlark.Tuple{g.stdenv}
+	layers := g.stdenvLayer
 	for _, t := range tools {
 		v, found, err := g.tools.Get(t)
 		if err != nil {

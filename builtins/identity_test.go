@@ -185,3 +185,31 @@ func TestEncodingContracts(t *testing.T) {
 		t.Error("/bin/sh is not a builtin builder")
 	}
 }
+
+// TestBadInputNamesItsPlace: an input that is not a derivation or a
+// source is named by its indices, however deep in the lists it is.
+func TestBadInputNamesItsPlace(t *testing.T) {
+	ctx := &Context{StoreDir: "/store", System: "x86_64-linux", Limits: Limits{MaxDepth: 100, MaxBytes: 1 << 30}}
+	thread := &starlark.Thread{Name: "test"}
+	ctx.Attach(thread)
+	for _, c := range []struct{ inputs, want string }{
+		{`[lib, 3]`, "inputs[1]: got int, want a derivation"},
+		{`[lib, [None, (lib, "x")]]`, "inputs[1][1][1]: got string, want a derivation"},
+		{`{"a": 1}`, "inputs: got dict, want a derivation"},
+	} {
+		src := `lib = derivation(name = "lib", builder = "/bin/sh")
+result = derivation(name = "app", builder = "/bin/sh", inputs = ` + c.inputs + `)`
+		_, err := starlark.ExecFileOptions(fileOpts, thread, "test.star", src, Predeclared())
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("inputs = %s: got %v, want an error with %q", c.inputs, err, c.want)
+		}
+	}
+}
+
+// TestBytesAreNotAList: bytes are indexable, each element bytes again;
+// converting them must fail, not recurse without end.
+func TestBytesAreNotAList(t *testing.T) {
+	if _, err := ToGo(starlark.Tuple{starlark.Bytes("x")}); err == nil || !strings.Contains(err.Error(), "cannot use a bytes here") {
+		t.Errorf("ToGo(b\"x\"): got %v, want an error", err)
+	}
+}
