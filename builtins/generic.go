@@ -68,12 +68,12 @@ var (
 // with the methods build (build_package), sandboxed
 // (stdenv_derivation) and package (packages.star's common case).
 type GenericBuilder struct {
-	stdenv *Derivation // nil when there is no stdenv for this system
+	stdenv    *Derivation // nil when there is no stdenv for this system
+	stdenvErr string      // why, then
 	// stdenvLayer is (stdenv,), the layers of a build that names no
 	// tools: one tuple serves them all, its capacity its length so that
 	// adding a tool copies it.
 	stdenvLayer starlark.Tuple
-	stdenvErr   string // why, then
 	tools       *starlark.Dict
 	toolNames   string // for errors: the layers there are
 	sandbox     starlark.Value
