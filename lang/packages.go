@@ -365,12 +365,9 @@ func (ev *evaluator) onePackage(e map[string]any, value starlark.Value, i int, d
 	key := KeyPath("packages", index(i))
 	name := e["name"].(string)
 	u := newUnit()
-	depDict := starlark.NewDict(len(depIdx))
 	for _, d := range depIdx {
-		_ = depDict.SetKey(starlark.String(built[d].Name), built[d])
 		u.scope.See(built[d])
 	}
-	depDict.Freeze()
 	file := ev.cfg.FileOf(key)
 
 	var ckey treehash.Digest
@@ -391,6 +388,12 @@ func (ev *evaluator) onePackage(e map[string]any, value starlark.Value, i int, d
 			}
 		}
 	}
+	// A package from the cache needs no dict of its dependencies.
+	depDict := starlark.NewDict(len(depIdx))
+	for _, d := range depIdx {
+		_ = depDict.SetKey(starlark.String(built[d].Name), built[d])
+	}
+	depDict.Freeze()
 	d, err := ev.evalPackage(e, value, i, key, name, file, depDict, lock, u, started)
 	// What the package could name is of no use once it is made, and
 	// its index of what its dependencies reach is as large as the

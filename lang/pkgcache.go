@@ -133,8 +133,9 @@ func (c *pkgCache) packageKey(e map[string]any, key, file string, locked *Locked
 	if locked != nil {
 		lock = fmt.Appendf(nil, "%q %q %q %q %q %q", locked.Version, locked.Tag, locked.Rev, locked.SourceHash, locked.PrebuiltURL, locked.PrebuiltHash)
 	}
-	b := make([]byte, 0, 1024)
-	b = append(b, c.base[:]...)
+	buf := keyBufs.Get().(*[]byte)
+	defer keyBufs.Put(buf)
+	b := append((*buf)[:0], c.base[:]...)
 	// The entry's encoding delimits itself.
 	b, ok := encodeValue(b, e)
 	if !ok {
@@ -147,8 +148,13 @@ func (c *pkgCache) packageKey(e map[string]any, key, file string, locked *Locked
 		b = appendField(b, []byte(depNames[k]))
 		b = append(b, d[:]...)
 	}
+	*buf = b
 	return treehash.Sum(b), true
 }
+
+// keyBufs hold the bytes a package key is the digest of, while it is
+// made: one buffer per goroutine at a time rather than one per package.
+var keyBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 
 func appendField(b, f []byte) []byte {
 	return append(binary.AppendUvarint(b, uint64(len(f))), f...)
@@ -895,6 +901,13 @@ func (d *cacheDecoder) makeDerivation(k int) *builtins.Derivation {
 	return x
 }
 
+// Most derivations' passthru is empty, and most packages' lists in it:
+// being frozen, one empty dict and one empty list serve them all.
+var (
+	emptyDict = func() *starlark.Dict { d := starlark.NewDict(0); d.Freeze(); return d }()
+	emptyList = func() *starlark.List { l := starlark.NewList(nil); l.Freeze(); return l }()
+)
+
 func (d *cacheDecoder) value(depth int) starlark.Value {
 	if depth > 10000 {
 		panic(errDamaged)
@@ -924,7 +937,11 @@ func (d *cacheDecoder) value(depth int) starlark.Value {
 		return starlark.String(d.str())
 	case tagList, tagTuple:
 		tag := d.b[d.i-1]
-		elems := make([]starlark.Value, d.uv())
+		n := d.uv()
+		if n == 0 && tag == tagList {
+			return emptyList
+		}
+		elems := make([]starlark.Value, n)
 		for k := range elems {
 			elems[k] = d.value(depth + 1)
 		}
@@ -936,6 +953,9 @@ func (d *cacheDecoder) value(depth int) starlark.Value {
 		return l
 	case tagDict:
 		n := d.uv()
+		if n == 0 {
+			return emptyDict
+		}
 		m := starlark.NewDict(n)
 		for range n {
 			k := d.value(depth + 1)

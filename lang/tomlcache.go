@@ -8,6 +8,7 @@ import (
 	"math"
 	"slices"
 	"sync"
+	"unsafe"
 
 	"github.com/nexisos/nexis/store/treehash"
 )
@@ -190,6 +191,16 @@ func encodeValue(b []byte, v any) ([]byte, bool) {
 
 var errTOMLCache = errors.New("damaged TOML cache entry")
 
+// view is b as a string, without copying it: decoded values are made
+// from a cache file's contents, which are never written after they are
+// read, and which the strings keep (most of the file is strings).
+func view(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
+}
+
 func decodeLen(b []byte) (int, []byte, error) {
 	n, m := binary.Uvarint(b)
 	if m <= 0 || n > uint64(len(b)-m) {
@@ -210,7 +221,7 @@ func decodeValue(b []byte, depth int) (any, []byte, error) {
 		if err != nil {
 			return nil, nil, err
 		}
-		return string(b[:n]), b[n:], nil
+		return view(b[:n]), b[n:], nil
 	case 'i':
 		v, m := binary.Varint(b)
 		if m <= 0 {
@@ -226,32 +237,36 @@ func decodeValue(b []byte, depth int) (any, []byte, error) {
 		return true, b, nil
 	case 'F':
 		return false, b, nil
-	case 'a', 'A':
+	case 'a':
 		n, b, err := decodeLen(b)
 		if err != nil {
 			return nil, nil, err
 		}
-		list := make([]any, 0, min(n, len(b)))
-		tables := make([]map[string]any, 0, min(n, len(b)))
-		for range n {
+		list := make([]any, n)
+		for i := range list {
+			if list[i], b, err = decodeValue(b, depth+1); err != nil {
+				return nil, nil, err
+			}
+		}
+		return list, b, nil
+	case 'A':
+		n, b, err := decodeLen(b)
+		if err != nil {
+			return nil, nil, err
+		}
+		tables := make([]map[string]any, n)
+		for i := range tables {
 			var v any
 			if v, b, err = decodeValue(b, depth+1); err != nil {
 				return nil, nil, err
 			}
-			if tag == 'A' {
-				m, ok := v.(map[string]any)
-				if !ok {
-					return nil, nil, errTOMLCache
-				}
-				tables = append(tables, m)
-			} else {
-				list = append(list, v)
+			m, ok := v.(map[string]any)
+			if !ok {
+				return nil, nil, errTOMLCache
 			}
+			tables[i] = m
 		}
-		if tag == 'A' {
-			return tables, b, nil
-		}
-		return list, b, nil
+		return tables, b, nil
 	case 'm':
 		n, b, err := decodeLen(b)
 		if err != nil {
@@ -263,7 +278,7 @@ func decodeValue(b []byte, depth int) (any, []byte, error) {
 			if err != nil {
 				return nil, nil, err
 			}
-			k := string(rest[:l])
+			k := view(rest[:l])
 			var v any
 			if v, b, err = decodeValue(rest[l:], depth+1); err != nil {
 				return nil, nil, err

@@ -3,6 +3,7 @@ package main
 import (
 	"io"
 	"os"
+	"runtime/debug"
 	"sync"
 
 	"github.com/spf13/cobra"
@@ -58,6 +59,10 @@ func reportEvalError(w io.Writer, err error) {
 }
 
 func runEval(cmd *cobra.Command, args []string) error {
+	// As for a switch (see openTargetFor): the process is short and its
+	// garbage is the evaluation's; collecting four times less often
+	// saves a fifth of a warm evaluation's CPU for a few MB more.
+	debug.SetGCPercent(400)
 	sys, err := evaluate(args)
 	if err != nil {
 		return err
