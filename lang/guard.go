@@ -304,6 +304,18 @@ func guardedBuiltins(lim builtins.Limits) starlark.StringDict {
 	for name, v := range json.Module.Members {
 		members[name] = wrap(v.(*starlark.Builtin))
 	}
+	encode := members["encode"]
+	members["encode"] = starlark.NewBuiltin("json.encode", func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+		if len(args) == 1 && len(kwargs) == 0 {
+			if err := builtins.CheckArgs(lim, args, nil); err != nil {
+				return nil, fmt.Errorf("json.encode: %w", err)
+			}
+			if s, ok := encodeJSON(args[0]); ok {
+				return starlark.String(s), nil
+			}
+		}
+		return starlark.Call(thread, encode, args, kwargs)
+	})
 	decode := members["decode"]
 	members["decode"] = starlark.NewBuiltin("json.decode", func(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 		if len(args) > 0 {

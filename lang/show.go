@@ -29,6 +29,9 @@ type treeWriter struct {
 	w      *bufio.Writer
 	shown  map[string]bool
 	prefix []byte
+	// named holds the inputs of the derivations being walked, each
+	// one's after its parent's: one slice for the whole tree.
+	named []namedDrv
 }
 
 func (t *treeWriter) walk(d *builtins.Derivation, last, top bool) {
@@ -53,25 +56,28 @@ func (t *treeWriter) walk(d *builtins.Derivation, last, top bool) {
 		w.WriteString(fetchedFrom(d))
 		w.WriteByte(')')
 	}
-	if t.shown[d.ID()] && len(d.Drvs)+len(d.Srcs) > 0 {
-		w.WriteString("  (inputs shown above)\n")
-		return
+	n := len(d.Drvs) + len(d.Srcs)
+	if n > 0 {
+		if t.shown[d.ID()] {
+			w.WriteString("  (inputs shown above)\n")
+			return
+		}
+		t.shown[d.ID()] = true
 	}
 	w.WriteByte('\n')
-	t.shown[d.ID()] = true
-	n := len(d.Drvs) + len(d.Srcs)
 	// Inputs are kept in id order for the encoding; people read names.
 	if len(d.Drvs) > 0 {
-		named := make([]namedDrv, len(d.Drvs))
-		for i, in := range d.Drvs {
-			named[i] = namedDrv{in.FullName(), in.Out(), in}
+		start := len(t.named)
+		for _, in := range d.Drvs {
+			t.named = append(t.named, namedDrv{in.FullName(), in.Out(), in})
 		}
 		// (name, path) never ties between two derivations: the path
 		// holds the identity.
-		slices.SortFunc(named, byName)
-		for i, in := range named {
-			t.walk(in.d, i == n-1, false)
+		slices.SortFunc(t.named[start:], byName)
+		for i := range len(d.Drvs) {
+			t.walk(t.named[start+i].d, i == n-1, false)
 		}
+		t.named = t.named[:start]
 	}
 	for i, s := range d.Srcs {
 		w.Write(t.prefix)
