@@ -254,11 +254,11 @@ func (c *Config) include(display string, chain []string) error {
 		}
 		return fmt.Errorf("read config: %w", err)
 	}
-	if err := checkNesting(display, src, c.maxDepth); err != nil {
-		return err
-	}
-	data, err := decodeTOML(src, c.tc)
+	data, err := decodeChecked(src, func(text []byte) error { return checkNesting(display, text, c.maxDepth) }, c.tc)
 	if err != nil {
+		if _, ok := errors.AsType[*Error](err); ok {
+			return err
+		}
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
 			msg := pe.Message

@@ -125,11 +125,21 @@ func (e *jsonEncoder) value(b []byte, v starlark.Value, depth int) ([]byte, bool
 // appendJSONQuoted quotes s as go.starlark.net's encoder does: strconv
 // for printable ASCII, encoding/json for the rest.
 func appendJSONQuoted(b []byte, s string) []byte {
+	plain := true
 	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= 0x80 {
+		switch c := s[i]; {
+		case c < 0x20 || c >= 0x80:
 			q, _ := stdjson.Marshal(s)
 			return append(b, q...)
+		case c == '"' || c == '\\' || c == 0x7f:
+			plain = false
 		}
+	}
+	if plain {
+		// What strconv writes for printable ASCII with nothing to escape.
+		b = append(b, '"')
+		b = append(b, s...)
+		return append(b, '"')
 	}
 	return strconv.AppendQuote(b, s)
 }

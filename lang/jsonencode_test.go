@@ -38,6 +38,10 @@ func TestEncodeJSONAsLibrary(t *testing.T) {
 		starlark.NewList([]starlark.Value{s("a"), starlark.MakeInt64(1), starlark.Tuple{starlark.None, starlark.True}}),
 		dict(s("z"), s("last"), s("a"), s("first"), s("é"), dict(s("m"), starlark.NewList([]starlark.Value{dict()}))),
 	}
+	// Every byte, alone and among others.
+	for c := range 256 {
+		same = append(same, s(string([]byte{byte(c)})), s("a"+string([]byte{byte(c)})+"z\"q"))
+	}
 	encode := json.Module.Members["encode"]
 	thread := &starlark.Thread{}
 	for _, v := range same {

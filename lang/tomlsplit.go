@@ -2,9 +2,11 @@ package lang
 
 import (
 	"bytes"
+	"errors"
 	"maps"
 	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"github.com/BurntSushi/toml"
 )
@@ -35,9 +37,25 @@ const partEvery = 32
 // decodeTOML decodes a document, the parts of a large one from cache
 // (if c is not nil) or in parallel.
 func decodeTOML(src []byte, c *tomlCache) (map[string]any, error) {
+	return decodeChecked(src, nil, c)
+}
+
+// decodeChecked is decodeTOML after check (checkNesting with the file's
+// name and the limit; nil for none) accepts the document. A part found
+// in the cache is not checked again: it was kept only after it passed,
+// and the cache file is one per limit (pkgCacheFile). A document checks
+// as its parts do, each starting at a header, where the check starts
+// over; when one fails, the whole document is checked, for the error
+// (and its line) that checking it whole gives.
+func decodeChecked(src []byte, check func([]byte) error, c *tomlCache) (map[string]any, error) {
 	if cuts := packageCuts(src); cuts != nil {
-		if data, ok := decodeParts(src, cuts, c); ok {
-			return data, nil
+		data, ok, err := decodeParts(src, cuts, check, c)
+		if ok || err != nil {
+			return data, err
+		}
+	} else if check != nil {
+		if err := check(src); err != nil {
+			return nil, err
 		}
 	}
 	var data map[string]any
@@ -46,11 +64,14 @@ func decodeTOML(src []byte, c *tomlCache) (map[string]any, error) {
 }
 
 // decodeParts decodes src[:cuts[0]] and the parts between cuts (each
-// starting at a [[packages]] header) in parallel.
-func decodeParts(src []byte, cuts []int, c *tomlCache) (map[string]any, bool) {
+// starting at a [[packages]] header) in parallel: false when one does
+// not decode, with the error of check on the whole document when a part
+// fails it.
+func decodeParts(src []byte, cuts []int, check func([]byte) error, c *tomlCache) (map[string]any, bool, error) {
 	bounds := append(append([]int{0}, cuts...), len(src))
 	parts := make([]map[string]any, len(bounds)-1)
 	errs := make([]error, len(parts))
+	var tooDeep atomic.Bool
 	next := make(chan int, len(parts))
 	for i := range parts {
 		next <- i
@@ -65,6 +86,11 @@ func decodeParts(src []byte, cuts []int, c *tomlCache) (map[string]any, bool) {
 					parts[i] = v
 					continue
 				}
+				if check != nil && check(text) != nil {
+					tooDeep.Store(true)
+					errs[i] = errTooDeepPart
+					continue
+				}
 				_, errs[i] = toml.Decode(string(text), &parts[i])
 				if errs[i] == nil {
 					c.put(text, parts[i])
@@ -73,9 +99,14 @@ func decodeParts(src []byte, cuts []int, c *tomlCache) (map[string]any, bool) {
 		})
 	}
 	wg.Wait()
+	if tooDeep.Load() {
+		if err := check(src); err != nil {
+			return nil, false, err
+		}
+	}
 	for _, err := range errs {
 		if err != nil {
-			return nil, false
+			return nil, false, nil
 		}
 	}
 	data := parts[0]
@@ -83,13 +114,13 @@ func decodeParts(src []byte, cuts []int, c *tomlCache) (map[string]any, bool) {
 		data = map[string]any{}
 	}
 	if _, ok := data["packages"]; ok {
-		return nil, false
+		return nil, false, nil
 	}
 	var pkgs []map[string]any
 	for _, p := range parts[1:] {
 		list, ok := p["packages"].([]map[string]any)
 		if !ok || len(p) != 1 {
-			return nil, false
+			return nil, false, nil
 		}
 		pkgs = append(pkgs, list...)
 	}
@@ -97,8 +128,10 @@ func decodeParts(src []byte, cuts []int, c *tomlCache) (map[string]any, bool) {
 	out := make(map[string]any, len(data)+1)
 	maps.Copy(out, data)
 	out["packages"] = pkgs
-	return out, true
+	return out, true, nil
 }
+
+var errTooDeepPart = errors.New("a part nests too deep")
 
 // packageCuts returns where to cut src (the first [[packages]] header,
 // then the headers that end a part), or nil when src is small or not of

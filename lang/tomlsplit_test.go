@@ -144,3 +144,38 @@ func TestTOMLCache(t *testing.T) {
 		t.Fatalf("a damaged cache was used (%d parts decoded)", c.fresh)
 	}
 }
+
+// TestSplitNestingCheck: a large document is checked for depth part by
+// part, parts from the cache not again, and a part nested too deep gives
+// the error (file, line, column) that checking the whole document gives,
+// with the cache cold or warm; the same document within the limit
+// decodes as before.
+func TestSplitNestingCheck(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "c.toml")
+	src := bigConfig(4000, "")
+	deep := strings.Replace(src, "name = \"pkg2500\"\n", "name = \"pkg2500\"\ndeep = [[[[[[[1]]]]]]]\n", 1)
+	check := func(max int) func([]byte) error {
+		return func(text []byte) error { return checkNesting("config.toml", text, max) }
+	}
+	want := checkNesting("config.toml", []byte(deep), 8)
+	if want == nil {
+		t.Fatal("the deep document passes the whole check")
+	}
+	if cuts := packageCuts([]byte(deep)); cuts == nil {
+		t.Fatal("the deep document is not cut")
+	}
+	for run := range 2 {
+		c := openTOMLCache(file)
+		if _, err := decodeChecked([]byte(src), check(8), c); err != nil {
+			t.Fatalf("run %d: %v", run, err)
+		}
+		_, err := decodeChecked([]byte(deep), check(8), c)
+		if fmt.Sprint(err) != fmt.Sprint(want) {
+			t.Fatalf("run %d: error %v, want %v", run, err, want)
+		}
+		c.write()
+	}
+	if _, err := decodeChecked([]byte(deep), check(10), nil); err != nil {
+		t.Fatalf("within the limit: %v", err)
+	}
+}
