@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	"go.starlark.net/starlark"
 )
@@ -28,8 +29,12 @@ const maxJSONDepth = 64
 // writes it, or false when v holds anything else.
 func encodeJSON(v starlark.Value) (string, bool) {
 	var e jsonEncoder
-	b, ok := e.value(make([]byte, 0, 256), v, 0)
-	return string(b), ok
+	b, ok := e.value(make([]byte, 0, 4<<10), v, 0)
+	if !ok || len(b) == 0 {
+		return "", ok
+	}
+	// b is not written again: the string is its bytes.
+	return unsafe.String(&b[0], len(b)), true
 }
 
 // jsonEncoder holds the entries of the dicts being written, each one's

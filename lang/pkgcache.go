@@ -658,6 +658,8 @@ type cacheDecoder struct {
 	drvOff []int // offset of each derivation's record
 	drvs   []*builtins.Derivation
 	made   int // derivations made: those before it
+	// passthrus are the passthru dicts made, by their encoding
+	passthrus map[string]*starlark.Dict
 }
 
 func (d *cacheDecoder) uv() int {
@@ -888,14 +890,24 @@ func (d *cacheDecoder) makeDerivation(k int) *builtins.Derivation {
 	x.Timeout = d.uv()
 	l := d.uv()
 	end := d.i + l
-	v := d.value(0)
-	if d.i != end {
+	if end > len(d.b) {
 		panic(errDamaged)
 	}
-	p, ok := v.(*starlark.Dict)
+	// Most packages' passthru is the same (no runtime dirs, no runtime
+	// env): the same bytes are the same frozen dict, made once.
+	enc := d.view(d.i, l)
+	p, ok := d.passthrus[enc]
 	if !ok {
-		panic(errDamaged)
+		p, ok = d.value(0).(*starlark.Dict)
+		if !ok || d.i != end {
+			panic(errDamaged)
+		}
+		if d.passthrus == nil {
+			d.passthrus = map[string]*starlark.Dict{}
+		}
+		d.passthrus[enc] = p
 	}
+	d.i = end
 	x.Passthru = p
 	builtins.Restore(x, id, paths)
 	return x

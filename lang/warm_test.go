@@ -1,0 +1,115 @@
+package lang
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// warmConfig writes a config large enough to be decoded in parts
+// (tomlsplit.go), whose packages have dependencies and, some of them,
+// runtime dirs and a runtime env (a passthru of their own).
+func warmConfig(t *testing.T, n int) string {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("[system]\nhostname = \"warm\"\n\n")
+	for i := range n {
+		fmt.Fprintf(&b, "[[packages]]\nname = \"pkg%d\"\nversion = \"1.%d\"\n", i, i)
+		if i >= 7 {
+			fmt.Fprintf(&b, "dependencies = [\"pkg%d\"]\n", i-7)
+		}
+		fmt.Fprintf(&b, "source = \"https://example.org/pkg%d.tar.gz\"\nhash = \"sha256:%064x\"\nbuild_system = \"configure\"\n", i, i)
+		switch i % 3 {
+		case 1:
+			fmt.Fprintf(&b, "runtime_dirs = [\"/var/lib/pkg%d\"]\n", i)
+		case 2:
+			fmt.Fprintf(&b, "env = { PKG_HOME = \"/opt/pkg%d\", \"QUOTED\" = \"a \\\"b\\\" é\" }\n", i)
+		}
+		b.WriteString("\n")
+	}
+	config := filepath.Join(t.TempDir(), "config.toml")
+	if err := os.WriteFile(config, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if packageCuts([]byte(b.String())) == nil {
+		t.Fatal("the config is not decoded in parts")
+	}
+	return config
+}
+
+// TestWarmPathStates: a config decoded in parts, with passthrus the
+// package cache shares between derivations, gives the same closure (JSON
+// and tree) and the same passthru values without a cache, with cold,
+// warm and damaged TOML and package caches, and after an edit.
+func TestWarmPathStates(t *testing.T) {
+	config := warmConfig(t, 1500)
+	dir := t.TempDir()
+	passthru := func(dir string) string {
+		sys, err := Eval(config, Options{Cache: dir != "", CacheDir: dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := sys.EvalExpr(`[(n, packages[n].runtime_dirs, packages[n].runtime_env) for n in ["pkg0", "pkg1", "pkg2", "pkg1499"]]`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v.String()
+	}
+	want, _ := evalCached(t, config, "")
+	wantPassthru := passthru("")
+	damage := func(ext string) {
+		files, _ := filepath.Glob(filepath.Join(dir, "*"+ext))
+		if len(files) != 1 {
+			t.Fatalf("%s cache files: %v", ext, files)
+		}
+		b, err := os.ReadFile(files[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		b[len(b)*2/3] ^= 0x20
+		if err := os.WriteFile(files[0], b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, step := range []struct {
+		name   string
+		before func()
+	}{
+		{"cold", nil},
+		{"warm", nil},
+		{"damaged TOML cache", func() { damage(".toml") }},
+		{"damaged package cache", func() { damage(".pkgs") }},
+		{"warm again", nil},
+	} {
+		if step.before != nil {
+			step.before()
+		}
+		if got, _ := evalCached(t, config, dir); got != want {
+			t.Fatalf("%s: the closure differs from an evaluation without cache", step.name)
+		}
+		if got := passthru(dir); got != wantPassthru {
+			t.Fatalf("%s: passthru %s, want %s", step.name, got, wantPassthru)
+		}
+	}
+	text, err := os.ReadFile(config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := strings.Replace(string(text), "\"/opt/pkg1490\"", "\"/opt/pkg1490-b\"", 1)
+	if edited == string(text) {
+		t.Fatal("nothing to edit")
+	}
+	if err := os.WriteFile(config, []byte(edited), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, fresh := evalCached(t, config, dir)
+	if want, _ := evalCached(t, config, ""); got != want {
+		t.Fatal("after an edit, the closure differs from an evaluation without cache")
+	}
+	// pkg1490 and pkg1497 depend on the edit.
+	if fresh != 2 {
+		t.Fatalf("after an edit, %d packages were evaluated, want 2", fresh)
+	}
+}
