@@ -77,10 +77,12 @@ func openPkgCache(ev *evaluator, configPath string, data *pkgCacheFileData) *pkg
 	if file == "" {
 		return nil
 	}
-	c := &pkgCache{file: file, ev: ev, now: map[[2]string]Input{}, keep: map[treehash.Digest]*cacheEntry{}}
+	c := &pkgCache{file: file, ev: ev, now: map[[2]string]Input{}}
 	if data != nil {
 		c.old = data.entries
 	}
+	// Nearly every entry read is kept again.
+	c.keep = make(map[treehash.Digest]*cacheEntry, len(c.old))
 	settings, _ := builtins.ToGo(ev.pre["build_settings"])
 	settingsJSON, _ := builtins.CanonicalJSON(settings)
 	stdenv, _ := builtins.CanonicalJSON(ev.opts.Stdenv)
