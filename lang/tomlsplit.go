@@ -46,14 +46,16 @@ func decodeTOML(src []byte, c *tomlCache) (map[string]any, error) {
 // and the cache file is one per limit (pkgCacheFile). A document checks
 // as its parts do, each starting at a header, where the check starts
 // over; when one fails, the whole document is checked, for the error
-// (and its line) that checking it whole gives.
+// (and its line) that checking it whole gives. A document decoded whole
+// is checked whole first, as before.
 func decodeChecked(src []byte, check func([]byte) error, c *tomlCache) (map[string]any, error) {
 	if cuts := packageCuts(src); cuts != nil {
 		data, ok, err := decodeParts(src, cuts, check, c)
 		if ok || err != nil {
 			return data, err
 		}
-	} else if check != nil {
+	}
+	if check != nil {
 		if err := check(src); err != nil {
 			return nil, err
 		}
