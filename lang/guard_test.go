@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -221,6 +222,10 @@ func TestExprIsGuarded(t *testing.T) {
 // TestRunawayStep: one step that allocates past twice the limit, which
 // nothing inside the evaluation can stop, is reported through Runaway.
 func TestRunawayStep(t *testing.T) {
+	// The watchdog counts growth from the lowest heap it sees: garbage
+	// left by earlier tests, collected while this one allocates, would
+	// hide the growth and leave it waiting for ever.
+	runtime.GC()
 	got := make(chan string, 1)
 	stop := watch(func(string) {}, 1<<20, func(msg string) { got <- msg })
 	defer stop()
