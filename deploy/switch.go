@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"runtime/debug"
 
 	"github.com/nexisos/nexis/activate"
 	"github.com/nexisos/nexis/builtins"
 	"github.com/nexisos/nexis/host"
+	"github.com/nexisos/nexis/internal/gcpace"
 	"github.com/nexisos/nexis/manifest"
 	"github.com/nexisos/nexis/realise"
 	"github.com/nexisos/nexis/store/storepath"
@@ -62,7 +62,7 @@ type Switched struct {
 func (l *Local) Switch(ctx context.Context, o func(configHash string) activate.SwitchOptions) (*Switched, error) {
 	// Before the evaluation: its garbage is most of a switch's (see
 	// host.OpenActivation).
-	debug.SetGCPercent(400)
+	gcpace.Late(400)
 	type opened struct {
 		t    *activate.Target
 		done func()

@@ -2,14 +2,12 @@ package main
 
 import (
 	"io"
-	"math"
 	"os"
-	"runtime"
-	"runtime/debug"
 	"sync"
 
 	"github.com/spf13/cobra"
 
+	"github.com/nexisos/nexis/internal/gcpace"
 	"github.com/nexisos/nexis/lang"
 	"github.com/nexisos/nexis/realise"
 )
@@ -61,10 +59,7 @@ func reportEvalError(w io.Writer, err error) {
 }
 
 func runEval(cmd *cobra.Command, args []string) error {
-	// Past the limit, at the default pace: a cold evaluation of 100,000
-	// packages keeps 600 MB, and collecting less often would add
-	// gigabytes.
-	collectLate(100)
+	gcpace.Late(100)
 	sys, err := evaluate(args)
 	if err != nil {
 		return err
@@ -147,27 +142,3 @@ func stdenvFiles() map[string]string {
 	m, _ := stdenv()
 	return m.LocalFiles()
 }
-
-// collectLate lets a short command allocate up to lateGC bytes before
-// the garbage collector first runs, and then collects at percent (GOGC):
-// its garbage is nearly all an evaluation's, and a warm evaluation of
-// 10,000 packages allocates about 110 MB, of which it keeps 60; the one
-// collection it made on the way marked those 60 MB, a third of its CPU.
-// A larger evaluation collects at percent once past lateGC.
-func collectLate(percent int) {
-	debug.SetGCPercent(-1)
-	debug.SetMemoryLimit(lateGC)
-	// The first collection, at the limit, finds the sentinel unreachable
-	// and runs its finalizer, which puts the usual pacing back.
-	sentinel := new([64]byte)
-	runtime.SetFinalizer(sentinel, func(*[64]byte) {
-		debug.SetGCPercent(percent)
-		debug.SetMemoryLimit(math.MaxInt64)
-	})
-}
-
-// lateGC is the memory collectLate lets a command reach before it
-// collects: above a warm 10,000-package evaluation's, and low enough that
-// a cold one peaks 10 MB higher than collecting from the start (at 192
-// MiB it peaked 40 MB higher).
-const lateGC = 128 << 20
