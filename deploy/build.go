@@ -192,23 +192,11 @@ func PlanBuild(h *host.Host, target *builtins.Derivation) (*realise.Plan, error)
 // Outputs realises the one derivation d in the host's store (the
 // repl's :b), with no out-link, and returns its output paths.
 func (b *Build) Outputs(d *builtins.Derivation) ([]string, error) {
-	st, err := b.Host.OpenStore()
+	built, err := b.Run(d, "", func() (context.Context, context.CancelFunc) {
+		return context.WithCancel(context.Background())
+	})
 	if err != nil {
 		return nil, err
 	}
-	defer st.Close()
-	m, opts, release, err := b.Builder()()
-	if err != nil {
-		return nil, err
-	}
-	defer release()
-	if _, err := m.Run(context.Background(), st, []*builtins.Derivation{d}, opts); err != nil {
-		return nil, err
-	}
-	var outs []string
-	for _, name := range d.Outputs {
-		p, _ := d.OutputPath(name)
-		outs = append(outs, p)
-	}
-	return outs, nil
+	return built.paths, nil
 }
