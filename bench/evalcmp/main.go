@@ -16,6 +16,13 @@
 // the kernel reports for the child, as /usr/bin/time prints them.
 //
 //	go run ./bench/evalcmp [-n 10000,100000] [-runs 5] [-nexis bin/nexis]
+//
+// 6 December 2026, 09:18 UTC, the machine otherwise idle, 10,000
+// packages, 5 runs (medians: wall, CPU, peak RSS): Nix 489 ms, 486 ms,
+// 103 MiB; nexis cold 485 ms, 844 ms, 195 MiB; warm 150 ms, 198 ms, 125
+// MiB; one package edited 156 ms, 200 ms, 125 MiB. 100,000 packages, one
+// run: Nix 4.68 s, 708 MiB; nexis cold 4.35 s (7.7 s CPU), 1.61 GiB;
+// warm 1.70 s; one edit 1.83 s.
 package main
 
 import (
