@@ -465,6 +465,21 @@ func (p *Pool) warm(ctx context.Context, st *store.Store, d *builtins.Derivation
 	}
 }
 
+// missingOn returns the paths of inputs the machine behind conn lacks.
+func missingOn(ctx context.Context, conn cache.RemoteStore, st *store.Store, inputs []storepath.Path) ([]storepath.Path, error) {
+	have, err := conn.Have(ctx, st.LogicalDir(), inputs)
+	if err != nil {
+		return nil, err
+	}
+	var missing []storepath.Path
+	for _, in := range inputs {
+		if !have[in.Hash] {
+			missing = append(missing, in)
+		}
+	}
+	return missing, nil
+}
+
 // copyInputs sends m the paths of inputs it lacks.
 func (p *Pool) copyInputs(ctx context.Context, m *machine, conn cache.RemoteStore, st *store.Store, inputs []storepath.Path) error {
 	if len(inputs) == 0 {
@@ -473,15 +488,9 @@ func (p *Pool) copyInputs(ctx context.Context, m *machine, conn cache.RemoteStor
 	m.upload.Lock()
 	defer m.upload.Unlock()
 	if len(p.opts.Substituters) > 0 {
-		have, err := conn.Have(ctx, st.LogicalDir(), inputs)
+		missing, err := missingOn(ctx, conn, st, inputs)
 		if err != nil {
 			return err
-		}
-		var missing []storepath.Path
-		for _, in := range inputs {
-			if !have[in.Hash] {
-				missing = append(missing, in)
-			}
 		}
 		if len(missing) > 0 {
 			if _, err := conn.Substitute(ctx, st.LogicalDir(), p.opts.Substituters, missing); err != nil {
@@ -494,15 +503,9 @@ func (p *Pool) copyInputs(ctx context.Context, m *machine, conn cache.RemoteStor
 		_, err := cache.Copy(ctx, st, conn, inputs, cache.ExportOptions{Key: p.opts.Key, TempDir: p.opts.TempDir, Compression: m.compression, Shared: &p.shared})
 		return err
 	}
-	have, err := conn.Have(ctx, st.LogicalDir(), inputs)
+	missing, err := missingOn(ctx, conn, st, inputs)
 	if err != nil {
 		return err
-	}
-	var missing []storepath.Path
-	for _, in := range inputs {
-		if !have[in.Hash] {
-			missing = append(missing, in)
-		}
 	}
 	if len(missing) == 0 {
 		return nil
