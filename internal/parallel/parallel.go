@@ -12,10 +12,20 @@ import (
 // index, and returns the first error; after an error no new index
 // starts. With one worker (or one index) it is a plain loop.
 func Do(n, workers int, fn func(i int) error) error {
+	return DoWith(n, workers, func() struct{} { return struct{}{} }, func(struct{}) {},
+		func(_ struct{}, i int) error { return fn(i) })
+}
+
+// DoWith is Do for loops whose goroutines each need their own state (a
+// hasher, a buffer): each goroutine makes one with newState, passes it
+// to every fn it runs, and hands it to done when it stops.
+func DoWith[S any](n, workers int, newState func() S, done func(S), fn func(s S, i int) error) error {
 	workers = min(workers, n)
 	if workers <= 1 {
+		s := newState()
+		defer done(s)
 		for i := 0; i < n; i++ {
-			if err := fn(i); err != nil {
+			if err := fn(s, i); err != nil {
 				return err
 			}
 		}
@@ -36,12 +46,14 @@ func Do(n, workers int, fn func(i int) error) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			s := newState()
+			defer done(s)
 			for {
 				i := int(next.Add(1) - 1)
 				if i >= n || failed() {
 					return
 				}
-				if err := fn(i); err != nil {
+				if err := fn(s, i); err != nil {
 					mu.Lock()
 					if first == nil {
 						first = err

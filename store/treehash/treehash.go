@@ -50,6 +50,7 @@ import (
 	"lukechampine.com/blake3"
 	"lukechampine.com/blake3/guts"
 
+	par "github.com/nexisos/nexis/internal/parallel"
 	"github.com/nexisos/nexis/store/storepath"
 )
 
@@ -523,55 +524,11 @@ func scanRefs(data []byte, cands, refs map[string]struct{}) {
 	})
 }
 
-// parallel runs fn(0..n-1) on up to workers goroutines and returns the
-// first error; remaining items are skipped once one fails.
+// parallel runs fn(0..n-1) on up to nworkers goroutines (GOMAXPROCS
+// when 0), each with its own worker, and returns the first error.
 func parallel(n, nworkers int, fn func(w *worker, i int) error) error {
 	if nworkers <= 0 {
 		nworkers = runtime.GOMAXPROCS(0)
 	}
-	nworkers = min(nworkers, n)
-	if nworkers <= 1 {
-		w := newWorker()
-		defer w.release()
-		for i := 0; i < n; i++ {
-			if err := fn(w, i); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	var (
-		mu    sync.Mutex
-		next  int
-		first error
-		wg    sync.WaitGroup
-	)
-	for g := 0; g < nworkers; g++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			w := newWorker()
-			defer w.release()
-			for {
-				mu.Lock()
-				if first != nil || next >= n {
-					mu.Unlock()
-					return
-				}
-				i := next
-				next++
-				mu.Unlock()
-				if err := fn(w, i); err != nil {
-					mu.Lock()
-					if first == nil {
-						first = err
-					}
-					mu.Unlock()
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	return first
+	return par.DoWith(n, nworkers, newWorker, (*worker).release, fn)
 }
