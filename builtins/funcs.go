@@ -29,6 +29,7 @@ func Predeclared() starlark.StringDict {
 		"fetch_git":       starlark.NewBuiltin("fetch_git", fetchGit),
 		"generic_builder": starlark.NewBuiltin("generic_builder", genericBuilder),
 		"path":            starlark.NewBuiltin("path", pathFn),
+		"system_packages": starlark.NewBuiltin("system_packages", systemPackages),
 		"write_file":      starlark.NewBuiltin("write_file", writeFile),
 		"template":        starlark.NewBuiltin("template", templateFn),
 		"struct":          starlark.NewBuiltin("struct", starlarkstruct.Make),

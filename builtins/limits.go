@@ -95,6 +95,9 @@ func Measure(v starlark.Value, lim Limits) error {
 
 // measureExact is Measure without the quick walk.
 func measureExact(v starlark.Value, lim Limits) error {
+	if j, ok := v.(*JSONText); ok {
+		return j.check(0, lim)
+	}
 	if key, _, _ := container(v); key == nil {
 		if leafSize(v) > lim.MaxBytes {
 			return &TooLargeError{lim.MaxBytes}
@@ -105,6 +108,9 @@ func measureExact(v starlark.Value, lim Limits) error {
 	onStack := map[any]bool{}
 	var stack []*frame
 	push := func(v starlark.Value) (measured, bool, error) {
+		if j, ok := v.(*JSONText); ok {
+			return j.m, true, j.check(len(stack), lim)
+		}
 		if len(stack)+1 < lim.MaxDepth {
 			if m, ok := smallLeaves(v, lim); ok {
 				return m, true, nil
@@ -214,7 +220,7 @@ func quickMeasure(v starlark.Value, lim Limits, depth int, budget *int) (size in
 			}
 		}
 		return n, n <= lim.MaxBytes
-	case *starlark.Set, *starlarkstruct.Struct:
+	case *starlark.Set, *starlarkstruct.Struct, *JSONText:
 		return 0, false
 	}
 	return leafSize(v), true
@@ -279,7 +285,7 @@ func smallLeaves(v starlark.Value, lim Limits) (measured, bool) {
 // isContainer says whether container() walks into v.
 func isContainer(v starlark.Value) bool {
 	switch x := v.(type) {
-	case *starlark.List, *starlark.Dict, *starlark.Set, *starlarkstruct.Struct:
+	case *starlark.List, *starlark.Dict, *starlark.Set, *starlarkstruct.Struct, *JSONText:
 		return true
 	case starlark.Tuple:
 		return len(x) > 0
@@ -351,4 +357,19 @@ func leafSize(v starlark.Value) int64 {
 		return int64(x.BigInt().BitLen()/3 + 2)
 	}
 	return 32
+}
+
+// check refuses j where the walk above would refuse the value it stands
+// for, found below a stack of depth containers: that value's deepest
+// container is pushed at depth + j.m.depth - 1. Past both limits, the
+// walk meets the depth first: it enters the first entry before it has
+// added up the rest.
+func (j *JSONText) check(depth int, lim Limits) error {
+	if depth+j.m.depth > lim.MaxDepth {
+		return &TooDeepError{lim.MaxDepth}
+	}
+	if j.m.size > lim.MaxBytes {
+		return &TooLargeError{lim.MaxBytes}
+	}
+	return nil
 }

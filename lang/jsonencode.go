@@ -1,7 +1,6 @@
 package lang
 
 import (
-	stdjson "encoding/json"
 	"math"
 	"slices"
 	"strconv"
@@ -9,6 +8,8 @@ import (
 	"unsafe"
 
 	"go.starlark.net/starlark"
+
+	"github.com/nexisos/nexis/builtins"
 )
 
 // The system's derivation holds its manifest as JSON text: json.encode of
@@ -17,9 +18,10 @@ import (
 // reflective sort per dict (a fifth of system() at 10,000 packages). So
 // json.encode first tries encodeJSON, which writes the values a config's
 // data is made of (None, bools, ints, finite floats, strings, dicts with
-// string keys, lists and tuples, not nested deeper than maxJSONDepth) to
-// the same bytes; for any other value, and for every error, the
-// library's encoder runs as before.
+// string keys, lists and tuples, not nested deeper than maxJSONDepth,
+// and the JSON text of system_packages' manifest entries, written in
+// place) to the same bytes; for any other value, and for every error,
+// the library's encoder runs as before.
 
 // maxJSONDepth is the nesting past which encodeJSON leaves a value to
 // the library's encoder, which reports a cycle.
@@ -71,7 +73,9 @@ func (e *jsonEncoder) value(b []byte, v starlark.Value, depth int) ([]byte, bool
 		}
 		return append(b, x.String()...), true
 	case starlark.String:
-		return appendJSONQuoted(b, string(x)), true
+		return builtins.AppendJSONQuoted(b, string(x)), true
+	case *builtins.JSONText:
+		return append(b, x.JSON()...), true
 	case *starlark.List:
 		b = append(b, '[')
 		for i := range x.Len() {
@@ -114,7 +118,7 @@ func (e *jsonEncoder) value(b []byte, v starlark.Value, depth int) ([]byte, bool
 			if i > start {
 				b = append(b, ',')
 			}
-			b = appendJSONQuoted(b, e.entries[i].k)
+			b = builtins.AppendJSONQuoted(b, e.entries[i].k)
 			b = append(b, ':')
 			var ok bool
 			if b, ok = e.value(b, e.entries[i].v, depth+1); !ok {
@@ -125,26 +129,4 @@ func (e *jsonEncoder) value(b []byte, v starlark.Value, depth int) ([]byte, bool
 		return append(b, '}'), true
 	}
 	return b, false
-}
-
-// appendJSONQuoted quotes s as go.starlark.net's encoder does: strconv
-// for printable ASCII, encoding/json for the rest.
-func appendJSONQuoted(b []byte, s string) []byte {
-	plain := true
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c < 0x20 || c >= 0x80:
-			q, _ := stdjson.Marshal(s)
-			return append(b, q...)
-		case c == '"' || c == '\\' || c == 0x7f:
-			plain = false
-		}
-	}
-	if plain {
-		// What strconv writes for printable ASCII with nothing to escape.
-		b = append(b, '"')
-		b = append(b, s...)
-		return append(b, '"')
-	}
-	return strconv.AppendQuote(b, s)
 }
