@@ -40,21 +40,32 @@ func (j *JSONText) Hash() (uint32, error) { return 0, fmt.Errorf("unhashable: js
 // AppendJSONQuoted quotes s as go.starlark.net's encoder does: strconv
 // for printable ASCII, encoding/json for the rest.
 func AppendJSONQuoted(b []byte, s string) []byte {
-	plain := true
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c < 0x20 || c >= 0x80:
-			q, _ := stdjson.Marshal(s)
-			return append(b, q...)
-		case c == '"' || c == '\\' || c == 0x7f:
-			plain = false
-		}
+	// Almost every string (a store path, a name) has nothing to escape:
+	// one pass finds the first byte that needs more.
+	i := 0
+	for i < len(s) && jsonPlain[s[i]] {
+		i++
 	}
-	if plain {
-		// What strconv writes for printable ASCII with nothing to escape.
+	if i == len(s) {
 		b = append(b, '"')
 		b = append(b, s...)
 		return append(b, '"')
 	}
+	for ; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x80 {
+			q, _ := stdjson.Marshal(s)
+			return append(b, q...)
+		}
+	}
+	// Printable ASCII with a quote, a backslash or DEL.
 	return strconv.AppendQuote(b, s)
 }
+
+// jsonPlain holds the bytes a string quoted by AppendJSONQuoted keeps as
+// they are: printable ASCII but the quote and the backslash.
+var jsonPlain = func() (t [256]bool) {
+	for c := 0x20; c < 0x7f; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
