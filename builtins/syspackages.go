@@ -2,6 +2,7 @@ package builtins
 
 import (
 	"sync/atomic"
+	"unsafe"
 
 	"go.starlark.net/starlark"
 	"go.starlark.net/starlarkstruct"
@@ -24,10 +25,11 @@ import (
 // the Starlark way with it.
 var noSystemPackages atomic.Bool
 
+// The passthru keys, as values: a string made one on each call allocates.
 var (
-	keyRuntimeDirs = starlark.String("runtime_dirs")
-	keyRuntimeEnv  = starlark.String("runtime_env")
-	keyContextFile = starlark.String("context_file")
+	keyRuntimeDirs starlark.Value = starlark.String("runtime_dirs")
+	keyRuntimeEnv  starlark.Value = starlark.String("runtime_env")
+	keyContextFile starlark.Value = starlark.String("context_file")
 )
 
 // systemPackages is system_packages(packages).
@@ -49,14 +51,28 @@ func systemPackages(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple
 	text := make([]byte, 0, 2+len(items)*160)
 	text = append(text, '[')
 	list := measured{depth: 1, size: 2}
+	// The generic builder gives every package without runtime_dirs and
+	// env one passthru: its three values are looked up once.
+	var (
+		passthru            *starlark.Dict
+		runtimeDirs, runEnv starlark.Value
+		contextFile         starlark.Value
+	)
 	for i, kv := range items {
 		name, ok := kv[0].(starlark.String)
 		d, isDrv := kv[1].(*Derivation)
 		if !ok || !isDrv || d.Passthru == nil || d.paths == nil {
 			return starlark.None, nil
 		}
+		if d.Passthru != passthru {
+			passthru = d.Passthru
+			runtimeDirs, _, _ = passthru.Get(keyRuntimeDirs)
+			runEnv, _, _ = passthru.Get(keyRuntimeEnv)
+			contextFile, _, _ = passthru.Get(keyContextFile)
+		}
+		out := d.Out()
 		var dirs []starlark.Value
-		if v, found, _ := d.Passthru.Get(keyRuntimeDirs); found && bool(v.Truth()) {
+		if v := runtimeDirs; v != nil && bool(v.Truth()) {
 			switch x := v.(type) {
 			case *starlark.List:
 				dirs = make([]starlark.Value, x.Len())
@@ -70,10 +86,10 @@ func systemPackages(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple
 			}
 			_ = withDirs.SetKey(name, d)
 		}
-		if v, found, _ := d.Passthru.Get(keyRuntimeEnv); found && bool(v.Truth()) {
-			_ = wrappers.SetKey(starlark.String(d.Out()), v)
+		if runEnv != nil && bool(runEnv.Truth()) {
+			_ = wrappers.SetKey(starlark.String(out), runEnv)
 		}
-		if v, found, _ := d.Passthru.Get(keyContextFile); found && v != starlark.None {
+		if contextFile != nil && contextFile != starlark.None {
 			_ = withContext.SetKey(name, d)
 		}
 
@@ -83,7 +99,7 @@ func systemPackages(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple
 		text = append(text, `{"name":`...)
 		text = AppendJSONQuoted(text, string(name))
 		text = append(text, `,"path":`...)
-		text = AppendJSONQuoted(text, d.Out())
+		text = AppendJSONQuoted(text, out)
 		text = append(text, `,"runtime_dirs":[`...)
 		dm := measured{depth: 1, size: 2}
 		for j, e := range dirs {
@@ -95,7 +111,7 @@ func systemPackages(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple
 				text = append(text, ',')
 			}
 			text = AppendJSONQuoted(text, string(s))
-			dm = combine(dm, measured{size: leafSize(s)})
+			dm = combine(dm, measured{size: stringSize(string(s))})
 		}
 		text = append(text, `],"version":`...)
 		text = AppendJSONQuoted(text, d.Version)
@@ -104,10 +120,10 @@ func systemPackages(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple
 		// The dict's items in system.star's order.
 		entry := measured{depth: 1, size: 2}
 		for _, m := range [...]measured{
-			{size: leafSize(starlark.String("name"))}, {size: leafSize(name)},
-			{size: leafSize(starlark.String("version"))}, {size: leafSize(starlark.String(d.Version))},
-			{size: leafSize(starlark.String("path"))}, {size: leafSize(starlark.String(d.Out()))},
-			{size: leafSize(keyRuntimeDirs)}, dm,
+			{size: stringSize("name")}, {size: stringSize(string(name))},
+			{size: stringSize("version")}, {size: stringSize(d.Version)},
+			{size: stringSize("path")}, {size: stringSize(out)},
+			{size: stringSize("runtime_dirs")}, dm,
 		} {
 			entry = combine(entry, m)
 		}
@@ -115,7 +131,8 @@ func systemPackages(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple
 	}
 	text = append(text, ']')
 	return starlarkstruct.FromStringDict(starlarkstruct.Default, starlark.StringDict{
-		"manifest":      &JSONText{text: string(text), n: len(items), m: list},
+		// text is not written again: the string is its bytes.
+		"manifest":      &JSONText{text: unsafe.String(&text[0], len(text)), n: len(items), m: list},
 		"wrappers":      wrappers,
 		"runtime_dirs":  withDirs,
 		"context_files": withContext,
