@@ -20,6 +20,17 @@ unpacks an archive into a tree.`,
 
 A git checkout at commit rev (40 hex digits), fixed-output: hash is the
 tree's hash, which ` + "`nexis update`" + ` pins in nexis.lock.`,
+	"gather_packages": `gather_packages(packages)
+
+What the system derivation takes from each package of packages (a dict
+of name to derivation), gathered in Go, or None when a package is one
+system.star's loops must see (not a derivation, runtime_dirs not a list
+of strings): a struct of manifest, the manifest's "packages" entries
+(name, version, path, runtime_dirs) as JSON text that json.encode writes
+in place; wrappers, each package's output path to its truthy
+runtime_env; runtime_dirs and context_files, the packages (name to
+derivation) whose runtime_dirs is truthy, whose context_file is not
+None.`,
 	"generic_builder": `generic_builder(stdenv, tools, sandbox_paths, stdenv_error, libc_script, builder)
 
 The generic builder of @stdlib//build.star, which every [[packages]]
@@ -33,17 +44,6 @@ call instead, and of the common case of packages.star's package().`,
 A file or directory of the config directory (relative to the calling
 module, or to the config file relative_to names), added to the store by
 its content. A path that leaves the config directory is an error.`,
-	"system_packages": `system_packages(packages)
-
-What the system derivation takes from each package of packages (a dict
-of name to derivation), gathered in Go, or None when a package is one
-system.star's loops must see (not a derivation, runtime_dirs not a list
-of strings): a struct of manifest, the manifest's "packages" entries
-(name, version, path, runtime_dirs) as JSON text that json.encode writes
-in place; wrappers, each package's output path to its truthy
-runtime_env; runtime_dirs and context_files, the packages (name to
-derivation) whose runtime_dirs is truthy, whose context_file is not
-None.`,
 	"write_file": `write_file(name, content, mode = 0o444, secret = False, passthru = {})
 
 A store file with that content and mode. secret = True stores it

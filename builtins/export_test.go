@@ -4,6 +4,6 @@ package builtins
 // on or off.
 func SetCommonPackages(on bool) { noCommon.Store(!on) }
 
-// SetSystemPackages turns system_packages on, or off (it returns None and
+// SetGatherPackages turns gather_packages on, or off (it returns None and
 // system.star takes the Starlark way).
-func SetSystemPackages(on bool) { noSystemPackages.Store(!on) }
+func SetGatherPackages(on bool) { noGatherPackages.Store(!on) }

@@ -9,7 +9,7 @@ import (
 )
 
 // JSONText stands in a Starlark value for a list or dict that Go has
-// already written as JSON (system_packages' manifest entries): json.encode
+// already written as JSON (gather_packages' manifest entries): json.encode
 // puts the text where the value would be, as go.starlark.net's encoder
 // would have written the value, and Measure counts it as the value it
 // stands for, so the limits refuse what they refused before.

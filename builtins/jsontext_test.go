@@ -9,37 +9,37 @@ import (
 	"go.starlark.net/starlarkstruct"
 )
 
-// systemPackagesSrc makes packages of every shape system_packages takes
+// gatherPackagesSrc makes packages of every shape gather_packages takes
 // and the list system.star builds from them the Starlark way.
-const systemPackagesSrc = `
+const gatherPackagesSrc = `
 pkgs = {
     "a": derivation(name = "a", builder = "/bin/sh"),
     "b-ü": derivation(name = "b", version = "1.0", builder = "/bin/sh", passthru = {"runtime_dirs": ["/var/lib/b", "$HOME/\"q\" <&>", "\x7f", "ü"]}),
     "c": derivation(name = "c", builder = "/bin/sh", passthru = {"runtime_dirs": ("x",), "runtime_env": {"A": "1"}, "context_file": "c.cil"}),
     "d": derivation(name = "d", builder = "/bin/sh", passthru = {"runtime_dirs": [], "runtime_env": {}, "context_file": None}),
 }
-fast = system_packages(pkgs)
+fast = gather_packages(pkgs)
 slow = [{
     "name": n,
     "version": p.version,
     "path": p.out,
     "runtime_dirs": list(p.passthru.get("runtime_dirs") or []),
 } for n, p in pkgs.items()]
-none = system_packages({})
+none = gather_packages({})
 result = (fast, slow, none, [])
 `
 
-// TestJSONTextAsItsValue: the manifest entries system_packages writes are
+// TestJSONTextAsItsValue: the manifest entries gather_packages writes are
 // what either JSON encoder writes for the list they stand for, and
 // Measure refuses them at exactly the limits it refuses that list, at
 // any depth.
 func TestJSONTextAsItsValue(t *testing.T) {
-	r := run(t, systemPackagesSrc).(starlark.Tuple)
+	r := run(t, gatherPackagesSrc).(starlark.Tuple)
 	fast, ok := r[0].(interface {
 		Attr(string) (starlark.Value, error)
 	})
 	if !ok || r[0] == starlark.None {
-		t.Fatalf("system_packages = %s, want the Go path's struct", r[0])
+		t.Fatalf("gather_packages = %s, want the Go path's struct", r[0])
 	}
 	text, _ := fast.Attr("manifest")
 	none, _ := r[2].(interface {
@@ -56,7 +56,7 @@ func TestJSONTextAsItsValue(t *testing.T) {
 			t.Fatal(err)
 		}
 		if j.JSON() != string(want.(starlark.String)) {
-			t.Errorf("system_packages wrote\n%s\nthe library writes\n%s", j.JSON(), want)
+			t.Errorf("gather_packages wrote\n%s\nthe library writes\n%s", j.JSON(), want)
 		}
 		// Where the library encoder meets it: inside what only the
 		// library writes (a struct).

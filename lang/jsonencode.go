@@ -19,7 +19,7 @@ import (
 // json.encode first tries encodeJSON, which writes the values a config's
 // data is made of (None, bools, ints, finite floats, strings, dicts with
 // string keys, lists and tuples, not nested deeper than maxJSONDepth,
-// and the JSON text of system_packages' manifest entries, written in
+// and the JSON text of gather_packages' manifest entries, written in
 // place) to the same bytes; for any other value, and for every error,
 // the library's encoder runs as before.
 

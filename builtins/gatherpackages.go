@@ -13,7 +13,7 @@ import (
 // runtime_dirs (environment.star) and its context_file (selinux.star).
 // At 10,000 packages those Starlark loops, the manifest's 10,000 dicts
 // and their JSON were half of what a warm evaluation spent in system(),
-// on one thread. system_packages gathers all four in one Go loop and
+// on one thread. gather_packages gathers all four in one Go loop and
 // writes the manifest entries as JSON text, which json.encode splices;
 // environment() and selinux() then loop over the few packages that
 // have runtime_dirs or a context_file. A package system.star's loops
@@ -21,9 +21,9 @@ import (
 // makes it return None, and system.star takes the Starlark way, which
 // is the reference.
 
-// noSystemPackages makes system_packages return None: the tests compare
+// noGatherPackages makes gather_packages return None: the tests compare
 // the Starlark way with it.
-var noSystemPackages atomic.Bool
+var noGatherPackages atomic.Bool
 
 // The passthru keys, as values: a string made one on each call allocates.
 var (
@@ -32,13 +32,13 @@ var (
 	keyContextFile starlark.Value = starlark.String("context_file")
 )
 
-// systemPackages is system_packages(packages).
-func systemPackages(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+// gatherPackages is gather_packages(packages).
+func gatherPackages(_ *starlark.Thread, b *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	var packages *starlark.Dict
 	if err := starlark.UnpackPositionalArgs(b.Name(), args, kwargs, 1, &packages); err != nil {
 		return nil, err
 	}
-	if noSystemPackages.Load() {
+	if noGatherPackages.Load() {
 		return starlark.None, nil
 	}
 	items := packages.Items()

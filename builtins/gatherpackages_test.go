@@ -74,7 +74,7 @@ def package(dirs, env, cil):
     )
 `
 
-// evalSystemBothWays evaluates files' config.toml, written in dir, with system_packages and with
+// evalSystemBothWays evaluates files' config.toml, written in dir, with gather_packages and with
 // system.star's Starlark way, and returns what each printed: the closure
 // as JSON and as a tree, or the error.
 func evalSystemBothWays(t *testing.T, dir string, files map[string]string, opts lang.Options) (fast, slow string) {
@@ -85,8 +85,8 @@ func evalSystemBothWays(t *testing.T, dir string, files map[string]string, opts 
 		}
 	}
 	render := func(on bool) string {
-		builtins.SetSystemPackages(on)
-		defer builtins.SetSystemPackages(true)
+		builtins.SetGatherPackages(on)
+		defer builtins.SetGatherPackages(true)
 		sys, err := lang.Eval(filepath.Join(dir, "config.toml"), opts)
 		if err != nil {
 			return strings.ReplaceAll(lang.FormatError(err, false), dir, "$WORK")
@@ -103,10 +103,10 @@ func evalSystemBothWays(t *testing.T, dir string, files map[string]string, opts 
 	return render(true), render(false)
 }
 
-// TestSystemPackagesAsStarlark: the system made with system_packages is
+// TestGatherPackagesAsStarlark: the system made with gather_packages is
 // the one system.star's loops make, byte for byte, and so are the errors
 // of packages it leaves to them.
-func TestSystemPackagesAsStarlark(t *testing.T) {
+func TestGatherPackagesAsStarlark(t *testing.T) {
 	cil := "(type dirs_t)\n"
 	for _, tc := range []struct {
 		name   string
@@ -137,7 +137,7 @@ func TestSystemPackagesAsStarlark(t *testing.T) {
 			dir := t.TempDir()
 			fast, slow := evalSystemBothWays(t, dir, files, lang.Options{StoreDir: "/store"})
 			if diff := cmp.Diff(slow, fast); diff != "" {
-				t.Errorf("made with system_packages (+) and the Starlark way (-) differ:\n%s", diff)
+				t.Errorf("made with gather_packages (+) and the Starlark way (-) differ:\n%s", diff)
 			}
 			if tc.name == "corpus" {
 				if !strings.Contains(fast, "nexis-runtime-dirs.sh") {
@@ -147,8 +147,8 @@ func TestSystemPackagesAsStarlark(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if v, err := sys.EvalExpr("system_packages(packages) != None"); err != nil || v != starlark.True {
-					t.Errorf("system_packages leaves the corpus to Starlark (%v, %v): the test compares nothing", v, err)
+				if v, err := sys.EvalExpr("gather_packages(packages) != None"); err != nil || v != starlark.True {
+					t.Errorf("gather_packages leaves the corpus to Starlark (%v, %v): the test compares nothing", v, err)
 				}
 			}
 		})
