@@ -23,12 +23,28 @@ var tomlCacheMagic = []byte("nexis toml cache 1\n")
 
 // tomlCache holds the parts read from disk and those of this decoding;
 // its methods do nothing on a nil cache.
+//
+// A part decoded this time is kept as its value and encoded only when
+// the file is written, which eval does while the packages are
+// evaluated: the encoding is off the path to the first package, and
+// none is done when the file is not written (see worthWriting). The
+// values are then the config's, merged and normalised (config.go), which
+// encode to what decodes to the same config: normalise changes only
+// arrays of tables nested in a part, which it makes []any as it would
+// the same arrays read back, and dates, which a kept part holds none of.
 type tomlCache struct {
 	file  string
 	mu    sync.Mutex
 	old   map[treehash.Digest][]byte // part digest → encoded value
-	now   map[treehash.Digest][]byte // the parts of this config
-	fresh int                        // parts decoded this time
+	now   map[treehash.Digest][]byte // the parts of this config, from old
+	fresh map[treehash.Digest]freshPart
+}
+
+// freshPart is a part decoded this time, and the length of its text,
+// about that of its encoding.
+type freshPart struct {
+	value map[string]any
+	size  int
 }
 
 // openTOMLCache reads file, if it can be believed and is whole.
@@ -36,7 +52,7 @@ func openTOMLCache(file string) *tomlCache {
 	if file == "" {
 		return nil
 	}
-	c := &tomlCache{file: file, now: map[treehash.Digest][]byte{}}
+	c := &tomlCache{file: file, now: map[treehash.Digest][]byte{}, fresh: map[treehash.Digest]freshPart{}}
 	f, size, ok := openCacheFile(file)
 	if !ok {
 		return c
@@ -94,41 +110,91 @@ func (c *tomlCache) get(text []byte) (map[string]any, bool) {
 	return m, true
 }
 
-// put keeps what the part with this text decoded to.
+// put keeps what the part with this text decoded to, unless it holds a
+// date or time.
 func (c *tomlCache) put(text []byte, v map[string]any) {
-	if c == nil {
-		return
-	}
-	enc, ok := encodeValue(nil, v)
-	if !ok {
+	if c == nil || !keepable(v) {
 		return
 	}
 	k := treehash.Sum(text)
 	c.mu.Lock()
-	c.now[k] = enc
-	c.fresh++
+	c.fresh[k] = freshPart{v, len(text)}
 	c.mu.Unlock()
 }
 
+// keepable says whether v holds only what encodeValue encodes.
+func keepable(v any) bool {
+	switch x := v.(type) {
+	case string, int64, float64, bool:
+		return true
+	case []any:
+		for _, e := range x {
+			if !keepable(e) {
+				return false
+			}
+		}
+		return true
+	case []map[string]any:
+		for _, e := range x {
+			if !keepable(e) {
+				return false
+			}
+		}
+		return true
+	case map[string]any:
+		for _, e := range x {
+			if !keepable(e) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
+
 // write stores the parts of this config, unless they are what was read
-// or nearly so (see worthWriting).
+// or nearly so (see worthWriting). The parts are encoded into the file's
+// bytes directly, one scratch buffer for their lengths.
 func (c *tomlCache) write() {
-	if c == nil || len(c.now) == 0 || !worthWriting(c.fresh, len(c.now), len(c.old)) {
+	if c == nil {
 		return
 	}
-	keys := make([]treehash.Digest, 0, len(c.now))
-	for k := range c.now {
+	parts := len(c.now) + len(c.fresh)
+	if parts == 0 || !worthWriting(len(c.fresh), parts, len(c.old)) {
+		return
+	}
+	keys := make([]treehash.Digest, 0, parts)
+	size := 0
+	for k, enc := range c.now {
 		keys = append(keys, k)
+		size += len(enc)
+	}
+	for k, p := range c.fresh {
+		if _, dup := c.now[k]; !dup {
+			keys = append(keys, k)
+		}
+		size += p.size
 	}
 	slices.SortFunc(keys, func(a, b treehash.Digest) int { return bytes.Compare(a[:], b[:]) })
-	var body []byte
+	head := len(tomlCacheMagic) + len(treehash.Digest{})
+	b := make([]byte, head, head+size+len(keys)*(len(treehash.Digest{})+4))
+	copy(b, tomlCacheMagic)
+	var scratch []byte
 	for _, k := range keys {
-		body = append(body, k[:]...)
-		body = binary.AppendUvarint(body, uint64(len(c.now[k])))
-		body = append(body, c.now[k]...)
+		enc, ok := c.now[k]
+		if !ok {
+			if scratch, ok = encodeValue(scratch[:0], c.fresh[k].value); !ok {
+				continue
+			}
+			enc = scratch
+		}
+		b = append(b, k[:]...)
+		b = binary.AppendUvarint(b, uint64(len(enc)))
+		b = append(b, enc...)
 	}
-	sum := treehash.Sum(body)
-	writeCacheFile(c.file, slices.Concat(tomlCacheMagic, sum[:], body))
+	sum := treehash.Sum(b[head:])
+	copy(b[len(tomlCacheMagic):], sum[:])
+	writeCacheFile(c.file, b)
 }
 
 // encodeValue appends a decoded TOML value (as BurntSushi/toml gives

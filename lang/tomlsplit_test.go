@@ -124,13 +124,13 @@ func TestTOMLCache(t *testing.T) {
 		if diff := cmp.Diff(normalise(whole), normalise(got)); diff != "" {
 			t.Fatalf("run %d differs (-whole +cached):\n%s", i, diff)
 		}
-		if c.fresh != want {
-			t.Fatalf("run %d decoded %d parts, want %d", i, c.fresh, want)
+		if len(c.fresh) != want {
+			t.Fatalf("run %d decoded %d parts, want %d", i, len(c.fresh), want)
 		}
 	}
 	edited := []byte(strings.Replace(string(src), `name = "pkg2500"`, `name = "pkg2500x"`, 1))
-	if _, c := decode(edited); c.fresh != 1 {
-		t.Fatalf("after one edit %d parts were decoded, want 1", c.fresh)
+	if _, c := decode(edited); len(c.fresh) != 1 {
+		t.Fatalf("after one edit %d parts were decoded, want 1", len(c.fresh))
 	}
 	b, err := os.ReadFile(file)
 	if err != nil {
@@ -140,8 +140,8 @@ func TestTOMLCache(t *testing.T) {
 	if err := os.WriteFile(file, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if got, c := decode(src); c.fresh == 0 || cmp.Diff(normalise(whole), normalise(got)) != "" {
-		t.Fatalf("a damaged cache was used (%d parts decoded)", c.fresh)
+	if got, c := decode(src); len(c.fresh) == 0 || cmp.Diff(normalise(whole), normalise(got)) != "" {
+		t.Fatalf("a damaged cache was used (%d parts decoded)", len(c.fresh))
 	}
 }
 
@@ -177,5 +177,42 @@ func TestSplitNestingCheck(t *testing.T) {
 	}
 	if _, err := decodeChecked([]byte(deep), check(10), nil); err != nil {
 		t.Fatalf("within the limit: %v", err)
+	}
+}
+
+// TestTOMLCacheAfterLoad: the cache is written from the config as
+// loaded (merged and normalised: nested arrays of tables made []any,
+// dates strings), as eval writes it; a config read back from it is the
+// config decoded whole, and a part holding a date is decoded again.
+func TestTOMLCacheAfterLoad(t *testing.T) {
+	dir := t.TempDir()
+	config := filepath.Join(dir, "config.toml")
+	src := bigConfig(3000, "") + "[[packages]]\nname = \"dated\"\nwhen = 1979-05-27T07:32:00Z\n"
+	if err := os.WriteFile(config, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want, err := loadConfig(config, nil, DefaultMaxDepth, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "cache", "c.toml")
+	// Every part but the dated one is kept, then read back.
+	kept := len(packageCuts([]byte(src)))
+	for run := range 2 {
+		c := openTOMLCache(file)
+		got, err := loadConfig(config, nil, DefaultMaxDepth, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(want.data, got.data); diff != "" {
+			t.Fatalf("run %d differs (-uncached +cached):\n%s", run, diff)
+		}
+		if n := len(c.fresh) + len(c.now); n != kept {
+			t.Fatalf("run %d kept %d parts, want %d", run, n, kept)
+		}
+		if run == 1 && len(c.fresh) != 0 {
+			t.Fatalf("run 1 decoded %d parts again, want only the dated one", len(c.fresh))
+		}
+		c.write()
 	}
 }
