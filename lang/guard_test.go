@@ -272,3 +272,26 @@ func TestWriteFileNotUTF8(t *testing.T) {
 		}
 	}
 }
+
+// TestNestingPositions: the depth check passes strings and comments a
+// run of bytes at a time and still counts lines and byte columns as one
+// byte at a time does: through escapes, literal backslashes, multi-byte
+// characters, and a backslash before a newline in a basic string.
+func TestNestingPositions(t *testing.T) {
+	for _, c := range []struct {
+		doc       string
+		line, col int
+	}{
+		{"x = \"esc\\\"aped\" # comment [\nd = [[[[1]]]]\n", 2, 7},
+		{"y = 'lit\\' # not a string'\nz = [\"é\\\\\", 'a\"b', [[1]]]\n", 2, 22},
+		{"w = \"a\\\nb\" , v = [[[[1]]]]\nu = [[[[1]]]]\n", 3, 7},
+		{"s = \"\"\"\nmulti \\\"\"\" [[[[\n\"\"\"\nt = {a = [[[1]]]}\n", 4, 11},
+		{"[[a]]\nk = \"[[[[\"\nl = [[1]]\n", 3, 5},
+	} {
+		err := checkNesting("c.toml", []byte(c.doc), 3)
+		le, ok := err.(*Error)
+		if !ok || le.Pos.Line != c.line || le.Pos.Col != c.col {
+			t.Errorf("%q: %v, want c.toml:%d:%d", c.doc, err, c.line, c.col)
+		}
+	}
+}

@@ -1,6 +1,9 @@
 package lang
 
-import "fmt"
+import (
+	"bytes"
+	"fmt"
+)
 
 // The TOML library, the key position scanner, the merge of includes and
 // the conversion to Starlark all recurse into nested values, so a small
@@ -90,8 +93,9 @@ func (s *nestScanner) next() {
 
 func (s *nestScanner) pos(file string) Pos { return Pos{File: file, Line: s.line, Col: s.col} }
 
-func (s *nestScanner) has(p string) bool {
-	return len(s.src)-s.i >= len(p) && string(s.src[s.i:s.i+len(p)]) == p
+// triple says whether three quotes q are next.
+func (s *nestScanner) triple(q byte) bool {
+	return len(s.src)-s.i >= 3 && s.src[s.i] == q && s.src[s.i+1] == q && s.src[s.i+2] == q
 }
 
 // skip skips blanks and comments, and newlines too when nl is set.
@@ -111,9 +115,18 @@ func (s *nestScanner) skip(nl bool) {
 }
 
 func (s *nestScanner) toEOL() {
-	for !s.eof() && s.peek() != '\n' {
-		s.next()
+	j := bytes.IndexByte(s.src[s.i:], '\n')
+	if j < 0 {
+		j = len(s.src) - s.i
 	}
+	s.within(s.i + j)
+}
+
+// within moves to j, no newline being before it: most of a document is
+// passed this way, a run of bytes at a time.
+func (s *nestScanner) within(j int) {
+	s.col += j - s.i
+	s.i = j
 }
 
 // keyParts reads a dotted key and returns how many parts it has.
@@ -125,9 +138,11 @@ func (s *nestScanner) keyParts() int {
 		case c == '"' || c == '\'':
 			s.str()
 		case isBareKey(c):
-			for !s.eof() && isBareKey(s.peek()) {
-				s.next()
+			j := s.i
+			for j < len(s.src) && isBareKey(s.src[j]) {
+				j++
 			}
+			s.within(j)
 		default:
 			return n
 		}
@@ -147,11 +162,11 @@ func isBareKey(c byte) bool {
 // str skips a string of any of the four kinds.
 func (s *nestScanner) str() {
 	q := s.peek()
-	if s.has(string([]byte{q, q, q})) {
+	if s.triple(q) {
 		s.next()
 		s.next()
 		s.next()
-		for !s.eof() && !s.has(string([]byte{q, q, q})) {
+		for !s.eof() && !s.triple(q) {
 			if q == '"' && s.peek() == '\\' {
 				s.next()
 			}
@@ -166,8 +181,17 @@ func (s *nestScanner) str() {
 		return
 	}
 	s.next()
-	for !s.eof() && s.peek() != q && s.peek() != '\n' {
-		if q == '"' && s.peek() == '\\' {
+	for {
+		j := s.i
+		for j < len(s.src) && s.src[j] != q && s.src[j] != '\n' && s.src[j] != '\\' {
+			j++
+		}
+		s.within(j)
+		if s.eof() || s.peek() == q || s.peek() == '\n' {
+			break
+		}
+		// A backslash: in a basic string it escapes the next byte.
+		if q == '"' {
 			s.next()
 		}
 		s.next()
