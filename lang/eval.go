@@ -176,6 +176,11 @@ func eval(configPath string, opts Options) (*System, error) {
 		tc.write()
 	}()
 	defer func() { <-tomlWritten }()
+	// The config as Starlark values is needed when the packages run: it
+	// is made while the config is checked and the packages ordered,
+	// which cannot fail, and is only waited for once they pass.
+	config := make(chan starlark.Value, 1)
+	go func() { config <- ToStarlark(cfg.data) }()
 	if err := cfg.Check(ConfigSchema); err != nil {
 		return nil, err
 	}
@@ -188,7 +193,7 @@ func eval(configPath string, opts Options) (*System, error) {
 		ev.cache = openPkgCache(ev, configPath, <-cached)
 	}
 	sys := &System{Config: cfg, Lock: lock, ev: ev}
-	err = ev.run(func() error { return ev.system(sys, lock) })
+	err = ev.run(func() error { return ev.system(sys, lock, config) })
 	if ev.written != nil {
 		<-ev.written
 	}
@@ -202,15 +207,23 @@ func eval(configPath string, opts Options) (*System, error) {
 	return sys, nil
 }
 
-// system evaluates the packages and the system derivation into sys.
-func (ev *evaluator) system(sys *System, lock *Lock) error {
-	config := ToStarlark(ev.cfg.data)
-	sys.Globals = starlark.StringDict{"config": config}
+// system evaluates the packages and the system derivation into sys,
+// given the config as Starlark values (a frozen dict) when they are made.
+func (ev *evaluator) system(sys *System, lock *Lock, converted <-chan starlark.Value) error {
+	var config starlark.Value
+	made := func() *starlark.Dict {
+		if config == nil {
+			config = <-converted
+			sys.Globals = starlark.StringDict{"config": config}
+		}
+		return config.(*starlark.Dict)
+	}
 	printed := map[string]bool{}
-	steps, err := ev.packages(sys, lock, config.(*starlark.Dict), printed)
+	steps, err := ev.packages(sys, lock, made, printed)
 	if err != nil {
 		return err
 	}
+	made()
 	if c := ev.cache; c != nil {
 		// The packages are final: they are written while the system is
 		// evaluated.

@@ -25,14 +25,13 @@ import (
 // makes itself (builtins.Scope); what is printed is printed in the order
 // of a sequential evaluation; and the error reported is the one that
 // comes first in that order (see schedule).
-func (ev *evaluator) packages(sys *System, lock *Lock, config *starlark.Dict, printed map[string]bool) (uint64, error) {
+//
+// config returns the config as Starlark values, waiting for them: the
+// entries as Starlark values are those of config["packages"], one frozen
+// copy of the config, shared. They are asked for once the packages are
+// ordered and the module that makes them is loaded.
+func (ev *evaluator) packages(sys *System, lock *Lock, config func() *starlark.Dict, printed map[string]bool) (uint64, error) {
 	raw, _ := ev.cfg.data["packages"].([]any)
-	// The entries as Starlark values are those of config["packages"]:
-	// one frozen copy of the config, shared.
-	var values *starlark.List
-	if v, ok, _ := config.Get(starlark.String("packages")); ok {
-		values, _ = v.(*starlark.List)
-	}
 	entries := make([]map[string]any, len(raw))
 	byName := map[string]int{}
 	for i, r := range raw {
@@ -80,6 +79,10 @@ func (ev *evaluator) packages(sys *System, lock *Lock, config *starlark.Dict, pr
 		if err != nil {
 			return 0, err
 		}
+	}
+	var values *starlark.List
+	if v, ok, _ := config().Get(starlark.String("packages")); ok {
+		values, _ = v.(*starlark.List)
 	}
 	built := make([]*builtins.Derivation, len(entries))
 	ev.ids = make([]treehash.Digest, len(entries))
