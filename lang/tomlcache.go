@@ -38,6 +38,7 @@ type tomlCache struct {
 	old   map[treehash.Digest][]byte // part digest → encoded value
 	now   map[treehash.Digest][]byte // the parts of this config, from old
 	fresh map[treehash.Digest]freshPart
+	read  chan struct{} // closed when old is read
 }
 
 // freshPart is a part decoded this time, and the length of its text,
@@ -47,55 +48,60 @@ type freshPart struct {
 	size  int
 }
 
-// openTOMLCache reads file, if it can be believed and is whole.
+// openTOMLCache reads file, if it can be believed and is whole, while
+// the config is read and cut: the parts are looked up once it is read.
 func openTOMLCache(file string) *tomlCache {
 	if file == "" {
 		return nil
 	}
-	c := &tomlCache{file: file, now: map[treehash.Digest][]byte{}, fresh: map[treehash.Digest]freshPart{}}
+	c := &tomlCache{file: file, now: map[treehash.Digest][]byte{}, fresh: map[treehash.Digest]freshPart{}, read: make(chan struct{})}
+	go func() {
+		defer close(c.read)
+		c.old = readTOMLCache(file)
+	}()
+	return c
+}
+
+// readTOMLCache returns the parts kept in file, nil for none.
+func readTOMLCache(file string) map[treehash.Digest][]byte {
 	f, size, ok := openCacheFile(file)
 	if !ok {
-		return c
+		return nil
 	}
 	b := make([]byte, size)
 	_, err := io.ReadFull(f, b)
 	f.Close()
 	n := len(tomlCacheMagic)
 	if err != nil || !bytes.HasPrefix(b, tomlCacheMagic) || len(b) < n+32 {
-		return c
+		return nil
 	}
 	body := b[n+32:]
 	if sum := treehash.Sum(body); !bytes.Equal(sum[:], b[n:n+32]) {
-		return c
+		return nil
 	}
 	old := map[treehash.Digest][]byte{}
 	for len(body) > 0 {
 		var k treehash.Digest
 		if len(body) < len(k) {
-			return c
+			return nil
 		}
 		copy(k[:], body)
 		body = body[len(k):]
 		l, m := binary.Uvarint(body)
 		if m <= 0 || l > uint64(len(body)-m) {
-			return c
+			return nil
 		}
 		old[k] = body[m : m+int(l)]
 		body = body[m+int(l):]
 	}
-	c.old = old
-	return c
+	return old
 }
 
-// get returns the decoded value of a part kept with this text.
-func (c *tomlCache) get(text []byte) (map[string]any, bool) {
-	if c == nil {
-		return nil, false
-	}
-	k := treehash.Sum(text)
-	c.mu.Lock()
-	enc, ok := c.old[k]
-	c.mu.Unlock()
+// get returns the decoded value of the part kept under key (the digest
+// of its text).
+func (c *tomlCache) get(key treehash.Digest) (map[string]any, bool) {
+	<-c.read
+	enc, ok := c.old[key]
 	if !ok {
 		return nil, false
 	}
@@ -104,21 +110,24 @@ func (c *tomlCache) get(text []byte) (map[string]any, bool) {
 	if err != nil || len(rest) != 0 || !isMap {
 		return nil, false
 	}
-	c.mu.Lock()
-	c.now[k] = enc
-	c.mu.Unlock()
 	return m, true
 }
 
-// put keeps what the part with this text decoded to, unless it holds a
-// date or time.
-func (c *tomlCache) put(text []byte, v map[string]any) {
+// keep keeps the part found under key for this config.
+func (c *tomlCache) keep(key treehash.Digest) {
+	c.mu.Lock()
+	c.now[key] = c.old[key]
+	c.mu.Unlock()
+}
+
+// put keeps what the part under key decoded to (size: the length of its
+// text), unless it holds a date or time.
+func (c *tomlCache) put(key treehash.Digest, v map[string]any, size int) {
 	if c == nil || !keepable(v) {
 		return
 	}
-	k := treehash.Sum(text)
 	c.mu.Lock()
-	c.fresh[k] = freshPart{v, len(text)}
+	c.fresh[key] = freshPart{v, size}
 	c.mu.Unlock()
 }
 
@@ -159,6 +168,7 @@ func (c *tomlCache) write() {
 	if c == nil {
 		return
 	}
+	<-c.read
 	parts := len(c.now) + len(c.fresh)
 	if parts == 0 || !worthWriting(len(c.fresh), parts, len(c.old)) {
 		return

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/nexisos/nexis/store/treehash"
 )
 
 // A large config is mostly [[packages]] entries, and BurntSushi/toml
@@ -49,8 +51,8 @@ func decodeTOML(src []byte, c *tomlCache) (map[string]any, error) {
 // (and its line) that checking it whole gives. A document decoded whole
 // is checked whole first, as before.
 func decodeChecked(src []byte, check func([]byte) error, c *tomlCache) (map[string]any, error) {
-	if cuts := packageCuts(src); cuts != nil {
-		data, ok, err := decodeParts(src, cuts, check, c)
+	if len(src) >= minSplit {
+		data, ok, err := decodeParts(src, check, c)
 		if ok || err != nil {
 			return data, err
 		}
@@ -65,51 +67,82 @@ func decodeChecked(src []byte, check func([]byte) error, c *tomlCache) (map[stri
 	return data, err
 }
 
-// decodeParts decodes src[:cuts[0]] and the parts between cuts (each
-// starting at a [[packages]] header) in parallel: false when one does
-// not decode, with the error of check on the whole document when a part
-// fails it.
-func decodeParts(src []byte, cuts []int, check func([]byte) error, c *tomlCache) (map[string]any, bool, error) {
-	bounds := append(append([]int{0}, cuts...), len(src))
-	parts := make([]map[string]any, len(bounds)-1)
-	errs := make([]error, len(parts))
-	var tooDeep atomic.Bool
-	next := make(chan int, len(parts))
-	for i := range parts {
-		next <- i
-	}
-	close(next)
-	var wg sync.WaitGroup
-	for range min(runtime.GOMAXPROCS(0), len(parts)) {
+// A decodedPart is a part of a document as decoded or found in the
+// cache, kept there only once the whole document is known to be of the
+// shape that is cut.
+type decodedPart struct {
+	i     int // where the part is in the document
+	value map[string]any
+	err   error
+	key   treehash.Digest
+	found bool // value came from the cache
+	size  int
+}
+
+// decodeParts cuts src (see packageCuts) and decodes src[:cuts[0]] and
+// the parts between cuts in parallel, each as soon as it is cut: false
+// when src is not of the shape that is cut or a part does not decode,
+// with the error of check on the whole document when a part fails it.
+func decodeParts(src []byte, check func([]byte) error, c *tomlCache) (map[string]any, bool, error) {
+	type bounds struct{ i, start, end int }
+	next := make(chan bounds, 64)
+	var (
+		mu      sync.Mutex
+		decoded []decodedPart
+		tooDeep atomic.Bool
+		wg      sync.WaitGroup
+	)
+	for range runtime.GOMAXPROCS(0) {
 		wg.Go(func() {
-			for i := range next {
-				text := src[bounds[i]:bounds[i+1]]
-				if v, ok := c.get(text); ok {
-					parts[i] = v
-					continue
+			for b := range next {
+				text := src[b.start:b.end]
+				p := decodedPart{i: b.i, size: len(text)}
+				if c != nil {
+					p.key = treehash.Sum(text)
+					p.value, p.found = c.get(p.key)
 				}
-				if check != nil && check(text) != nil {
+				switch {
+				case p.found:
+				case check != nil && check(text) != nil:
 					tooDeep.Store(true)
-					errs[i] = errTooDeepPart
-					continue
+					p.err = errTooDeepPart
+				default:
+					_, p.err = toml.Decode(string(text), &p.value)
 				}
-				_, errs[i] = toml.Decode(string(text), &parts[i])
-				if errs[i] == nil {
-					c.put(text, parts[i])
-				}
+				mu.Lock()
+				decoded = append(decoded, p)
+				mu.Unlock()
 			}
 		})
 	}
+	// n parts are sent, the next from last on: the part before the
+	// first cut, then one from each cut to the next, and the last.
+	n, last := 0, 0
+	ok := scanCuts(src, func(off int) {
+		next <- bounds{n, last, off}
+		n, last = n+1, off
+	})
+	cut := ok && n >= 2
+	if cut {
+		next <- bounds{n, last, len(src)}
+		n++
+	}
+	close(next)
 	wg.Wait()
+	if !cut {
+		return nil, false, nil
+	}
 	if tooDeep.Load() {
 		if err := check(src); err != nil {
 			return nil, false, err
 		}
 	}
-	for _, err := range errs {
-		if err != nil {
+	parts := make([]map[string]any, n)
+	for _, p := range decoded {
+		if p.err != nil {
 			return nil, false, nil
 		}
+		parts[p.i] = p.value
 	}
 	data := parts[0]
 	if data == nil {
@@ -125,6 +158,15 @@ func decodeParts(src []byte, cuts []int, check func([]byte) error, c *tomlCache)
 			return nil, false, nil
 		}
 		pkgs = append(pkgs, list...)
+	}
+	for _, p := range decoded {
+		switch {
+		case c == nil:
+		case p.found:
+			c.keep(p.key)
+		default:
+			c.put(p.key, p.value, p.size)
+		}
 	}
 	// The prefix's map is the cache's: the result gets its own.
 	out := make(map[string]any, len(data)+1)
@@ -143,6 +185,17 @@ func packageCuts(src []byte) []int {
 		return nil
 	}
 	var cuts []int
+	if !scanCuts(src, func(off int) { cuts = append(cuts, off) }) || len(cuts) < 2 {
+		return nil
+	}
+	return cuts
+}
+
+// scanCuts calls cut with each place to cut src, in order, as it finds
+// them: false when src turns out not to be of the shape that is cut
+// (what was cut is then of no use).
+func scanCuts(src []byte, cut func(off int)) bool {
+	cuts := 0
 	s := tomlLines{src: src}
 	for {
 		off, header, ok := s.nextHeader()
@@ -152,23 +205,21 @@ func packageCuts(src []byte) []int {
 		name, array := headerName(header)
 		switch {
 		case array && string(name) == "packages":
-			if len(cuts) == 0 || partEnds(src[off:]) {
-				cuts = append(cuts, off)
+			if cuts == 0 || partEnds(src[off:]) {
+				cuts++
+				cut(off)
 			}
 		case len(name) > len("packages.") && string(name[:len("packages.")]) == "packages.":
-			if len(cuts) == 0 {
-				return nil
+			if cuts == 0 {
+				return false
 			}
 		default:
-			if len(cuts) > 0 {
-				return nil
+			if cuts > 0 {
+				return false
 			}
 		}
 	}
-	if s.bad || len(cuts) < 2 {
-		return nil
-	}
-	return cuts
+	return !s.bad
 }
 
 // partEnds says whether a part starts at the [[packages]] header that

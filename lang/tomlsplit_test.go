@@ -61,9 +61,16 @@ func TestSplitDecodeAgrees(t *testing.T) {
 		}
 		var whole map[string]any
 		_, wantErr := toml.Decode(string(src), &whole)
-		got, err := decodeTOML(src, nil)
+		// Parts are decoded as they are cut, before the shape of the
+		// whole is known: those of a document decoded whole are not
+		// kept.
+		c := openTOMLCache(filepath.Join(t.TempDir(), "c.toml"))
+		got, err := decodeTOML(src, c)
 		if fmt.Sprint(err) != fmt.Sprint(wantErr) {
 			t.Fatalf("%s: error %v, want %v", tc.name, err, wantErr)
+		}
+		if kept := len(c.fresh) > 0; kept != (tc.cut && err == nil) {
+			t.Fatalf("%s: %d parts kept", tc.name, len(c.fresh))
 		}
 		if diff := cmp.Diff(normalise(whole), normalise(got)); err == nil && diff != "" {
 			t.Fatalf("%s: decoded in parts differs (-whole +parts):\n%s", tc.name, diff)
