@@ -426,8 +426,15 @@ func isTableArray(v any) bool {
 func normalise(v any) any {
 	switch x := v.(type) {
 	case map[string]any:
+		// Tables and arrays are normalised in place: only what becomes
+		// another value is set again, which most of a config is not.
 		for k, e := range x {
-			x[k] = normalise(e)
+			switch e.(type) {
+			case map[string]any, []any:
+				normalise(e)
+			case []map[string]any, time.Time:
+				x[k] = normalise(e)
+			}
 		}
 		return x
 	case []map[string]any:
@@ -438,7 +445,12 @@ func normalise(v any) any {
 		return out
 	case []any:
 		for i, e := range x {
-			x[i] = normalise(e)
+			switch e.(type) {
+			case map[string]any, []any:
+				normalise(e)
+			case []map[string]any, time.Time:
+				x[i] = normalise(e)
+			}
 		}
 		return x
 	case time.Time:

@@ -266,64 +266,88 @@ type tomlLines struct {
 }
 
 func (s *tomlLines) nextHeader() (int, []byte, bool) {
-	lineStart := true
-	for s.i < len(s.src) {
-		c := s.src[s.i]
-		switch {
-		case c == '\n':
-			lineStart = true
-			s.i++
-			continue
-		case c == ' ' || c == '\t' || c == '\r':
-			s.i++
-			continue
-		case c == '#':
-			for s.i < len(s.src) && s.src[s.i] != '\n' {
-				s.i++
+	src := s.src
+	for {
+		i := s.i
+		for i < len(src) && !headerBytes[src[i]] {
+			i++
+		}
+		s.i = i
+		if i == len(src) {
+			return 0, nil, false
+		}
+		switch c := src[i]; c {
+		case '#':
+			if end := bytes.IndexByte(src[i:], '\n'); end >= 0 {
+				s.i += end
+			} else {
+				s.i = len(src)
 			}
-			continue
-		case c == '[' && lineStart && s.depth == 0:
-			start := s.i
-			end := bytes.IndexByte(s.src[s.i:], '\n')
-			if end < 0 {
-				end = len(s.src) - s.i
+		case '[':
+			if s.depth == 0 && lineStart(src, i) {
+				end := bytes.IndexByte(src[i:], '\n')
+				if end < 0 {
+					end = len(src) - i
+				}
+				s.i += end
+				return i, src[i:s.i], true
 			}
-			s.i += end
-			return start, s.src[start:s.i], true
-		case c == '[' || c == '{':
 			s.depth++
-		case c == ']' || c == '}':
+			s.i++
+		case '{':
+			s.depth++
+			s.i++
+		case ']', '}':
 			if s.depth > 0 {
 				s.depth--
 			}
-		case c == '"' || c == '\'':
+			s.i++
+		default:
 			if !s.skipString(c) {
 				s.bad = true
 				return 0, nil, false
 			}
-			lineStart = false
-			continue
 		}
-		lineStart = false
-		s.i++
 	}
-	return 0, nil, false
+}
+
+// headerBytes are the bytes nextHeader looks at: what opens or closes a
+// header, an array, an inline table, a string or a comment.
+var headerBytes = [256]bool{'#': true, '[': true, ']': true, '{': true, '}': true, '"': true, '\'': true}
+
+// lineStart says whether only blanks come before src[i] on its line. A
+// newline found before it this way is outside strings and comments: a
+// string or comment holding it would end after it, on this line, with a
+// byte that is not blank.
+func lineStart(src []byte, i int) bool {
+	for i > 0 {
+		i--
+		switch src[i] {
+		case '\n':
+			return true
+		case ' ', '\t', '\r':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // skipString moves past the string starting at s.i (one-line or
 // multi-line, basic or literal).
 func (s *tomlLines) skipString(q byte) bool {
-	triple := []byte{q, q, q}
-	if bytes.HasPrefix(s.src[s.i:], triple) {
+	src := s.src
+	triple := func(i int) bool { return len(src)-i >= 3 && src[i] == q && src[i+1] == q && src[i+2] == q }
+	if triple(s.i) {
 		s.i += 3
-		for s.i < len(s.src) {
-			if q == '"' && s.src[s.i] == '\\' {
+		for s.i < len(src) {
+			if q == '"' && src[s.i] == '\\' {
 				s.i += 2
 				continue
 			}
-			if bytes.HasPrefix(s.src[s.i:], triple) {
+			if triple(s.i) {
 				s.i += 3
-				for s.i < len(s.src) && s.src[s.i] == q { // up to two quotes end the content
+				for s.i < len(src) && src[s.i] == q { // up to two quotes end the content
 					s.i++
 				}
 				return true
@@ -332,19 +356,35 @@ func (s *tomlLines) skipString(q byte) bool {
 		}
 		return false
 	}
-	s.i++
-	for s.i < len(s.src) && s.src[s.i] != '\n' {
-		switch s.src[s.i] {
-		case '\\':
-			if q == '"' {
-				s.i += 2
-				continue
-			}
-		case q:
-			s.i++
+	i := s.i + 1
+	for {
+		// The quote that may end the string is found first, then
+		// whether a newline or an escape comes before it.
+		end := bytes.IndexByte(src[i:], q)
+		if end < 0 {
+			end = len(src) - i
+		}
+		text := src[i : i+end]
+		if nl := bytes.IndexByte(text, '\n'); nl >= 0 {
+			text = text[:nl]
+		}
+		esc := -1
+		if q == '"' {
+			esc = bytes.IndexByte(text, '\\')
+		}
+		switch {
+		case esc >= 0:
+			i += esc + 2
+		case len(text) < end || i+end == len(src):
+			s.i = i + len(text)
+			return false
+		default:
+			s.i = i + end + 1
 			return true
 		}
-		s.i++
+		if i >= len(src) {
+			s.i = len(src)
+			return false
+		}
 	}
-	return false
 }

@@ -1,9 +1,12 @@
 package lang
 
 import (
+	"bytes"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -222,4 +225,124 @@ func TestTOMLCacheAfterLoad(t *testing.T) {
 		}
 		c.write()
 	}
+}
+
+// TestHeadersAsByteByByte: the header scan, which jumps to the next byte
+// that matters, finds the headers (and the unended strings) that
+// looking at every byte finds, in documents made of random pieces.
+func TestHeadersAsByteByByte(t *testing.T) {
+	pieces := []string{
+		"[[packages]]\n", "\r[[packages]]\n", "[packages.args]\n", "  [x]\n", "\t[[ y ]]\r\n", "a = [\n", "[1, [2]]", "]\n", "{", "}", "b = {c = 1}\n",
+		"\"s\"", "\"e\\\"[q]\"", "\"\\\\\"", "\"\\\n[x]\"", "'l\\'", "'''m\n[x]'''", "\"\"\"n\\\"\"\"[x]\n\"\"\"", "''''''",
+		"# [c] \"\n", "#", "x", " = ", "\n", "\r\n", " ", "\"unended\n", "'", "\"", "\\",
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for n := range 20000 {
+		var b strings.Builder
+		for range rng.IntN(40) {
+			b.WriteString(pieces[rng.IntN(len(pieces))])
+		}
+		src := []byte(b.String())
+		got, gotBad := scanHeaders(src)
+		want, wantBad := headersByteByByte(src)
+		if !slices.Equal(got, want) || gotBad != wantBad {
+			t.Fatalf("document %d %q: headers %v (unended %v), want %v (%v)", n, src, got, gotBad, want, wantBad)
+		}
+	}
+}
+
+func scanHeaders(src []byte) ([]int, bool) {
+	var offs []int
+	s := tomlLines{src: src}
+	for {
+		off, _, ok := s.nextHeader()
+		if !ok {
+			return offs, s.bad
+		}
+		offs = append(offs, off)
+	}
+}
+
+// headersByteByByte is the header scan as it was written first, one
+// byte at a time.
+func headersByteByByte(src []byte) ([]int, bool) {
+	var offs []int
+	i, depth := 0, 0
+	skipString := func(q byte) bool {
+		triple := []byte{q, q, q}
+		if bytes.HasPrefix(src[i:], triple) {
+			i += 3
+			for i < len(src) {
+				if q == '"' && src[i] == '\\' {
+					i += 2
+					continue
+				}
+				if bytes.HasPrefix(src[i:], triple) {
+					i += 3
+					for i < len(src) && src[i] == q {
+						i++
+					}
+					return true
+				}
+				i++
+			}
+			return false
+		}
+		i++
+		for i < len(src) && src[i] != '\n' {
+			switch src[i] {
+			case '\\':
+				if q == '"' {
+					i += 2
+					continue
+				}
+			case q:
+				i++
+				return true
+			}
+			i++
+		}
+		return false
+	}
+	lineStart := true
+	for i < len(src) {
+		c := src[i]
+		switch {
+		case c == '\n':
+			lineStart = true
+			i++
+			continue
+		case c == ' ' || c == '\t' || c == '\r':
+			i++
+			continue
+		case c == '#':
+			for i < len(src) && src[i] != '\n' {
+				i++
+			}
+			continue
+		case c == '[' && lineStart && depth == 0:
+			offs = append(offs, i)
+			end := bytes.IndexByte(src[i:], '\n')
+			if end < 0 {
+				end = len(src) - i
+			}
+			i += end
+			continue
+		case c == '[' || c == '{':
+			depth++
+		case c == ']' || c == '}':
+			if depth > 0 {
+				depth--
+			}
+		case c == '"' || c == '\'':
+			if !skipString(c) {
+				return offs, true
+			}
+			lineStart = false
+			continue
+		}
+		lineStart = false
+		i++
+	}
+	return offs, false
 }
