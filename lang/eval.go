@@ -138,9 +138,10 @@ type evaluator struct {
 	thread *starlark.Thread
 	sys    *unit
 
-	cache   *pkgCache         // nil without Options.Cache
-	ids     []treehash.Digest // each package's identity (see identity)
-	written chan struct{}     // closed when the package cache is written
+	cache     *pkgCache         // nil without Options.Cache
+	openCache func()            // sets cache once the packages are about to run
+	ids       []treehash.Digest // each package's identity (see identity)
+	written   chan struct{}     // closed when the package cache is written
 }
 
 // Eval evaluates the config at configPath.
@@ -190,7 +191,9 @@ func eval(configPath string, opts Options) (*System, error) {
 	}
 	ev := newEvaluator(cfg, opts)
 	if opts.Cache {
-		ev.cache = openPkgCache(ev, configPath, <-cached)
+		// Packages are ordered before the cache file is needed, which
+		// may still be being read then.
+		ev.openCache = func() { ev.cache = openPkgCache(ev, configPath, <-cached) }
 	}
 	sys := &System{Config: cfg, Lock: lock, ev: ev}
 	err = ev.run(func() error { return ev.system(sys, lock, config) })

@@ -33,23 +33,25 @@ import (
 func (ev *evaluator) packages(sys *System, lock *Lock, config func() *starlark.Dict, printed map[string]bool) (uint64, error) {
 	raw, _ := ev.cfg.data["packages"].([]any)
 	entries := make([]map[string]any, len(raw))
-	byName := map[string]int{}
+	byName := make(map[string]int, len(raw))
 	for i, r := range raw {
 		e := r.(map[string]any)
 		entries[i] = e
-		key := KeyPath("packages", index(i))
 		name, _ := e["name"].(string)
 		if name == "" {
-			return 0, ev.cfg.Errorf(key, "a package needs a name")
+			return 0, ev.cfg.Errorf(KeyPath("packages", index(i)), "a package needs a name")
 		}
 		if j, dup := byName[name]; dup {
-			return 0, ev.cfg.Errorf(key+".name", "package %q is declared twice (first at %s)", name, ev.cfg.Pos(KeyPath("packages", index(j))))
+			return 0, ev.cfg.Errorf(KeyPath("packages", index(i), "name"), "package %q is declared twice (first at %s)", name, ev.cfg.Pos(KeyPath("packages", index(j))))
 		}
 		byName[name] = i
 	}
 	deps := make([][]int, len(entries))
 	for i, e := range entries {
 		list, _ := e["dependencies"].([]any)
+		if len(list) > 0 {
+			deps[i] = make([]int, 0, len(list))
+		}
 		for j, d := range list {
 			name := d.(string)
 			k, ok := byName[name]
@@ -79,6 +81,9 @@ func (ev *evaluator) packages(sys *System, lock *Lock, config func() *starlark.D
 		if err != nil {
 			return 0, err
 		}
+	}
+	if ev.openCache != nil {
+		ev.openCache()
 	}
 	var values *starlark.List
 	if v, ok, _ := config().Get(starlark.String("packages")); ok {
@@ -367,10 +372,9 @@ func (ev *evaluator) topoOrder(entries []map[string]any, deps [][]int) ([]int, e
 func (ev *evaluator) onePackage(e map[string]any, value starlark.Value, i int, depIdx []int, built []*builtins.Derivation, lock *Lock, started func(*starlark.Thread)) (*builtins.Derivation, *unit, error) {
 	key := KeyPath("packages", index(i))
 	name := e["name"].(string)
-	u := newUnit()
-	for _, d := range depIdx {
-		u.scope.See(built[d])
-	}
+	// What the package may name is needed only to evaluate it: a
+	// package from the cache gets no scope.
+	u := &unit{}
 	file := ev.cfg.FileOf(key)
 
 	var ckey treehash.Digest
@@ -390,6 +394,10 @@ func (ev *evaluator) onePackage(e map[string]any, value starlark.Value, i int, d
 				return hit.drv, u, nil
 			}
 		}
+	}
+	u.scope = builtins.NewScope()
+	for _, d := range depIdx {
+		u.scope.See(built[d])
 	}
 	// A package from the cache needs no dict of its dependencies.
 	depDict := starlark.NewDict(len(depIdx))
