@@ -17,7 +17,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 
@@ -855,11 +854,14 @@ func ToStarlark(v any) starlark.Value {
 	switch x := v.(type) {
 	case map[string]any:
 		d := starlark.NewDict(len(x))
-		keys := make([]string, 0, len(x))
+		// A [[packages]] entry's few keys are sorted without a heap
+		// slice.
+		var buf [16]string
+		keys := buf[:0]
 		for k := range x {
 			keys = append(keys, k)
 		}
-		sort.Strings(keys)
+		slices.Sort(keys)
 		for _, k := range keys {
 			_ = d.SetKey(starlark.String(k), ToStarlark(x[k]))
 		}

@@ -370,7 +370,9 @@ func (ev *evaluator) topoOrder(entries []map[string]any, deps [][]int) ([]int, e
 }
 
 func (ev *evaluator) onePackage(e map[string]any, value starlark.Value, i int, depIdx []int, built []*builtins.Derivation, lock *Lock, started func(*starlark.Thread)) (*builtins.Derivation, *unit, error) {
-	key := KeyPath("packages", index(i))
+	// KeyPath("packages", index(i)), without its quoting check, for
+	// every package.
+	key := "packages" + index(i)
 	name := e["name"].(string)
 	// What the package may name is needed only to evaluate it: a
 	// package from the cache gets no scope.
