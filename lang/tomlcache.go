@@ -7,7 +7,6 @@ import (
 	"io"
 	"math"
 	"slices"
-	"sync"
 	"unsafe"
 
 	"github.com/nexisos/nexis/store/treehash"
@@ -22,7 +21,8 @@ import (
 var tomlCacheMagic = []byte("nexis toml cache 1\n")
 
 // tomlCache holds the parts read from disk and those of this decoding;
-// its methods do nothing on a nil cache.
+// write does nothing on a nil cache. The parts of a document are looked
+// up in parallel, and kept afterwards by the one goroutine decoding it.
 //
 // A part decoded this time is kept as its value and encoded only when
 // the file is written, which eval does while the packages are
@@ -34,7 +34,6 @@ var tomlCacheMagic = []byte("nexis toml cache 1\n")
 // the same arrays read back, and dates, which a kept part holds none of.
 type tomlCache struct {
 	file  string
-	mu    sync.Mutex
 	old   map[treehash.Digest][]byte // part digest → encoded value
 	now   map[treehash.Digest][]byte // the parts of this config, from old
 	fresh map[treehash.Digest]freshPart
@@ -114,21 +113,12 @@ func (c *tomlCache) get(key treehash.Digest) (map[string]any, bool) {
 }
 
 // keep keeps the part found under key for this config.
-func (c *tomlCache) keep(key treehash.Digest) {
-	c.mu.Lock()
-	c.now[key] = c.old[key]
-	c.mu.Unlock()
-}
+func (c *tomlCache) keep(key treehash.Digest) { c.now[key] = c.old[key] }
 
 // put keeps what the part under key decoded to (size: the length of its
-// text), unless it holds a date or time.
+// text), which must be keepable.
 func (c *tomlCache) put(key treehash.Digest, v map[string]any, size int) {
-	if c == nil || !keepable(v) {
-		return
-	}
-	c.mu.Lock()
 	c.fresh[key] = freshPart{v, size}
-	c.mu.Unlock()
 }
 
 // keepable says whether v holds only what encodeValue encodes.

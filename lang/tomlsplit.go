@@ -76,6 +76,7 @@ type decodedPart struct {
 	err   error
 	key   treehash.Digest
 	found bool // value came from the cache
+	keep  bool // value was decoded and may be kept (see keepable)
 	size  int
 }
 
@@ -108,6 +109,7 @@ func decodeParts(src []byte, check func([]byte) error, c *tomlCache) (map[string
 					p.err = errTooDeepPart
 				default:
 					_, p.err = toml.Decode(string(text), &p.value)
+					p.keep = c != nil && p.err == nil && keepable(p.value)
 				}
 				mu.Lock()
 				decoded = append(decoded, p)
@@ -161,10 +163,9 @@ func decodeParts(src []byte, check func([]byte) error, c *tomlCache) (map[string
 	}
 	for _, p := range decoded {
 		switch {
-		case c == nil:
 		case p.found:
 			c.keep(p.key)
-		default:
+		case p.keep:
 			c.put(p.key, p.value, p.size)
 		}
 	}
