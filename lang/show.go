@@ -1,14 +1,18 @@
 package lang
 
 import (
-	"bufio"
 	"bytes"
+	"cmp"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"go.starlark.net/starlark"
 
@@ -16,95 +20,275 @@ import (
 )
 
 // WriteTree prints a derivation and its closure as a tree: name, version
-// and output path per line, each derivation's inputs below it. A
-// derivation already shown is named again without its inputs. Lines are
-// written as they are made: a tree of 100,000 packages is 200 MB of text.
+// and output path per line, each derivation's inputs below it, sorted by
+// name. A derivation already shown is named again without its inputs.
+//
+// The walk that decides what each line is (which occurrence of a
+// derivation shows its inputs, in what order) is sequential and cheap;
+// making the text is most of the work, so lines are planned in chunks
+// that other goroutines render, and the chunks are written in order as
+// they are done. A few chunks are in flight at a time: a tree of 100,000
+// packages is 200 MB of text and is never held whole.
 func WriteTree(w io.Writer, root *builtins.Derivation) error {
-	t := treeWriter{w: bufio.NewWriterSize(w, 256<<10), shown: map[string]bool{}}
-	t.walk(root, true, true)
-	return t.w.Flush()
-}
-
-type treeWriter struct {
-	w      *bufio.Writer
-	shown  map[string]bool
-	prefix []byte
-	// named holds the inputs of the derivations being walked, each
-	// one's after its parent's: one slice for the whole tree.
-	named []namedDrv
-}
-
-func (t *treeWriter) walk(d *builtins.Derivation, last, top bool) {
-	w := t.w
-	w.Write(t.prefix)
-	mark := len(t.prefix)
-	if !top {
-		if last {
-			w.WriteString("└── ")
-			t.prefix = append(t.prefix, "    "...)
-		} else {
-			w.WriteString("├── ")
-			t.prefix = append(t.prefix, "│   "...)
+	workers := runtime.GOMAXPROCS(0)
+	inFlight := workers + 2
+	p := treePlanner{
+		seen:  map[*builtins.Derivation]struct{}{},
+		shown: map[string]struct{}{},
+		free:  make(chan *treeChunk, inFlight),
+		jobs:  make(chan *treeChunk, inFlight),
+		order: make(chan *treeChunk, inFlight),
+	}
+	for range inFlight {
+		p.free <- &treeChunk{done: make(chan struct{}, 1)}
+	}
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			var r treeRenderer
+			for c := range p.jobs {
+				r.render(c)
+				c.done <- struct{}{}
+			}
+		})
+	}
+	var werr error
+	written := make(chan struct{})
+	go func() {
+		defer close(written)
+		for c := range p.order {
+			<-c.done
+			if werr == nil {
+				if _, werr = w.Write(c.text); werr != nil {
+					p.failed.Store(true)
+				}
+			}
+			p.free <- c
 		}
-	}
-	defer func() { t.prefix = t.prefix[:mark] }()
-	w.WriteString(d.FullName())
-	w.WriteString("  ")
-	w.WriteString(d.Out())
-	if d.Fixed != nil {
-		w.WriteString("  (fetch ")
-		w.WriteString(fetchedFrom(d))
-		w.WriteByte(')')
-	}
+	}()
+	p.walk(root, 0, true)
+	p.send()
+	close(p.jobs)
+	close(p.order)
+	wg.Wait()
+	<-written
+	return werr
+}
+
+const (
+	// A chunk is cut at so many lines or so many bytes of text
+	// (estimated), whichever comes first: big enough that handing it
+	// over costs nothing beside its text, small enough to keep a few in
+	// flight.
+	chunkLines = 1024
+	chunkBytes = 128 << 10
+)
+
+// treeLine is one line of the tree, as the walk decided it: a
+// derivation, or a source (s set).
+type treeLine struct {
+	d     *builtins.Derivation
+	s     *builtins.Source
+	depth int32
+	last  bool // the last input of its parent
+	above bool // its inputs are shown above
+}
+
+type treeChunk struct {
+	// up holds, for the first line's ancestors below the root, whether
+	// each is its parent's last input: what the line's prefix is made of.
+	up    []bool
+	lines []treeLine
+	size  int // estimated length of the text
+	text  []byte
+	done  chan struct{}
+}
+
+type treePlanner struct {
+	// seen holds the derivations met that have inputs, by pointer
+	// (cheap to look up); shown their ids: the same derivation may be
+	// held twice, as read back from a cache, and shows its inputs once.
+	seen  map[*builtins.Derivation]struct{}
+	shown map[string]struct{}
+	// lasts holds, for each derivation being walked, by depth, whether
+	// it is its parent's last input.
+	lasts []bool
+	// kids holds the inputs of the derivations being walked, each one's
+	// after its parent's: one slice for the whole tree.
+	kids              []treeKid
+	cur               *treeChunk
+	free, jobs, order chan *treeChunk
+	failed            atomic.Bool
+}
+
+type treeKid struct {
+	// key is the first 8 bytes of the name, big-endian, zero-padded: it
+	// orders two names as their bytes do when it differs, and most
+	// comparisons end there.
+	key uint64
+	d   *builtins.Derivation
+}
+
+func (p *treePlanner) walk(d *builtins.Derivation, depth int32, last bool) {
 	n := len(d.Drvs) + len(d.Srcs)
-	if n > 0 {
-		if t.shown[d.ID()] {
-			w.WriteString("  (inputs shown above)\n")
-			return
-		}
-		t.shown[d.ID()] = true
+	first := n > 0 && p.first(d)
+	p.emit(treeLine{d: d, depth: depth, last: last, above: n > 0 && !first})
+	if !first {
+		return
 	}
-	w.WriteByte('\n')
+	p.lasts = append(p.lasts, last)
 	// Inputs are kept in id order for the encoding; people read names.
 	if len(d.Drvs) > 0 {
-		start := len(t.named)
+		start := len(p.kids)
 		for _, in := range d.Drvs {
-			t.named = append(t.named, namedDrv{in.FullName(), in.Out(), in})
+			p.kids = append(p.kids, treeKid{nameKey(in), in})
 		}
-		// (name, path) never ties between two derivations: the path
-		// holds the identity.
-		slices.SortFunc(t.named[start:], byName)
-		for i := range len(d.Drvs) {
-			t.walk(t.named[start+i].d, i == n-1, false)
+		slices.SortFunc(p.kids[start:], byName)
+		for k := range len(d.Drvs) {
+			p.walk(p.kids[start+k].d, depth+1, k == n-1)
 		}
-		t.named = t.named[:start]
+		p.kids = p.kids[:start]
 	}
-	for i, s := range d.Srcs {
-		w.Write(t.prefix)
-		if len(d.Drvs)+i == n-1 {
-			w.WriteString("└── ")
-		} else {
-			w.WriteString("├── ")
-		}
-		w.WriteString(s.Name)
-		w.WriteString("  ")
-		w.WriteString(s.Path)
-		w.WriteString("  (source ")
-		w.WriteString(s.Display)
-		w.WriteString(")\n")
+	for k, s := range d.Srcs {
+		p.emit(treeLine{s: s, depth: depth + 1, last: len(d.Drvs)+k == n-1})
 	}
+	p.lasts = p.lasts[:len(p.lasts)-1]
 }
 
-type namedDrv struct {
-	name, out string
-	d         *builtins.Derivation
+// first reports whether d, which has inputs, is met for the first time:
+// whether its inputs are to be shown here.
+func (p *treePlanner) first(d *builtins.Derivation) bool {
+	if _, ok := p.seen[d]; ok {
+		return false
+	}
+	p.seen[d] = struct{}{}
+	if _, ok := p.shown[d.ID()]; ok {
+		return false
+	}
+	p.shown[d.ID()] = struct{}{}
+	return true
 }
 
-func byName(a, b namedDrv) int {
-	if c := strings.Compare(a.name, b.name); c != 0 {
+// nameKey is the key of d's FullName, made from its Name and Version
+// (of which FullName is made) rather than from FullName: that is sliced
+// from the output path, two loads further from d, each likely a cache
+// miss, on the one thread that decides the tree.
+func nameKey(d *builtins.Derivation) uint64 {
+	var b [8]byte
+	n := copy(b[:], d.Name)
+	if n < len(b) && d.Version != "" {
+		b[n] = '-'
+		copy(b[n+1:], d.Version)
+	}
+	return binary.BigEndian.Uint64(b[:])
+}
+
+func byName(a, b treeKid) int {
+	if a.key != b.key {
+		return cmp.Compare(a.key, b.key)
+	}
+	if c := strings.Compare(a.d.FullName(), b.d.FullName()); c != 0 {
 		return c
 	}
-	return strings.Compare(a.out, b.out)
+	// (name, path) never ties between two derivations: the path holds
+	// the identity.
+	return strings.Compare(a.d.Out(), b.d.Out())
+}
+
+func (p *treePlanner) emit(l treeLine) {
+	c := p.cur
+	if c == nil {
+		if p.failed.Load() {
+			return
+		}
+		c = <-p.free
+		c.lines, c.size = c.lines[:0], 0
+		c.up = c.up[:0]
+		if len(p.lasts) > 1 {
+			c.up = append(c.up, p.lasts[1:]...)
+		}
+		p.cur = c
+	}
+	c.lines = append(c.lines, l)
+	// Each level of prefix is at most 6 bytes; names, paths and URLs
+	// are guessed: this only bounds what a chunk holds.
+	c.size += 6*int(l.depth) + 128
+	if len(c.lines) >= chunkLines || c.size >= chunkBytes {
+		p.send()
+	}
+}
+
+// send hands the current chunk to be rendered, and to be written after
+// the ones before it.
+func (p *treePlanner) send() {
+	if p.cur == nil {
+		return
+	}
+	p.jobs <- p.cur
+	p.order <- p.cur
+	p.cur = nil
+}
+
+// treeRenderer makes the text of chunks. prefix holds what is written
+// before the lines below the last one rendered, offs[k] how much of it
+// is for a line at depth k.
+type treeRenderer struct {
+	prefix []byte
+	offs   []int
+}
+
+func (r *treeRenderer) render(c *treeChunk) {
+	r.prefix = r.prefix[:0]
+	r.offs = append(r.offs[:0], 0, 0)
+	for _, last := range c.up {
+		r.prefix = appendSegment(r.prefix, last)
+		r.offs = append(r.offs, len(r.prefix))
+	}
+	b := slices.Grow(c.text[:0], c.size)
+	for i := range c.lines {
+		l := &c.lines[i]
+		if l.depth > 0 {
+			b = append(b, r.prefix[:r.offs[l.depth]]...)
+			if l.last {
+				b = append(b, "└── "...)
+			} else {
+				b = append(b, "├── "...)
+			}
+			r.prefix = appendSegment(r.prefix[:r.offs[l.depth]], l.last)
+			r.offs = append(r.offs[:l.depth+1], len(r.prefix))
+		}
+		if l.s != nil {
+			b = append(b, l.s.Name...)
+			b = append(b, "  "...)
+			b = append(b, l.s.Path...)
+			b = append(b, "  (source "...)
+			b = append(b, l.s.Display...)
+			b = append(b, ")\n"...)
+			continue
+		}
+		b = append(b, l.d.FullName()...)
+		b = append(b, "  "...)
+		b = append(b, l.d.Out()...)
+		if l.d.Fixed != nil {
+			b = append(b, "  (fetch "...)
+			b = append(b, fetchedFrom(l.d)...)
+			b = append(b, ')')
+		}
+		if l.above {
+			b = append(b, "  (inputs shown above)"...)
+		}
+		b = append(b, '\n')
+	}
+	c.text = b
+}
+
+// appendSegment appends the part of the prefix of a line's inputs that
+// stands for the line: a bar going on down to its parent's next input.
+func appendSegment(b []byte, last bool) []byte {
+	if last {
+		return append(b, "    "...)
+	}
+	return append(b, "│   "...)
 }
 
 func fetchedFrom(d *builtins.Derivation) string {
