@@ -66,7 +66,7 @@ func WriteTree(w io.Writer, root *builtins.Derivation) error {
 			p.free <- c
 		}
 	}()
-	p.walk(root, 0, true)
+	p.walk(root, len(root.Drvs)+len(root.Srcs), 0, true)
 	p.send()
 	close(p.jobs)
 	close(p.order)
@@ -126,11 +126,11 @@ type treeKid struct {
 	// orders two names as their bytes do when it differs, and most
 	// comparisons end there.
 	key uint64
+	n   int // inputs
 	d   *builtins.Derivation
 }
 
-func (p *treePlanner) walk(d *builtins.Derivation, depth int32, last bool) {
-	n := len(d.Drvs) + len(d.Srcs)
+func (p *treePlanner) walk(d *builtins.Derivation, n int, depth int32, last bool) {
 	first := n > 0 && p.first(d)
 	p.emit(treeLine{d: d, depth: depth, last: last, above: n > 0 && !first})
 	if !first {
@@ -140,12 +140,16 @@ func (p *treePlanner) walk(d *builtins.Derivation, depth int32, last bool) {
 	// Inputs are kept in id order for the encoding; people read names.
 	if len(d.Drvs) > 0 {
 		start := len(p.kids)
+		// What the walk reads of each input is read here, in one
+		// pass over all of them: it is likely not in the cache, and
+		// the loads of different inputs overlap.
 		for _, in := range d.Drvs {
-			p.kids = append(p.kids, treeKid{nameKey(in), in})
+			p.kids = append(p.kids, treeKid{nameKey(in), len(in.Drvs) + len(in.Srcs), in})
 		}
 		slices.SortFunc(p.kids[start:], byName)
 		for k := range len(d.Drvs) {
-			p.walk(p.kids[start+k].d, depth+1, k == n-1)
+			kid := &p.kids[start+k]
+			p.walk(kid.d, kid.n, depth+1, k == n-1)
 		}
 		p.kids = p.kids[:start]
 	}
@@ -235,6 +239,7 @@ func (p *treePlanner) send() {
 type treeRenderer struct {
 	prefix []byte
 	offs   []int
+	outs   []string
 }
 
 func (r *treeRenderer) render(c *treeChunk) {
@@ -244,6 +249,16 @@ func (r *treeRenderer) render(c *treeChunk) {
 		r.prefix = appendSegment(r.prefix, last)
 		r.offs = append(r.offs, len(r.prefix))
 	}
+	// The output paths are read first, in one pass: each is two loads
+	// from its derivation, likely not in the cache, and the loads of
+	// different lines overlap.
+	r.outs = r.outs[:0]
+	for i := range c.lines {
+		if d := c.lines[i].d; d != nil {
+			r.outs = append(r.outs, d.Out())
+		}
+	}
+	outs := r.outs
 	b := slices.Grow(c.text[:0], c.size)
 	for i := range c.lines {
 		l := &c.lines[i]
@@ -266,9 +281,16 @@ func (r *treeRenderer) render(c *treeChunk) {
 			b = append(b, ")\n"...)
 			continue
 		}
-		b = append(b, l.d.FullName()...)
+		// FullName, made as it is defined rather than sliced from the
+		// output path: that is a backward scan per line.
+		b = append(b, l.d.Name...)
+		if l.d.Version != "" {
+			b = append(b, '-')
+			b = append(b, l.d.Version...)
+		}
 		b = append(b, "  "...)
-		b = append(b, l.d.Out()...)
+		b = append(b, outs[0]...)
+		outs = outs[1:]
 		if l.d.Fixed != nil {
 			b = append(b, "  (fetch "...)
 			b = append(b, fetchedFrom(l.d)...)
