@@ -30,8 +30,9 @@ import (
 // they are done. A few chunks are in flight at a time: a tree of 100,000
 // packages is 200 MB of text and is never held whole.
 func WriteTree(w io.Writer, root *builtins.Derivation) error {
-	workers := runtime.GOMAXPROCS(0)
-	inFlight := workers + 2
+	// The walk is the one sequential part: it keeps a thread to itself.
+	workers := max(1, runtime.GOMAXPROCS(0)-1)
+	inFlight := workers + 3
 	p := treePlanner{
 		seen:  map[*builtins.Derivation]struct{}{},
 		shown: map[string]struct{}{},
