@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"runtime"
 	"slices"
 	"sort"
@@ -321,66 +322,196 @@ func fetchedFrom(d *builtins.Derivation) string {
 	return d.Env[builtins.EnvURL]
 }
 
-// ClosureJSON is the --json form of an evaluation: the root's id and
-// every derivation of its closure by id, with its output paths and its
-// canonical encoding; every source with its tree hash.
-type ClosureJSON struct {
-	Root        string                    `json:"root"`
-	Out         string                    `json:"out"`
-	Derivations map[string]DerivationJSON `json:"derivations"`
-	Sources     map[string]SourceJSON     `json:"sources"`
-}
-
-// DerivationJSON is one derivation in ClosureJSON.
-type DerivationJSON struct {
-	Name     string            `json:"name"`
-	Outputs  map[string]string `json:"outputs"`
-	Encoding json.RawMessage   `json:"drv"`
-	// Redacted is set for a secret file: its content is replaced in
-	// "drv", so the encoding shown no longer hashes to the id.
-	Redacted bool `json:"redacted,omitempty"`
-}
-
-// SourceJSON is one source in ClosureJSON.
-type SourceJSON struct {
-	Name string `json:"name"`
-	Hash string `json:"hash"`
-	From string `json:"from"`
-}
-
-// WriteJSON prints the closure of root as indented canonical JSON: keys
-// sorted, the same bytes for the same config on any machine.
+// WriteJSON prints the closure of root as indented canonical JSON, the
+// same bytes for the same config on any machine:
+//
+//	{"root": id, "out": path,
+//	 "derivations": {id: {"name", "outputs": {output: path}, "drv": encoding, "redacted"?}},
+//	 "sources": {path: {"name", "hash": "blake3:…", "from"}}}
+//
+// objects' keys sorted, as encoding/json and json.Indent give it. "drv"
+// is the canonical encoding the id is computed from, except for a secret
+// file: its content is replaced, and "redacted": true says the encoding
+// no longer hashes to the id.
+//
+// Each derivation is made into text on its own: GOMAXPROCS goroutines
+// make batches of them, written in order as they are done (a 10,000
+// package closure is 37 MB of text).
 func WriteJSON(w io.Writer, root *builtins.Derivation) error {
-	out := ClosureJSON{Root: root.ID(), Out: root.Out(), Derivations: map[string]DerivationJSON{}, Sources: map[string]SourceJSON{}}
-	for _, d := range builtins.Closure(root) {
-		outs := map[string]string{}
-		for _, o := range d.Outputs {
-			outs[o], _ = d.OutputPath(o)
+	drvs := builtins.Closure(root)
+	// A path's source is the last one the closure names, as when the
+	// sources were collected into a map.
+	srcs := map[string]*builtins.Source{}
+	redacted := map[*builtins.Derivation][]byte{}
+	for _, d := range drvs {
+		for _, s := range d.Srcs {
+			srcs[s.Path] = s
 		}
-		dj := DerivationJSON{Name: d.FullName(), Outputs: outs, Encoding: d.Encoding()}
 		if d.IsSecret() {
 			enc, err := redact(d.Encoding())
 			if err != nil {
 				return err
 			}
-			dj.Encoding, dj.Redacted = enc, true
-		}
-		out.Derivations[d.ID()] = dj
-		for _, s := range d.Srcs {
-			out.Sources[s.Path] = SourceJSON{Name: s.Name, Hash: "blake3:" + s.TreeHash, From: s.Display}
+			redacted[d] = enc
 		}
 	}
-	enc, err := builtins.CanonicalJSON(out)
+	slices.SortFunc(drvs, func(a, b *builtins.Derivation) int { return strings.Compare(a.ID(), b.ID()) })
+	paths := slices.Sorted(maps.Keys(srcs))
+
+	head := appendJSONString([]byte("{\n  \"root\": "), root.ID())
+	head = append(head, ",\n  \"out\": "...)
+	head = appendJSONString(head, root.Out())
+	head = append(head, ",\n  \"derivations\": {"...)
+	if _, err := w.Write(head); err != nil {
+		return err
+	}
+	err := writeInOrder(w, len(drvs), 64, func(b []byte, i int) ([]byte, error) {
+		d := drvs[i]
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, "\n    "...)
+		b = appendJSONString(b, d.ID())
+		b = append(b, ": {\n      \"name\": "...)
+		b = appendJSONString(b, d.FullName())
+		b = append(b, ",\n      \"outputs\": {"...)
+		outs := slices.Clone(d.Outputs)
+		slices.Sort(outs)
+		for k, o := range outs {
+			if k > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, "\n        "...)
+			b = appendJSONString(b, o)
+			b = append(b, ": "...)
+			p, _ := d.OutputPath(o)
+			b = appendJSONString(b, p)
+		}
+		if len(outs) > 0 {
+			b = append(b, "\n      "...)
+		}
+		b = append(b, "},\n      \"drv\": "...)
+		enc, secret := redacted[d]
+		if !secret {
+			enc = d.Encoding()
+		}
+		buf := bytes.NewBuffer(b)
+		if err := json.Indent(buf, enc, "      ", "  "); err != nil {
+			return b, fmt.Errorf("derivation %s: %w", d.ID(), err)
+		}
+		b = buf.Bytes()
+		if secret {
+			b = append(b, ",\n      \"redacted\": true"...)
+		}
+		return append(b, "\n    }"...), nil
+	})
 	if err != nil {
 		return err
 	}
-	var buf bytes.Buffer
-	if err := json.Indent(&buf, enc, "", "  "); err != nil {
-		return err
+	b := []byte("\n  },\n  \"sources\": {")
+	for i, p := range paths {
+		s := srcs[p]
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, "\n    "...)
+		b = appendJSONString(b, p)
+		b = append(b, ": {\n      \"name\": "...)
+		b = appendJSONString(b, s.Name)
+		b = append(b, ",\n      \"hash\": "...)
+		b = appendJSONString(b, "blake3:"+s.TreeHash)
+		b = append(b, ",\n      \"from\": "...)
+		b = appendJSONString(b, s.Display)
+		b = append(b, "\n    }"...)
 	}
-	buf.WriteByte('\n')
-	_, err = w.Write(buf.Bytes())
+	if len(paths) > 0 {
+		b = append(b, "\n  "...)
+	}
+	b = append(b, "}\n}\n"...)
+	_, err = w.Write(b)
 	return err
+}
+
+// appendJSONString appends s quoted as encoding/json quotes it without
+// HTML escaping: printable ASCII as it is, anything else as the encoder
+// makes it.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+			enc, err := builtins.CanonicalJSON(s)
+			if err != nil {
+				panic(err) // a string always encodes
+			}
+			return append(b, enc...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
+
+// writeInOrder makes the text of pieces 0..n-1 with render, batch pieces
+// at a time on GOMAXPROCS goroutines, and writes the batches in order as
+// they are done, a few in flight. After render or a write fails, nothing
+// more is written, and the first error is returned.
+func writeInOrder(w io.Writer, n, batch int, render func(b []byte, i int) ([]byte, error)) error {
+	workers := runtime.GOMAXPROCS(0)
+	inFlight := 2 * workers
+	type slot struct {
+		text []byte
+		err  error
+		done chan struct{}
+	}
+	slots := make([]slot, inFlight)
+	free := make(chan int, inFlight)
+	for i := range slots {
+		slots[i].done = make(chan struct{}, 1)
+		free <- i
+	}
+	batches := (n + batch - 1) / batch
+	jobs := make(chan int, inFlight)
+	var failed atomic.Bool
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for k := range jobs {
+				s := &slots[k%inFlight]
+				b, err := s.text[:0], error(nil)
+				// After a failure the batches left are passed
+				// through empty, cheaply: the writer frees each
+				// batch's slot in order.
+				for i := k * batch; i < min(n, (k+1)*batch) && err == nil && !failed.Load(); i++ {
+					b, err = render(b, i)
+				}
+				s.text, s.err = b, err
+				s.done <- struct{}{}
+			}
+		})
+	}
+	var werr error
+	written := make(chan struct{})
+	go func() {
+		defer close(written)
+		for k := range batches {
+			s := &slots[k%inFlight]
+			<-s.done
+			if werr == nil {
+				if werr = s.err; werr == nil {
+					_, werr = w.Write(s.text)
+				}
+				failed.Store(werr != nil)
+			}
+			free <- k % inFlight
+		}
+	}()
+	for k := range batches {
+		<-free
+		jobs <- k
+	}
+	close(jobs)
+	wg.Wait()
+	<-written
+	return werr
 }
 
 // WriteFiles prints the content of every file the closure of root

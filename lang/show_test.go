@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -98,6 +99,69 @@ func (t *refTree) walk(d *builtins.Derivation, last, top bool) {
 		w.WriteString(s.Display)
 		w.WriteString(")\n")
 	}
+}
+
+// refClosureJSON is what --json prints: the root's id and
+// every derivation of its closure by id, with its output paths and its
+// canonical encoding; every source with its tree hash.
+type refClosureJSON struct {
+	Root        string                       `json:"root"`
+	Out         string                       `json:"out"`
+	Derivations map[string]refDerivationJSON `json:"derivations"`
+	Sources     map[string]refSourceJSON     `json:"sources"`
+}
+
+// refDerivationJSON is one derivation in refClosureJSON.
+type refDerivationJSON struct {
+	Name     string            `json:"name"`
+	Outputs  map[string]string `json:"outputs"`
+	Encoding json.RawMessage   `json:"drv"`
+	// Redacted is set for a secret file: its content is replaced in
+	// "drv", so the encoding shown no longer hashes to the id.
+	Redacted bool `json:"redacted,omitempty"`
+}
+
+// refSourceJSON is one source in refClosureJSON.
+type refSourceJSON struct {
+	Name string `json:"name"`
+	Hash string `json:"hash"`
+	From string `json:"from"`
+}
+
+// refWriteJSON is WriteJSON as it was first written: the closure
+// collected into maps, encoded by encoding/json and indented whole. The
+// fast WriteJSON must print the same bytes.
+func refWriteJSON(w io.Writer, root *builtins.Derivation) error {
+	out := refClosureJSON{Root: root.ID(), Out: root.Out(), Derivations: map[string]refDerivationJSON{}, Sources: map[string]refSourceJSON{}}
+	for _, d := range builtins.Closure(root) {
+		outs := map[string]string{}
+		for _, o := range d.Outputs {
+			outs[o], _ = d.OutputPath(o)
+		}
+		dj := refDerivationJSON{Name: d.FullName(), Outputs: outs, Encoding: d.Encoding()}
+		if d.IsSecret() {
+			enc, err := redact(d.Encoding())
+			if err != nil {
+				return err
+			}
+			dj.Encoding, dj.Redacted = enc, true
+		}
+		out.Derivations[d.ID()] = dj
+		for _, s := range d.Srcs {
+			out.Sources[s.Path] = refSourceJSON{Name: s.Name, Hash: "blake3:" + s.TreeHash, From: s.Display}
+		}
+	}
+	enc, err := builtins.CanonicalJSON(out)
+	if err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	if err := json.Indent(&buf, enc, "", "  "); err != nil {
+		return err
+	}
+	buf.WriteByte('\n')
+	_, err = w.Write(buf.Bytes())
+	return err
 }
 
 // graph makes derivations without evaluating anything: ids and paths
@@ -199,8 +263,23 @@ func randomGraph(r *rand.Rand, n int) *builtins.Derivation {
 			}
 			d = g.drv(name, version, in...)
 		}
+		switch r.IntN(8) {
+		case 0: // strings encoding/json escapes, or not
+			d.Env = map[string]string{"a": weird[r.IntN(len(weird))], weird[r.IntN(len(weird))]: "b"}
+		case 1: // a secret file: its content is not shown
+			d.Builder = builtins.BuilderWriteFile
+			d.Env = map[string]string{builtins.EnvSecret: "1", builtins.EnvContent: weird[r.IntN(len(weird))]}
+		case 2:
+			d.Outputs = append(d.Outputs, "dev", "bin")
+			builtins.Restore(d, d.ID(), []string{d.Out(), d.Out() + "-dev", d.Out() + "-bin"})
+		}
 		for range r.IntN(4) / 3 * (1 + r.IntN(2)) {
-			d.Srcs = append(d.Srcs, g.src(fmt.Sprintf("s%d", r.IntN(3))))
+			src := g.src(fmt.Sprintf("s%d", r.IntN(3)))
+			if r.IntN(3) == 0 && len(all) > 0 && len(all[len(all)-1].Srcs) > 0 {
+				// The same path named again, from elsewhere.
+				src = &builtins.Source{Name: "again", Path: all[len(all)-1].Srcs[0].Path, Display: weird[r.IntN(len(weird))], TreeHash: "11"}
+			}
+			d.Srcs = append(d.Srcs, src)
 		}
 		slices.SortFunc(d.Srcs, func(a, b *builtins.Source) int { return strings.Compare(a.Path, b.Path) })
 		all = append(all, d)
@@ -213,6 +292,76 @@ func randomGraph(r *rand.Rand, n int) *builtins.Derivation {
 		}
 	}
 	return g.drv("system", "", top...)
+}
+
+// weird holds strings encoding/json escapes (or, without HTML
+// escaping, does not).
+var weird = []string{"", "plain", "<b>&amp;</b>", "quote\" back\\slash", "tab\tnl\ncr\r", "\x00\x01\x1f\x7f", "é ü 日本", "\u2028\u2029", "bad \xff\xfe utf-8", "emoji 😀"}
+
+func TestWriteJSONMatchesReference(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	check := func(name string, root *builtins.Derivation) {
+		t.Helper()
+		var want, got bytes.Buffer
+		if err := refWriteJSON(&want, root); err != nil {
+			t.Fatal(err)
+		}
+		if !json.Valid(want.Bytes()) {
+			t.Fatalf("%s: the reference is not JSON", name)
+		}
+		for _, procs := range []int{1, 2, 5} {
+			runtime.GOMAXPROCS(procs)
+			got.Reset()
+			if err := WriteJSON(&got, root); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got.Bytes(), want.Bytes()) {
+				i := 0
+				for i < min(got.Len(), want.Len()) && got.Bytes()[i] == want.Bytes()[i] {
+					i++
+				}
+				t.Fatalf("%s, GOMAXPROCS %d: the JSON differs from the reference at byte %d of %d:\ngot  %q\nwant %q",
+					name, procs, i, want.Len(), got.Bytes()[max(0, i-200):min(got.Len(), i+200)], want.Bytes()[max(0, i-200):min(want.Len(), i+200)])
+			}
+		}
+	}
+	g := &graph{}
+	check("one derivation", g.drv("leaf", "1"))
+	check("workload", workload(300))
+	r := rand.New(rand.NewPCG(3, 4))
+	for i := range 200 {
+		check(fmt.Sprint("random graph ", i), randomGraph(r, 1+r.IntN(40*(1+i%10))))
+	}
+}
+
+// A failed write stops the printing and is what WriteJSON returns.
+func TestWriteJSONStopsAtAFailedWrite(t *testing.T) {
+	w := &failingWriter{after: 3}
+	if err := WriteJSON(w, workload(3000)); err != errFailedWrite {
+		t.Fatalf("WriteJSON returned %v, want the writer's error", err)
+	}
+	if w.writes != 4 {
+		t.Fatalf("%d writes, want 4: none after the one that failed", w.writes)
+	}
+	w = &failingWriter{after: 3}
+	if err := WriteTree(w, workload(3000)); err != errFailedWrite {
+		t.Fatalf("WriteTree returned %v, want the writer's error", err)
+	}
+	if w.writes != 4 {
+		t.Fatalf("%d writes, want 4: none after the one that failed", w.writes)
+	}
+}
+
+var errFailedWrite = fmt.Errorf("disk full")
+
+type failingWriter struct{ after, writes int }
+
+func (w *failingWriter) Write(b []byte) (int, error) {
+	w.writes++
+	if w.writes > w.after {
+		return 0, errFailedWrite
+	}
+	return len(b), nil
 }
 
 func TestWriteTreeMatchesReference(t *testing.T) {
@@ -293,6 +442,27 @@ func BenchmarkWriteTree10k(b *testing.B) {
 		b.SetBytes(int64(out.Len()))
 		for b.Loop() {
 			if _, err := io.Copy(io.Discard, bytes.NewReader(out.Bytes())); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkWriteJSON10k prints the closure of the 10,000-package
+// workload as --json does (20,000 derivations, 30 MB). Its floor, in the
+// same run: the first way, encoding/json over maps, indented whole.
+func BenchmarkWriteJSON10k(b *testing.B) {
+	root := workload(10_000)
+	b.Run("json", func(b *testing.B) {
+		for b.Loop() {
+			if err := WriteJSON(io.Discard, root); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("encoding-json", func(b *testing.B) {
+		for b.Loop() {
+			if err := refWriteJSON(io.Discard, root); err != nil {
 				b.Fatal(err)
 			}
 		}
