@@ -296,7 +296,7 @@ func randomGraph(r *rand.Rand, n int) *builtins.Derivation {
 
 // weird holds strings encoding/json escapes (or, without HTML
 // escaping, does not).
-var weird = []string{"", "plain", "<b>&amp;</b>", "quote\" back\\slash", "tab\tnl\ncr\r", "\x00\x01\x1f\x7f", "é ü 日本", "\u2028\u2029", "bad \xff\xfe utf-8", "emoji 😀"}
+var weird = []string{"", "plain", "<b>&amp;</b>", "quote\" back\\slash", "tab\tnl\ncr\r", "\x00\x01\x1f\x7f", "é ü 日本", "\u2028\u2029", "bad \xff\xfe utf-8", "emoji 😀", "ends in a backslash\\", "\\\"\\\\\""}
 
 func TestWriteJSONMatchesReference(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
@@ -331,6 +331,67 @@ func TestWriteJSONMatchesReference(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	for i := range 200 {
 		check(fmt.Sprint("random graph ", i), randomGraph(r, 1+r.IntN(40*(1+i%10))))
+	}
+}
+
+// appendIndented gives what json.Indent gives, on the encodings of
+// derivations and on anything encoding/json makes, compact or not.
+func TestAppendIndentedIsJSONIndent(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	var value func(depth int) any
+	value = func(depth int) any {
+		switch k := r.IntN(9); {
+		case k == 0 || depth > 4:
+			return weird[r.IntN(len(weird))]
+		case k == 1:
+			return r.NormFloat64() * 1e6
+		case k == 2:
+			return r.IntN(2) == 0
+		case k == 3:
+			return nil
+		case k < 6:
+			m := map[string]any{}
+			for range r.IntN(4) {
+				m[weird[r.IntN(len(weird))]] = value(depth + 1)
+			}
+			return m
+		default:
+			var l []any
+			for range r.IntN(4) {
+				l = append(l, value(depth+1))
+			}
+			if l == nil && r.IntN(2) == 0 {
+				return []any{}
+			}
+			return l
+		}
+	}
+	var docs [][]byte
+	for range 2000 {
+		v := value(0)
+		compact, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		spaced, err := json.MarshalIndent(v, " ", "\t")
+		if err != nil {
+			t.Fatal(err)
+		}
+		docs = append(docs, compact, spaced)
+	}
+	for _, d := range builtins.Closure(randomGraph(r, 400)) {
+		docs = append(docs, d.Encoding())
+	}
+	for _, doc := range docs {
+		for _, p := range [][2]string{{"", "  "}, {"      ", "  "}, {"> ", "\t"}} {
+			var want bytes.Buffer
+			if err := json.Indent(&want, doc, p[0], p[1]); err != nil {
+				t.Fatal(err)
+			}
+			if got := appendIndented([]byte("x"), doc, p[0], p[1]); string(got) != "x"+want.String() {
+				t.Fatalf("%q indented with %q, %q:\ngot  %q\nwant %q", doc, p[0], p[1], got[1:], want.Bytes())
+			}
+		}
 	}
 }
 
