@@ -33,7 +33,7 @@ import (
 func WriteTree(w io.Writer, root *builtins.Derivation) error {
 	// The walk is the one sequential part: it keeps a thread to itself.
 	workers := max(1, runtime.GOMAXPROCS(0)-1)
-	inFlight := workers + 3
+	inFlight := 4*workers + 4
 	p := treePlanner{
 		seen:  map[*builtins.Derivation]struct{}{},
 		shown: map[string]struct{}{},
