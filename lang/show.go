@@ -25,11 +25,12 @@ import (
 // name. A derivation already shown is named again without its inputs.
 //
 // The walk that decides what each line is (which occurrence of a
-// derivation shows its inputs, in what order) is sequential and cheap;
-// making the text is most of the work, so lines are planned in chunks
-// that other goroutines render, and the chunks are written in order as
-// they are done. A few chunks are in flight at a time: a tree of 100,000
-// packages is 200 MB of text and is never held whole.
+// derivation shows its inputs, in what order) is sequential; making the
+// text and writing it is as much work again, and is done beside it: the
+// walk hands chunks of lines to other goroutines to render, and the
+// chunks are written in order as they are done. A few chunks are in
+// flight at a time: a tree of 100,000 packages is 200 MB of text and is
+// never held whole.
 func WriteTree(w io.Writer, root *builtins.Derivation) error {
 	// The walk is the one sequential part: it keeps a thread to itself.
 	workers := max(1, runtime.GOMAXPROCS(0)-1)
