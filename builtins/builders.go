@@ -37,7 +37,7 @@ func IsBuiltin(builder string) bool { return strings.HasPrefix(builder, BuilderP
 // IsSecret reports whether d is marked as holding a secret
 // (write_file(secret = True)): its output is readable by root only, and
 // nothing prints its env in clear.
-func (d *Derivation) IsSecret() bool { return d.Env[EnvSecret] == "1" }
+func (d *Derivation) IsSecret() bool { return d.Getenv(EnvSecret) == "1" }
 
 // WritesSecret reports whether d writes a secret file, which the store
 // keeps private (store.IngestOptions.Private).

@@ -36,7 +36,7 @@ type Derivation struct {
 	Store    string
 	Builder  string
 	Args     []string
-	Env      map[string]string
+	Env      []EnvVar      // sorted by name, each name once (EnvFromMap)
 	Drvs     []*Derivation // input derivations, sorted by ID
 	Srcs     []*Source     // input sources, sorted by path
 	Outputs  []string
@@ -46,6 +46,69 @@ type Derivation struct {
 
 	id    string
 	paths []string // store paths of Outputs, in order
+}
+
+// EnvVar is a variable of a derivation's environment. A derivation
+// holds its variables in a slice sorted by name, the order the encoding
+// writes them in: a map of them cost twice the bytes of the strings it
+// pointed to, and a sort at every encoding.
+type EnvVar struct{ Name, Value string }
+
+// Getenv returns the value of the variable k, or "" if d does not set
+// it.
+func (d *Derivation) Getenv(k string) string {
+	v, _ := d.LookupEnv(k)
+	return v
+}
+
+// LookupEnv returns the value of the variable k and whether d sets it.
+// A derivation has a few variables: a look at each beats a search.
+func (d *Derivation) LookupEnv(k string) (string, bool) {
+	for _, e := range d.Env {
+		if e.Name == k {
+			return e.Value, true
+		}
+	}
+	return "", false
+}
+
+// EnvFromMap returns env's variables as a Derivation holds them.
+func EnvFromMap(env map[string]string) []EnvVar {
+	if len(env) == 0 {
+		return nil
+	}
+	vars := make([]EnvVar, 0, len(env))
+	for k, v := range env {
+		vars = append(vars, EnvVar{k, v})
+	}
+	slices.SortFunc(vars, cmpEnv)
+	return vars
+}
+
+func cmpEnv(a, b EnvVar) int { return strings.Compare(a.Name, b.Name) }
+
+// sortEnv sorts vars by name in place and keeps, of variables set more
+// than once, the last, as assigning them to a map in turn would.
+func sortEnv(vars []EnvVar) []EnvVar {
+	if slices.IsSortedFunc(vars, cmpEnv) {
+		// Sorted, and a name set twice would be side by side.
+		dup := false
+		for i := 1; i < len(vars) && !dup; i++ {
+			dup = vars[i].Name == vars[i-1].Name
+		}
+		if !dup {
+			return vars
+		}
+	}
+	slices.SortStableFunc(vars, cmpEnv)
+	out := vars[:0]
+	for i, e := range vars {
+		if i+1 < len(vars) && vars[i+1].Name == e.Name {
+			continue
+		}
+		out = append(out, e)
+	}
+	return out
 }
 
 var (
@@ -131,8 +194,10 @@ func joinPath(store, hash, name string) string {
 }
 
 // sortInputs puts the inputs in the order of the encoding: derivations
-// by id, sources by path.
+// by id, sources by path; and the env too, should it have been given
+// unsorted.
 func sortInputs(d *Derivation) {
+	d.Env = sortEnv(d.Env)
 	if !slices.IsSortedFunc(d.Drvs, cmpDrv) {
 		slices.SortFunc(d.Drvs, cmpDrv)
 	}
@@ -223,8 +288,8 @@ func (d *Derivation) Attr(name string) (starlark.Value, error) {
 		return stringTuple(d.Args), nil
 	case "env":
 		env := starlark.NewDict(len(d.Env))
-		for _, k := range sortedKeys(d.Env) {
-			_ = env.SetKey(starlark.String(k), starlark.String(d.Env[k]))
+		for _, e := range d.Env {
+			_ = env.SetKey(starlark.String(e.Name), starlark.String(e.Value))
 		}
 		env.Freeze()
 		return env, nil

@@ -2,9 +2,7 @@ package builtins
 
 import (
 	"bytes"
-	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"unicode/utf8"
 
@@ -42,14 +40,13 @@ func (d *Derivation) appendEncoding(b []byte) []byte {
 	b = append(b, `,"args":`...)
 	b = appendStrings(b, d.Args)
 	b = append(b, `,"env":{`...)
-	var kvs [16]envPair
-	for i, kv := range sortedEnv(d.Env, kvs[:0]) {
+	for i, e := range d.Env {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, kv.k)
+		b = appendJSONString(b, e.Name)
 		b = append(b, ':')
-		b = appendJSONString(b, kv.v)
+		b = appendJSONString(b, e.Value)
 	}
 	b = append(b, `},"inputs":{"drvs":[`...)
 	for i, in := range d.Drvs {
@@ -87,20 +84,6 @@ func (d *Derivation) appendEncoding(b []byte) []byte {
 	return append(b, '}')
 }
 
-// envPair is a variable of an environment being encoded.
-type envPair struct{ k, v string }
-
-// sortedEnv appends env's variables to dst sorted by name: in the
-// array of the caller's frame for the few a derivation has, rather
-// than a slice of keys and a lookup of each.
-func sortedEnv(env map[string]string, dst []envPair) []envPair {
-	for k, v := range env {
-		dst = append(dst, envPair{k, v})
-	}
-	slices.SortFunc(dst, func(a, b envPair) int { return strings.Compare(a.k, b.k) })
-	return dst
-}
-
 // identity hashes the canonical encoding of d, and reports whether
 // the encoding is want.
 func (d *Derivation) identity(want []byte) (treehash.Digest, bool) {
@@ -128,8 +111,8 @@ func (d *Derivation) encodedSize() int {
 	for _, a := range d.Args {
 		n += len(a) + 3
 	}
-	for k, v := range d.Env {
-		n += len(k) + len(v) + 6
+	for _, e := range d.Env {
+		n += len(e.Name) + len(e.Value) + 6
 	}
 	for _, in := range d.Drvs {
 		n += len(in.id) + 32

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"unicode/utf8"
 
@@ -41,12 +42,12 @@ type refSrc struct {
 func referenceEncoding(t *testing.T, d *Derivation) []byte {
 	t.Helper()
 	e := reference{Name: d.Name, Version: d.Version, System: d.System, Store: d.Store, Builder: d.Builder,
-		Args: d.Args, Env: d.Env, Outputs: d.Outputs, Fixed: d.Fixed}
+		Args: d.Args, Env: map[string]string{}, Outputs: d.Outputs, Fixed: d.Fixed}
 	if e.Args == nil {
 		e.Args = []string{}
 	}
-	if e.Env == nil {
-		e.Env = map[string]string{}
+	for _, v := range d.Env {
+		e.Env[v.Name] = v.Value
 	}
 	e.Inputs.Drvs = []refDrv{}
 	for _, in := range d.Drvs {
@@ -87,10 +88,11 @@ func TestEncodingMatchesEncodingJSON(t *testing.T) {
 			d.Args = append(d.Args, randomString(r))
 		}
 		if r.IntN(4) > 0 {
-			d.Env = map[string]string{}
+			env := map[string]string{}
 			for range r.IntN(5) {
-				d.Env[randomString(r)] = randomString(r)
+				env[randomString(r)] = randomString(r)
 			}
+			d.Env = EnvFromMap(env)
 		}
 		if r.IntN(2) == 0 {
 			d.Drvs = []*Derivation{in}
@@ -131,7 +133,7 @@ func TestEncodingMatchesEncodingJSON(t *testing.T) {
 // and the encoding, whichever way the encoding was built.
 func TestIdentityIsHashOfEncoding(t *testing.T) {
 	d := &Derivation{Name: "x", Version: "1", System: "x86_64-linux", Store: "/store", Builder: "/bin/sh",
-		Env: map[string]string{"b": "2", "a": "1"}, Outputs: []string{"out", "lib"}}
+		Env: EnvFromMap(map[string]string{"b": "2", "a": "1"}), Outputs: []string{"out", "lib"}}
 	d.seal(d.FullName())
 	sum := treehash.Sum([]byte("nexis-drv-1\x00"), referenceEncoding(t, d))
 	if d.ID() != hex.EncodeToString(sum[:]) {
@@ -139,5 +141,24 @@ func TestIdentityIsHashOfEncoding(t *testing.T) {
 	}
 	if p, ok := d.OutputPath("lib"); !ok || p == d.Out() {
 		t.Fatalf("output lib: %q %v", p, ok)
+	}
+}
+
+// TestSortEnv: an env given out of order, or with a name twice, is held
+// as a map would hold it: sorted, the last value of a name kept.
+func TestSortEnv(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for range 2000 {
+		var vars []EnvVar
+		m := map[string]string{}
+		for range r.IntN(8) {
+			v := EnvVar{string(rune('a' + r.IntN(5))), randomString(r)}
+			vars = append(vars, v)
+			m[v.Name] = v.Value
+		}
+		got, want := sortEnv(vars), EnvFromMap(m)
+		if !slices.Equal(got, want) {
+			t.Fatalf("sortEnv: got %q, want %q", got, want)
+		}
 	}
 }

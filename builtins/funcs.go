@@ -97,9 +97,9 @@ func newDerivation(ctx *Context, fn, name, version, builder string, args []starl
 			d.Args[i] = s
 		}
 	}
-	if env != nil {
-		d.Env = make(map[string]string, len(env))
-		for _, e := range env {
+	if len(env) > 0 {
+		d.Env = make([]EnvVar, len(env))
+		for i, e := range env {
 			k, ok := starlark.AsString(e.k)
 			if !ok {
 				return nil, fmt.Errorf("%s: env key %s is a %s, want string", fn, e.k, e.k.Type())
@@ -108,8 +108,9 @@ func newDerivation(ctx *Context, fn, name, version, builder string, args []starl
 			if err != nil {
 				return nil, fmt.Errorf("%s: env[%q]: %w", fn, k, err)
 			}
-			d.Env[k] = s
+			d.Env[i] = EnvVar{k, s}
 		}
+		d.Env = sortEnv(d.Env)
 	}
 	for i, v := range outputs {
 		o, ok := starlark.AsString(v)
@@ -187,13 +188,13 @@ func checkUTF8(d *Derivation) error {
 	for _, a := range d.Args {
 		valid = valid && utf8.ValidString(a)
 	}
-	for k, v := range d.Env {
-		valid = valid && utf8.ValidString(k) && utf8.ValidString(v)
+	for _, e := range d.Env {
+		valid = valid && utf8.ValidString(e.Name) && utf8.ValidString(e.Value)
 	}
 	if valid {
 		return nil
 	}
-	// Which string is named must not depend on the map's order.
+	// The first invalid string is named, in the order of the encoding.
 	check := func(what, s string) error {
 		if utf8.ValidString(s) {
 			return nil
@@ -218,15 +219,15 @@ func checkUTF8(d *Derivation) error {
 			return err
 		}
 	}
-	for _, k := range sortedKeys(d.Env) {
-		if err := check(fmt.Sprintf("env key %q", k), k); err != nil {
+	for _, e := range d.Env {
+		if err := check(fmt.Sprintf("env key %q", e.Name), e.Name); err != nil {
 			return err
 		}
-		what := fmt.Sprintf("env[%q]", k)
-		if d.Builder == BuilderWriteFile && k == EnvContent {
+		what := fmt.Sprintf("env[%q]", e.Name)
+		if d.Builder == BuilderWriteFile && e.Name == EnvContent {
 			what = "content"
 		}
-		if err := check(what, d.Env[k]); err != nil {
+		if err := check(what, e.Value); err != nil {
 			return err
 		}
 	}
@@ -288,8 +289,8 @@ func scanInputs(ctx *Context, d *Derivation) {
 	for _, a := range d.Args {
 		scan(a)
 	}
-	for _, v := range d.Env {
-		scan(v)
+	for _, e := range d.Env {
+		scan(e.Value)
 	}
 }
 
@@ -493,7 +494,7 @@ func newFetchURL(ctx *Context, fn, rawURL, sha, b3 string, unpack bool, name str
 	if name == "" {
 		name = nameFromURL(rawURL)
 	}
-	d := &Derivation{Name: name, Builder: BuilderFetchURL, Env: map[string]string{EnvURL: rawURL}, Fixed: fixed}
+	d := &Derivation{Name: name, Builder: BuilderFetchURL, Env: []EnvVar{{EnvURL, rawURL}}, Fixed: fixed}
 	return finish(ctx, fn, d, passthru)
 }
 
@@ -542,7 +543,7 @@ func fetchGit(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple,
 	if name == "" {
 		name = nameFromURL(rawURL)
 	}
-	d := &Derivation{Name: name, Builder: BuilderFetchGit, Env: map[string]string{EnvURL: rawURL, EnvRev: rev},
+	d := &Derivation{Name: name, Builder: BuilderFetchGit, Env: []EnvVar{{EnvRev, rev}, {EnvURL, rawURL}},
 		Fixed: &Fixed{Algo: algo, Hash: digest, Unpack: true}}
 	return finish(ctx, b.Name(), d, passthru)
 }
@@ -613,9 +614,10 @@ func writeFile(thread *starlark.Thread, b *starlark.Builtin, args starlark.Tuple
 		// copies it into place with its owner.
 		m = 0o400
 	}
-	env := map[string]string{EnvContent: content, EnvMode: fmt.Sprintf("%04o", m)}
+	// In the order of their names.
+	env := []EnvVar{{EnvContent, content}, {EnvMode, fmt.Sprintf("%04o", m)}}
 	if secret {
-		env[EnvSecret] = "1"
+		env = append(env, EnvVar{EnvSecret, "1"})
 	}
 	d := &Derivation{Name: name, Builder: BuilderWriteFile, Env: env}
 	return finish(ctx, b.Name(), d, passthru)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -174,8 +175,16 @@ func TestEncodingContracts(t *testing.T) {
 		if d.Builder != c.builder || !IsBuiltin(d.Builder) {
 			t.Errorf("%s: builder %q, want %q", c.src, d.Builder, c.builder)
 		}
-		if fmt.Sprint(d.Env) != fmt.Sprint(c.env) {
+		if !slices.Equal(d.Env, EnvFromMap(c.env)) {
 			t.Errorf("%s: env %v, want %v", c.src, d.Env, c.env)
+		}
+		for k, v := range c.env {
+			if got, ok := d.LookupEnv(k); !ok || got != v || d.Getenv(k) != v {
+				t.Errorf("%s: env %s = %q, %v; want %q", c.src, k, got, ok, v)
+			}
+		}
+		if _, ok := d.LookupEnv("unset"); ok || d.Getenv("unset") != "" {
+			t.Errorf("%s: an unset variable is set", c.src)
 		}
 		if d.WritesSecret() != c.secret || d.IsSecret() != c.secret {
 			t.Errorf("%s: secret %v, want %v", c.src, d.WritesSecret(), c.secret)

@@ -107,7 +107,7 @@ func decodeDerivation(enc []byte, byID map[string]*Derivation) (*Derivation, err
 	}
 	d := &Derivation{
 		Name: e.Name, Version: e.Version, System: e.System, Store: e.Store,
-		Builder: e.Builder, Args: e.Args, Env: e.Env, Outputs: e.Outputs, Fixed: e.Fixed,
+		Builder: e.Builder, Args: e.Args, Env: EnvFromMap(e.Env), Outputs: e.Outputs, Fixed: e.Fixed,
 	}
 	for _, in := range e.Inputs.Drvs {
 		x, ok := byID[in.ID]

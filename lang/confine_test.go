@@ -204,8 +204,8 @@ func TestLinksInsideConfigDir(t *testing.T) {
 	}
 	v, _, _ := sys.Packages.Get(starlark.String("p"))
 	d := v.(*builtins.Derivation)
-	if d.Env["t"] != "from the template" {
-		t.Errorf("template through a link read %q", d.Env["t"])
+	if d.Getenv("t") != "from the template" {
+		t.Errorf("template through a link read %q", d.Getenv("t"))
 	}
 	for _, s := range d.Srcs {
 		want, err := treehash.TreeHash(s.Abs)

@@ -109,7 +109,7 @@ func TestTemplateChangeIsLocal(t *testing.T) {
 	// Everything that changed must be the rendered file or depend on it.
 	var file *builtins.Derivation
 	for _, d := range builtins.Closure(after.Drv) {
-		if d.Builder == "builtin:write_file" && strings.Contains(d.Env["content"], string(data[:i+1])) {
+		if d.Builder == "builtin:write_file" && strings.Contains(d.Getenv("content"), string(data[:i+1])) {
 			file = d
 		}
 	}

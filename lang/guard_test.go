@@ -192,7 +192,7 @@ def package():
 		t.Fatal(err)
 	}
 	v, _, _ := sys.Packages.Get(starlark.String("p"))
-	if got := v.(*builtins.Derivation).Env["content"]; strings.Contains(got, "False") {
+	if got := v.(*builtins.Derivation).Getenv("content"); strings.Contains(got, "False") {
 		t.Fatalf("checks: %s", got)
 	}
 	for _, c := range []struct{ body, want string }{

@@ -476,8 +476,8 @@ func (e *cacheEncoder) encode(d *builtins.Derivation) bool {
 		b = e.s(b, a)
 	}
 	b = e.uv(b, len(d.Env))
-	for _, k := range sortedKeys(d.Env) {
-		b = e.s(e.s(b, k), d.Env[k])
+	for _, v := range d.Env {
+		b = e.s(e.s(b, v.Name), v.Value)
 	}
 	b = e.uv(b, len(drvs))
 	for _, i := range drvs {
@@ -886,10 +886,10 @@ func (d *cacheDecoder) makeDerivation(k int) *builtins.Derivation {
 		}
 	}
 	if n := d.uv(); n > 0 {
-		x.Env = make(map[string]string, n)
-		for range n {
-			k := d.str()
-			x.Env[k] = d.str()
+		x.Env = make([]builtins.EnvVar, n)
+		for j := range x.Env {
+			x.Env[j].Name = d.str()
+			x.Env[j].Value = d.str()
 		}
 	}
 	if n := d.uv(); n > 0 {

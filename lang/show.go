@@ -317,10 +317,10 @@ func appendSegment(b []byte, last bool) []byte {
 }
 
 func fetchedFrom(d *builtins.Derivation) string {
-	if d.Env[builtins.EnvRev] != "" {
-		return d.Env[builtins.EnvURL] + " @ " + d.Env[builtins.EnvRev][:12]
+	if d.Getenv(builtins.EnvRev) != "" {
+		return d.Getenv(builtins.EnvURL) + " @ " + d.Getenv(builtins.EnvRev)[:12]
 	}
-	return d.Env[builtins.EnvURL]
+	return d.Getenv(builtins.EnvURL)
 }
 
 // WriteJSON prints the closure of root as indented canonical JSON, the
@@ -594,8 +594,8 @@ func WriteFiles(w io.Writer, root *builtins.Derivation) error {
 	})
 	var b strings.Builder
 	for _, f := range files {
-		fmt.Fprintf(&b, "\n=== %s (mode %s) %s\n", f.Name, f.Env[builtins.EnvMode], f.Out())
-		content := f.Env[builtins.EnvContent]
+		fmt.Fprintf(&b, "\n=== %s (mode %s) %s\n", f.Name, f.Getenv(builtins.EnvMode), f.Out())
+		content := f.Getenv(builtins.EnvContent)
 		switch {
 		case f.IsSecret():
 			fmt.Fprintf(&b, "(secret: %d bytes, readable by root only)\n", len(content))

@@ -187,10 +187,11 @@ func (g *graph) drv(name, version string, inputs ...*builtins.Derivation) *built
 func (g *graph) fetch(name, url, rev string) *builtins.Derivation {
 	d := g.drv(name, "")
 	d.Fixed = &builtins.Fixed{Algo: "sha256", Hash: strings.Repeat("0", 64)}
-	d.Env = map[string]string{builtins.EnvURL: url}
+	env := map[string]string{builtins.EnvURL: url}
 	if rev != "" {
-		d.Env[builtins.EnvRev] = rev
+		env[builtins.EnvRev] = rev
 	}
+	d.Env = builtins.EnvFromMap(env)
 	return d
 }
 
@@ -265,10 +266,10 @@ func randomGraph(r *rand.Rand, n int) *builtins.Derivation {
 		}
 		switch r.IntN(8) {
 		case 0: // strings encoding/json escapes, or not
-			d.Env = map[string]string{"a": weird[r.IntN(len(weird))], weird[r.IntN(len(weird))]: "b"}
+			d.Env = builtins.EnvFromMap(map[string]string{"a": weird[r.IntN(len(weird))], weird[r.IntN(len(weird))]: "b"})
 		case 1: // a secret file: its content is not shown
 			d.Builder = builtins.BuilderWriteFile
-			d.Env = map[string]string{builtins.EnvSecret: "1", builtins.EnvContent: weird[r.IntN(len(weird))]}
+			d.Env = builtins.EnvFromMap(map[string]string{builtins.EnvSecret: "1", builtins.EnvContent: weird[r.IntN(len(weird))]})
 		case 2:
 			d.Outputs = append(d.Outputs, "dev", "bin")
 			builtins.Restore(d, d.ID(), []string{d.Out(), d.Out() + "-dev", d.Out() + "-bin"})

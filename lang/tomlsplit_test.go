@@ -105,7 +105,7 @@ func TestMultilineInlineTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	v, _, _ := sys.Packages.Get(starlark.String("a"))
-	if d, ok := v.(*builtins.Derivation); !ok || d.Env["content"] != "hi2" {
+	if d, ok := v.(*builtins.Derivation); !ok || d.Getenv("content") != "hi2" {
 		t.Fatalf("package a: %v", v)
 	}
 }

@@ -28,7 +28,7 @@ import (
 // only then unpacks it (when asked).
 func (j *job) fetchURL(ctx context.Context) (map[string]string, error) {
 	d := j.d
-	u := d.Env[builtins.EnvURL]
+	u := d.Getenv(builtins.EnvURL)
 	if d.Fixed == nil {
 		return nil, errors.New("builtin:fetchurl needs a fixed hash")
 	}
@@ -67,9 +67,9 @@ func (j *job) fetchGit(ctx context.Context) (map[string]string, error) {
 	if d.Fixed == nil || d.Fixed.Algo != "blake3" {
 		return nil, errors.New("builtin:fetchgit needs a blake3 tree hash")
 	}
-	fmt.Fprintf(j.log, "nexis: fetch %s at %s\n", d.Env[builtins.EnvURL], d.Env[builtins.EnvRev])
+	fmt.Fprintf(j.log, "nexis: fetch %s at %s\n", d.Getenv(builtins.EnvURL), d.Getenv(builtins.EnvRev))
 	out := filepath.Join(j.dir, "out")
-	if err := fetch.Git(ctx, d.Env[builtins.EnvURL], d.Env[builtins.EnvRev], out); err != nil {
+	if err := fetch.Git(ctx, d.Getenv(builtins.EnvURL), d.Getenv(builtins.EnvRev), out); err != nil {
 		return nil, err
 	}
 	h, err := treehash.TreeHash(out)
@@ -77,7 +77,7 @@ func (j *job) fetchGit(ctx context.Context) (map[string]string, error) {
 		return nil, err
 	}
 	if h.Hex() != d.Fixed.Hash {
-		return nil, &fetch.HashMismatchError{URL: d.Env[builtins.EnvURL] + "#" + d.Env[builtins.EnvRev], Algo: "blake3", Want: d.Fixed.Hash, Got: h.Hex()}
+		return nil, &fetch.HashMismatchError{URL: d.Getenv(builtins.EnvURL) + "#" + d.Getenv(builtins.EnvRev), Algo: "blake3", Want: d.Fixed.Hash, Got: h.Hex()}
 	}
 	return map[string]string{d.Outputs[0]: out}, nil
 }
@@ -87,15 +87,15 @@ func (j *job) fetchGit(ctx context.Context) (map[string]string, error) {
 // activation when it copies the file into place.
 func (j *job) writeFile() (map[string]string, error) {
 	d := j.d
-	mode, err := strconv.ParseUint(d.Env[builtins.EnvMode], 8, 32)
-	if err != nil || d.Env[builtins.EnvMode] == "" {
+	mode, err := strconv.ParseUint(d.Getenv(builtins.EnvMode), 8, 32)
+	if err != nil || d.Getenv(builtins.EnvMode) == "" {
 		mode = 0o444
 	}
 	if d.IsSecret() {
 		mode = 0o400
 	}
 	out := filepath.Join(j.dir, "out")
-	if err := os.WriteFile(out, []byte(d.Env[builtins.EnvContent]), 0o600); err != nil {
+	if err := os.WriteFile(out, []byte(d.Getenv(builtins.EnvContent)), 0o600); err != nil {
 		return nil, err
 	}
 	if err := os.Chmod(out, fs.FileMode(mode)&0o777); err != nil {
@@ -108,7 +108,7 @@ func (j *job) writeFile() (map[string]string, error) {
 // package made of a prebuilt archive is, so its path is its own (the
 // archive's URL and hash are in its identity) and not the fetch's.
 func (j *job) copyInput() (map[string]string, error) {
-	from, err := j.physicalOf(j.d.Env[builtins.EnvSrc])
+	from, err := j.physicalOf(j.d.Getenv(builtins.EnvSrc))
 	if err != nil {
 		return nil, fmt.Errorf("builtin:copy: src: %w", err)
 	}
@@ -159,7 +159,7 @@ func (j *job) system() (map[string]string, error) {
 	if err := os.Mkdir(out, 0o755); err != nil {
 		return nil, err
 	}
-	if raw := d.Env[builtins.EnvEtc]; raw != "" {
+	if raw := d.Getenv(builtins.EnvEtc); raw != "" {
 		var etc map[string]etcEntry
 		if err := json.Unmarshal([]byte(raw), &etc); err != nil {
 			return nil, fmt.Errorf("builtin:system: env etc: %w", err)
@@ -172,17 +172,17 @@ func (j *job) system() (map[string]string, error) {
 		}
 	}
 	var wrap map[string]map[string]string
-	if raw := d.Env[builtins.EnvWrappers]; raw != "" {
+	if raw := d.Getenv(builtins.EnvWrappers); raw != "" {
 		if err := json.Unmarshal([]byte(raw), &wrap); err != nil {
 			return nil, fmt.Errorf("builtin:system: env wrappers: %w", err)
 		}
 	}
-	if pkgs := strings.Fields(d.Env[builtins.EnvPackages]); len(pkgs) > 0 {
+	if pkgs := strings.Fields(d.Getenv(builtins.EnvPackages)); len(pkgs) > 0 {
 		if err := j.mergePackages(filepath.Join(out, "sw"), pkgs, wrap); err != nil {
 			return nil, err
 		}
 	}
-	if m, ok := d.Env[builtins.EnvManifest]; ok {
+	if m, ok := d.LookupEnv(builtins.EnvManifest); ok {
 		if err := os.WriteFile(filepath.Join(out, "manifest.json"), []byte(m), 0o644); err != nil {
 			return nil, err
 		}
@@ -193,7 +193,7 @@ func (j *job) system() (map[string]string, error) {
 			return nil, err
 		}
 	}
-	if k := d.Env[builtins.EnvKernel]; k != "" {
+	if k := d.Getenv(builtins.EnvKernel); k != "" {
 		if _, err := j.physicalOf(k); err != nil {
 			return nil, fmt.Errorf("builtin:system: kernel: %w", err)
 		}

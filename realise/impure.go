@@ -40,7 +40,7 @@ func (h *hostPaths) findLocked(d *builtins.Derivation) *builtins.Derivation {
 		return by
 	}
 	var by *builtins.Derivation
-	if d.Env[SandboxPathsEnv] != "" {
+	if d.Getenv(SandboxPathsEnv) != "" {
 		by = d
 	}
 	for _, in := range d.Drvs {
@@ -64,7 +64,7 @@ func SeesHostPaths(d *builtins.Derivation) *builtins.Derivation {
 // HostPathsImpurity says why d's outputs are impure (store.PathInfo's
 // Impure) given by, what SeesHostPaths found.
 func HostPathsImpurity(d, by *builtins.Derivation) string {
-	why := store.SandboxPathsImpurity(strings.Fields(by.Env[SandboxPathsEnv]))
+	why := store.SandboxPathsImpurity(strings.Fields(by.Getenv(SandboxPathsEnv)))
 	if by == d {
 		return why
 	}
@@ -76,7 +76,7 @@ func HostPathsImpurity(d, by *builtins.Derivation) string {
 // to whatever refers to one, but a build may use an input it does not
 // refer to).
 func (j *job) impurity(closure []storepath.Path) (string, error) {
-	if j.d.Env[SandboxPathsEnv] != "" {
+	if j.d.Getenv(SandboxPathsEnv) != "" {
 		return HostPathsImpurity(j.d, j.d), nil
 	}
 	for _, p := range closure {

@@ -177,7 +177,7 @@ func (j *job) sandboxed(ctx context.Context) (map[string]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(usr) == 0 && d.Env[SandboxPathsEnv] == "" && !strings.HasPrefix(d.Builder, st.LogicalDir()+"/") {
+	if len(usr) == 0 && d.Getenv(SandboxPathsEnv) == "" && !strings.HasPrefix(d.Builder, st.LogicalDir()+"/") {
 		// Nothing but store paths is in this sandbox.
 		return nil, fmt.Errorf("builder %s is not in the sandbox: a build sees only its inputs, and this one names no stdenv (make it with stdenv_derivation or build_package, or give the builder as a store path; see docs/build-model.md)", d.Builder)
 	}
@@ -196,7 +196,7 @@ func (j *job) sandboxed(ctx context.Context) (map[string]string, error) {
 		Args:      append([]string{d.Builder}, d.Args...),
 		Dir:       sandboxBuildDir,
 		Usr:       usr,
-		HostPaths: strings.Fields(d.Env[SandboxPathsEnv]),
+		HostPaths: strings.Fields(d.Getenv(SandboxPathsEnv)),
 		Network:   d.Fixed != nil,
 		UID:       j.uid,
 		GID:       j.uid,
@@ -219,8 +219,8 @@ func (j *job) sandboxed(ctx context.Context) (map[string]string, error) {
 		"TZ":                "UTC",
 		"LC_ALL":            "C",
 	}
-	for k, v := range d.Env {
-		env[k] = v
+	for _, e := range d.Env {
+		env[e.Name] = e.Value
 	}
 	for i, o := range d.Outputs {
 		p, err := outputPath(d, o)
@@ -303,7 +303,7 @@ func HostSystem() string {
 // machine. A layer must be in the build's input closure: what a build
 // sees is what its identity names.
 func (j *job) usrLayers(closure []storepath.Path) ([]string, error) {
-	names := strings.Fields(j.d.Env[LayersEnv])
+	names := strings.Fields(j.d.Getenv(LayersEnv))
 	if len(names) == 0 {
 		return nil, nil
 	}

@@ -42,7 +42,7 @@ const RequiredFeaturesEnv = "NEXIS_REQUIRED_FEATURES"
 
 // RequiredFeatures are d's RequiredFeaturesEnv.
 func RequiredFeatures(d *builtins.Derivation) []string {
-	return strings.Fields(d.Env[RequiredFeaturesEnv])
+	return strings.Fields(d.Getenv(RequiredFeaturesEnv))
 }
 
 // remoteAccepts says whether d goes to Options.Remote: a sandboxed

@@ -55,10 +55,10 @@ func evalConfig(t *testing.T, config string) *evaluated {
 		ev.byName[d.Name] = d
 		ev.byPath[d.Out()] = d
 	}
-	if err := json.Unmarshal([]byte(sys.Drv.Env["etc"]), &ev.etc); err != nil {
+	if err := json.Unmarshal([]byte(sys.Drv.Getenv("etc")), &ev.etc); err != nil {
 		t.Fatalf("system env etc: %v", err)
 	}
-	m, err := manifest.Decode(strings.NewReader(sys.Drv.Env["manifest"]))
+	m, err := manifest.Decode(strings.NewReader(sys.Drv.Getenv("manifest")))
 	if err != nil {
 		t.Fatalf("%s: %v", config, err)
 	}
@@ -77,7 +77,7 @@ func (ev *evaluated) etcFile(t *testing.T, rel string) (string, bool) {
 	if !ok {
 		t.Fatalf("etc/%s: source %s is not a write_file output of this evaluation", rel, e.Source)
 	}
-	return d.Env["content"], true
+	return d.Getenv("content"), true
 }
 
 // content returns the content of the write_file output at store path p.
@@ -87,7 +87,7 @@ func (ev *evaluated) content(t *testing.T, p string) string {
 	if !ok {
 		t.Fatalf("%s is not a write_file output of this evaluation", p)
 	}
-	return d.Env["content"]
+	return d.Getenv("content")
 }
 
 // writeTemp writes content to a fresh file named name, mode 0644 (logrotate

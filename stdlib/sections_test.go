@@ -682,7 +682,7 @@ func TestShellFiles(t *testing.T) {
 			}
 			for _, h := range append(append([]hookRef(nil), hooks(ev, "pre")...), hooks(ev, "post")...) {
 				if d, ok := ev.byPath[h.source]; ok {
-					checkShell(t, h.name, d.Env["content"])
+					checkShell(t, h.name, d.Getenv("content"))
 				}
 			}
 			if prof, ok := ev.etcFile(t, "profile.d/nexis-environment.sh"); ok {
@@ -743,17 +743,17 @@ func TestSecretsNeverWorldReadable(t *testing.T) {
 				t.Skip("no secrets in this config")
 			}
 			for _, d := range builtins.Closure(ev.sys.Drv) {
-				private := d.Builder == "builtin:write_file" && d.Env["secret"] == "1"
+				private := d.Builder == "builtin:write_file" && d.Getenv("secret") == "1"
 				if private {
-					if d.Env["mode"] != "0400" {
-						t.Errorf("%s is secret but mode %s", d.Name, d.Env["mode"])
+					if d.Getenv("mode") != "0400" {
+						t.Errorf("%s is secret but mode %s", d.Name, d.Getenv("mode"))
 					}
 					continue
 				}
 				if d.Builder == "builtin:write_file" {
-					m, err := strconv.ParseUint(d.Env["mode"], 8, 32)
+					m, err := strconv.ParseUint(d.Getenv("mode"), 8, 32)
 					if err != nil {
-						t.Errorf("%s: mode %q", d.Name, d.Env["mode"])
+						t.Errorf("%s: mode %q", d.Name, d.Getenv("mode"))
 					}
 					if m&0o004 == 0 {
 						t.Errorf("%s is not world-readable yet not stored as a secret", d.Name)
@@ -763,7 +763,7 @@ func TestSecretsNeverWorldReadable(t *testing.T) {
 				texts = append(texts, d.Builder)
 				texts = append(texts, d.Args...)
 				for _, v := range d.Env {
-					texts = append(texts, v)
+					texts = append(texts, v.Value)
 				}
 				for _, s := range secrets {
 					for _, x := range texts {
@@ -776,7 +776,7 @@ func TestSecretsNeverWorldReadable(t *testing.T) {
 			for _, f := range ev.manifest.Files {
 				if f.Secret {
 					d, ok := ev.byPath[f.Source]
-					if !ok || d.Env["secret"] != "1" {
+					if !ok || d.Getenv("secret") != "1" {
 						t.Errorf("file %s is marked secret but its source is not a root-only write_file output", f.Path)
 					}
 				}
@@ -784,7 +784,7 @@ func TestSecretsNeverWorldReadable(t *testing.T) {
 			for _, u := range ev.manifest.Users {
 				if u.PasswordHashFile != "" {
 					d, ok := ev.byPath[u.PasswordHashFile]
-					if !ok || d.Env["secret"] != "1" || d.Env["mode"] != "0400" {
+					if !ok || d.Getenv("secret") != "1" || d.Getenv("mode") != "0400" {
 						t.Errorf("user %s: password_hash_file is not a root-only write_file output", u.Name)
 					}
 				}
@@ -811,8 +811,8 @@ func secretsOf(t *testing.T, ev *evaluated) []string {
 		}
 	}
 	for _, d := range ev.byName {
-		if d.Env["secret"] == "1" && !strings.HasSuffix(d.Name, "authorized_keys") {
-			if c := strings.TrimSpace(d.Env["content"]); len(c) > 8 {
+		if d.Getenv("secret") == "1" && !strings.HasSuffix(d.Name, "authorized_keys") {
+			if c := strings.TrimSpace(d.Getenv("content")); len(c) > 8 {
 				out = append(out, c)
 			}
 		}

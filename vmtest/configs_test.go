@@ -41,7 +41,7 @@ func TestConfigsEvaluate(t *testing.T) {
 				// Every builder that runs a program runs it from the
 				// stdenv: no derivation relies on the host's /bin/sh.
 				for _, d := range builtins.Closure(sys.Drv) {
-					if d.Builder == "/bin/sh" && d.Env["NEXIS_FHS_LAYERS"] == "" {
+					if d.Builder == "/bin/sh" && d.Getenv("NEXIS_FHS_LAYERS") == "" {
 						t.Errorf("%s runs /bin/sh without the stdenv", d.FullName())
 					}
 				}

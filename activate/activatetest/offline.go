@@ -58,7 +58,7 @@ type Faked struct {
 // realises the rest for real. It returns the system path.
 func RealiseOffline(ctx context.Context, st *store.Store, drv *builtins.Derivation, tmp string) (storepath.Path, *Faked, error) {
 	var m manifest.Manifest
-	if err := json.Unmarshal([]byte(drv.Env[builtins.EnvManifest]), &m); err != nil {
+	if err := json.Unmarshal([]byte(drv.Getenv(builtins.EnvManifest)), &m); err != nil {
 		return storepath.Path{}, nil, fmt.Errorf("system manifest: %w", err)
 	}
 	kernel := ""

@@ -84,8 +84,8 @@ func TestLeastLoaded(t *testing.T) {
 	if _, err := p.acquire(cancelled, x86); !errors.Is(err, context.Canceled) {
 		t.Fatalf("a full pool: %v", err)
 	}
-	kvm := &builtins.Derivation{Name: "vm", System: "aarch64-linux", Env: map[string]string{realise.RequiredFeaturesEnv: "kvm"}}
-	if !p.Accepts(kvm) || p.Accepts(&builtins.Derivation{System: "aarch64-linux", Env: map[string]string{realise.RequiredFeaturesEnv: "big-parallel"}}) {
+	kvm := &builtins.Derivation{Name: "vm", System: "aarch64-linux", Env: []builtins.EnvVar{{Name: realise.RequiredFeaturesEnv, Value: "kvm"}}}
+	if !p.Accepts(kvm) || p.Accepts(&builtins.Derivation{System: "aarch64-linux", Env: []builtins.EnvVar{{Name: realise.RequiredFeaturesEnv, Value: "big-parallel"}}}) {
 		t.Fatal("features")
 	}
 	p.markDown(p.machines[2], errors.New("gone"))
