@@ -67,7 +67,7 @@ func referenceEncoding(t *testing.T, d *Derivation) []byte {
 // randomString mixes what JSON escapes (quotes, backslashes, control
 // characters, U+2028/9, invalid UTF-8) with plain text.
 func randomString(r *rand.Rand) string {
-	pieces := []string{"a", "Z", "/store/", " ", "\"", "\\", "\n", "\r", "\t", "\b", "\f", "\x00", "\x01", "\x1f",
+	pieces := []string{"a", "Z", "/store/", " ", "plain ascii, sixteen+", "~}|{`_^]", "\"", "\\", "\n", "\r", "\t", "\b", "\f", "\x00", "\x01", "\x1f",
 		"\x7f", "<", ">", "&", "é", "€", "\u2028", "\u2029", "\U0001F600", "\xff", "\xc3", "\xe2\x80", "\ufffd"}
 	var b []byte
 	for range r.IntN(12) {
@@ -159,6 +159,43 @@ func TestSortEnv(t *testing.T) {
 		got, want := sortEnv(vars), EnvFromMap(m)
 		if !slices.Equal(got, want) {
 			t.Fatalf("sortEnv: got %q, want %q", got, want)
+		}
+	}
+}
+
+// TestPlain8: the 8-bytes-at-a-time test agrees with a look at each
+// byte, for every byte value at every position and for random blocks.
+func TestPlain8(t *testing.T) {
+	plain := func(s string) bool {
+		for i := 0; i < len(s); i++ {
+			if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= utf8.RuneSelf {
+				return false
+			}
+		}
+		return true
+	}
+	for pos := range 8 {
+		for c := range 256 {
+			for _, fill := range []byte{'a', 0x20, 0x21, 0x23, 0x7f, 0x5b, 0x5d} {
+				b := bytes.Repeat([]byte{fill}, 8)
+				b[pos] = byte(c)
+				if got, want := plain8(string(b)), plain(string(b)); got != want {
+					t.Fatalf("%q: plain8 %v, want %v", b, got, want)
+				}
+			}
+		}
+	}
+	r := rand.New(rand.NewPCG(5, 6))
+	for range 200000 {
+		var b [8]byte
+		for i := range b {
+			b[i] = byte(r.IntN(256))
+			if r.IntN(2) == 0 {
+				b[i] = byte(0x20 + r.IntN(0x60))
+			}
+		}
+		if got, want := plain8(string(b[:])), plain(string(b[:])); got != want {
+			t.Fatalf("%q: plain8 %v, want %v", b, got, want)
 		}
 	}
 }

@@ -239,9 +239,10 @@ func checkUTF8(d *Derivation) error {
 // matter: seal sorts the inputs.
 func scanInputs(ctx *Context, d *Derivation) {
 	var haveDrv map[string]bool // by id, once there are more than a few
+	hint := 0                   // how many paths the strings scanned name, when that is many
 	hasDrv := func(v *Derivation) bool {
 		if haveDrv == nil && len(d.Drvs) > 16 {
-			haveDrv = make(map[string]bool, len(d.Drvs))
+			haveDrv = make(map[string]bool, max(len(d.Drvs), hint))
 			for _, x := range d.Drvs {
 				haveDrv[x.id] = true
 			}
@@ -259,6 +260,13 @@ func scanInputs(ctx *Context, d *Derivation) {
 	scan := func(s string) {
 		if !strings.Contains(s, ctx.StoreDir) {
 			return
+		}
+		if len(s) > 64<<10 && looked == nil {
+			// The maps are made about as large as they will be, not
+			// grown to it: growing them was most of what scanning a
+			// system's 10,000 packages cost.
+			hint = strings.Count(s, ctx.StoreDir)
+			looked = make(map[string]bool, hint)
 		}
 		scanHashes(s, func(h string) {
 			if n++; n > 32 {

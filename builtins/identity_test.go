@@ -222,3 +222,30 @@ func TestBytesAreNotAList(t *testing.T) {
 		t.Errorf("ToGo(b\"x\"): got %v, want an error", err)
 	}
 }
+
+// BenchmarkSystemDerivation is the system's derivation() of a config of
+// 10,000 packages: a manifest and a package list naming every package,
+// each found in what the system's scope was given.
+func BenchmarkSystemDerivation(b *testing.B) {
+	pkgs, ok := run(&testing.T{}, `result = {str(i): derivation(name = "p%d" % i, version = "1", builder = "/bin/sh") for i in range(10000)}`).(*starlark.Dict)
+	if !ok {
+		b.Fatal("no packages")
+	}
+	var manifest, list strings.Builder
+	for _, d := range pkgs.Entries() {
+		fmt.Fprintf(&manifest, `{"package":%q,"files":["%s/bin/x","%s/share/doc"]},`, d.String(), d.String(), d.String())
+		list.WriteString(d.String() + " ")
+	}
+	env := []envItem{
+		{starlark.String(EnvManifest), starlark.String(manifest.String())},
+		{starlark.String(EnvPackages), starlark.String(list.String())},
+	}
+	for b.Loop() {
+		ctx := &Context{StoreDir: "/store", System: "x86_64-linux", Scope: NewScope()}
+		ctx.Scope.See(pkgs)
+		d, err := newDerivation(ctx, "derivation", "system", "", BuilderSystem, nil, env, nil, starlark.None, nil, 0)
+		if err != nil || len(d.Drvs) != pkgs.Len() {
+			b.Fatalf("%v, %d inputs", err, len(d.Drvs))
+		}
+	}
+}

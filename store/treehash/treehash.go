@@ -120,8 +120,9 @@ type File struct {
 // Hash computes the tree hash of files, which must be sorted by Path
 // (see Sort) and hold every entry of the tree including the root.
 func Hash(files []File) Digest {
-	h := hashers.Get().(*blake3.Hasher)
-	defer hashers.Put(h)
+	p := hashers.Get().(*pooledHasher)
+	defer hashers.Put(p)
+	h := p.h
 	h.Reset()
 	var buf []byte
 	buf = append(buf, Magic...)
@@ -144,9 +145,7 @@ func Hash(files []File) Digest {
 		}
 	}
 	Write(h, buf)
-	var d Digest
-	h.Sum(d[:0])
-	return d
+	return p.sum()
 }
 
 // Sort orders files as the serialisation wants them.
@@ -364,19 +363,32 @@ func (h Hasher) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-var hashers = sync.Pool{New: func() any { return blake3.New(32, nil) }}
+// pooledHasher is a hasher and the array its digest is written to: a
+// digest on the caller's stack would move to the heap, as the hasher's
+// Sum may return the slice it is given, and an evaluation sums 40,000
+// small things.
+type pooledHasher struct {
+	h   *blake3.Hasher
+	out Digest
+}
+
+func (p *pooledHasher) sum() Digest {
+	p.h.Sum(p.out[:0])
+	return p.out
+}
+
+var hashers = sync.Pool{New: func() any { return &pooledHasher{h: blake3.New(32, nil)} }}
 
 // Sum is the BLAKE3-256 of the concatenation of parts, hashed as Write
 // does, with a pooled hasher.
 func Sum(parts ...[]byte) Digest {
-	h := hashers.Get().(*blake3.Hasher)
-	h.Reset()
-	for _, p := range parts {
-		Write(h, p)
+	p := hashers.Get().(*pooledHasher)
+	p.h.Reset()
+	for _, b := range parts {
+		Write(p.h, b)
 	}
-	var d Digest
-	h.Sum(d[:0])
-	hashers.Put(h)
+	d := p.sum()
+	hashers.Put(p)
 	return d
 }
 
