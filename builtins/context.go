@@ -65,9 +65,7 @@ func FromThread(thread *starlark.Thread) (*Context, error) {
 	return c, nil
 }
 
-func (c *Context) remember(path string, v starlark.Value) {
-	c.Scope.made[hashPart(path)] = v
-}
+func (c *Context) remember(path string, v starlark.Value) { c.Scope.remember(hashPart(path), v) }
 
 // lookup returns the derivation or source whose store path has hash h,
 // if the thread can see it.
@@ -84,21 +82,75 @@ func (c *Context) lookup(h string) starlark.Value { return c.Scope.lookup(h) }
 //
 // A scope is written by one thread; a module's scope is read by others
 // once the module has loaded.
+//
+// A package's scope makes two derivations and is asked about a few
+// paths, and there are as many scopes as packages: what it holds is in
+// slices, looked through, until there is enough for a map to pay.
 type Scope struct {
-	made    map[string]starlark.Value // hash part → *Derivation or *Source
+	made    []scopeEntry              // by hash part: *Derivation or *Source
+	madeIdx map[string]starlark.Value // made, once it is long
 	parents []*Scope                  // the scopes of the modules loaded
 	modules []*Scope                  // parents and theirs, each once (nil: to compute)
 
 	// What the given values reach, indexed as far as lookups needed:
 	// nearly every path a package mentions is a direct dependency's.
 	values  []starlark.Value
+	indexed bool          // direct is set
+	direct  []*Derivation // the derivations given, when few (else in reached)
 	reached map[string]starlark.Value
 	queue   []starlark.Value
 	visited map[any]bool
 }
 
+type scopeEntry struct {
+	hash string
+	v    starlark.Value
+}
+
+// fewMade is how many things a scope looks through before it indexes
+// them in a map.
+const fewMade = 8
+
 // NewScope returns an empty scope.
-func NewScope() *Scope { return &Scope{made: map[string]starlark.Value{}} }
+func NewScope() *Scope { return &Scope{} }
+
+// remember makes v, whose path has hash part h, visible in s; made
+// again (a module may make one thing twice), the last is kept, as a
+// map keeps it.
+func (s *Scope) remember(h string, v starlark.Value) {
+	if s.madeIdx != nil {
+		s.madeIdx[h] = v
+		return
+	}
+	for i := range s.made {
+		if s.made[i].hash == h {
+			s.made[i].v = v
+			return
+		}
+	}
+	s.made = append(s.made, scopeEntry{h, v})
+	if len(s.made) > fewMade {
+		s.madeIdx = make(map[string]starlark.Value, 2*len(s.made))
+		for _, e := range s.made {
+			s.madeIdx[e.hash] = e.v
+		}
+		s.made = nil
+	}
+}
+
+// madeHere returns what s made whose path has hash part h.
+func (s *Scope) madeHere(h string) (starlark.Value, bool) {
+	if s.madeIdx != nil {
+		v, ok := s.madeIdx[h]
+		return v, ok
+	}
+	for _, e := range s.made {
+		if e.hash == h {
+			return e.v, true
+		}
+	}
+	return nil, false
+}
 
 // Use makes what the scope of a loaded module knows visible in s.
 func (s *Scope) Use(m *Scope) {
@@ -115,21 +167,18 @@ func (s *Scope) See(v starlark.Value) {
 	s.queue = append(s.queue, v)
 }
 
-// Made returns what the scope's own thread made, by hash part.
-func (s *Scope) Made() map[string]starlark.Value { return s.made }
-
 func (s *Scope) lookup(h string) starlark.Value {
-	if v, ok := s.made[h]; ok {
+	if v, ok := s.madeHere(h); ok {
 		return v
 	}
 	if s.modules == nil && len(s.parents) > 0 {
-		seen := map[*Scope]bool{s: true}
+		// A config loads a few modules: a look through the list beats
+		// a set.
 		var add func(p *Scope)
 		add = func(p *Scope) {
-			if seen[p] {
+			if p == s || slices.Contains(s.modules, p) {
 				return
 			}
-			seen[p] = true
 			s.modules = append(s.modules, p)
 			for _, q := range p.parents {
 				add(q)
@@ -140,7 +189,7 @@ func (s *Scope) lookup(h string) starlark.Value {
 		}
 	}
 	for _, m := range s.modules {
-		if v, ok := m.made[h]; ok {
+		if v, ok := m.madeHere(h); ok {
 			return v
 		}
 	}
@@ -152,9 +201,8 @@ func (s *Scope) lookup(h string) starlark.Value {
 // derivations a given dict or list holds (the system's packages), are
 // indexed first: nearly every path a part mentions is one of them.
 func (s *Scope) inValues(h string) starlark.Value {
-	if s.reached == nil {
-		// Made at the size the direct values fill: the system's
-		// dict of 10,000 packages grew it eleven times.
+	if !s.indexed {
+		s.indexed = true
 		n := 0
 		for _, v := range s.queue {
 			switch c := v.(type) {
@@ -168,15 +216,24 @@ func (s *Scope) inValues(h string) starlark.Value {
 				n++
 			}
 		}
-		s.reached = make(map[string]starlark.Value, n)
-		s.visited = map[any]bool{}
+		if n > fewMade {
+			// Made at the size the direct values fill: the system's
+			// dict of 10,000 packages grew it eleven times.
+			s.reached = make(map[string]starlark.Value, n)
+		}
 		var deeper []starlark.Value
 		direct := func(v starlark.Value) {
-			if d, ok := v.(*Derivation); ok {
-				for _, p := range d.paths {
-					if _, dup := s.reached[hashPart(p)]; !dup {
-						s.reached[hashPart(p)] = d
-					}
+			d, ok := v.(*Derivation)
+			if !ok {
+				return
+			}
+			if s.reached == nil {
+				s.direct = append(s.direct, d)
+				return
+			}
+			for _, p := range d.paths {
+				if _, dup := s.reached[hashPart(p)]; !dup {
+					s.reached[hashPart(p)] = d
 				}
 			}
 		}
@@ -201,8 +258,24 @@ func (s *Scope) inValues(h string) starlark.Value {
 		}
 		s.queue = deeper
 	}
+	// The first given that has the path, as the index would keep.
+	for _, d := range s.direct {
+		for _, p := range d.paths {
+			if hashPart(p) == h {
+				return d
+			}
+		}
+	}
 	if v, ok := s.reached[h]; ok {
 		return v
+	}
+	if len(s.queue) > 0 {
+		if s.reached == nil {
+			s.reached = map[string]starlark.Value{}
+		}
+		if s.visited == nil {
+			s.visited = map[any]bool{}
+		}
 	}
 	for len(s.queue) > 0 {
 		v := s.queue[0]
