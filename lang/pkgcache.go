@@ -349,11 +349,20 @@ type cacheEncoder struct {
 	drvBuf  []byte
 	ndrv    int
 	seen    map[any]bool // scratch for walking a passthru
+	idx     []int        // scratch: an encoding's input indices
+	val     []byte       // scratch: an encoding's passthru
 	bad     bool
 }
 
+// drvBytes is about how many bytes of the derivations' table a package
+// writes (two derivations, 930 bytes at 10,000 packages): the table is
+// made that large at once rather than doubled into place, a dozen
+// copies of megabytes.
+const drvBytes = 1 << 10
+
 func newCacheEncoder(n int) *cacheEncoder {
-	return &cacheEncoder{strs: make(map[string]int, n), srcs: map[*builtins.Source]int{}, drvs: make(map[*builtins.Derivation]int, 3*n), ids: make(map[string]int, 3*n)}
+	return &cacheEncoder{strs: make(map[string]int, n), srcs: map[*builtins.Source]int{}, drvs: make(map[*builtins.Derivation]int, 3*n), ids: make(map[string]int, 3*n),
+		drvBuf: make([]byte, 0, n*drvBytes)}
 }
 
 // longString is the length past which a string is written where it is
@@ -451,22 +460,24 @@ const (
 
 // encode adds d, whose inputs are added.
 func (e *cacheEncoder) encode(d *builtins.Derivation) bool {
-	drvs := make([]int, len(d.Drvs))
-	for k, in := range d.Drvs {
+	idx := e.idx[:0]
+	for _, in := range d.Drvs {
 		i, ok := e.drvs[in]
 		if !ok || i < 0 {
 			return false
 		}
-		drvs[k] = i
+		idx = append(idx, i)
 	}
-	srcs := make([]int, len(d.Srcs))
-	for k, s := range d.Srcs {
-		srcs[k] = e.source(s)
+	for _, s := range d.Srcs {
+		idx = append(idx, e.source(s))
 	}
-	passthru := e.appendValue(nil, d.Passthru)
-	if passthru == nil {
+	e.idx = idx
+	drvs, srcs := idx[:len(d.Drvs)], idx[len(d.Drvs):]
+	passthru, ok := e.value(e.val[:0], d.Passthru, 0)
+	if !ok {
 		return false
 	}
+	e.val = passthru
 	b := e.drvBuf
 	for _, f := range []string{d.Name, d.Version, d.System, d.Store, d.Builder, d.ID()} {
 		b = e.s(b, f)
@@ -527,19 +538,6 @@ const (
 	tagDerivation
 	tagSource
 )
-
-// appendValue appends v, or returns nil if it cannot be kept.
-func (e *cacheEncoder) appendValue(b []byte, v starlark.Value) []byte {
-	if b == nil {
-		b = make([]byte, 0, 16)
-	}
-	var ok bool
-	b, ok = e.value(b, v, 0)
-	if !ok {
-		return nil
-	}
-	return b
-}
 
 func (e *cacheEncoder) value(b []byte, v starlark.Value, depth int) ([]byte, bool) {
 	if depth > 200 {
@@ -670,6 +668,7 @@ type cacheDecoder struct {
 	slab     []builtins.Derivation
 	strChunk []string
 	drvChunk []*builtins.Derivation
+	envChunk []builtins.EnvVar
 }
 
 // strings returns n strings of their own (capacity n: an append copies).
@@ -689,6 +688,16 @@ func (d *cacheDecoder) derivations(n int) []*builtins.Derivation {
 	}
 	s := d.drvChunk[:n:n]
 	d.drvChunk = d.drvChunk[n:]
+	return s
+}
+
+// envs returns n variables of their own.
+func (d *cacheDecoder) envs(n int) []builtins.EnvVar {
+	if n > len(d.envChunk) {
+		d.envChunk = make([]builtins.EnvVar, max(n, chunk))
+	}
+	s := d.envChunk[:n:n]
+	d.envChunk = d.envChunk[n:]
 	return s
 }
 
@@ -886,7 +895,7 @@ func (d *cacheDecoder) makeDerivation(k int) *builtins.Derivation {
 		}
 	}
 	if n := d.uv(); n > 0 {
-		x.Env = make([]builtins.EnvVar, n)
+		x.Env = d.envs(n)
 		for j := range x.Env {
 			x.Env[j].Name = d.str()
 			x.Env[j].Value = d.str()
