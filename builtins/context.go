@@ -172,20 +172,8 @@ func (s *Scope) lookup(h string) starlark.Value {
 		return v
 	}
 	if s.modules == nil && len(s.parents) > 0 {
-		// A config loads a few modules: a look through the list beats
-		// a set.
-		var add func(p *Scope)
-		add = func(p *Scope) {
-			if p == s || slices.Contains(s.modules, p) {
-				return
-			}
-			s.modules = append(s.modules, p)
-			for _, q := range p.parents {
-				add(q)
-			}
-		}
 		for _, p := range s.parents {
-			add(p)
+			s.addModule(p)
 		}
 	}
 	for _, m := range s.modules {
@@ -194,6 +182,18 @@ func (s *Scope) lookup(h string) starlark.Value {
 		}
 	}
 	return s.inValues(h)
+}
+
+// addModule adds p and the modules it loaded to s.modules, each once.
+// A config loads a few modules: a look through the list beats a set.
+func (s *Scope) addModule(p *Scope) {
+	if p == s || slices.Contains(s.modules, p) {
+		return
+	}
+	s.modules = append(s.modules, p)
+	for _, q := range p.parents {
+		s.addModule(q)
+	}
 }
 
 // inValues indexes what the given values reach, breadth first, until h

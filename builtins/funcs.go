@@ -123,6 +123,12 @@ func newDerivation(ctx *Context, fn, name, version, builder string, args []starl
 		return nil, fmt.Errorf("%s: timeout = %d: want seconds >= 0", fn, timeout)
 	}
 	d.Timeout = timeout
+	switch in := inputs.(type) {
+	case *starlark.List, starlark.Tuple:
+		// Room for the inputs given and two that strings name: a
+		// package's libc and its source.
+		d.Drvs = make([]*Derivation, 0, in.(starlark.Indexable).Len()+2)
+	}
 	if err := addInputs(d, inputs, "inputs"); err != nil {
 		return nil, fmt.Errorf("%s: %w", fn, err)
 	}
