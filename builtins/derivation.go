@@ -176,11 +176,23 @@ func (d *Derivation) sealChecked(name string, want []byte) bool {
 			paths[i] = joinPath(d.Store, contentaddr.FixedHash(ca.Algo, ca.Hash, ca.Method != contentaddr.Flat, d.Store, name), n)
 			continue
 		}
-		sum := treehash.Sum([]byte("nexis-out-1:" + o + ":" + d.id))
-		paths[i] = joinPath(d.Store, storepath.EncodeHash(sum[:]), n)
+		paths[i] = joinPath(d.Store, d.outHash(o), n)
 	}
 	d.paths = paths
 	return same
+}
+
+// outHash is the hash part of the path of d's output o: of
+// "nexis-out-1:<o>:<id>", spelt in a pooled buffer, as what Sum is given
+// goes to the heap.
+func (d *Derivation) outHash(o string) string {
+	bp := encBufs.Get().(*[]byte)
+	b := append((*bp)[:0], "nexis-out-1:"...)
+	b = append(append(append(b, o...), ':'), d.id...)
+	sum := treehash.Sum(b)
+	*bp = b
+	encBufs.Put(bp)
+	return storepath.EncodeHash(sum[:])
 }
 
 // joinPath is storepath.Join, in one allocation when the store

@@ -408,7 +408,14 @@ func toEnvString(v starlark.Value) (string, error) {
 		return x.Path, nil
 	case *starlark.List, starlark.Tuple:
 		it := v.(starlark.Indexable)
-		parts := make([]string, it.Len())
+		// The few parts of a package's list (its dependencies' paths)
+		// are held on the stack until joined.
+		var few [8]string
+		parts := few[:0]
+		if it.Len() > len(few) {
+			parts = make([]string, it.Len())
+		}
+		parts = parts[:it.Len()]
 		for i := range parts {
 			s, err := toEnvString(it.Index(i))
 			if err != nil {
