@@ -418,7 +418,8 @@ func (g *GenericBuilder) build(ctx *Context, a *buildArgs) (*Derivation, error) 
 	if !ok {
 		return nil, fmt.Errorf("%s has no .items field or method", a.env.Type())
 	}
-	for k, v := range user.Entries() {
+	for _, kv := range user.Items() {
+		k, v := kv[0], kv[1]
 		if s, ok := k.(starlark.String); ok && slices.Contains(reservedEnv, string(s)) {
 			return nil, fmt.Errorf("env %s is set by the builder; pick another name", k)
 		}
@@ -539,7 +540,8 @@ func (g *GenericBuilder) common(ctx *Context, entry, deps, pin *starlark.Dict, t
 	// and of paths: an entry far from the limits (Measure) keeps them
 	// all within. It nests three deep at most, or is not common.
 	size := int64(deps.Len()+20) * 128
-	for k, v := range entry.Entries() {
+	for _, kv := range entry.Items() {
+		k, v := kv[0], kv[1]
 		n, ok := flatSize(v)
 		if !ok {
 			return nil
@@ -641,7 +643,8 @@ func (g *GenericBuilder) common(ctx *Context, entry, deps, pin *starlark.Dict, t
 	if !ok {
 		return nil
 	}
-	for k, v := range env.Entries() {
+	for _, kv := range env.Items() {
+		k, v := kv[0], kv[1]
 		name, ok := k.(starlark.String)
 		val, isStr := v.(starlark.String)
 		if !ok || !isStr || !envName(string(name)) || slices.Contains(reservedEnv, string(name)) || strings.Contains(string(val), "\x00") {
@@ -756,9 +759,9 @@ func flatSize(v starlark.Value) (int64, bool) {
 		return n, true
 	case *starlark.Dict:
 		n := int64(2)
-		for kv, ev := range x.Entries() {
-			k, ok1 := kv.(starlark.String)
-			e, ok2 := ev.(starlark.String)
+		for _, kv := range x.Items() {
+			k, ok1 := kv[0].(starlark.String)
+			e, ok2 := kv[1].(starlark.String)
 			if !ok1 || !ok2 {
 				return 0, false
 			}
