@@ -348,9 +348,10 @@ type cacheEncoder struct {
 	ids     map[string]int
 	drvBuf  []byte
 	ndrv    int
-	seen    map[any]bool // scratch for walking a passthru
-	idx     []int        // scratch: an encoding's input indices
-	val     []byte       // scratch: an encoding's passthru
+	seen    map[any]bool            // scratch for walking a passthru
+	plain   map[*starlark.Dict]bool // passthrus that hold no derivation
+	idx     []int                   // scratch: an encoding's input indices
+	val     []byte                  // scratch: an encoding's passthru
 	bad     bool
 }
 
@@ -362,7 +363,7 @@ const drvBytes = 1 << 10
 
 func newCacheEncoder(n int) *cacheEncoder {
 	return &cacheEncoder{strs: make(map[string]int, n), srcs: map[*builtins.Source]int{}, drvs: make(map[*builtins.Derivation]int, 3*n), ids: make(map[string]int, 3*n),
-		drvBuf: make([]byte, 0, n*drvBytes)}
+		drvBuf: make([]byte, 0, n*drvBytes), plain: map[*starlark.Dict]bool{}}
 }
 
 // longString is the length past which a string is written where it is
@@ -428,17 +429,26 @@ func (e *cacheEncoder) derivation(root *builtins.Derivation) (int, bool) {
 					stack = append(stack, in)
 				}
 			}
-			if e.seen == nil {
-				e.seen = map[any]bool{}
-			}
-			clear(e.seen)
-			builtins.Walk(d.Passthru, e.seen, func(v starlark.Value) {
-				if in, ok := v.(*builtins.Derivation); ok {
-					if _, seen := e.drvs[in]; !seen {
-						stack = append(stack, in)
-					}
+			if !e.plain[d.Passthru] {
+				if e.seen == nil {
+					e.seen = map[any]bool{}
 				}
-			})
+				clear(e.seen)
+				plain := true
+				builtins.Walk(d.Passthru, e.seen, func(v starlark.Value) {
+					if in, ok := v.(*builtins.Derivation); ok {
+						plain = false
+						if _, seen := e.drvs[in]; !seen {
+							stack = append(stack, in)
+						}
+					}
+				})
+				if plain {
+					// Most packages share one passthru, frozen: it is
+					// walked once.
+					e.plain[d.Passthru] = true
+				}
+			}
 			if len(stack) > n {
 				continue
 			}
