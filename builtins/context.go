@@ -94,7 +94,6 @@ type Scope struct {
 
 	// What the given values reach, indexed as far as lookups needed:
 	// nearly every path a package mentions is a direct dependency's.
-	values  []starlark.Value
 	indexed bool          // direct is set
 	direct  []*Derivation // the derivations given, when few (else in reached)
 	reached map[string]starlark.Value
@@ -112,7 +111,8 @@ type scopeEntry struct {
 const fewMade = 8
 
 // NewScope returns an empty scope.
-func NewScope() *Scope { return &Scope{} }
+// Room for the two a package makes: its source and its derivation.
+func NewScope() *Scope { return &Scope{made: make([]scopeEntry, 0, 2)} }
 
 // remember makes v, whose path has hash part h, visible in s; made
 // again (a module may make one thing twice), the last is kept, as a
@@ -163,7 +163,6 @@ func (s *Scope) Use(m *Scope) {
 // See makes what v reaches (derivations, their inputs, sources, and what
 // their passthru holds) visible in s.
 func (s *Scope) See(v starlark.Value) {
-	s.values = append(s.values, v)
 	s.queue = append(s.queue, v)
 }
 
@@ -220,8 +219,9 @@ func (s *Scope) inValues(h string) starlark.Value {
 			// Made at the size the direct values fill: the system's
 			// dict of 10,000 packages grew it eleven times.
 			s.reached = make(map[string]starlark.Value, n)
+		} else {
+			s.direct = make([]*Derivation, 0, n)
 		}
-		var deeper []starlark.Value
 		direct := func(v starlark.Value) {
 			d, ok := v.(*Derivation)
 			if !ok {
@@ -254,9 +254,7 @@ func (s *Scope) inValues(h string) starlark.Value {
 			default:
 				direct(v)
 			}
-			deeper = append(deeper, v)
 		}
-		s.queue = deeper
 	}
 	// The first given that has the path, as the index would keep.
 	for _, d := range s.direct {
