@@ -249,3 +249,50 @@ func BenchmarkSystemDerivation(b *testing.B) {
 		}
 	}
 }
+
+// TestScopeFewAndMany: a scope finds what it made and what it was given
+// the same way whether it holds them in slices (few) or maps (many):
+// the last made of a path, the first given.
+func TestScopeFewAndMany(t *testing.T) {
+	for _, n := range []int{1, fewMade, fewMade + 1, 40} {
+		src := fmt.Sprintf(`result = [derivation(name = "p%%d" %% i, builder = "/bin/sh") for i in range(%d)]`, n)
+		list := run(t, src).(*starlark.List)
+		var drvs []*Derivation
+		for i := range list.Len() {
+			drvs = append(drvs, list.Index(i).(*Derivation))
+		}
+		made := NewScope()
+		for _, d := range drvs {
+			made.remember(hashPart(d.Out()), drvs[0])
+			made.remember(hashPart(d.Out()), d)
+		}
+		given := NewScope()
+		given.See(list)
+		given.See(drvs[len(drvs)-1])
+		loaded := NewScope()
+		loaded.Use(made)
+		for _, d := range drvs {
+			h := hashPart(d.Out())
+			if got := made.lookup(h); got != d {
+				t.Errorf("%d made: %s found %v", n, d.Name, got)
+			}
+			if got := loaded.lookup(h); got != d {
+				t.Errorf("%d loaded: %s found %v", n, d.Name, got)
+			}
+			if got := given.lookup(h); got != d {
+				t.Errorf("%d given: %s found %v", n, d.Name, got)
+			}
+		}
+		if made.lookup(strings.Repeat("0", storepath.HashLen)) != nil || given.lookup(strings.Repeat("0", storepath.HashLen)) != nil {
+			t.Errorf("%d: an unknown path is found", n)
+		}
+	}
+	// What a given derivation reaches, past those given.
+	top := drv(t, `dep = derivation(name = "dep", builder = "/bin/sh")
+result = derivation(name = "top", builder = "/bin/sh", env = {"D": str(dep)})`)
+	given := NewScope()
+	given.See(top)
+	if len(top.Drvs) != 1 || given.lookup(hashPart(top.Drvs[0].Out())) != top.Drvs[0] || given.lookup(hashPart(top.Out())) != top {
+		t.Errorf("an input of a given derivation is not found")
+	}
+}
