@@ -154,6 +154,10 @@ func Eval(configPath string, opts Options) (*System, error) {
 
 func eval(configPath string, opts Options) (*System, error) {
 	opts = withDefaults(opts)
+	// The modules compile from the same names, whatever the config
+	// holds: while it is read.
+	precompiled := precompileStdlib((&evaluator{opts: opts}).predeclared(starlark.None))
+	defer func() { <-precompiled }()
 	var cached chan *pkgCacheFileData
 	if opts.Cache {
 		// The package cache is read while the config is.
@@ -284,18 +288,24 @@ func newEvaluator(cfg *Config, opts Options) *evaluator {
 		Local:    ev.localFile,
 		Limits:   builtins.Limits{MaxDepth: opts.MaxDepth, MaxBytes: opts.MaxMemory},
 	}
-	ev.pre = builtins.Predeclared()
-	ev.pre["config_error"] = starlark.NewBuiltin("config_error", ev.configError)
-	ev.pre["declared_in"] = starlark.NewBuiltin("declared_in", ev.declaredIn)
-	ev.pre["default"] = DefaultBuiltin
-	ev.pre["nexis_command"] = NexisCommandBuiltin
-	ev.pre["try_call"] = builtins.Checks()["try_call"]
-	ev.pre["target_system"] = starlark.String(opts.System)
-	for k, v := range guardedBuiltins(ev.base.Limits) {
-		ev.pre[k] = v
-	}
-	ev.pre["build_settings"] = buildSettings(cfg, opts)
+	ev.pre = ev.predeclared(buildSettings(cfg, opts))
 	return ev
+}
+
+// predeclared is what every module sees besides its loads.
+func (ev *evaluator) predeclared(settings starlark.Value) starlark.StringDict {
+	pre := builtins.Predeclared()
+	pre["config_error"] = starlark.NewBuiltin("config_error", ev.configError)
+	pre["declared_in"] = starlark.NewBuiltin("declared_in", ev.declaredIn)
+	pre["default"] = DefaultBuiltin
+	pre["nexis_command"] = NexisCommandBuiltin
+	pre["try_call"] = builtins.Checks()["try_call"]
+	pre["target_system"] = starlark.String(ev.opts.System)
+	for k, v := range guardedBuiltins(ev.base.Limits) {
+		pre[k] = v
+	}
+	pre["build_settings"] = settings
+	return pre
 }
 
 // A unit is one part of an evaluation on a thread of its own: a

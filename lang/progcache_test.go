@@ -2,10 +2,15 @@ package lang
 
 import (
 	"bytes"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"go.starlark.net/starlark"
+
+	"github.com/nexisos/nexis/stdlib"
 )
 
 // TestCompiledStdlibCache: evaluating from compiled programs read back
@@ -58,5 +63,28 @@ func TestCompiledStdlibCache(t *testing.T) {
 	damaged, damagedErr := evalBoth()
 	if !bytes.Equal(fresh, damaged) || freshErr != damagedErr {
 		t.Error("a damaged cache changed the evaluation")
+	}
+}
+
+// TestPrecompiledStdlibIsUsed: the modules an evaluation compiles ahead,
+// while it reads the config, are under the keys its loads ask for: the
+// predeclared names do not depend on the config.
+func TestPrecompiledStdlibIsUsed(t *testing.T) {
+	cfg, err := LoadConfig("../examples/full/config.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := withDefaults(Options{})
+	ahead := (&evaluator{opts: opts}).predeclared(starlark.None)
+	ev := newEvaluator(cfg, opts)
+	mods, err := fs.Glob(stdlib.FS, "*.star")
+	if err != nil || len(mods) == 0 {
+		t.Fatalf("stdlib modules: %v %v", mods, err)
+	}
+	for _, m := range mods {
+		src, _ := fs.ReadFile(stdlib.FS, m)
+		if programKey(stdlibPrefix+m, src, ahead) != programKey(stdlibPrefix+m, src, ev.pre) {
+			t.Errorf("%s is compiled ahead under another key than its load asks for", m)
+		}
 	}
 }
