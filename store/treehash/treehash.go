@@ -46,7 +46,6 @@ import (
 	"strings"
 	"sync"
 
-	zeebo "github.com/zeebo/blake3"
 	"golang.org/x/sys/unix"
 	"lukechampine.com/blake3"
 	"lukechampine.com/blake3/guts"
@@ -380,38 +379,9 @@ func (p *pooledHasher) sum() Digest {
 
 var hashers = sync.Pool{New: func() any { return &pooledHasher{h: blake3.New(32, nil)} }}
 
-// smallHasher is a hasher for short inputs and its digest's array.
-// lukechampine.com/blake3 compresses a chunk's blocks one by one in
-// portable Go; github.com/zeebo/blake3 in SSE4.1 or AVX2 where the CPU
-// has them, about twice as fast on the kilobyte of a derivation's
-// encoding, which an evaluation of 10,000 packages hashes 20,000 times.
-// Both are BLAKE3: the digests are the same (TestSumSmall).
-type smallHasher struct {
-	h   *zeebo.Hasher
-	out Digest
-}
-
-var smallHashers = sync.Pool{New: func() any { return &smallHasher{h: zeebo.New()} }}
-
-// Sum is the BLAKE3-256 of the concatenation of parts, with a pooled
-// hasher: below smallWrite in all, zeebo's; else hashed as Write does,
-// whose parallel path wins on large inputs.
+// Sum is the BLAKE3-256 of the concatenation of parts, hashed as Write
+// does, with a pooled hasher.
 func Sum(parts ...[]byte) Digest {
-	n := 0
-	for _, b := range parts {
-		n += len(b)
-	}
-	if n < smallWrite {
-		s := smallHashers.Get().(*smallHasher)
-		s.h.Reset()
-		for _, b := range parts {
-			_, _ = s.h.Write(b)
-		}
-		s.h.Sum(s.out[:0])
-		d := s.out
-		smallHashers.Put(s)
-		return d
-	}
 	p := hashers.Get().(*pooledHasher)
 	p.h.Reset()
 	for _, b := range parts {

@@ -2,7 +2,6 @@ package treehash
 
 import (
 	"bytes"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
@@ -130,35 +129,5 @@ func TestSumAndWrite(t *testing.T) {
 		if err != nil || got != want || size != int64(n) {
 			t.Errorf("HashFile of %d bytes = %s, %d, %v; want %s", n, got, size, err, want)
 		}
-	}
-}
-
-// TestSumSmall: Sum gives what the library the store hashes files with
-// gives, on either side of the size where it changes hashers, in one
-// part or many.
-func TestSumSmall(t *testing.T) {
-	r := rand.New(rand.NewPCG(1, 2))
-	for _, n := range []int{0, 1, 63, 64, 65, 1023, 1024, 1025, 2048, 4097, 8191, 8192, 16385, smallWrite - 1, smallWrite, smallWrite + 1, 100 << 10} {
-		b := make([]byte, n)
-		for i := range b {
-			b[i] = byte(r.IntN(256))
-		}
-		want := blake3.Sum256(b)
-		if got := Sum(b); got != want {
-			t.Fatalf("%d bytes: %x, want %x", n, got, want)
-		}
-		cut := r.IntN(n + 1)
-		if got := Sum(b[:cut], nil, b[cut:]); got != want {
-			t.Fatalf("%d bytes in parts: %x, want %x", n, got, want)
-		}
-	}
-}
-
-// BenchmarkSumDerivation hashes what a package's derivation encodes to.
-func BenchmarkSumDerivation(b *testing.B) {
-	p := bytes.Repeat([]byte(`{"name":"pkg","env":{"x":"/store/aa/bb/x"}}`), 30)
-	b.SetBytes(int64(len(p)))
-	for b.Loop() {
-		Sum(p)
 	}
 }
