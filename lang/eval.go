@@ -196,7 +196,15 @@ func eval(configPath string, opts Options) (*System, error) {
 	if opts.Cache {
 		// Packages are ordered before the cache file is needed, which
 		// may still be being read then.
-		ev.openCache = func() { ev.cache = openPkgCache(ev, configPath, <-cached) }
+		var opened *pkgCache
+		ev.openCache = func() { ev.cache = openPkgCache(ev, configPath, <-cached); opened = ev.cache }
+		// What it encodes ahead ends with the evaluation, whether or
+		// not the file is written (a failure, a package run again).
+		defer func() {
+			if opened != nil {
+				opened.stop()
+			}
+		}()
 	}
 	sys := &System{Config: cfg, Lock: lock, ev: ev}
 	err = ev.run(func() error { return ev.system(sys, lock, config) })

@@ -60,6 +60,15 @@ type pkgCache struct {
 	keep  map[treehash.Digest]*cacheEntry
 	fresh int // packages evaluated (and kept)
 	hits  int // packages taken from the cache
+
+	// ahead, when there is no file to keep entries of, takes each
+	// derivation kept to enc as its package ends: the file will be
+	// written whatever the packages give, and encoding it while they
+	// run leaves the entries to write after them, not the whole file.
+	ahead     chan *builtins.Derivation
+	aheadDone chan struct{}
+	stopAhead sync.Once
+	enc       *cacheEncoder
 }
 
 // cacheEntry is one package's result and what it read.
@@ -83,6 +92,19 @@ func openPkgCache(ev *evaluator, configPath string, data *pkgCacheFileData) *pkg
 	}
 	// Nearly every entry read is kept again.
 	c.keep = make(map[treehash.Digest]*cacheEntry, len(c.old))
+	if len(c.old) == 0 {
+		raw, _ := ev.cfg.data["packages"].([]any)
+		n := len(raw)
+		c.enc = newCacheEncoder(n)
+		c.ahead = make(chan *builtins.Derivation, n)
+		c.aheadDone = make(chan struct{})
+		go func() {
+			defer close(c.aheadDone)
+			for d := range c.ahead {
+				c.enc.derivation(d)
+			}
+		}()
+	}
 	settings, _ := builtins.ToGo(ev.pre["build_settings"])
 	settingsJSON, _ := builtins.CanonicalJSON(settings)
 	stdenv, _ := builtins.CanonicalJSON(ev.opts.Stdenv)
@@ -225,6 +247,19 @@ func (c *pkgCache) put(key treehash.Digest, e *cacheEntry, fresh bool) {
 	} else {
 		c.hits++
 	}
+	if c.ahead != nil && len(c.ahead) < cap(c.ahead) {
+		c.ahead <- e.drv
+	}
+}
+
+// stop ends encoding ahead, and waits for what was sent: before the file
+// is written, or when it will not be (the evaluation failed).
+func (c *pkgCache) stop() {
+	if c.ahead == nil {
+		return
+	}
+	c.stopAhead.Do(func() { close(c.ahead) })
+	<-c.aheadDone
 }
 
 // write stores what this evaluation kept, unless it is what was read,
@@ -239,7 +274,11 @@ func (c *pkgCache) write() {
 		keys = append(keys, k)
 	}
 	slices.SortFunc(keys, func(a, b treehash.Digest) int { return bytes.Compare(a[:], b[:]) })
-	enc := newCacheEncoder(len(c.keep))
+	c.stop()
+	enc := c.enc
+	if enc == nil {
+		enc = newCacheEncoder(len(c.keep))
+	}
 	var entries []byte
 	entries = binary.AppendUvarint(entries, uint64(len(keys)))
 	for _, k := range keys {
