@@ -17,12 +17,17 @@
 //
 //	go run ./bench/evalcmp [-n 10000,100000] [-runs 5] [-nexis bin/nexis]
 //
-// 6 December 2026, 09:18 UTC, the machine otherwise idle, 10,000
-// packages, 5 runs (medians: wall, CPU, peak RSS): Nix 489 ms, 486 ms,
-// 103 MiB; nexis cold 485 ms, 844 ms, 195 MiB; warm 150 ms, 198 ms, 125
-// MiB; one package edited 156 ms, 200 ms, 125 MiB. 100,000 packages, one
-// run: Nix 4.68 s, 708 MiB; nexis cold 4.35 s (7.7 s CPU), 1.61 GiB;
-// warm 1.70 s; one edit 1.83 s.
+// 6 December 2026, 12:00 UTC, the machine otherwise idle but running
+// everything about 1.8 times slower than at 09:00 (Nix took 489 ms then,
+// 829 ms now), so compare within a sitting. 10,000 packages, 5 runs
+// (medians: wall, CPU, peak RSS): Nix 829 ms, 826 ms, 103 MiB; nexis
+// cold 584 ms, 1,094 ms, 157 MiB; warm 194 ms, 275 ms, 87 MiB; one
+// package edited 190 ms, 276 ms, 87 MiB. The same sitting with the
+// morning's binary: Nix 928 ms; cold 918 ms, 200 MiB; warm 336 ms; one
+// edit 365 ms, 125 MiB. 100,000 packages, one run: Nix 10.28 s, 708
+// MiB; nexis cold 6.47 s (12.3 s CPU), 1,185 MiB; warm 2.52 s; one edit
+// 2.25 s, 600 MiB (the morning's binary: cold 9.77 s, 1,632 MiB; one
+// edit 3.75 s).
 package main
 
 import (
