@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"path"
 	"path/filepath"
 	"runtime"
@@ -96,9 +97,10 @@ type System struct {
 	Lock     *Lock
 	Packages *starlark.Dict // name → *builtins.Derivation
 	Drv      *builtins.Derivation
-	Globals  starlark.StringDict // what -e expressions and the repl see
 
-	ev *evaluator
+	ev          *evaluator
+	globalsOnce sync.Once
+	globals     starlark.StringDict
 }
 
 // stdlibPrefix names embedded modules: load("@stdlib//packages.star", ...).
@@ -180,11 +182,6 @@ func eval(configPath string, opts Options) (*System, error) {
 		tc.write()
 	}()
 	defer func() { <-tomlWritten }()
-	// The config as Starlark values is needed when the packages run: it
-	// is made while the config is checked and the packages ordered,
-	// which cannot fail, and is only waited for once they pass.
-	config := make(chan starlark.Value, 1)
-	go func() { config <- ToStarlark(cfg.data) }()
 	if err := cfg.Check(ConfigSchema); err != nil {
 		return nil, err
 	}
@@ -207,37 +204,43 @@ func eval(configPath string, opts Options) (*System, error) {
 		}()
 	}
 	sys := &System{Config: cfg, Lock: lock, ev: ev}
-	err = ev.run(func() error { return ev.system(sys, lock, config) })
+	err = ev.run(func() error { return ev.system(sys, lock) })
 	if ev.written != nil {
 		<-ev.written
+		// What the cache encoded, the whole file (12 MB at 10,000
+		// packages), is of no use once written.
+		ev.cache.enc = nil
 	}
 	if err != nil {
 		return nil, ev.wrap(err)
 	}
-	sys.Globals = starlark.StringDict{"config": sys.Globals["config"], "packages": sys.Packages, "system": sys.Drv}
-	for k, v := range ev.pre {
-		sys.Globals[k] = v
-	}
 	return sys, nil
 }
 
-// system evaluates the packages and the system derivation into sys,
-// given the config as Starlark values (a frozen dict) when they are made.
-func (ev *evaluator) system(sys *System, lock *Lock, converted <-chan starlark.Value) error {
-	var config starlark.Value
-	made := func() *starlark.Dict {
-		if config == nil {
-			config = <-converted
-			sys.Globals = starlark.StringDict{"config": config}
+// Globals is what -e expressions and the repl see: the whole config as
+// Starlark values, the packages, the system and every builtin. The
+// config is made when first asked: evaluating needs a package's entry
+// only while the package runs, and system() none (see system).
+func (s *System) Globals() starlark.StringDict {
+	s.globalsOnce.Do(func() {
+		s.globals = starlark.StringDict{"config": ToStarlark(s.Config.data), "packages": s.Packages, "system": s.Drv}
+		for k, v := range s.ev.pre {
+			s.globals[k] = v
 		}
-		return config.(*starlark.Dict)
-	}
+	})
+	return s.globals
+}
+
+// system evaluates the packages and the system derivation into sys.
+func (ev *evaluator) system(sys *System, lock *Lock) error {
 	printed := map[string]bool{}
-	steps, err := ev.packages(sys, lock, made, printed)
+	steps, err := ev.packages(sys, lock, printed)
 	if err != nil {
 		return err
 	}
-	made()
+	// system() is given the packages as derivations: the config it
+	// reads is the rest, as frozen Starlark values.
+	config := ToStarlark(withoutPackages(ev.cfg.data))
 	if c := ev.cache; c != nil {
 		// The packages are final: they are written while the system is
 		// evaluated.
@@ -820,7 +823,7 @@ func (s *System) EvalExpr(expr string) (starlark.Value, error) {
 	}
 	var v starlark.Value
 	err = s.ev.run(func() (err error) {
-		v, err = starlark.EvalExprOptions(fileOptions, s.ev.thread, LowerExpr(e), s.Globals)
+		v, err = starlark.EvalExprOptions(fileOptions, s.ev.thread, LowerExpr(e), s.Globals())
 		return err
 	})
 	if err != nil {
@@ -836,6 +839,16 @@ func (s *System) NewThread() *starlark.Thread {
 	t := s.ev.newThread("nexis repl", s.ev.sys)
 	t.Print = s.ev.thread.Print
 	return t
+}
+
+// withoutPackages is data without its [[packages]], sharing the rest.
+func withoutPackages(data map[string]any) map[string]any {
+	if _, ok := data["packages"]; !ok {
+		return data
+	}
+	rest := maps.Clone(data)
+	delete(rest, "packages")
+	return rest
 }
 
 // convertEach sets elems[i] to ToStarlark(x[i]): on every core for a

@@ -72,8 +72,8 @@ func (s *Session) Start() error {
 }
 
 func (s *Session) globals() starlark.StringDict {
-	g := make(starlark.StringDict, len(s.sys.Globals)+len(s.user))
-	for k, v := range s.sys.Globals {
+	g := make(starlark.StringDict, len(s.sys.Globals())+len(s.user))
+	for k, v := range s.sys.Globals() {
 		g[k] = v
 	}
 	for k, v := range s.user {
@@ -356,7 +356,7 @@ func (s *Session) loadFile(name string) {
 func (s *Session) hint(err error) string {
 	msg := err.Error()
 	if m := undefinedRE.FindStringSubmatch(msg); m != nil {
-		names := make([]string, 0, len(s.sys.Globals)+len(s.user)+len(lang.BuiltinDocs()))
+		names := make([]string, 0, len(s.sys.Globals())+len(s.user)+len(lang.BuiltinDocs()))
 		for k := range s.globals() {
 			names = append(names, k)
 		}
@@ -430,7 +430,7 @@ func (s *Session) exec(f *syntax.File) error {
 		return err
 	}
 	for k, v := range g {
-		if old, ok := s.sys.Globals[k]; !ok || old != v {
+		if old, ok := s.sys.Globals()[k]; !ok || old != v {
 			s.user[k] = v
 		}
 	}
