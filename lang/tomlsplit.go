@@ -63,8 +63,15 @@ func decodeChecked(src []byte, check func([]byte) error, c *tomlCache) (map[stri
 		}
 	}
 	var data map[string]any
-	_, err := toml.Decode(string(src), &data)
+	err := decodeBytes(src, &data)
 	return data, err
+}
+
+// decodeBytes is toml.Decode without first copying text to a string:
+// the decoder reads it into a copy of its own anyway.
+func decodeBytes(text []byte, v *map[string]any) error {
+	_, err := toml.NewDecoder(bytes.NewReader(text)).Decode(v)
+	return err
 }
 
 // A decodedPart is a part of a document as decoded or found in the
@@ -108,7 +115,7 @@ func decodeParts(src []byte, check func([]byte) error, c *tomlCache) (map[string
 					tooDeep.Store(true)
 					p.err = errTooDeepPart
 				default:
-					_, p.err = toml.Decode(string(text), &p.value)
+					p.err = decodeBytes(text, &p.value)
 					p.keep = c != nil && p.err == nil && keepable(p.value)
 				}
 				mu.Lock()
