@@ -3,6 +3,7 @@ package lang
 import (
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"maps"
 	"os"
 	"path/filepath"
@@ -47,16 +48,44 @@ type mergedFile struct {
 }
 
 // filePositions scans one file's key positions once, when first asked.
+// A large file is read again then rather than held (30 MB at 100,000
+// packages, asked for by errors and configs of several files only); if
+// it is no longer what was decoded, its keys are placed at the file.
 type filePositions struct {
 	once    sync.Once
 	display string
 	src     []byte
+	dir     *configDir // to read a large file again, with its size and sum
+	size    int
+	sum     uint32
 	m       map[string]Pos
+}
+
+// heldPositions is the size up to which a file's text is held for its
+// positions.
+const heldPositions = minSplit
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+func newFilePositions(dir *configDir, display string, src []byte) *filePositions {
+	if len(src) <= heldPositions {
+		return &filePositions{display: display, src: src}
+	}
+	return &filePositions{display: display, dir: dir, size: len(src), sum: crc32.Checksum(src, castagnoli)}
 }
 
 func (f *filePositions) get() map[string]Pos {
 	f.once.Do(func() {
-		f.m = scanPositions(f.display, f.src)
+		src := f.src
+		if f.dir != nil {
+			b, err := f.dir.read(f.display)
+			if err != nil || len(b) != f.size || crc32.Checksum(b, castagnoli) != f.sum {
+				f.m = map[string]Pos{}
+				return
+			}
+			src = b
+		}
+		f.m = scanPositions(f.display, src)
 		f.src = nil
 	})
 	return f.m
@@ -270,7 +299,7 @@ func (c *Config) include(display string, chain []string) error {
 		return &Error{Pos: Pos{File: display}, Msg: err.Error()}
 	}
 	c.Files = append(c.Files, display)
-	positions := &filePositions{display: display, src: src}
+	positions := newFilePositions(c.dir, display, src)
 
 	var includes []string
 	if inc, ok := data["includes"]; ok {
