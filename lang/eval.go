@@ -26,6 +26,7 @@ import (
 
 	"github.com/nexisos/nexis/builtins"
 	"github.com/nexisos/nexis/hint"
+	"github.com/nexisos/nexis/internal/gcpace"
 	"github.com/nexisos/nexis/stdlib"
 	"github.com/nexisos/nexis/store/storepath"
 	"github.com/nexisos/nexis/store/treehash"
@@ -175,6 +176,12 @@ func eval(configPath string, opts Options) (*System, error) {
 	cfg, err := loadConfig(configPath, opts.Inputs, opts.MaxDepth, tc)
 	if err != nil {
 		return nil, err
+	}
+	if tc == nil || len(tc.fresh) > len(tc.now) {
+		// The config was decoded rather than taken from the cache: most
+		// of what that allocated is garbage, and what is kept small (see
+		// gcpace.Now).
+		gcpace.Now()
 	}
 	tomlWritten := make(chan struct{})
 	go func() {
