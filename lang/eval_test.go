@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"go.starlark.net/starlark"
+
 	"github.com/nexisos/nexis/builtins"
 )
 
@@ -222,4 +224,35 @@ func TestScanPositionsTerminates(t *testing.T) {
 	}
 	scanPositions("x", []byte("[[a\n= = {\n'''\n\"\\"))
 	scanPositions("x", []byte("x = [}]\ny = [1, }, 2]\n"))
+}
+
+// TestGlobalsSeeTheWholeConfig: -e and the repl see the whole config,
+// [[packages]] entries included, though the evaluation converts an entry
+// only while its package runs and gives system() the rest: the same
+// whether the packages ran or came from the cache.
+func TestGlobalsSeeTheWholeConfig(t *testing.T) {
+	const n = 40
+	config := generate(t, n)
+	dir := t.TempDir()
+	var want starlark.Value
+	for _, state := range []string{"no cache", "cold", "warm"} {
+		sys, err := Eval(config, Options{Cache: state != "no cache", CacheDir: dir})
+		if err != nil {
+			t.Fatalf("%s: %v", state, err)
+		}
+		got, err := sys.EvalExpr("config")
+		if err != nil {
+			t.Fatalf("%s: %v", state, err)
+		}
+		if want == nil {
+			want = got
+			if v, err := sys.EvalExpr(`[p["name"] for p in config["packages"]][-1]`); err != nil || v != starlark.String(fmt.Sprintf("pkg%d", n-1)) {
+				t.Fatalf("%s: the last entry's name is %v (%v)", state, v, err)
+			}
+			continue
+		}
+		if eq, err := starlark.Equal(got, want); err != nil || !eq {
+			t.Errorf("%s: config differs from an evaluation without the cache", state)
+		}
+	}
 }
