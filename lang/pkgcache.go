@@ -44,7 +44,7 @@ import (
 // of whose reads no longer matches.
 
 // pkgCacheVersion changes when the format or what a key holds changes.
-const pkgCacheVersion = "nexis package cache 2"
+const pkgCacheVersion = "nexis package cache 3"
 
 var pkgCacheMagic = []byte(pkgCacheVersion + "\n")
 
@@ -162,8 +162,10 @@ func readPkgCache(file string) *pkgCacheFileData {
 	return &pkgCacheFileData{entries}
 }
 
-// packageKey is the digest of what a package is given: its entry, key
-// path, file and lock entry, and its dependencies (names and identities).
+// packageKey is the digest of what a package is given: its entry (the
+// digest of its encoding, which the TOML cache keeps for the entries of
+// a large config), key path, file and lock entry, and its dependencies
+// (names and identities).
 func (c *pkgCache) packageKey(e map[string]any, key, file string, locked *LockedPackage, depNames []string, deps []treehash.Digest) (treehash.Digest, bool) {
 	var lock []byte
 	if locked != nil {
@@ -171,12 +173,17 @@ func (c *pkgCache) packageKey(e map[string]any, key, file string, locked *Locked
 	}
 	buf := keyBufs.Get().(*[]byte)
 	defer keyBufs.Put(buf)
-	b := append((*buf)[:0], c.base[:]...)
-	// The entry's encoding delimits itself.
-	b, ok := encodeValue(b, e)
+	entry, ok := c.ev.cfg.tc.entryDigest(e)
 	if !ok {
-		return treehash.Digest{}, false
+		enc, ok := encodeValue((*buf)[:0], e)
+		*buf = enc
+		if !ok {
+			return treehash.Digest{}, false
+		}
+		entry = treehash.Sum(enc)
 	}
+	b := append((*buf)[:0], c.base[:]...)
+	b = append(b, entry[:]...)
 	b = appendField(b, []byte(key))
 	b = appendField(b, []byte(file))
 	b = appendField(b, lock)

@@ -17,8 +17,12 @@ import (
 // (openCacheFile; a digest of the file's contents): a part whose text is
 // unchanged is not decoded again. A part holding a date or time is not
 // kept. A damaged file is ignored.
+//
+// With a part of packages are kept the digests of its entries'
+// encodings, which the package cache keys packages by (packageKey): an
+// entry found in the cache is neither encoded nor hashed again.
 
-var tomlCacheMagic = []byte("nexis toml cache 1\n")
+var tomlCacheMagic = []byte("nexis toml cache 2\n")
 
 // tomlCache holds the parts read from disk and those of this decoding;
 // write does nothing on a nil cache. The parts of a document are looked
@@ -34,17 +38,84 @@ var tomlCacheMagic = []byte("nexis toml cache 1\n")
 // the same arrays read back, and dates, which a kept part holds none of.
 type tomlCache struct {
 	file  string
-	old   map[treehash.Digest][]byte // part digest → encoded value
-	now   map[treehash.Digest][]byte // the parts of this config, from old
+	old   map[treehash.Digest]keptPart // by the digest of the part's text
+	now   map[treehash.Digest]keptPart // the parts of this config, from old
 	fresh map[treehash.Digest]freshPart
 	read  chan struct{} // closed when old is read
+
+	// entries are the digests of the [[packages]] entries decoded in
+	// parts, by the entry's map (mapID): set while the config is read,
+	// one file after another, and only read once it is.
+	entries map[unsafe.Pointer]treehash.Digest
 }
 
-// freshPart is a part decoded this time, and the length of its text,
+// keptPart is a part as the file keeps it: its encoded value, and for a
+// part of packages the digest of each entry's encoding, in order.
+type keptPart struct {
+	enc     []byte
+	entries []byte // 32 bytes an entry
+}
+
+// freshPart is a part decoded this time: a part of packages encoded
+// (its entries' digests were needed), the part before them as its
+// value, encoded when the file is written; and the length of its text,
 // about that of its encoding.
 type freshPart struct {
+	kept  keptPart
 	value map[string]any
 	size  int
+}
+
+// mapID is what tells m from every other map while it lives.
+func mapID(m map[string]any) unsafe.Pointer { return *(*unsafe.Pointer)(unsafe.Pointer(&m)) }
+
+// entryDigest returns the digest of package entry e's encoding
+// (encodeValue), if e was decoded in parts.
+func (c *tomlCache) entryDigest(e map[string]any) (treehash.Digest, bool) {
+	if c == nil {
+		return treehash.Digest{}, false
+	}
+	d, ok := c.entries[mapID(e)]
+	return d, ok
+}
+
+// decodedFrom records the digests of list's entries (32 bytes each, in
+// order), unless there is not one for each.
+func (c *tomlCache) decodedFrom(list []map[string]any, digests []byte) {
+	if len(digests) != len(list)*len(treehash.Digest{}) {
+		return
+	}
+	if c.entries == nil {
+		c.entries = make(map[unsafe.Pointer]treehash.Digest, 1024)
+	}
+	for i, e := range list {
+		c.entries[mapID(e)] = treehash.Digest(digests[i*32 : i*32+32])
+	}
+}
+
+// encodePackages encodes v, a part of packages, as the file keeps it:
+// its entries are normalised first, as the config will be (normalise
+// changes them in place, and again changes nothing), so each entry's
+// encoding is the one packageKey would make of it.
+func encodePackages(v map[string]any) (keptPart, bool) {
+	list, ok := v["packages"].([]map[string]any)
+	if !ok || len(v) != 1 {
+		return keptPart{}, false
+	}
+	b := binary.AppendUvarint(append(make([]byte, 0, 256*len(list)), 'm'), 1)
+	b = append(binary.AppendUvarint(b, uint64(len("packages"))), "packages"...)
+	b = binary.AppendUvarint(append(b, 'A'), uint64(len(list)))
+	digests := make([]byte, 0, len(list)*len(treehash.Digest{}))
+	for _, e := range list {
+		normalise(e)
+		start := len(b)
+		if b, ok = encodeValue(b, e); !ok {
+			return keptPart{}, false
+		}
+		d := treehash.Sum(b[start:])
+		digests = append(digests, d[:]...)
+	}
+	return keptPart{b, digests}, true
 }
 
 // openTOMLCache reads file, if it can be believed and is whole, while
@@ -53,7 +124,7 @@ func openTOMLCache(file string) *tomlCache {
 	if file == "" {
 		return nil
 	}
-	c := &tomlCache{file: file, now: map[treehash.Digest][]byte{}, fresh: map[treehash.Digest]freshPart{}, read: make(chan struct{})}
+	c := &tomlCache{file: file, now: map[treehash.Digest]keptPart{}, fresh: map[treehash.Digest]freshPart{}, read: make(chan struct{})}
 	go func() {
 		defer close(c.read)
 		c.old = readTOMLCache(file)
@@ -62,7 +133,7 @@ func openTOMLCache(file string) *tomlCache {
 }
 
 // readTOMLCache returns the parts kept in file, nil for none.
-func readTOMLCache(file string) map[treehash.Digest][]byte {
+func readTOMLCache(file string) map[treehash.Digest]keptPart {
 	f, size, ok := openCacheFile(file)
 	if !ok {
 		return nil
@@ -78,7 +149,7 @@ func readTOMLCache(file string) map[treehash.Digest][]byte {
 	if sum := treehash.Sum(body); !bytes.Equal(sum[:], b[n:n+32]) {
 		return nil
 	}
-	old := map[treehash.Digest][]byte{}
+	old := map[treehash.Digest]keptPart{}
 	for len(body) > 0 {
 		var k treehash.Digest
 		if len(body) < len(k) {
@@ -90,36 +161,40 @@ func readTOMLCache(file string) map[treehash.Digest][]byte {
 		if m <= 0 || l > uint64(len(body)-m) {
 			return nil
 		}
-		old[k] = body[m : m+int(l)]
+		enc := body[m : m+int(l)]
 		body = body[m+int(l):]
+		n, m := binary.Uvarint(body)
+		if m <= 0 || n > uint64(len(body)-m)/uint64(len(k)) {
+			return nil
+		}
+		size := int(n) * len(k)
+		old[k] = keptPart{enc, body[m : m+size]}
+		body = body[m+size:]
 	}
 	return old
 }
 
 // get returns the decoded value of the part kept under key (the digest
-// of its text).
-func (c *tomlCache) get(key treehash.Digest) (map[string]any, bool) {
+// of its text), and its entries' digests.
+func (c *tomlCache) get(key treehash.Digest) (map[string]any, []byte, bool) {
 	<-c.read
-	enc, ok := c.old[key]
+	kept, ok := c.old[key]
 	if !ok {
-		return nil, false
+		return nil, nil, false
 	}
-	v, rest, err := decodeValue(enc, 0)
+	v, rest, err := decodeValue(kept.enc, 0)
 	m, isMap := v.(map[string]any)
 	if err != nil || len(rest) != 0 || !isMap {
-		return nil, false
+		return nil, nil, false
 	}
-	return m, true
+	return m, kept.entries, true
 }
 
 // keep keeps the part found under key for this config.
 func (c *tomlCache) keep(key treehash.Digest) { c.now[key] = c.old[key] }
 
-// put keeps what the part under key decoded to (size: the length of its
-// text), which must be keepable.
-func (c *tomlCache) put(key treehash.Digest, v map[string]any, size int) {
-	c.fresh[key] = freshPart{v, size}
-}
+// put keeps a part decoded this time under key.
+func (c *tomlCache) put(key treehash.Digest, p freshPart) { c.fresh[key] = p }
 
 // keepable says whether v holds only what encodeValue encodes.
 func keepable(v any) bool {
@@ -165,9 +240,9 @@ func (c *tomlCache) write() {
 	}
 	keys := make([]treehash.Digest, 0, parts)
 	size := 0
-	for k, enc := range c.now {
+	for k, p := range c.now {
 		keys = append(keys, k)
-		size += len(enc)
+		size += len(p.enc) + len(p.entries)
 	}
 	for k, p := range c.fresh {
 		if _, dup := c.now[k]; !dup {
@@ -181,16 +256,21 @@ func (c *tomlCache) write() {
 	copy(b, tomlCacheMagic)
 	var scratch []byte
 	for _, k := range keys {
-		enc, ok := c.now[k]
+		p, ok := c.now[k]
 		if !ok {
-			if scratch, ok = encodeValue(scratch[:0], c.fresh[k].value); !ok {
-				continue
+			f := c.fresh[k]
+			if p = f.kept; p.enc == nil {
+				if scratch, ok = encodeValue(scratch[:0], f.value); !ok {
+					continue
+				}
+				p.enc = scratch
 			}
-			enc = scratch
 		}
 		b = append(b, k[:]...)
-		b = binary.AppendUvarint(b, uint64(len(enc)))
-		b = append(b, enc...)
+		b = binary.AppendUvarint(b, uint64(len(p.enc)))
+		b = append(b, p.enc...)
+		b = binary.AppendUvarint(b, uint64(len(p.entries)/len(k)))
+		b = append(b, p.entries...)
 	}
 	sum := treehash.Sum(b[head:])
 	copy(b[len(tomlCacheMagic):], sum[:])

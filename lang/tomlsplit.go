@@ -84,7 +84,10 @@ type decodedPart struct {
 	key   treehash.Digest
 	found bool // value came from the cache
 	keep  bool // value was decoded and may be kept (see keepable)
-	size  int
+	fresh freshPart
+	// entries are the digests of the packages' encodings (see
+	// keptPart), nil when the part's were not computed
+	entries []byte
 }
 
 // decodeParts cuts src (see packageCuts) and decodes src[:cuts[0]] and
@@ -104,10 +107,10 @@ func decodeParts(src []byte, check func([]byte) error, c *tomlCache) (map[string
 		wg.Go(func() {
 			for b := range next {
 				text := src[b.start:b.end]
-				p := decodedPart{i: b.i, size: len(text)}
+				p := decodedPart{i: b.i, fresh: freshPart{size: len(text)}}
 				if c != nil {
 					p.key = treehash.Sum(text)
-					p.value, p.found = c.get(p.key)
+					p.value, p.entries, p.found = c.get(p.key)
 				}
 				switch {
 				case p.found:
@@ -117,6 +120,16 @@ func decodeParts(src []byte, check func([]byte) error, c *tomlCache) (map[string
 				default:
 					p.err = decodeBytes(text, &p.value)
 					p.keep = c != nil && p.err == nil && keepable(p.value)
+					switch {
+					case !p.keep:
+					case b.i == 0:
+						p.fresh.value = p.value
+					default:
+						// A part that is not of packages is refused
+						// below, before anything is kept.
+						p.fresh.kept, p.keep = encodePackages(p.value)
+						p.entries = p.fresh.kept.entries
+					}
 				}
 				mu.Lock()
 				decoded = append(decoded, p)
@@ -173,7 +186,10 @@ func decodeParts(src []byte, check func([]byte) error, c *tomlCache) (map[string
 		case p.found:
 			c.keep(p.key)
 		case p.keep:
-			c.put(p.key, p.value, p.size)
+			c.put(p.key, p.fresh)
+		}
+		if p.i > 0 && p.entries != nil {
+			c.decodedFrom(p.value["packages"].([]map[string]any), p.entries)
 		}
 	}
 	// The prefix's map is the cache's: the result gets its own.

@@ -1,0 +1,50 @@
+package lang
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/nexisos/nexis/store/treehash"
+)
+
+// TestEntryDigestsAreTheEntries: the digest of each package entry the
+// TOML cache gives packageKey, for a part decoded now and for one read
+// back, is that of the entry's own encoding, which packageKey computes
+// for an entry not decoded in parts; entries holding tables and arrays
+// of tables (which the config normalises) included.
+func TestEntryDigestsAreTheEntries(t *testing.T) {
+	config := warmConfig(t, 1500)
+	text, err := os.ReadFile(config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text = append(text, "[[packages]]\nname = \"nested\"\n[packages.args]\nx = 1\n[[packages.args.list]]\ny = \"a\"\n[[packages.args.list]]\ny = \"b\"\n"...)
+	if err := os.WriteFile(config, text, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "parts.toml")
+	for _, state := range []string{"cold", "warm"} {
+		tc := openTOMLCache(file)
+		cfg, err := loadConfig(config, nil, DefaultMaxDepth, tc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pkgs, _ := cfg.data["packages"].([]any)
+		if len(pkgs) != 1501 {
+			t.Fatalf("%s: %d packages", state, len(pkgs))
+		}
+		for i, p := range pkgs {
+			e := p.(map[string]any)
+			got, ok := tc.entryDigest(e)
+			enc, _ := encodeValue(nil, e)
+			if !ok || got != treehash.Sum(enc) {
+				t.Fatalf("%s: package %d (%v): digest kept %v, its own", state, i, e["name"], ok)
+			}
+		}
+		if state == "warm" && len(tc.fresh) != 0 {
+			t.Fatalf("warm: %d parts decoded again", len(tc.fresh))
+		}
+		tc.write()
+	}
+}
