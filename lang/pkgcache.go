@@ -37,14 +37,14 @@ import (
 // What a package printed cannot be replayed, so a package that printed,
 // or loaded a module that printed, is not kept. Errors are not kept.
 //
-// The cache is one file per config and options: a table of strings, of
-// sources and of derivations (each once, however many packages reach
-// it), then one entry per package. A file whose digest does not match
+// The cache is one file per config and options: a table of sources and
+// of derivations (each once, however many packages reach it), then one
+// entry per package. A file whose digest does not match
 // its contents, or that does not decode, is ignored; so is an entry one
 // of whose reads no longer matches.
 
 // pkgCacheVersion changes when the format or what a key holds changes.
-const pkgCacheVersion = "nexis package cache 3"
+const pkgCacheVersion = "nexis package cache 4"
 
 var pkgCacheMagic = []byte(pkgCacheVersion + "\n")
 
@@ -150,14 +150,6 @@ func readPkgCache(file string) *pkgCacheFileData {
 	entries, err := d.decode()
 	if err != nil {
 		return nil
-	}
-	if n := len(d.drvs); n > 0 {
-		if _, err := d.derivation(n - 1); err != nil {
-			return nil
-		}
-	}
-	for _, e := range entries {
-		e.drv = d.drvs[e.drvIndex]
 	}
 	return &pkgCacheFileData{entries}
 }
@@ -299,14 +291,14 @@ func (c *pkgCache) write() {
 		entries = binary.AppendUvarint(entries, e.steps)
 		entries = binary.AppendUvarint(entries, uint64(len(e.reads)))
 		for _, r := range e.reads {
-			entries = enc.s(entries, r.Path)
-			entries = enc.s(entries, r.Kind)
-			entries = enc.s(entries, r.Digest)
+			entries = enc.recent.put(entries, slotReadPath, r.Path)
+			entries = enc.recent.put(entries, slotReadKind, r.Kind)
+			entries = enc.recent.put(entries, slotReadDigest, r.Digest)
 		}
 		entries = binary.AppendUvarint(entries, uint64(len(e.keys)))
 		for _, kk := range sortedKeys(e.keys) {
-			entries = enc.s(entries, kk)
-			entries = enc.s(entries, e.keys[kk])
+			entries = enc.recent.put(entries, slotKey, kk)
+			entries = enc.recent.put(entries, slotKeyFile, e.keys[kk])
 		}
 	}
 	writeStreamed(c.file, func(w io.Writer) error { return enc.finish(w, entries) })
@@ -380,61 +372,96 @@ func identity(key treehash.Digest, reads []Input, keys map[string]string) treeha
 	return treehash.Sum(b)
 }
 
-// The file's body: strings, sources, derivations (inputs before the
+// The file's body: sources, then derivations (inputs before the
 // derivations that use them), each a table of varint-coded records that
-// name strings, sources and derivations by index; then the entries.
+// name sources and derivations by index; then the entries.
+//
+// A string is written where it is used, unless it is one of the last
+// two written to its slot (recentStrings): the strings a derivation
+// shares with others (its system, builder, the stdenv's paths in its
+// environment) are those of the derivations written before it, and the
+// others (names, versions, paths, identities) are nearly all used once.
+// So no string is hashed into a table, on writing or reading.
+
+// Slots of strings: a field, or a place in a list.
+const (
+	slotName = iota
+	slotVersion
+	slotSystem
+	slotStore
+	slotBuilder
+	slotArgs                               // by place, the last slot for the rest
+	slotEnvName    = slotArgs + nListSlots // by place
+	slotEnvValue   = slotEnvName + nListSlots
+	slotOutput     = slotEnvValue + nListSlots
+	slotAlgo       = slotOutput + 1
+	slotHash       = slotAlgo + 1
+	slotSource     = slotHash + 1 // each of a source's five fields
+	slotReadPath   = slotSource + 5
+	slotReadKind   = slotReadPath + 1
+	slotReadDigest = slotReadPath + 2
+	slotKey        = slotReadPath + 3
+	slotKeyFile    = slotReadPath + 4
+	nSlots         = slotReadPath + 5
+)
+
+// nListSlots is how many places of a list (arguments, variables) have
+// a slot of their own.
+const nListSlots = 16
+
+// listSlot is the slot of place i of a list whose first slot is first.
+func listSlot(first, i int) int { return first + min(i, nListSlots-1) }
+
+// recentStrings are the last two strings of each slot, the last first,
+// as both the encoder and the decoder update them.
+type recentStrings [nSlots][2]string
+
+// put appends x to b in slot: 0 for the slot's last string, 1 for the
+// one before it, 2+n and the bytes for a string of n bytes.
+func (r *recentStrings) put(b []byte, slot int, x string) []byte {
+	m := &r[slot]
+	switch x {
+	case m[0]:
+		return append(b, 0)
+	case m[1]:
+		m[0], m[1] = m[1], m[0]
+		return append(b, 1)
+	}
+	m[0], m[1] = x, m[0]
+	return append(binary.AppendUvarint(b, uint64(len(x))+2), x...)
+}
+
+// inline appends x, as a string of no slot: its length and bytes.
+func inline(b []byte, x string) []byte {
+	return append(binary.AppendUvarint(b, uint64(len(x))), x...)
+}
 
 type cacheEncoder struct {
-	strs    map[string]int
-	strList []string
-	srcs    map[*builtins.Source]int
-	srcBuf  []byte
-	nsrc    int
-	drvs    map[*builtins.Derivation]int
-	ids     map[string]int
-	drvBuf  []byte
-	ndrv    int
-	seen    map[any]bool            // scratch for walking a passthru
-	plain   map[*starlark.Dict]bool // passthrus that hold no derivation
-	idx     []int                   // scratch: an encoding's input indices
-	val     []byte                  // scratch: an encoding's passthru
-	bad     bool
+	recent recentStrings
+	srcs   map[*builtins.Source]int
+	srcBuf []byte
+	nsrc   int
+	drvs   map[*builtins.Derivation]int
+	ids    map[string]int
+	drvBuf []byte
+	ndrv   int
+	seen   map[any]bool            // scratch for walking a passthru
+	plain  map[*starlark.Dict]bool // passthrus that hold no derivation
+	// passthrus are the passthrus encoded, by dict: most packages share
+	// one, encoded once.
+	passthrus map[*starlark.Dict][]byte
+	idx       []int // scratch: an encoding's input indices
 }
 
 // drvBytes is about how many bytes of the derivations' table a package
-// writes (two derivations, 930 bytes at 10,000 packages): the table is
+// writes (two derivations, 730 bytes at 10,000 packages): the table is
 // made that large at once rather than doubled into place, a dozen
 // copies of megabytes.
-const drvBytes = 1 << 10
+const drvBytes = 800
 
 func newCacheEncoder(n int) *cacheEncoder {
-	return &cacheEncoder{strs: make(map[string]int, n), srcs: map[*builtins.Source]int{}, drvs: make(map[*builtins.Derivation]int, 3*n), ids: make(map[string]int, 3*n),
-		drvBuf: make([]byte, 0, n*drvBytes), plain: map[*starlark.Dict]bool{}}
-}
-
-// longString is the length past which a string is written where it is
-// used rather than once in the table: long strings (paths, identities,
-// lists of paths) are nearly all used once, and hashing them into the
-// table cost more than they saved.
-const longString = 48
-
-// s appends string x: 2i for the table's string i, 2n+1 and the bytes
-// for one of n bytes written here.
-func (e *cacheEncoder) s(b []byte, x string) []byte {
-	if len(x) > longString {
-		b = binary.AppendUvarint(b, uint64(len(x))*2+1)
-		return append(b, x...)
-	}
-	return binary.AppendUvarint(b, uint64(e.str(x))*2)
-}
-
-func (e *cacheEncoder) str(s string) int {
-	if i, ok := e.strs[s]; ok {
-		return i
-	}
-	e.strs[s] = len(e.strList)
-	e.strList = append(e.strList, s)
-	return len(e.strList) - 1
+	return &cacheEncoder{srcs: map[*builtins.Source]int{}, drvs: make(map[*builtins.Derivation]int, 3*n), ids: make(map[string]int, 3*n),
+		drvBuf: make([]byte, 0, n*drvBytes), plain: map[*starlark.Dict]bool{}, passthrus: map[*starlark.Dict][]byte{}}
 }
 
 func (e *cacheEncoder) uv(b []byte, n int) []byte { return binary.AppendUvarint(b, uint64(n)) }
@@ -443,8 +470,8 @@ func (e *cacheEncoder) source(s *builtins.Source) int {
 	if i, ok := e.srcs[s]; ok {
 		return i
 	}
-	for _, f := range []string{s.Name, s.TreeHash, s.Path, s.Display, s.Abs} {
-		e.srcBuf = e.s(e.srcBuf, f)
+	for k, f := range []string{s.Name, s.TreeHash, s.Path, s.Display, s.Abs} {
+		e.srcBuf = e.recent.put(e.srcBuf, slotSource+k, f)
 	}
 	e.srcs[s] = e.nsrc
 	e.nsrc++
@@ -529,22 +556,28 @@ func (e *cacheEncoder) encode(d *builtins.Derivation) bool {
 	}
 	e.idx = idx
 	drvs, srcs := idx[:len(d.Drvs)], idx[len(d.Drvs):]
-	passthru, ok := e.value(e.val[:0], d.Passthru, 0)
+	passthru, ok := e.passthrus[d.Passthru]
 	if !ok {
-		return false
+		if passthru, ok = e.value(nil, d.Passthru, 0); !ok {
+			return false
+		}
+		e.passthrus[d.Passthru] = passthru
 	}
-	e.val = passthru
-	b := e.drvBuf
-	for _, f := range []string{d.Name, d.Version, d.System, d.Store, d.Builder, d.ID()} {
-		b = e.s(b, f)
-	}
+	b, r := e.drvBuf, &e.recent
+	b = r.put(b, slotName, d.Name)
+	b = r.put(b, slotVersion, d.Version)
+	b = r.put(b, slotSystem, d.System)
+	b = r.put(b, slotStore, d.Store)
+	b = r.put(b, slotBuilder, d.Builder)
+	b = inline(b, d.ID())
 	b = e.uv(b, len(d.Args))
-	for _, a := range d.Args {
-		b = e.s(b, a)
+	for i, a := range d.Args {
+		b = r.put(b, listSlot(slotArgs, i), a)
 	}
 	b = e.uv(b, len(d.Env))
-	for _, v := range d.Env {
-		b = e.s(e.s(b, v.Name), v.Value)
+	for i, v := range d.Env {
+		b = r.put(b, listSlot(slotEnvName, i), v.Name)
+		b = r.put(b, listSlot(slotEnvValue, i), v.Value)
 	}
 	b = e.uv(b, len(drvs))
 	for _, i := range drvs {
@@ -556,11 +589,11 @@ func (e *cacheEncoder) encode(d *builtins.Derivation) bool {
 	}
 	b = e.uv(b, len(d.Outputs))
 	for k, o := range d.Outputs {
-		b = e.s(e.s(b, o), d.Paths()[k])
+		b = inline(r.put(b, slotOutput, o), d.Paths()[k])
 	}
 	if f := d.Fixed; f != nil {
 		b = append(b, 1)
-		b = e.s(e.s(b, f.Algo), f.Hash)
+		b = r.put(r.put(b, slotAlgo, f.Algo), slotHash, f.Hash)
 		if f.Unpack {
 			b = append(b, 1)
 		} else {
@@ -618,7 +651,9 @@ func (e *cacheEncoder) value(b []byte, v starlark.Value, depth int) ([]byte, boo
 	case starlark.Float:
 		return binary.LittleEndian.AppendUint64(append(b, tagFloat), math.Float64bits(float64(x))), true
 	case starlark.String:
-		return e.s(append(b, tagString), string(x)), true
+		// A passthru's strings are of no slot: the same passthru is
+		// the same bytes wherever it is (see makeDerivation).
+		return inline(append(b, tagString), string(x)), true
 	case *starlark.List:
 		// Passthru is frozen, deeply, when its derivation is made.
 		b = e.uv(append(b, tagList), x.Len())
@@ -659,7 +694,7 @@ func (e *cacheEncoder) value(b []byte, v starlark.Value, depth int) ([]byte, boo
 		for _, n := range names {
 			f, _ := x.Attr(n)
 			var ok bool
-			b = e.s(b, n)
+			b = inline(b, n)
 			if b, ok = e.value(b, f, depth+1); !ok {
 				return b, false
 			}
@@ -681,22 +716,9 @@ func (e *cacheEncoder) value(b []byte, v starlark.Value, depth int) ([]byte, boo
 
 // finish writes the body: the tables, then entries.
 func (e *cacheEncoder) finish(w io.Writer, entries []byte) error {
-	b := make([]byte, 0, 64<<10)
-	b = e.uv(b, len(e.strList))
-	for _, s := range e.strList {
-		b = e.uv(b, len(s))
-		b = append(b, s...)
-		if len(b) > 60<<10 {
-			if _, err := w.Write(b); err != nil {
-				return err
-			}
-			b = b[:0]
-		}
-	}
-	b = e.uv(b, e.nsrc)
+	b := e.uv(nil, e.nsrc)
 	b = append(b, e.srcBuf...)
 	b = e.uv(b, e.ndrv)
-	b = e.uv(b, len(e.drvBuf))
 	for _, part := range [][]byte{b, e.drvBuf, entries} {
 		if _, err := w.Write(part); err != nil {
 			return err
@@ -707,13 +729,12 @@ func (e *cacheEncoder) finish(w io.Writer, entries []byte) error {
 
 var errDamaged = errors.New("damaged package cache")
 
-// cacheDecoder reads a body, then makes its derivations, each once.
+// cacheDecoder reads a body, making its derivations as it goes.
 type cacheDecoder struct {
 	b      []byte
 	i      int
-	strs   []string
+	recent recentStrings
 	srcs   []*builtins.Source
-	drvOff []int // offset of each derivation's record
 	drvs   []*builtins.Derivation
 	made   int // derivations made: those before it
 	// passthrus are the passthru dicts made, by their encoding
@@ -725,6 +746,7 @@ type cacheDecoder struct {
 	strChunk []string
 	drvChunk []*builtins.Derivation
 	envChunk []builtins.EnvVar
+	inChunk  []Input
 }
 
 // strings returns n strings of their own (capacity n: an append copies).
@@ -757,6 +779,16 @@ func (d *cacheDecoder) envs(n int) []builtins.EnvVar {
 	return s
 }
 
+// inputs returns n reads of their own.
+func (d *cacheDecoder) inputs(n int) []Input {
+	if n > len(d.inChunk) {
+		d.inChunk = make([]Input, max(n, chunk))
+	}
+	s := d.inChunk[:n:n]
+	d.inChunk = d.inChunk[n:]
+	return s
+}
+
 const chunk = 4096
 
 func (d *cacheDecoder) uv() int {
@@ -768,21 +800,30 @@ func (d *cacheDecoder) uv() int {
 	return int(v)
 }
 
-func (d *cacheDecoder) str() string {
-	v := d.uv()
-	if v&1 == 1 {
-		n := v >> 1
-		if d.i+n > len(d.b) {
-			panic(errDamaged)
-		}
-		s := d.view(d.i, n)
-		d.i += n
-		return s
+// str reads a string of slot (see recentStrings.put).
+func (d *cacheDecoder) str(slot int) string {
+	m := &d.recent[slot]
+	switch v := d.uv(); v {
+	case 0:
+	case 1:
+		m[0], m[1] = m[1], m[0]
+	default:
+		m[0], m[1] = d.bytes(v-2), m[0]
 	}
-	if v>>1 >= len(d.strs) {
+	return m[0]
+}
+
+// inline reads a string of no slot.
+func (d *cacheDecoder) inline() string { return d.bytes(d.uv()) }
+
+// bytes reads n bytes, as a string.
+func (d *cacheDecoder) bytes(n int) string {
+	if n > len(d.b)-d.i {
 		panic(errDamaged)
 	}
-	return d.strs[v>>1]
+	s := d.view(d.i, n)
+	d.i += n
+	return s
 }
 
 // view is the n bytes of the body at i as a string, without copying
@@ -804,71 +845,65 @@ func (d *cacheDecoder) byte1() byte {
 	return d.b[d.i-1]
 }
 
-// decode reads the tables and the entries, not yet the derivations.
+// decode reads the tables, making the derivations, and the entries.
 func (d *cacheDecoder) decode() (entries map[treehash.Digest]*cacheEntry, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			entries, err = nil, errDamaged
 		}
 	}()
-	n := d.uv()
-	d.strs = make([]string, n)
-	for k := range d.strs {
-		l := d.uv()
-		if d.i+l > len(d.b) {
-			return nil, errDamaged
-		}
-		d.strs[k] = d.view(d.i, l)
-		d.i += l
-	}
 	d.srcs = make([]*builtins.Source, d.uv())
+	slab := make([]builtins.Source, len(d.srcs))
 	for k := range d.srcs {
-		d.srcs[k] = &builtins.Source{Name: d.str(), TreeHash: d.str(), Path: d.str(), Display: d.str(), Abs: d.str()}
+		s := &slab[k]
+		s.Name, s.TreeHash, s.Path = d.str(slotSource), d.str(slotSource+1), d.str(slotSource+2)
+		s.Display, s.Abs = d.str(slotSource+3), d.str(slotSource+4)
+		d.srcs[k] = s
 	}
 	nd := d.uv()
-	size := d.uv()
-	start := d.i
-	if start+size > len(d.b) {
+	if nd > len(d.b)-d.i {
 		return nil, errDamaged
 	}
-	d.drvOff = make([]int, 0, nd)
 	d.drvs = make([]*builtins.Derivation, nd)
 	d.slab = make([]builtins.Derivation, nd)
-	for range nd {
-		d.drvOff = append(d.drvOff, d.i)
-		d.skipDerivation()
+	for ; d.made < nd; d.made++ {
+		d.drvs[d.made] = d.makeDerivation(d.made)
 	}
-	if d.i != start+size {
+	n := d.uv()
+	if n > len(d.b)-d.i {
 		return nil, errDamaged
 	}
-	n = d.uv()
 	entries = make(map[treehash.Digest]*cacheEntry, n)
-	for range n {
+	kept := make([]cacheEntry, n)
+	for j := range kept {
 		var k treehash.Digest
 		if d.i+len(k) > len(d.b) {
 			return nil, errDamaged
 		}
 		copy(k[:], d.b[d.i:])
 		d.i += len(k)
-		e := &cacheEntry{drvIndex: d.uv()}
-		if e.drvIndex >= nd {
+		e := &kept[j]
+		if e.drvIndex = d.uv(); e.drvIndex >= nd {
 			return nil, errDamaged
 		}
+		e.drv = d.drvs[e.drvIndex]
 		v, m := binary.Uvarint(d.b[d.i:])
 		if m <= 0 {
 			return nil, errDamaged
 		}
 		d.i += m
 		e.steps = v
-		e.reads = make([]Input, d.uv())
-		for r := range e.reads {
-			e.reads[r] = Input{Path: d.str(), Kind: d.str(), Digest: d.str()}
+		if nr := d.uv(); nr > 0 {
+			e.reads = d.inputs(nr)
+			for r := range e.reads {
+				e.reads[r] = Input{Path: d.str(slotReadPath), Kind: d.str(slotReadKind), Digest: d.str(slotReadDigest)}
+			}
 		}
 		if nk := d.uv(); nk > 0 {
 			e.keys = make(map[string]string, nk)
 			for range nk {
-				k := d.str()
-				e.keys[k] = d.str()
+				k := d.str(slotKey)
+				e.keys[k] = d.str(slotKeyFile)
 			}
 		}
 		entries[k] = e
@@ -877,58 +912,6 @@ func (d *cacheDecoder) decode() (entries map[treehash.Digest]*cacheEntry, err er
 		return nil, errDamaged
 	}
 	return entries, nil
-}
-
-// skipDerivation moves past a derivation's record, checking its shape.
-func (d *cacheDecoder) skipDerivation() {
-	for range 6 {
-		d.str()
-	}
-	for range d.uv() {
-		d.str()
-	}
-	for range d.uv() {
-		d.str()
-		d.str()
-	}
-	for range d.uv() {
-		d.uv()
-	}
-	for range d.uv() {
-		d.uv()
-	}
-	for range d.uv() {
-		d.str()
-		d.str()
-	}
-	if d.byte1() == 1 {
-		d.str()
-		d.str()
-		d.byte1()
-	}
-	d.uv()
-	l := d.uv()
-	if d.i+l > len(d.b) {
-		panic(errDamaged)
-	}
-	d.i += l
-}
-
-// derivation makes derivation k, and those before it, once: a
-// derivation's inputs and what its passthru names come before it.
-func (d *cacheDecoder) derivation(k int) (drv *builtins.Derivation, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			drv, err = nil, errDamaged
-		}
-	}()
-	if k >= len(d.drvs) {
-		return nil, errDamaged
-	}
-	for ; d.made <= k; d.made++ {
-		d.drvs[d.made] = d.makeDerivation(d.made)
-	}
-	return d.drvs[k], nil
 }
 
 // before returns derivation i, which must come before the one being made.
@@ -940,21 +923,21 @@ func (d *cacheDecoder) before(i int) *builtins.Derivation {
 }
 
 func (d *cacheDecoder) makeDerivation(k int) *builtins.Derivation {
-	d.i = d.drvOff[k]
 	x := &d.slab[k]
-	x.Name, x.Version, x.System, x.Store, x.Builder = d.str(), d.str(), d.str(), d.str(), d.str()
-	id := d.str()
+	x.Name, x.Version, x.System = d.str(slotName), d.str(slotVersion), d.str(slotSystem)
+	x.Store, x.Builder = d.str(slotStore), d.str(slotBuilder)
+	id := d.inline()
 	if n := d.uv(); n > 0 {
 		x.Args = d.strings(n)
 		for a := range x.Args {
-			x.Args[a] = d.str()
+			x.Args[a] = d.str(listSlot(slotArgs, a))
 		}
 	}
 	if n := d.uv(); n > 0 {
 		x.Env = d.envs(n)
 		for j := range x.Env {
-			x.Env[j].Name = d.str()
-			x.Env[j].Value = d.str()
+			x.Env[j].Name = d.str(listSlot(slotEnvName, j))
+			x.Env[j].Value = d.str(listSlot(slotEnvValue, j))
 		}
 	}
 	if n := d.uv(); n > 0 {
@@ -980,11 +963,11 @@ func (d *cacheDecoder) makeDerivation(k int) *builtins.Derivation {
 	paths := d.strings(n)
 	x.Outputs = d.strings(n)
 	for o := range paths {
-		x.Outputs[o] = d.str()
-		paths[o] = d.str()
+		x.Outputs[o] = d.str(slotOutput)
+		paths[o] = d.inline()
 	}
 	if d.byte1() == 1 {
-		x.Fixed = &builtins.Fixed{Algo: d.str(), Hash: d.str(), Unpack: d.byte1() == 1}
+		x.Fixed = &builtins.Fixed{Algo: d.str(slotAlgo), Hash: d.str(slotHash), Unpack: d.byte1() == 1}
 	}
 	x.Timeout = d.uv()
 	l := d.uv()
@@ -1045,7 +1028,7 @@ func (d *cacheDecoder) value(depth int) starlark.Value {
 		d.i += 8
 		return starlark.Float(f)
 	case tagString:
-		return starlark.String(d.str())
+		return starlark.String(d.inline())
 	case tagList, tagTuple:
 		tag := d.b[d.i-1]
 		n := d.uv()
@@ -1079,7 +1062,7 @@ func (d *cacheDecoder) value(depth int) starlark.Value {
 	case tagStruct:
 		fields := starlark.StringDict{}
 		for range d.uv() {
-			n := d.str()
+			n := d.inline()
 			fields[n] = d.value(depth + 1)
 		}
 		s := starlarkstruct.FromStringDict(starlarkstruct.Default, fields)

@@ -42,6 +42,8 @@ type tomlCache struct {
 	now   map[treehash.Digest]keptPart // the parts of this config, from old
 	fresh map[treehash.Digest]freshPart
 	read  chan struct{} // closed when old is read
+	// decoded counts the parts decoded this time, kept or not yet.
+	decoded int
 
 	// entries are the digests of the [[packages]] entries decoded in
 	// parts, by the entry's map (mapID): set while the config is read,
@@ -194,7 +196,10 @@ func (c *tomlCache) get(key treehash.Digest) (map[string]any, []byte, bool) {
 func (c *tomlCache) keep(key treehash.Digest) { c.now[key] = c.old[key] }
 
 // put keeps a part decoded this time under key.
-func (c *tomlCache) put(key treehash.Digest, p freshPart) { c.fresh[key] = p }
+func (c *tomlCache) put(key treehash.Digest, p freshPart) {
+	c.fresh[key] = p
+	c.decoded++
+}
 
 // keepable says whether v holds only what encodeValue encodes.
 func keepable(v any) bool {
@@ -234,6 +239,9 @@ func (c *tomlCache) write() {
 		return
 	}
 	<-c.read
+	// The parts' encodings are of no use once written, and the config
+	// lives as long as the evaluation.
+	defer func() { c.now, c.fresh = nil, nil }()
 	parts := len(c.now) + len(c.fresh)
 	if parts == 0 || !worthWriting(len(c.fresh), parts, len(c.old)) {
 		return

@@ -72,8 +72,8 @@ func TestSplitDecodeAgrees(t *testing.T) {
 		if fmt.Sprint(err) != fmt.Sprint(wantErr) {
 			t.Fatalf("%s: error %v, want %v", tc.name, err, wantErr)
 		}
-		if kept := len(c.fresh) > 0; kept != (tc.cut && err == nil) {
-			t.Fatalf("%s: %d parts kept", tc.name, len(c.fresh))
+		if kept := c.decoded > 0; kept != (tc.cut && err == nil) {
+			t.Fatalf("%s: %d parts kept", tc.name, c.decoded)
 		}
 		if diff := cmp.Diff(normalise(whole), normalise(got)); err == nil && diff != "" {
 			t.Fatalf("%s: decoded in parts differs (-whole +parts):\n%s", tc.name, diff)
@@ -134,13 +134,13 @@ func TestTOMLCache(t *testing.T) {
 		if diff := cmp.Diff(normalise(whole), normalise(got)); diff != "" {
 			t.Fatalf("run %d differs (-whole +cached):\n%s", i, diff)
 		}
-		if len(c.fresh) != want {
-			t.Fatalf("run %d decoded %d parts, want %d", i, len(c.fresh), want)
+		if c.decoded != want {
+			t.Fatalf("run %d decoded %d parts, want %d", i, c.decoded, want)
 		}
 	}
 	edited := []byte(strings.Replace(string(src), `name = "pkg2500"`, `name = "pkg2500x"`, 1))
-	if _, c := decode(edited); len(c.fresh) != 1 {
-		t.Fatalf("after one edit %d parts were decoded, want 1", len(c.fresh))
+	if _, c := decode(edited); c.decoded != 1 {
+		t.Fatalf("after one edit %d parts were decoded, want 1", c.decoded)
 	}
 	b, err := os.ReadFile(file)
 	if err != nil {
@@ -150,8 +150,8 @@ func TestTOMLCache(t *testing.T) {
 	if err := os.WriteFile(file, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if got, c := decode(src); len(c.fresh) == 0 || cmp.Diff(normalise(whole), normalise(got)) != "" {
-		t.Fatalf("a damaged cache was used (%d parts decoded)", len(c.fresh))
+	if got, c := decode(src); c.decoded == 0 || cmp.Diff(normalise(whole), normalise(got)) != "" {
+		t.Fatalf("a damaged cache was used (%d parts decoded)", c.decoded)
 	}
 }
 
@@ -217,11 +217,11 @@ func TestTOMLCacheAfterLoad(t *testing.T) {
 		if diff := cmp.Diff(want.data, got.data); diff != "" {
 			t.Fatalf("run %d differs (-uncached +cached):\n%s", run, diff)
 		}
-		if n := len(c.fresh) + len(c.now); n != kept {
+		if n := c.decoded + len(c.now); n != kept {
 			t.Fatalf("run %d kept %d parts, want %d", run, n, kept)
 		}
-		if run == 1 && len(c.fresh) != 0 {
-			t.Fatalf("run 1 decoded %d parts again, want only the dated one", len(c.fresh))
+		if run == 1 && c.decoded != 0 {
+			t.Fatalf("run 1 decoded %d parts again, want only the dated one", c.decoded)
 		}
 		c.write()
 	}
