@@ -268,24 +268,31 @@ func (c *pkgCache) write() {
 	if !worthWriting(c.fresh, len(c.keep), len(c.old)) {
 		return
 	}
-	keys := make([]treehash.Digest, 0, len(c.keep))
-	for k := range c.keep {
-		keys = append(keys, k)
+	type kept struct {
+		key treehash.Digest
+		e   *cacheEntry
 	}
-	slices.SortFunc(keys, func(a, b treehash.Digest) int { return bytes.Compare(a[:], b[:]) })
+	keep := make([]kept, 0, len(c.keep))
+	for k, e := range c.keep {
+		keep = append(keep, kept{k, e})
+	}
+	slices.SortFunc(keep, func(a, b kept) int { return bytes.Compare(a.key[:], b.key[:]) })
 	c.stop()
 	enc := c.enc
 	if enc == nil {
 		enc = newCacheEncoder(len(c.keep))
 	}
-	var entries []byte
-	entries = binary.AppendUvarint(entries, uint64(len(keys)))
-	for _, k := range keys {
-		e := c.keep[k]
+	// An entry whose derivation cannot be kept is left out: the count
+	// is known once they are written.
+	n := 0
+	entries := make([]byte, 0, len(keep)*64)
+	for _, x := range keep {
+		k, e := x.key, x.e
 		di, ok := enc.derivation(e.drv)
 		if !ok {
 			continue
 		}
+		n++
 		entries = append(entries, k[:]...)
 		entries = binary.AppendUvarint(entries, uint64(di))
 		entries = binary.AppendUvarint(entries, e.steps)
@@ -301,7 +308,7 @@ func (c *pkgCache) write() {
 			entries = enc.recent.put(entries, slotKeyFile, e.keys[kk])
 		}
 	}
-	writeStreamed(c.file, func(w io.Writer) error { return enc.finish(w, entries) })
+	writeStreamed(c.file, func(w io.Writer) error { return enc.finish(w, n, entries) })
 }
 
 // writeStreamed writes the magic, the digest of the body and the body
@@ -714,12 +721,12 @@ func (e *cacheEncoder) value(b []byte, v starlark.Value, depth int) ([]byte, boo
 	return b, false
 }
 
-// finish writes the body: the tables, then entries.
-func (e *cacheEncoder) finish(w io.Writer, entries []byte) error {
+// finish writes the body: the tables, then n entries.
+func (e *cacheEncoder) finish(w io.Writer, n int, entries []byte) error {
 	b := e.uv(nil, e.nsrc)
 	b = append(b, e.srcBuf...)
 	b = e.uv(b, e.ndrv)
-	for _, part := range [][]byte{b, e.drvBuf, entries} {
+	for _, part := range [][]byte{b, e.drvBuf, e.uv(nil, n), entries} {
 		if _, err := w.Write(part); err != nil {
 			return err
 		}
@@ -747,6 +754,7 @@ type cacheDecoder struct {
 	drvChunk []*builtins.Derivation
 	envChunk []builtins.EnvVar
 	inChunk  []Input
+	fixed    []builtins.Fixed
 }
 
 // strings returns n strings of their own (capacity n: an append copies).
@@ -967,7 +975,12 @@ func (d *cacheDecoder) makeDerivation(k int) *builtins.Derivation {
 		paths[o] = d.inline()
 	}
 	if d.byte1() == 1 {
-		x.Fixed = &builtins.Fixed{Algo: d.str(slotAlgo), Hash: d.str(slotHash), Unpack: d.byte1() == 1}
+		if len(d.fixed) == 0 {
+			d.fixed = make([]builtins.Fixed, chunk)
+		}
+		x.Fixed = &d.fixed[0]
+		d.fixed = d.fixed[1:]
+		x.Fixed.Algo, x.Fixed.Hash, x.Fixed.Unpack = d.str(slotAlgo), d.str(slotHash), d.byte1() == 1
 	}
 	x.Timeout = d.uv()
 	l := d.uv()

@@ -153,3 +153,30 @@ func TestPackageCacheSeesFiles(t *testing.T) {
 		t.Fatalf("a package from the cache did not record what it read: %v", inputs.List())
 	}
 }
+
+// TestPackageCacheLeavesOutWhatCannotBeKept: a package whose passthru
+// holds what the cache cannot keep (a function) is left out of it, with
+// the packages that depend on it, and the others are kept: the file
+// still decodes.
+func TestPackageCacheLeavesOutWhatCannotBeKept(t *testing.T) {
+	config := generate(t, 40)
+	mod := `load("@stdlib//build.star", "build_package")
+
+def package(n, deps):
+    if n == 0:
+        return derivation(name = "pkg0", builder = "/bin/sh", passthru = {"f": len})
+    return build_package(name = "pkg%d" % n, version = "2.0", deps = deps.values(), build_system = "none")
+`
+	if err := os.WriteFile(filepath.Join(filepath.Dir(config), "mod.star"), []byte(mod), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := evalCached(t, config, "")
+	dir := t.TempDir()
+	if cold, fresh := evalCached(t, config, dir); cold != want || fresh != 40 {
+		t.Fatalf("cold: same output %v, %d evaluated, want 40", cold == want, fresh)
+	}
+	// pkg0 and those that reach it: pkg7, pkg14, ... pkg35.
+	if warm, fresh := evalCached(t, config, dir); warm != want || fresh != 6 {
+		t.Fatalf("warm: same output %v, %d evaluated, want 6", warm == want, fresh)
+	}
+}
