@@ -44,17 +44,22 @@ import (
 // of whose reads no longer matches.
 
 // pkgCacheVersion changes when the format or what a key holds changes.
-const pkgCacheVersion = "nexis package cache 4"
+const pkgCacheVersion = "nexis package cache 5"
 
 var pkgCacheMagic = []byte(pkgCacheVersion + "\n")
 
 // pkgCache is the package cache of one evaluation: the entries read
 // from disk, and those made or confirmed by this evaluation, to write.
 type pkgCache struct {
-	file  string
-	ev    *evaluator
-	base  treehash.Digest // digest of the options, the stdlib and nexis
-	old   map[treehash.Digest]*cacheEntry
+	file string
+	ev   *evaluator
+	base treehash.Digest // digest of the options, the stdlib and nexis
+	old  map[treehash.Digest]*cacheEntry
+	// known are the keys of old, by what their packages were given (see
+	// packageKey), and given what the packages evaluated this time were
+	// given, by key, for the file.
+	known map[string]treehash.Digest
+	given map[treehash.Digest]string
 	mu    sync.Mutex
 	now   map[[2]string]Input // reads checked in this evaluation
 	keep  map[treehash.Digest]*cacheEntry
@@ -74,6 +79,7 @@ type pkgCache struct {
 // cacheEntry is one package's result and what it read.
 type cacheEntry struct {
 	drv   *builtins.Derivation
+	given string // what its key is the digest of, but the base
 	steps uint64
 	reads []Input
 	keys  map[string]string // declared_in answers
@@ -87,9 +93,17 @@ func openPkgCache(ev *evaluator, configPath string, data *pkgCacheFileData) *pkg
 		return nil
 	}
 	c := &pkgCache{file: file, ev: ev, now: map[[2]string]Input{}}
-	if data != nil {
-		c.old = data.entries
+	settings, _ := builtins.ToGo(ev.pre["build_settings"])
+	settingsJSON, _ := builtins.CanonicalJSON(settings)
+	stdenv, _ := builtins.CanonicalJSON(ev.opts.Stdenv)
+	c.base = treehash.Sum([]byte(fmt.Sprintf("%s\x00%s\x00%s\x00%s\x00%d\x00%d\x00%d\x00", pkgCacheVersion, buildIdentity(),
+		ev.opts.StoreDir, ev.opts.System, ev.opts.MaxSteps, ev.opts.MaxDepth, ev.opts.MaxMemory)), settingsJSON, []byte{0}, stdenv)
+	// A file of another base (another nexis, other settings) holds no
+	// key of this evaluation.
+	if data != nil && data.base == c.base {
+		c.old, c.known = data.entries, data.known
 	}
+	c.given = map[treehash.Digest]string{}
 	// Nearly every entry read is kept again.
 	c.keep = make(map[treehash.Digest]*cacheEntry, len(c.old))
 	if len(c.old) == 0 {
@@ -105,17 +119,14 @@ func openPkgCache(ev *evaluator, configPath string, data *pkgCacheFileData) *pkg
 			}
 		}()
 	}
-	settings, _ := builtins.ToGo(ev.pre["build_settings"])
-	settingsJSON, _ := builtins.CanonicalJSON(settings)
-	stdenv, _ := builtins.CanonicalJSON(ev.opts.Stdenv)
-	c.base = treehash.Sum([]byte(fmt.Sprintf("%s\x00%s\x00%s\x00%s\x00%d\x00%d\x00%d\x00", pkgCacheVersion, buildIdentity(),
-		ev.opts.StoreDir, ev.opts.System, ev.opts.MaxSteps, ev.opts.MaxDepth, ev.opts.MaxMemory)), settingsJSON, []byte{0}, stdenv)
 	return c
 }
 
 // pkgCacheFileData is a package cache file as read.
 type pkgCacheFileData struct {
+	base    treehash.Digest
 	entries map[treehash.Digest]*cacheEntry
+	known   map[string]treehash.Digest // keys by what was given
 }
 
 // readPkgCache loads file, if it can be believed and is whole (nil
@@ -147,17 +158,19 @@ func readPkgCache(file string) *pkgCacheFileData {
 		return nil
 	}
 	d := &cacheDecoder{b: body}
-	entries, err := d.decode()
+	data, err := d.decode()
 	if err != nil {
 		return nil
 	}
-	return &pkgCacheFileData{entries}
+	return data
 }
 
 // packageKey is the digest of what a package is given: its entry (the
 // digest of its encoding, which the TOML cache keeps for the entries of
 // a large config), key path, file and lock entry, and its dependencies
-// (names and identities).
+// (names and identities), after the base. The file keeps what each
+// package was given: when a package is given the same, its key is the
+// one kept, and nothing is hashed.
 func (c *pkgCache) packageKey(e map[string]any, key, file string, locked *LockedPackage, depNames []string, deps []treehash.Digest) (treehash.Digest, bool) {
 	var lock []byte
 	if locked != nil {
@@ -174,8 +187,7 @@ func (c *pkgCache) packageKey(e map[string]any, key, file string, locked *Locked
 		}
 		entry = treehash.Sum(enc)
 	}
-	b := append((*buf)[:0], c.base[:]...)
-	b = append(b, entry[:]...)
+	b := append((*buf)[:0], entry[:]...)
 	b = appendField(b, []byte(key))
 	b = appendField(b, []byte(file))
 	b = appendField(b, lock)
@@ -184,7 +196,14 @@ func (c *pkgCache) packageKey(e map[string]any, key, file string, locked *Locked
 		b = append(b, d[:]...)
 	}
 	*buf = b
-	return treehash.Sum(b), true
+	if k, ok := c.known[string(b)]; ok {
+		return k, true
+	}
+	k := treehash.Sum(c.base[:], b)
+	c.mu.Lock()
+	c.given[k] = string(b)
+	c.mu.Unlock()
+	return k, true
 }
 
 // keyBufs hold the bytes a package key is the digest of, while it is
@@ -242,6 +261,7 @@ func (c *pkgCache) put(key treehash.Digest, e *cacheEntry, fresh bool) {
 	defer c.mu.Unlock()
 	c.keep[key] = e
 	if fresh {
+		e.given = c.given[key]
 		c.fresh++
 	} else {
 		c.hits++
@@ -283,32 +303,54 @@ func (c *pkgCache) write() {
 		enc = newCacheEncoder(len(c.keep))
 	}
 	// An entry whose derivation cannot be kept is left out: the count
-	// is known once they are written.
+	// goes first, and the entries are written as the file is, not held.
+	drv := make([]int, len(keep))
 	n := 0
-	entries := make([]byte, 0, len(keep)*64)
-	for _, x := range keep {
-		k, e := x.key, x.e
-		di, ok := enc.derivation(e.drv)
+	for i, x := range keep {
+		di, ok := enc.derivation(x.e.drv)
 		if !ok {
-			continue
+			di = -1
+		} else {
+			n++
 		}
-		n++
-		entries = append(entries, k[:]...)
-		entries = binary.AppendUvarint(entries, uint64(di))
-		entries = binary.AppendUvarint(entries, e.steps)
-		entries = binary.AppendUvarint(entries, uint64(len(e.reads)))
-		for _, r := range e.reads {
-			entries = enc.recent.put(entries, slotReadPath, r.Path)
-			entries = enc.recent.put(entries, slotReadKind, r.Kind)
-			entries = enc.recent.put(entries, slotReadDigest, r.Digest)
-		}
-		entries = binary.AppendUvarint(entries, uint64(len(e.keys)))
-		for _, kk := range sortedKeys(e.keys) {
-			entries = enc.recent.put(entries, slotKey, kk)
-			entries = enc.recent.put(entries, slotKeyFile, e.keys[kk])
-		}
+		drv[i] = di
 	}
-	writeStreamed(c.file, func(w io.Writer) error { return enc.finish(w, n, entries) })
+	writeStreamed(c.file, func(w io.Writer) error {
+		if err := enc.finish(w, c.base, n); err != nil {
+			return err
+		}
+		var r recentStrings // the entries' slots are theirs
+		b := make([]byte, 0, 64<<10)
+		for i, x := range keep {
+			if drv[i] < 0 {
+				continue
+			}
+			e := x.e
+			b = append(b, x.key[:]...)
+			b = inline(b, e.given)
+			b = binary.AppendUvarint(b, uint64(drv[i]))
+			b = binary.AppendUvarint(b, e.steps)
+			b = binary.AppendUvarint(b, uint64(len(e.reads)))
+			for _, in := range e.reads {
+				b = r.put(b, slotReadPath, in.Path)
+				b = r.put(b, slotReadKind, in.Kind)
+				b = r.put(b, slotReadDigest, in.Digest)
+			}
+			b = binary.AppendUvarint(b, uint64(len(e.keys)))
+			for _, k := range sortedKeys(e.keys) {
+				b = r.put(b, slotKey, k)
+				b = r.put(b, slotKeyFile, e.keys[k])
+			}
+			if len(b) > 60<<10 {
+				if _, err := w.Write(b); err != nil {
+					return err
+				}
+				b = b[:0]
+			}
+		}
+		_, err := w.Write(b)
+		return err
+	})
 }
 
 // writeStreamed writes the magic, the digest of the body and the body
@@ -721,12 +763,13 @@ func (e *cacheEncoder) value(b []byte, v starlark.Value, depth int) ([]byte, boo
 	return b, false
 }
 
-// finish writes the body: the tables, then n entries.
-func (e *cacheEncoder) finish(w io.Writer, n int, entries []byte) error {
-	b := e.uv(nil, e.nsrc)
+// finish writes the body up to its n entries: the base of the keys and
+// the tables.
+func (e *cacheEncoder) finish(w io.Writer, base treehash.Digest, n int) error {
+	b := e.uv(base[:], e.nsrc)
 	b = append(b, e.srcBuf...)
 	b = e.uv(b, e.ndrv)
-	for _, part := range [][]byte{b, e.drvBuf, e.uv(nil, n), entries} {
+	for _, part := range [][]byte{b, e.drvBuf, e.uv(nil, n)} {
 		if _, err := w.Write(part); err != nil {
 			return err
 		}
@@ -853,13 +896,19 @@ func (d *cacheDecoder) byte1() byte {
 	return d.b[d.i-1]
 }
 
-// decode reads the tables, making the derivations, and the entries.
-func (d *cacheDecoder) decode() (entries map[treehash.Digest]*cacheEntry, err error) {
+// decode reads the base, the tables, making the derivations, and the
+// entries.
+func (d *cacheDecoder) decode() (data *pkgCacheFileData, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			entries, err = nil, errDamaged
+			data, err = nil, errDamaged
 		}
 	}()
+	data = &pkgCacheFileData{}
+	if len(d.b) < len(data.base) {
+		return nil, errDamaged
+	}
+	d.i = copy(data.base[:], d.b)
 	d.srcs = make([]*builtins.Source, d.uv())
 	slab := make([]builtins.Source, len(d.srcs))
 	for k := range d.srcs {
@@ -881,7 +930,8 @@ func (d *cacheDecoder) decode() (entries map[treehash.Digest]*cacheEntry, err er
 	if n > len(d.b)-d.i {
 		return nil, errDamaged
 	}
-	entries = make(map[treehash.Digest]*cacheEntry, n)
+	entries := make(map[treehash.Digest]*cacheEntry, n)
+	data.entries, data.known = entries, make(map[string]treehash.Digest, n)
 	kept := make([]cacheEntry, n)
 	for j := range kept {
 		var k treehash.Digest
@@ -891,6 +941,8 @@ func (d *cacheDecoder) decode() (entries map[treehash.Digest]*cacheEntry, err er
 		copy(k[:], d.b[d.i:])
 		d.i += len(k)
 		e := &kept[j]
+		e.given = d.inline()
+		data.known[e.given] = k
 		if e.drvIndex = d.uv(); e.drvIndex >= nd {
 			return nil, errDamaged
 		}
@@ -919,7 +971,7 @@ func (d *cacheDecoder) decode() (entries map[treehash.Digest]*cacheEntry, err er
 	if d.i != len(d.b) {
 		return nil, errDamaged
 	}
-	return entries, nil
+	return data, nil
 }
 
 // before returns derivation i, which must come before the one being made.

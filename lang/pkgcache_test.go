@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/nexisos/nexis/store/treehash"
 )
 
 // evalCached evaluates config with the package cache in dir and returns
@@ -178,5 +180,43 @@ def package(n, deps):
 	// pkg0 and those that reach it: pkg7, pkg14, ... pkg35.
 	if warm, fresh := evalCached(t, config, dir); warm != want || fresh != 6 {
 		t.Fatalf("warm: same output %v, %d evaluated, want 6", warm == want, fresh)
+	}
+}
+
+// TestPackageCacheGivenIsTheKey: each entry of the file keeps what its
+// package was given, of which its key is the digest (after the base): a
+// package given the same bytes takes the key kept without hashing them.
+// A file of another base (another nexis, other settings), with the same
+// name and whole, is not believed.
+func TestPackageCacheGivenIsTheKey(t *testing.T) {
+	config := generate(t, 200)
+	dir := t.TempDir()
+	want, _ := evalCached(t, config, dir)
+	files, _ := filepath.Glob(filepath.Join(dir, "*.pkgs"))
+	if len(files) != 1 {
+		t.Fatalf("cache files: %v", files)
+	}
+	data := readPkgCache(files[0])
+	if data == nil || len(data.entries) != 200 || len(data.known) != 200 {
+		t.Fatalf("the file does not hold 200 entries: %v", data)
+	}
+	for k, e := range data.entries {
+		if treehash.Sum(data.base[:], []byte(e.given)) != k || data.known[e.given] != k {
+			t.Fatalf("entry %x: its key is not the digest of what it was given", k[:4])
+		}
+	}
+	b, err := os.ReadFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	head := len(pkgCacheMagic) + len(treehash.Digest{})
+	b[head] ^= 1 // the body starts with the base
+	sum := treehash.Sum(b[head:])
+	copy(b[len(pkgCacheMagic):], sum[:])
+	if err := os.WriteFile(files[0], b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got, fresh := evalCached(t, config, dir); got != want || fresh != 200 {
+		t.Fatalf("a file of another base: same output %v, %d evaluated, want all 200", got == want, fresh)
 	}
 }
