@@ -3,6 +3,7 @@ package lang
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/nexisos/nexis/store/treehash"
@@ -46,5 +47,22 @@ func TestEntryDigestsAreTheEntries(t *testing.T) {
 			t.Fatalf("warm: %d parts decoded again", tc.decoded)
 		}
 		tc.write()
+	}
+}
+
+// TestBoxedStrings: a string the TOML cache boxes in a slab is the value
+// any(s) is, to comparisons, type switches and maps.
+func TestBoxedStrings(t *testing.T) {
+	var d valueDecoder
+	for _, s := range []string{"", "a", "pkg1", strings.Repeat("x", 300)} {
+		for range 200 { // past one slab
+			v := d.box(s)
+			if x, ok := v.(string); !ok || x != s || v != any(s) {
+				t.Fatalf("box(%q) = %#v", s, v)
+			}
+			if m := map[any]bool{any(s): true}; !m[v] {
+				t.Fatalf("box(%q) is not the key any(%q)", s, s)
+			}
+		}
 	}
 }
