@@ -62,9 +62,9 @@ type pkgCache struct {
 	given map[treehash.Digest]string
 	mu    sync.Mutex
 	now   map[[2]string]Input // reads checked in this evaluation
-	keep  map[treehash.Digest]*cacheEntry
-	fresh int // packages evaluated (and kept)
-	hits  int // packages taken from the cache
+	keep  []keptEntry         // each package once: sorted when written
+	fresh int                 // packages evaluated (and kept)
+	hits  int                 // packages taken from the cache
 
 	// ahead, when there is no file to keep entries of, takes each
 	// derivation kept to enc as its package ends: the file will be
@@ -74,6 +74,12 @@ type pkgCache struct {
 	aheadDone chan struct{}
 	stopAhead sync.Once
 	enc       *cacheEncoder
+}
+
+// keptEntry is an entry to write, and its key.
+type keptEntry struct {
+	key treehash.Digest
+	e   *cacheEntry
 }
 
 // cacheEntry is one package's result and what it read.
@@ -105,7 +111,7 @@ func openPkgCache(ev *evaluator, configPath string, data *pkgCacheFileData) *pkg
 	}
 	c.given = map[treehash.Digest]string{}
 	// Nearly every entry read is kept again.
-	c.keep = make(map[treehash.Digest]*cacheEntry, len(c.old))
+	c.keep = make([]keptEntry, 0, len(c.old))
 	if len(c.old) == 0 {
 		raw, _ := ev.cfg.data["packages"].([]any)
 		n := len(raw)
@@ -259,7 +265,7 @@ func (c *pkgCache) current(r Input) Input {
 func (c *pkgCache) put(key treehash.Digest, e *cacheEntry, fresh bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.keep[key] = e
+	c.keep = append(c.keep, keptEntry{key, e})
 	if fresh {
 		e.given = c.given[key]
 		c.fresh++
@@ -288,15 +294,10 @@ func (c *pkgCache) write() {
 	if !worthWriting(c.fresh, len(c.keep), len(c.old)) {
 		return
 	}
-	type kept struct {
-		key treehash.Digest
-		e   *cacheEntry
-	}
-	keep := make([]kept, 0, len(c.keep))
-	for k, e := range c.keep {
-		keep = append(keep, kept{k, e})
-	}
-	slices.SortFunc(keep, func(a, b kept) int { return bytes.Compare(a.key[:], b.key[:]) })
+	keep := c.keep
+	slices.SortFunc(keep, func(a, b keptEntry) int { return bytes.Compare(a.key[:], b.key[:]) })
+	// Two packages are given the same only if one was evaluated twice.
+	keep = slices.CompactFunc(keep, func(a, b keptEntry) bool { return a.key == b.key })
 	c.stop()
 	enc := c.enc
 	if enc == nil {
