@@ -37,11 +37,11 @@ import (
 // What a package printed cannot be replayed, so a package that printed,
 // or loaded a module that printed, is not kept. Errors are not kept.
 //
-// The cache is one file per config and options: a table of sources and
-// of derivations (each once, however many packages reach it), then one
-// entry per package. A file whose digest does not match
-// its contents, or that does not decode, is ignored; so is an entry one
-// of whose reads no longer matches.
+// The cache is one file per config and options: the base of its keys, a
+// table of sources and of derivations (each once, however many packages
+// reach it), then one entry per package. A file whose digest does not
+// match its contents, that does not decode, or of another base is
+// ignored; so is an entry one of whose reads no longer matches.
 
 // pkgCacheVersion changes when the format or what a key holds changes.
 const pkgCacheVersion = "nexis package cache 5"
@@ -504,7 +504,7 @@ type cacheEncoder struct {
 }
 
 // drvBytes is about how many bytes of the derivations' table a package
-// writes (two derivations, 730 bytes at 10,000 packages): the table is
+// writes (two derivations, 710 bytes at 10,000 packages): the table is
 // made that large at once rather than doubled into place, a dozen
 // copies of megabytes.
 const drvBytes = 800

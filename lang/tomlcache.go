@@ -28,21 +28,22 @@ var tomlCacheMagic = []byte("nexis toml cache 2\n")
 // write does nothing on a nil cache. The parts of a document are looked
 // up in parallel, and kept afterwards by the one goroutine decoding it.
 //
-// A part decoded this time is kept as its value and encoded only when
-// the file is written, which eval does while the packages are
-// evaluated: the encoding is off the path to the first package, and
-// none is done when the file is not written (see worthWriting). The
-// values are then the config's, merged and normalised (config.go), which
-// encode to what decodes to the same config: normalise changes only
-// arrays of tables nested in a part, which it makes []any as it would
-// the same arrays read back, and dates, which a kept part holds none of.
+// A part of packages decoded this time is encoded where it is decoded,
+// its entries normalised first: the package cache needs the digests of
+// their encodings (encodePackages). The part before the packages is
+// kept as its value and encoded only when the file is written, which
+// eval does while the packages are evaluated. Either way the values are
+// the config's, merged and normalised (config.go), which encode to what
+// decodes to the same config: normalise changes only arrays of tables
+// nested in a part, which it makes []any as it would the same arrays
+// read back, and dates, which a kept part holds none of.
 type tomlCache struct {
 	file  string
 	old   map[treehash.Digest]keptPart // by the digest of the part's text
 	now   map[treehash.Digest]keptPart // the parts of this config, from old
 	fresh map[treehash.Digest]freshPart
 	read  chan struct{} // closed when old is read
-	// decoded counts the parts decoded this time, kept or not yet.
+	// decoded counts the parts decoded this time and kept.
 	decoded int
 
 	// entries are the digests of the [[packages]] entries decoded in
@@ -366,7 +367,7 @@ func decodeLen(b []byte) (int, []byte, error) {
 
 // valueDecoder reads what encodeValue wrote. The strings it gives as
 // values are boxed in slabs of its own rather than each in an
-// allocation of its own (a third of the decoding).
+// allocation of its own (two fifths of the decoding).
 type valueDecoder struct {
 	strs []string
 }
