@@ -865,6 +865,15 @@ func (d *cacheDecoder) str(slot int) string {
 	return m[0]
 }
 
+// count reads how many of something follow, each at least a byte.
+func (d *cacheDecoder) count() int {
+	n := d.uv()
+	if n > len(d.b)-d.i {
+		panic(errDamaged)
+	}
+	return n
+}
+
 // inline reads a string of no slot.
 func (d *cacheDecoder) inline() string { return d.bytes(d.uv()) }
 
@@ -910,7 +919,7 @@ func (d *cacheDecoder) decode() (data *pkgCacheFileData, err error) {
 		return nil, errDamaged
 	}
 	d.i = copy(data.base[:], d.b)
-	d.srcs = make([]*builtins.Source, d.uv())
+	d.srcs = make([]*builtins.Source, d.count())
 	slab := make([]builtins.Source, len(d.srcs))
 	for k := range d.srcs {
 		s := &slab[k]
@@ -918,19 +927,13 @@ func (d *cacheDecoder) decode() (data *pkgCacheFileData, err error) {
 		s.Display, s.Abs = d.str(slotSource+3), d.str(slotSource+4)
 		d.srcs[k] = s
 	}
-	nd := d.uv()
-	if nd > len(d.b)-d.i {
-		return nil, errDamaged
-	}
+	nd := d.count()
 	d.drvs = make([]*builtins.Derivation, nd)
 	d.slab = make([]builtins.Derivation, nd)
 	for ; d.made < nd; d.made++ {
 		d.drvs[d.made] = d.makeDerivation(d.made)
 	}
-	n := d.uv()
-	if n > len(d.b)-d.i {
-		return nil, errDamaged
-	}
+	n := d.count()
 	entries := make(map[treehash.Digest]*cacheEntry, n)
 	data.entries, data.known = entries, make(map[string]treehash.Digest, n)
 	kept := make([]cacheEntry, n)
@@ -954,13 +957,13 @@ func (d *cacheDecoder) decode() (data *pkgCacheFileData, err error) {
 		}
 		d.i += m
 		e.steps = v
-		if nr := d.uv(); nr > 0 {
+		if nr := d.count(); nr > 0 {
 			e.reads = d.inputs(nr)
 			for r := range e.reads {
 				e.reads[r] = Input{Path: d.str(slotReadPath), Kind: d.str(slotReadKind), Digest: d.str(slotReadDigest)}
 			}
 		}
-		if nk := d.uv(); nk > 0 {
+		if nk := d.count(); nk > 0 {
 			e.keys = make(map[string]string, nk)
 			for range nk {
 				k := d.str(slotKey)
@@ -988,26 +991,26 @@ func (d *cacheDecoder) makeDerivation(k int) *builtins.Derivation {
 	x.Name, x.Version, x.System = d.str(slotName), d.str(slotVersion), d.str(slotSystem)
 	x.Store, x.Builder = d.str(slotStore), d.str(slotBuilder)
 	id := d.inline()
-	if n := d.uv(); n > 0 {
+	if n := d.count(); n > 0 {
 		x.Args = d.strings(n)
 		for a := range x.Args {
 			x.Args[a] = d.str(listSlot(slotArgs, a))
 		}
 	}
-	if n := d.uv(); n > 0 {
+	if n := d.count(); n > 0 {
 		x.Env = d.envs(n)
 		for j := range x.Env {
 			x.Env[j].Name = d.str(listSlot(slotEnvName, j))
 			x.Env[j].Value = d.str(listSlot(slotEnvValue, j))
 		}
 	}
-	if n := d.uv(); n > 0 {
+	if n := d.count(); n > 0 {
 		x.Drvs = d.derivations(n)
 		for j := range x.Drvs {
 			x.Drvs[j] = d.before(d.uv())
 		}
 	}
-	if n := d.uv(); n > 0 {
+	if n := d.count(); n > 0 {
 		x.Srcs = make([]*builtins.Source, n)
 		for j := range x.Srcs {
 			i := d.uv()
@@ -1017,7 +1020,7 @@ func (d *cacheDecoder) makeDerivation(k int) *builtins.Derivation {
 			x.Srcs[j] = d.srcs[i]
 		}
 	}
-	n := d.uv()
+	n := d.count()
 	if n == 0 {
 		panic(errDamaged)
 	}
@@ -1097,7 +1100,7 @@ func (d *cacheDecoder) value(depth int) starlark.Value {
 		return starlark.String(d.inline())
 	case tagList, tagTuple:
 		tag := d.b[d.i-1]
-		n := d.uv()
+		n := d.count()
 		if n == 0 && tag == tagList {
 			return emptyList
 		}
@@ -1112,7 +1115,7 @@ func (d *cacheDecoder) value(depth int) starlark.Value {
 		l.Freeze()
 		return l
 	case tagDict:
-		n := d.uv()
+		n := d.count()
 		if n == 0 {
 			return emptyDict
 		}
@@ -1127,7 +1130,7 @@ func (d *cacheDecoder) value(depth int) starlark.Value {
 		return m
 	case tagStruct:
 		fields := starlark.StringDict{}
-		for range d.uv() {
+		for range d.count() {
 			n := d.inline()
 			fields[n] = d.value(depth + 1)
 		}
