@@ -2,7 +2,9 @@ package builtins
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/hex"
+	"math/bits"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -163,24 +165,29 @@ func TestSortEnv(t *testing.T) {
 	}
 }
 
-// TestPlain8: the 8-bytes-at-a-time test agrees with a look at each
-// byte, for every byte value at every position and for random blocks.
-func TestPlain8(t *testing.T) {
-	plain := func(s string) bool {
-		for i := 0; i < len(s); i++ {
-			if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= utf8.RuneSelf {
-				return false
+// TestSpecial8: the 8-bytes-at-a-time test finds the first byte a look
+// at each byte finds, for every byte value at every position and for
+// random blocks.
+func TestSpecial8(t *testing.T) {
+	first := func(b []byte) int {
+		for i, c := range b {
+			if c < 0x20 || c == '"' || c == '\\' || c >= utf8.RuneSelf {
+				return i
 			}
 		}
-		return true
+		return 8
+	}
+	got := func(b []byte) int {
+		m := special8(binary.LittleEndian.Uint64(b))
+		return bits.TrailingZeros64(m) >> 3
 	}
 	for pos := range 8 {
 		for c := range 256 {
 			for _, fill := range []byte{'a', 0x20, 0x21, 0x23, 0x7f, 0x5b, 0x5d} {
 				b := bytes.Repeat([]byte{fill}, 8)
 				b[pos] = byte(c)
-				if got, want := plain8(string(b)), plain(string(b)); got != want {
-					t.Fatalf("%q: plain8 %v, want %v", b, got, want)
+				if g, w := got(b), first(b); g != w {
+					t.Fatalf("%q: special8 finds %d, want %d", b, g, w)
 				}
 			}
 		}
@@ -194,8 +201,27 @@ func TestPlain8(t *testing.T) {
 				b[i] = byte(0x20 + r.IntN(0x60))
 			}
 		}
-		if got, want := plain8(string(b[:])), plain(string(b[:])); got != want {
-			t.Fatalf("%q: plain8 %v, want %v", b, got, want)
+		if g, w := got(b[:]), first(b[:]); g != w {
+			t.Fatalf("%q: special8 finds %d, want %d", b, g, w)
+		}
+	}
+}
+
+// TestLongStringsMatchEncodingJSON: long strings, with what JSON escapes
+// dense or sparse at every offset of a word (a manifest's quotes), are
+// encoded as encoding/json encodes them.
+func TestLongStringsMatchEncodingJSON(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	for i := range 3000 {
+		var b []byte
+		for range r.IntN(40) {
+			b = append(b, randomString(r)...)
+			b = append(b, bytes.Repeat([]byte("x"), r.IntN(20))...)
+		}
+		got := appendJSONString(nil, string(b))
+		want, _ := CanonicalJSON(string(b))
+		if !bytes.Equal(got, want) {
+			t.Fatalf("case %d: %q:\n got %q\nwant %q", i, b, got, want)
 		}
 	}
 }
