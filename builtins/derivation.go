@@ -136,7 +136,11 @@ func (d *Derivation) ID() string { return d.id }
 
 // Encoding returns the canonical encoding the identity is computed from.
 // It is built again on each call (see encode.go).
-func (d *Derivation) Encoding() []byte { return d.appendEncoding(make([]byte, 0, d.encodedSize())) }
+func (d *Derivation) Encoding() []byte {
+	e := encoder{b: make([]byte, 0, d.encodedSize())}
+	d.encode(&e)
+	return e.b
+}
 
 // Out returns the store path of the main output.
 func (d *Derivation) Out() string { return d.paths[0] }

@@ -25,85 +25,171 @@ var drvPrefix = []byte("nexis-drv-1\x00")
 // encBufs recycles the buffers encodings are built in.
 var encBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
 
-// appendEncoding appends the canonical encoding of d, whose inputs are
-// sorted.
-func (d *Derivation) appendEncoding(b []byte) []byte {
-	b = append(b, `{"name":`...)
-	b = appendJSONString(b, d.Name)
-	b = append(b, `,"version":`...)
-	b = appendJSONString(b, d.Version)
-	b = append(b, `,"system":`...)
-	b = appendJSONString(b, d.System)
-	b = append(b, `,"store":`...)
-	b = appendJSONString(b, d.Store)
-	b = append(b, `,"builder":`...)
-	b = appendJSONString(b, d.Builder)
-	b = append(b, `,"args":`...)
-	b = appendStrings(b, d.Args)
-	b = append(b, `,"env":{`...)
-	for i, e := range d.Env {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = appendJSONString(b, e.Name)
-		b = append(b, ':')
-		b = appendJSONString(b, e.Value)
+// encoder is where an encoding is written: into b, and for a large one
+// on to sink, which is handed b, then emptied, whenever it holds spill
+// bytes or more. A system's encoding (its manifest) is megabytes: it is
+// hashed as it is written, through a buffer that stays in the cache,
+// rather than built whole first.
+type encoder struct {
+	b    []byte
+	sink *hashSink
+}
+
+// hashSink hashes the pieces of an encoding, and compares them with
+// want as they come.
+type hashSink struct {
+	h    *treehash.Stream
+	want []byte // what is left to compare
+	same bool   // so far
+}
+
+func (k *hashSink) write(p []byte) {
+	k.h.Write(p)
+	k.same = k.same && len(p) <= len(k.want) && bytes.Equal(p, k.want[:len(p)])
+	if k.same {
+		k.want = k.want[len(p):]
 	}
-	b = append(b, `},"inputs":{"drvs":[`...)
+}
+
+// spill is how many bytes an encoder with a sink gathers before it
+// hands them on.
+const spill = 64 << 10
+
+func (e *encoder) lit(s string) { e.b = append(e.b, s...) }
+
+func (e *encoder) str(s string) {
+	if e.sink == nil {
+		e.b = appendJSONString(e.b, s)
+		return
+	}
+	e.b = append(e.b, '"')
+	for len(s) > spill {
+		// Cut where no rune is split (a rune has at most three
+		// continuation bytes): either side is escaped as it is within
+		// the whole.
+		k := spill
+		for j := 0; j < utf8.UTFMax-1 && !utf8.RuneStart(s[k]); j++ {
+			k--
+		}
+		e.b = appendJSONText(e.b, s[:k])
+		s = s[k:]
+		e.spill()
+	}
+	e.b = appendJSONText(e.b, s)
+	e.b = append(e.b, '"')
+	e.spill()
+}
+
+func (e *encoder) strs(ss []string) {
+	e.b = append(e.b, '[')
+	for i, s := range ss {
+		if i > 0 {
+			e.b = append(e.b, ',')
+		}
+		e.str(s)
+	}
+	e.b = append(e.b, ']')
+}
+
+func (e *encoder) spill() {
+	if e.sink != nil && len(e.b) >= spill {
+		e.sink.write(e.b)
+		e.b = e.b[:0]
+	}
+}
+
+// encode writes the canonical encoding of d, whose inputs are sorted.
+func (d *Derivation) encode(e *encoder) {
+	e.lit(`{"name":`)
+	e.str(d.Name)
+	e.lit(`,"version":`)
+	e.str(d.Version)
+	e.lit(`,"system":`)
+	e.str(d.System)
+	e.lit(`,"store":`)
+	e.str(d.Store)
+	e.lit(`,"builder":`)
+	e.str(d.Builder)
+	e.lit(`,"args":`)
+	e.strs(d.Args)
+	e.lit(`,"env":{`)
+	for i, v := range d.Env {
+		if i > 0 {
+			e.lit(",")
+		}
+		e.str(v.Name)
+		e.lit(":")
+		e.str(v.Value)
+	}
+	e.lit(`},"inputs":{"drvs":[`)
 	for i, in := range d.Drvs {
 		if i > 0 {
-			b = append(b, ',')
+			e.lit(",")
 		}
-		b = append(b, `{"id":`...)
-		b = appendJSONString(b, in.id)
-		b = append(b, `,"outputs":`...)
-		b = appendStrings(b, in.Outputs)
-		b = append(b, '}')
+		e.lit(`{"id":`)
+		e.str(in.id)
+		e.lit(`,"outputs":`)
+		e.strs(in.Outputs)
+		e.lit("}")
 	}
-	b = append(b, `],"srcs":[`...)
+	e.lit(`],"srcs":[`)
 	for i, s := range d.Srcs {
 		if i > 0 {
-			b = append(b, ',')
+			e.lit(",")
 		}
-		b = append(b, `{"path":`...)
-		b = appendJSONString(b, s.Path)
-		b = append(b, `,"hash":`...)
-		b = appendJSONString(b, s.TreeHash)
-		b = append(b, '}')
+		e.lit(`{"path":`)
+		e.str(s.Path)
+		e.lit(`,"hash":`)
+		e.str(s.TreeHash)
+		e.lit("}")
 	}
-	b = append(b, `]},"outputs":`...)
-	b = appendStrings(b, d.Outputs)
+	e.lit(`]},"outputs":`)
+	e.strs(d.Outputs)
 	if f := d.Fixed; f != nil {
-		b = append(b, `,"fixed":{"algo":`...)
-		b = appendJSONString(b, f.Algo)
-		b = append(b, `,"hash":`...)
-		b = appendJSONString(b, f.Hash)
-		b = append(b, `,"unpack":`...)
-		b = strconv.AppendBool(b, f.Unpack)
-		b = append(b, '}')
+		e.lit(`,"fixed":{"algo":`)
+		e.str(f.Algo)
+		e.lit(`,"hash":`)
+		e.str(f.Hash)
+		e.lit(`,"unpack":`)
+		e.b = strconv.AppendBool(e.b, f.Unpack)
+		e.lit("}")
 	}
-	return append(b, '}')
+	e.lit("}")
 }
+
+// streamAbove is the size of encoding past which identity hashes it as
+// it is written.
+const streamAbove = 2 * spill
 
 // identity hashes the canonical encoding of d, and reports whether
 // the encoding is want.
 func (d *Derivation) identity(want []byte) (treehash.Digest, bool) {
 	bp := encBufs.Get().(*[]byte)
-	buf := (*bp)[:0]
-	if n := d.encodedSize(); n > cap(buf) {
-		// A system's encoding (its manifest) is megabytes: made in
-		// one piece rather than doubled into place.
-		buf = make([]byte, 0, n)
+	e := encoder{b: (*bp)[:0]}
+	var sum treehash.Digest
+	var same bool
+	if d.encodedSize() > streamAbove {
+		k := hashSink{h: streams.Get().(*treehash.Stream), want: want, same: true}
+		k.h.Reset()
+		k.h.Write(drvPrefix)
+		e.sink = &k
+		d.encode(&e)
+		k.write(e.b)
+		sum, same = k.h.Sum(), k.same && len(k.want) == 0
+		streams.Put(k.h)
+	} else {
+		d.encode(&e)
+		sum, same = treehash.Sum(drvPrefix, e.b), bytes.Equal(e.b, want)
 	}
-	enc := d.appendEncoding(buf)
-	sum := treehash.Sum(drvPrefix, enc)
-	same := bytes.Equal(enc, want)
-	if cap(enc) <= 1<<20 {
-		*bp = enc
+	if cap(e.b) <= 1<<20 {
+		*bp = e.b
 		encBufs.Put(bp)
 	}
 	return sum, same
 }
+
+// streams recycles the hashers of large encodings.
+var streams = sync.Pool{New: func() any { return new(treehash.Stream) }}
 
 // encodedSize is about the length of d's encoding: a little more,
 // unless most of its text is characters JSON escapes.
@@ -130,17 +216,6 @@ func (d *Derivation) encodedSize() int {
 	return n + n/8
 }
 
-func appendStrings(b []byte, ss []string) []byte {
-	b = append(b, '[')
-	for i, s := range ss {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = appendJSONString(b, s)
-	}
-	return append(b, ']')
-}
-
 const hexDigits = "0123456789abcdef"
 
 // appendJSONString appends s as encoding/json writes a string without
@@ -148,6 +223,12 @@ const hexDigits = "0123456789abcdef"
 // invalid UTF-8 as U+FFFD, and U+2028 and U+2029 escaped (JSONP).
 func appendJSONString(b []byte, s string) []byte {
 	b = append(b, '"')
+	b = appendJSONText(b, s)
+	return append(b, '"')
+}
+
+// appendJSONText is appendJSONString without the quotes.
+func appendJSONText(b []byte, s string) []byte {
 	start := 0
 	for i := 0; i < len(s); {
 		// A system's manifest is megabytes of JSON, a quote every nine
@@ -213,8 +294,7 @@ func appendJSONString(b []byte, s string) []byte {
 		}
 		i += size
 	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
+	return append(b, s[start:]...)
 }
 
 const ones, highs = 0x0101010101010101, 0x8080808080808080

@@ -7,6 +7,7 @@ import (
 	"math/bits"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 	"unicode/utf8"
 
@@ -14,7 +15,7 @@ import (
 )
 
 // reference is the canonical encoding as the documentation describes it,
-// written by encoding/json: what appendEncoding must give byte for byte.
+// written by encoding/json: what encode must give byte for byte.
 type reference struct {
 	Name    string            `json:"name"`
 	Version string            `json:"version"`
@@ -223,5 +224,51 @@ func TestLongStringsMatchEncodingJSON(t *testing.T) {
 		if !bytes.Equal(got, want) {
 			t.Fatalf("case %d: %q:\n got %q\nwant %q", i, b, got, want)
 		}
+	}
+}
+
+// TestLargeEncodingStreamed: a derivation whose encoding identity hashes
+// as it is written (a system's manifest) has the identity of the bytes
+// Encoding builds whole, cut wherever the pieces fall (runes, invalid
+// bytes and escapes astride the cuts), and is found the same as its
+// encoding and as nothing else.
+func TestLargeEncodingStreamed(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	in := &Derivation{Name: "in", Outputs: []string{"out"}, id: hex.EncodeToString(make([]byte, 32))}
+	streamed := 0
+	astride := []string{"€", "\u2028", "\U0001F600", "\"", "\\", "\n", "\x01", "\xff", "\xe2\x80", strings.Repeat("\x80", 9)}
+	for i := range 60 {
+		var b []byte
+		for len(b) < spill*(2+r.IntN(4)) {
+			b = append(b, randomString(r)...)
+			b = append(b, bytes.Repeat([]byte("/store/x"), r.IntN(400))...)
+		}
+		// Something astride where a cut may fall.
+		at := spill - r.IntN(8)
+		if at < len(b) {
+			b = append(b[:at:at], append([]byte(astride[r.IntN(len(astride))]), b[at:]...)...)
+		}
+		d := &Derivation{Name: "system", System: "x86_64-linux", Store: "/store", Builder: "builtin:system",
+			Env: []EnvVar{{"manifest", string(b)}, {"packages", randomString(r)}}, Drvs: []*Derivation{in}, Outputs: []string{"out"}}
+		if r.IntN(2) == 0 {
+			d.Env[1].Value = strings.Repeat("/store/aa/bb/h-p ", r.IntN(20000))
+		}
+		if d.encodedSize() <= streamAbove {
+			continue
+		}
+		streamed++
+		enc := d.Encoding()
+		id, same := d.identity(enc)
+		if want := treehash.Sum(drvPrefix, enc); id != want || !same {
+			t.Fatalf("case %d (%d bytes): streamed identity %x same %v, want %x", i, len(enc), id, same, want)
+		}
+		for _, other := range [][]byte{nil, enc[:len(enc)-1], append(slices.Clip(enc), ' '), append(enc[:spill:spill], enc[spill+1:]...)} {
+			if _, same := d.identity(other); same {
+				t.Fatalf("case %d: the encoding is found the same as %d other bytes", i, len(other))
+			}
+		}
+	}
+	if streamed < 30 {
+		t.Fatalf("%d of 60 cases streamed", streamed)
 	}
 }
