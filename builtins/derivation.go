@@ -2,6 +2,7 @@ package builtins
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -215,7 +216,7 @@ func joinPath(store, hash, name string) string {
 func sortInputs(d *Derivation) {
 	d.Env = sortEnv(d.Env)
 	if !slices.IsSortedFunc(d.Drvs, cmpDrv) {
-		slices.SortFunc(d.Drvs, cmpDrv)
+		sortDrvs(d.Drvs)
 	}
 	if !slices.IsSortedFunc(d.Srcs, cmpSrc) {
 		slices.SortFunc(d.Srcs, cmpSrc)
@@ -224,6 +225,47 @@ func sortInputs(d *Derivation) {
 
 func cmpDrv(a, b *Derivation) int { return strings.Compare(a.id, b.id) }
 func cmpSrc(a, b *Source) int     { return strings.Compare(a.Path, b.Path) }
+
+// sortDrvs sorts drvs by id. A system's 10,000 are sorted by the first
+// 8 bytes of their ids, held beside them as a number, and by the whole
+// id only where those are equal: comparing the strings, each behind a
+// pointer, was a tenth of what making its derivation cost.
+func sortDrvs(drvs []*Derivation) {
+	if len(drvs) < 64 {
+		slices.SortFunc(drvs, cmpDrv)
+		return
+	}
+	type keyed struct {
+		k uint64
+		d *Derivation
+	}
+	ks := make([]keyed, len(drvs))
+	for i, d := range drvs {
+		ks[i] = keyed{idPrefix(d.id), d}
+	}
+	slices.SortFunc(ks, func(a, b keyed) int {
+		if a.k != b.k {
+			return cmp.Compare(a.k, b.k)
+		}
+		return strings.Compare(a.d.id, b.d.id)
+	})
+	for i, k := range ks {
+		drvs[i] = k.d
+	}
+}
+
+// idPrefix is the first 8 bytes of id (fewer, padded with zeros, if it
+// is shorter) as a number that orders as they do.
+func idPrefix(id string) uint64 {
+	var k uint64
+	for i := range 8 {
+		k <<= 8
+		if i < len(id) {
+			k |= uint64(id[i])
+		}
+	}
+	return k
+}
 
 // ContentAddress is what a fixed-output derivation's path promises
 // about its contents (store/contentaddr): the file a fetch_url

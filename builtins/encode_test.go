@@ -272,3 +272,29 @@ func TestLargeEncodingStreamed(t *testing.T) {
 		t.Fatalf("%d of 60 cases streamed", streamed)
 	}
 }
+
+// TestSortDrvs: the inputs sorted by a key of their ids' first bytes are
+// in the order of their ids, for ids alike far into them or short.
+func TestSortDrvs(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	for range 300 {
+		drvs := make([]*Derivation, r.IntN(300))
+		for i := range drvs {
+			id := []byte(hex.EncodeToString(make([]byte, 32)))
+			for j := range id[:r.IntN(len(id))] {
+				if r.IntN(3) == 0 {
+					id[j] = "0123456789abcdef"[r.IntN(16)]
+				}
+			}
+			drvs[i] = &Derivation{id: string(id[:len(id)-r.IntN(2)*r.IntN(len(id))])}
+		}
+		want := slices.Clone(drvs)
+		slices.SortFunc(want, cmpDrv)
+		sortDrvs(drvs)
+		for i := range drvs {
+			if drvs[i].id != want[i].id {
+				t.Fatalf("%d of %d: %q, want %q", i, len(drvs), drvs[i].id, want[i].id)
+			}
+		}
+	}
+}
