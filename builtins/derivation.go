@@ -138,9 +138,7 @@ func (d *Derivation) ID() string { return d.id }
 // Encoding returns the canonical encoding the identity is computed from.
 // It is built again on each call (see encode.go).
 func (d *Derivation) Encoding() []byte {
-	e := encoder{b: make([]byte, 0, d.encodedSize())}
-	d.encode(&e)
-	return e.b
+	return d.appendEncoding(make([]byte, 0, d.encodedSize()), nil)
 }
 
 // Out returns the store path of the main output.

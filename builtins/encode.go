@@ -25,22 +25,29 @@ var drvPrefix = []byte("nexis-drv-1\x00")
 // encBufs recycles the buffers encodings are built in.
 var encBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
 
-// encoder is where an encoding is written: into b, and for a large one
-// on to sink, which is handed b, then emptied, whenever it holds spill
-// bytes or more. A system's encoding (its manifest) is megabytes: it is
-// hashed as it is written, through a buffer that stays in the cache,
-// rather than built whole first.
-type encoder struct {
-	b    []byte
-	sink *hashSink
-}
-
-// hashSink hashes the pieces of an encoding, and compares them with
-// want as they come.
+// hashSink hashes the pieces of a large encoding as it is written, and
+// compares them with want as they come. A system's encoding (its
+// manifest) is megabytes: it is hashed through a buffer that stays in
+// the cache rather than built whole first. The encoding is appended to
+// a slice passed by value, not held in a struct: stores through a
+// pointer cost a write barrier each while the collector runs.
 type hashSink struct {
 	h    *treehash.Stream
 	want []byte // what is left to compare
 	same bool   // so far
+}
+
+// spill is how many bytes the encoding of a derivation with a sink
+// gathers before they are hashed.
+const spill = 64 << 10
+
+// flush hashes b, when it holds spill bytes or more, and empties it.
+func (k *hashSink) flush(b []byte) []byte {
+	if len(b) < spill {
+		return b
+	}
+	k.write(b)
+	return b[:0]
 }
 
 func (k *hashSink) write(p []byte) {
@@ -51,110 +58,96 @@ func (k *hashSink) write(p []byte) {
 	}
 }
 
-// spill is how many bytes an encoder with a sink gathers before it
-// hands them on.
-const spill = 64 << 10
-
-func (e *encoder) lit(s string) { e.b = append(e.b, s...) }
-
-func (e *encoder) str(s string) {
-	if e.sink == nil {
-		e.b = appendJSONString(e.b, s)
-		return
+// str appends s as a JSON string, and with a sink hashes what has
+// gathered.
+func (k *hashSink) str(b []byte, s string) []byte {
+	if k == nil {
+		return appendJSONString(b, s)
 	}
-	e.b = append(e.b, '"')
+	b = append(b, '"')
 	for len(s) > spill {
 		// Cut where no rune is split (a rune has at most three
 		// continuation bytes): either side is escaped as it is within
 		// the whole.
-		k := spill
-		for j := 0; j < utf8.UTFMax-1 && !utf8.RuneStart(s[k]); j++ {
-			k--
+		c := spill
+		for j := 0; j < utf8.UTFMax-1 && !utf8.RuneStart(s[c]); j++ {
+			c--
 		}
-		e.b = appendJSONText(e.b, s[:k])
-		s = s[k:]
-		e.spill()
+		b = k.flush(appendJSONText(b, s[:c]))
+		s = s[c:]
 	}
-	e.b = appendJSONText(e.b, s)
-	e.b = append(e.b, '"')
-	e.spill()
+	return k.flush(append(appendJSONText(b, s), '"'))
 }
 
-func (e *encoder) strs(ss []string) {
-	e.b = append(e.b, '[')
+func (k *hashSink) strs(b []byte, ss []string) []byte {
+	b = append(b, '[')
 	for i, s := range ss {
 		if i > 0 {
-			e.b = append(e.b, ',')
+			b = append(b, ',')
 		}
-		e.str(s)
+		b = k.str(b, s)
 	}
-	e.b = append(e.b, ']')
+	return append(b, ']')
 }
 
-func (e *encoder) spill() {
-	if e.sink != nil && len(e.b) >= spill {
-		e.sink.write(e.b)
-		e.b = e.b[:0]
-	}
-}
-
-// encode writes the canonical encoding of d, whose inputs are sorted.
-func (d *Derivation) encode(e *encoder) {
-	e.lit(`{"name":`)
-	e.str(d.Name)
-	e.lit(`,"version":`)
-	e.str(d.Version)
-	e.lit(`,"system":`)
-	e.str(d.System)
-	e.lit(`,"store":`)
-	e.str(d.Store)
-	e.lit(`,"builder":`)
-	e.str(d.Builder)
-	e.lit(`,"args":`)
-	e.strs(d.Args)
-	e.lit(`,"env":{`)
-	for i, v := range d.Env {
+// appendEncoding appends the canonical encoding of d, whose inputs are
+// sorted, and with a sink hashes it as it goes.
+func (d *Derivation) appendEncoding(b []byte, k *hashSink) []byte {
+	b = append(b, `{"name":`...)
+	b = k.str(b, d.Name)
+	b = append(b, `,"version":`...)
+	b = k.str(b, d.Version)
+	b = append(b, `,"system":`...)
+	b = k.str(b, d.System)
+	b = append(b, `,"store":`...)
+	b = k.str(b, d.Store)
+	b = append(b, `,"builder":`...)
+	b = k.str(b, d.Builder)
+	b = append(b, `,"args":`...)
+	b = k.strs(b, d.Args)
+	b = append(b, `,"env":{`...)
+	for i, e := range d.Env {
 		if i > 0 {
-			e.lit(",")
+			b = append(b, ',')
 		}
-		e.str(v.Name)
-		e.lit(":")
-		e.str(v.Value)
+		b = k.str(b, e.Name)
+		b = append(b, ':')
+		b = k.str(b, e.Value)
 	}
-	e.lit(`},"inputs":{"drvs":[`)
+	b = append(b, `},"inputs":{"drvs":[`...)
 	for i, in := range d.Drvs {
 		if i > 0 {
-			e.lit(",")
+			b = append(b, ',')
 		}
-		e.lit(`{"id":`)
-		e.str(in.id)
-		e.lit(`,"outputs":`)
-		e.strs(in.Outputs)
-		e.lit("}")
+		b = append(b, `{"id":`...)
+		b = k.str(b, in.id)
+		b = append(b, `,"outputs":`...)
+		b = k.strs(b, in.Outputs)
+		b = append(b, '}')
 	}
-	e.lit(`],"srcs":[`)
+	b = append(b, `],"srcs":[`...)
 	for i, s := range d.Srcs {
 		if i > 0 {
-			e.lit(",")
+			b = append(b, ',')
 		}
-		e.lit(`{"path":`)
-		e.str(s.Path)
-		e.lit(`,"hash":`)
-		e.str(s.TreeHash)
-		e.lit("}")
+		b = append(b, `{"path":`...)
+		b = k.str(b, s.Path)
+		b = append(b, `,"hash":`...)
+		b = k.str(b, s.TreeHash)
+		b = append(b, '}')
 	}
-	e.lit(`]},"outputs":`)
-	e.strs(d.Outputs)
+	b = append(b, `]},"outputs":`...)
+	b = k.strs(b, d.Outputs)
 	if f := d.Fixed; f != nil {
-		e.lit(`,"fixed":{"algo":`)
-		e.str(f.Algo)
-		e.lit(`,"hash":`)
-		e.str(f.Hash)
-		e.lit(`,"unpack":`)
-		e.b = strconv.AppendBool(e.b, f.Unpack)
-		e.lit("}")
+		b = append(b, `,"fixed":{"algo":`...)
+		b = k.str(b, f.Algo)
+		b = append(b, `,"hash":`...)
+		b = k.str(b, f.Hash)
+		b = append(b, `,"unpack":`...)
+		b = strconv.AppendBool(b, f.Unpack)
+		b = append(b, '}')
 	}
-	e.lit("}")
+	return append(b, '}')
 }
 
 // streamAbove is the size of encoding past which identity hashes it as
@@ -165,24 +158,23 @@ const streamAbove = 2 * spill
 // the encoding is want.
 func (d *Derivation) identity(want []byte) (treehash.Digest, bool) {
 	bp := encBufs.Get().(*[]byte)
-	e := encoder{b: (*bp)[:0]}
+	b := (*bp)[:0]
 	var sum treehash.Digest
 	var same bool
 	if d.encodedSize() > streamAbove {
 		k := hashSink{h: streams.Get().(*treehash.Stream), want: want, same: true}
 		k.h.Reset()
 		k.h.Write(drvPrefix)
-		e.sink = &k
-		d.encode(&e)
-		k.write(e.b)
+		b = d.appendEncoding(b, &k)
+		k.write(b)
 		sum, same = k.h.Sum(), k.same && len(k.want) == 0
 		streams.Put(k.h)
 	} else {
-		d.encode(&e)
-		sum, same = treehash.Sum(drvPrefix, e.b), bytes.Equal(e.b, want)
+		b = d.appendEncoding(b, nil)
+		sum, same = treehash.Sum(drvPrefix, b), bytes.Equal(b, want)
 	}
-	if cap(e.b) <= 1<<20 {
-		*bp = e.b
+	if cap(b) <= 1<<20 {
+		*bp = b
 		encBufs.Put(bp)
 	}
 	return sum, same

@@ -15,7 +15,7 @@ import (
 )
 
 // reference is the canonical encoding as the documentation describes it,
-// written by encoding/json: what encode must give byte for byte.
+// written by encoding/json: what appendEncoding must give byte for byte.
 type reference struct {
 	Name    string            `json:"name"`
 	Version string            `json:"version"`
