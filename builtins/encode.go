@@ -227,8 +227,10 @@ func appendJSONText(b []byte, s string) []byte {
 		// bytes: looked at 8 bytes at a time, and from a word that holds
 		// one straight to it (special8), rather than a byte at a time.
 		for i+8 <= len(s) {
-			x := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
-				uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+			// One bounds check for the word, not one for each byte.
+			w := s[i : i+8]
+			x := uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
+				uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56
 			if m := special8(x); m != 0 {
 				i += bits.TrailingZeros64(m) >> 3
 				break
