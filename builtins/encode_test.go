@@ -11,6 +11,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/nexisos/nexis/store/storepath"
 	"github.com/nexisos/nexis/store/treehash"
 )
 
@@ -296,5 +297,46 @@ func TestSortDrvs(t *testing.T) {
 				t.Fatalf("%d of %d: %q, want %q", i, len(drvs), drvs[i].id, want[i].id)
 			}
 		}
+	}
+}
+
+// TestNextHashIsScanHashes: scanning from the dashes finds the hashes
+// storepath.ScanHashes finds from the slashes, in order, in strings of
+// paths, near-paths and their pieces run together.
+func TestNextHashIsScanHashes(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 14))
+	hash := func() string {
+		const alphabet = "0123456789abcdfghijklmnpqrsvwxyz"
+		b := make([]byte, storepath.HashLen)
+		for i := range b {
+			b[i] = alphabet[r.IntN(len(alphabet))]
+		}
+		return string(b)
+	}
+	found := 0
+	for range 20000 {
+		pieces := []string{"/", "-", "//", "--", "/store/", " ", "a", "e", "é", "\x00", "/" + hash(), hash(), hash() + "-",
+			"/" + hash() + "-", "/store/aa/bb/" + hash() + "-name", "/" + hash()[:storepath.HashLen-1] + "-", "/" + hash() + "e-"}
+		var b strings.Builder
+		for range r.IntN(12) {
+			b.WriteString(pieces[r.IntN(len(pieces))])
+		}
+		s := b.String()
+		var want, got []string
+		storepath.ScanHashes([]byte(s), func(h string) { want = append(want, h) })
+		for i := 0; ; {
+			h, next := nextHash(s, i)
+			if next < 0 {
+				break
+			}
+			got, i = append(got, h), next
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("%q: found %q, want %q", s, got, want)
+		}
+		found += len(got)
+	}
+	if found < 10000 {
+		t.Fatalf("%d hashes found in all: the strings test little", found)
 	}
 }

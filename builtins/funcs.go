@@ -244,95 +244,128 @@ func checkUTF8(d *Derivation) error {
 // in the builder, args or env. The order they are found in does not
 // matter: seal sorts the inputs.
 func scanInputs(ctx *Context, d *Derivation) {
-	var haveDrv map[string]bool // by id, once there are more than a few
-	hint := 0                   // how many paths the strings scanned name, when that is many
-	hasDrv := func(v *Derivation) bool {
-		if haveDrv == nil && len(d.Drvs) > 16 {
-			haveDrv = make(map[string]bool, max(len(d.Drvs), hint))
-			for _, x := range d.Drvs {
-				haveDrv[x.id] = true
-			}
-		}
-		if haveDrv != nil {
-			return haveDrv[v.id]
-		}
-		return slices.ContainsFunc(d.Drvs, func(x *Derivation) bool { return x.id == v.id })
-	}
-	// A large value (the system's manifest) names most paths more than
-	// once, and a lookup may ask every scope loaded: each hash is looked
-	// up once, past the first few.
-	var looked map[string]bool
-	n := 0
-	scan := func(s string) {
-		if !strings.Contains(s, ctx.StoreDir) {
-			return
-		}
-		if len(s) > 64<<10 && looked == nil {
-			// The maps are made about as large as they will be, not
-			// grown to it: growing them was most of what scanning a
-			// system's 10,000 packages cost.
-			hint = strings.Count(s, ctx.StoreDir)
-			looked = make(map[string]bool, hint)
-		}
-		scanHashes(s, func(h string) {
-			if n++; n > 32 {
-				if looked == nil {
-					looked = map[string]bool{}
-				}
-				if looked[h] {
-					return
-				}
-				looked[h] = true
-			}
-			switch v := ctx.lookup(h).(type) {
-			case *Derivation:
-				if !hasDrv(v) {
-					d.Drvs = append(d.Drvs, v)
-					if haveDrv != nil {
-						haveDrv[v.id] = true
-					}
-				}
-			case *Source:
-				if !slices.ContainsFunc(d.Srcs, func(x *Source) bool { return x.Path == v.Path }) {
-					d.Srcs = append(d.Srcs, v)
-				}
-			}
-		})
-	}
-	scan(d.Builder)
+	sc := scanner{ctx: ctx, d: d}
+	sc.scan(d.Builder)
 	for _, a := range d.Args {
-		scan(a)
+		sc.scan(a)
 	}
 	for _, e := range d.Env {
-		scan(e.Value)
+		sc.scan(e.Value)
 	}
 }
 
-// scanHashes calls fn with the hash part of every store path in s:
-// storepath.ScanHashes for a string, without copying it.
-func scanHashes(s string, fn func(hash string)) {
-	for i := 0; i < len(s); {
-		j := strings.IndexByte(s[i:], '/')
-		if j < 0 {
+// scanner is scanInputs' state: what d has, once there is much of it.
+type scanner struct {
+	ctx *Context
+	d   *Derivation
+	// haveDrv holds d's inputs by id, once there are more than a few.
+	haveDrv map[string]bool
+	hint    int // how many paths the strings scanned name, when that is many
+	// A large value (the system's manifest) names most paths more than
+	// once, and a lookup may ask every scope loaded: each hash is
+	// looked up once, past the first few.
+	looked map[string]bool
+	n      int
+}
+
+func (sc *scanner) scan(s string) {
+	if !strings.Contains(s, sc.ctx.StoreDir) {
+		return
+	}
+	if len(s) > 64<<10 && sc.looked == nil {
+		// The maps are made about as large as they will be, not grown
+		// to it: growing them was most of what scanning a system's
+		// 10,000 packages cost.
+		sc.hint = strings.Count(s, sc.ctx.StoreDir)
+		sc.looked = make(map[string]bool, sc.hint)
+	}
+	for i := 0; ; {
+		h, next := nextHash(s, i)
+		if next < 0 {
 			return
 		}
-		h := i + j + 1
-		i = h
-		if h+storepath.HashLen >= len(s) || s[h+storepath.HashLen] != '-' {
+		i = next
+		sc.found(h)
+	}
+}
+
+// found adds what the path of hash h is, if the scope knows it.
+func (sc *scanner) found(h string) {
+	if sc.n++; sc.n > 32 {
+		if sc.looked == nil {
+			sc.looked = map[string]bool{}
+		}
+		if sc.looked[h] {
+			return
+		}
+		sc.looked[h] = true
+	}
+	d := sc.d
+	switch v := sc.ctx.lookup(h).(type) {
+	case *Derivation:
+		if !sc.hasDrv(v) {
+			d.Drvs = append(d.Drvs, v)
+			if sc.haveDrv != nil {
+				sc.haveDrv[v.id] = true
+			}
+		}
+	case *Source:
+		if !slices.ContainsFunc(d.Srcs, func(x *Source) bool { return x.Path == v.Path }) {
+			d.Srcs = append(d.Srcs, v)
+		}
+	}
+}
+
+func (sc *scanner) hasDrv(v *Derivation) bool {
+	d := sc.d
+	if sc.haveDrv == nil && len(d.Drvs) > 16 {
+		sc.haveDrv = make(map[string]bool, max(len(d.Drvs), sc.hint))
+		for _, x := range d.Drvs {
+			sc.haveDrv[x.id] = true
+		}
+	}
+	if sc.haveDrv != nil {
+		return sc.haveDrv[v.id]
+	}
+	for _, x := range d.Drvs {
+		if x.id == v.id {
+			return true
+		}
+	}
+	return false
+}
+
+// nextHash returns the hash part of the first store path in s[i:] (a
+// "/", storepath.HashLen characters of the hash alphabet, a "-"), and
+// where to look for the next; next is -1 when there is none. It finds
+// what storepath.ScanHashes finds, in the same order, from the dashes:
+// a string of paths has half as many of them as slashes.
+func nextHash(s string, i int) (h string, next int) {
+	const n = storepath.HashLen
+	i = max(i, n+1)
+	for i < len(s) {
+		j := strings.IndexByte(s[i:], '-')
+		if j < 0 {
+			break
+		}
+		p := i + j
+		i = p + 1
+		if s[p-n-1] != '/' {
 			continue
 		}
+		h := s[p-n : p]
 		ok := true
-		for k := h; k < h+storepath.HashLen; k++ {
-			if !storepath.IsHashChar(s[k]) {
+		for k := 0; k < len(h); k++ {
+			if !storepath.IsHashChar(h[k]) {
 				ok = false
 				break
 			}
 		}
 		if ok {
-			fn(s[h : h+storepath.HashLen])
-			i = h + storepath.HashLen
+			return h, i
 		}
 	}
+	return "", -1
 }
 
 func addInputs(d *Derivation, v starlark.Value, where string) error {
