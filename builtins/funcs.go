@@ -125,9 +125,10 @@ func newDerivation(ctx *Context, fn, name, version, builder string, args []starl
 	d.Timeout = timeout
 	switch in := inputs.(type) {
 	case *starlark.List, starlark.Tuple:
-		// Room for the inputs given and two that strings name: a
-		// package's libc and its source.
-		d.Drvs = make([]*Derivation, 0, in.(starlark.Indexable).Len()+2)
+		// Room for the inputs given and three that strings name: a
+		// package's libc, its source and the builder script (with two,
+		// every package's slice grew, to twice the size, at the third).
+		d.Drvs = make([]*Derivation, 0, in.(starlark.Indexable).Len()+3)
 	}
 	if err := addInputs(d, inputs, "inputs"); err != nil {
 		return nil, fmt.Errorf("%s: %w", fn, err)
