@@ -120,9 +120,8 @@ type File struct {
 // Hash computes the tree hash of files, which must be sorted by Path
 // (see Sort) and hold every entry of the tree including the root.
 func Hash(files []File) Digest {
-	p := hashers.Get().(*pooledHasher)
-	defer hashers.Put(p)
-	h := p.h
+	h := streams.Get().(*Stream)
+	defer streams.Put(h)
 	h.Reset()
 	var buf []byte
 	buf = append(buf, Magic...)
@@ -140,12 +139,12 @@ func Hash(files []File) Digest {
 			buf = append(buf, f.Target...)
 		}
 		if len(buf) >= 64<<10 {
-			Write(h, buf)
+			h.Write(buf)
 			buf = buf[:0]
 		}
 	}
-	Write(h, buf)
-	return p.sum()
+	h.Write(buf)
+	return h.Sum()
 }
 
 // Sort orders files as the serialisation wants them.
@@ -363,34 +362,23 @@ func (h Hasher) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// pooledHasher is a hasher and the array its digest is written to: a
-// digest on the caller's stack would move to the heap, as the hasher's
-// Sum may return the slice it is given, and an evaluation sums 40,000
-// small things.
-type pooledHasher struct {
-	h   *blake3.Hasher
-	out Digest
-}
-
-func (p *pooledHasher) sum() Digest {
-	p.h.Sum(p.out[:0])
-	return p.out
-}
-
-var hashers = sync.Pool{New: func() any { return &pooledHasher{h: blake3.New(32, nil)} }}
-
-// Sum is the BLAKE3-256 of the concatenation of parts, hashed as Write
-// does, with a pooled hasher.
+// Sum is the BLAKE3-256 of the concatenation of parts, hashed by a
+// pooled Stream: what an evaluation hashes (config parts of ~10 KB,
+// derivations, package keys) is compressed on the caller's goroutine,
+// 16 chunks at a time where there are that many, without the library
+// hasher's goroutines and copies.
 func Sum(parts ...[]byte) Digest {
-	p := hashers.Get().(*pooledHasher)
-	p.h.Reset()
+	s := streams.Get().(*Stream)
+	s.Reset()
 	for _, b := range parts {
-		Write(p.h, b)
+		s.Write(b)
 	}
-	d := p.sum()
-	hashers.Put(p)
+	d := s.Sum()
+	streams.Put(s)
 	return d
 }
+
+var streams = sync.Pool{New: func() any { return new(Stream) }}
 
 // HashFile hashes one regular file's contents.
 func HashFile(p string) (Digest, int64, error) {
