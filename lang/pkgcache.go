@@ -1,7 +1,6 @@
 package lang
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/binary"
 	"errors"
@@ -44,7 +43,7 @@ import (
 // ignored; so is an entry one of whose reads no longer matches.
 
 // pkgCacheVersion changes when the format or what a key holds changes.
-const pkgCacheVersion = "nexis package cache 5"
+const pkgCacheVersion = "nexis package cache 6"
 
 var pkgCacheMagic = []byte(pkgCacheVersion + "\n")
 
@@ -68,9 +67,12 @@ type pkgCache struct {
 
 	// ahead, when there is no file to keep entries of, takes each
 	// derivation kept to enc as its package ends: the file will be
-	// written whatever the packages give, and encoding it while they
-	// run leaves the entries to write after them, not the whole file.
+	// written whatever the packages give, and encoding (and writing) it
+	// while they run leaves the entries to write after them, not the
+	// whole file. entries then takes the entries to write, or is closed
+	// when there is no file to write.
 	ahead     chan *builtins.Derivation
+	entries   chan []keptEntry
 	aheadDone chan struct{}
 	stopAhead sync.Once
 	enc       *cacheEncoder
@@ -115,14 +117,26 @@ func openPkgCache(ev *evaluator, configPath string, data *pkgCacheFileData) *pkg
 	if len(c.old) == 0 {
 		raw, _ := ev.cfg.data["packages"].([]any)
 		n := len(raw)
-		c.enc = newCacheEncoder(n)
+		enc := newCacheEncoder(n)
+		c.enc = enc
 		c.ahead = make(chan *builtins.Derivation, n)
+		c.entries = make(chan []keptEntry, 1)
 		c.aheadDone = make(chan struct{})
 		go func() {
 			defer close(c.aheadDone)
-			for d := range c.ahead {
-				c.enc.derivation(d)
-			}
+			c.writeStreamed(func(w io.Writer) error {
+				for d := range c.ahead {
+					enc.derivation(d)
+					if err := enc.flush(w, flushAt); err != nil {
+						return err
+					}
+				}
+				keep, ok := <-c.entries
+				if !ok {
+					return errNotWritten
+				}
+				return c.body(w, enc, keep)
+			})
 		}()
 	}
 	return c
@@ -277,34 +291,53 @@ func (c *pkgCache) put(key treehash.Digest, e *cacheEntry, fresh bool) {
 	}
 }
 
-// stop ends encoding ahead, and waits for what was sent: before the file
-// is written, or when it will not be (the evaluation failed).
-func (c *pkgCache) stop() {
+// stop ends encoding ahead, and waits for its file to be left out:
+// the evaluation failed (or the file was written: see end).
+func (c *pkgCache) stop() { c.end(nil, false) }
+
+// end ends encoding ahead, and waits for its file to be written with
+// keep, or left out.
+func (c *pkgCache) end(keep []keptEntry, write bool) {
 	if c.ahead == nil {
 		return
 	}
-	c.stopAhead.Do(func() { close(c.ahead) })
+	c.stopAhead.Do(func() {
+		close(c.ahead)
+		if write {
+			c.entries <- keep
+		}
+		close(c.entries)
+	})
 	<-c.aheadDone
 }
+
+// errNotWritten leaves out the file encoded ahead.
+var errNotWritten = errors.New("package cache not written")
 
 // write stores what this evaluation kept, unless it is what was read,
 // or so nearly so that writing the whole file again would cost more than
 // evaluating the few packages it lacks next time (see worthWriting).
 func (c *pkgCache) write() {
 	if !worthWriting(c.fresh, len(c.keep), len(c.old)) {
+		c.stop()
 		return
 	}
 	keep := c.keep
 	slices.SortFunc(keep, func(a, b keptEntry) int { return bytes.Compare(a.key[:], b.key[:]) })
 	// Two packages are given the same only if one was evaluated twice.
 	keep = slices.CompactFunc(keep, func(a, b keptEntry) bool { return a.key == b.key })
-	c.stop()
-	enc := c.enc
-	if enc == nil {
-		enc = newCacheEncoder(len(c.keep))
+	if c.ahead != nil {
+		c.end(keep, true)
+		return
 	}
-	// An entry whose derivation cannot be kept is left out: the count
-	// goes first, and the entries are written as the file is, not held.
+	enc := newCacheEncoder(len(keep))
+	c.writeStreamed(func(w io.Writer) error { return c.body(w, enc, keep) })
+}
+
+// body writes the rest of the body after what enc wrote: the
+// derivations of keep that enc lacks, the entries and the counts.
+func (c *pkgCache) body(w io.Writer, enc *cacheEncoder, keep []keptEntry) error {
+	// An entry whose derivation cannot be kept is left out.
 	drv := make([]int, len(keep))
 	n := 0
 	for i, x := range keep {
@@ -315,68 +348,72 @@ func (c *pkgCache) write() {
 			n++
 		}
 		drv[i] = di
-	}
-	writeStreamed(c.file, func(w io.Writer) error {
-		if err := enc.finish(w, c.base, n); err != nil {
+		if err := enc.flush(w, flushAt); err != nil {
 			return err
 		}
-		var r recentStrings // the entries' slots are theirs
-		b := make([]byte, 0, 64<<10)
-		for i, x := range keep {
-			if drv[i] < 0 {
-				continue
-			}
-			e := x.e
-			b = append(b, x.key[:]...)
-			b = inline(b, e.given)
-			b = binary.AppendUvarint(b, uint64(drv[i]))
-			b = binary.AppendUvarint(b, e.steps)
-			b = binary.AppendUvarint(b, uint64(len(e.reads)))
-			for _, in := range e.reads {
-				b = r.put(b, slotReadPath, in.Path)
-				b = r.put(b, slotReadKind, in.Kind)
-				b = r.put(b, slotReadDigest, in.Digest)
-			}
-			b = binary.AppendUvarint(b, uint64(len(e.keys)))
-			for _, k := range sortedKeys(e.keys) {
-				b = r.put(b, slotKey, k)
-				b = r.put(b, slotKeyFile, e.keys[k])
-			}
-			if len(b) > 60<<10 {
-				if _, err := w.Write(b); err != nil {
-					return err
-				}
-				b = b[:0]
-			}
-		}
-		_, err := w.Write(b)
+	}
+	if err := enc.flush(w, 0); err != nil {
 		return err
-	})
+	}
+	var r recentStrings // the entries' slots are theirs
+	b := enc.buf
+	for i, x := range keep {
+		if drv[i] < 0 {
+			continue
+		}
+		e := x.e
+		b = append(b, x.key[:]...)
+		b = inline(b, e.given)
+		b = binary.AppendUvarint(b, uint64(drv[i]))
+		b = binary.AppendUvarint(b, e.steps)
+		b = binary.AppendUvarint(b, uint64(len(e.reads)))
+		for _, in := range e.reads {
+			b = r.put(b, slotReadPath, in.Path)
+			b = r.put(b, slotReadKind, in.Kind)
+			b = r.put(b, slotReadDigest, in.Digest)
+		}
+		b = binary.AppendUvarint(b, uint64(len(e.keys)))
+		for _, k := range sortedKeys(e.keys) {
+			b = r.put(b, slotKey, k)
+			b = r.put(b, slotKeyFile, e.keys[k])
+		}
+		if len(b) >= flushAt {
+			if _, err := w.Write(b); err != nil {
+				return err
+			}
+			b = b[:0]
+		}
+	}
+	for _, k := range []int{enc.nsrc, enc.ndrv, n} {
+		b = binary.LittleEndian.AppendUint32(b, uint32(k))
+	}
+	_, err := w.Write(b)
+	return err
 }
 
-// writeStreamed writes the magic, the digest of the body and the body
-// write gives, as writeCacheFile does (internal/durable: complete, then
-// renamed), without holding the body: at 100,000 packages it is 70 MB.
-// The digest goes in front once the body is written, through the
-// temporary file durable hands the filler.
-func writeStreamed(file string, write func(io.Writer) error) {
-	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
+// writeStreamed writes the magic, the digest of the body, the base and
+// the rest of the body write gives, as writeCacheFile does
+// (internal/durable: complete, then renamed), without holding the body:
+// at 100,000 packages it is 70 MB. The digest goes in front once the
+// body is written, through the temporary file durable hands the filler.
+func (c *pkgCache) writeStreamed(write func(io.Writer) error) {
+	if err := os.MkdirAll(filepath.Dir(c.file), 0o755); err != nil {
 		return
 	}
-	durable.Write(file, 0o600, func(w io.Writer) error {
+	durable.Write(c.file, 0o600, func(w io.Writer) error {
 		at, ok := w.(io.WriterAt)
 		if !ok {
 			return fmt.Errorf("package cache: %T cannot be written at an offset", w)
 		}
+		if _, err := w.Write(append(pkgCacheMagic[:len(pkgCacheMagic):len(pkgCacheMagic)], make([]byte, 32)...)); err != nil {
+			return err
+		}
 		h := treehash.NewHasher()
-		bw := bufio.NewWriterSize(w, 1<<20)
-		if _, err := bw.Write(append(pkgCacheMagic[:len(pkgCacheMagic):len(pkgCacheMagic)], make([]byte, 32)...)); err != nil {
+		body := io.MultiWriter(w, h)
+		if _, err := body.Write(c.base[:]); err != nil {
 			return err
 		}
-		if err := write(io.MultiWriter(bw, h)); err != nil {
-			return err
-		}
-		if err := bw.Flush(); err != nil {
+		if err := write(body); err != nil {
 			return err
 		}
 		var sum treehash.Digest
@@ -422,9 +459,13 @@ func identity(key treehash.Digest, reads []Input, keys map[string]string) treeha
 	return treehash.Sum(b)
 }
 
-// The file's body: sources, then derivations (inputs before the
-// derivations that use them), each a table of varint-coded records that
-// name sources and derivations by index; then the entries.
+// The file's body: the base of the keys; sources and derivations as
+// they were encoded, each a record of varint-coded fields that names
+// the sources and derivations before it by index (a derivation's
+// inputs come before it); the entries; and how many sources,
+// derivations and entries there are, three 32-bit little-endian
+// numbers at the end: the records are written as they are encoded,
+// before how many there will be is known.
 //
 // A string is written where it is used, unless it is one of the last
 // two written to its slot (recentStrings): the strings a derivation
@@ -432,6 +473,15 @@ func identity(key treehash.Digest, reads []Input, keys map[string]string) treeha
 // environment) are those of the derivations written before it, and the
 // others (names, versions, paths, identities) are nearly all used once.
 // So no string is hashed into a table, on writing or reading.
+
+// Kinds of records.
+const (
+	recordSource byte = iota
+	recordDerivation
+)
+
+// trailerSize is the size of the counts that end a body.
+const trailerSize = 12
 
 // Slots of strings: a field, or a place in a list.
 const (
@@ -488,30 +538,41 @@ func inline(b []byte, x string) []byte {
 
 type cacheEncoder struct {
 	recent recentStrings
-	srcs   map[*builtins.Source]int
-	srcBuf []byte
-	nsrc   int
-	drvs   map[*builtins.Derivation]int
-	ids    map[string]int
-	drvBuf []byte
-	ndrv   int
-	seen   map[any]bool            // scratch for walking a passthru
-	plain  map[*starlark.Dict]bool // passthrus that hold no derivation
+	// buf holds the records encoded and not yet written (see flush).
+	buf   []byte
+	srcs  map[*builtins.Source]int
+	nsrc  int
+	drvs  map[*builtins.Derivation]int
+	ids   map[string]int
+	ndrv  int
+	seen  map[any]bool            // scratch for walking a passthru
+	plain map[*starlark.Dict]bool // passthrus that hold no derivation
 	// passthrus are the passthrus encoded, by dict: most packages share
 	// one, encoded once.
 	passthrus map[*starlark.Dict][]byte
 	idx       []int // scratch: an encoding's input indices
 }
 
-// drvBytes is about how many bytes of the derivations' table a package
-// writes (two derivations, 710 bytes at 10,000 packages): the table is
-// made that large at once rather than doubled into place, a dozen
-// copies of megabytes.
-const drvBytes = 800
+// flushAt is how many bytes of records the encoder holds before it
+// writes them: the table is written as it is encoded, not held (at
+// 100,000 packages it is 80 MB).
+const flushAt = 64 << 10
 
+// newCacheEncoder returns an encoder for about n packages (three
+// derivations each, at most).
 func newCacheEncoder(n int) *cacheEncoder {
 	return &cacheEncoder{srcs: map[*builtins.Source]int{}, drvs: make(map[*builtins.Derivation]int, 3*n), ids: make(map[string]int, 3*n),
-		drvBuf: make([]byte, 0, n*drvBytes), plain: map[*starlark.Dict]bool{}, passthrus: map[*starlark.Dict][]byte{}}
+		buf: make([]byte, 0, flushAt+flushAt/4), plain: map[*starlark.Dict]bool{}, passthrus: map[*starlark.Dict][]byte{}}
+}
+
+// flush writes the records held to w once they are at least least bytes.
+func (e *cacheEncoder) flush(w io.Writer, least int) error {
+	if len(e.buf) < least || len(e.buf) == 0 {
+		return nil
+	}
+	_, err := w.Write(e.buf)
+	e.buf = e.buf[:0]
+	return err
 }
 
 func (e *cacheEncoder) uv(b []byte, n int) []byte { return binary.AppendUvarint(b, uint64(n)) }
@@ -520,8 +581,9 @@ func (e *cacheEncoder) source(s *builtins.Source) int {
 	if i, ok := e.srcs[s]; ok {
 		return i
 	}
+	e.buf = append(e.buf, recordSource)
 	for k, f := range []string{s.Name, s.TreeHash, s.Path, s.Display, s.Abs} {
-		e.srcBuf = e.recent.put(e.srcBuf, slotSource+k, f)
+		e.buf = e.recent.put(e.buf, slotSource+k, f)
 	}
 	e.srcs[s] = e.nsrc
 	e.nsrc++
@@ -613,7 +675,7 @@ func (e *cacheEncoder) encode(d *builtins.Derivation) bool {
 		}
 		e.passthrus[d.Passthru] = passthru
 	}
-	b, r := e.drvBuf, &e.recent
+	b, r := append(e.buf, recordDerivation), &e.recent
 	b = r.put(b, slotName, d.Name)
 	b = r.put(b, slotVersion, d.Version)
 	b = r.put(b, slotSystem, d.System)
@@ -655,7 +717,7 @@ func (e *cacheEncoder) encode(d *builtins.Derivation) bool {
 	b = e.uv(b, d.Timeout)
 	b = e.uv(b, len(passthru))
 	b = append(b, passthru...)
-	e.drvBuf = b
+	e.buf = b
 	e.drvs[d] = e.ndrv
 	e.ids[d.ID()] = e.ndrv
 	e.ndrv++
@@ -762,20 +824,6 @@ func (e *cacheEncoder) value(b []byte, v starlark.Value, depth int) ([]byte, boo
 		return e.uv(append(b, tagSource), e.source(x)), true
 	}
 	return b, false
-}
-
-// finish writes the body up to its n entries: the base of the keys and
-// the tables.
-func (e *cacheEncoder) finish(w io.Writer, base treehash.Digest, n int) error {
-	b := e.uv(base[:], e.nsrc)
-	b = append(b, e.srcBuf...)
-	b = e.uv(b, e.ndrv)
-	for _, part := range [][]byte{b, e.drvBuf, e.uv(nil, n)} {
-		if _, err := w.Write(part); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 var errDamaged = errors.New("damaged package cache")
@@ -915,25 +963,48 @@ func (d *cacheDecoder) decode() (data *pkgCacheFileData, err error) {
 		}
 	}()
 	data = &pkgCacheFileData{}
-	if len(d.b) < len(data.base) {
+	if len(d.b) < len(data.base)+trailerSize {
 		return nil, errDamaged
 	}
-	d.i = copy(data.base[:], d.b)
-	d.srcs = make([]*builtins.Source, d.count())
-	slab := make([]builtins.Source, len(d.srcs))
-	for k := range d.srcs {
-		s := &slab[k]
-		s.Name, s.TreeHash, s.Path = d.str(slotSource), d.str(slotSource+1), d.str(slotSource+2)
-		s.Display, s.Abs = d.str(slotSource+3), d.str(slotSource+4)
-		d.srcs[k] = s
+	// Each record and entry is at least a byte.
+	t := d.b[len(d.b)-trailerSize:]
+	d.b = d.b[:len(d.b)-trailerSize]
+	var counts [3]int
+	for k := range counts {
+		counts[k] = int(binary.LittleEndian.Uint32(t[4*k:]))
+		if counts[k] > len(d.b) {
+			return nil, errDamaged
+		}
 	}
-	nd := d.count()
+	ns, nd, n := counts[0], counts[1], counts[2]
+	d.i = copy(data.base[:], d.b)
+	d.srcs = make([]*builtins.Source, 0, ns)
+	slab := make([]builtins.Source, ns)
 	d.drvs = make([]*builtins.Derivation, nd)
 	d.slab = make([]builtins.Derivation, nd)
-	for ; d.made < nd; d.made++ {
-		d.drvs[d.made] = d.makeDerivation(d.made)
+	for len(d.srcs) < ns || d.made < nd {
+		switch d.byte1() {
+		case recordSource:
+			if len(d.srcs) == ns {
+				return nil, errDamaged
+			}
+			s := &slab[len(d.srcs)]
+			s.Name, s.TreeHash, s.Path = d.str(slotSource), d.str(slotSource+1), d.str(slotSource+2)
+			s.Display, s.Abs = d.str(slotSource+3), d.str(slotSource+4)
+			d.srcs = append(d.srcs, s)
+		case recordDerivation:
+			if d.made == nd {
+				return nil, errDamaged
+			}
+			d.drvs[d.made] = d.makeDerivation(d.made)
+			d.made++
+		default:
+			return nil, errDamaged
+		}
 	}
-	n := d.count()
+	if n > (len(d.b)-d.i)/len(data.base) {
+		return nil, errDamaged
+	}
 	entries := make(map[treehash.Digest]*cacheEntry, n)
 	data.entries, data.known = entries, make(map[string]treehash.Digest, n)
 	kept := make([]cacheEntry, n)

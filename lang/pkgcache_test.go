@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nexisos/nexis/internal/durable"
 	"github.com/nexisos/nexis/store/treehash"
 )
 
@@ -180,6 +181,45 @@ def package(n, deps):
 	// pkg0 and those that reach it: pkg7, pkg14, ... pkg35.
 	if warm, fresh := evalCached(t, config, dir); warm != want || fresh != 6 {
 		t.Fatalf("warm: same output %v, %d evaluated, want 6", warm == want, fresh)
+	}
+}
+
+// TestPackageCacheFailureWritesNothing: a cold evaluation writes the
+// file as its packages run; when one fails, nothing is left in the
+// cache directory, not even the temporary file, and the next evaluation
+// evaluates every package.
+func TestPackageCacheFailureWritesNothing(t *testing.T) {
+	config := generate(t, 40)
+	mod := filepath.Join(filepath.Dir(config), "mod.star")
+	good, err := os.ReadFile(mod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	failing := `load("@stdlib//build.star", "build_package")
+
+def package(n, deps):
+    if n == 36:
+        fail("pkg36 fails")
+    return build_package(name = "pkg%d" % n, version = "2.0", deps = deps.values(), build_system = "none")
+`
+	if err := os.WriteFile(mod, []byte(failing), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if _, err := Eval(config, Options{Cache: true, CacheDir: dir}); err == nil || !strings.Contains(err.Error(), "pkg36 fails") {
+		t.Fatalf("eval: %v, want pkg36's failure", err)
+	}
+	left, _ := filepath.Glob(filepath.Join(dir, "*.pkgs"))
+	temps, _ := filepath.Glob(filepath.Join(dir, durable.TempPrefix+"*"))
+	if len(left) != 0 || len(temps) != 0 {
+		t.Fatalf("a failed evaluation left %v %v", left, temps)
+	}
+	if err := os.WriteFile(mod, good, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := evalCached(t, config, "")
+	if cold, fresh := evalCached(t, config, dir); cold != want || fresh != 40 {
+		t.Fatalf("after the failure: same output %v, %d evaluated, want 40", cold == want, fresh)
 	}
 }
 
