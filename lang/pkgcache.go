@@ -112,11 +112,11 @@ func openPkgCache(ev *evaluator, configPath string, data *pkgCacheFileData) *pkg
 		c.old, c.known = data.entries, data.known
 	}
 	c.given = map[treehash.Digest]string{}
-	// Nearly every entry read is kept again.
-	c.keep = make([]keptEntry, 0, len(c.old))
+	// Each package is kept once, or not at all.
+	raw, _ := ev.cfg.data["packages"].([]any)
+	n := len(raw)
+	c.keep = make([]keptEntry, 0, n)
 	if len(c.old) == 0 {
-		raw, _ := ev.cfg.data["packages"].([]any)
-		n := len(raw)
 		enc := newCacheEncoder(n)
 		c.enc = enc
 		c.ahead = make(chan *builtins.Derivation, n)
@@ -539,10 +539,11 @@ func inline(b []byte, x string) []byte {
 type cacheEncoder struct {
 	recent recentStrings
 	// buf holds the records encoded and not yet written (see flush).
-	buf   []byte
-	srcs  map[*builtins.Source]int
-	nsrc  int
-	drvs  map[*builtins.Derivation]int
+	buf  []byte
+	srcs map[*builtins.Source]int
+	nsrc int
+	// ids are the derivations' indices (or inProgress, failed) by
+	// identity: two derivations of one identity are one record.
 	ids   map[string]int
 	ndrv  int
 	seen  map[any]bool            // scratch for walking a passthru
@@ -558,10 +559,10 @@ type cacheEncoder struct {
 // 100,000 packages it is 80 MB).
 const flushAt = 64 << 10
 
-// newCacheEncoder returns an encoder for about n packages (three
-// derivations each, at most).
+// newCacheEncoder returns an encoder for about n packages (two
+// derivations each: the build and its source).
 func newCacheEncoder(n int) *cacheEncoder {
-	return &cacheEncoder{srcs: map[*builtins.Source]int{}, drvs: make(map[*builtins.Derivation]int, 3*n), ids: make(map[string]int, 3*n),
+	return &cacheEncoder{srcs: map[*builtins.Source]int{}, ids: make(map[string]int, 2*n),
 		buf: make([]byte, 0, flushAt+flushAt/4), plain: map[*starlark.Dict]bool{}, passthrus: map[*starlark.Dict][]byte{}}
 }
 
@@ -597,20 +598,16 @@ func (e *cacheEncoder) derivation(root *builtins.Derivation) (int, bool) {
 	stack := []*builtins.Derivation{root}
 	for len(stack) > 0 {
 		d := stack[len(stack)-1]
-		if i, ok := e.drvs[d]; ok && i != inProgress {
+		i, ok := e.ids[d.ID()]
+		if ok && i != inProgress {
 			stack = stack[:len(stack)-1]
 			continue
 		}
-		if i, ok := e.ids[d.ID()]; ok {
-			e.drvs[d] = i
-			stack = stack[:len(stack)-1]
-			continue
-		}
-		if e.drvs[d] != inProgress {
-			e.drvs[d] = inProgress
+		if !ok {
+			e.ids[d.ID()] = inProgress
 			n := len(stack)
 			for _, in := range d.Drvs {
-				if _, ok := e.drvs[in]; !ok {
+				if _, ok := e.ids[in.ID()]; !ok {
 					stack = append(stack, in)
 				}
 			}
@@ -623,7 +620,7 @@ func (e *cacheEncoder) derivation(root *builtins.Derivation) (int, bool) {
 				builtins.Walk(d.Passthru, e.seen, func(v starlark.Value) {
 					if in, ok := v.(*builtins.Derivation); ok {
 						plain = false
-						if _, seen := e.drvs[in]; !seen {
+						if _, seen := e.ids[in.ID()]; !seen {
 							stack = append(stack, in)
 						}
 					}
@@ -641,10 +638,10 @@ func (e *cacheEncoder) derivation(root *builtins.Derivation) (int, bool) {
 		// Its inputs have their indices.
 		stack = stack[:len(stack)-1]
 		if !e.encode(d) {
-			e.drvs[d] = failed
+			e.ids[d.ID()] = failed
 		}
 	}
-	i := e.drvs[root]
+	i := e.ids[root.ID()]
 	return i, i >= 0
 }
 
@@ -657,7 +654,7 @@ const (
 func (e *cacheEncoder) encode(d *builtins.Derivation) bool {
 	idx := e.idx[:0]
 	for _, in := range d.Drvs {
-		i, ok := e.drvs[in]
+		i, ok := e.ids[in.ID()]
 		if !ok || i < 0 {
 			return false
 		}
@@ -718,7 +715,6 @@ func (e *cacheEncoder) encode(d *builtins.Derivation) bool {
 	b = e.uv(b, len(passthru))
 	b = append(b, passthru...)
 	e.buf = b
-	e.drvs[d] = e.ndrv
 	e.ids[d.ID()] = e.ndrv
 	e.ndrv++
 	return true
@@ -813,11 +809,9 @@ func (e *cacheEncoder) value(b []byte, v starlark.Value, depth int) ([]byte, boo
 		}
 		return b, true
 	case *builtins.Derivation:
-		i, ok := e.drvs[x]
+		i, ok := e.ids[x.ID()]
 		if !ok || i < 0 {
-			if i, ok = e.ids[x.ID()]; !ok {
-				return b, false
-			}
+			return b, false
 		}
 		return e.uv(append(b, tagDerivation), i), true
 	case *builtins.Source:
