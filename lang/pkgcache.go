@@ -317,7 +317,11 @@ var errNotWritten = errors.New("package cache not written")
 // write stores what this evaluation kept, unless it is what was read,
 // or so nearly so that writing the whole file again would cost more than
 // evaluating the few packages it lacks next time (see worthWriting).
+// It runs once the packages are evaluated, while the system is: what
+// the cache holds for them is then of no more use (at 100,000 packages,
+// 30 MB of entries, keys and what they were given).
 func (c *pkgCache) write() {
+	defer c.release()
 	if !worthWriting(c.fresh, len(c.keep), len(c.old)) {
 		c.stop()
 		return
@@ -332,6 +336,14 @@ func (c *pkgCache) write() {
 	}
 	enc := newCacheEncoder(len(keep))
 	c.writeStreamed(func(w io.Writer) error { return c.body(w, enc, keep) })
+}
+
+// release lets go of what only the packages' evaluation and the file
+// needed; the counts stay.
+func (c *pkgCache) release() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.old, c.known, c.given, c.now, c.keep, c.enc = nil, nil, nil, nil, nil, nil
 }
 
 // body writes the rest of the body after what enc wrote: the
