@@ -36,9 +36,9 @@ import (
 // What a package printed cannot be replayed, so a package that printed,
 // or loaded a module that printed, is not kept. Errors are not kept.
 //
-// The cache is one file per config and options: the base of its keys, a
-// table of sources and of derivations (each once, however many packages
-// reach it), then one entry per package. A file whose digest does not
+// The cache is one file per config and options: the base of its keys,
+// then sources, derivations (each once, however many packages reach it)
+// and one entry per package. A file whose digest does not
 // match its contents, that does not decode, or of another base is
 // ignored; so is an entry one of whose reads no longer matches.
 
@@ -61,17 +61,16 @@ type pkgCache struct {
 	given map[treehash.Digest]string
 	mu    sync.Mutex
 	now   map[[2]string]Input // reads checked in this evaluation
-	keep  []keptEntry         // each package once: sorted when written
+	keep  []keptEntry         // entries to write, not written ahead
 	fresh int                 // packages evaluated (and kept)
 	hits  int                 // packages taken from the cache
 
-	// ahead, when there is no file to keep entries of, takes each
-	// derivation kept to enc as its package ends: the file will be
-	// written whatever the packages give, and encoding (and writing) it
-	// while they run leaves the entries to write after them, not the
-	// whole file. entries then takes the entries to write, or is closed
-	// when there is no file to write.
-	ahead     chan *builtins.Derivation
+	// ahead, when there is no file to keep entries of, takes each entry
+	// kept to enc as its package ends: the file will be written whatever
+	// the packages give, and encoding and writing it while they run
+	// leaves nothing to hold for it. entries then takes the entries
+	// left to write (keep), or is closed when there is no file to write.
+	ahead     chan keptEntry
 	entries   chan []keptEntry
 	aheadDone chan struct{}
 	stopAhead sync.Once
@@ -115,18 +114,19 @@ func openPkgCache(ev *evaluator, configPath string, data *pkgCacheFileData) *pkg
 	// Each package is kept once, or not at all.
 	raw, _ := ev.cfg.data["packages"].([]any)
 	n := len(raw)
-	c.keep = make([]keptEntry, 0, n)
-	if len(c.old) == 0 {
+	if len(c.old) > 0 {
+		c.keep = make([]keptEntry, 0, n)
+	} else {
 		enc := newCacheEncoder(n)
 		c.enc = enc
-		c.ahead = make(chan *builtins.Derivation, n)
+		c.ahead = make(chan keptEntry, n)
 		c.entries = make(chan []keptEntry, 1)
 		c.aheadDone = make(chan struct{})
 		go func() {
 			defer close(c.aheadDone)
 			c.writeStreamed(func(w io.Writer) error {
-				for d := range c.ahead {
-					enc.derivation(d)
+				for x := range c.ahead {
+					enc.entry(x)
 					if err := enc.flush(w, flushAt); err != nil {
 						return err
 					}
@@ -279,16 +279,18 @@ func (c *pkgCache) current(r Input) Input {
 func (c *pkgCache) put(key treehash.Digest, e *cacheEntry, fresh bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.keep = append(c.keep, keptEntry{key, e})
 	if fresh {
 		e.given = c.given[key]
+		delete(c.given, key)
 		c.fresh++
 	} else {
 		c.hits++
 	}
 	if c.ahead != nil && len(c.ahead) < cap(c.ahead) {
-		c.ahead <- e.drv
+		c.ahead <- keptEntry{key, e}
+		return
 	}
+	c.keep = append(c.keep, keptEntry{key, e})
 }
 
 // stop ends encoding ahead, and waits for its file to be left out:
@@ -322,7 +324,7 @@ var errNotWritten = errors.New("package cache not written")
 // 30 MB of entries, keys and what they were given).
 func (c *pkgCache) write() {
 	defer c.release()
-	if !worthWriting(c.fresh, len(c.keep), len(c.old)) {
+	if !worthWriting(c.fresh, c.fresh+c.hits, len(c.old)) {
 		c.stop()
 		return
 	}
@@ -343,64 +345,23 @@ func (c *pkgCache) write() {
 func (c *pkgCache) release() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.old, c.known, c.given, c.now, c.keep, c.enc = nil, nil, nil, nil, nil, nil
+	c.old, c.known, c.given, c.now, c.keep, c.enc, c.ahead = nil, nil, nil, nil, nil, nil, nil
 }
 
-// body writes the rest of the body after what enc wrote: the
-// derivations of keep that enc lacks, the entries and the counts.
+// body writes the rest of the body after what enc wrote: keep, the
+// entries not written ahead, with the derivations enc lacks, and the
+// counts.
 func (c *pkgCache) body(w io.Writer, enc *cacheEncoder, keep []keptEntry) error {
-	// An entry whose derivation cannot be kept is left out.
-	drv := make([]int, len(keep))
-	n := 0
-	for i, x := range keep {
-		di, ok := enc.derivation(x.e.drv)
-		if !ok {
-			di = -1
-		} else {
-			n++
-		}
-		drv[i] = di
+	for _, x := range keep {
+		enc.entry(x)
 		if err := enc.flush(w, flushAt); err != nil {
 			return err
 		}
 	}
-	if err := enc.flush(w, 0); err != nil {
-		return err
+	for _, k := range []int{enc.nsrc, enc.ndrv, enc.nentry} {
+		enc.buf = binary.LittleEndian.AppendUint32(enc.buf, uint32(k))
 	}
-	var r recentStrings // the entries' slots are theirs
-	b := enc.buf
-	for i, x := range keep {
-		if drv[i] < 0 {
-			continue
-		}
-		e := x.e
-		b = append(b, x.key[:]...)
-		b = inline(b, e.given)
-		b = binary.AppendUvarint(b, uint64(drv[i]))
-		b = binary.AppendUvarint(b, e.steps)
-		b = binary.AppendUvarint(b, uint64(len(e.reads)))
-		for _, in := range e.reads {
-			b = r.put(b, slotReadPath, in.Path)
-			b = r.put(b, slotReadKind, in.Kind)
-			b = r.put(b, slotReadDigest, in.Digest)
-		}
-		b = binary.AppendUvarint(b, uint64(len(e.keys)))
-		for _, k := range sortedKeys(e.keys) {
-			b = r.put(b, slotKey, k)
-			b = r.put(b, slotKeyFile, e.keys[k])
-		}
-		if len(b) >= flushAt {
-			if _, err := w.Write(b); err != nil {
-				return err
-			}
-			b = b[:0]
-		}
-	}
-	for _, k := range []int{enc.nsrc, enc.ndrv, n} {
-		b = binary.LittleEndian.AppendUint32(b, uint32(k))
-	}
-	_, err := w.Write(b)
-	return err
+	return enc.flush(w, 0)
 }
 
 // writeStreamed writes the magic, the digest of the body, the base and
@@ -471,13 +432,13 @@ func identity(key treehash.Digest, reads []Input, keys map[string]string) treeha
 	return treehash.Sum(b)
 }
 
-// The file's body: the base of the keys; sources and derivations as
-// they were encoded, each a record of varint-coded fields that names
-// the sources and derivations before it by index (a derivation's
-// inputs come before it); the entries; and how many sources,
-// derivations and entries there are, three 32-bit little-endian
-// numbers at the end: the records are written as they are encoded,
-// before how many there will be is known.
+// The file's body: the base of the keys; sources, derivations and
+// entries as they were encoded, each a record of varint-coded fields
+// that names the sources and derivations before it by index (a
+// derivation's inputs come before it, and an entry's derivation before
+// the entry); and how many sources, derivations and entries there are,
+// three 32-bit little-endian numbers at the end: the records are
+// written as the packages end, before how many there will be is known.
 //
 // A string is written where it is used, unless it is one of the last
 // two written to its slot (recentStrings): the strings a derivation
@@ -490,10 +451,14 @@ func identity(key treehash.Digest, reads []Input, keys map[string]string) treeha
 const (
 	recordSource byte = iota
 	recordDerivation
+	recordEntry
 )
 
 // trailerSize is the size of the counts that end a body.
 const trailerSize = 12
+
+// minRecord is the least size of a source, a derivation and an entry.
+var minRecord = [3]int{6, 19, 33}
 
 // Slots of strings: a field, or a place in a list.
 const (
@@ -556,10 +521,11 @@ type cacheEncoder struct {
 	nsrc int
 	// ids are the derivations' indices (or inProgress, failed) by
 	// identity: two derivations of one identity are one record.
-	ids   map[string]int
-	ndrv  int
-	seen  map[any]bool            // scratch for walking a passthru
-	plain map[*starlark.Dict]bool // passthrus that hold no derivation
+	ids    map[string]int
+	ndrv   int
+	nentry int
+	seen   map[any]bool            // scratch for walking a passthru
+	plain  map[*starlark.Dict]bool // passthrus that hold no derivation
 	// passthrus are the passthrus encoded, by dict: most packages share
 	// one, encoded once.
 	passthrus map[*starlark.Dict][]byte
@@ -576,6 +542,33 @@ const flushAt = 64 << 10
 func newCacheEncoder(n int) *cacheEncoder {
 	return &cacheEncoder{srcs: map[*builtins.Source]int{}, ids: make(map[string]int, 2*n),
 		buf: make([]byte, 0, flushAt+flushAt/4), plain: map[*starlark.Dict]bool{}, passthrus: map[*starlark.Dict][]byte{}}
+}
+
+// entry adds the entry x and its derivation, unless that cannot be
+// kept: the entry is left out.
+func (e *cacheEncoder) entry(x keptEntry) {
+	di, ok := e.derivation(x.e.drv)
+	if !ok {
+		return
+	}
+	b, r := append(e.buf, recordEntry), &e.recent
+	b = append(b, x.key[:]...)
+	b = inline(b, x.e.given)
+	b = e.uv(b, di)
+	b = binary.AppendUvarint(b, x.e.steps)
+	b = e.uv(b, len(x.e.reads))
+	for _, in := range x.e.reads {
+		b = r.put(b, slotReadPath, in.Path)
+		b = r.put(b, slotReadKind, in.Kind)
+		b = r.put(b, slotReadDigest, in.Digest)
+	}
+	b = e.uv(b, len(x.e.keys))
+	for _, k := range sortedKeys(x.e.keys) {
+		b = r.put(b, slotKey, k)
+		b = r.put(b, slotKeyFile, x.e.keys[k])
+	}
+	e.buf = b
+	e.nentry++
 }
 
 // flush writes the records held to w once they are at least least bytes.
@@ -972,13 +965,13 @@ func (d *cacheDecoder) decode() (data *pkgCacheFileData, err error) {
 	if len(d.b) < len(data.base)+trailerSize {
 		return nil, errDamaged
 	}
-	// Each record and entry is at least a byte.
 	t := d.b[len(d.b)-trailerSize:]
 	d.b = d.b[:len(d.b)-trailerSize]
 	var counts [3]int
-	for k := range counts {
+	for k, least := range minRecord {
+		// What is made for each is made before it is read.
 		counts[k] = int(binary.LittleEndian.Uint32(t[4*k:]))
-		if counts[k] > len(d.b) {
+		if counts[k] > len(d.b)/least {
 			return nil, errDamaged
 		}
 	}
@@ -988,7 +981,11 @@ func (d *cacheDecoder) decode() (data *pkgCacheFileData, err error) {
 	slab := make([]builtins.Source, ns)
 	d.drvs = make([]*builtins.Derivation, nd)
 	d.slab = make([]builtins.Derivation, nd)
-	for len(d.srcs) < ns || d.made < nd {
+	entries := make(map[treehash.Digest]*cacheEntry, n)
+	data.entries, data.known = entries, make(map[string]treehash.Digest, n)
+	kept := make([]cacheEntry, n)
+	ne := 0
+	for d.i < len(d.b) {
 		switch d.byte1() {
 		case recordSource:
 			if len(d.srcs) == ns {
@@ -1004,55 +1001,55 @@ func (d *cacheDecoder) decode() (data *pkgCacheFileData, err error) {
 			}
 			d.drvs[d.made] = d.makeDerivation(d.made)
 			d.made++
+		case recordEntry:
+			if ne == n {
+				return nil, errDamaged
+			}
+			k, e := d.entry(&kept[ne])
+			ne++
+			entries[k] = e
+			data.known[e.given] = k
 		default:
 			return nil, errDamaged
 		}
 	}
-	if n > (len(d.b)-d.i)/len(data.base) {
-		return nil, errDamaged
-	}
-	entries := make(map[treehash.Digest]*cacheEntry, n)
-	data.entries, data.known = entries, make(map[string]treehash.Digest, n)
-	kept := make([]cacheEntry, n)
-	for j := range kept {
-		var k treehash.Digest
-		if d.i+len(k) > len(d.b) {
-			return nil, errDamaged
-		}
-		copy(k[:], d.b[d.i:])
-		d.i += len(k)
-		e := &kept[j]
-		e.given = d.inline()
-		data.known[e.given] = k
-		if e.drvIndex = d.uv(); e.drvIndex >= nd {
-			return nil, errDamaged
-		}
-		e.drv = d.drvs[e.drvIndex]
-		v, m := binary.Uvarint(d.b[d.i:])
-		if m <= 0 {
-			return nil, errDamaged
-		}
-		d.i += m
-		e.steps = v
-		if nr := d.count(); nr > 0 {
-			e.reads = d.inputs(nr)
-			for r := range e.reads {
-				e.reads[r] = Input{Path: d.str(slotReadPath), Kind: d.str(slotReadKind), Digest: d.str(slotReadDigest)}
-			}
-		}
-		if nk := d.count(); nk > 0 {
-			e.keys = make(map[string]string, nk)
-			for range nk {
-				k := d.str(slotKey)
-				e.keys[k] = d.str(slotKeyFile)
-			}
-		}
-		entries[k] = e
-	}
-	if d.i != len(d.b) {
+	if len(d.srcs) != ns || d.made != nd || ne != n {
 		return nil, errDamaged
 	}
 	return data, nil
+}
+
+// entry reads an entry into e, and its key.
+func (d *cacheDecoder) entry(e *cacheEntry) (treehash.Digest, *cacheEntry) {
+	var k treehash.Digest
+	if d.i+len(k) > len(d.b) {
+		panic(errDamaged)
+	}
+	copy(k[:], d.b[d.i:])
+	d.i += len(k)
+	e.given = d.inline()
+	e.drvIndex = d.uv()
+	e.drv = d.before(e.drvIndex)
+	v, m := binary.Uvarint(d.b[d.i:])
+	if m <= 0 {
+		panic(errDamaged)
+	}
+	d.i += m
+	e.steps = v
+	if nr := d.count(); nr > 0 {
+		e.reads = d.inputs(nr)
+		for r := range e.reads {
+			e.reads[r] = Input{Path: d.str(slotReadPath), Kind: d.str(slotReadKind), Digest: d.str(slotReadDigest)}
+		}
+	}
+	if nk := d.count(); nk > 0 {
+		e.keys = make(map[string]string, nk)
+		for range nk {
+			k := d.str(slotKey)
+			e.keys[k] = d.str(slotKeyFile)
+		}
+	}
+	return k, e
 }
 
 // before returns derivation i, which must come before the one being made.
