@@ -341,11 +341,12 @@ func (c *pkgCache) write() {
 }
 
 // release lets go of what only the packages' evaluation and the file
-// needed; the counts stay.
+// needed, the TOML cache's digests of entries too; the counts stay.
 func (c *pkgCache) release() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.old, c.known, c.given, c.now, c.keep, c.enc, c.ahead = nil, nil, nil, nil, nil, nil, nil
+	c.ev.cfg.tc.forget()
 }
 
 // body writes the rest of the body after what enc wrote: keep, the
