@@ -365,34 +365,42 @@ func (c *pkgCache) body(w io.Writer, enc *cacheEncoder, keep []keptEntry) error 
 	return enc.flush(w, 0)
 }
 
-// writeStreamed writes the magic, the digest of the body, the base and
-// the rest of the body write gives, as writeCacheFile does
-// (internal/durable: complete, then renamed), without holding the body:
-// at 100,000 packages it is 70 MB. The digest goes in front once the
-// body is written, through the temporary file durable hands the filler.
+// writeStreamed writes the file as writeHashed does, its body the base
+// and what write gives.
 func (c *pkgCache) writeStreamed(write func(io.Writer) error) {
-	if err := os.MkdirAll(filepath.Dir(c.file), 0o755); err != nil {
+	writeHashed(c.file, pkgCacheMagic, func(w io.Writer) error {
+		if _, err := w.Write(c.base[:]); err != nil {
+			return err
+		}
+		return write(w)
+	})
+}
+
+// writeHashed writes magic, the digest of the body and the body write
+// gives, as writeCacheFile does (internal/durable: complete, then
+// renamed), without holding the body: at 100,000 packages the package
+// cache's is 95 MB and the TOML cache's 30 MB. The digest goes in front
+// once the body is written, through the temporary file durable hands
+// the filler.
+func writeHashed(file string, magic []byte, write func(io.Writer) error) {
+	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
 		return
 	}
-	durable.Write(c.file, 0o600, func(w io.Writer) error {
+	durable.Write(file, 0o600, func(w io.Writer) error {
 		at, ok := w.(io.WriterAt)
 		if !ok {
-			return fmt.Errorf("package cache: %T cannot be written at an offset", w)
+			return fmt.Errorf("cache: %T cannot be written at an offset", w)
 		}
-		if _, err := w.Write(append(pkgCacheMagic[:len(pkgCacheMagic):len(pkgCacheMagic)], make([]byte, 32)...)); err != nil {
+		if _, err := w.Write(append(magic[:len(magic):len(magic)], make([]byte, 32)...)); err != nil {
 			return err
 		}
 		h := treehash.NewHasher()
-		body := io.MultiWriter(w, h)
-		if _, err := body.Write(c.base[:]); err != nil {
-			return err
-		}
-		if err := write(body); err != nil {
+		if err := write(io.MultiWriter(w, h)); err != nil {
 			return err
 		}
 		var sum treehash.Digest
 		h.Sum(sum[:0])
-		_, err := at.WriteAt(sum[:], int64(len(pkgCacheMagic)))
+		_, err := at.WriteAt(sum[:], int64(len(magic)))
 		return err
 	})
 }

@@ -1,6 +1,7 @@
 package lang
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/binary"
 	"errors"
@@ -242,8 +243,8 @@ func keepable(v any) bool {
 }
 
 // write stores the parts of this config, unless they are what was read
-// or nearly so (see worthWriting). The parts are encoded into the file's
-// bytes directly, one scratch buffer for their lengths.
+// or nearly so (see worthWriting). The parts are written to the file as
+// they are encoded, one scratch buffer for those encoded then.
 func (c *tomlCache) write() {
 	if c == nil {
 		return
@@ -257,42 +258,39 @@ func (c *tomlCache) write() {
 		return
 	}
 	keys := make([]treehash.Digest, 0, parts)
-	size := 0
-	for k, p := range c.now {
+	for k := range c.now {
 		keys = append(keys, k)
-		size += len(p.enc) + len(p.entries)
 	}
-	for k, p := range c.fresh {
+	for k := range c.fresh {
 		if _, dup := c.now[k]; !dup {
 			keys = append(keys, k)
 		}
-		size += p.size
 	}
 	slices.SortFunc(keys, func(a, b treehash.Digest) int { return bytes.Compare(a[:], b[:]) })
-	head := len(tomlCacheMagic) + len(treehash.Digest{})
-	b := make([]byte, head, head+size+len(keys)*(len(treehash.Digest{})+4))
-	copy(b, tomlCacheMagic)
-	var scratch []byte
-	for _, k := range keys {
-		p, ok := c.now[k]
-		if !ok {
-			f := c.fresh[k]
-			if p = f.kept; p.enc == nil {
-				if scratch, ok = encodeValue(scratch[:0], f.value); !ok {
-					continue
+	writeHashed(c.file, tomlCacheMagic, func(w io.Writer) error {
+		// The parts' encodings are written as they are, between small
+		// heads gathered in bw.
+		bw := bufio.NewWriterSize(w, 64<<10)
+		var scratch, head []byte
+		for _, k := range keys {
+			p, ok := c.now[k]
+			if !ok {
+				f := c.fresh[k]
+				if p = f.kept; p.enc == nil {
+					if scratch, ok = encodeValue(scratch[:0], f.value); !ok {
+						continue
+					}
+					p.enc = scratch
 				}
-				p.enc = scratch
 			}
+			head = binary.AppendUvarint(append(head[:0], k[:]...), uint64(len(p.enc)))
+			bw.Write(head)
+			bw.Write(p.enc)
+			bw.Write(binary.AppendUvarint(head[:0], uint64(len(p.entries)/len(k))))
+			bw.Write(p.entries)
 		}
-		b = append(b, k[:]...)
-		b = binary.AppendUvarint(b, uint64(len(p.enc)))
-		b = append(b, p.enc...)
-		b = binary.AppendUvarint(b, uint64(len(p.entries)/len(k)))
-		b = append(b, p.entries...)
-	}
-	sum := treehash.Sum(b[head:])
-	copy(b[len(tomlCacheMagic):], sum[:])
-	writeCacheFile(c.file, b)
+		return bw.Flush()
+	})
 }
 
 // encodeValue appends a decoded TOML value (as BurntSushi/toml gives
