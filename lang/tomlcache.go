@@ -62,12 +62,10 @@ type keptPart struct {
 
 // freshPart is a part decoded this time: a part of packages encoded
 // (its entries' digests were needed), the part before them as its
-// value, encoded when the file is written; and the length of its text,
-// about that of its encoding.
+// value, encoded when the file is written.
 type freshPart struct {
 	kept  keptPart
 	value map[string]any
-	size  int
 }
 
 // mapID is what tells m from every other map while it lives.

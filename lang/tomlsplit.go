@@ -107,7 +107,7 @@ func decodeParts(src []byte, check func([]byte) error, c *tomlCache) (map[string
 		wg.Go(func() {
 			for b := range next {
 				text := src[b.start:b.end]
-				p := decodedPart{i: b.i, fresh: freshPart{size: len(text)}}
+				p := decodedPart{i: b.i}
 				if c != nil {
 					p.key = treehash.Sum(text)
 					p.value, p.entries, p.found = c.get(p.key)
