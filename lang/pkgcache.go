@@ -119,7 +119,7 @@ func openPkgCache(ev *evaluator, configPath string, data *pkgCacheFileData) *pkg
 	} else {
 		enc := newCacheEncoder(n)
 		c.enc = enc
-		c.ahead = make(chan keptEntry, n)
+		c.ahead = make(chan keptEntry, min(n, aheadQueue))
 		c.entries = make(chan []keptEntry, 1)
 		c.aheadDone = make(chan struct{})
 		go func() {
@@ -312,6 +312,11 @@ func (c *pkgCache) end(keep []keptEntry, write bool) {
 	})
 	<-c.aheadDone
 }
+
+// aheadQueue is how many entries may wait to be written ahead: the
+// packages do not wait for the file, and an entry that finds the queue
+// full is written after them (see put). A variable for tests.
+var aheadQueue = 4096
 
 // errNotWritten leaves out the file encoded ahead.
 var errNotWritten = errors.New("package cache not written")

@@ -184,6 +184,27 @@ def package(n, deps):
 	}
 }
 
+// TestPackageCacheQueueFull: the entries that find the queue to the
+// file full are written after the packages, and the file holds every
+// package as when each is written as it ends.
+func TestPackageCacheQueueFull(t *testing.T) {
+	config := generate(t, 200)
+	want, _ := evalCached(t, config, "")
+	for _, queue := range []int{1, 4096} {
+		func() {
+			defer func(q int) { aheadQueue = q }(aheadQueue)
+			aheadQueue = queue
+			dir := t.TempDir()
+			if cold, fresh := evalCached(t, config, dir); cold != want || fresh != 200 {
+				t.Fatalf("queue %d, cold: same output %v, %d evaluated, want 200", queue, cold == want, fresh)
+			}
+			if warm, fresh := evalCached(t, config, dir); warm != want || fresh != 0 {
+				t.Fatalf("queue %d, warm: same output %v, %d evaluated, want 0", queue, warm == want, fresh)
+			}
+		}()
+	}
+}
+
 // TestPackageCacheFailureWritesNothing: a cold evaluation writes the
 // file as its packages run; when one fails, nothing is left in the
 // cache directory, not even the temporary file, and the next evaluation
