@@ -433,7 +433,9 @@ func identity(key treehash.Digest, reads []Input, keys map[string]string) treeha
 	if len(reads) == 0 && len(keys) == 0 {
 		return key
 	}
-	b := key[:len(key):len(key)]
+	// A copy: slicing key itself would move it to the heap on every
+	// call, the first return's too.
+	b := append([]byte(nil), key[:]...)
 	for _, r := range reads {
 		b = appendField(b, []byte(r.Path))
 		b = appendField(b, []byte(r.Kind))
