@@ -64,6 +64,9 @@ type Root struct {
 	dir     string // as given, for messages
 	fd      int    // O_PATH of the directory
 	resolve uint64 // openat2's RESOLVE_ flags
+	// unsynced roots replace files atomically but not durably (see
+	// WriteVerified).
+	unsynced bool
 }
 
 // OpenRoot opens dir as a root. An empty dir is an error, never the
@@ -384,6 +387,9 @@ func (r *Root) replace(op, p string, create func(dfd int, tmp string) error) err
 		unix.Unlinkat(dfd, tmp, 0)
 		return r.pathErr(op, p, err)
 	}
+	if r.unsynced {
+		return nil
+	}
 	if err := unix.Fsync(dfd); err != nil {
 		return r.pathErr("sync directory of", p, err)
 	}
@@ -402,13 +408,14 @@ func (r *Root) WriteFile(p string, data []byte, mode fs.FileMode, owner *Owner) 
 // owner. When fill fails, p is left as it was.
 func (r *Root) Write(p string, mode fs.FileMode, owner *Owner, fill func(io.Writer) error) error {
 	return r.replace("write", p, func(dfd int, tmp string) error {
-		return writeTemp(dfd, tmp, mode, owner, fill)
+		return writeTemp(dfd, tmp, mode, owner, !r.unsynced, fill)
 	})
 }
 
 // writeTemp creates the file tmp in the directory dfd, 0600 until it is
-// complete: what fill writes, then its owner and mode, then fsync.
-func writeTemp(dfd int, tmp string, mode fs.FileMode, owner *Owner, fill func(io.Writer) error) error {
+// complete: what fill writes, then its owner and mode, then fsync if
+// sync.
+func writeTemp(dfd int, tmp string, mode fs.FileMode, owner *Owner, sync bool, fill func(io.Writer) error) error {
 	fd, err := unix.Openat(dfd, tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 	if err != nil {
 		return err
@@ -421,7 +428,7 @@ func writeTemp(dfd int, tmp string, mode fs.FileMode, owner *Owner, fill func(io
 	if err == nil {
 		err = f.Chmod(mode)
 	}
-	if err == nil {
+	if err == nil && sync {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {

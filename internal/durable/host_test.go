@@ -11,45 +11,59 @@ import (
 
 // TestHostWriteFile: a file of this machine is replaced whole, with its
 // mode, a link at its name is replaced rather than followed, and a fill
-// that fails leaves the old file and no temporary beside it.
+// that fails leaves the old file and no temporary beside it; the same
+// holds of WriteVerified, which only leaves out the fsyncs.
 func TestHostWriteFile(t *testing.T) {
-	s := newScratch(t)
-	p := s.in("nexis.lock")
-	if err := WriteFile(p, []byte("one\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := WriteFile(p, []byte("two\n"), 0o640); err != nil {
-		t.Fatal(err)
-	}
-	if got := s.mustRead(t, "nexis.lock"); got != "two\n" {
-		t.Fatalf("content %q", got)
-	}
-	if fi, _ := os.Stat(p); fi.Mode().Perm() != 0o640 {
-		t.Fatalf("mode %v", fi.Mode().Perm())
-	}
-	err := Write(p, 0o644, func(w io.Writer) error {
-		w.Write([]byte("half"))
-		return errors.New("cut short")
-	})
-	if err == nil {
-		t.Fatal("a failing fill succeeded")
-	}
-	if got := s.mustRead(t, "nexis.lock"); got != "two\n" {
-		t.Fatalf("after a failed write: %q", got)
-	}
-	link := s.in("link")
-	os.Symlink(filepath.Join(s.outside, "passwd"), link)
-	if err := WriteFile(link, []byte("mine\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if fi, _ := os.Lstat(link); !fi.Mode().IsRegular() {
-		t.Fatalf("the link was followed, not replaced: %v", fi.Mode())
-	}
-	ents, _ := os.ReadDir(s.root)
-	for _, e := range ents {
-		if e.Name() != "nexis.lock" && e.Name() != "link" {
-			t.Errorf("left behind: %s", e.Name())
-		}
+	for name, write := range map[string]func(string, fs.FileMode, func(io.Writer) error) error{"Write": Write, "WriteVerified": WriteVerified} {
+		t.Run(name, func(t *testing.T) {
+			s := newScratch(t)
+			p := s.in("nexis.lock")
+			writeFile := func(p string, data []byte, mode fs.FileMode) error {
+				return write(p, mode, func(w io.Writer) error {
+					_, err := w.Write(data)
+					return err
+				})
+			}
+			if name == "Write" {
+				writeFile = WriteFile
+			}
+			if err := writeFile(p, []byte("one\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := writeFile(p, []byte("two\n"), 0o640); err != nil {
+				t.Fatal(err)
+			}
+			if got := s.mustRead(t, "nexis.lock"); got != "two\n" {
+				t.Fatalf("content %q", got)
+			}
+			if fi, _ := os.Stat(p); fi.Mode().Perm() != 0o640 {
+				t.Fatalf("mode %v", fi.Mode().Perm())
+			}
+			err := write(p, 0o644, func(w io.Writer) error {
+				w.Write([]byte("half"))
+				return errors.New("cut short")
+			})
+			if err == nil {
+				t.Fatal("a failing fill succeeded")
+			}
+			if got := s.mustRead(t, "nexis.lock"); got != "two\n" {
+				t.Fatalf("after a failed write: %q", got)
+			}
+			link := s.in("link")
+			os.Symlink(filepath.Join(s.outside, "passwd"), link)
+			if err := writeFile(link, []byte("mine\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if fi, _ := os.Lstat(link); !fi.Mode().IsRegular() {
+				t.Fatalf("the link was followed, not replaced: %v", fi.Mode())
+			}
+			ents, _ := os.ReadDir(s.root)
+			for _, e := range ents {
+				if e.Name() != "nexis.lock" && e.Name() != "link" {
+					t.Errorf("left behind: %s", e.Name())
+				}
+			}
+		})
 	}
 }
 
