@@ -386,12 +386,13 @@ func (c *pkgCache) writeStreamed(write func(io.Writer) error) {
 // renamed), without holding the body: at 100,000 packages the package
 // cache's is 95 MB and the TOML cache's 30 MB. The digest goes in front
 // once the body is written, through the temporary file durable hands
-// the filler.
+// the filler. The file is not synced (durable.WriteVerified): its reader
+// checks the digest, and one a crash damaged costs an evaluation's work.
 func writeHashed(file string, magic []byte, write func(io.Writer) error) {
 	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
 		return
 	}
-	durable.Write(file, 0o600, func(w io.Writer) error {
+	durable.WriteVerified(file, 0o600, func(w io.Writer) error {
 		at, ok := w.(io.WriterAt)
 		if !ok {
 			return fmt.Errorf("cache: %T cannot be written at an offset", w)

@@ -5,9 +5,10 @@
 // # Durability
 //
 // A file or link is never changed in place. Its new content is written
-// beside the destination under a temporary name (".nexis-tmp-<random>-
-// <name>"), made durable (fsync), given its owner and mode, and renamed
-// over the destination; then the directory is fsynced. A reader, or a
+// beside the destination, unnamed (O_TMPFILE) where the file system can,
+// made durable (fsync), given its owner and mode, named with a temporary
+// name (".nexis-tmp-<random>-<name>") and renamed over the destination;
+// then the directory is fsynced. A reader, or a
 // crash, sees the old entry or the new one, never a torn one (gokrazy's
 // renameio, containerd's content commit). A file is created 0600 and gets
 // its mode only once complete, so a secret is never readable by others,
@@ -414,11 +415,19 @@ func (r *Root) Write(p string, mode fs.FileMode, owner *Owner, fill func(io.Writ
 
 // writeTemp creates the file tmp in the directory dfd, 0600 until it is
 // complete: what fill writes, then its owner and mode, then fsync if
-// sync.
+// sync. The file is made unnamed (O_TMPFILE) and given its name only
+// once complete, so a process killed while it writes (an evaluation
+// writes its package cache as it goes, for seconds) leaves nothing
+// behind; where the file system cannot make unnamed files, it is named
+// from the start.
 func writeTemp(dfd int, tmp string, mode fs.FileMode, owner *Owner, sync bool, fill func(io.Writer) error) error {
-	fd, err := unix.Openat(dfd, tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
-	if err != nil {
-		return err
+	fd, err := unix.Openat(dfd, ".", unix.O_TMPFILE|unix.O_WRONLY|unix.O_CLOEXEC, 0o600)
+	named := err != nil
+	if named {
+		fd, err = unix.Openat(dfd, tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+		if err != nil {
+			return err
+		}
 	}
 	f := os.NewFile(uintptr(fd), tmp)
 	err = fill(f)
@@ -431,10 +440,27 @@ func writeTemp(dfd int, tmp string, mode fs.FileMode, owner *Owner, sync bool, f
 	if err == nil && sync {
 		err = f.Sync()
 	}
+	if err == nil && !named {
+		err = linkUnnamed(f, dfd, tmp)
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	return err
+}
+
+// linkUnnamed gives the unnamed file f the name tmp in directory dfd:
+// through its descriptor where the caller may (CAP_DAC_READ_SEARCH),
+// else through /proc.
+func linkUnnamed(f *os.File, dfd int, tmp string) error {
+	err := unix.Linkat(int(f.Fd()), "", dfd, tmp, unix.AT_EMPTY_PATH)
+	if err == nil {
+		return nil
+	}
+	if perr := unix.Linkat(unix.AT_FDCWD, fmt.Sprintf("/proc/self/fd/%d", f.Fd()), dfd, tmp, unix.AT_SYMLINK_FOLLOW); perr != nil {
+		return fmt.Errorf("name the file written: %w", err)
+	}
+	return nil
 }
 
 // Symlink atomically makes p a symbolic link to target, the link itself

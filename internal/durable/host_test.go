@@ -2,11 +2,16 @@ package durable
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"syscall"
 	"testing"
+
+	"github.com/nexisos/nexis/internal/proctest"
 )
 
 // TestHostWriteFile: a file of this machine is replaced whole, with its
@@ -92,5 +97,46 @@ func TestHostWriteNew(t *testing.T) {
 	ents, _ := os.ReadDir(s.root)
 	if len(ents) != 2 {
 		t.Errorf("left behind: %v", ents)
+	}
+}
+
+// TestKilledWriterLeavesNothing: a process killed while it fills a file
+// (as an evaluation fills its package cache, for seconds) leaves neither
+// the file nor a temporary one beside it, and the old file stays.
+func TestKilledWriterLeavesNothing(t *testing.T) {
+	if dir := os.Getenv("NEXIS_DURABLE_CHILD"); dir != "" {
+		Write(filepath.Join(dir, "cache"), 0o600, func(w io.Writer) error {
+			w.Write(make([]byte, 1<<20))
+			fmt.Println("filling")
+			select {}
+		})
+		return
+	}
+	dir := t.TempDir()
+	if err := WriteFile(filepath.Join(dir, "cache"), []byte("old"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestKilledWriterLeavesNothing$")
+	cmd.Env = append(os.Environ(), "NEXIS_DURABLE_CHILD="+dir)
+	lines, stderr := proctest.Start(t, cmd)
+	if l, ok := <-lines; !ok || l != "filling" {
+		cmd.Wait()
+		t.Fatalf("child: %q: %s", l, stderr)
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+	cmd.Wait()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	if len(names) != 1 || names[0] != "cache" {
+		t.Fatalf("left in the directory: %q", names)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "cache")); string(b) != "old" {
+		t.Fatalf("the old file became %q", b)
 	}
 }
