@@ -865,43 +865,15 @@ type cacheDecoder struct {
 	fixed    []builtins.Fixed
 }
 
-// strings returns n strings of their own (capacity n: an append copies).
-func (d *cacheDecoder) strings(n int) []string {
-	if n > len(d.strChunk) {
-		d.strChunk = make([]string, max(n, chunk))
+// carve returns n elements of their own, cut from *slab (capacity n: an
+// append copies), which is refilled chunk at a time: the decoder makes
+// tens of thousands of small slices.
+func carve[T any](slab *[]T, n int) []T {
+	if n > len(*slab) {
+		*slab = make([]T, max(n, chunk))
 	}
-	s := d.strChunk[:n:n]
-	d.strChunk = d.strChunk[n:]
-	return s
-}
-
-// derivations returns n derivation pointers of their own.
-func (d *cacheDecoder) derivations(n int) []*builtins.Derivation {
-	if n > len(d.drvChunk) {
-		d.drvChunk = make([]*builtins.Derivation, max(n, chunk))
-	}
-	s := d.drvChunk[:n:n]
-	d.drvChunk = d.drvChunk[n:]
-	return s
-}
-
-// envs returns n variables of their own.
-func (d *cacheDecoder) envs(n int) []builtins.EnvVar {
-	if n > len(d.envChunk) {
-		d.envChunk = make([]builtins.EnvVar, max(n, chunk))
-	}
-	s := d.envChunk[:n:n]
-	d.envChunk = d.envChunk[n:]
-	return s
-}
-
-// inputs returns n reads of their own.
-func (d *cacheDecoder) inputs(n int) []Input {
-	if n > len(d.inChunk) {
-		d.inChunk = make([]Input, max(n, chunk))
-	}
-	s := d.inChunk[:n:n]
-	d.inChunk = d.inChunk[n:]
+	s := (*slab)[:n:n]
+	*slab = (*slab)[n:]
 	return s
 }
 
@@ -1054,7 +1026,7 @@ func (d *cacheDecoder) entry(e *cacheEntry) (treehash.Digest, *cacheEntry) {
 	d.i += m
 	e.steps = v
 	if nr := d.count(); nr > 0 {
-		e.reads = d.inputs(nr)
+		e.reads = carve(&d.inChunk, nr)
 		for r := range e.reads {
 			e.reads[r] = Input{Path: d.str(slotReadPath), Kind: d.str(slotReadKind), Digest: d.str(slotReadDigest)}
 		}
@@ -1083,20 +1055,20 @@ func (d *cacheDecoder) makeDerivation(k int) *builtins.Derivation {
 	x.Store, x.Builder = d.str(slotStore), d.str(slotBuilder)
 	id := d.inline()
 	if n := d.count(); n > 0 {
-		x.Args = d.strings(n)
+		x.Args = carve(&d.strChunk, n)
 		for a := range x.Args {
 			x.Args[a] = d.str(listSlot(slotArgs, a))
 		}
 	}
 	if n := d.count(); n > 0 {
-		x.Env = d.envs(n)
+		x.Env = carve(&d.envChunk, n)
 		for j := range x.Env {
 			x.Env[j].Name = d.str(listSlot(slotEnvName, j))
 			x.Env[j].Value = d.str(listSlot(slotEnvValue, j))
 		}
 	}
 	if n := d.count(); n > 0 {
-		x.Drvs = d.derivations(n)
+		x.Drvs = carve(&d.drvChunk, n)
 		for j := range x.Drvs {
 			x.Drvs[j] = d.before(d.uv())
 		}
@@ -1115,8 +1087,8 @@ func (d *cacheDecoder) makeDerivation(k int) *builtins.Derivation {
 	if n == 0 {
 		panic(errDamaged)
 	}
-	paths := d.strings(n)
-	x.Outputs = d.strings(n)
+	paths := carve(&d.strChunk, n)
+	x.Outputs = carve(&d.strChunk, n)
 	for o := range paths {
 		x.Outputs[o] = d.str(slotOutput)
 		paths[o] = d.inline()
