@@ -67,6 +67,9 @@ type Options struct {
 	// CacheDir, when set, is where the package cache is kept instead of
 	// the user's cache directory (tests).
 	CacheDir string
+	// PlanTree, when set, says the system's tree will be printed
+	// (System.WriteTree): its walk is planned while system() runs.
+	PlanTree bool
 	// Stdenv, when set, replaces the config's [nexis] stdenv (same
 	// shape: version, url, sha256, tools): `--stdenv FILE`, and tests
 	// that build with the stdenv CI made (scripts/make-stdenv).
@@ -100,6 +103,7 @@ type System struct {
 	Drv      *builtins.Derivation
 
 	ev          *evaluator
+	plan        chan *treePlan // with Options.PlanTree
 	globalsOnce sync.Once
 	globals     starlark.StringDict
 }

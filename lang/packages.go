@@ -96,6 +96,10 @@ func (ev *evaluator) packages(sys *System, lock *Lock, printed map[string]bool) 
 	if err != nil {
 		return 0, err
 	}
+	if ev.opts.PlanTree {
+		sys.plan = make(chan *treePlan, 1)
+		go func() { sys.plan <- planTree(built) }()
+	}
 	pkgs := starlark.NewDict(len(entries))
 	for i, e := range entries {
 		_ = pkgs.SetKey(starlark.String(e["name"].(string)), built[i])

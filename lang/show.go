@@ -32,12 +32,25 @@ import (
 // flight at a time: a tree of 100,000 packages is 200 MB of text and is
 // never held whole.
 func WriteTree(w io.Writer, root *builtins.Derivation) error {
+	return writeTree(w, root, nil)
+}
+
+// WriteTree prints the system's tree as the function WriteTree does,
+// from the walk of the packages planned while the system was evaluated
+// when Options.PlanTree asked for one.
+func (s *System) WriteTree(w io.Writer) error {
+	var plan *treePlan
+	if s.plan != nil {
+		plan = <-s.plan
+	}
+	return writeTree(w, s.Drv, plan)
+}
+
+func writeTree(w io.Writer, root *builtins.Derivation, plan *treePlan) error {
 	// The walk is the one sequential part: it keeps a thread to itself.
 	workers := max(1, runtime.GOMAXPROCS(0)-1)
 	inFlight := 4*workers + 4
 	p := treePlanner{
-		seen:  map[*builtins.Derivation]struct{}{},
-		shown: map[string]struct{}{},
 		free:  make(chan *treeChunk, inFlight),
 		jobs:  make(chan *treeChunk, inFlight),
 		order: make(chan *treeChunk, inFlight),
@@ -69,7 +82,11 @@ func WriteTree(w io.Writer, root *builtins.Derivation) error {
 			p.free <- c
 		}
 	}()
-	p.walk(root, len(root.Drvs)+len(root.Srcs), 0, true)
+	// A replay decides nothing that needs the walk's maps.
+	if plan == nil || !p.replay(root, plan) {
+		p.seen, p.shown = walkMaps(len(root.Drvs))
+		p.walk(root, len(root.Drvs)+len(root.Srcs), 0, true)
+	}
 	p.send()
 	close(p.jobs)
 	close(p.order)
@@ -122,6 +139,16 @@ type treePlanner struct {
 	cur               *treeChunk
 	free, jobs, order chan *treeChunk
 	failed            atomic.Bool
+	// plan, when set, takes the lines instead of the chunks (see
+	// planTree).
+	plan *treePlan
+}
+
+// walkMaps makes the maps of a walk below a root with roots inputs.
+// The derivations with inputs are mostly the root's inputs (the
+// packages): sized for them, the maps do not grow while the walk waits.
+func walkMaps(roots int) (map[*builtins.Derivation]struct{}, map[string]struct{}) {
+	return make(map[*builtins.Derivation]struct{}, roots), make(map[string]struct{}, roots)
 }
 
 type treeKid struct {
@@ -164,16 +191,19 @@ func (p *treePlanner) walk(d *builtins.Derivation, n int, depth int32, last bool
 
 // first reports whether d, which has inputs, is met for the first time:
 // whether its inputs are to be shown here.
+//
+// Each map is asked once, by inserting and seeing whether it grew: a
+// lookup and then an insert hash the key twice, and the walk is the
+// sequential part of printing.
 func (p *treePlanner) first(d *builtins.Derivation) bool {
-	if _, ok := p.seen[d]; ok {
-		return false
-	}
+	n := len(p.seen)
 	p.seen[d] = struct{}{}
-	if _, ok := p.shown[d.ID()]; ok {
+	if len(p.seen) == n {
 		return false
 	}
+	n = len(p.shown)
 	p.shown[d.ID()] = struct{}{}
-	return true
+	return len(p.shown) > n
 }
 
 // nameKey is the key of d's FullName, made from its Name and Version
@@ -203,6 +233,10 @@ func byName(a, b treeKid) int {
 }
 
 func (p *treePlanner) emit(l treeLine) {
+	if p.plan != nil {
+		p.plan.add(l)
+		return
+	}
 	c := p.cur
 	if c == nil {
 		if p.failed.Load() {
@@ -223,6 +257,109 @@ func (p *treePlanner) emit(l treeLine) {
 	if len(c.lines) >= chunkLines || c.size >= chunkBytes {
 		p.send()
 	}
+}
+
+// treePlan is the walk of a system's packages, made beside system()
+// (which leaves a core idle) for the walk of the system's tree, which is
+// the sequential part of printing it: the lines of each package's
+// subtree, as shown below the root in name order, each package's after
+// the ones before it. Which lines show their inputs depends only on
+// what came before; below the system, before each package, came the
+// packages before it and inputs of the system that have none (what
+// replay checks).
+type treePlan struct {
+	kids []treeKid // the packages, sorted as the walk sorts inputs
+	ends []int     // where each one's lines end
+	// blocks hold the lines, planBlock at a time: none is copied as
+	// they grow.
+	blocks [][]treeLine
+	n      int
+}
+
+const planBlock = 1 << 13
+
+func (t *treePlan) add(l treeLine) {
+	if t.n%planBlock == 0 {
+		t.blocks = append(t.blocks, make([]treeLine, 0, planBlock))
+	}
+	b := &t.blocks[len(t.blocks)-1]
+	*b = append(*b, l)
+	t.n++
+}
+
+func (t *treePlan) line(i int) treeLine { return t.blocks[i/planBlock][i%planBlock] }
+
+// planTree walks pkgs as the inputs of a system would be walked, none of
+// them its last.
+func planTree(pkgs []*builtins.Derivation) *treePlan {
+	plan := &treePlan{kids: make([]treeKid, len(pkgs)), ends: make([]int, len(pkgs))}
+	for i, d := range pkgs {
+		plan.kids[i] = treeKid{nameKey(d), len(d.Drvs) + len(d.Srcs), d}
+	}
+	slices.SortFunc(plan.kids, byName)
+	p := treePlanner{plan: plan}
+	p.seen, p.shown = walkMaps(len(pkgs))
+	p.lasts = append(p.lasts, true)
+	for i, k := range plan.kids {
+		p.walk(k.d, k.n, 1, false)
+		plan.ends[i] = plan.n
+	}
+	return plan
+}
+
+// replay emits root's tree from plan and says so, or emits nothing and
+// says it cannot: when root's inputs are not the planned packages and
+// inputs that have none.
+func (p *treePlanner) replay(root *builtins.Derivation, plan *treePlan) bool {
+	n := len(root.Drvs) + len(root.Srcs)
+	kids := make([]treeKid, len(root.Drvs))
+	for i, in := range root.Drvs {
+		kids[i] = treeKid{nameKey(in), len(in.Drvs) + len(in.Srcs), in}
+	}
+	slices.SortFunc(kids, byName)
+	// Both are in name order: the packages are met in plan's order, and
+	// an input met between them changes nothing the walk decides if it
+	// has no inputs.
+	j := 0
+	for _, k := range kids {
+		if j < len(plan.kids) && k.d == plan.kids[j].d {
+			j++
+		} else if k.n > 0 {
+			return false
+		}
+	}
+	if j < len(plan.kids) || n == 0 {
+		return false
+	}
+	p.emit(treeLine{d: root, last: true})
+	p.lasts = append(p.lasts[:0], true)
+	j, from := 0, 0
+	for k, kid := range kids {
+		last := k == n-1
+		if j == len(plan.kids) || kid.d != plan.kids[j].d {
+			p.walk(kid.d, kid.n, 1, last)
+			continue
+		}
+		// The lines' depths and lasts say what their prefixes are
+		// made of, which the chunks need where they start (see emit);
+		// only the package's own line changes, when it is the last.
+		for i := from; i < plan.ends[j]; i++ {
+			l := plan.line(i)
+			if i == from {
+				l.last = last
+			}
+			p.lasts = p.lasts[:l.depth]
+			p.emit(l)
+			p.lasts = append(p.lasts, l.last)
+		}
+		p.lasts = p.lasts[:1]
+		from = plan.ends[j]
+		j++
+	}
+	for k, s := range root.Srcs {
+		p.emit(treeLine{s: s, depth: 1, last: len(root.Drvs)+k == n-1})
+	}
+	return true
 }
 
 // send hands the current chunk to be rendered, and to be written after

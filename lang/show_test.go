@@ -474,6 +474,91 @@ func TestWriteTreeMatchesReference(t *testing.T) {
 	}
 }
 
+// TestPlannedTreeMatchesReference checks the tree printed from a plan
+// made beside system() (System.WriteTree) against the reference: with
+// the packages the plan has and the system's inputs as they come, in
+// the workload and in random graphs, where the plan is usable (the
+// system's inputs are the packages and inputs that have none) and where
+// it is not (another input with inputs, a package not among the
+// system's inputs, one named twice).
+func TestPlannedTreeMatchesReference(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	replayed := 0
+	check := func(name string, root *builtins.Derivation, pkgs []*builtins.Derivation, usable bool) {
+		t.Helper()
+		var want, got bytes.Buffer
+		if err := refWriteTree(&want, root); err != nil {
+			t.Fatal(err)
+		}
+		plan := planTree(pkgs)
+		p := treePlanner{plan: &treePlan{}}
+		if ok := p.replay(root, plan); ok != usable && usable {
+			t.Fatalf("%s: the plan was not used", name)
+		} else if ok {
+			replayed++
+		}
+		for _, procs := range []int{1, 2, 5} {
+			runtime.GOMAXPROCS(procs)
+			got.Reset()
+			if err := writeTree(&got, root, plan); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got.Bytes(), want.Bytes()) {
+				i := 0
+				for i < min(got.Len(), want.Len()) && got.Bytes()[i] == want.Bytes()[i] {
+					i++
+				}
+				t.Fatalf("%s, GOMAXPROCS %d: the tree differs from the reference at byte %d of %d:\ngot  %q\nwant %q",
+					name, procs, i, want.Len(), got.Bytes()[max(0, i-200):min(got.Len(), i+200)], want.Bytes()[max(0, i-200):min(want.Len(), i+200)])
+			}
+		}
+	}
+	root := workload(300)
+	var pkgs []*builtins.Derivation
+	for _, d := range root.Drvs {
+		if strings.HasPrefix(d.Name, "pkg") {
+			pkgs = append(pkgs, d)
+		}
+	}
+	check("workload", root, pkgs, true)
+	// The last input of the system is a package: its line ends the
+	// tree, and its inputs' prefixes say so.
+	last := slices.MaxFunc(pkgs, func(a, b *builtins.Derivation) int { return strings.Compare(a.FullName(), b.FullName()) })
+	check("workload, a package last", (&graph{n: 1 << 20}).drv("system", "", pkgs...), pkgs, true)
+	check("workload, a source last", withSrcs(root, &builtins.Source{Name: "z", Path: "/store/z", Display: "./z"}), pkgs, true)
+	check("a package not an input", root, append(slices.Clone(pkgs), workload(3).Drvs[10]), false)
+	check("an input with inputs", root, slices.DeleteFunc(slices.Clone(pkgs), func(d *builtins.Derivation) bool { return d == last }), false)
+	check("a package named twice", root, append(slices.Clone(pkgs), last), false)
+	check("no packages", root, nil, false)
+	r := rand.New(rand.NewPCG(3, 4))
+	for i := range 300 {
+		root := randomGraph(r, 1+r.IntN(40*(1+i%10)))
+		// The packages: the system's inputs with inputs and some of
+		// the others; in every other graph, at times not all of the
+		// first, or one that is not an input.
+		var pkgs []*builtins.Derivation
+		for _, d := range root.Drvs {
+			if len(d.Drvs)+len(d.Srcs) > 0 && (i%2 == 0 || r.IntN(10) > 0) || r.IntN(4) == 0 {
+				pkgs = append(pkgs, d)
+			}
+		}
+		if i%2 == 1 && r.IntN(5) == 0 && len(root.Drvs) > 0 && len(root.Drvs[0].Drvs) > 0 {
+			pkgs = append(pkgs, root.Drvs[0].Drvs[0])
+		}
+		check(fmt.Sprint("random graph ", i), root, pkgs, false)
+	}
+	if replayed < 100 {
+		t.Fatalf("the plan was used %d times: the random graphs do not test it", replayed)
+	}
+}
+
+// withSrcs is d, made again with srcs.
+func withSrcs(d *builtins.Derivation, srcs ...*builtins.Source) *builtins.Derivation {
+	c := *d
+	c.Srcs = append(slices.Clone(d.Srcs), srcs...)
+	return &c
+}
+
 // BenchmarkWriteTree10k prints the closure of the 10,000-package
 // workload (80,000 lines, 10 MB). Its floor, in the same run: copying
 // the same bytes, already made, to the same writer; and the first,

@@ -76,7 +76,7 @@ func runEval(cmd *cobra.Command, args []string) error {
 	if asJSON {
 		return lang.WriteJSON(out, sys.Drv)
 	}
-	if err := lang.WriteTree(out, sys.Drv); err != nil {
+	if err := sys.WriteTree(out); err != nil {
 		return err
 	}
 	if evalFlags.files {
@@ -110,8 +110,8 @@ func evalOptions() (lang.Options, error) {
 		Runaway:   runaway,
 		Stdenv:    m.Spec(),
 		// Packages unchanged since the last evaluation come from the
-		// package cache; --no-eval-cache evaluates everything.
-		Cache: !switchNoEvalCache,
+		// package cache (--no-eval-cache: none); nexis eval prints a tree.
+		Cache: !switchNoEvalCache, PlanTree: running != nil && running.Name() == "eval" && evalFlags.expr == "" && !asJSON,
 	}, nil
 }
 
