@@ -47,8 +47,12 @@ func (s *System) WriteTree(w io.Writer) error {
 }
 
 func writeTree(w io.Writer, root *builtins.Derivation, plan *treePlan) error {
-	// The walk is the one sequential part: it keeps a thread to itself.
+	// The walk is the one sequential part: it keeps a thread to itself,
+	// unless it was planned (its replay waits for the text).
 	workers := max(1, runtime.GOMAXPROCS(0)-1)
+	if plan != nil {
+		workers = runtime.GOMAXPROCS(0)
+	}
 	inFlight := 4*workers + 4
 	p := treePlanner{
 		free:  make(chan *treeChunk, inFlight),
