@@ -48,12 +48,13 @@ func (s *System) WriteTree(w io.Writer) error {
 
 func writeTree(w io.Writer, root *builtins.Derivation, plan *treePlan) error {
 	// The walk is the one sequential part: it keeps a thread to itself,
-	// unless it was planned (its replay waits for the text).
+	// unless it was planned (its replay waits for the text). As many
+	// chunks are in flight either way: each is memory.
 	workers := max(1, runtime.GOMAXPROCS(0)-1)
+	inFlight := 4*workers + 4
 	if plan != nil {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	inFlight := 4*workers + 4
 	p := treePlanner{
 		free:  make(chan *treeChunk, inFlight),
 		jobs:  make(chan *treeChunk, inFlight),
@@ -275,23 +276,34 @@ type treePlan struct {
 	kids []treeKid // the packages, sorted as the walk sorts inputs
 	ends []int     // where each one's lines end
 	// blocks hold the lines, planBlock at a time: none is copied as
-	// they grow.
-	blocks [][]treeLine
+	// they grow. A line of a source is kept as its depth and lasts,
+	// the source in srcs, in the order of the lines: nearly every line
+	// is a derivation's, and the plan is memory held beside
+	// everything system() makes.
+	blocks [][]planLine
 	n      int
+	srcs   []*builtins.Source
+}
+
+type planLine struct {
+	d           *builtins.Derivation // nil for a source
+	depth       int32
+	last, above bool
 }
 
 const planBlock = 1 << 13
 
 func (t *treePlan) add(l treeLine) {
 	if t.n%planBlock == 0 {
-		t.blocks = append(t.blocks, make([]treeLine, 0, planBlock))
+		t.blocks = append(t.blocks, make([]planLine, 0, planBlock))
+	}
+	if l.s != nil {
+		t.srcs = append(t.srcs, l.s)
 	}
 	b := &t.blocks[len(t.blocks)-1]
-	*b = append(*b, l)
+	*b = append(*b, planLine{l.d, l.depth, l.last, l.above})
 	t.n++
 }
-
-func (t *treePlan) line(i int) treeLine { return t.blocks[i/planBlock][i%planBlock] }
 
 // planTree walks pkgs as the inputs of a system would be walked, none of
 // them its last.
@@ -337,7 +349,7 @@ func (p *treePlanner) replay(root *builtins.Derivation, plan *treePlan) bool {
 	}
 	p.emit(treeLine{d: root, last: true})
 	p.lasts = append(p.lasts[:0], true)
-	j, from := 0, 0
+	j, from, src := 0, 0, 0
 	for k, kid := range kids {
 		last := k == n-1
 		if j == len(plan.kids) || kid.d != plan.kids[j].d {
@@ -348,7 +360,12 @@ func (p *treePlanner) replay(root *builtins.Derivation, plan *treePlan) bool {
 		// made of, which the chunks need where they start (see emit);
 		// only the package's own line changes, when it is the last.
 		for i := from; i < plan.ends[j]; i++ {
-			l := plan.line(i)
+			pl := plan.blocks[i/planBlock][i%planBlock]
+			l := treeLine{d: pl.d, depth: pl.depth, last: pl.last, above: pl.above}
+			if pl.d == nil {
+				l.s = plan.srcs[src]
+				src++
+			}
 			if i == from {
 				l.last = last
 			}
