@@ -148,6 +148,7 @@ type evaluator struct {
 	openCache func()            // sets cache once the packages are about to run
 	ids       []treehash.Digest // each package's identity (see identity)
 	written   chan struct{}     // closed when the package cache is written
+	graphed   chan graphResult  // the packages' order, made beside the check
 }
 
 // Eval evaluates the config at configPath.
@@ -193,6 +194,13 @@ func eval(configPath string, opts Options) (*System, error) {
 		tc.write()
 	}()
 	defer func() { <-tomlWritten }()
+	// The packages are ordered while the config is checked: packages()
+	// takes the order, or the error, once the check has passed.
+	graphed := make(chan graphResult, 1)
+	go func() {
+		g, err := graphOf(cfg)
+		graphed <- graphResult{g, err}
+	}()
 	if err := cfg.Check(ConfigSchema); err != nil {
 		return nil, err
 	}
@@ -201,6 +209,7 @@ func eval(configPath string, opts Options) (*System, error) {
 		return nil, err
 	}
 	ev := newEvaluator(cfg, opts)
+	ev.graphed = graphed
 	if opts.Cache {
 		// Packages are ordered before the cache file is needed, which
 		// may still be being read then.

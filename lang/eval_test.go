@@ -256,3 +256,34 @@ func TestGlobalsSeeTheWholeConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckErrorComesFirst: the packages are ordered while the config
+// is checked (see eval); a config the schema refuses reports the
+// schema's error, even where ordering fails too or meets values that
+// are not of the schema's shape.
+func TestCheckErrorComesFirst(t *testing.T) {
+	for name, config := range map[string]string{
+		"a dependency not a string": "[[packages]]\nname = \"a\"\ndependencies = [1]\n\n[[packages]]\nname = \"a\"\n",
+		"an entry not a table":      "packages = [1, 2]\n",
+		"a cycle and a bad key":     "[[packages]]\nname = \"a\"\ndependencies = [\"a\"]\nversion = 1\n",
+		"a twin and a bad key":      "[[packages]]\nname = \"a\"\n\n[[packages]]\nname = \"a\"\nverison = \"1\"\n",
+	} {
+		dir := t.TempDir()
+		file := filepath.Join(dir, "config.toml")
+		if err := os.WriteFile(file, []byte(config), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := LoadConfig(file)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		want := cfg.Check(ConfigSchema)
+		if want == nil {
+			t.Fatalf("%s: the schema takes the config", name)
+		}
+		_, got := Eval(file, Options{})
+		if got == nil || got.Error() != want.Error() {
+			t.Errorf("%s: got %v, want %v", name, got, want)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package lang
 
 import (
+	"errors"
 	"fmt"
 	"path"
 	"runtime"
@@ -31,46 +32,12 @@ import (
 // is held while the others run (8 MB at 10,000 packages). It is the value
 // config["packages"][i] is for -e and the repl (System.Globals).
 func (ev *evaluator) packages(sys *System, lock *Lock, printed map[string]bool) (uint64, error) {
-	raw, _ := ev.cfg.data["packages"].([]any)
-	entries := make([]map[string]any, len(raw))
-	byName := make(map[string]int, len(raw))
-	for i, r := range raw {
-		e := r.(map[string]any)
-		entries[i] = e
-		name, _ := e["name"].(string)
-		if name == "" {
-			return 0, ev.cfg.Errorf(KeyPath("packages", index(i)), "a package needs a name")
-		}
-		if j, dup := byName[name]; dup {
-			return 0, ev.cfg.Errorf(KeyPath("packages", index(i), "name"), "package %q is declared twice (first at %s)", name, ev.cfg.Pos(KeyPath("packages", index(j))))
-		}
-		byName[name] = i
+	r := <-ev.graphed
+	if r.err != nil {
+		return 0, r.err
 	}
-	deps := make([][]int, len(entries))
-	for i, e := range entries {
-		list, _ := e["dependencies"].([]any)
-		if len(list) > 0 {
-			deps[i] = make([]int, 0, len(list))
-		}
-		for j, d := range list {
-			name := d.(string)
-			k, ok := byName[name]
-			if !ok {
-				msg := fmt.Sprintf("unknown package %q", name)
-				if m := closestName(name, byName); m != "" {
-					msg += fmt.Sprintf(" (did you mean %q?)", m)
-				} else {
-					msg += ": declare it in [[packages]]"
-				}
-				return 0, ev.cfg.Errorf(KeyPath("packages", index(i), "dependencies", index(j)), "%s", msg)
-			}
-			deps[i] = append(deps[i], k)
-		}
-	}
-	order, err := ev.topoOrder(entries, deps)
-	if err != nil {
-		return 0, err
-	}
+	entries, deps, order := r.g.entries, r.g.deps, r.g.order
+	var err error
 	if len(entries) > 0 {
 		prelude := newUnit()
 		t := ev.newThread("nexis eval", prelude)
@@ -107,6 +74,76 @@ func (ev *evaluator) packages(sys *System, lock *Lock, printed map[string]bool) 
 	pkgs.Freeze()
 	sys.Packages = pkgs
 	return steps, nil
+}
+
+// packageGraph is what ordering makes of [[packages]]: the entries,
+// each one's dependencies (by index) and an order in which each comes
+// after them.
+type packageGraph struct {
+	entries []map[string]any
+	deps    [][]int
+	order   []int
+}
+
+type graphResult struct {
+	g   *packageGraph
+	err error
+}
+
+// errUnchecked is graphOf's when an entry is not of the shape the schema
+// gives it: only for a config Check refuses, with its own error.
+var errUnchecked = errors.New("[[packages]] is not of its schema's shape")
+
+// graphOf orders cfg's packages. It runs while cfg is checked (see
+// eval), so it asks each value's type rather than relying on the check.
+func graphOf(cfg *Config) (*packageGraph, error) {
+	raw, _ := cfg.data["packages"].([]any)
+	entries := make([]map[string]any, len(raw))
+	byName := make(map[string]int, len(raw))
+	for i, r := range raw {
+		e, ok := r.(map[string]any)
+		if !ok {
+			return nil, errUnchecked
+		}
+		entries[i] = e
+		name, _ := e["name"].(string)
+		if name == "" {
+			return nil, cfg.Errorf(KeyPath("packages", index(i)), "a package needs a name")
+		}
+		if j, dup := byName[name]; dup {
+			return nil, cfg.Errorf(KeyPath("packages", index(i), "name"), "package %q is declared twice (first at %s)", name, cfg.Pos(KeyPath("packages", index(j))))
+		}
+		byName[name] = i
+	}
+	deps := make([][]int, len(entries))
+	for i, e := range entries {
+		list, _ := e["dependencies"].([]any)
+		if len(list) > 0 {
+			deps[i] = make([]int, 0, len(list))
+		}
+		for j, d := range list {
+			name, ok := d.(string)
+			if !ok {
+				return nil, errUnchecked
+			}
+			k, ok := byName[name]
+			if !ok {
+				msg := fmt.Sprintf("unknown package %q", name)
+				if m := closestName(name, byName); m != "" {
+					msg += fmt.Sprintf(" (did you mean %q?)", m)
+				} else {
+					msg += ": declare it in [[packages]]"
+				}
+				return nil, cfg.Errorf(KeyPath("packages", index(i), "dependencies", index(j)), "%s", msg)
+			}
+			deps[i] = append(deps[i], k)
+		}
+	}
+	order, err := topoOrder(cfg, entries, deps)
+	if err != nil {
+		return nil, err
+	}
+	return &packageGraph{entries, deps, order}, nil
 }
 
 // schedule runs run(i) for every package i, each after its dependencies,
@@ -322,7 +359,7 @@ func (p *posHeap) pop() int {
 	return top
 }
 
-func (ev *evaluator) topoOrder(entries []map[string]any, deps [][]int) ([]int, error) {
+func topoOrder(cfg *Config, entries []map[string]any, deps [][]int) ([]int, error) {
 	const (
 		white = iota
 		grey
@@ -346,7 +383,7 @@ func (ev *evaluator) topoOrder(entries []map[string]any, deps [][]int) ([]int, e
 			for _, s := range append(stack[start:], i) {
 				names = append(names, entries[s]["name"].(string))
 			}
-			return ev.cfg.Errorf(KeyPath("packages", index(stack[len(stack)-1]), "dependencies"),
+			return cfg.Errorf(KeyPath("packages", index(stack[len(stack)-1]), "dependencies"),
 				"dependency cycle: %s", strings.Join(names, " → "))
 		}
 		color[i] = grey
