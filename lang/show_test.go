@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -614,4 +615,47 @@ func BenchmarkWriteJSON10k(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestSystemWriteTreeIsWriteTree: the tree nexis eval prints, planned
+// while system() runs (Options.PlanTree), is the tree of the system's
+// derivation, for the examples and a generated config (run it with
+// -race: the plan reads the packages while system() uses them).
+func TestSystemWriteTreeIsWriteTree(t *testing.T) {
+	configs, err := filepath.Glob("../examples/*/config.toml")
+	if err != nil || len(configs) == 0 {
+		t.Fatalf("no examples: %v", err)
+	}
+	// The generated config's system has packages and files as inputs:
+	// the plan is used. Some examples' have inputs with inputs of their
+	// own (services, users): their trees are walked.
+	generated := generate(t, 300)
+	configs = append(configs, generated)
+	for _, config := range configs {
+		sys, err := Eval(config, Options{PlanTree: true})
+		if err != nil {
+			t.Fatalf("eval %s: %v", config, err)
+		}
+		p := treePlanner{plan: &treePlan{}}
+		if plan := planOf(sys); plan == nil || !p.replay(sys.Drv, plan) && config == generated {
+			t.Errorf("%s: the plan is not used", config)
+		}
+		var want, got bytes.Buffer
+		if err := WriteTree(&want, sys.Drv); err != nil {
+			t.Fatal(err)
+		}
+		if err := sys.WriteTree(&got); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got.Bytes(), want.Bytes()) {
+			t.Errorf("%s: the planned tree differs from the system's", config)
+		}
+	}
+}
+
+// planOf is the plan sys.WriteTree will take, left for it.
+func planOf(sys *System) *treePlan {
+	plan := <-sys.plan
+	sys.plan <- plan
+	return plan
 }
