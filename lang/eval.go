@@ -227,9 +227,6 @@ func eval(configPath string, opts Options) (*System, error) {
 	err = ev.run(func() error { return ev.system(sys, lock) })
 	if ev.written != nil {
 		<-ev.written
-		// What the cache encoded, the whole file (12 MB at 10,000
-		// packages), is of no use once written.
-		ev.cache.enc = nil
 	}
 	if err != nil {
 		return nil, ev.wrap(err)
