@@ -17,17 +17,16 @@
 //
 //	go run ./bench/evalcmp [-n 10000,100000] [-runs 5] [-nexis bin/nexis]
 //
-// 6 December 2026, 12:00 UTC, the machine otherwise idle but running
-// everything about 1.8 times slower than at 09:00 (Nix took 489 ms then,
-// 829 ms now), so compare within a sitting. 10,000 packages, 5 runs
-// (medians: wall, CPU, peak RSS): Nix 829 ms, 826 ms, 103 MiB; nexis
-// cold 584 ms, 1,094 ms, 157 MiB; warm 194 ms, 275 ms, 87 MiB; one
-// package edited 190 ms, 276 ms, 87 MiB. The same sitting with the
-// morning's binary: Nix 928 ms; cold 918 ms, 200 MiB; warm 336 ms; one
-// edit 365 ms, 125 MiB. 100,000 packages, one run: Nix 10.28 s, 708
-// MiB; nexis cold 6.47 s (12.3 s CPU), 1,185 MiB; warm 2.52 s; one edit
-// 2.25 s, 600 MiB (the morning's binary: cold 9.77 s, 1,632 MiB; one
-// edit 3.75 s).
+// 6 December 2026, 14:20 UTC, the machine otherwise idle (it runs at
+// very different speeds over a day: Nix took 489 ms at 09:00, 829 ms at
+// 12:00 and 391 ms now, so compare within a sitting). 10,000 packages,
+// 5 runs (medians: wall, CPU, peak RSS): Nix 391 ms, 391 ms, 103 MiB;
+// nexis cold 245 ms, 457 ms, 118 MiB; warm 65 ms, 84 ms, 75 MiB; one
+// package edited 59 ms, 88 ms, 76 MiB. The same sitting with the
+// morning's main (f38083c): Nix 399 ms; cold 275 ms, 156 MiB; one edit
+// 87 ms, 87 MiB. 100,000 packages, 3 runs: Nix 4.63 s, 708 MiB; nexis
+// cold 2.74 s (5.1 s CPU), 702-741 MiB; warm 0.80 s; one edit 0.81 s,
+// 531 MiB (f38083c, one run: cold 3.15 s, 1,180 MiB; one edit 1.10 s).
 package main
 
 import (
