@@ -317,13 +317,8 @@ func TestWriteJSONMatchesReference(t *testing.T) {
 			if err := WriteJSON(&got, root); err != nil {
 				t.Fatal(err)
 			}
-			if !bytes.Equal(got.Bytes(), want.Bytes()) {
-				i := 0
-				for i < min(got.Len(), want.Len()) && got.Bytes()[i] == want.Bytes()[i] {
-					i++
-				}
-				t.Fatalf("%s, GOMAXPROCS %d: the JSON differs from the reference at byte %d of %d:\ngot  %q\nwant %q",
-					name, procs, i, want.Len(), got.Bytes()[max(0, i-200):min(got.Len(), i+200)], want.Bytes()[max(0, i-200):min(want.Len(), i+200)])
+			if d := firstDifference(got.Bytes(), want.Bytes()); d != "" {
+				t.Fatalf("%s, GOMAXPROCS %d: the JSON differs from the reference %s", name, procs, d)
 			}
 		}
 	}
@@ -441,13 +436,8 @@ func TestWriteTreeMatchesReference(t *testing.T) {
 			if err := WriteTree(&got, root); err != nil {
 				t.Fatal(err)
 			}
-			if !bytes.Equal(got.Bytes(), want.Bytes()) {
-				i := 0
-				for i < min(got.Len(), want.Len()) && got.Bytes()[i] == want.Bytes()[i] {
-					i++
-				}
-				t.Fatalf("%s, GOMAXPROCS %d: the tree differs from the reference at byte %d of %d:\ngot  %q\nwant %q",
-					name, procs, i, want.Len(), got.Bytes()[max(0, i-200):min(got.Len(), i+200)], want.Bytes()[max(0, i-200):min(want.Len(), i+200)])
+			if d := firstDifference(got.Bytes(), want.Bytes()); d != "" {
+				t.Fatalf("%s, GOMAXPROCS %d: the tree differs from the reference %s", name, procs, d)
 			}
 		}
 	}
@@ -504,13 +494,8 @@ func TestPlannedTreeMatchesReference(t *testing.T) {
 			if err := writeTree(&got, root, plan); err != nil {
 				t.Fatal(err)
 			}
-			if !bytes.Equal(got.Bytes(), want.Bytes()) {
-				i := 0
-				for i < min(got.Len(), want.Len()) && got.Bytes()[i] == want.Bytes()[i] {
-					i++
-				}
-				t.Fatalf("%s, GOMAXPROCS %d: the tree differs from the reference at byte %d of %d:\ngot  %q\nwant %q",
-					name, procs, i, want.Len(), got.Bytes()[max(0, i-200):min(got.Len(), i+200)], want.Bytes()[max(0, i-200):min(want.Len(), i+200)])
+			if d := firstDifference(got.Bytes(), want.Bytes()); d != "" {
+				t.Fatalf("%s, GOMAXPROCS %d: the tree differs from the reference %s", name, procs, d)
 			}
 		}
 	}
@@ -658,4 +643,17 @@ func planOf(sys *System) *treePlan {
 	plan := <-sys.plan
 	sys.plan <- plan
 	return plan
+}
+
+// firstDifference says where got first differs from want, with the bytes
+// around it, or "" when they are equal.
+func firstDifference(got, want []byte) string {
+	if bytes.Equal(got, want) {
+		return ""
+	}
+	i := 0
+	for i < min(len(got), len(want)) && got[i] == want[i] {
+		i++
+	}
+	return fmt.Sprintf("at byte %d of %d:\ngot  %q\nwant %q", i, len(want), got[max(0, i-200):min(len(got), i+200)], want[max(0, i-200):min(len(want), i+200)])
 }
