@@ -451,16 +451,20 @@ func writeTemp(dfd int, tmp string, mode fs.FileMode, owner *Owner, sync bool, f
 
 // linkUnnamed gives the unnamed file f the name tmp in directory dfd:
 // through its descriptor where the caller may (CAP_DAC_READ_SEARCH),
-// else through /proc.
+// else through /proc, as any user may.
 func linkUnnamed(f *os.File, dfd int, tmp string) error {
 	err := unix.Linkat(int(f.Fd()), "", dfd, tmp, unix.AT_EMPTY_PATH)
 	if err == nil {
 		return nil
 	}
-	if perr := unix.Linkat(unix.AT_FDCWD, fmt.Sprintf("/proc/self/fd/%d", f.Fd()), dfd, tmp, unix.AT_SYMLINK_FOLLOW); perr != nil {
+	if perr := linkThroughProc(f, dfd, tmp); perr != nil {
 		return fmt.Errorf("name the file written: %w", err)
 	}
 	return nil
+}
+
+func linkThroughProc(f *os.File, dfd int, tmp string) error {
+	return unix.Linkat(unix.AT_FDCWD, fmt.Sprintf("/proc/self/fd/%d", f.Fd()), dfd, tmp, unix.AT_SYMLINK_FOLLOW)
 }
 
 // Symlink atomically makes p a symbolic link to target, the link itself

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/nexisos/nexis/internal/proctest"
 )
 
@@ -138,5 +140,32 @@ func TestKilledWriterLeavesNothing(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(filepath.Join(dir, "cache")); string(b) != "old" {
 		t.Fatalf("the old file became %q", b)
+	}
+}
+
+// TestLinkThroughProc: an unnamed file gets its name through /proc, the
+// way a user without CAP_DAC_READ_SEARCH (any user but root) names it.
+// The test runs as root, which takes the other way in writeTemp.
+func TestLinkThroughProc(t *testing.T) {
+	dir := t.TempDir()
+	dfd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(dfd)
+	fd, err := unix.Openat(dfd, ".", unix.O_TMPFILE|unix.O_WRONLY|unix.O_CLOEXEC, 0o600)
+	if err != nil {
+		t.Skipf("no O_TMPFILE here: %v", err)
+	}
+	f := os.NewFile(uintptr(fd), "unnamed")
+	defer f.Close()
+	if _, err := f.Write([]byte("whole")); err != nil {
+		t.Fatal(err)
+	}
+	if err := linkThroughProc(f, dfd, "named"); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "named")); err != nil || string(b) != "whole" {
+		t.Fatalf("named file: %q, %v", b, err)
 	}
 }
