@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"path"
 	"slices"
-	"sort"
 	"strings"
 
 	"go.starlark.net/starlark"
@@ -390,15 +389,6 @@ func stringTuple(ss []string) starlark.Tuple {
 		t[i] = starlark.String(s)
 	}
 	return t
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // Closure returns d and every derivation it depends on, each once, inputs

@@ -70,12 +70,9 @@ func leaf(k Kind, doc string, opts ...keyOpt) *Schema {
 	return s
 }
 
-func str(doc string, opts ...keyOpt) *Schema     { return leaf(KindString, doc, opts...) }
-func integer(doc string, opts ...keyOpt) *Schema { return leaf(KindInt, doc, opts...) }
-func boolean(doc string, opts ...keyOpt) *Schema { return leaf(KindBool, doc, opts...) }
-func anything(doc string, opts ...keyOpt) *Schema {
-	return leaf(KindAny, doc, opts...)
-}
+func str(doc string, opts ...keyOpt) *Schema       { return leaf(KindString, doc, opts...) }
+func integer(doc string, opts ...keyOpt) *Schema   { return leaf(KindInt, doc, opts...) }
+func boolean(doc string, opts ...keyOpt) *Schema   { return leaf(KindBool, doc, opts...) }
 func strOrBool(doc string, opts ...keyOpt) *Schema { return leaf(KindStringOrBool, doc, opts...) }
 
 func strList(doc string, opts ...keyOpt) *Schema {
