@@ -237,11 +237,19 @@ func loadConfig(path string, inputs *Inputs, maxDepth int, tc *tomlCache) (*Conf
 		tc:       tc,
 	}
 	if err := c.include(base, nil); err != nil {
+		dir.close()
 		return nil, err
 	}
 	delete(c.data, "includes")
 	return c, nil
 }
+
+// Close lets go of the config directory, which a Config holds open for
+// the modules and files an evaluation, -e or the repl reads, and to
+// place keys of large files. A process that loads one config may leave
+// that to its exit; one that loads many (the repl, a fuzzer) must not
+// wait for the collector to close them.
+func (c *Config) Close() { c.dir.close() }
 
 // configLocation is the directory the config at p really is in and its
 // name there. Links on the way are resolved: a config linked from

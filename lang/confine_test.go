@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -235,5 +236,51 @@ func TestSpecialFilesRefused(t *testing.T) {
 	_, err := Eval(filepath.Join(cfg, "config.toml"), Options{})
 	if err == nil || !strings.Contains(err.Error(), "pkgs/fifo is a FIFO, not a regular file") {
 		t.Fatalf("got %v, want a refusal of the FIFO", err)
+	}
+}
+
+// TestFailuresCloseConfigDir: a config that fails to load or evaluate
+// leaves no descriptor open for the collector to find. The fuzzers load
+// tens of thousands, and ran out of descriptors under a limit of 1,024.
+func TestFailuresCloseConfigDir(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.toml")
+	os.WriteFile(bad, []byte("x = \n"), 0o644)
+	failing := filepath.Join(dir, "failing.toml")
+	os.WriteFile(failing, []byte("[[packages]]\nname = \"p\"\nmodule = \"m.star\"\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "m.star"), []byte("def package():\n    fail(\"no\")\n"), 0o644)
+	good := filepath.Join(dir, "good.toml")
+	os.WriteFile(good, []byte("[system]\nhostname = \"h\"\n"), 0o644)
+
+	open := func() int {
+		ents, err := os.ReadDir("/proc/self/fd")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(ents)
+	}
+	// A collection now closes what earlier tests left to finalizers.
+	runtime.GC()
+	before := open()
+	for range 20 {
+		if _, err := LoadConfig(bad); err == nil {
+			t.Fatal("bad.toml loaded")
+		}
+		if _, err := Eval(failing, Options{}); err == nil {
+			t.Fatal("failing.toml evaluated")
+		}
+		cfg, err := LoadConfig(good)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Close()
+		sys, err := Eval(good, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sys.Close()
+	}
+	if after := open(); after > before {
+		t.Errorf("%d descriptors open after 80 loads, %d before", after, before)
 	}
 }

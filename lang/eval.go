@@ -182,6 +182,14 @@ func eval(configPath string, opts Options) (*System, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A failed evaluation returns no System to close: it closes the
+	// directory itself, once what runs beside it has ended.
+	failed := true
+	defer func() {
+		if failed {
+			cfg.Close()
+		}
+	}()
 	if tc == nil || len(tc.fresh) > len(tc.now) {
 		// The config was decoded rather than taken from the cache: most
 		// of what that allocated is garbage, and what is kept small (see
@@ -231,8 +239,13 @@ func eval(configPath string, opts Options) (*System, error) {
 	if err != nil {
 		return nil, ev.wrap(err)
 	}
+	failed = false
 	return sys, nil
 }
+
+// Close lets go of the config directory (see Config.Close): the System
+// reads no file after it.
+func (s *System) Close() { s.Config.Close() }
 
 // Globals is what -e expressions and the repl see: the whole config as
 // Starlark values, the packages, the system and every builtin. The

@@ -44,6 +44,7 @@ func FuzzLoadConfig(f *testing.F) {
 		if err != nil {
 			return
 		}
+		defer cfg.Close()
 		if err := cfg.Check(ConfigSchema); err != nil {
 			return
 		}
@@ -75,6 +76,7 @@ func FuzzEval(f *testing.F) {
 			FormatError(err, true)
 			return
 		}
+		defer sys.Close()
 		if sys.Drv == nil {
 			t.Fatal("no error and no system")
 		}
