@@ -36,6 +36,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/nexisos/nexis/store/storepath"
@@ -147,7 +148,14 @@ func (c CA) Path(storeDir, name string) (storepath.Path, error) {
 // FixedHash is the hash part of a fixed output's path. Evaluation uses
 // it too, through CA.Path: the one place the rule is written.
 func FixedHash(algo, digest string, unpacked bool, storeDir, name string) string {
-	sum := treehash.Sum(fmt.Appendf(nil, "nexis-fixed-1:%s:%s:%t:%s:%s", algo, digest, unpacked, storeDir, name))
+	// Built by hand: fmt costs as much as the hash, once per fetched
+	// source of every evaluation.
+	b := make([]byte, 0, 64+len(algo)+len(digest)+len(storeDir)+len(name))
+	b = append(append(append(b, "nexis-fixed-1:"...), algo...), ':')
+	b = append(append(b, digest...), ':')
+	b = append(strconv.AppendBool(b, unpacked), ':')
+	b = append(append(append(b, storeDir...), ':'), name...)
+	sum := treehash.Sum(b)
 	return storepath.EncodeHash(sum[:])
 }
 

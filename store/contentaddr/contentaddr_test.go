@@ -4,11 +4,13 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/nexisos/nexis/store/storepath"
 	"github.com/nexisos/nexis/store/treehash"
 )
 
@@ -94,5 +96,28 @@ func TestCheck(t *testing.T) {
 	xt, _ := treehash.Scan(x, treehash.ScanOptions{})
 	if err := good[1].Check(x, xt.Files, xt.Hash); err == nil {
 		t.Error("an executable passed a flat address")
+	}
+}
+
+// TestFixedHashIsTheFormattedOne: FixedHash hashes what its format
+// always said, byte for byte: every fixed-output store path depends on
+// it.
+func TestFixedHashIsTheFormattedOne(t *testing.T) {
+	for _, c := range []struct {
+		algo, digest, store, name string
+		unpacked                  bool
+	}{
+		{"sha256", strings.Repeat("ab", 32), "/nexis/store", "hello-2.12.tar.gz", true},
+		{"blake3", strings.Repeat("0f", 32), "/store", "x", false},
+		{"tree:blake3", "", "", "", false},
+		{"sha256", "é:ü", "/a:b", "na:me", true},
+	} {
+		want := storepath.EncodeHash(func() []byte {
+			s := treehash.Sum(fmt.Appendf(nil, "nexis-fixed-1:%s:%s:%t:%s:%s", c.algo, c.digest, c.unpacked, c.store, c.name))
+			return s[:]
+		}())
+		if got := FixedHash(c.algo, c.digest, c.unpacked, c.store, c.name); got != want {
+			t.Errorf("FixedHash(%q, %q, %t, %q, %q) = %s, want %s", c.algo, c.digest, c.unpacked, c.store, c.name, got, want)
+		}
 	}
 }
