@@ -462,6 +462,16 @@ func (ev *evaluator) onePackage(e map[string]any, i int, depIdx []int, built []*
 	return d, u, err
 }
 
+// pinKeys are the keys of the pin a package without a module is given,
+// in sorted order as ToStarlark would set them. Made once: a key made
+// for each package is an allocation for each.
+var pinKeys = [...]starlark.Value{
+	starlark.String("git"), starlark.String("locked"),
+	starlark.String("prebuilt_hash"), starlark.String("prebuilt_url"),
+	starlark.String("rev"), starlark.String("source_hash"),
+	starlark.String("version"),
+}
+
 // evalPackage evaluates package i on a thread of its own for u.
 func (ev *evaluator) evalPackage(e map[string]any, i int, key, name, file string, depDict *starlark.Dict, lock *Lock, u *unit, started func(*starlark.Thread)) (*builtins.Derivation, error) {
 
@@ -506,18 +516,14 @@ func (ev *evaluator) evalPackage(e map[string]any, i int, key, name, file string
 	} else {
 		what = "@stdlib//packages.star: package()"
 		p := packageEntry(i, e).Pin(lock.Packages[name], ev.opts.System)
-		// The keys in sorted order, as ToStarlark would set them.
-		pin := starlark.NewDict(7)
-		for _, kv := range [...]struct {
-			k string
-			v starlark.Value
-		}{
-			{"git", starlark.Bool(p.Git)}, {"locked", starlark.Bool(p.Locked)},
-			{"prebuilt_hash", starlark.String(p.PrebuiltHash)}, {"prebuilt_url", starlark.String(p.PrebuiltURL)},
-			{"rev", starlark.String(p.Rev)}, {"source_hash", starlark.String(p.SourceHash)},
-			{"version", starlark.String(p.Version)},
+		pin := starlark.NewDict(len(pinKeys))
+		for i, v := range [len(pinKeys)]starlark.Value{
+			starlark.Bool(p.Git), starlark.Bool(p.Locked),
+			starlark.String(p.PrebuiltHash), starlark.String(p.PrebuiltURL),
+			starlark.String(p.Rev), starlark.String(p.SourceHash),
+			starlark.String(p.Version),
 		} {
-			_ = pin.SetKey(starlark.String(kv.k), kv.v)
+			_ = pin.SetKey(pinKeys[i], v)
 		}
 		pin.Freeze()
 		// Asked again, so the package's scope holds what the module made.
