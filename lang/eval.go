@@ -70,6 +70,12 @@ type Options struct {
 	// PlanTree, when set, says the system's tree will be printed
 	// (System.WriteTree): its walk is planned while system() runs.
 	PlanTree bool
+	// NoGlobals says System.Globals will not be asked for (nexis eval
+	// without -e, build, switch; not the repl): each [[packages]] entry
+	// is let go once its package is evaluated, and Globals' config has
+	// no packages. The entries are 90 MB of 100,000 packages, held
+	// through every collection of the evaluation.
+	NoGlobals bool
 	// Stdenv, when set, replaces the config's [nexis] stdenv (same
 	// shape: version, url, sha256, tools): `--stdenv FILE`, and tests
 	// that build with the stdenv CI made (scripts/make-stdenv).
@@ -250,10 +256,15 @@ func (s *System) Close() { s.Config.Close() }
 // Globals is what -e expressions and the repl see: the whole config as
 // Starlark values, the packages, the system and every builtin. The
 // config is made when first asked: evaluating needs a package's entry
-// only while the package runs, and system() none (see system).
+// only while the package runs, and system() none (see system). With
+// Options.NoGlobals the entries are gone, and so is config's packages.
 func (s *System) Globals() starlark.StringDict {
 	s.globalsOnce.Do(func() {
-		s.globals = starlark.StringDict{"config": ToStarlark(s.Config.data), "packages": s.Packages, "system": s.Drv}
+		data := s.Config.data
+		if s.ev.opts.NoGlobals {
+			data = withoutPackages(data)
+		}
+		s.globals = starlark.StringDict{"config": ToStarlark(data), "packages": s.Packages, "system": s.Drv}
 		for k, v := range s.ev.pre {
 			s.globals[k] = v
 		}

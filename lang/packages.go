@@ -37,6 +37,7 @@ func (ev *evaluator) packages(sys *System, lock *Lock, printed map[string]bool) 
 		return 0, r.err
 	}
 	entries, deps, order := r.g.entries, r.g.deps, r.g.order
+	raw, _ := ev.cfg.data["packages"].([]any)
 	var err error
 	if len(entries) > 0 {
 		prelude := newUnit()
@@ -57,6 +58,11 @@ func (ev *evaluator) packages(sys *System, lock *Lock, printed map[string]bool) 
 	run := func(i int, started func(*starlark.Thread)) (*unit, error) {
 		d, u, err := ev.onePackage(entries[i], i, deps[i], built, lock, started)
 		built[i] = d
+		if err == nil && ev.opts.NoGlobals {
+			// Nothing reads an evaluated package's entry again (the
+			// package cache's key of it is made).
+			entries[i], raw[i] = nil, nil
+		}
 		return u, err
 	}
 	steps, err := ev.schedule(order, deps, run, printed)
@@ -68,8 +74,8 @@ func (ev *evaluator) packages(sys *System, lock *Lock, printed map[string]bool) 
 		go func() { sys.plan <- planTree(built) }()
 	}
 	pkgs := starlark.NewDict(len(entries))
-	for i, e := range entries {
-		_ = pkgs.SetKey(starlark.String(e["name"].(string)), built[i])
+	for i, name := range r.g.names {
+		_ = pkgs.SetKey(starlark.String(name), built[i])
 	}
 	pkgs.Freeze()
 	sys.Packages = pkgs
@@ -81,6 +87,7 @@ func (ev *evaluator) packages(sys *System, lock *Lock, printed map[string]bool) 
 // after them.
 type packageGraph struct {
 	entries []map[string]any
+	names   []string // each entry's name, which outlives it (see Options.NoGlobals)
 	deps    [][]int
 	order   []int
 }
@@ -99,6 +106,7 @@ var errUnchecked = errors.New("[[packages]] is not of its schema's shape")
 func graphOf(cfg *Config) (*packageGraph, error) {
 	raw, _ := cfg.data["packages"].([]any)
 	entries := make([]map[string]any, len(raw))
+	names := make([]string, len(raw))
 	byName := make(map[string]int, len(raw))
 	for i, r := range raw {
 		e, ok := r.(map[string]any)
@@ -107,6 +115,7 @@ func graphOf(cfg *Config) (*packageGraph, error) {
 		}
 		entries[i] = e
 		name, _ := e["name"].(string)
+		names[i] = name
 		if name == "" {
 			return nil, cfg.Errorf(KeyPath("packages", index(i)), "a package needs a name")
 		}
@@ -143,7 +152,7 @@ func graphOf(cfg *Config) (*packageGraph, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &packageGraph{entries, deps, order}, nil
+	return &packageGraph{entries, names, deps, order}, nil
 }
 
 // schedule runs run(i) for every package i, each after its dependencies,

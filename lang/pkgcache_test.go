@@ -13,10 +13,12 @@ import (
 
 // evalCached evaluates config with the package cache in dir and returns
 // the closure as JSON and as a tree, and how many packages were
-// evaluated rather than taken from the cache.
+// evaluated rather than taken from the cache. With a cache, it lets each
+// entry go once its package is evaluated (Options.NoGlobals), as nexis
+// eval, build and switch do.
 func evalCached(t *testing.T, config, dir string) (string, int) {
 	t.Helper()
-	sys, err := Eval(config, Options{Cache: dir != "", CacheDir: dir})
+	sys, err := Eval(config, Options{Cache: dir != "", CacheDir: dir, NoGlobals: dir != ""})
 	if err != nil {
 		t.Fatalf("eval: %v", err)
 	}

@@ -50,7 +50,7 @@ type tomlCache struct {
 	// entries are the digests of the [[packages]] entries decoded in
 	// parts, by the entry's map (mapID): set while the config is read,
 	// one file after another, and only read once it is.
-	entries map[unsafe.Pointer]treehash.Digest
+	entries map[uintptr]treehash.Digest
 }
 
 // keptPart is a part as the file keeps it: its encoded value, and for a
@@ -68,8 +68,12 @@ type freshPart struct {
 	value map[string]any
 }
 
-// mapID is what tells m from every other map while it lives.
-func mapID(m map[string]any) unsafe.Pointer { return *(*unsafe.Pointer)(unsafe.Pointer(&m)) }
+// mapID is what tells m from every other map while it lives. It is not
+// a pointer the collector follows: the digests must not keep an entry
+// that Options.NoGlobals let go. An address is asked for only of a
+// config's entry, while the config holds it, and every entry is made
+// (decoded) before any is let go: no two share an address.
+func mapID(m map[string]any) uintptr { return uintptr(*(*unsafe.Pointer)(unsafe.Pointer(&m))) }
 
 // entryDigest returns the digest of package entry e's encoding
 // (encodeValue), if e was decoded in parts.
@@ -96,7 +100,7 @@ func (c *tomlCache) decodedFrom(list []map[string]any, digests []byte) {
 		return
 	}
 	if c.entries == nil {
-		c.entries = make(map[unsafe.Pointer]treehash.Digest, 1024)
+		c.entries = make(map[uintptr]treehash.Digest, 1024)
 	}
 	for i, e := range list {
 		c.entries[mapID(e)] = treehash.Digest(digests[i*32 : i*32+32])

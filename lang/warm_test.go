@@ -113,3 +113,43 @@ func TestWarmPathStates(t *testing.T) {
 		t.Fatalf("after an edit, %d packages were evaluated, want 2", fresh)
 	}
 }
+
+// TestNoGlobalsLetsEntriesGo: with Options.NoGlobals, no [[packages]]
+// entry is held once the evaluation is done, the closure is the same,
+// and Globals' config has no packages while its packages has them all.
+func TestNoGlobalsLetsEntriesGo(t *testing.T) {
+	config := warmConfig(t, 1500)
+	want, _ := evalCached(t, config, "")
+	for _, state := range []string{"cold", "warm"} {
+		dir := t.TempDir()
+		if state == "warm" {
+			evalCached(t, config, dir)
+		}
+		sys, err := Eval(config, Options{Cache: true, CacheDir: dir, NoGlobals: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, e := range sys.Config.data["packages"].([]any) {
+			if e != nil {
+				t.Fatalf("%s: entry %d is still held", state, i)
+			}
+		}
+		var b strings.Builder
+		if err := WriteJSON(&b, sys.Drv); err != nil {
+			t.Fatal(err)
+		}
+		if err := WriteTree(&b, sys.Drv); err != nil {
+			t.Fatal(err)
+		}
+		if b.String() != want {
+			t.Fatalf("%s: the closure differs from an evaluation that keeps the entries", state)
+		}
+		v, err := sys.EvalExpr(`("packages" in config, len(packages), config["system"]["hostname"])`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := v.String(); got != `(False, 1500, "warm")` {
+			t.Fatalf("%s: Globals gives %s", state, got)
+		}
+	}
+}

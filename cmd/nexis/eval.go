@@ -109,9 +109,9 @@ func evalOptions() (lang.Options, error) {
 		Print:     func(msg string) { os.Stderr.WriteString(msg + "\n") },
 		Runaway:   runaway,
 		Stdenv:    m.Spec(),
-		// Packages unchanged since the last evaluation come from the
-		// package cache (--no-eval-cache: none); nexis eval prints a tree.
-		Cache: !switchNoEvalCache, PlanTree: running != nil && running.Name() == "eval" && evalFlags.expr == "" && !asJSON,
+		// Unchanged packages come from the package cache (--no-eval-cache:
+		// none); nexis eval prints a tree; only -e and the repl ask for Globals.
+		Cache: !switchNoEvalCache, PlanTree: running != nil && running.Name() == "eval" && evalFlags.expr == "" && !asJSON, NoGlobals: running != nil && running.Name() != "repl" && evalFlags.expr == "",
 	}, nil
 }
 
