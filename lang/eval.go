@@ -71,10 +71,11 @@ type Options struct {
 	// (System.WriteTree): its walk is planned while system() runs.
 	PlanTree bool
 	// NoGlobals says System.Globals will not be asked for (nexis eval
-	// without -e, build, switch; not the repl): each [[packages]] entry
-	// is let go once its package is evaluated, and Globals' config has
-	// no packages. The entries are 90 MB of 100,000 packages, held
-	// through every collection of the evaluation.
+	// without -e, build without -A, switch; not the repl, nor
+	// System.Derivation of an expression): each [[packages]] entry is
+	// let go once its package is evaluated and counted, and Globals'
+	// config has no packages. The entries are 90 MB of 100,000
+	// packages, held through every collection of the evaluation.
 	NoGlobals bool
 	// Stdenv, when set, replaces the config's [nexis] stdenv (same
 	// shape: version, url, sha256, tools): `--stdenv FILE`, and tests
@@ -191,8 +192,12 @@ func eval(configPath string, opts Options) (*System, error) {
 	// A failed evaluation returns no System to close: it closes the
 	// directory itself, once what runs beside it has ended.
 	failed := true
+	var graphDone chan struct{}
 	defer func() {
 		if failed {
+			if graphDone != nil {
+				<-graphDone
+			}
 			cfg.Close()
 		}
 	}()
@@ -211,7 +216,9 @@ func eval(configPath string, opts Options) (*System, error) {
 	// The packages are ordered while the config is checked: packages()
 	// takes the order, or the error, once the check has passed.
 	graphed := make(chan graphResult, 1)
+	graphDone = make(chan struct{})
 	go func() {
+		defer close(graphDone)
 		g, err := graphOf(cfg)
 		graphed <- graphResult{g, err}
 	}()

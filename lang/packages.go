@@ -58,14 +58,17 @@ func (ev *evaluator) packages(sys *System, lock *Lock, printed map[string]bool) 
 	run := func(i int, started func(*starlark.Thread)) (*unit, error) {
 		d, u, err := ev.onePackage(entries[i], i, deps[i], built, lock, started)
 		built[i] = d
-		if err == nil && ev.opts.NoGlobals {
-			// Nothing reads an evaluated package's entry again (the
-			// package cache's key of it is made).
-			entries[i], raw[i] = nil, nil
-		}
 		return u, err
 	}
-	steps, err := ev.schedule(order, deps, run, printed)
+	// Once a package is counted, nothing reads its entry again: it is
+	// not run again (see schedule), and its key in the package cache is
+	// made.
+	counted := func(i int) {
+		if ev.opts.NoGlobals {
+			entries[i], raw[i] = nil, nil
+		}
+	}
+	steps, err := ev.schedule(order, deps, run, counted, printed)
 	if err != nil {
 		return 0, err
 	}
@@ -165,8 +168,9 @@ func graphOf(cfg *Config) (*packageGraph, error) {
 // first in order. The steps of the packages are added up in order as
 // they finish: the package where the sum passes --max-steps is run once
 // more, starting from that sum, to fail where a sequential evaluation
-// would have.
-func (ev *evaluator) schedule(order []int, deps [][]int, run func(int, func(*starlark.Thread)) (*unit, error), printed map[string]bool) (uint64, error) {
+// would have. counted(i) is called once package i is counted, and so
+// will not be run again.
+func (ev *evaluator) schedule(order []int, deps [][]int, run func(int, func(*starlark.Thread)) (*unit, error), counted func(int), printed map[string]bool) (uint64, error) {
 	n := len(order)
 	pos := make([]int, n)
 	for k, i := range order {
@@ -229,6 +233,7 @@ func (ev *evaluator) schedule(order []int, deps [][]int, run func(int, func(*sta
 			}
 			sum += jobs[i].u.steps
 			ev.flush(jobs[i].u, printed)
+			counted(i)
 			prefix++
 		}
 	}
@@ -526,13 +531,13 @@ func (ev *evaluator) evalPackage(e map[string]any, i int, key, name, file string
 		what = "@stdlib//packages.star: package()"
 		p := packageEntry(i, e).Pin(lock.Packages[name], ev.opts.System)
 		pin := starlark.NewDict(len(pinKeys))
-		for i, v := range [len(pinKeys)]starlark.Value{
+		for k, v := range [len(pinKeys)]starlark.Value{
 			starlark.Bool(p.Git), starlark.Bool(p.Locked),
 			starlark.String(p.PrebuiltHash), starlark.String(p.PrebuiltURL),
 			starlark.String(p.Rev), starlark.String(p.SourceHash),
 			starlark.String(p.Version),
 		} {
-			_ = pin.SetKey(pinKeys[i], v)
+			_ = pin.SetKey(pinKeys[k], v)
 		}
 		pin.Freeze()
 		// Asked again, so the package's scope holds what the module made.

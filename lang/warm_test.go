@@ -153,3 +153,22 @@ func TestNoGlobalsLetsEntriesGo(t *testing.T) {
 		}
 	}
 }
+
+// TestNoGlobalsPastMaxSteps: the package where the steps pass
+// --max-steps is run again, so its entry is let go only once it is
+// counted: the error is the one an evaluation that keeps them gives.
+func TestNoGlobalsPastMaxSteps(t *testing.T) {
+	config := warmConfig(t, 1500)
+	var want string
+	for _, noGlobals := range []bool{false, true} {
+		_, err := Eval(config, Options{MaxSteps: 20_000, NoGlobals: noGlobals})
+		if err == nil || !strings.Contains(err.Error(), "20000 steps") {
+			t.Fatalf("NoGlobals %v: got %v, want the steps error", noGlobals, err)
+		}
+		if !noGlobals {
+			want = err.Error()
+		} else if err.Error() != want {
+			t.Fatalf("NoGlobals: %q, want %q", err, want)
+		}
+	}
+}

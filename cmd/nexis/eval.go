@@ -110,8 +110,8 @@ func evalOptions() (lang.Options, error) {
 		Runaway:   runaway,
 		Stdenv:    m.Spec(),
 		// Unchanged packages come from the package cache (--no-eval-cache:
-		// none); nexis eval prints a tree; only -e and the repl ask for Globals.
-		Cache: !switchNoEvalCache, PlanTree: running != nil && running.Name() == "eval" && evalFlags.expr == "" && !asJSON, NoGlobals: running != nil && running.Name() != "repl" && evalFlags.expr == "",
+		// none); nexis eval prints a tree; only -e, -A and the repl ask for Globals.
+		Cache: !switchNoEvalCache, PlanTree: running != nil && running.Name() == "eval" && evalFlags.expr == "" && !asJSON, NoGlobals: running != nil && running.Name() != "repl" && evalFlags.expr == "" && buildFlags.attr == "",
 	}, nil
 }
 
