@@ -17,16 +17,18 @@
 //
 //	go run ./bench/evalcmp [-n 10000,100000] [-runs 5] [-nexis bin/nexis]
 //
-// 6 December 2026, 14:20 UTC, the machine otherwise idle (it runs at
+// 6 December 2026, 15:49 UTC, the machine otherwise idle (it runs at
 // very different speeds over a day: Nix took 489 ms at 09:00, 829 ms at
-// 12:00 and 391 ms now, so compare within a sitting). 10,000 packages,
-// 5 runs (medians: wall, CPU, peak RSS): Nix 391 ms, 391 ms, 103 MiB;
-// nexis cold 245 ms, 457 ms, 118 MiB; warm 65 ms, 84 ms, 75 MiB; one
-// package edited 59 ms, 88 ms, 76 MiB. The same sitting with the
-// morning's main (f38083c): Nix 399 ms; cold 275 ms, 156 MiB; one edit
-// 87 ms, 87 MiB. 100,000 packages, 3 runs: Nix 4.63 s, 708 MiB; nexis
-// cold 2.74 s (5.1 s CPU), 702-741 MiB; warm 0.80 s; one edit 0.81 s,
-// 531 MiB (f38083c, one run: cold 3.15 s, 1,180 MiB; one edit 1.10 s).
+// 12:00, 391 ms at 14:20 and 465-497 ms now, so compare within a
+// sitting). 10,000 packages, 5 runs, twice (medians: wall, CPU; peak
+// RSS): Nix 497 and 465 ms, 103 MiB; nexis cold 303 and 293 ms (0.61
+// and 0.63), 573 and 549 ms CPU, 97 and 93 MiB; warm 69-73 ms, 76 MiB;
+// one package edited 69-77 ms, 76 MiB. The same sitting with the
+// afternoon's start (7f4d81b): Nix 512 and 474 ms; cold 317 and 279 ms,
+// 124-125 MiB; one edit 64-74 ms, 82 MiB. 100,000 packages, 3 runs:
+// Nix 6.14 s, 708 MiB; nexis cold 3.58 s (0.58, 6.8 s CPU), 648 MiB;
+// warm 0.98 s; one edit 0.98 s, 533 MiB (7f4d81b beside Nix's 5.66 s:
+// cold 3.67 s, 767 MiB; one edit 1.10 s).
 package main
 
 import (
