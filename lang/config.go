@@ -247,8 +247,8 @@ func loadConfig(path string, inputs *Inputs, maxDepth int, tc *tomlCache) (*Conf
 // Close lets go of the config directory, which a Config holds open for
 // the modules and files an evaluation, -e or the repl reads, and to
 // place keys of large files. A process that loads one config may leave
-// that to its exit; one that loads many (the repl, a fuzzer) must not
-// wait for the collector to close them.
+// that to its exit; one that loads many (a fuzzer) must not wait for the
+// collector to close them.
 func (c *Config) Close() { c.dir.close() }
 
 // configLocation is the directory the config at p really is in and its
