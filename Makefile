@@ -5,7 +5,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all deps stdenv test corpus vet fmt demo clean fuzz-store fuzz-eval
+.PHONY: all deps stdenv test corpus vet fmt demo clean fuzz-store fuzz-eval pgo
 
 all: bin/nexis
 
@@ -23,6 +23,12 @@ bin/nexis: deps FORCE
 		-o bin/nexis-sandbox-init ./realise/sandbox/nexis-sandbox-init
 
 FORCE:
+
+# cmd/nexis/default.pgo is the CPU profile every `go build ./cmd/nexis`
+# optimises with (PGO): evaluations of the bench/evalcmp workload and of
+# the examples. `make pgo` records it again, after the evaluator changed.
+pgo: deps
+	@scripts/pgo
 
 deps:
 	@scripts/install-deps

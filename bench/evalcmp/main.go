@@ -16,6 +16,7 @@
 // the kernel reports for the child, as /usr/bin/time prints them.
 //
 //	go run ./bench/evalcmp [-n 10000,100000] [-runs 5] [-nexis bin/nexis]
+//	go run ./bench/evalcmp -n 10000 -write DIR   (the workload only)
 //
 // 6 December 2026, 15:49 UTC, the machine otherwise idle (it runs at
 // very different speeds over a day: Nix took 489 ms at 09:00, 829 ms at
@@ -49,7 +50,19 @@ func main() {
 	runs := flag.Int("runs", 5, "runs per measurement")
 	nexis := flag.String("nexis", "", "the nexis binary (default: go build ./cmd/nexis into a temporary directory)")
 	nix := flag.String("nix", "nix-instantiate", "Nix's evaluator")
+	write := flag.String("write", "", "only write the workload of the first -n into `DIR` (scripts/pgo profiles it)")
 	flag.Parse()
+	if *write != "" {
+		n, err := strconv.Atoi(strings.Split(*sizes, ",")[0])
+		if err == nil {
+			err = generate(n, *write)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench/evalcmp:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(*sizes, *runs, *nexis, *nix); err != nil {
 		fmt.Fprintln(os.Stderr, "bench/evalcmp:", err)
 		os.Exit(1)
