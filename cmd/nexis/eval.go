@@ -59,7 +59,7 @@ func reportEvalError(w io.Writer, err error) {
 }
 
 func runEval(cmd *cobra.Command, args []string) error {
-	gcpace.Late(100)
+	gcpace.Late(200)
 	sys, err := evaluate(args)
 	if err != nil {
 		return err
