@@ -512,18 +512,45 @@ func (g *GenericBuilder) packageFn(thread *starlark.Thread, b *starlark.Builtin,
 	if err := starlark.UnpackPositionalArgs(b.Name(), args, kwargs, 4, &entry, &deps, &pin, &timeout); err != nil {
 		return nil, err
 	}
-	if d := g.common(ctx, entry, deps, pin, timeout); d != nil {
+	items := make([]EntryItem, 0, entry.Len())
+	for _, kv := range entry.Items() {
+		// A key that is not a string is no key Common knows.
+		key, _ := starlark.AsString(kv[0])
+		items = append(items, EntryItem{key, kv[1]})
+	}
+	pinned := func(k string) starlark.Value {
+		v, _, _ := pin.Get(starlark.String(k))
+		return v
+	}
+	p := EntryPin{Locked: pinned("locked"), Version: pinned("version"), Git: pinned("git"), SourceHash: pinned("source_hash")}
+	if d := g.Common(ctx, items, deps, p, timeout); d != nil {
 		return d, nil
 	}
 	return starlark.None, nil
+}
+
+// An EntryItem is a key of a [[packages]] entry and its value.
+type EntryItem struct {
+	Key   string
+	Value starlark.Value
+}
+
+// EntryPin is what Common reads of an entry's pin (packages.star's
+// package() has its meaning): nil for what the pin lacks.
+type EntryPin struct {
+	Locked, Version, Git, SourceHash starlark.Value
 }
 
 // noCommon makes package() take every entry the long way: the tests
 // that compare the two ways set it.
 var noCommon atomic.Bool
 
-// common is packageFn's derivation, or nil.
-func (g *GenericBuilder) common(ctx *Context, entry, deps, pin *starlark.Dict, timeout starlark.Value) *Derivation {
+// Common is package()'s derivation of an entry of the common kind (see
+// packageFn), given its keys in any order, or nil. The evaluator calls
+// it for every entry without a module before it calls package(), and so
+// makes most packages without their entry as a Starlark dict or a
+// Starlark call.
+func (g *GenericBuilder) Common(ctx *Context, entry []EntryItem, deps *starlark.Dict, pin EntryPin, timeout starlark.Value) *Derivation {
 	if noCommon.Load() {
 		return nil
 	}
@@ -540,13 +567,12 @@ func (g *GenericBuilder) common(ctx *Context, entry, deps, pin *starlark.Dict, t
 	// and of paths: an entry far from the limits (Measure) keeps them
 	// all within. It nests three deep at most, or is not common.
 	size := int64(deps.Len()+20) * 128
-	for _, kv := range entry.Items() {
-		k, v := kv[0], kv[1]
+	for _, it := range entry {
+		key, v := it.Key, it.Value
 		n, ok := flatSize(v)
 		if !ok {
 			return nil
 		}
-		key, _ := starlark.AsString(k)
 		size += 5 * (n + int64(len(key)) + 4)
 		switch key {
 		case "name", "version", "source":
@@ -600,16 +626,12 @@ func (g *GenericBuilder) common(ctx *Context, entry, deps, pin *starlark.Dict, t
 	if name == "" || size > ctx.Limits.MaxBytes || ctx.Limits.MaxDepth < 5 {
 		return nil
 	}
-	pinned := func(k string) starlark.Value {
-		v, _, _ := pin.Get(starlark.String(k))
-		return v
-	}
-	if version == "latest" && pinned("locked") != starlark.True {
+	if version == "latest" && pin.Locked != starlark.True {
 		return nil
 	}
-	a.name, a.version = starlark.String(name), pinned("version")
+	a.name, a.version = starlark.String(name), pin.Version
 	if source != "" {
-		src := g.fetch(ctx, name, source, pinned("git"), pinned("source_hash"))
+		src := g.fetch(ctx, name, source, pin.Git, pin.SourceHash)
 		if src == nil {
 			return nil
 		}

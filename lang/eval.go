@@ -156,6 +156,12 @@ type evaluator struct {
 	ids       []treehash.Digest // each package's identity (see identity)
 	written   chan struct{}     // closed when the package cache is written
 	graphed   chan graphResult  // the packages' order, made beside the check
+
+	// generic is the generic builder packages.star's package() asks
+	// first, and timeout the timeout it passes (see commonPackage).
+	genericOnce sync.Once
+	generic     *builtins.GenericBuilder
+	timeout     starlark.Value
 }
 
 // Eval evaluates the config at configPath.

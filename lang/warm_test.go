@@ -158,12 +158,27 @@ func TestNoGlobalsLetsEntriesGo(t *testing.T) {
 // --max-steps is run again, so its entry is let go only once it is
 // counted: the error is the one an evaluation that keeps them gives.
 func TestNoGlobalsPastMaxSteps(t *testing.T) {
-	config := warmConfig(t, 1500)
+	// Each package runs a module: the generic builder makes an entry
+	// without one in Go, in no Starlark steps.
+	dir := t.TempDir()
+	var b strings.Builder
+	for i := range 1500 {
+		fmt.Fprintf(&b, "[[packages]]\nname = \"pkg%d\"\nmodule = \"m.star\"\nargs = { n = %d }\n\n", i, i)
+	}
+	config := filepath.Join(dir, "config.toml")
+	for name, text := range map[string]string{
+		"config.toml": b.String(),
+		"m.star":      "def package(n):\n    total = 0\n    for i in range(10):\n        total += i\n    return derivation(name = \"p%d\" % n, version = str(total), builder = \"/bin/sh\")\n",
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	var want string
 	for _, noGlobals := range []bool{false, true} {
 		_, err := Eval(config, Options{MaxSteps: 20_000, NoGlobals: noGlobals})
-		if err == nil || !strings.Contains(err.Error(), "20000 steps") {
-			t.Fatalf("NoGlobals %v: got %v, want the steps error", noGlobals, err)
+		if err == nil || !strings.Contains(err.Error(), "20000 steps") || !strings.Contains(err.Error(), "m.star") {
+			t.Fatalf("NoGlobals %v: got %v, want the steps error in m.star", noGlobals, err)
 		}
 		if !noGlobals {
 			want = err.Error()
