@@ -486,9 +486,15 @@ var pinKeys = [...]starlark.Value{
 	starlark.String("version"),
 }
 
-// evalPackage evaluates package i on a thread of its own for u.
+// evalPackage evaluates package i for u: an entry of the common kind
+// without Starlark (see commonPackage), any other on a thread of its
+// own.
 func (ev *evaluator) evalPackage(e map[string]any, i int, key, name, file string, depDict *starlark.Dict, lock *Lock, u *unit, started func(*starlark.Thread)) (*builtins.Derivation, error) {
-
+	if _, ok := e["module"]; !ok {
+		if d := ev.commonPackage(e, i, name, depDict, lock, u); d != nil {
+			return d, nil
+		}
+	}
 	t := ev.newThread("package "+name, u)
 	started(t)
 	done := ev.track(t)
@@ -535,9 +541,6 @@ func (ev *evaluator) evalPackage(e map[string]any, i int, key, name, file string
 		if lerr != nil {
 			return nil, lerr
 		}
-		if d := ev.commonPackage(t, e, depDict, p); d != nil {
-			return d, nil
-		}
 		pin := starlark.NewDict(len(pinKeys))
 		for k, v := range [len(pinKeys)]starlark.Value{
 			starlark.Bool(p.Git), starlark.Bool(p.Locked),
@@ -570,31 +573,54 @@ func (ev *evaluator) evalPackage(e map[string]any, i int, key, name, file string
 // a module: the generic builder's derivation of an entry of the common
 // kind (builtins.GenericBuilder.Common, with package()'s timeout), or
 // nil for any other, which package() then makes. Made here, the entry
-// is never a Starlark dict, nor package() called: at 10,000 packages
-// that was a tenth of a cold evaluation's CPU. The derivation is the
-// same; the package takes no Starlark steps.
-func (ev *evaluator) commonPackage(t *starlark.Thread, e map[string]any, deps *starlark.Dict, p Pin) *builtins.Derivation {
-	ev.genericOnce.Do(func() {
-		// packages.star is loaded, and build.star with it.
-		build, std := ev.loaded(stdlibPrefix+"build.star"), ev.loaded(stdlibPrefix+"packages.star")
-		if build == nil || std == nil || build.err != nil || std.err != nil {
-			return
-		}
-		if b, ok := build.globals["COMMON_PACKAGE"].(*starlark.Builtin); ok {
-			ev.generic, _ = b.Receiver().(*builtins.GenericBuilder)
-		}
-		ev.timeout = std.globals["_TIMEOUT"]
-	})
-	ctx, err := builtins.FromThread(t)
-	if ev.generic == nil || ev.timeout == nil || err != nil {
+// is never a Starlark dict, and neither package() nor a thread is
+// needed: at 10,000 packages those were an eighth of a cold
+// evaluation's CPU. The derivation is the same; the package takes no
+// Starlark steps. packages() loads packages.star before any package
+// runs, so every such entry is made here, whichever runs first.
+func (ev *evaluator) commonPackage(e map[string]any, i int, name string, deps *starlark.Dict, lock *Lock, u *unit) *builtins.Derivation {
+	const std = stdlibPrefix + "packages.star"
+	m := ev.loaded(std)
+	if m == nil || m.err != nil {
 		return nil
+	}
+	ev.genericOnce.Do(func() {
+		// build.star is loaded with packages.star.
+		if build := ev.loaded(stdlibPrefix + "build.star"); build != nil && build.err == nil {
+			if b, ok := build.globals["COMMON_PACKAGE"].(*starlark.Builtin); ok {
+				ev.generic, _ = b.Receiver().(*builtins.GenericBuilder)
+			}
+		}
+		ev.timeout = m.globals["_TIMEOUT"]
+	})
+	if ev.generic == nil || ev.timeout == nil {
+		return nil
+	}
+	// What package()'s load of the module would record: the scope then
+	// holds what the stdlib made (the builder, the stdenv). A stdlib
+	// module reads no file, so doing it again for an entry left to
+	// package() records nothing twice.
+	u.asked(std)
+	u.uses(m)
+	ctx := ev.base
+	ctx.Scope = u.scope
+	ctx.ReadFile = func(f builtins.File) ([]byte, error) {
+		b, err := ev.cfg.dir.readFile(f.Display)
+		u.read(fileInput(f.Display, b, err))
+		return b, err
+	}
+	ctx.TreeHash = func(f builtins.File) (treehash.Digest, error) {
+		d, err := ev.cfg.dir.treeHash(f.Display)
+		u.read(treeInput(f.Display, d, err))
+		return d, err
 	}
 	var buf [16]builtins.EntryItem
 	items := buf[:0]
 	for k, v := range e {
 		items = append(items, builtins.EntryItem{Key: k, Value: ToStarlark(v)})
 	}
-	return ev.generic.Common(ctx, items, deps, builtins.EntryPin{
+	p := packageEntry(i, e).Pin(lock.Packages[name], ev.opts.System)
+	return ev.generic.Common(&ctx, items, deps, builtins.EntryPin{
 		Locked: starlark.Bool(p.Locked), Version: starlark.String(p.Version),
 		Git: starlark.Bool(p.Git), SourceHash: starlark.String(p.SourceHash),
 	}, ev.timeout)
