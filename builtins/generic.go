@@ -535,6 +535,13 @@ type EntryItem struct {
 	Value starlark.Value
 }
 
+// Deps are a package's dependencies by name, as package() is given
+// them: a *starlark.Dict, or what stands for one without being made.
+type Deps interface {
+	Len() int
+	Get(name starlark.Value) (v starlark.Value, found bool, err error)
+}
+
 // EntryPin is what Common reads of an entry's pin (packages.star's
 // package() has its meaning): nil for what the pin lacks.
 type EntryPin struct {
@@ -550,7 +557,7 @@ var noCommon atomic.Bool
 // it for every entry without a module before it calls package(), and so
 // makes most packages without their entry as a Starlark dict or a
 // Starlark call.
-func (g *GenericBuilder) Common(ctx *Context, entry []EntryItem, deps *starlark.Dict, pin EntryPin, timeout starlark.Value) *Derivation {
+func (g *GenericBuilder) Common(ctx *Context, entry []EntryItem, deps Deps, pin EntryPin, timeout starlark.Value) *Derivation {
 	if noCommon.Load() {
 		return nil
 	}

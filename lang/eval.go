@@ -125,6 +125,9 @@ type module struct {
 	err     error
 	done    bool
 	unit    *unit // what its load made, printed and loaded
+
+	printedOnce sync.Once
+	printed     bool // it, or a module it loaded, printed (see evaluator.printed)
 }
 
 type evaluator struct {
@@ -404,17 +407,19 @@ func (u *unit) uses(m *module) {
 	}
 }
 
-// printed says whether u, or a module it asked for, printed.
-func (ev *evaluator) printed(u *unit, seen map[string]bool) bool {
+// printed says whether u, or a module it asked for, printed. What a
+// loaded module says is final, and every package asks: it is kept.
+func (ev *evaluator) printed(u *unit) bool {
 	if len(u.prints) > 0 {
 		return true
 	}
 	for _, name := range u.loaded {
-		if seen[name] {
-			continue
+		m := ev.loaded(name)
+		if m == nil {
+			return true
 		}
-		seen[name] = true
-		if m := ev.loaded(name); m == nil || ev.printed(m.unit, seen) {
+		m.printedOnce.Do(func() { m.printed = ev.printed(m.unit) })
+		if m.printed {
 			return true
 		}
 	}

@@ -456,20 +456,14 @@ func (ev *evaluator) onePackage(e map[string]any, i int, depIdx []int, built []*
 	for _, d := range depIdx {
 		u.scope.See(built[d])
 	}
-	// A package from the cache needs no dict of its dependencies.
-	depDict := starlark.NewDict(len(depIdx))
-	for _, d := range depIdx {
-		_ = depDict.SetKey(starlark.String(built[d].Name), built[d])
-	}
-	depDict.Freeze()
-	d, err := ev.evalPackage(e, i, key, name, file, depDict, lock, u, started)
+	d, err := ev.evalPackage(e, i, key, name, file, pkgDeps{depIdx, built}, lock, u, started)
 	// What the package could name is of no use once it is made, and
 	// its index of what its dependencies reach is as large as the
 	// derivations: the unit is kept until every package is done.
 	u.scope = nil
 	if err == nil && keyed {
 		ev.ids[i] = identity(ckey, u.reads, u.keys)
-		if !ev.printed(u, map[string]bool{}) {
+		if !ev.printed(u) {
 			ev.cache.put(ckey, &cacheEntry{drv: d, steps: u.steps, reads: u.reads, keys: u.keys}, true)
 		}
 	}
@@ -489,12 +483,13 @@ var pinKeys = [...]starlark.Value{
 // evalPackage evaluates package i for u: an entry of the common kind
 // without Starlark (see commonPackage), any other on a thread of its
 // own.
-func (ev *evaluator) evalPackage(e map[string]any, i int, key, name, file string, depDict *starlark.Dict, lock *Lock, u *unit, started func(*starlark.Thread)) (*builtins.Derivation, error) {
+func (ev *evaluator) evalPackage(e map[string]any, i int, key, name, file string, deps pkgDeps, lock *Lock, u *unit, started func(*starlark.Thread)) (*builtins.Derivation, error) {
 	if _, ok := e["module"]; !ok {
-		if d := ev.commonPackage(e, i, name, depDict, lock, u); d != nil {
+		if d := ev.commonPackage(e, i, name, deps, lock, u); d != nil {
 			return d, nil
 		}
 	}
+	depDict := deps.dict()
 	t := ev.newThread("package "+name, u)
 	started(t)
 	done := ev.track(t)
@@ -569,6 +564,54 @@ func (ev *evaluator) evalPackage(e map[string]any, i int, key, name, file string
 	return d, nil
 }
 
+// pkgDeps are a package's dependencies: the packages at idx of built.
+// package() is given them as a dict (dict); the generic builder reads
+// them as one (builtins.Deps) without the dict being made, half a
+// kilobyte for each package.
+type pkgDeps struct {
+	idx   []int
+	built []*builtins.Derivation
+}
+
+// dict is the frozen dict package() is given: each dependency by name.
+func (p pkgDeps) dict() *starlark.Dict {
+	d := starlark.NewDict(len(p.idx))
+	for _, i := range p.idx {
+		_ = d.SetKey(starlark.String(p.built[i].Name), p.built[i])
+	}
+	d.Freeze()
+	return d
+}
+
+// Len is the dict's: how many names the dependencies have.
+func (p pkgDeps) Len() int {
+	n := 0
+	for k, i := range p.idx {
+		if !slices.ContainsFunc(p.idx[:k], func(j int) bool { return p.built[j].Name == p.built[i].Name }) {
+			n++
+		}
+	}
+	return n
+}
+
+// Get is the dict's: the dependency of that name, the last of two (as
+// SetKey leaves it); an error for a name no dict could hold.
+func (p pkgDeps) Get(name starlark.Value) (starlark.Value, bool, error) {
+	s, ok := name.(starlark.String)
+	if !ok {
+		if _, err := name.Hash(); err != nil {
+			return nil, false, err
+		}
+		return nil, false, nil
+	}
+	for k := len(p.idx) - 1; k >= 0; k-- {
+		if d := p.built[p.idx[k]]; d.Name == string(s) {
+			return d, true, nil
+		}
+	}
+	return nil, false, nil
+}
+
 // commonPackage is what package() would make first of an entry without
 // a module: the generic builder's derivation of an entry of the common
 // kind (builtins.GenericBuilder.Common, with package()'s timeout), or
@@ -578,7 +621,7 @@ func (ev *evaluator) evalPackage(e map[string]any, i int, key, name, file string
 // evaluation's CPU. The derivation is the same; the package takes no
 // Starlark steps. packages() loads packages.star before any package
 // runs, so every such entry is made here, whichever runs first.
-func (ev *evaluator) commonPackage(e map[string]any, i int, name string, deps *starlark.Dict, lock *Lock, u *unit) *builtins.Derivation {
+func (ev *evaluator) commonPackage(e map[string]any, i int, name string, deps pkgDeps, lock *Lock, u *unit) *builtins.Derivation {
 	const std = stdlibPrefix + "packages.star"
 	m := ev.loaded(std)
 	if m == nil || m.err != nil {
@@ -602,18 +645,11 @@ func (ev *evaluator) commonPackage(e map[string]any, i int, name string, deps *s
 	// package() records nothing twice.
 	u.asked(std)
 	u.uses(m)
+	// The builder reads no file of an entry it makes: one that names a
+	// file is left to package(), which reads it on the package's thread.
 	ctx := ev.base
 	ctx.Scope = u.scope
-	ctx.ReadFile = func(f builtins.File) ([]byte, error) {
-		b, err := ev.cfg.dir.readFile(f.Display)
-		u.read(fileInput(f.Display, b, err))
-		return b, err
-	}
-	ctx.TreeHash = func(f builtins.File) (treehash.Digest, error) {
-		d, err := ev.cfg.dir.treeHash(f.Display)
-		u.read(treeInput(f.Display, d, err))
-		return d, err
-	}
+	ctx.ReadFile, ctx.TreeHash = noFile, noTree
 	var buf [16]builtins.EntryItem
 	items := buf[:0]
 	for k, v := range e {
@@ -625,6 +661,14 @@ func (ev *evaluator) commonPackage(e map[string]any, i int, name string, deps *s
 		Git: starlark.Bool(p.Git), SourceHash: starlark.String(p.SourceHash),
 	}, ev.timeout)
 }
+
+// errNoFile is what the generic builder gets if it asks for a file while
+// it makes a package without a thread (see commonPackage): it then
+// leaves the entry to package().
+var errNoFile = errors.New("no file is read for a package made without a thread")
+
+func noFile(builtins.File) ([]byte, error)          { return nil, errNoFile }
+func noTree(builtins.File) (treehash.Digest, error) { return treehash.Digest{}, errNoFile }
 
 // checkArgs holds an entry's args against the parameters of its
 // module's package(), before the call: a key it does not take, or a
