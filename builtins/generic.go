@@ -516,7 +516,7 @@ func (g *GenericBuilder) packageFn(thread *starlark.Thread, b *starlark.Builtin,
 	for _, kv := range entry.Items() {
 		// A key that is not a string is no key Common knows.
 		key, _ := starlark.AsString(kv[0])
-		items = append(items, EntryItem{key, kv[1]})
+		items = append(items, EntryItem{Key: key, Value: kv[1]})
 	}
 	pinned := func(k string) starlark.Value {
 		v, _, _ := pin.Get(starlark.String(k))
@@ -529,10 +529,30 @@ func (g *GenericBuilder) packageFn(thread *starlark.Thread, b *starlark.Builtin,
 	return starlark.None, nil
 }
 
-// An EntryItem is a key of a [[packages]] entry and its value.
+// An EntryItem is a key of a [[packages]] entry and its value: Value,
+// or the string Str when Value is nil (most of an entry's values are
+// strings, and a string made a Starlark value is an allocation).
 type EntryItem struct {
 	Key   string
 	Value starlark.Value
+	Str   string
+}
+
+// value is the item's value as a Starlark value.
+func (it EntryItem) value() starlark.Value {
+	if it.Value == nil {
+		return starlark.String(it.Str)
+	}
+	return it.Value
+}
+
+// str is the item's value, if it is a string.
+func (it EntryItem) str() (string, bool) {
+	if it.Value == nil {
+		return it.Str, true
+	}
+	s, ok := it.Value.(starlark.String)
+	return string(s), ok
 }
 
 // Deps are a package's dependencies by name, as package() is given
@@ -575,59 +595,67 @@ func (g *GenericBuilder) Common(ctx *Context, entry []EntryItem, deps Deps, pin 
 	// all within. It nests three deep at most, or is not common.
 	size := int64(deps.Len()+20) * 128
 	for _, it := range entry {
-		key, v := it.Key, it.Value
-		n, ok := flatSize(v)
-		if !ok {
-			return nil
+		key := it.Key
+		var n int64
+		if it.Value == nil {
+			n = stringSize(it.Str)
+		} else {
+			var ok bool
+			if n, ok = flatSize(it.Value); !ok {
+				return nil
+			}
 		}
 		size += 5 * (n + int64(len(key)) + 4)
 		switch key {
 		case "name", "version", "source":
-			s, ok := v.(starlark.String)
+			s, ok := it.str()
 			if !ok {
 				return nil
 			}
 			switch key {
 			case "name":
-				name = string(s)
+				name = s
 			case "version":
-				version = string(s)
+				version = s
 			default:
-				source = string(s)
+				source = s
 			}
 		case "hash", "rev", "fallback_to_source", "prebuilt_hash":
 			// Read through pin, or for a prebuilt, which is not common.
-		case "build_system":
-			buildSystem = v
-		case "build_flags":
-			a.buildFlags = v
-		case "dependencies":
-			dependencies = v
-		case "env":
-			a.env = v
-		case "runtime_dirs":
-			runtimeDirs = v
-		case "timeout":
-			a.timeout = v
-		case "tools":
-			a.tools = v
-		case "make_flags":
-			a.makeFlags = v
-		case "build_targets":
-			a.buildTargets = v
-		case "install_flags":
-			a.installFlags = v
-		case "install_targets":
-			a.installTargets = v
-		case "source_subdir":
-			a.sourceSubdir = v
-		case "patches", "pre_build_script", "post_build_script", "build_script", "context_file", "prebuilt":
-			// Files of the config, or a prebuilt archive.
-			if v.Truth() {
+		default:
+			switch v := it.value(); key {
+			case "build_system":
+				buildSystem = v
+			case "build_flags":
+				a.buildFlags = v
+			case "dependencies":
+				dependencies = v
+			case "env":
+				a.env = v
+			case "runtime_dirs":
+				runtimeDirs = v
+			case "timeout":
+				a.timeout = v
+			case "tools":
+				a.tools = v
+			case "make_flags":
+				a.makeFlags = v
+			case "build_targets":
+				a.buildTargets = v
+			case "install_flags":
+				a.installFlags = v
+			case "install_targets":
+				a.installTargets = v
+			case "source_subdir":
+				a.sourceSubdir = v
+			case "patches", "pre_build_script", "post_build_script", "build_script", "context_file", "prebuilt":
+				// Files of the config, or a prebuilt archive.
+				if v.Truth() {
+					return nil
+				}
+			default:
 				return nil
 			}
-		default:
-			return nil
 		}
 	}
 	if name == "" || size > ctx.Limits.MaxBytes || ctx.Limits.MaxDepth < 5 {

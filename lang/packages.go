@@ -653,7 +653,11 @@ func (ev *evaluator) commonPackage(e map[string]any, i int, name string, deps pk
 	var buf [16]builtins.EntryItem
 	items := buf[:0]
 	for k, v := range e {
-		items = append(items, builtins.EntryItem{Key: k, Value: ToStarlark(v)})
+		if s, ok := v.(string); ok {
+			items = append(items, builtins.EntryItem{Key: k, Str: s})
+		} else {
+			items = append(items, builtins.EntryItem{Key: k, Value: ToStarlark(v)})
+		}
 	}
 	p := packageEntry(i, e).Pin(lock.Packages[name], ev.opts.System)
 	return ev.generic.Common(&ctx, items, deps, builtins.EntryPin{
