@@ -431,6 +431,7 @@ func (ev *evaluator) onePackage(e map[string]any, i int, depIdx []int, built []*
 	file := ev.cfg.FileOf(key)
 
 	var ckey treehash.Digest
+	var given string
 	keyed := false
 	if c := ev.cache; c != nil {
 		// On the stack for the few dependencies most packages have:
@@ -442,7 +443,7 @@ func (ev *evaluator) onePackage(e map[string]any, i int, depIdx []int, built []*
 		for _, d := range depIdx {
 			names, ids = append(names, built[d].Name), append(ids, ev.ids[d])
 		}
-		ckey, keyed = c.packageKey(e, key, file, lock.Packages[name], names, ids)
+		ckey, given, keyed = c.packageKey(e, key, file, lock.Packages[name], names, ids)
 		if keyed {
 			if hit, ok := c.lookup(ckey); ok {
 				u.steps, u.reads, u.keys = hit.steps, hit.reads, hit.keys
@@ -464,7 +465,7 @@ func (ev *evaluator) onePackage(e map[string]any, i int, depIdx []int, built []*
 	if err == nil && keyed {
 		ev.ids[i] = identity(ckey, u.reads, u.keys)
 		if !ev.printed(u) {
-			ev.cache.put(ckey, &cacheEntry{drv: d, steps: u.steps, reads: u.reads, keys: u.keys}, true)
+			ev.cache.put(ckey, &cacheEntry{drv: d, steps: u.steps, reads: u.reads, keys: u.keys, given: given}, true)
 		}
 	}
 	return d, u, err

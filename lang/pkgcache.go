@@ -55,10 +55,8 @@ type pkgCache struct {
 	base treehash.Digest // digest of the options, the stdlib and nexis
 	old  map[treehash.Digest]*cacheEntry
 	// known are the keys of old, by what their packages were given (see
-	// packageKey), and given what the packages evaluated this time were
-	// given, by key, for the file.
+	// packageKey).
 	known map[string]treehash.Digest
-	given map[treehash.Digest]string
 	mu    sync.Mutex
 	now   map[[2]string]Input // reads checked in this evaluation
 	keep  []keptEntry         // entries to write, not written ahead
@@ -110,7 +108,6 @@ func openPkgCache(ev *evaluator, configPath string, data *pkgCacheFileData) *pkg
 	if data != nil && data.base == c.base {
 		c.old, c.known = data.entries, data.known
 	}
-	c.given = map[treehash.Digest]string{}
 	// Each package is kept once, or not at all.
 	raw, _ := ev.cfg.data["packages"].([]any)
 	n := len(raw)
@@ -190,8 +187,9 @@ func readPkgCache(file string) *pkgCacheFileData {
 // a large config), key path, file and lock entry, and its dependencies
 // (names and identities), after the base. The file keeps what each
 // package was given: when a package is given the same, its key is the
-// one kept, and nothing is hashed.
-func (c *pkgCache) packageKey(e map[string]any, key, file string, locked *LockedPackage, depNames []string, deps []treehash.Digest) (treehash.Digest, bool) {
+// one kept, and nothing is hashed. given is what the key was hashed
+// from, for the file to keep ("" for a key it kept).
+func (c *pkgCache) packageKey(e map[string]any, key, file string, locked *LockedPackage, depNames []string, deps []treehash.Digest) (k treehash.Digest, given string, ok bool) {
 	var lock []byte
 	if locked != nil {
 		lock = fmt.Appendf(nil, "%q %q %q %q %q %q", locked.Version, locked.Tag, locked.Rev, locked.SourceHash, locked.PrebuiltURL, locked.PrebuiltHash)
@@ -203,7 +201,7 @@ func (c *pkgCache) packageKey(e map[string]any, key, file string, locked *Locked
 		enc, ok := encodeValue((*buf)[:0], e)
 		*buf = enc
 		if !ok {
-			return treehash.Digest{}, false
+			return treehash.Digest{}, "", false
 		}
 		entry = treehash.Sum(enc)
 	}
@@ -217,13 +215,9 @@ func (c *pkgCache) packageKey(e map[string]any, key, file string, locked *Locked
 	}
 	*buf = b
 	if k, ok := c.known[string(b)]; ok {
-		return k, true
+		return k, "", true
 	}
-	k := treehash.Sum(c.base[:], b)
-	c.mu.Lock()
-	c.given[k] = string(b)
-	c.mu.Unlock()
-	return k, true
+	return treehash.Sum(c.base[:], b), string(b), true
 }
 
 // keyBufs hold the bytes a package key is the digest of, while it is
@@ -280,8 +274,6 @@ func (c *pkgCache) put(key treehash.Digest, e *cacheEntry, fresh bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if fresh {
-		e.given = c.given[key]
-		delete(c.given, key)
 		c.fresh++
 	} else {
 		c.hits++
@@ -350,7 +342,7 @@ func (c *pkgCache) write() {
 func (c *pkgCache) release() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.old, c.known, c.given, c.now, c.keep, c.enc, c.ahead = nil, nil, nil, nil, nil, nil, nil
+	c.old, c.known, c.now, c.keep, c.enc, c.ahead = nil, nil, nil, nil, nil, nil
 	c.ev.cfg.tc.forget()
 }
 
