@@ -2,6 +2,7 @@ package cache
 
 import (
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -28,25 +29,27 @@ func TestSharedItems(t *testing.T) {
 		t.Fatal(err)
 	}
 	if a.file != b.file || a.Info != b.Info {
-		t.Fatalf("two users of one path got two archives: %s, %s", a.file, b.file)
+		t.Fatalf("two users of one path got two archives: %v, %v", a.file, b.file)
 	}
 	if err := a.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(b.file); err != nil {
+	if r, err := b.Open(); err != nil {
 		t.Fatalf("the archive went while a copy still used it: %v", err)
+	} else {
+		r.Close()
 	}
 	f := b.file
 	b.Close()
-	if _, err := os.Stat(f); !os.IsNotExist(err) {
-		t.Fatalf("the archive outlived its last user: %v", err)
+	if _, err := f.Stat(); err == nil {
+		t.Fatal("the archive outlived its last user")
 	}
 	c, err := sh.prepare(w.src, w.app, w.key, archive.CompressionNone, tmp)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.file == f {
-		t.Fatal("a later copy reused a removed archive")
+		t.Fatal("a later copy reused a closed archive")
 	}
 	c.Close()
 
@@ -81,5 +84,33 @@ func TestSharedItems(t *testing.T) {
 	}
 	if left, _ := os.ReadDir(tmp); len(left) != 0 || len(sh.items) != 0 {
 		t.Fatalf("left behind: %d files, %d items", len(left), len(sh.items))
+	}
+}
+
+// TestPreparedArchiveHasNoName: an item's archive is never a file of the
+// temporary directory, so that a process that dies while it sends (a
+// reader that goes away kills `nexis store export` with SIGPIPE) leaves
+// none behind; each Open reads it whole from its start.
+func TestPreparedArchiveHasNoName(t *testing.T) {
+	w := newWorld(t)
+	tmp := t.TempDir()
+	it, err := Prepare(w.src, w.app, w.key, archive.CompressionZstd, tmp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer it.Close()
+	if left, _ := os.ReadDir(tmp); len(left) != 0 {
+		t.Fatalf("the temporary directory holds %v", left)
+	}
+	for range 2 {
+		r, err := it.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := io.Copy(io.Discard, r)
+		r.Close()
+		if err != nil || n != it.Info.FileSize {
+			t.Fatalf("read %d of %d bytes: %v", n, it.Info.FileSize, err)
+		}
 	}
 }

@@ -23,30 +23,39 @@ import (
 )
 
 // Item is one store path ready to send: its signed record and its stored
-// (compressed) archive in a temporary file.
+// (compressed) archive in a temporary file. The file has no name from
+// the moment it is made: however the process ends (a reader that goes
+// away mid-export kills `nexis store export` with SIGPIPE), nothing is
+// left behind in the temporary directory.
 type Item struct {
 	Info *Info
-	file string
-	// release, when set, is what Close does instead of removing the
+	file *os.File
+	// release, when set, is what Close does instead of closing the
 	// file: the item is one of SharedItems'.
 	release func()
 }
 
-// Open opens the stored archive.
-func (it *Item) Open() (*os.File, error) { return os.Open(it.file) }
+// Open opens the stored archive, at its start, apart from any other
+// reader of it: through /proc, the file having no name.
+func (it *Item) Open() (*os.File, error) {
+	if it.file == nil {
+		return nil, errors.New("the archive of a closed item")
+	}
+	return os.Open(fmt.Sprintf("/proc/self/fd/%d", it.file.Fd()))
+}
 
-// Close removes the temporary file.
+// Close lets go of the temporary file, which goes with it.
 func (it *Item) Close() error {
-	if it.file == "" {
+	if it.file == nil {
 		return nil
 	}
 	f := it.file
-	it.file = ""
+	it.file = nil
 	if it.release != nil {
 		it.release()
 		return nil
 	}
-	return os.Remove(f)
+	return f.Close()
 }
 
 // SharedItems prepares a path once for the copies that send it at the
@@ -150,9 +159,12 @@ func Prepare(st *store.Store, p storepath.Path, key *sign.SecretKey, compression
 	if err != nil {
 		return nil, fmt.Errorf("archiving %s: %w", st.Logical(p), err)
 	}
-	it := &Item{file: f.Name()}
-	fail := func(err error) (*Item, error) {
+	if err := os.Remove(f.Name()); err != nil {
 		f.Close()
+		return nil, fmt.Errorf("archiving %s: %w", st.Logical(p), err)
+	}
+	it := &Item{file: f}
+	fail := func(err error) (*Item, error) {
 		it.Close()
 		return nil, fmt.Errorf("archiving %s: %w", st.Logical(p), err)
 	}
@@ -173,9 +185,6 @@ func Prepare(st *store.Store, p storepath.Path, key *sign.SecretKey, compression
 		return fail(err)
 	}
 	if err := bw.Flush(); err != nil {
-		return fail(err)
-	}
-	if err := f.Close(); err != nil {
 		return fail(err)
 	}
 	if sum.TreeHash != pi.TreeHash {
