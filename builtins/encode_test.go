@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"math/bits"
 	"math/rand/v2"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -348,5 +349,34 @@ func TestNextHashIsScanHashes(t *testing.T) {
 	}
 	if found < 10000 {
 		t.Fatalf("%d hashes found in all: the strings test little", found)
+	}
+}
+
+// TestPlainHTTPIsWhatURLParseTakes: a URL plainHTTP passes without
+// url.Parse is one url.Parse takes, as http or https, for URLs run
+// together from pieces that are and are not plain.
+func TestPlainHTTPIsWhatURLParseTakes(t *testing.T) {
+	r := rand.New(rand.NewPCG(15, 16))
+	pieces := []string{"http://", "https://", "HTTP://", "file://", "ftp://", "example.org", "a-b.c", "/", "/x.tar.gz", "-", ".", "~", "+",
+		":", ":80", ":x", "%", "%zz", "%41", "?", "#", "@", " ", "\x00", "\x7f", "é", "[", "]", "a", "Z", "9", "_"}
+	plain := 0
+	for range 200000 {
+		var b strings.Builder
+		b.WriteString(pieces[r.IntN(4)]) // mostly a scheme first
+		for range r.IntN(6) {
+			b.WriteString(pieces[r.IntN(len(pieces))])
+		}
+		s := b.String()
+		if !plainHTTP(s) {
+			continue
+		}
+		plain++
+		u, err := url.Parse(s)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+			t.Fatalf("plainHTTP(%q), but url.Parse gives %v, %v", s, u, err)
+		}
+	}
+	if plain < 1000 {
+		t.Fatalf("only %d plain URLs made: the test tests little", plain)
 	}
 }
