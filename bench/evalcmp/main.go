@@ -18,18 +18,16 @@
 //	go run ./bench/evalcmp [-n 10000,100000] [-runs 5] [-nexis bin/nexis]
 //	go run ./bench/evalcmp -n 10000 -write DIR   (the workload only)
 //
-// 6 December 2026, 15:49 UTC, the machine otherwise idle (it runs at
-// very different speeds over a day: Nix took 489 ms at 09:00, 829 ms at
-// 12:00, 391 ms at 14:20 and 465-497 ms now, so compare within a
-// sitting). 10,000 packages, 5 runs, twice (medians: wall, CPU; peak
-// RSS): Nix 497 and 465 ms, 103 MiB; nexis cold 303 and 293 ms (0.61
-// and 0.63), 573 and 549 ms CPU, 97 and 93 MiB; warm 69-73 ms, 76 MiB;
-// one package edited 69-77 ms, 76 MiB. The same sitting with the
-// afternoon's start (7f4d81b): Nix 512 and 474 ms; cold 317 and 279 ms,
-// 124-125 MiB; one edit 64-74 ms, 82 MiB. 100,000 packages, 3 runs:
-// Nix 6.14 s, 708 MiB; nexis cold 3.58 s (0.58, 6.8 s CPU), 648 MiB;
-// warm 0.98 s; one edit 0.98 s, 533 MiB (7f4d81b beside Nix's 5.66 s:
-// cold 3.67 s, 767 MiB; one edit 1.10 s).
+// 6 December 2026, 17:37 UTC, the steadiest of the evening's sittings
+// (the machine runs at very different speeds over a day, and its two
+// cores are shared: compare within a sitting). 10,000 packages, 11 runs,
+// three times (medians: wall, CPU; peak RSS): Nix 525, 528 and 524 ms,
+// 103 MiB; nexis cold 265, 265 and 266 ms (0.50-0.51), 490-496 ms CPU,
+// 97 MiB; warm 79-81 ms, 82 MiB. Busier sittings gave 0.54-0.58, and one
+// 0.46; at 17:09, Nix 406 ms and cold 207 ms (0.51), 384 ms CPU, warm 61
+// ms, one package edited 60 ms. 100,000 packages, 3 runs, 17:33: Nix
+// 6.14 s, 708 MiB; nexis cold 2.99 s (0.49, 5.7 s CPU), 492 MiB; warm
+// 1.06 s; one edit 1.09 s, 538 MiB.
 package main
 
 import (
