@@ -127,7 +127,7 @@ func decodeParts(src []byte, check func([]byte) error, c *tomlCache) (map[string
 					default:
 						// A part that is not of packages is refused
 						// below, before anything is kept.
-						p.fresh.kept, p.keep = encodePackages(p.value)
+						p.fresh.kept, p.keep = encodePackages(p.value, len(text))
 						p.entries = p.fresh.kept.entries
 					}
 				}
