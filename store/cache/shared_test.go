@@ -48,9 +48,15 @@ func TestSharedItems(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.file == f {
-		t.Fatal("a later copy reused a closed archive")
+	// Prepared again, not the closed file: read whole.
+	r, err := c.Open()
+	if err != nil {
+		t.Fatalf("a later copy's archive: %v", err)
 	}
+	if n, err := io.Copy(io.Discard, r); err != nil || n != c.Info.FileSize {
+		t.Fatalf("a later copy's archive: read %d of %d bytes: %v", n, c.Info.FileSize, err)
+	}
+	r.Close()
 	c.Close()
 
 	var wg sync.WaitGroup
