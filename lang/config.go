@@ -447,6 +447,8 @@ func isTableArray(v any) bool {
 	switch a := v.(type) {
 	case []map[string]any:
 		return true
+	case normalTables:
+		return len(a) > 0
 	case []any:
 		for _, e := range a {
 			if !isTable(e) {
@@ -469,7 +471,7 @@ func normalise(v any) any {
 			switch e.(type) {
 			case map[string]any, []any:
 				normalise(e)
-			case []map[string]any, time.Time:
+			case []map[string]any, normalTables, time.Time:
 				x[k] = normalise(e)
 			}
 		}
@@ -485,11 +487,13 @@ func normalise(v any) any {
 			switch e.(type) {
 			case map[string]any, []any:
 				normalise(e)
-			case []map[string]any, time.Time:
+			case []map[string]any, normalTables, time.Time:
 				x[i] = normalise(e)
 			}
 		}
 		return x
+	case normalTables:
+		return []any(x)
 	case time.Time:
 		return x.Format(time.RFC3339Nano)
 	}

@@ -90,6 +90,22 @@ type decodedPart struct {
 	entries []byte
 }
 
+// normalTables is an array of tables already normalised: the packages
+// of a document decoded in parts, each normalised by the goroutine that
+// decoded it (or by encodePackages, or kept so), not again all at once
+// as the document is merged (5 ms of a 10,000-package config's).
+type normalTables []any
+
+// normaliseEntries normalises the packages of part v, which is decoded
+// but not kept: a part kept is normalised as it is encoded.
+func normaliseEntries(v map[string]any) {
+	if list, ok := v["packages"].([]map[string]any); ok {
+		for _, e := range list {
+			normalise(e)
+		}
+	}
+}
+
 // decodeParts cuts src (see packageCuts) and decodes src[:cuts[0]] and
 // the parts between cuts in parallel, each as soon as it is cut: false
 // when src is not of the shape that is cut or a part does not decode,
@@ -122,6 +138,7 @@ func decodeParts(src []byte, check func([]byte) error, c *tomlCache) (map[string
 					p.keep = c != nil && p.err == nil && keepable(p.value)
 					switch {
 					case !p.keep:
+						normaliseEntries(p.value)
 					case b.i == 0:
 						p.fresh.value = p.value
 					default:
@@ -129,6 +146,9 @@ func decodeParts(src []byte, check func([]byte) error, c *tomlCache) (map[string
 						// below, before anything is kept.
 						p.fresh.kept, p.keep = encodePackages(p.value, len(text))
 						p.entries = p.fresh.kept.entries
+						if !p.keep {
+							normaliseEntries(p.value)
+						}
 					}
 				}
 				mu.Lock()
@@ -173,13 +193,19 @@ func decodeParts(src []byte, check func([]byte) error, c *tomlCache) (map[string
 	if _, ok := data["packages"]; ok {
 		return nil, false, nil
 	}
-	var pkgs []map[string]any
+	n = 0
 	for _, p := range parts[1:] {
 		list, ok := p["packages"].([]map[string]any)
 		if !ok || len(p) != 1 {
 			return nil, false, nil
 		}
-		pkgs = append(pkgs, list...)
+		n += len(list)
+	}
+	pkgs := make(normalTables, 0, n)
+	for _, p := range parts[1:] {
+		for _, e := range p["packages"].([]map[string]any) {
+			pkgs = append(pkgs, e)
+		}
 	}
 	for _, p := range decoded {
 		switch {

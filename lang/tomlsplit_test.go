@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/BurntSushi/toml"
 	"github.com/google/go-cmp/cmp"
@@ -75,13 +76,23 @@ func TestSplitDecodeAgrees(t *testing.T) {
 		if kept := c.decoded > 0; kept != (tc.cut && err == nil) {
 			t.Fatalf("%s: %d parts kept", tc.name, c.decoded)
 		}
+		// normalise, below, changes got in place.
+		if list, ok := got["packages"].(normalTables); ok != (tc.cut && err == nil) || ok && !entriesNormal(list) {
+			t.Fatalf("%s: the packages are %T, or not normalised", tc.name, got["packages"])
+		}
 		if diff := cmp.Diff(normalise(whole), normalise(got)); err == nil && diff != "" {
 			t.Fatalf("%s: decoded in parts differs (-whole +parts):\n%s", tc.name, diff)
 		}
 	}
+	// A part that is not kept (a date cannot be) is normalised too.
+	src := []byte(strings.Replace(bigConfig(4000, ""), "version = \"1.7\"\n", "version = \"1.7\"\nreleased = 1979-05-27T07:32:00Z\n", 1))
+	got, err := decodeTOML(src, openTOMLCache(filepath.Join(t.TempDir(), "c.toml")))
+	if list, ok := got["packages"].(normalTables); err != nil || !ok || !entriesNormal(list) {
+		t.Fatalf("with a date: %v; the packages are %T, or not normalised", err, got["packages"])
+	}
 	// A packages key before the first [[packages]] is the document's
 	// error, not a merge.
-	src := []byte("packages = []\n" + bigConfig(4000, ""))
+	src = []byte("packages = []\n" + bigConfig(4000, ""))
 	if _, err := decodeTOML(src, nil); err == nil {
 		t.Fatal("a static packages array followed by [[packages]] decoded")
 	}
@@ -131,6 +142,9 @@ func TestTOMLCache(t *testing.T) {
 	}
 	for i, want := range []int{len(packageCuts(src)) + 1, 0} {
 		got, c := decode(src)
+		if list, ok := got["packages"].(normalTables); !ok || !entriesNormal(list) {
+			t.Fatalf("run %d: the packages are %T, or not normalised", i, got["packages"])
+		}
 		if diff := cmp.Diff(normalise(whole), normalise(got)); diff != "" {
 			t.Fatalf("run %d differs (-whole +cached):\n%s", i, diff)
 		}
@@ -345,4 +359,30 @@ func headersByteByByte(src []byte) ([]int, bool) {
 		i++
 	}
 	return offs, false
+}
+
+// entriesNormal says whether the packages are as normalise leaves them:
+// merge takes them as they are.
+func entriesNormal(list normalTables) bool {
+	var normal func(v any) bool
+	normal = func(v any) bool {
+		switch x := v.(type) {
+		case map[string]any:
+			for _, e := range x {
+				if !normal(e) {
+					return false
+				}
+			}
+		case []any:
+			for _, e := range x {
+				if !normal(e) {
+					return false
+				}
+			}
+		case []map[string]any, normalTables, time.Time:
+			return false
+		}
+		return true
+	}
+	return normal([]any(list))
 }
