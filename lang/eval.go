@@ -140,8 +140,11 @@ type evaluator struct {
 	// Modules load one at a time (a load that loads another goes on
 	// on the same thread), so a load cycle is always on one thread's
 	// chain of loads, and a module is loaded once.
-	loadMu  sync.Mutex
-	modMu   sync.Mutex
+	loadMu sync.Mutex
+	// modMu guards modules. Every package asks for the modules it
+	// loaded, twice: those lookups only read, and do not wait for each
+	// other.
+	modMu   sync.RWMutex
 	modules map[string]*module
 
 	// threads are the running threads, for the memory watchdog.
@@ -687,10 +690,10 @@ func (ev *evaluator) load(thread *starlark.Thread, name string) (starlark.String
 		ev.loadMu.Lock()
 		defer ev.loadMu.Unlock()
 	}
-	ev.modMu.Lock()
+	ev.modMu.RLock()
 	m, ok := ev.modules[name]
 	done := ok && m.done
-	ev.modMu.Unlock()
+	ev.modMu.RUnlock()
 	if ok {
 		if !done {
 			i := indexOf(u.loading, name)
@@ -763,8 +766,8 @@ func (ev *evaluator) load(thread *starlark.Thread, name string) (starlark.String
 
 // loaded returns module name if it has finished loading.
 func (ev *evaluator) loaded(name string) *module {
-	ev.modMu.Lock()
-	defer ev.modMu.Unlock()
+	ev.modMu.RLock()
+	defer ev.modMu.RUnlock()
 	if m, ok := ev.modules[name]; ok && m.done {
 		return m
 	}

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"go.starlark.net/starlark"
@@ -60,8 +61,8 @@ type pkgCache struct {
 	mu    sync.Mutex
 	now   map[[2]string]Input // reads checked in this evaluation
 	keep  []keptEntry         // entries to write, not written ahead
-	fresh int                 // packages evaluated (and kept)
-	hits  int                 // packages taken from the cache
+	fresh atomic.Int64        // packages evaluated (and kept)
+	hits  atomic.Int64        // packages taken from the cache
 
 	// ahead, when there is no file to keep entries of, takes each entry
 	// kept to enc as its package ends: the file will be written whatever
@@ -270,18 +271,23 @@ func (c *pkgCache) current(r Input) Input {
 }
 
 // put keeps a package's result for the file written after evaluation.
+// Every package ends with it, on one goroutine or another: only an
+// entry that finds the queue ahead full, or none, waits for the lock.
 func (c *pkgCache) put(key treehash.Digest, e *cacheEntry, fresh bool) {
+	if fresh {
+		c.fresh.Add(1)
+	} else {
+		c.hits.Add(1)
+	}
+	if c.ahead != nil {
+		select {
+		case c.ahead <- keptEntry{key, e}:
+			return
+		default:
+		}
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if fresh {
-		c.fresh++
-	} else {
-		c.hits++
-	}
-	if c.ahead != nil && len(c.ahead) < cap(c.ahead) {
-		c.ahead <- keptEntry{key, e}
-		return
-	}
 	c.keep = append(c.keep, keptEntry{key, e})
 }
 
@@ -321,7 +327,8 @@ var errNotWritten = errors.New("package cache not written")
 // 30 MB of entries, keys and what they were given).
 func (c *pkgCache) write() {
 	defer c.release()
-	if !worthWriting(c.fresh, c.fresh+c.hits, len(c.old)) {
+	fresh, hits := int(c.fresh.Load()), int(c.hits.Load())
+	if !worthWriting(fresh, fresh+hits, len(c.old)) {
 		c.stop()
 		return
 	}

@@ -31,7 +31,7 @@ func evalCached(t *testing.T, config, dir string) (string, int) {
 	}
 	fresh := -1
 	if c := sys.ev.cache; c != nil {
-		fresh = c.fresh
+		fresh = int(c.fresh.Load())
 	}
 	return b.String(), fresh
 }
