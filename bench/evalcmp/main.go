@@ -69,66 +69,67 @@ func main() {
 	}
 }
 
-// copyEdited copies config to orig, and to edited with the first line
-// that is old made new. The configs are streamed, never held: a child's
-// peak RSS, as the kernel reports it, is at least what its parent had
-// resident when it was started (the memory it was forked from), and
-// 100,000 packages are 29 MB of text.
-func copyEdited(config, orig, edited, old, new string) error {
-	in, err := os.Open(config)
+// writeFile makes file of what fill writes. The configs are written
+// and copied through it, never held: a child's peak RSS, as the kernel
+// reports it, is at least what its parent had resident when it was
+// started (the memory it was forked from), and 100,000 packages are 29
+// MB of text.
+func writeFile(file string, fill func(w *bufio.Writer) error) error {
+	f, err := os.Create(file)
 	if err != nil {
 		return err
 	}
-	defer in.Close()
-	o, err := os.Create(orig)
-	if err != nil {
+	w := bufio.NewWriter(f)
+	if err := fill(w); err != nil {
+		f.Close()
 		return err
 	}
-	defer o.Close()
-	e, err := os.Create(edited)
-	if err != nil {
+	if err := w.Flush(); err != nil {
+		f.Close()
 		return err
 	}
-	defer e.Close()
-	ow, ew := bufio.NewWriter(o), bufio.NewWriter(e)
-	sc := bufio.NewScanner(in)
-	done := false
-	for sc.Scan() {
-		line := sc.Text()
-		ow.WriteString(line + "\n")
-		if !done && line == old {
-			line, done = new, true
-		}
-		ew.WriteString(line + "\n")
-	}
-	if err := sc.Err(); err != nil {
-		return err
-	}
-	if !done {
-		return fmt.Errorf("%s: no line %q to edit", config, old)
-	}
-	if err := ow.Flush(); err != nil {
-		return err
-	}
-	return ew.Flush()
+	return f.Close()
 }
 
-// copyFile copies from to to, streamed (see copyEdited).
+// copyFile copies from to to.
 func copyFile(from, to string) error {
 	in, err := os.Open(from)
 	if err != nil {
 		return err
 	}
 	defer in.Close()
-	out, err := os.Create(to)
+	return writeFile(to, func(w *bufio.Writer) error {
+		_, err := io.Copy(w, in)
+		return err
+	})
+}
+
+// copyEdited copies config to edited, its first line that is old made
+// new.
+func copyEdited(config, edited, old, new string) error {
+	in, err := os.Open(config)
 	if err != nil {
 		return err
 	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
+	defer in.Close()
+	return writeFile(edited, func(w *bufio.Writer) error {
+		sc := bufio.NewScanner(in)
+		done := false
+		for sc.Scan() {
+			line := sc.Text()
+			if !done && line == old {
+				line, done = new, true
+			}
+			w.WriteString(line + "\n")
+		}
+		if err := sc.Err(); err != nil {
+			return err
+		}
+		if !done {
+			return fmt.Errorf("%s: no line %q to edit", config, old)
+		}
+		return nil
+	})
 }
 
 // sample is one whole-process run.
@@ -177,7 +178,10 @@ func run(sizes string, runs int, bin, nix string) error {
 		}
 		config := filepath.Join(dir, "config.toml")
 		orig, edited := filepath.Join(dir, "orig.toml"), filepath.Join(dir, "edited.toml")
-		if err := copyEdited(config, orig, edited, fmt.Sprintf("version = \"1.%d\"", n-1), fmt.Sprintf("version = \"1.%d.1\"", n-1)); err != nil {
+		if err := copyFile(config, orig); err != nil {
+			return err
+		}
+		if err := copyEdited(config, edited, fmt.Sprintf("version = \"1.%d\"", n-1), fmt.Sprintf("version = \"1.%d.1\"", n-1)); err != nil {
 			return err
 		}
 		cache := filepath.Join(tmp, "cache")
@@ -252,32 +256,26 @@ func generate(n int, dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	// Written as it is made (see copyEdited): 29 MB at 100,000 packages.
-	f, err := os.Create(filepath.Join(dir, "config.toml"))
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	b := bufio.NewWriter(f)
-	b.WriteString("[system]\nhostname = \"bench\"\n\n")
-	for i := range n {
-		fmt.Fprintf(b, "[[packages]]\nname = \"pkg%d\"\n", i)
-		var deps []string
-		for _, k := range []int{1, 2, 3} {
-			if i-k*7 >= 0 {
-				deps = append(deps, fmt.Sprintf("\"pkg%d\"", i-k*7))
+	// Written as it is made (see writeFile).
+	err := writeFile(filepath.Join(dir, "config.toml"), func(b *bufio.Writer) error {
+		b.WriteString("[system]\nhostname = \"bench\"\n\n")
+		for i := range n {
+			fmt.Fprintf(b, "[[packages]]\nname = \"pkg%d\"\n", i)
+			var deps []string
+			for _, k := range []int{1, 2, 3} {
+				if i-k*7 >= 0 {
+					deps = append(deps, fmt.Sprintf("\"pkg%d\"", i-k*7))
+				}
 			}
+			if len(deps) > 0 {
+				fmt.Fprintf(b, "dependencies = [%s]\n", strings.Join(deps, ", "))
+			}
+			fmt.Fprintf(b, "version = \"1.%d\"\nsource = \"https://example.org/pkg%d-1.%d.tar.gz\"\n", i, i, i)
+			fmt.Fprintf(b, "hash = \"sha256:%064x\"\nbuild_system = \"configure\"\nbuild_flags = [\"--enable-static\"]\n\n", i)
 		}
-		if len(deps) > 0 {
-			fmt.Fprintf(b, "dependencies = [%s]\n", strings.Join(deps, ", "))
-		}
-		fmt.Fprintf(b, "version = \"1.%d\"\nsource = \"https://example.org/pkg%d-1.%d.tar.gz\"\n", i, i, i)
-		fmt.Fprintf(b, "hash = \"sha256:%064x\"\nbuild_system = \"configure\"\nbuild_flags = [\"--enable-static\"]\n\n", i)
-	}
-	if err := b.Flush(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return err
 	}
 	nix := fmt.Sprintf(`let
