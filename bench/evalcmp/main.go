@@ -18,16 +18,16 @@
 //	go run ./bench/evalcmp [-n 10000,100000] [-runs 5] [-nexis bin/nexis]
 //	go run ./bench/evalcmp -n 10000 -write DIR   (the workload only)
 //
-// 6 December 2026, 17:37 UTC, the steadiest of the evening's sittings
-// (the machine runs at very different speeds over a day, and its two
-// cores are shared: compare within a sitting). 10,000 packages, 11 runs,
-// three times (medians: wall, CPU; peak RSS): Nix 525, 528 and 524 ms,
-// 103 MiB; nexis cold 265, 265 and 266 ms (0.50-0.51), 490-496 ms CPU,
-// 97 MiB; warm 79-81 ms, 82 MiB. Busier sittings gave 0.54-0.58, and one
-// 0.46; at 17:09, Nix 406 ms and cold 207 ms (0.51), 384 ms CPU, warm 61
-// ms, one package edited 60 ms. 100,000 packages, 3 runs, 17:33: Nix
-// 6.14 s, 708 MiB; nexis cold 2.99 s (0.49, 5.7 s CPU), 492 MiB; warm
-// 1.06 s; one edit 1.09 s, 538 MiB.
+// 6 December 2026, 19:24 UTC, a steady sitting (the machine runs at very
+// different speeds over a day, and its two cores are shared: compare
+// within a sitting). 10,000 packages, 11 runs, three times (medians:
+// wall, CPU; peak RSS): Nix 483, 472 and 498 ms, 103 MiB; nexis cold
+// 231, 216 and 238 ms (0.46-0.48), 403-441 ms CPU, 97-99 MiB; warm 68-72
+// ms, one package edited 67-72 ms, 82 MiB. Busier sittings that day, of
+// the code before ab18b85 (2-3% more CPU), gave 0.51 (18:53) and 0.61
+// (19:03). 100,000 packages, 3 runs, 19:25: Nix
+// 5.31 s, 708 MiB; nexis cold 2.46 s (0.46, 4.6 s CPU), 512 MiB; warm
+// 0.84 s; one edit 0.89 s, 530 MiB.
 package main
 
 import (
