@@ -7,15 +7,11 @@ import (
 	"io/fs"
 	"sync"
 
-	"go.starlark.net/starlark"
-
 	"github.com/nexisos/nexis/builtins"
 	"github.com/nexisos/nexis/store"
 	"github.com/nexisos/nexis/store/storepath"
 	"github.com/nexisos/nexis/store/treehash"
 )
-
-func starlarkString(s string) starlark.String { return starlark.String(s) }
 
 // A goal is the realisation of one derivation. Goals are started lazily,
 // once each, as goroutines that wait for the goals of their inputs; the

@@ -92,9 +92,9 @@ var (
 )
 
 type builder struct {
-	srv          *cachetest.SSHD
-	secret, pub  string
-	name, config string
+	srv         *cachetest.SSHD
+	secret, pub string
+	name        string
 }
 
 // bench adapts the program to cachetest's T.

@@ -29,7 +29,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 )
@@ -230,28 +229,6 @@ func Available() error {
 		return errors.New("sandboxed builds need root (namespaces, mounts and a build user)")
 	}
 	return nil
-}
-
-func lookPath(file string, env []string) string {
-	if strings.Contains(file, "/") {
-		return file
-	}
-	pathEnv := "/usr/bin:/bin"
-	for _, e := range env {
-		if v, ok := strings.CutPrefix(e, "PATH="); ok {
-			pathEnv = v
-		}
-	}
-	for _, dir := range strings.Split(pathEnv, ":") {
-		if dir == "" {
-			continue
-		}
-		p := dir + "/" + file
-		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
-			return p
-		}
-	}
-	return file
 }
 
 // encodeSpec writes spec as init.c reads it: NUL-terminated fields, lists

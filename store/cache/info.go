@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"strconv"
 	"strings"
@@ -304,13 +303,4 @@ func abbreviate(s string) string {
 		return s[:80] + "…"
 	}
 	return s
-}
-
-// readInfo reads a record from r, refusing one over MaxInfoSize.
-func readInfo(r io.Reader, storeDir string) (*Info, error) {
-	b, err := io.ReadAll(io.LimitReader(r, MaxInfoSize+1))
-	if err != nil {
-		return nil, err
-	}
-	return ParseInfo(b, storeDir)
 }
