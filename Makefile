@@ -42,8 +42,13 @@ stdenv:
 
 # -p 4: the longest packages (crash tests of the store and the collector)
 # mostly wait on fsync and child processes, so they overlap well.
+# staticcheck's U1000 finds code nothing calls or reads, tests included:
+# dead code does not land (pinned, from the Go module proxy).
+STATICCHECK = honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
 test: deps stdenv
 	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) -checks U1000 ./...
 	$(GO) test -count=1 -p 4 -timeout 20m ./...
 
 # The corpus (realise/testdata/corpus): real releases (zlib, pcre2,
