@@ -193,15 +193,15 @@ func decodeParts(src []byte, check func([]byte) error, c *tomlCache) (map[string
 	if _, ok := data["packages"]; ok {
 		return nil, false, nil
 	}
-	n = 0
+	entries := 0
 	for _, p := range parts[1:] {
 		list, ok := p["packages"].([]map[string]any)
 		if !ok || len(p) != 1 {
 			return nil, false, nil
 		}
-		n += len(list)
+		entries += len(list)
 	}
-	pkgs := make(normalTables, 0, n)
+	pkgs := make(normalTables, 0, entries)
 	for _, p := range parts[1:] {
 		for _, e := range p["packages"].([]map[string]any) {
 			pkgs = append(pkgs, e)
